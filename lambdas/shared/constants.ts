@@ -1,0 +1,74 @@
+/**
+ * Constants shared by the sink Lambda and the CDK app (lib/), so both validate against the same lists and limits.
+ */
+export const Formats = ['jsonl', 'csv', 'csv_with_headers', 'text', 'bytes', 'avro', 'parquet'] as const;
+export type Format = (typeof Formats)[number];
+
+export const RowFormats = ['jsonl', 'csv', 'csv_with_headers', 'text', 'bytes'] as const;
+
+/** Compression allowed per format: row formats are compressed as a whole, avro/parquet use their own codecs. */
+export const CompressionsByFormat = {
+  jsonl: ['none', 'gzip', 'zstd'],
+  csv: ['none', 'gzip', 'zstd'],
+  csv_with_headers: ['none', 'gzip', 'zstd'],
+  text: ['none', 'gzip', 'zstd'],
+  bytes: ['none', 'gzip', 'zstd'],
+  avro: ['null', 'deflate', 'snappy', 'zstandard'],
+  parquet: ['none', 'snappy', 'gzip', 'zstd'],
+} as const satisfies Record<Format, readonly string[]>;
+export type Compression = (typeof CompressionsByFormat)[Format][number];
+
+export const DefaultCompression = {
+  jsonl: 'gzip',
+  csv: 'gzip',
+  csv_with_headers: 'gzip',
+  text: 'gzip',
+  bytes: 'gzip',
+  avro: 'snappy',
+  parquet: 'zstd',
+} as const satisfies Record<Format, Compression>;
+
+/** File extension: it tells the format and, for row formats, the compression. */
+export function extensionFor(format: Format, compression: Compression): string {
+  const base = { jsonl: 'jsonl', csv: 'csv', csv_with_headers: 'csv', text: 'txt', bytes: 'bin', avro: 'avro', parquet: 'parquet' }[format];
+  if (format === 'avro' || format === 'parquet') return base;
+  if (compression === 'gzip') return `${base}.gz`;
+  if (compression === 'zstd') return `${base}.zst`;
+  return base;
+}
+
+/** Kafka record fields a user can choose for the output (Aiven's format.output.fields). */
+export const OutputFields = ['key', 'value', 'headers', 'topic', 'partition', 'offset', 'timestamp'] as const;
+export type OutputField = (typeof OutputFields)[number];
+
+export const TombstoneModes = ['ignore', 'write', 'deadletter'] as const;
+export type TombstoneMode = (typeof TombstoneModes)[number];
+
+/** Formats that can express a null value (tombstones=write). */
+export const NullCapableFormats: readonly Format[] = ['jsonl', 'csv', 'csv_with_headers', 'avro', 'parquet'];
+
+export const KeyEncodings = ['text', 'base64'] as const;
+export const ValueEncodings = ['json', 'text', 'base64'] as const;
+export const HeaderEncodings = ['text', 'base64'] as const;
+export const TimestampSources = ['record', 'wallclock'] as const;
+
+/** Variables a key template may use. */
+export const KeyTemplateVariables = ['topic', 'partition', 'start_offset', 'end_offset', 'timestamp', 'key', 'value'] as const;
+
+export const DefaultKeyTemplate =
+  '{{topic}}/dt={{timestamp:yyyy-MM-dd}}/hour={{timestamp:HH}}/{{topic}}+{{partition}}+{{start_offset}}';
+
+/** Columns for Kafka metadata in CSV/Avro/Parquet carry this prefix; value fields may not use it. */
+export const MetadataColumnPrefix = '_kafka_';
+
+export const Limits = {
+  /** S3 object keys are at most 1024 bytes of UTF-8. */
+  maxKeyBytes: 1024,
+  /** S3 multipart parts are at least 5 MiB (except the last). */
+  minPartSize: 5 * 1024 * 1024,
+  maxParts: 10_000,
+  /** The Lambda invoke payload limit that bounds one Kafka batch. */
+  maxPayloadBytes: 6 * 1024 * 1024,
+  maxBatchSize: 10_000,
+  offsetPadding: 20,
+} as const;

@@ -1,0 +1,108 @@
+/**
+ * Stage 3 — convert: a kept Kafka record → the text/values the encoders and key template need. Problems of one
+ * record (not UTF-8, not JSON, does not fit the schema) throw RecordError and the record is dead-lettered.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { SinkConfig } from './config.ts';
+import type { KafkaRecord } from './decode.ts';
+import { RecordError } from './errors.ts';
+import { parseJsonExact, stringifyJsonExact, toSingleLine } from './json.ts';
+import { checkFieldName, toCell } from './schema.ts';
+
+export interface SinkRecord {
+  readonly record: KafkaRecord;
+  /** Key per KEY_ENCODING (text or base64), null when the record has no key. */
+  readonly keyText: string | null;
+  /** Value per VALUE_ENCODING: single-line JSON text, UTF-8 text or base64; null for a tombstone. */
+  readonly valueText: string | null;
+  /** Parsed JSON value, when VALUE_ENCODING=json and the format or key template needs fields. */
+  readonly value?: unknown;
+  /** Value cells in schema column order, when a schema is configured. */
+  readonly cells?: readonly unknown[];
+  readonly headers: readonly { readonly key: string; readonly value: string }[];
+  /** Raw bytes of key, value and headers: what MAX_OBJECT_BYTES counts. */
+  readonly rawBytes: number;
+}
+
+function text(buf: Buffer, what: string): string {
+  if (!isUtf8(buf)) throw new RecordError('convert', `${what} is not valid UTF-8 (use base64 encoding for binary data)`);
+  return buf.toString('utf8');
+}
+
+export interface ConvertPlan {
+  /** Keep the parsed JSON value (columnar/CSV formats, or {{value.…}} in the key template). */
+  readonly needsValue: boolean;
+  readonly needsObject: boolean;
+  readonly avroNames: boolean;
+}
+
+export function convertPlan(cfg: SinkConfig): ConvertPlan {
+  const columnar = cfg.format === 'avro' || cfg.format === 'parquet' || cfg.format === 'csv' || cfg.format === 'csv_with_headers';
+  const columns = columnar && cfg.fields.includes('value') && cfg.valueEncoding === 'json';
+  return {
+    needsValue: cfg.valueEncoding === 'json' && (columns || cfg.keyTemplate.valuePaths.length > 0),
+    needsObject: columns,
+    avroNames: cfg.format === 'avro',
+  };
+}
+
+export function convertRecord(cfg: SinkConfig, plan: ConvertPlan, r: KafkaRecord): SinkRecord {
+  let rawBytes = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+  const headers = r.headers.map((h) => {
+    rawBytes += h.value.length + Buffer.byteLength(h.key);
+    return { key: h.key, value: cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, `header "${h.key}"`) };
+  });
+  const keyText = r.key === null ? null : cfg.keyEncoding === 'base64' ? r.key.toString('base64') : text(r.key, 'key');
+
+  let valueText: string | null = null;
+  let value: unknown;
+  let cells: unknown[] | undefined;
+  if (r.value !== null) {
+    if (cfg.valueEncoding === 'base64') valueText = r.value.toString('base64');
+    else {
+      const t = text(r.value, 'value');
+      if (cfg.valueEncoding === 'text') valueText = t;
+      else {
+        try {
+          value = plan.needsValue ? parseJsonExact(t) : JSON.parse(t);
+        } catch (err) {
+          throw new RecordError('convert', `value is not valid JSON (${(err as Error).message})`);
+        }
+        valueText = toSingleLine(t);
+      }
+    }
+    if (plan.needsObject) {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        throw new RecordError('convert', `value is not a JSON object (got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}); ${cfg.format} needs one object per record, or VALUE_ENCODING=text/base64`);
+      }
+      const obj = value as Record<string, unknown>;
+      if (cfg.schema) {
+        // Fields the schema does not name are left out, as an Avro reader schema projects them away.
+        cells = cfg.schema.columns.map((c) => toCell(c, obj[c.name]));
+      } else {
+        for (const k in obj) checkFieldName(k, plan.avroNames);
+      }
+    }
+  } else if (plan.needsObject && cfg.schema) {
+    // A written tombstone: every value column is null, so each must be nullable.
+    cells = cfg.schema.columns.map((c) => {
+      if (!c.nullable) throw new RecordError('schema', `tombstone cannot be written: field "${c.name}" is not nullable`);
+      return null;
+    });
+  }
+  if (!plan.needsValue) value = undefined;
+  return { record: r, keyText, valueText, value, cells, headers, rawBytes };
+}
+
+/** {{value.a.b}} → text of that field for the key template. */
+export function valueFieldText(value: unknown, path: readonly string[]): string | null | undefined {
+  let v = value;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+    v = (v as Record<string, unknown>)[p];
+  }
+  if (v === undefined || v === null) return v as null | undefined;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object') return stringifyJsonExact(v);
+  return String(v);
+}

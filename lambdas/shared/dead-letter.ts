@@ -1,0 +1,63 @@
+/**
+ * Dead letters: records that cannot be written are kept, never dropped, as JSON lines under ERROR_PREFIX with the
+ * raw key/value (base64), headers, coordinates, timestamp, stage and reason. Keys follow the same offset-window
+ * rule as data objects, so a retried batch rewrites the same dead-letter objects.
+ */
+import type { SinkConfig } from './config.ts';
+import type { KafkaRecord } from './decode.ts';
+import type { RecordStage } from './errors.ts';
+import { padOffset, safeKeyValue } from './key-template.ts';
+
+export interface DeadLetter {
+  readonly record: KafkaRecord;
+  readonly stage: RecordStage;
+  readonly reason: string;
+}
+
+export interface DeadLetterObject {
+  readonly key: string;
+  readonly body: Buffer;
+  readonly count: number;
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export function deadLetterLine(d: DeadLetter): string {
+  const r = d.record;
+  return JSON.stringify({
+    topic: r.topic,
+    partition: r.partition,
+    offset: r.offset.toString(),
+    timestamp: r.timestamp,
+    timestampType: r.timestampType,
+    key: r.key === null ? null : r.key.toString('base64'),
+    value: r.value === null ? null : r.value.toString('base64'),
+    headers: r.headers.map((h) => ({ key: h.key, value: h.value.toString('base64') })),
+    stage: d.stage,
+    reason: d.reason,
+  });
+}
+
+/** Dead letters of one batch → objects, one per topic-partition and offset window. */
+export function planDeadLetters(cfg: Pick<SinkConfig, 'errorPrefix' | 'maxRecordsPerObject'>, letters: readonly DeadLetter[]): DeadLetterObject[] {
+  const n = BigInt(cfg.maxRecordsPerObject);
+  const groups = new Map<string, DeadLetter[]>();
+  const sorted = [...letters].sort((a, b) => (a.record.offset < b.record.offset ? -1 : a.record.offset > b.record.offset ? 1 : 0));
+  for (const d of sorted) {
+    const g = `${d.record.topic}\u0000${d.record.partition}\u0000${d.record.offset / n}`;
+    const list = groups.get(g);
+    if (list) list.push(d);
+    else groups.set(g, [d]);
+  }
+  return [...groups.values()].map((list) => {
+    const { topic, partition, offset } = list[0].record;
+    const t = safeKeyValue(topic);
+    return {
+      key: `${cfg.errorPrefix}${t}/partition=${partition}/${t}+${partition}+${padOffset(offset)}.jsonl`,
+      body: Buffer.from(list.map(deadLetterLine).join('\n') + '\n'),
+      count: list.length,
+      topic,
+      partition,
+    };
+  });
+}

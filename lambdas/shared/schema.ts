@@ -1,0 +1,209 @@
+/**
+ * Table schemas for avro, parquet and csv: the value's top-level fields as columns, from a configured Avro schema
+ * or inferred from the records of one object (rules in the README, "Schemas").
+ */
+import { MetadataColumnPrefix } from './constants.ts';
+import { RecordError } from './errors.ts';
+import { stringifyJsonExact } from './json.ts';
+
+export const ColumnTypes = [
+  'boolean', 'int', 'long', 'float', 'double', 'string', 'bytes', 'timestamp-millis', 'timestamp-micros', 'date', 'json',
+] as const;
+export type ColumnType = (typeof ColumnTypes)[number];
+
+export interface Column {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly nullable: boolean;
+  readonly doc?: string;
+  /** Default from the Avro schema, used when the field is missing. */
+  readonly default?: unknown;
+}
+
+export interface TableSchema {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly columns: readonly Column[];
+  /** True when given in configuration (records that do not fit are dead-lettered). */
+  readonly given: boolean;
+}
+
+export const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const PRIMITIVES: Record<string, ColumnType> = {
+  boolean: 'boolean', int: 'int', long: 'long', float: 'float', double: 'double', string: 'string', bytes: 'bytes',
+};
+
+function columnTypeOf(t: unknown, field: string): ColumnType {
+  if (typeof t === 'string' && PRIMITIVES[t]) return PRIMITIVES[t];
+  if (t && typeof t === 'object' && !Array.isArray(t)) {
+    const o = t as Record<string, unknown>;
+    if (o.logicalType === 'timestamp-millis' && o.type === 'long') return 'timestamp-millis';
+    if (o.logicalType === 'timestamp-micros' && o.type === 'long') return 'timestamp-micros';
+    if (o.logicalType === 'date' && o.type === 'int') return 'date';
+    if (typeof o.type === 'string' && PRIMITIVES[o.type] && o.logicalType === undefined) return PRIMITIVES[o.type];
+    if (o.type === 'record' || o.type === 'array' || o.type === 'map') {
+      throw new Error(`field "${field}": nested ${o.type} types are not supported yet; use a string field holding JSON`);
+    }
+  }
+  throw new Error(`field "${field}": unsupported type ${JSON.stringify(t)} (supported: boolean, int, long, float, double, string, bytes, timestamp-millis, timestamp-micros, date, and unions with null)`);
+}
+
+/** Reads an Avro record schema (JSON text) into a table schema. */
+export function parseAvroSchema(text: string): TableSchema {
+  let s: unknown;
+  try {
+    s = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`not valid JSON (${(err as Error).message})`);
+  }
+  const o = s as Record<string, unknown>;
+  if (!o || typeof o !== 'object' || o.type !== 'record' || typeof o.name !== 'string' || !Array.isArray(o.fields)) {
+    throw new Error('must be an Avro record schema: {"type":"record","name":…,"fields":[…]}');
+  }
+  if (!AVRO_NAME.test(o.name)) throw new Error(`record name "${o.name}" is not a valid Avro name`);
+  const columns: Column[] = [];
+  const seen = new Set<string>();
+  for (const f of o.fields as Record<string, unknown>[]) {
+    const name = f?.name;
+    if (typeof name !== 'string' || !AVRO_NAME.test(name)) throw new Error(`field name ${JSON.stringify(name)} is not a valid Avro name`);
+    if (name.startsWith(MetadataColumnPrefix)) throw new Error(`field "${name}" uses the prefix "${MetadataColumnPrefix}" reserved for Kafka metadata columns`);
+    if (seen.has(name)) throw new Error(`field "${name}" appears twice`);
+    seen.add(name);
+    let type = f.type;
+    let nullable = false;
+    if (Array.isArray(type)) {
+      const nonNull = type.filter((t) => t !== 'null');
+      if (nonNull.length !== 1 || type.length > 2) throw new Error(`field "${name}": only unions of null and one type are supported`);
+      nullable = type.length === 2;
+      type = nonNull[0];
+    }
+    columns.push({ name, type: columnTypeOf(type, name), nullable, doc: typeof f.doc === 'string' ? f.doc : undefined, default: f.default });
+  }
+  return { name: o.name, namespace: typeof o.namespace === 'string' ? o.namespace : undefined, columns, given: true };
+}
+
+type Inferred = 'null' | 'boolean' | 'long' | 'double' | 'string' | 'json';
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function kindOf(v: unknown): Inferred {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'boolean': return 'boolean';
+    case 'number': return Number.isInteger(v) && Number.isSafeInteger(v) ? 'long' : 'double';
+    case 'bigint': return v >= INT64_MIN && v <= INT64_MAX ? 'long' : 'json';
+    case 'string': return 'string';
+    default: return 'json';
+  }
+}
+
+function widen(a: Inferred, b: Inferred): Inferred {
+  if (a === b || b === 'null') return a;
+  if (a === 'null') return b;
+  if ((a === 'long' && b === 'double') || (a === 'double' && b === 'long')) return 'double';
+  return 'json';
+}
+
+/**
+ * Infers columns from JSON objects, in order of first appearance. All columns are nullable. Numbers that are all
+ * integers are long, any fraction makes double; nested objects/arrays and conflicting types are JSON text; a field
+ * that is null everywhere is string.
+ */
+export function inferSchema(values: readonly Record<string, unknown>[]): TableSchema {
+  const kinds = new Map<string, Inferred>();
+  for (const v of values) {
+    for (const k in v) kinds.set(k, widen(kinds.get(k) ?? 'null', kindOf(v[k])));
+  }
+  const columns: Column[] = [];
+  for (const [name, kind] of kinds) {
+    columns.push({ name, type: kind === 'null' ? 'string' : kind, nullable: true });
+  }
+  return { name: 'KafkaRecord', columns, given: false };
+}
+
+/** Checks a value field name before it becomes a column (inference only; given schemas are checked at start). */
+export function checkFieldName(name: string, avro: boolean): void {
+  if (name.startsWith(MetadataColumnPrefix)) {
+    throw new RecordError('schema', `value field "${name}" uses the prefix "${MetadataColumnPrefix}" reserved for Kafka metadata columns`);
+  }
+  if (avro && !AVRO_NAME.test(name)) {
+    throw new RecordError('schema', `value field "${name}" is not a valid Avro name ([A-Za-z_][A-Za-z0-9_]*)`);
+  }
+}
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+
+function describe(v: unknown): string {
+  const text = typeof v === 'string' ? JSON.stringify(v) : stringifyJsonExact(v);
+  return text === undefined ? String(v) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+function mismatch(col: Column, v: unknown): never {
+  throw new RecordError('schema', `field "${col.name}": expected ${col.type}${col.nullable ? ' or null' : ''}, got ${describe(v)}`);
+}
+
+function parseTime(col: Column, v: string): number {
+  // Only full ISO-8601 instants with a zone are accepted: a zone-less time would be ambiguous.
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) mismatch(col, v);
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) mismatch(col, v);
+  return ms;
+}
+
+/**
+ * Converts one JSON value to the column's cell value: boolean, number (int/float/double/timestamp-millis/date),
+ * bigint (long/timestamp-micros), string, Buffer (bytes), or string of JSON (json). Throws RecordError on mismatch.
+ */
+export function toCell(col: Column, v: unknown): unknown {
+  if (v === undefined) {
+    if (col.default !== undefined) v = col.default;
+    else if (col.nullable) return null;
+    else throw new RecordError('schema', `field "${col.name}" is missing and has no default`);
+  }
+  if (v === null) {
+    if (col.nullable) return null;
+    return mismatch(col, v);
+  }
+  switch (col.type) {
+    case 'boolean':
+      return typeof v === 'boolean' ? v : mismatch(col, v);
+    case 'int':
+      if (typeof v === 'number' && Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX) return v;
+      return mismatch(col, v);
+    case 'long':
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+      if (typeof v === 'bigint' && v >= INT64_MIN && v <= INT64_MAX) return v;
+      return mismatch(col, v);
+    case 'float':
+    case 'double':
+      if (typeof v === 'number') return v;
+      if (typeof v === 'bigint') return Number(v);
+      return mismatch(col, v);
+    case 'string':
+      return typeof v === 'string' ? v : mismatch(col, v);
+    case 'bytes':
+      if (typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 === 0) return Buffer.from(v, 'base64');
+      return mismatch(col, v);
+    case 'timestamp-millis':
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+      if (typeof v === 'string') return parseTime(col, v);
+      return mismatch(col, v);
+    case 'timestamp-micros':
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+      if (typeof v === 'bigint') return v;
+      if (typeof v === 'string') {
+        const frac = /\.(\d{4,6})/.exec(v)?.[1] ?? '';
+        return BigInt(parseTime(col, v)) * 1000n + BigInt(frac.slice(3).padEnd(3, '0'));
+      }
+      return mismatch(col, v);
+    case 'date':
+      if (typeof v === 'number' && Number.isInteger(v)) return v;
+      if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v))) return Date.parse(v) / 86_400_000;
+      return mismatch(col, v);
+    case 'json':
+      return stringifyJsonExact(v);
+  }
+}
+

@@ -1,0 +1,293 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+const execFileAsync = promisify(execFile);
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const STARTUP_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 5_000;
+const STDERR_TAIL_BYTES = 16 * 1024;
+
+/** What a client needs to reach an S3 API: this is also what globalSetup hands to the tests. */
+export interface S3Endpoint {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface S3Server extends S3Endpoint {
+  /** Top-level posix directory: each bucket is a subdirectory, each object a file. */
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface InfraPaths {
+  versitygwBin: string;
+  pyVenvPython: string;
+}
+
+let pathsPromise: Promise<InfraPaths> | undefined;
+
+/** Tool locations as defined by scripts/infra/common.sh (via paths.sh), resolved once per process. */
+export function infraPaths(): Promise<InfraPaths> {
+  pathsPromise ??= (async () => {
+    const script = join(REPO_ROOT, 'scripts/infra/paths.sh');
+    const { stdout } = await execFileAsync('bash', [script], { cwd: REPO_ROOT });
+    const vars = new Map<string, string>();
+    for (const line of stdout.split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0) vars.set(line.slice(0, eq), unquoteShell(line.slice(eq + 1)));
+    }
+    const versitygwBin = vars.get('VERSITYGW_BIN');
+    const pyVenvPython = vars.get('PY_VENV_PYTHON');
+    if (!versitygwBin || !pyVenvPython) {
+      throw new Error(`scripts/infra/paths.sh did not print VERSITYGW_BIN and PY_VENV_PYTHON:\n${stdout}`);
+    }
+    return { versitygwBin, pyVenvPython };
+  })();
+  pathsPromise.catch(() => {
+    pathsPromise = undefined;
+  });
+  return pathsPromise;
+}
+
+/** Undoes bash's printf %q for the forms it produces for ordinary paths (backslash escapes). */
+function unquoteShell(value: string): string {
+  if (value.startsWith("$'")) {
+    throw new Error(`paths.sh printed a path with control characters, which is not supported: ${value}`);
+  }
+  if (value === "''") return '';
+  return value.replace(/\\(.)/g, '$1');
+}
+
+export function s3ClientFor(server: S3Endpoint, opts?: { maxAttempts?: number }): S3Client {
+  return new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    requestHandler: new NodeHttpHandler(),
+    ...(opts?.maxAttempts === undefined ? {} : { maxAttempts: opts.maxAttempts }),
+  });
+}
+
+export async function createBucket(server: S3Endpoint, name: string): Promise<void> {
+  const client = s3ClientFor(server);
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: name }));
+  } finally {
+    client.destroy();
+  }
+}
+
+export async function startVersitygw(opts?: { port?: number }): Promise<S3Server> {
+  const { versitygwBin } = await infraPaths();
+  try {
+    await access(versitygwBin, fsConstants.X_OK);
+  } catch {
+    throw new Error(
+      `versitygw is not installed at ${versitygwBin}; install it with: bash scripts/infra/install-versitygw.sh`,
+    );
+  }
+
+  const rootDir = await mkdtemp(join(tmpdir(), 'kafka-s3-versitygw-'));
+  const dataDir = join(rootDir, 'data');
+  const sidecarDir = join(rootDir, 'sidecar');
+  await mkdir(dataDir);
+
+  const credentials = {
+    region: 'us-east-1',
+    accessKeyId: `test${randomBytes(8).toString('hex')}`,
+    secretAccessKey: randomBytes(24).toString('base64url'),
+  };
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  let useSidecar = false;
+  let attemptsLeft = 5;
+
+  try {
+    for (;;) {
+      attemptsLeft -= 1;
+      if (useSidecar) await mkdir(sidecarDir, { recursive: true });
+      const port = opts?.port ?? (await freePort());
+      const endpoint = `http://127.0.0.1:${port}`;
+      const args = [
+        '--access', credentials.accessKeyId,
+        '--secret', credentials.secretAccessKey,
+        '--region', credentials.region,
+        '--port', `127.0.0.1:${port}`,
+        '--quiet',
+        'posix',
+        ...(useSidecar ? ['--sidecar', sidecarDir] : []),
+        dataDir,
+      ];
+      const proc = new GatewayProcess(versitygwBin, args);
+      const outcome = await waitUntilReady(proc, { ...credentials, endpoint }, deadline);
+      if (outcome === 'ready') {
+        return makeServer(proc, { ...credentials, endpoint }, dataDir, rootDir);
+      }
+      await proc.kill();
+      const stderr = proc.stderrTail().trim();
+      // versitygw checks xattr support on the data dir at startup; the sidecar dir is its fallback.
+      if (outcome === 'exited' && !useSidecar && /xattr/i.test(stderr) && attemptsLeft > 0) {
+        useSidecar = true;
+        continue;
+      }
+      // The free port found by binding port 0 can be taken by someone else before versitygw binds it.
+      if (outcome === 'exited' && opts?.port === undefined && /address already in use/i.test(stderr) && attemptsLeft > 0) {
+        continue;
+      }
+      const how = outcome === 'exited' ? `exited early (${proc.exitDescription()})` : `was not ready within ${STARTUP_TIMEOUT_MS} ms`;
+      throw new Error(`versitygw ${how}: ${versitygwBin} ${args.join(' ')}\nstderr:\n${stderr || '(empty)'}`);
+    }
+  } catch (err) {
+    await rm(rootDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function makeServer(proc: GatewayProcess, endpoint: S3Endpoint, dataDir: string, rootDir: string): S3Server {
+  let stopping: Promise<void> | undefined;
+  return {
+    ...endpoint,
+    dataDir,
+    stop() {
+      stopping ??= (async () => {
+        await proc.kill();
+        await rm(rootDir, { recursive: true, force: true });
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function waitUntilReady(proc: GatewayProcess, endpoint: S3Endpoint, deadline: number): Promise<'ready' | 'exited' | 'timeout'> {
+  const port = Number(new URL(endpoint.endpoint).port);
+  // One attempt per probe: the SDK's own retry backoff would only slow down the polling.
+  const client = s3ClientFor(endpoint, { maxAttempts: 1 });
+  try {
+    while (Date.now() < deadline) {
+      if (proc.exited) return 'exited';
+      if (await canConnect(port)) {
+        try {
+          await client.send(new ListBucketsCommand({}));
+          return 'ready';
+        } catch {
+          // listening but not serving yet
+        }
+      }
+      if (proc.exited) return 'exited';
+      await Promise.race([delay(50), proc.exitPromise]);
+    }
+    return proc.exited ? 'exited' : 'timeout';
+  } finally {
+    client.destroy();
+  }
+}
+
+class GatewayProcess {
+  readonly exitPromise: Promise<void>;
+  exited = false;
+  private readonly child: ChildProcess;
+  private stderrBuf = '';
+  private exitCode: number | null = null;
+  private exitSignal: NodeJS.Signals | null = null;
+  private readonly killOnExit = (): void => {
+    if (!this.exited) this.child.kill('SIGKILL');
+  };
+
+  constructor(bin: string, args: string[]) {
+    this.child = spawn(bin, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: gatewayEnv(),
+    });
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (chunk: string) => {
+      this.stderrBuf = (this.stderrBuf + chunk).slice(-STDERR_TAIL_BYTES);
+    });
+    this.exitPromise = new Promise((resolve) => {
+      const done = (): void => {
+        this.exited = true;
+        process.off('exit', this.killOnExit);
+        resolve();
+      };
+      this.child.once('exit', (code, signal) => {
+        this.exitCode = code;
+        this.exitSignal = signal;
+        done();
+      });
+      this.child.once('error', (err) => {
+        this.stderrBuf += `\nspawn error: ${err.message}`;
+        done();
+      });
+    });
+    // A crashed or interrupted test run must not leave a gateway behind.
+    process.on('exit', this.killOnExit);
+  }
+
+  stderrTail(): string {
+    return this.stderrBuf;
+  }
+
+  exitDescription(): string {
+    return this.exitSignal ? `signal ${this.exitSignal}` : `exit code ${String(this.exitCode)}`;
+  }
+
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await this.exitPromise;
+    clearTimeout(timer);
+  }
+}
+
+/** The parent's environment minus what versitygw would read as configuration (VGW_*, root credentials). */
+function gatewayEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('VGW_') || k.startsWith('ROOT_ACCESS_KEY') || k.startsWith('ROOT_SECRET')) continue;
+    env[k] = v;
+  }
+  return env;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => (port ? resolve(port) : reject(new Error('could not determine a free port'))));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    const finish = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1_000, () => finish(false));
+    sock.once('connect', () => finish(true));
+    sock.once('error', () => finish(false));
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -115,7 +115,9 @@ const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
 export class TimeFormatter {
   private readonly dtf: Intl.DateTimeFormat | undefined;
   private readonly offsets = new Map<number, number>();
-  constructor(readonly timezone: string) {
+  readonly timezone: string;
+  constructor(timezone: string) {
+    this.timezone = timezone;
     this.dtf = timezone === 'UTC' || timezone === 'Etc/UTC'
       ? undefined
       : new Intl.DateTimeFormat('en-US', {

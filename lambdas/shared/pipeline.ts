@@ -42,8 +42,14 @@ export interface BatchResult {
 export class SinkPipeline {
   private readonly fmt: TimeFormatter;
   private readonly plan: ReturnType<typeof convertPlan>;
+  private readonly cfg: SinkConfig;
+  private readonly s3: S3Client;
+  private readonly now: () => number;
 
-  constructor(private readonly cfg: SinkConfig, private readonly s3: S3Client, private readonly now: () => number = Date.now) {
+  constructor(cfg: SinkConfig, s3: S3Client, now: () => number = Date.now) {
+    this.cfg = cfg;
+    this.s3 = s3;
+    this.now = now;
     this.fmt = new TimeFormatter(cfg.timezone);
     this.plan = convertPlan(cfg);
   }

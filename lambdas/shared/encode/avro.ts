@@ -23,7 +23,8 @@ const ExactLong = avro.types.LongType.__with({
   compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
 });
 
-function avroType(c: Column): unknown {
+function avroType(c: Column, logical = true): unknown {
+  if (!logical) return c.type === 'timestamp-millis' || c.type === 'timestamp-micros' ? 'long' : c.type === 'date' ? 'int' : c.type === 'json' ? 'string' : c.type;
   switch (c.type) {
     case 'timestamp-millis':
     case 'timestamp-micros':
@@ -37,14 +38,15 @@ function avroType(c: Column): unknown {
   }
 }
 
-export function avroSchemaFor(table: Table): Record<string, unknown> {
+/** The file's schema; with `logical` false, the same schema without logical types, for avsc's encoder. */
+export function avroSchemaFor(table: Table, logical = true): Record<string, unknown> {
   return {
     type: 'record',
     name: table.name,
     ...(table.namespace ? { namespace: table.namespace } : {}),
     fields: table.columns.map((c) => ({
       name: c.name,
-      type: c.nullable ? ['null', avroType(c)] : avroType(c),
+      type: c.nullable ? ['null', avroType(c, logical)] : avroType(c, logical),
       ...(c.nullable ? { default: null } : {}),
       ...(c.doc ? { doc: c.doc } : {}),
     })),
@@ -90,7 +92,8 @@ const BLOCK_BYTES = 1024 * 1024;
 export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buffer {
   const schema = avroSchemaFor(table);
   const schemaText = JSON.stringify(schema);
-  const type = avro.Type.forSchema(schema as avro.Schema, { registry: { long: ExactLong } as never, wrapUnions: false });
+  // avsc resolves the registry's exact long type only for plain 'long', so it encodes with logical types removed.
+  const type = avro.Type.forSchema(avroSchemaFor(table, false) as avro.Schema, { registry: { long: ExactLong } as never, wrapUnions: false });
   const sync = createHash('md5').update(schemaText).digest();
   const out: Buffer[] = [
     Buffer.from('Obj\x01', 'latin1'),

@@ -1,0 +1,70 @@
+/**
+ * The sink function: configuration parsed once (cold start), then each Kafka batch runs through the pipeline
+ * with structured logs and EMF metrics. handler.ts only instantiates this with the process environment.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { loadSinkConfig, type SinkConfig } from '../shared/config.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { SinkPipeline, type BatchResult } from '../shared/pipeline.ts';
+import { createS3Client } from '../shared/upload.ts';
+
+export const SERVICE_NAME = 'kafka-s3-sink';
+export const METRICS_NAMESPACE = 'KafkaS3';
+
+export interface SinkHandlerOptions {
+  readonly env?: Record<string, string | undefined>;
+  /** Injected client (tests, the local runner); by default one is built from the configuration. */
+  readonly s3?: S3Client;
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+}
+
+export type SinkHandler = ((event: unknown, context: Context) => Promise<BatchResult>) & { readonly config: SinkConfig };
+
+export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
+  const logger = opts.logger ?? new Logger({ serviceName: SERVICE_NAME });
+  const metrics = opts.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+  let config: SinkConfig;
+  try {
+    config = loadSinkConfig(opts.env ?? process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) logger.error('configuration rejected at cold start', { problems: err.problems });
+    throw err;
+  }
+  if (config.timestampSource === 'wallclock' && config.keyTemplate.usesTimestamp) {
+    logger.warn('TIMESTAMP_SOURCE=wallclock: a retried batch may land under a different time prefix (not retry-stable)');
+  }
+  const pipeline = new SinkPipeline(config, opts.s3 ?? createS3Client(config));
+
+  const processBatch = async (event: unknown): Promise<BatchResult> => {
+    const started = performance.now();
+    const r = await pipeline.handle(event);
+    logger.info('batch written', {
+      ranges: r.ranges.map((x) => `${x.topic}-${x.partition}@${x.firstOffset}..${x.lastOffset}`),
+      recordsIn: r.recordsIn, written: r.written, filtered: r.filtered, tombstonesIgnored: r.tombstonesIgnored,
+      deadLettered: r.deadLettered, objects: r.objects, deadLetterObjects: r.deadLetterObjects, bytes: r.bytes,
+    });
+    if (r.deadLettered > 0) logger.warn('records dead-lettered', { count: r.deadLettered, errorPrefix: config.errorPrefix });
+    metrics.addMetric('RecordsIn', MetricUnit.Count, r.recordsIn);
+    metrics.addMetric('RecordsWritten', MetricUnit.Count, r.written);
+    metrics.addMetric('RecordsFiltered', MetricUnit.Count, r.filtered);
+    metrics.addMetric('RecordsDeadLettered', MetricUnit.Count, r.deadLettered);
+    metrics.addMetric('TombstonesIgnored', MetricUnit.Count, r.tombstonesIgnored);
+    metrics.addMetric('TombstonesWritten', MetricUnit.Count, r.tombstonesWritten);
+    metrics.addMetric('ObjectsWritten', MetricUnit.Count, r.objects + r.deadLetterObjects);
+    metrics.addMetric('BytesWritten', MetricUnit.Bytes, r.bytes);
+    metrics.addMetric('BatchDuration', MetricUnit.Milliseconds, performance.now() - started);
+    return r;
+  };
+
+  const handler = middy(processBatch)
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics, { throwOnEmptyMetrics: false }));
+  return Object.assign((event: unknown, context: Context) => handler(event, context), { config });
+}

@@ -27,6 +27,18 @@ import { parseAvroSchema, type TableSchema } from './schema.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+/**
+ * A string setting with a check of its own. The check is part of the schema so that its problem is reported together
+ * with every other one (a check after a failed parse would never run).
+ */
+const checked = (schema: z.ZodString, check: (value: string) => unknown) =>
+  schema.superRefine((value, ctx) => {
+    try {
+      check(value);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
 
 /** Environment variables of the sink function, with defaults. */
 export const SinkEnvSchema = z.object({
@@ -37,8 +49,8 @@ export const SinkEnvSchema = z.object({
   FORMAT: z.enum(Formats).default('jsonl').describe('Output format.'),
   COMPRESSION: z.string().optional().describe('Compression or codec; allowed values depend on FORMAT (default: gzip for row formats, snappy for avro, zstd for parquet).'),
   COMPRESSION_LEVEL: int(-7, 22).optional().describe('Level for gzip (1-9), zstd (-7..22) or deflate; codec default when unset.'),
-  KEY_TEMPLATE: z.string().min(1).default(DefaultKeyTemplate).describe('Object key template (the extension is appended).'),
-  TIMEZONE: z.string().default('UTC').describe('IANA time zone for {{timestamp:…}} in keys.'),
+  KEY_TEMPLATE: checked(z.string().min(1), parseKeyTemplate).default(DefaultKeyTemplate).describe('Object key template (the extension is appended).'),
+  TIMEZONE: checked(z.string(), checkTimeZone).default('UTC').describe('IANA time zone for {{timestamp:…}} in keys.'),
   TIMESTAMP_SOURCE: z.enum(TimestampSources).default('record').describe('Time for {{timestamp:…}}: the record timestamp, or the wall clock (not retry-stable).'),
   FIELDS: z.string().optional().describe('Comma list of key,value,headers,topic,partition,offset,timestamp (default: all; value for text/bytes).'),
   ENVELOPE: bool.default(true).describe('jsonl: wrap each record in an object of the chosen fields; false writes the bare value (FIELDS=value only).'),
@@ -46,8 +58,8 @@ export const SinkEnvSchema = z.object({
   VALUE_ENCODING: z.enum(ValueEncodings).default('json').describe('Record value as JSON (fields become columns), UTF-8 text, or base64.'),
   HEADER_ENCODING: z.enum(HeaderEncodings).default('text').describe('Header values as UTF-8 text or base64.'),
   TOMBSTONES: z.enum(TombstoneModes).default('ignore').describe('Records with a null value: ignore (counted), write, or deadletter.'),
-  FILTER_REGEX: z.string().optional().describe('Only records whose value text matches are written; the others are counted as filtered.'),
-  BYTES_SEPARATOR: z.string().default('\\n').describe('bytes format: separator between values (escapes \\n \\r \\t \\0 \\xHH allowed; empty for none).'),
+  FILTER_REGEX: checked(z.string(), compileFilter).optional().describe('Only records whose value text matches are written; the others are counted as filtered.'),
+  BYTES_SEPARATOR: checked(z.string(), decodeEscapes).default('\\n').describe('bytes format: separator between values (escapes \\n \\r \\t \\0 \\xHH allowed; empty for none).'),
   AVRO_SCHEMA: z.string().optional().describe('Avro record schema (JSON) of the value, for avro, parquet and csv.'),
   AVRO_SCHEMA_FILE: z.string().optional().describe('Path of a file holding the Avro schema (alternative to AVRO_SCHEMA).'),
   MAX_RECORDS_PER_OBJECT: int(1, 10_000_000).default(100_000)
@@ -130,6 +142,25 @@ export function decodeEscapes(text: string): Buffer {
   return Buffer.from(out);
 }
 
+function checkTimeZone(timezone: string): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch {
+    throw new Error('not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)');
+  }
+}
+
+function compileFilter(source: string): RegExp {
+  try {
+    return new RegExp(source, 'u');
+  } catch (err) {
+    throw new Error(`not a valid regular expression (${(err as Error).message})`);
+  }
+}
+
+/** Settings where an empty value means empty (not unset): BYTES_SEPARATOR='' joins values with no separator. */
+const EmptyAllowed: ReadonlySet<string> = new Set(['BYTES_SEPARATOR']);
+
 /**
  * Parses and checks the environment. Every problem is collected and thrown together as one ConfigError.
  */
@@ -138,7 +169,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   const input: Record<string, string> = {};
   for (const key of Object.keys(SinkEnvSchema.shape)) {
     const v = env[key];
-    if (v !== undefined && v !== '') input[key] = v;
+    if (v !== undefined && (v !== '' || EmptyAllowed.has(key))) input[key] = v;
   }
   const parsed = SinkEnvSchema.safeParse(input);
   if (!parsed.success) {
@@ -156,6 +187,10 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   if (!allowedCompressions.includes(compression)) {
     problems.push(`COMPRESSION=${show(e.COMPRESSION)}: not allowed for FORMAT=${format}; expected one of ${allowedCompressions.join(', ')}`);
   }
+  if (e.COMPRESSION_LEVEL !== undefined && (compression === 'gzip' || compression === 'deflate')
+    && (e.COMPRESSION_LEVEL < 1 || e.COMPRESSION_LEVEL > 9)) {
+    problems.push(`COMPRESSION_LEVEL=${show(e.COMPRESSION_LEVEL)}: ${compression} levels are 1-9`);
+  }
 
   if (e.PREFIX && (e.PREFIX.startsWith(e.ERROR_PREFIX) || e.ERROR_PREFIX.startsWith(e.PREFIX))) {
     problems.push(`ERROR_PREFIX=${show(e.ERROR_PREFIX)}: must not overlap PREFIX=${show(e.PREFIX)} (dead letters would mix with data)`);
@@ -164,12 +199,6 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     if (value.startsWith('/') || value.split('/').includes('..')) {
       problems.push(`${name}=${show(value)}: must not start with '/' or contain a '..' segment`);
     }
-  }
-
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: e.TIMEZONE });
-  } catch {
-    problems.push(`TIMEZONE=${show(e.TIMEZONE)}: not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)`);
   }
 
   const rawFormat = format === 'text' || format === 'bytes';
@@ -199,28 +228,10 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     problems.push(`TOMBSTONES='write': FIELDS must include value`);
   }
 
-  let filter: RegExp | undefined;
-  if (e.FILTER_REGEX !== undefined) {
-    try {
-      filter = new RegExp(e.FILTER_REGEX, 'u');
-    } catch (err) {
-      problems.push(`FILTER_REGEX=${show(e.FILTER_REGEX)}: not a valid regular expression (${(err as Error).message})`);
-    }
-  }
-
-  let bytesSeparator: Buffer = Buffer.from("\n");
-  try {
-    bytesSeparator = decodeEscapes(e.BYTES_SEPARATOR);
-  } catch (err) {
-    problems.push(`BYTES_SEPARATOR=${show(e.BYTES_SEPARATOR)}: ${(err as Error).message}`);
-  }
-
-  let keyTemplate: KeyTemplate | undefined;
-  try {
-    keyTemplate = parseKeyTemplate(e.KEY_TEMPLATE);
-  } catch (err) {
-    problems.push(`KEY_TEMPLATE=${show(e.KEY_TEMPLATE)}: ${(err as Error).message}`);
-  }
+  // FILTER_REGEX, BYTES_SEPARATOR and KEY_TEMPLATE were checked by the schema: these cannot throw.
+  const filter = e.FILTER_REGEX === undefined ? undefined : compileFilter(e.FILTER_REGEX);
+  const bytesSeparator = decodeEscapes(e.BYTES_SEPARATOR);
+  const keyTemplate: KeyTemplate = parseKeyTemplate(e.KEY_TEMPLATE);
 
   let schema: TableSchema | undefined;
   if (e.AVRO_SCHEMA !== undefined && e.AVRO_SCHEMA_FILE !== undefined) {
@@ -256,7 +267,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     format,
     compression,
     compressionLevel: e.COMPRESSION_LEVEL,
-    keyTemplate: keyTemplate as KeyTemplate,
+    keyTemplate,
     timezone: e.TIMEZONE,
     timestampSource: e.TIMESTAMP_SOURCE,
     fields,

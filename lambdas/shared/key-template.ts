@@ -92,9 +92,22 @@ export function parseKeyTemplate(source: string): KeyTemplate {
 }
 
 /** Makes a piece of record data safe as (part of) one key segment: no '/', control characters or '..'. */
+const safeCache = new Map<string, string>();
+
 export function safeKeyValue(raw: string | null | undefined): string {
   if (raw === null || raw === undefined) return '_null';
   if (raw === '') return '_empty';
+  let cached = safeCache.get(raw);
+  if (cached === undefined) {
+    cached = makeSafe(raw);
+    // Topics and low-cardinality keys repeat in every batch; the bound keeps high-cardinality values from growing it.
+    if (safeCache.size >= 50_000) safeCache.clear();
+    safeCache.set(raw, cached);
+  }
+  return cached;
+}
+
+function makeSafe(raw: string): string {
   let out = '';
   for (const ch of raw) {
     if (/^[A-Za-z0-9\-_.=+@,]$/.test(ch)) out += ch;

@@ -34,14 +34,23 @@ export function partitionRecords(
 ): PartitionResult {
   const groups = new Map<string, SinkRecord[]>();
   const t = cfg.keyTemplate;
+  // With only time-based record variables, records of the same minute (or second) share a key: render it once.
+  const timeOnly = !t.usesKey && t.valuePaths.length === 0;
+  const resolution = t.parts.some((p) => p.kind === 'timestamp' && p.pattern.some((x) => 'token' in x && (x.token === 'ss' || x.token === 'SSS')))
+    ? 1 : 60_000;
+  const memo = new Map<number, string>();
   for (const r of records) {
-    const groupKey = renderRecordKey(t, fmt, {
+    const timeMs = cfg.timestampSource === 'wallclock' ? nowMs : r.record.timestamp;
+    const bucket = Math.floor(timeMs / resolution);
+    let groupKey = timeOnly ? memo.get(bucket) : undefined;
+    groupKey ??= renderRecordKey(t, fmt, {
       topic: r.record.topic,
       partition: r.record.partition,
-      timeMs: cfg.timestampSource === 'wallclock' ? nowMs : r.record.timestamp,
+      timeMs,
       keyText: r.keyText,
       valueField: (path) => valueFieldText(r.value, path),
     });
+    if (timeOnly) memo.set(bucket, groupKey);
     const list = groups.get(groupKey);
     if (list) list.push(r);
     else groups.set(groupKey, [r]);

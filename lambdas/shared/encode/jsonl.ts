@@ -1,33 +1,112 @@
-/** JSON lines: one record per line, an envelope of the chosen fields (or the bare value with ENVELOPE=false). */
+/**
+ * JSON lines: one record per line, an envelope of the chosen fields (or the bare value with ENVELOPE=false).
+ * Lines are written straight into one growing buffer; a single-line JSON value is copied as its original bytes,
+ * which keeps big integers exact and skips a decode/encode round trip.
+ */
 import type { SinkConfig } from '../config.ts';
 import type { SinkRecord } from '../convert.ts';
 
+class ByteSink {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
+  }
+  private ensure(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + extra));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  string(s: string): void {
+    this.ensure(s.length * 3);
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+  bytes(b: Buffer): void {
+    this.ensure(b.length);
+    this.pos += b.copy(this.buf, this.pos);
+  }
+  result(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
+
+/** JSON string literal; the common case (nothing to escape) skips JSON.stringify. */
+export function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+/** ISO-8601 UTC text of epoch ms; the seconds part is cached since records of a batch share it. */
+export class IsoTime {
+  private second = NaN;
+  private prefix = '';
+  format(ms: number): string {
+    const sec = Math.floor(ms / 1000);
+    if (sec !== this.second) {
+      this.second = sec;
+      this.prefix = new Date(sec * 1000).toISOString().slice(0, -4);
+    }
+    const frac = ms - sec * 1000;
+    return `${this.prefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+  }
+}
+
+function headersJson(headers: SinkRecord['headers']): string {
+  if (headers.length === 0) return '[]';
+  let s = '[';
+  for (let i = 0; i < headers.length; i++) {
+    s += `${i > 0 ? ',' : ''}{"key":${jsonString(headers[i].key)},"value":${jsonString(headers[i].value)}}`;
+  }
+  return s + ']';
+}
+
+function hasLineBreak(b: Buffer): boolean {
+  return b.indexOf(10) !== -1 || b.indexOf(13) !== -1;
+}
+
 export function encodeJsonl(cfg: SinkConfig, records: readonly SinkRecord[]): Buffer {
-  const parts: string[] = [];
+  let estimate = 0;
+  for (const r of records) estimate += (r.record.value?.length ?? 4) + 160 + (r.keyText?.length ?? 0) + r.headers.length * 40;
+  const out = new ByteSink(estimate);
+  const valueJson = cfg.valueEncoding === 'json';
+  const writeValue = (r: SinkRecord) => {
+    const raw = r.record.value;
+    if (r.valueText === null || raw === null) out.string('null');
+    else if (!valueJson) out.string(jsonString(r.valueText));
+    else if (!hasLineBreak(raw)) out.bytes(raw);
+    else out.string(r.valueText);
+  };
   if (!cfg.envelope) {
-    for (const r of records) parts.push(r.valueText ?? 'null');
-    return Buffer.from(parts.join('\n') + '\n', 'utf8');
+    for (const r of records) {
+      writeValue(r);
+      out.string('\n');
+    }
+    return out.result();
   }
   const fields = cfg.fields;
-  const valueJson = cfg.valueEncoding === 'json';
+  const iso = new IsoTime();
   for (const r of records) {
     const rec = r.record;
     let line = '{';
     for (let i = 0; i < fields.length; i++) {
       if (i > 0) line += ',';
       switch (fields[i]) {
-        case 'topic': line += `"topic":${JSON.stringify(rec.topic)}`; break;
+        case 'topic': line += `"topic":${jsonString(rec.topic)}`; break;
         case 'partition': line += `"partition":${rec.partition}`; break;
         case 'offset': line += `"offset":${rec.offset}`; break;
-        case 'timestamp': line += `"timestamp":"${new Date(rec.timestamp).toISOString()}"`; break;
-        case 'key': line += `"key":${r.keyText === null ? 'null' : JSON.stringify(r.keyText)}`; break;
-        case 'headers': line += `"headers":${JSON.stringify(r.headers)}`; break;
+        case 'timestamp': line += `"timestamp":"${iso.format(rec.timestamp)}"`; break;
+        case 'key': line += `"key":${r.keyText === null ? 'null' : jsonString(r.keyText)}`; break;
+        case 'headers': line += `"headers":${headersJson(r.headers)}`; break;
         case 'value':
-          line += `"value":${r.valueText === null ? 'null' : valueJson ? r.valueText : JSON.stringify(r.valueText)}`;
+          out.string(line + '"value":');
+          writeValue(r);
+          line = '';
           break;
       }
     }
-    parts.push(line + '}');
+    out.string(line + '}\n');
   }
-  return Buffer.from(parts.join('\n') + '\n', 'utf8');
+  return out.result();
 }

@@ -1,0 +1,24 @@
+// Bundles each Lambda entry point with esbuild, as the CDK app does (NodejsFunction), for inspection and the bench.
+import { build } from 'esbuild';
+
+export const lambdaBuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'esm',
+  sourcemap: false,
+  minify: false,
+  // ESM bundles need require() for the CommonJS dependencies they include.
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: 'warning',
+};
+
+export async function bundle(entry, outfile) {
+  await build({ ...lambdaBuildOptions, entryPoints: [entry], outfile });
+  return outfile;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const out = await bundle('lambdas/sink/handler.ts', 'dist/sink/index.mjs');
+  console.log(`bundled ${out}`);
+}

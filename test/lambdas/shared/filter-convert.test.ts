@@ -1,0 +1,423 @@
+import { describe, expect, it } from 'vitest';
+import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.ts';
+import { convertPlan, convertRecord, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
+import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
+import { RecordError } from '../../../lambdas/shared/errors.ts';
+import { filterRecord } from '../../../lambdas/shared/filter.ts';
+
+const cfgOf = (env: Record<string, string> = {}): SinkConfig => loadSinkConfig({ BUCKET_NAME: 'my-bucket', ...env });
+
+function rec(over: { key?: Buffer | string | null; value?: Buffer | string | null; headers?: [string, Buffer | string][]; offset?: bigint } = {}): KafkaRecord {
+  const buf = (v: Buffer | string | null | undefined, dflt: Buffer | null) =>
+    v === undefined ? dflt : v === null ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+  return {
+    topic: 'orders',
+    partition: 0,
+    offset: over.offset ?? 42n,
+    timestamp: 1_767_225_600_000,
+    timestampType: 'CREATE_TIME',
+    key: buf(over.key, Buffer.from('order-1')),
+    value: buf(over.value, Buffer.from('{"status":"paid"}')),
+    headers: (over.headers ?? []).map(([key, v]) => ({ key, value: typeof v === 'string' ? Buffer.from(v) : v })),
+  };
+}
+
+/** Converts with the configuration's plan. */
+function convert(cfg: SinkConfig, r: KafkaRecord): SinkRecord {
+  return convertRecord(cfg, convertPlan(cfg), r);
+}
+
+/** Converts and returns the RecordError thrown (fails the test if none is thrown). */
+function convertError(cfg: SinkConfig, r: KafkaRecord): RecordError {
+  try {
+    convert(cfg, r);
+  } catch (err) {
+    expect(err).toBeInstanceOf(RecordError);
+    return err as RecordError;
+  }
+  throw new Error('convertRecord did not throw');
+}
+
+const INVALID_UTF8 = Buffer.from([0x61, 0xc3, 0x28]);
+const ORDER_SCHEMA = JSON.stringify({
+  type: 'record',
+  name: 'Order',
+  fields: [
+    { name: 'order_id', type: 'string' },
+    { name: 'amount', type: 'double' },
+    { name: 'big', type: ['null', 'long'], default: null },
+  ],
+});
+
+describe('filterRecord: tombstones', () => {
+  it.each([
+    ['ignore', 'tombstone-ignored'],
+    ['deadletter', 'tombstone-deadletter'],
+    ['write', 'keep'],
+  ] as const)('TOMBSTONES=%s → %s', (mode, outcome) => {
+    // Prepare
+    const cfg = cfgOf({ TOMBSTONES: mode });
+
+    // Act
+    const got = filterRecord(cfg, rec({ value: null }));
+
+    // Assess
+    expect(got).toBe(outcome);
+  });
+
+  it('does not apply the value regex to a written tombstone', () => {
+    // Prepare
+    const cfg = cfgOf({ TOMBSTONES: 'write', FILTER_REGEX: 'paid' });
+
+    // Act
+    const got = filterRecord(cfg, rec({ value: null }));
+
+    // Assess
+    expect(got).toBe('keep');
+  });
+
+  it('keeps records with a value whatever the tombstone mode', () => {
+    // Prepare
+    const cfgs = ['ignore', 'write', 'deadletter'].map((m) => cfgOf({ TOMBSTONES: m }));
+
+    // Act
+    const got = cfgs.map((c) => filterRecord(c, rec({ value: '' })));
+
+    // Assess
+    expect(got).toEqual(['keep', 'keep', 'keep']);
+  });
+});
+
+describe('filterRecord: FILTER_REGEX', () => {
+  it('keeps matching values and filters the others', () => {
+    // Prepare
+    const cfg = cfgOf({ FILTER_REGEX: '"status":"(paid|shipped)"' });
+    const values = ['{"status":"paid"}', '{"status":"created"}', '{"status":"shipped","n":1}', 'paid'];
+
+    // Act
+    const got = values.map((v) => filterRecord(cfg, rec({ value: v })));
+
+    // Assess
+    expect(got).toEqual(['keep', 'filtered', 'keep', 'filtered']);
+  });
+
+  it('gives the same answer for the same record every time (no lastIndex state)', () => {
+    // Prepare
+    const cfg = cfgOf({ FILTER_REGEX: 'paid' });
+    const r = rec({ value: 'paid paid' });
+
+    // Act
+    const got = [filterRecord(cfg, r), filterRecord(cfg, r), filterRecord(cfg, r)];
+
+    // Assess
+    expect(got).toEqual(['keep', 'keep', 'keep']);
+  });
+
+  it('matches Unicode text as code points (the u flag)', () => {
+    // Prepare
+    const cfg = cfgOf({ FILTER_REGEX: '^\\{"city":"M.nchen"\\}$' });
+
+    // Act
+    const got = [filterRecord(cfg, rec({ value: '{"city":"München"}' })), filterRecord(cfg, rec({ value: '{"city":"Mnchen"}' }))];
+
+    // Assess
+    expect(got).toEqual(['keep', 'filtered']);
+  });
+});
+
+describe('convertRecord: text and encodings', () => {
+  it('converts a jsonl record: key and header text, single-line value, raw byte count', () => {
+    // Prepare
+    const cfg = cfgOf();
+    const r = rec({ key: 'order-1', value: '{"status":"paid"}', headers: [['trace', 'abc'], ['trace', 'def']] });
+
+    // Act
+    const got = convert(cfg, r);
+
+    // Assess
+    expect(got).toEqual({
+      record: r,
+      keyText: 'order-1',
+      valueText: '{"status":"paid"}',
+      value: undefined,
+      cells: undefined,
+      headers: [{ key: 'trace', value: 'abc' }, { key: 'trace', value: 'def' }],
+      rawBytes: 7 + 17 + (5 + 3) * 2,
+    });
+  });
+
+  it('keeps a null key as null', () => {
+    // Prepare
+    const cfg = cfgOf();
+
+    // Act
+    const got = convert(cfg, rec({ key: null }));
+
+    // Assess
+    expect(got.keyText).toBeNull();
+    expect(got.rawBytes).toBe(17);
+  });
+
+  it.each([
+    ['key', { key: INVALID_UTF8 }, 'key is not valid UTF-8 (use base64 encoding for binary data)'],
+    ['value', { value: INVALID_UTF8 }, 'value is not valid UTF-8 (use base64 encoding for binary data)'],
+    ['header', { headers: [['trace', INVALID_UTF8]] as [string, Buffer][] },
+      'header "trace" is not valid UTF-8 (use base64 encoding for binary data)'],
+  ])('an invalid UTF-8 %s is a convert RecordError', (_what, over, message) => {
+    // Prepare
+    const cfg = cfgOf();
+
+    // Act
+    const err = convertError(cfg, rec(over));
+
+    // Assess
+    expect(err.stage).toBe('convert');
+    expect(err.message).toBe(message);
+  });
+
+  it('writes binary key, value and header as base64 when so configured', () => {
+    // Prepare
+    const cfg = cfgOf({ KEY_ENCODING: 'base64', VALUE_ENCODING: 'base64', HEADER_ENCODING: 'base64' });
+    const r = rec({ key: INVALID_UTF8, value: Buffer.from([0, 255, 1]), headers: [['bin', Buffer.from([0xff])]] });
+
+    // Act
+    const got = convert(cfg, r);
+
+    // Assess
+    expect([got.keyText, got.valueText, got.headers]).toEqual(['YcMo', 'AP8B', [{ key: 'bin', value: '/w==' }]]);
+  });
+
+  it('takes a text value as it is, without parsing it as JSON', () => {
+    // Prepare
+    const cfg = cfgOf({ VALUE_ENCODING: 'text' });
+
+    // Act
+    const got = convert(cfg, rec({ value: 'not { json' }));
+
+    // Assess
+    expect(got.valueText).toBe('not { json');
+  });
+
+  it.each([
+    ['not json', 'not json'],
+    ['an empty value', ''],
+    ['a truncated object', '{"a":'],
+  ])('a value that is %s is a convert RecordError with VALUE_ENCODING=json', (_what, value) => {
+    // Prepare
+    const cfg = cfgOf();
+
+    // Act
+    const err = convertError(cfg, rec({ value }));
+
+    // Assess
+    expect(err.stage).toBe('convert');
+    expect(err.message).toMatch(/^value is not valid JSON \(.+\)$/);
+  });
+
+  it('makes a pretty-printed JSON value a single line, keeping escaped newlines inside strings', () => {
+    // Prepare
+    const cfg = cfgOf();
+    const pretty = '{\r\n  "a": 1,\n  "s": "x\\ny",\n  "b": [\n    1,\n    2\n  ]\n}\n';
+
+    // Act
+    const got = convert(cfg, rec({ value: pretty }));
+
+    // Assess
+    expect(got.valueText).toBe('{"a": 1,"s": "x\\ny","b": [1,2]}');
+    expect(JSON.parse(got.valueText as string)).toEqual({ a: 1, s: 'x\ny', b: [1, 2] });
+  });
+
+  it('leaves the value text of a tombstone null', () => {
+    // Prepare
+    const cfg = cfgOf({ TOMBSTONES: 'write' });
+
+    // Act
+    const got = convert(cfg, rec({ value: null }));
+
+    // Assess
+    expect([got.valueText, got.value, got.cells]).toEqual([null, undefined, undefined]);
+  });
+});
+
+describe('convertRecord: parsed values, exact integers and schemas', () => {
+  it('keeps 2^63-1 exactly as a BigInt when parquet needs the value', () => {
+    // Prepare
+    const cfg = cfgOf({ FORMAT: 'parquet' });
+    const value = '{"id":9223372036854775807,"small":5,"neg":-9223372036854775808,"f":1.5}';
+
+    // Act
+    const got = convert(cfg, rec({ value }));
+
+    // Assess
+    expect(got.value).toEqual({ id: 9223372036854775807n, small: 5, neg: -9223372036854775808n, f: 1.5 });
+    expect(typeof (got.value as { id: unknown }).id).toBe('bigint');
+    expect(got.valueText).toBe(value);
+  });
+
+  it('keeps 2^63-1 exactly when a key template reads a value field', () => {
+    // Prepare
+    const cfg = cfgOf({ KEY_TEMPLATE: '{{topic}}/{{value.id}}/{{partition}}+{{start_offset}}' });
+
+    // Act
+    const got = convert(cfg, rec({ value: '{"id":9223372036854775807}' }));
+
+    // Assess
+    expect(got.value).toEqual({ id: 9223372036854775807n });
+    expect(valueFieldText(got.value, ['id'])).toBe('9223372036854775807');
+  });
+
+  it('does not keep the parsed value when nothing needs it (jsonl embeds the text)', () => {
+    // Prepare
+    const cfg = cfgOf({ FORMAT: 'jsonl' });
+
+    // Act
+    const got = convert(cfg, rec({ value: '{"id":9223372036854775807}' }));
+
+    // Assess
+    expect(got.value).toBeUndefined();
+    expect(got.valueText).toBe('{"id":9223372036854775807}');
+  });
+
+  it.each([
+    ['an array', '[1,2]'],
+    ['null', 'null'],
+    ['number', '42'],
+    ['string', '"text"'],
+  ])('a value that is %s is a RecordError for parquet', (got, value) => {
+    // Prepare
+    const cfg = cfgOf({ FORMAT: 'parquet' });
+
+    // Act
+    const err = convertError(cfg, rec({ value }));
+
+    // Assess
+    expect(err.stage).toBe('convert');
+    expect(err.message).toBe(`value is not a JSON object (got ${got}); parquet needs one object per record, or VALUE_ENCODING=text/base64`);
+  });
+
+  it('accepts a non-object value for parquet with VALUE_ENCODING=text', () => {
+    // Prepare
+    const cfg = cfgOf({ FORMAT: 'parquet', VALUE_ENCODING: 'text' });
+
+    // Act
+    const got = convert(cfg, rec({ value: '[1,2]' }));
+
+    // Assess
+    expect(got.valueText).toBe('[1,2]');
+    expect(got.cells).toBeUndefined();
+  });
+
+  it('turns a value into cells in schema order, leaving out unknown fields and filling defaults', () => {
+    // Prepare
+    const cfg = cfgOf({ FORMAT: 'avro', AVRO_SCHEMA: ORDER_SCHEMA });
+
+    // Act
+    const got = convert(cfg, rec({ value: '{"extra":true,"amount":12,"order_id":"ord-1","big":9223372036854775807}' }));
+    const noBig = convert(cfg, rec({ value: '{"amount":12.5,"order_id":"ord-2"}' }));
+
+    // Assess
+    expect(got.cells).toEqual(['ord-1', 12, 9223372036854775807n]);
+    expect(noBig.cells).toEqual(['ord-2', 12.5, null]);
+  });
+
+  it.each([
+    ['{"order_id":"ord-1","amount":"12.5"}', 'field "amount": expected double, got "12.5"'],
+    ['{"order_id":7,"amount":1}', 'field "order_id": expected string, got 7'],
+    ['{"amount":1}', 'field "order_id" is missing and has no default'],
+    ['{"order_id":"o","amount":1,"big":1.5}', 'field "big": expected long or null, got 1.5'],
+    ['{"order_id":"o","amount":1,"big":9223372036854775808}', 'field "big": expected long or null, got 9223372036854775808'],
+  ])('a value that does not fit the given schema is a schema RecordError: %s', (value, message) => {
+    // Prepare
+    const cfg = cfgOf({ FORMAT: 'parquet', AVRO_SCHEMA: ORDER_SCHEMA });
+
+    // Act
+    const err = convertError(cfg, rec({ value }));
+
+    // Assess
+    expect(err.stage).toBe('schema');
+    expect(err.message).toBe(message);
+  });
+
+  it('a written tombstone needs every schema field to be nullable', () => {
+    // Prepare
+    const cfg = cfgOf({ FORMAT: 'parquet', TOMBSTONES: 'write', AVRO_SCHEMA: ORDER_SCHEMA });
+
+    // Act
+    const err = convertError(cfg, rec({ value: null }));
+
+    // Assess
+    expect(err.stage).toBe('schema');
+    expect(err.message).toBe('tombstone cannot be written: field "order_id" is not nullable');
+  });
+
+  it('a written tombstone gets all-null cells when every field is nullable', () => {
+    // Prepare
+    const schema = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'a', type: ['null', 'string'] }] });
+    const cfg = cfgOf({ FORMAT: 'csv', TOMBSTONES: 'write', AVRO_SCHEMA: schema });
+
+    // Act
+    const got = convert(cfg, rec({ value: null }));
+
+    // Assess
+    expect(got.cells).toEqual([null]);
+  });
+
+  it('without a schema, avro rejects field names that are not Avro names and everyone rejects _kafka_ fields', () => {
+    // Prepare
+    const avro = cfgOf({ FORMAT: 'avro' });
+    const parquet = cfgOf({ FORMAT: 'parquet' });
+
+    // Act
+    const badName = convertError(avro, rec({ value: '{"order-id":1}' }));
+    const reserved = convertError(parquet, rec({ value: '{"_kafka_offset":1}' }));
+    const parquetDash = convert(parquet, rec({ value: '{"order-id":1}' }));
+
+    // Assess
+    expect([badName.stage, badName.message]).toEqual(['schema', 'value field "order-id" is not a valid Avro name ([A-Za-z_][A-Za-z0-9_]*)']);
+    expect([reserved.stage, reserved.message]).toEqual(['schema', 'value field "_kafka_offset" uses the prefix "_kafka_" reserved for Kafka metadata columns']);
+    expect(parquetDash.value).toEqual({ 'order-id': 1 });
+  });
+});
+
+describe('valueFieldText', () => {
+  it('reads nested fields as key text', () => {
+    // Prepare
+    const value = { a: { b: 'x', n: 12, big: 2n ** 63n - 1n, o: { k: [1, 2n ** 64n] }, nil: null, t: true }, arr: [1] };
+
+    // Act
+    const got = [
+      valueFieldText(value, ['a', 'b']),
+      valueFieldText(value, ['a', 'n']),
+      valueFieldText(value, ['a', 'big']),
+      valueFieldText(value, ['a', 'o']),
+      valueFieldText(value, ['a', 'nil']),
+      valueFieldText(value, ['a', 't']),
+      valueFieldText(value, ['a', 'missing']),
+      valueFieldText(value, ['arr', '0']),
+      valueFieldText('scalar', ['a']),
+    ];
+
+    // Assess
+    expect(got).toEqual(['x', '12', '9223372036854775807', '{"k":[1,18446744073709551616]}', null, 'true', undefined, undefined, undefined]);
+  });
+});
+
+describe('convertPlan', () => {
+  it.each([
+    [{}, { needsValue: false, needsObject: false, avroNames: false }],
+    [{ FORMAT: 'csv' }, { needsValue: true, needsObject: true, avroNames: false }],
+    [{ FORMAT: 'avro' }, { needsValue: true, needsObject: true, avroNames: true }],
+    [{ FORMAT: 'parquet', FIELDS: 'key,offset' }, { needsValue: false, needsObject: false, avroNames: false }],
+    [{ FORMAT: 'parquet', VALUE_ENCODING: 'base64' }, { needsValue: false, needsObject: false, avroNames: false }],
+    [{ KEY_TEMPLATE: '{{topic}}/{{value.a}}/{{partition}}+{{start_offset}}' }, { needsValue: true, needsObject: false, avroNames: false }],
+  ])('%j → %j', (env, plan) => {
+    // Prepare
+    const cfg = cfgOf(env as Record<string, string>);
+
+    // Act
+    const got = convertPlan(cfg);
+
+    // Assess
+    expect(got).toEqual(plan);
+  });
+});

@@ -15,8 +15,9 @@ export function csvCell(col: Column, v: unknown): string {
     case 'timestamp-millis': return new Date(v as number).toISOString();
     case 'timestamp-micros': {
       const us = v as bigint;
-      const ms = Number(us / 1000n);
-      return new Date(ms).toISOString().replace('Z', `${String(((us % 1000n) + 1000n) % 1000n).padStart(3, '0')}Z`);
+      const frac = ((us % 1000n) + 1000n) % 1000n;
+      const ms = Number((us - frac) / 1000n); // floor: before 1970 the fraction counts up from the earlier millisecond
+      return new Date(ms).toISOString().replace('Z', `${String(frac).padStart(3, '0')}Z`);
     }
     case 'date': return new Date((v as number) * 86_400_000).toISOString().slice(0, 10);
     case 'string':

@@ -1,0 +1,597 @@
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import avro from 'avsc';
+import { parquetMetadata, parquetReadObjects, type Compressors } from 'hyparquet';
+import snappy from 'snappyjs';
+import { describe, expect, it } from 'vitest';
+import { compressObject, contentTypeFor } from '../../../lambdas/shared/compress.ts';
+import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.ts';
+import { convertPlan, convertRecord, type SinkRecord } from '../../../lambdas/shared/convert.ts';
+import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
+import { csvCell } from '../../../lambdas/shared/encode/csv.ts';
+import { encodeObject } from '../../../lambdas/shared/encode/index.ts';
+import { checkTextRecord } from '../../../lambdas/shared/encode/raw.ts';
+import { RecordError } from '../../../lambdas/shared/errors.ts';
+
+const cfgOf = (env: Record<string, string> = {}): SinkConfig => loadSinkConfig({ BUCKET_NAME: 'my-bucket', ...env });
+
+const T0 = Date.UTC(2026, 0, 1, 0, 0, 0, 0);
+const INT64_MAX = 9223372036854775807n;
+
+interface Spec {
+  offset?: bigint;
+  timestamp?: number;
+  key?: string | Buffer | null;
+  value?: string | Buffer | null;
+  headers?: [string, string][];
+}
+
+function kafka(s: Spec, i: number): KafkaRecord {
+  const buf = (v: string | Buffer | null | undefined): Buffer | null =>
+    v === null || v === undefined ? null : typeof v === 'string' ? Buffer.from(v) : v;
+  return {
+    topic: 'orders',
+    partition: 2,
+    offset: s.offset ?? 100n + BigInt(i),
+    timestamp: s.timestamp ?? T0 + i,
+    timestampType: 'CREATE_TIME',
+    key: s.key === undefined ? Buffer.from(`k${i}`) : buf(s.key),
+    value: s.value === undefined ? Buffer.from(`{"i":${i}}`) : buf(s.value),
+    headers: (s.headers ?? []).map(([key, v]) => ({ key, value: Buffer.from(v) })),
+  };
+}
+
+function sinkRecords(cfg: SinkConfig, specs: Spec[]): SinkRecord[] {
+  const plan = convertPlan(cfg);
+  return specs.map((s, i) => convertRecord(cfg, plan, kafka(s, i)));
+}
+
+function encode(env: Record<string, string>, specs: Spec[]): Buffer {
+  const cfg = cfgOf(env);
+  return encodeObject(cfg, sinkRecords(cfg, specs));
+}
+
+/** avsc's exact long (BigInt) for reading back, the same idea as the encoder's but written independently. */
+const ReadLong = avro.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
+  toBuffer: (n: bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(n);
+    return buf;
+  },
+  fromJSON: (v: unknown) => BigInt(v as string),
+  toJSON: (n: bigint) => Number(n),
+  isValid: (n: unknown) => typeof n === 'bigint',
+  compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
+});
+
+interface AvroFile {
+  codec: string;
+  schema: Record<string, unknown>;
+  rows: Record<string, unknown>[];
+}
+
+/** Reads an Avro object container file with avsc's BlockDecoder (plain long → BigInt, logical types left as-is). */
+function readAvro(buf: Buffer): Promise<AvroFile> {
+  type Callback = (err: Error | null, out?: Buffer) => void;
+  const decoder = new avro.streams.BlockDecoder({
+    codecs: {
+      // Giving codecs replaces avsc's defaults, so null and deflate are listed too.
+      null: (b: Buffer, cb: Callback) => cb(null, b),
+      deflate: (b: Buffer, cb: Callback) => cb(null, zlib.inflateRawSync(b)),
+      // Avro snappy blocks carry a 4-byte CRC-32 of the uncompressed data after the compressed bytes.
+      snappy: (b: Buffer, cb: Callback) => {
+        const out = Buffer.from(snappy.uncompress(b.subarray(0, b.length - 4)));
+        cb(zlib.crc32(out) === b.readUInt32BE(b.length - 4) ? null : new Error('snappy block CRC-32 mismatch'), out);
+      },
+      zstandard: (b: Buffer, cb: Callback) => cb(null, zlib.zstdDecompressSync(b)),
+    },
+    parseHook: (schema: unknown) =>
+      avro.Type.forSchema(schema as avro.Schema, { registry: { long: ReadLong } as never, wrapUnions: false }),
+  } as never);
+  return new Promise((resolve, reject) => {
+    const rows: Record<string, unknown>[] = [];
+    let codec = '';
+    let schema: Record<string, unknown> = {};
+    decoder.on('metadata', (_type: unknown, c: string, header: { meta: Record<string, Buffer> }) => {
+      codec = c;
+      schema = JSON.parse(header.meta['avro.schema'].toString('utf8')) as Record<string, unknown>;
+    });
+    decoder.on('data', (row: Record<string, unknown>) => rows.push({ ...row }));
+    decoder.on('error', reject);
+    decoder.on('end', () => resolve({ codec, schema, rows }));
+    Readable.from([buf]).pipe(decoder);
+  });
+}
+
+const PARQUET_DECOMPRESSORS: Compressors = {
+  GZIP: (input) => zlib.gunzipSync(input),
+  ZSTD: (input) => zlib.zstdDecompressSync(input),
+};
+
+function arrayBufferOf(buf: Buffer): ArrayBuffer {
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer;
+}
+
+async function readParquet(buf: Buffer, utf8 = true): Promise<Record<string, unknown>[]> {
+  const rows = await parquetReadObjects({ file: arrayBufferOf(buf), compressors: PARQUET_DECOMPRESSORS, utf8 });
+  return rows.map((r) => ({ ...r }));
+}
+
+describe('jsonl', () => {
+  it('writes the full envelope: key, raw JSON value, headers, coordinates and an ISO timestamp', () => {
+    // Prepare
+    const specs: Spec[] = [
+      {
+        offset: 42n,
+        timestamp: Date.UTC(2026, 2, 29, 1, 2, 3, 45),
+        key: 'order-"1"',
+        value: '{"status":"paid","amount":19.99,"id":9223372036854775807}',
+        headers: [['trace', 'abc'], ['trace', 'dé']],
+      },
+    ];
+
+    // Act
+    const out = encode({}, specs);
+
+    // Assess
+    expect(out.toString('utf8')).toBe(
+      '{"key":"order-\\"1\\"","value":{"status":"paid","amount":19.99,"id":9223372036854775807},'
+        + '"headers":[{"key":"trace","value":"abc"},{"key":"trace","value":"dé"}],'
+        + '"topic":"orders","partition":2,"offset":42,"timestamp":"2026-03-29T01:02:03.045Z"}\n',
+    );
+  });
+
+  it('writes one line per record, null keys and written tombstones as null, and an exact int64 offset', () => {
+    // Prepare
+    const env = { TOMBSTONES: 'write', FIELDS: 'offset,key,value' };
+    const specs: Spec[] = [
+      { offset: INT64_MAX - 1n, key: null, value: '[1,2]' },
+      { offset: INT64_MAX, key: 'k', value: null },
+    ];
+
+    // Act
+    const out = encode(env, specs);
+
+    // Assess
+    expect(out.toString('utf8')).toBe(
+      '{"offset":9223372036854775806,"key":null,"value":[1,2]}\n{"offset":9223372036854775807,"key":"k","value":null}\n',
+    );
+  });
+
+  it('writes a pretty-printed value on one line', () => {
+    // Prepare
+    const specs: Spec[] = [{ value: '{\n  "a": [\n    1\n  ]\n}' }];
+
+    // Act
+    const out = encode({ FIELDS: 'value' }, specs);
+
+    // Assess
+    expect(out.toString('utf8')).toBe('{"value":{"a": [1]}}\n');
+  });
+
+  it('writes text and base64 values as JSON strings', () => {
+    // Prepare
+    const text = { VALUE_ENCODING: 'text', FIELDS: 'value' };
+    const b64 = { VALUE_ENCODING: 'base64', KEY_ENCODING: 'base64', FIELDS: 'key,value' };
+
+    // Act
+    const textOut = encode(text, [{ value: 'say "hi"\tthere' }]);
+    const b64Out = encode(b64, [{ key: Buffer.from([0xff]), value: Buffer.from([0, 1, 2]) }]);
+
+    // Assess
+    expect(textOut.toString('utf8')).toBe('{"value":"say \\"hi\\"\\tthere"}\n');
+    expect(b64Out.toString('utf8')).toBe('{"key":"/w==","value":"AAEC"}\n');
+  });
+
+  it('ENVELOPE=false writes the bare values, null for a written tombstone', () => {
+    // Prepare
+    const env = { FIELDS: 'value', ENVELOPE: 'false', TOMBSTONES: 'write' };
+    const specs: Spec[] = [{ value: '{"a":1}' }, { value: '"text"' }, { value: null }, { value: '{\r\n"b":2\r\n}' }];
+
+    // Act
+    const out = encode(env, specs);
+
+    // Assess
+    expect(out.toString('utf8')).toBe('{"a":1}\n"text"\nnull\n{"b":2}\n');
+  });
+});
+
+describe('csv', () => {
+  const specs: Spec[] = [
+    { key: 'a,b', value: '{"name":"Smith, J","note":"","n":1}' },
+    { key: '', value: '{"name":null,"note":"say \\"hi\\"\\nbye","n":2.5}' },
+    { key: null, value: '{"name":" lead","n":null}' },
+  ];
+
+  it('quotes cells that need it, writes null as an empty cell and an empty string as ""', () => {
+    // Prepare
+    const env = { FORMAT: 'csv', FIELDS: 'value,key,offset' };
+
+    // Act
+    const out = encode(env, specs);
+
+    // Assess
+    expect(out.toString('utf8')).toBe(
+      '"Smith, J","",1,"a,b",100\r\n'
+        + ',"say ""hi""\nbye",2.5,"",101\r\n'
+        + '" lead",,,,102\r\n',
+    );
+  });
+
+  it('csv_with_headers writes the column names first', () => {
+    // Prepare
+    const env = { FORMAT: 'csv_with_headers', FIELDS: 'value,key,offset' };
+
+    // Act
+    const out = encode(env, specs);
+
+    // Assess
+    const lines = out.toString('utf8').split('\r\n');
+    expect(lines[0]).toBe('name,note,n,_kafka_key,_kafka_offset');
+    expect(lines.slice(1)).toEqual(encode({ FORMAT: 'csv', FIELDS: 'value,key,offset' }, specs).toString('utf8').split('\r\n'));
+  });
+
+  it('writes metadata columns: headers as quoted JSON, timestamps as ISO-8601, topic and partition', () => {
+    // Prepare
+    const env = { FORMAT: 'csv', FIELDS: 'headers,topic,partition,timestamp' };
+
+    // Act
+    const out = encode(env, [{ headers: [['h', 'v']], timestamp: Date.UTC(2026, 6, 1, 12, 0, 0, 7) }]);
+
+    // Assess
+    expect(out.toString('utf8')).toBe('"[{""key"":""h"",""value"":""v""}]",orders,2,2026-07-01T12:00:00.007Z\r\n');
+  });
+
+  it('follows a given schema: column order, defaults and types', () => {
+    // Prepare
+    const schema = JSON.stringify({
+      type: 'record',
+      name: 'Order',
+      fields: [
+        { name: 'id', type: 'long' },
+        { name: 'at', type: { type: 'long', logicalType: 'timestamp-millis' } },
+        { name: 'day', type: { type: 'int', logicalType: 'date' } },
+        { name: 'us', type: { type: 'long', logicalType: 'timestamp-micros' } },
+        { name: 'raw', type: ['null', 'bytes'] },
+        { name: 'ok', type: 'boolean', default: false },
+      ],
+    });
+    const env = { FORMAT: 'csv_with_headers', FIELDS: 'value', AVRO_SCHEMA: schema };
+    const value = '{"ok":true,"raw":"AAE=","us":"2026-01-01T00:00:00.123456Z","day":"2026-01-02","at":"2026-01-01T01:00:00+01:00","id":9223372036854775807}';
+
+    // Act
+    const out = encode(env, [{ value }, { value: '{"id":1,"at":0,"day":0,"us":0}' }]);
+
+    // Assess
+    expect(out.toString('utf8')).toBe(
+      'id,at,day,us,raw,ok\r\n'
+        + '9223372036854775807,2026-01-01T00:00:00.000Z,2026-01-02,2026-01-01T00:00:00.123456Z,AAE=,true\r\n'
+        + '1,1970-01-01T00:00:00.000Z,1970-01-01,1970-01-01T00:00:00.000000Z,,false\r\n',
+    );
+  });
+
+  it('csvCell writes a negative microsecond timestamp with the right fraction', () => {
+    // Prepare
+    const col = { name: 'us', type: 'timestamp-micros', nullable: false } as const;
+
+    // Act
+    const got = csvCell(col, -1n);
+
+    // Assess
+    expect(got).toBe('1969-12-31T23:59:59.999999Z');
+  });
+});
+
+describe('text and bytes', () => {
+  it('text writes one value per line', () => {
+    // Prepare
+    const specs: Spec[] = [{ value: 'first line' }, { value: '' }, { value: 'trzecia linia ü' }];
+
+    // Act
+    const out = encode({ FORMAT: 'text', VALUE_ENCODING: 'text' }, specs);
+
+    // Assess
+    expect(out.toString('utf8')).toBe('first line\n\ntrzecia linia ü\n');
+  });
+
+  it('text refuses a value with a line break (checked before encoding)', () => {
+    // Prepare
+    const cfg = cfgOf({ FORMAT: 'text', VALUE_ENCODING: 'text' });
+    const [crlf, lf, ok] = sinkRecords(cfg, [{ value: 'a\r\nb' }, { value: 'a\nb' }, { value: 'a b' }]);
+
+    // Act
+    const errors = [crlf, lf].map((r) => {
+      try {
+        checkTextRecord(r);
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    });
+
+    // Assess
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(RecordError);
+      expect((err as RecordError).stage).toBe('encode');
+      expect((err as RecordError).message).toBe('value contains a line break; the text format writes one value per line (use jsonl or bytes)');
+    }
+    expect(() => checkTextRecord(ok)).not.toThrow();
+  });
+
+  it('bytes joins the raw values with the separator, without a trailing separator', () => {
+    // Prepare
+    const env = { FORMAT: 'bytes', VALUE_ENCODING: 'base64', BYTES_SEPARATOR: '\\x1e' };
+    const specs: Spec[] = [{ value: Buffer.from([0, 255]) }, { value: Buffer.alloc(0) }, { value: Buffer.from([0x1e, 1]) }];
+
+    // Act
+    const out = encode(env, specs);
+
+    // Assess
+    expect([...out]).toEqual([0, 255, 0x1e, 0x1e, 0x1e, 1]);
+  });
+
+  it('bytes with the default separator is newline-joined; with an empty separator the values are concatenated', () => {
+    // Prepare
+    const specs: Spec[] = [{ value: 'ab' }, { value: 'cd' }];
+
+    // Act
+    const newline = encode({ FORMAT: 'bytes', VALUE_ENCODING: 'text' }, specs);
+    const none = encode({ FORMAT: 'bytes', VALUE_ENCODING: 'text', BYTES_SEPARATOR: '' }, specs);
+
+    // Assess
+    expect(newline.toString()).toBe('ab\ncd');
+    expect(none.toString()).toBe('abcd');
+  });
+});
+
+describe('avro', () => {
+  const specs: Spec[] = [
+    { offset: INT64_MAX - 1n, key: 'k0', value: '{"id":1,"name":"first","score":1.5,"tags":["a"]}', headers: [['h', 'v']] },
+    { offset: INT64_MAX, key: null, value: '{"id":9223372036854775807,"name":null,"score":2}' },
+  ];
+
+  it('writes a container file avsc reads back, with exact longs and a timestamp-millis logical type', async () => {
+    // Prepare
+    const env = { FORMAT: 'avro' };
+
+    // Act
+    const file = await readAvro(encode(env, specs));
+
+    // Assess
+    expect(file.codec).toBe('snappy');
+    expect(file.schema).toEqual({
+      type: 'record',
+      name: 'KafkaRecord',
+      fields: [
+        { name: 'id', type: ['null', 'long'], default: null },
+        { name: 'name', type: ['null', 'string'], default: null },
+        { name: 'score', type: ['null', 'double'], default: null },
+        { name: 'tags', type: ['null', 'string'], default: null },
+        { name: '_kafka_key', type: ['null', 'string'], default: null },
+        { name: '_kafka_headers', type: 'string' },
+        { name: '_kafka_topic', type: 'string' },
+        { name: '_kafka_partition', type: 'int' },
+        { name: '_kafka_offset', type: 'long' },
+        { name: '_kafka_timestamp', type: { type: 'long', logicalType: 'timestamp-millis' } },
+      ],
+    });
+    expect(file.rows).toEqual([
+      {
+        id: 1n, name: 'first', score: 1.5, tags: '["a"]', _kafka_key: 'k0', _kafka_headers: '[{"key":"h","value":"v"}]',
+        _kafka_topic: 'orders', _kafka_partition: 2, _kafka_offset: INT64_MAX - 1n, _kafka_timestamp: T0,
+      },
+      {
+        id: INT64_MAX, name: null, score: 2, tags: null, _kafka_key: null, _kafka_headers: '[]',
+        _kafka_topic: 'orders', _kafka_partition: 2, _kafka_offset: INT64_MAX, _kafka_timestamp: T0 + 1,
+      },
+    ]);
+  });
+
+  it.each(['null', 'deflate', 'snappy', 'zstandard'])('codec %s reads back to the same rows', async (codec) => {
+    // Prepare
+    const env = { FORMAT: 'avro', COMPRESSION: codec, FIELDS: 'value,offset' };
+
+    // Act
+    const file = await readAvro(encode(env, specs));
+
+    // Assess
+    expect(file.codec).toBe(codec);
+    expect(file.rows).toEqual([
+      { id: 1n, name: 'first', score: 1.5, tags: '["a"]', _kafka_offset: INT64_MAX - 1n },
+      { id: INT64_MAX, name: null, score: 2, tags: null, _kafka_offset: INT64_MAX },
+    ]);
+  });
+
+  it('gives byte-identical output for the same input', () => {
+    // Prepare
+    const env = { FORMAT: 'avro', COMPRESSION: 'deflate' };
+
+    // Act
+    const a = encode(env, specs);
+    const b = encode(env, specs);
+
+    // Assess
+    expect(a.subarray(0, 4).toString('latin1')).toBe('Obj\x01');
+    expect(Buffer.compare(a, b)).toBe(0);
+  });
+
+  it('writes the given schema with its name, namespace, docs and logical types', async () => {
+    // Prepare
+    const schema = JSON.stringify({
+      type: 'record',
+      name: 'Order',
+      namespace: 'com.example',
+      fields: [
+        { name: 'order_id', type: 'string', doc: 'Order number' },
+        { name: 'created_at', type: { type: 'long', logicalType: 'timestamp-millis' } },
+        { name: 'day', type: ['null', { type: 'int', logicalType: 'date' }] },
+      ],
+    });
+    const env = { FORMAT: 'avro', FIELDS: 'value', AVRO_SCHEMA: schema };
+
+    // Act
+    const file = await readAvro(encode(env, [{ value: '{"order_id":"o-1","created_at":"2026-01-01T00:00:01.500Z","day":"2026-01-03"}' }]));
+
+    // Assess
+    expect(file.schema).toEqual({
+      type: 'record',
+      name: 'Order',
+      namespace: 'com.example',
+      fields: [
+        { name: 'order_id', type: 'string', doc: 'Order number' },
+        { name: 'created_at', type: { type: 'long', logicalType: 'timestamp-millis' } },
+        { name: 'day', type: ['null', { type: 'int', logicalType: 'date' }], default: null },
+      ],
+    });
+    expect(file.rows).toEqual([{ order_id: 'o-1', created_at: T0 + 1500, day: 20_456 }]);
+  });
+});
+
+describe('parquet', () => {
+  const specs: Spec[] = [
+    { offset: INT64_MAX - 1n, key: 'k0', value: '{"id":1,"name":"first","score":1.5}' },
+    { offset: INT64_MAX, key: null, value: '{"id":9223372036854775807,"name":null,"score":2}' },
+  ];
+
+  it('writes rows hyparquet reads back with exact INT64 and a UTC TIMESTAMP(MILLIS) column', async () => {
+    // Prepare
+    const env = { FORMAT: 'parquet', FIELDS: 'value,key,offset,timestamp' };
+
+    // Act
+    const buf = encode(env, specs);
+    const rows = await readParquet(buf);
+    const meta = parquetMetadata(arrayBufferOf(buf));
+
+    // Assess
+    expect(rows).toEqual([
+      { id: 1n, name: 'first', score: 1.5, _kafka_key: 'k0', _kafka_offset: INT64_MAX - 1n, _kafka_timestamp: new Date(T0) },
+      { id: INT64_MAX, name: null, score: 2, _kafka_key: null, _kafka_offset: INT64_MAX, _kafka_timestamp: new Date(T0 + 1) },
+    ]);
+    const ts = meta.schema.find((e) => e.name === '_kafka_timestamp');
+    expect(ts?.type).toBe('INT64');
+    expect(ts?.logical_type).toEqual({ type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' });
+    expect(meta.schema.find((e) => e.name === 'id')?.type).toBe('INT64');
+    expect(meta.schema.find((e) => e.name === 'id')?.repetition_type).toBe('OPTIONAL');
+    expect(meta.schema.find((e) => e.name === '_kafka_offset')?.repetition_type).toBe('REQUIRED');
+    expect(Number(meta.num_rows)).toBe(2);
+  });
+
+  it.each(['none', 'snappy', 'gzip', 'zstd'])('codec %s reads back to the same rows', async (codec) => {
+    // Prepare
+    const env = { FORMAT: 'parquet', COMPRESSION: codec, FIELDS: 'value,offset' };
+    const expectedCodec = { none: 'UNCOMPRESSED', snappy: 'SNAPPY', gzip: 'GZIP', zstd: 'ZSTD' }[codec];
+
+    // Act
+    const buf = encode(env, specs);
+    const rows = await readParquet(buf);
+    const meta = parquetMetadata(arrayBufferOf(buf));
+
+    // Assess
+    expect(rows).toEqual([
+      { id: 1n, name: 'first', score: 1.5, _kafka_offset: INT64_MAX - 1n },
+      { id: INT64_MAX, name: null, score: 2, _kafka_offset: INT64_MAX },
+    ]);
+    expect(meta.row_groups[0].columns.map((c) => c.meta_data?.codec)).toEqual([expectedCodec, expectedCodec, expectedCodec, expectedCodec]);
+  });
+
+  it('splits rows into row groups of PARQUET_ROW_GROUP_SIZE', async () => {
+    // Prepare
+    const env = { FORMAT: 'parquet', FIELDS: 'offset', PARQUET_ROW_GROUP_SIZE: '2' };
+    const five: Spec[] = [0n, 1n, 2n, 3n, 4n].map((offset) => ({ offset }));
+
+    // Act
+    const buf = encode(env, five);
+    const meta = parquetMetadata(arrayBufferOf(buf));
+    const rows = await readParquet(buf);
+
+    // Assess
+    expect(meta.row_groups.map((g) => Number(g.num_rows))).toEqual([2, 2, 1]);
+    expect(rows.map((r) => r._kafka_offset)).toEqual([0n, 1n, 2n, 3n, 4n]);
+  });
+
+  it('writes base64 values as a binary column and written tombstones as null', async () => {
+    // Prepare
+    const env = { FORMAT: 'parquet', VALUE_ENCODING: 'base64', FIELDS: 'value', TOMBSTONES: 'write' };
+
+    // Act
+    const buf = encode(env, [{ value: Buffer.from([0, 255, 7]) }, { value: null }]);
+    const rows = await readParquet(buf, false);
+    const meta = parquetMetadata(arrayBufferOf(buf));
+
+    // Assess
+    expect(rows.map((r) => (r._kafka_value === null ? null : [...(r._kafka_value as Uint8Array)]))).toEqual([[0, 255, 7], null]);
+    expect(meta.schema[1]).toMatchObject({ name: '_kafka_value', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' });
+    expect(meta.schema[1].logical_type).toBeUndefined();
+  });
+});
+
+describe('compress', () => {
+  const body = Buffer.from('{"a":1}\n'.repeat(1000));
+
+  it('gzip round-trips with zlib and honours the level', () => {
+    // Prepare
+    const fast = { format: 'jsonl', compression: 'gzip', compressionLevel: 1 } as const;
+    const best = { format: 'jsonl', compression: 'gzip', compressionLevel: 9 } as const;
+
+    // Act
+    const a = compressObject(fast, body);
+    const b = compressObject(best, body);
+
+    // Assess
+    expect(zlib.gunzipSync(a)).toEqual(body);
+    expect(zlib.gunzipSync(b)).toEqual(body);
+    expect([a[0], a[1]]).toEqual([0x1f, 0x8b]);
+    // The gzip header's XFL byte: 4 = fastest, 2 = maximum compression.
+    expect([a[8], b[8]]).toEqual([4, 2]);
+  });
+
+  it('zstd round-trips with zlib and writes a content checksum and the content size', () => {
+    // Prepare
+    const cfg = { format: 'csv', compression: 'zstd' } as const;
+
+    // Act
+    const out = compressObject(cfg, body);
+
+    // Assess
+    expect(zlib.zstdDecompressSync(out)).toEqual(body);
+    expect(out.readUInt32LE(0)).toBe(0xfd2fb528);
+    const descriptor = out[4];
+    expect(descriptor & 0x04).toBe(0x04);
+    expect(descriptor >> 6).not.toBe(0);
+  });
+
+  it('leaves none, avro and parquet bodies as they are', () => {
+    // Prepare
+    const cfgs = [
+      { format: 'bytes', compression: 'none' },
+      { format: 'avro', compression: 'snappy' },
+      { format: 'parquet', compression: 'zstd' },
+    ] as const;
+
+    // Act
+    const outs = cfgs.map((c) => compressObject(c, body));
+
+    // Assess
+    for (const out of outs) expect(out).toBe(body);
+  });
+
+  it('names the content type of each format', () => {
+    // Prepare
+    const formats = ['jsonl', 'csv', 'csv_with_headers', 'text', 'bytes', 'avro', 'parquet'] as const;
+
+    // Act
+    const types = formats.map((f) => contentTypeFor(f));
+
+    // Assess
+    expect(types).toEqual([
+      'application/x-ndjson',
+      'text/csv; charset=utf-8',
+      'text/csv; charset=utf-8',
+      'text/plain; charset=utf-8',
+      'application/octet-stream',
+      'application/avro',
+      'application/vnd.apache.parquet',
+    ]);
+  });
+});

@@ -72,7 +72,8 @@ async function main(): Promise<void> {
       return JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{"records"')).pop() ?? 'null') as { ms: number; peakRssMb: number; records: number };
     };
     const rows: { format: string; compression: string; ms: number; rss1: number; rssRun: number }[] = [];
-    for (const [format, compression] of CASES) {
+    const only = process.env.BENCH_CASES?.split(',');
+    for (const [format, compression] of CASES.filter(([f, c]) => f === 'floor' || !only || only.includes(`${f}+${c}`))) {
       const t = runChild('throughput', format, compression);
       const one = runChild('rss', format, compression);
       if (t.records !== event.records) throw new Error(`${format}: handled ${t.records} of ${event.records} records`);

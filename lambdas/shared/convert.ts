@@ -6,6 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import type { SinkConfig } from './config.ts';
 import type { KafkaRecord } from './decode.ts';
 import { RecordError } from './errors.ts';
+import { isJson } from './json-validate.ts';
 import { parseJsonExact, stringifyJsonExact, toSingleLine } from './json.ts';
 import { checkFieldName, toCell } from './schema.ts';
 
@@ -63,10 +64,21 @@ export function convertRecord(cfg: SinkConfig, plan: ConvertPlan, r: KafkaRecord
       const t = text(r.value, 'value');
       if (cfg.valueEncoding === 'text') valueText = t;
       else {
-        try {
-          value = plan.needsValue ? parseJsonExact(t) : JSON.parse(t);
-        } catch (err) {
-          throw new RecordError('convert', `value is not valid JSON (${(err as Error).message})`);
+        if (plan.needsValue) {
+          try {
+            value = parseJsonExact(t);
+          } catch (err) {
+            throw new RecordError('convert', `value is not valid JSON (${(err as Error).message})`);
+          }
+        } else if (!isJson(r.value)) {
+          // Validation without building the value; JSON.parse runs only to word the reason.
+          let reason = 'syntax error';
+          try {
+            JSON.parse(t);
+          } catch (err) {
+            reason = (err as Error).message;
+          }
+          throw new RecordError('convert', `value is not valid JSON (${reason})`);
         }
         valueText = toSingleLine(t);
       }

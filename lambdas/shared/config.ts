@@ -158,8 +158,8 @@ function compileFilter(source: string): RegExp {
   }
 }
 
-/** Settings where an empty value means empty (not unset): BYTES_SEPARATOR='' joins values with no separator. */
-const EmptyAllowed: ReadonlySet<string> = new Set(['BYTES_SEPARATOR']);
+/** Settings where an empty value means empty (not unset): BYTES_SEPARATOR='' joins values with no separator, PREFIX='' writes at the bucket root. */
+const EmptyAllowed: ReadonlySet<string> = new Set(['BYTES_SEPARATOR', 'PREFIX']);
 
 /**
  * Parses and checks the environment. Every problem is collected and thrown together as one ConfigError.
@@ -232,6 +232,10 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   const filter = e.FILTER_REGEX === undefined ? undefined : compileFilter(e.FILTER_REGEX);
   const bytesSeparator = decodeEscapes(e.BYTES_SEPARATOR);
   const keyTemplate: KeyTemplate = parseKeyTemplate(e.KEY_TEMPLATE);
+
+  if (keyTemplate.valuePaths.length > 0 && e.VALUE_ENCODING !== 'json') {
+    problems.push(`KEY_TEMPLATE=${show(e.KEY_TEMPLATE)}: {{value.…}} needs VALUE_ENCODING=json (the value's fields)`);
+  }
 
   let schema: TableSchema | undefined;
   if (e.AVRO_SCHEMA !== undefined && e.AVRO_SCHEMA_FILE !== undefined) {

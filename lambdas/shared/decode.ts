@@ -112,7 +112,10 @@ export function decodeEvent(event: unknown): DecodedEvent {
         fail(`${where()}.partition does not match "${tp}"`);
       }
       const timestamp = typeof r.timestamp === 'string' ? Number(r.timestamp) : r.timestamp;
-      if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) fail(`${where()}.timestamp must be epoch milliseconds`);
+      // Whole milliseconds within the range of a Date: encoders turn them into BigInt and ISO-8601 text.
+      if (typeof timestamp !== 'number' || !Number.isInteger(timestamp) || Math.abs(timestamp) > 8.64e15) {
+        fail(`${where()}.timestamp must be epoch milliseconds`);
+      }
       const record: KafkaRecord = {
         topic,
         partition,

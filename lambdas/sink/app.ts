@@ -44,7 +44,15 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
 
   const processBatch = async (event: unknown): Promise<BatchResult> => {
     const started = performance.now();
-    const r = await pipeline.handle(event);
+    let r: BatchResult;
+    try {
+      r = await pipeline.handle(event);
+    } catch (err) {
+      // The event source retries the batch; the metric lets an alarm see batches that keep failing.
+      logger.error('batch failed; the event source will retry it', { error: err as Error });
+      metrics.addMetric('BatchFailures', MetricUnit.Count, 1);
+      throw err;
+    }
     logger.info('batch written', {
       ranges: r.ranges.map((x) => `${x.topic}-${x.partition}@${x.firstOffset}..${x.lastOffset}`),
       recordsIn: r.recordsIn, written: r.written, filtered: r.filtered, tombstonesIgnored: r.tombstonesIgnored,

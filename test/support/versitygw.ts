@@ -71,14 +71,18 @@ function unquoteShell(value: string): string {
   return value.replace(/\\(.)/g, '$1');
 }
 
-export function s3ClientFor(server: S3Endpoint, opts?: { maxAttempts?: number }): S3Client {
+export function s3ClientFor(server: S3Endpoint): S3Client {
+  return makeClient(server, new NodeHttpHandler());
+}
+
+function makeClient(server: S3Endpoint, requestHandler: NodeHttpHandler, maxAttempts?: number): S3Client {
   return new S3Client({
     endpoint: server.endpoint,
     region: server.region,
     forcePathStyle: true,
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-    requestHandler: new NodeHttpHandler(),
-    ...(opts?.maxAttempts === undefined ? {} : { maxAttempts: opts.maxAttempts }),
+    requestHandler,
+    ...(maxAttempts === undefined ? {} : { maxAttempts }),
   });
 }
 
@@ -173,18 +177,18 @@ function makeServer(proc: GatewayProcess, endpoint: S3Endpoint, dataDir: string,
 
 async function waitUntilReady(proc: GatewayProcess, endpoint: S3Endpoint, deadline: number): Promise<'ready' | 'exited' | 'timeout'> {
   const port = Number(new URL(endpoint.endpoint).port);
-  // One attempt per probe: the SDK's own retry backoff would only slow down the polling.
-  const client = s3ClientFor(endpoint, { maxAttempts: 1 });
+  // One attempt per probe, since the SDK's retry backoff would only slow the polling; and timeouts, since
+  // whatever else holds the port (lost race for a free port) may accept connections and never answer.
+  const client = makeClient(endpoint, new NodeHttpHandler({ connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true }), 1);
   try {
     while (Date.now() < deadline) {
       if (proc.exited) return 'exited';
       if (await canConnect(port)) {
-        try {
-          await client.send(new ListBucketsCommand({}));
-          return 'ready';
-        } catch {
-          // listening but not serving yet
-        }
+        const probe = client.send(new ListBucketsCommand({})).then(
+          () => 'ready' as const,
+          () => 'not-yet' as const, // listening but not serving yet
+        );
+        if ((await Promise.race([probe, proc.exitPromise])) === 'ready') return 'ready';
       }
       if (proc.exited) return 'exited';
       await Promise.race([delay(50), proc.exitPromise]);

@@ -107,7 +107,7 @@ describe('loadSinkConfig: defaults', () => {
     expect(bytesCfg.fields).toEqual(['value']);
   });
 
-  it('treats an empty variable as unset (Lambda passes unset settings as empty strings)', () => {
+  it('treats an empty variable as unset, except PREFIX where empty means the bucket root', () => {
     // Prepare
     const env = { ...BASE, FORMAT: '', TIMEZONE: '', PREFIX: '', MAX_RECORDS_PER_OBJECT: '' };
 
@@ -115,7 +115,7 @@ describe('loadSinkConfig: defaults', () => {
     const cfg = loadSinkConfig(env);
 
     // Assess
-    expect([cfg.format, cfg.timezone, cfg.prefix, cfg.maxRecordsPerObject]).toEqual(['jsonl', 'UTC', 'topics/', 100_000]);
+    expect([cfg.format, cfg.timezone, cfg.prefix, cfg.maxRecordsPerObject]).toEqual(['jsonl', 'UTC', '', 100_000]);
   });
 
   it('reads every explicit setting', () => {

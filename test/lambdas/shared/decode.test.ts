@@ -214,6 +214,17 @@ describe('decodeEvent: well-formed events', () => {
     expect(r.timestampType).toBe('CREATE_TIME');
   });
 
+  it("accepts Kafka's -1 timestamp (no timestamp) and the last millisecond a Date can hold", () => {
+    // Prepare
+    const event = eventWith({ 'orders-0': [wireRecord({ offset: 1, timestamp: -1 }), wireRecord({ offset: 2, timestamp: 8.64e15 })] });
+
+    // Act
+    const records = decodeEvent(event).partitions[0].records;
+
+    // Assess
+    expect(records.map((r) => r.timestamp)).toEqual([-1, 8.64e15]);
+  });
+
   it('decodes an event with no records to zero partitions', () => {
     // Prepare
     const event = eventWith({});
@@ -249,6 +260,10 @@ describe('decodeEvent: malformed events throw EventShapeError naming the problem
     ['timestamp missing', eventWith({ 'orders-0': [wireRecord({ timestamp: undefined })] }),
       'records["orders-0"][0].timestamp must be epoch milliseconds'],
     ['timestamp not a number', eventWith({ 'orders-0': [wireRecord({ timestamp: 'yesterday' })] }),
+      'records["orders-0"][0].timestamp must be epoch milliseconds'],
+    ['fractional timestamp', eventWith({ 'orders-0': [wireRecord({ timestamp: 1_767_225_600_000.5 })] }),
+      'records["orders-0"][0].timestamp must be epoch milliseconds'],
+    ['timestamp beyond the range of a Date', eventWith({ 'orders-0': [wireRecord({ timestamp: 9e15 })] }),
       'records["orders-0"][0].timestamp must be epoch milliseconds'],
     ['negative offset', eventWith({ 'orders-0': [wireRecord({ offset: -1 })] }),
       'records["orders-0"][0].offset must be a non-negative integer, got "-1"'],

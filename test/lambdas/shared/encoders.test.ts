@@ -159,6 +159,37 @@ describe('jsonl', () => {
     );
   });
 
+  it('writes ISO timestamps with millisecond padding, across seconds and before 1970', () => {
+    // Prepare
+    const specs: Spec[] = [{ timestamp: -1 }, { timestamp: T0 + 7 }, { timestamp: T0 + 70 }, { timestamp: T0 + 1000 }, { timestamp: T0 + 999 }];
+
+    // Act
+    const out = encode({ FIELDS: 'timestamp' }, specs);
+
+    // Assess
+    expect(out.toString('utf8')).toBe([
+      '{"timestamp":"1969-12-31T23:59:59.999Z"}',
+      '{"timestamp":"2026-01-01T00:00:00.007Z"}',
+      '{"timestamp":"2026-01-01T00:00:00.070Z"}',
+      '{"timestamp":"2026-01-01T00:00:01.000Z"}',
+      '{"timestamp":"2026-01-01T00:00:00.999Z"}',
+    ].join('\n') + '\n');
+  });
+
+  it('escapes keys, header names and values so every line parses back to the same text', () => {
+    // Prepare
+    const keys = ['tab\there', 'quote"back\\slash', 'nul\u0000', 'line\u2028sep', 'emoji 😀', 'plain'];
+    const specs: Spec[] = keys.map((key) => ({ key, headers: [[key, `v-${key}`]] }));
+
+    // Act
+    const out = encode({ FIELDS: 'key,headers' }, specs);
+
+    // Assess
+    const rows = out.toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { key: string; headers: { key: string; value: string }[] });
+    expect(rows.map((r) => r.key)).toEqual(keys);
+    expect(rows.map((r) => r.headers)).toEqual(keys.map((k) => [{ key: k, value: `v-${k}` }]));
+  });
+
   it('writes a pretty-printed value on one line', () => {
     // Prepare
     const specs: Spec[] = [{ value: '{\n  "a": [\n    1\n  ]\n}' }];
@@ -345,6 +376,28 @@ describe('text and bytes', () => {
   });
 });
 
+/** A given schema with every supported column type, and one value that fills it. */
+const ALL_TYPES_SCHEMA = JSON.stringify({
+  type: 'record',
+  name: 'AllTypes',
+  fields: [
+    { name: 'b', type: 'boolean' },
+    { name: 'i', type: 'int' },
+    { name: 'l', type: 'long' },
+    { name: 'f', type: 'float' },
+    { name: 'd', type: 'double' },
+    { name: 's', type: ['null', 'string'] },
+    { name: 'y', type: 'bytes' },
+    { name: 'tm', type: { type: 'long', logicalType: 'timestamp-millis' } },
+    { name: 'tu', type: { type: 'long', logicalType: 'timestamp-micros' } },
+    { name: 'dt', type: { type: 'int', logicalType: 'date' } },
+  ],
+});
+const ALL_TYPES_VALUE = '{"b":true,"i":-5,"l":9223372036854775807,"f":1.5,"d":2.25,"s":null,"y":"AP8=",'
+  + '"tm":"2026-01-01T00:00:00.123Z","tu":"2026-01-01T00:00:00.123456Z","dt":"2026-01-02"}';
+const TM = T0 + 123;
+const TU = BigInt(T0) * 1000n + 123_456n;
+
 describe('avro', () => {
   const specs: Spec[] = [
     { offset: INT64_MAX - 1n, key: 'k0', value: '{"id":1,"name":"first","score":1.5,"tags":["a"]}', headers: [['h', 'v']] },
@@ -414,6 +467,25 @@ describe('avro', () => {
     // Assess
     expect(a.subarray(0, 4).toString('latin1')).toBe('Obj\x01');
     expect(Buffer.compare(a, b)).toBe(0);
+  });
+
+  it('writes every column type of a given schema', async () => {
+    // Prepare
+    const env = { FORMAT: 'avro', COMPRESSION: 'null', FIELDS: 'value', AVRO_SCHEMA: ALL_TYPES_SCHEMA };
+
+    // Act
+    const file = await readAvro(encode(env, [{ value: ALL_TYPES_VALUE }]));
+
+    // Assess
+    expect(file.rows).toEqual([
+      { b: true, i: -5, l: INT64_MAX, f: 1.5, d: 2.25, s: null, y: Buffer.from([0, 255]), tm: TM, tu: Number(TU), dt: 20_455 },
+    ]);
+    expect((file.schema.fields as { name: string; type: unknown }[]).map((f) => [f.name, f.type])).toEqual([
+      ['b', 'boolean'], ['i', 'int'], ['l', 'long'], ['f', 'float'], ['d', 'double'], ['s', ['null', 'string']], ['y', 'bytes'],
+      ['tm', { type: 'long', logicalType: 'timestamp-millis' }],
+      ['tu', { type: 'long', logicalType: 'timestamp-micros' }],
+      ['dt', { type: 'int', logicalType: 'date' }],
+    ]);
   });
 
   it('writes the given schema with its name, namespace, docs and logical types', async () => {
@@ -493,6 +565,39 @@ describe('parquet', () => {
       { id: INT64_MAX, name: null, score: 2, _kafka_offset: INT64_MAX },
     ]);
     expect(meta.row_groups[0].columns.map((c) => c.meta_data?.codec)).toEqual([expectedCodec, expectedCodec, expectedCodec, expectedCodec]);
+  });
+
+  it('writes every column type of a given schema with its physical and logical type', async () => {
+    // Prepare
+    const env = { FORMAT: 'parquet', FIELDS: 'value', AVRO_SCHEMA: ALL_TYPES_SCHEMA };
+
+    // Act
+    const buf = encode(env, [{ value: ALL_TYPES_VALUE }]);
+    const rows = await parquetReadObjects({
+      file: arrayBufferOf(buf),
+      compressors: PARQUET_DECOMPRESSORS,
+      utf8: false,
+      // Raw values instead of Date objects, so microseconds and day numbers are compared exactly.
+      parsers: { timestampFromMilliseconds: (v: bigint) => v, timestampFromMicroseconds: (v: bigint) => v, dateFromDays: (v: number) => v },
+    });
+    const meta = parquetMetadata(arrayBufferOf(buf));
+
+    // Assess
+    expect(rows.map((r) => ({ ...r, y: [...(r.y as Uint8Array)] }))).toEqual([
+      { b: true, i: -5, l: INT64_MAX, f: 1.5, d: 2.25, s: null, y: [0, 255], tm: BigInt(TM), tu: TU, dt: 20_455 },
+    ]);
+    expect(meta.schema.slice(1).map((e) => [e.name, e.type, e.repetition_type, e.logical_type])).toEqual([
+      ['b', 'BOOLEAN', 'REQUIRED', undefined],
+      ['i', 'INT32', 'REQUIRED', undefined],
+      ['l', 'INT64', 'REQUIRED', undefined],
+      ['f', 'FLOAT', 'REQUIRED', undefined],
+      ['d', 'DOUBLE', 'REQUIRED', undefined],
+      ['s', 'BYTE_ARRAY', 'OPTIONAL', { type: 'STRING' }],
+      ['y', 'BYTE_ARRAY', 'REQUIRED', undefined],
+      ['tm', 'INT64', 'REQUIRED', { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' }],
+      ['tu', 'INT64', 'REQUIRED', { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' }],
+      ['dt', 'INT32', 'REQUIRED', { type: 'DATE' }],
+    ]);
   });
 
   it('splits rows into row groups of PARQUET_ROW_GROUP_SIZE', async () => {

@@ -71,6 +71,25 @@ describe('partitionRecords: prefix groups', () => {
     expect(result.objects.map((o) => [o.topic, o.partition])).toEqual([['orders', 3], ['orders', 3]]);
   });
 
+  it('separates records of the same minute when the template has seconds or milliseconds', () => {
+    // Prepare
+    const seconds = cfgOf({ KEY_TEMPLATE: '{{timestamp:HH-mm-ss}}/{{topic}}+{{partition}}+{{start_offset}}' });
+    const millis = cfgOf({ KEY_TEMPLATE: '{{timestamp:ss.SSS}}/{{topic}}+{{partition}}+{{start_offset}}' });
+    const specs: Spec[] = [{ offset: 0, timestamp: T0 }, { offset: 1, timestamp: T0 + 1 }, { offset: 2, timestamp: T0 + 1000 }];
+
+    // Act
+    const bySecond = plan(seconds, specs).objects.map((o) => [o.key, o.records.length]);
+    const byMilli = plan(millis, specs).objects.map((o) => [o.key, o.records.length]);
+
+    // Assess
+    expect(bySecond).toEqual([[`topics/10-00-00/orders+3+${pad(0)}.jsonl`, 2], [`topics/10-00-01/orders+3+${pad(2)}.jsonl`, 1]]);
+    expect(byMilli).toEqual([
+      [`topics/00.000/orders+3+${pad(0)}.jsonl`, 1],
+      [`topics/00.001/orders+3+${pad(1)}.jsonl`, 1],
+      [`topics/01.000/orders+3+${pad(2)}.jsonl`, 1],
+    ]);
+  });
+
   it('uses the time zone for {{timestamp:…}}', () => {
     // Prepare
     const cfg = cfgOf({ TIMEZONE: 'America/New_York', KEY_TEMPLATE: '{{timestamp:yyyy-MM-dd}}/{{topic}}+{{partition}}+{{start_offset}}' });

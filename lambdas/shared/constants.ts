@@ -72,3 +72,7 @@ export const Limits = {
   maxBatchSize: 10_000,
   offsetPadding: 20,
 } as const;
+
+/** Powertools service name and EMF namespace of the sink (the CDK app's alarms and dashboard read these). */
+export const SinkServiceName = 'kafka-s3-sink';
+export const MetricsNamespace = 'KafkaS3';

@@ -10,12 +10,13 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { loadSinkConfig, type SinkConfig } from '../shared/config.ts';
+import { MetricsNamespace, SinkServiceName } from '../shared/constants.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { SinkPipeline, type BatchResult } from '../shared/pipeline.ts';
 import { createS3Client } from '../shared/upload.ts';
 
-export const SERVICE_NAME = 'kafka-s3-sink';
-export const METRICS_NAMESPACE = 'KafkaS3';
+export const SERVICE_NAME = SinkServiceName;
+export const METRICS_NAMESPACE = MetricsNamespace;
 
 export interface SinkHandlerOptions {
   readonly env?: Record<string, string | undefined>;

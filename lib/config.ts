@@ -1,0 +1,229 @@
+/**
+ * The CDK app's configuration: one schema for every context key (`cdk deploy … -c key=value`), defaults in
+ * cdk.json. `-c` values arrive as strings and are coerced; every problem is reported at once, naming the key, the
+ * value and what is allowed. Each key's `describe()` text is its documentation (the README table is checked).
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { CompressionsByFormat, DefaultKeyTemplate, Formats, TombstoneModes, type Format } from '../lambdas/shared/constants.ts';
+import { loadSinkConfig } from '../lambdas/shared/config.ts';
+import { ConfigError } from '../lambdas/shared/errors.ts';
+
+const EXAMPLE = 'npx cdk deploy KafkaS3DirectStack -c mskClusterArn=arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1 -c topics=orders,payments';
+
+const str = z.string().trim().min(1);
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
+const arn = (service: string, what: string) =>
+  z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]*:\\d{12}:.+$`), `must be ${what} ARN (arn:aws:${service}:…)`);
+
+/** CloudWatch Logs accepts only these retention periods. */
+export const LogRetentionDays = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+export const ContextSchema = z.object({
+  // Source
+  mskClusterArn: arn('kafka', 'an MSK cluster').optional().describe('MSK cluster to read from (or bootstrapServers for self-managed Kafka).'),
+  bootstrapServers: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')).min(1)).optional()
+    .describe('Self-managed Kafka brokers, comma list of host:port.'),
+  vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC ID (vpc-…)').optional().describe('VPC of self-managed brokers.'),
+  subnetIds: list.pipe(z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be subnet IDs (subnet-…)')).min(1)).optional()
+    .describe('Subnets for the event source to reach self-managed brokers (with vpcId).'),
+  securityGroupIds: list.pipe(z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group IDs (sg-…)')).min(1)).optional()
+    .describe('Security groups for the event source (with vpcId).'),
+  kafkaAuth: z.enum(['iam', 'scram512', 'scram256', 'mtls', 'none']).describe('Kafka authentication.'),
+  kafkaSecretArn: arn('secretsmanager', 'a Secrets Manager secret').optional().describe('Secret with SCRAM credentials or the mTLS client certificate.'),
+  topics: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be Kafka topic names')).min(1))
+    .describe('Topics, comma list: one event source mapping per topic.'),
+  consumerGroupId: z.string().regex(/^[a-zA-Z0-9-/*:_+=.@-]{1,200}$/, 'must be 1-200 of [a-zA-Z0-9-/*:_+=.@]').describe('Consumer group of the event source mappings.'),
+  startingPosition: z.enum(['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP']).describe('Where a new mapping starts reading.'),
+  startingTimestamp: z.string().optional().describe('With AT_TIMESTAMP: ISO-8601 time or epoch seconds.'),
+  // Batching and retries
+  batchSize: int(1, 10_000).describe('Records per invocation at most.'),
+  maxBatchingWindowSeconds: int(0, 300).describe('Seconds to gather records before invoking (≥ 1 when batchSize > 10).'),
+  retryAttempts: int(-1, 10_000).describe('Retries of a failed batch; -1 = until the records expire (provisioned mode for other values).'),
+  maxRecordAgeSeconds: z.coerce.number().int().refine((v) => v === -1 || (v >= 60 && v <= 604_800), 'must be -1 or 60-604800')
+    .describe('Discard records older than this; -1 = never (provisioned mode for other values).'),
+  bisectOnError: bool.describe('Split a failed batch in two and retry each half (provisioned mode).'),
+  minPollers: int(1, 200).optional().describe('Provisioned mode: minimum event pollers.'),
+  maxPollers: int(1, 2000).optional().describe('Provisioned mode: maximum event pollers.'),
+  onFailure: z.enum(['s3', 'sqs', 'none']).describe('Where the event source sends a batch it gives up on.'),
+  // Output
+  bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional()
+    .describe('Existing bucket to write to; unset creates one.'),
+  prefix: z.string().describe('Prefix of data objects.'),
+  errorPrefix: str.describe('Prefix of dead-letter objects.'),
+  format: z.enum(Formats).describe('Output format.'),
+  compression: z.string().optional().describe('Compression or codec (allowed values depend on format).'),
+  keyTemplate: str.describe('Object key template.'),
+  fields: z.string().optional().describe('Comma list of key,value,headers,topic,partition,offset,timestamp.'),
+  timezone: str.describe('IANA time zone for {{timestamp:…}}.'),
+  maxRecordsPerObject: int(1, 10_000_000).describe('Records per object at most (offset-aligned cuts).'),
+  tombstones: z.enum(TombstoneModes).describe('Null values: ignore, write or deadletter.'),
+  filterRegex: z.string().optional().describe('Write only records whose value matches.'),
+  valueEncoding: z.enum(['json', 'text', 'base64']).describe('Value as JSON, UTF-8 text or base64.'),
+  keyEncoding: z.enum(['text', 'base64']).describe('Key as UTF-8 text or base64.'),
+  schemaFile: z.string().optional().describe('Avro schema file for avro/parquet/csv (bundled with the function).'),
+  // Security
+  encryption: z.enum(['s3', 'kms']).describe('Bucket encryption: SSE-S3 or SSE-KMS.'),
+  kmsKeyArn: arn('kms', 'a KMS key').optional().describe('KMS key for encryption=kms (unset creates one).'),
+  crossAccountRoleArn: arn('iam', 'an IAM role').optional().describe('Write through this role in the bucket owner\'s account.'),
+  externalId: z.string().min(2).max(1224).optional().describe('External ID for crossAccountRoleArn.'),
+  // Function
+  memoryMb: int(128, 10_240).describe('Function memory (MB).'),
+  timeoutSeconds: int(1, 840).describe('Function timeout (≤ 840: Kafka event sources need ≤ 14 min).'),
+  architecture: z.enum(['arm64', 'x86_64']).describe('Function architecture.'),
+  reservedConcurrency: int(1, 10_000).optional().describe('Reserved concurrency of the function.'),
+  logRetentionDays: z.coerce.number().refine((v) => (LogRetentionDays as readonly number[]).includes(v), `must be one of ${LogRetentionDays.join(', ')}`)
+    .describe('Log retention (days).'),
+  // Operations
+  offsetLagAlarmThreshold: int(1, 1_000_000_000).describe('Alarm when the event source\'s OffsetLag exceeds this.'),
+  alarmTopicArn: arn('sns', 'an SNS topic').optional().describe('Send alarms to this SNS topic.'),
+  alarmEmail: z.email().optional().describe('Send alarms to this address (creates a topic).'),
+});
+
+export type ContextInput = z.input<typeof ContextSchema>;
+type Parsed = z.output<typeof ContextSchema>;
+
+export interface AppConfig extends Parsed {
+  readonly startingTimestampSeconds?: number;
+  readonly provisioned: boolean;
+  /** Environment of the sink function, validated by the sink's own schema at synth. */
+  readonly sinkEnvironment: Record<string, string>;
+  readonly schemaText?: string;
+}
+
+/** Sink environment variable → the context key users set. */
+const ENV_TO_CONTEXT: Record<string, string> = {
+  BUCKET_NAME: 'bucketName', PREFIX: 'prefix', ERROR_PREFIX: 'errorPrefix', FORMAT: 'format', COMPRESSION: 'compression',
+  KEY_TEMPLATE: 'keyTemplate', FIELDS: 'fields', TIMEZONE: 'timezone', MAX_RECORDS_PER_OBJECT: 'maxRecordsPerObject',
+  TOMBSTONES: 'tombstones', FILTER_REGEX: 'filterRegex', VALUE_ENCODING: 'valueEncoding', KEY_ENCODING: 'keyEncoding',
+  AVRO_SCHEMA: 'schemaFile', AVRO_SCHEMA_FILE: 'schemaFile', CROSS_ACCOUNT_ROLE_ARN: 'crossAccountRoleArn', EXTERNAL_ID: 'externalId',
+};
+
+const show = (v: unknown) => (v === undefined ? '(unset)' : `'${Array.isArray(v) ? v.join(',') : String(v)}'`);
+
+/** Where the sink function finds a bundled schema file. */
+export const BUNDLED_SCHEMA_PATH = '/var/task/value-schema.avsc';
+
+/**
+ * Validates the context (cdk.json defaults merged with -c values). `get` reads one key (app.node.tryGetContext).
+ * `baseDir` resolves relative paths such as schemaFile.
+ */
+export function loadAppConfig(get: (key: string) => unknown, baseDir = process.cwd()): AppConfig {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(ContextSchema.shape)) {
+    const v = get(key);
+    if (v !== undefined && v !== null && v !== '') input[key] = v;
+  }
+  const problems: string[] = [];
+  if (input.topics === undefined) problems.push(`topics: required (which Kafka topics to land), e.g. ${EXAMPLE}`);
+  if (input.mskClusterArn === undefined && input.bootstrapServers === undefined) {
+    problems.push(`mskClusterArn or bootstrapServers: one is required (which cluster to read), e.g. ${EXAMPLE}`);
+  }
+  const parsed = ContextSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0]);
+      if (key === 'topics' && input.topics === undefined) continue;
+      problems.push(`${key}=${show(input[key])}: ${issue.message}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const c = parsed.data;
+
+  if (c.mskClusterArn && c.bootstrapServers) problems.push(`bootstrapServers=${show(c.bootstrapServers)}: set mskClusterArn or bootstrapServers, not both`);
+  if (c.kafkaAuth === 'iam' && !c.mskClusterArn) problems.push(`kafkaAuth='iam': IAM authentication needs mskClusterArn (self-managed Kafka: scram512, scram256, mtls or none)`);
+  if (c.kafkaAuth === 'none' && c.mskClusterArn) problems.push(`kafkaAuth='none': MSK event sources authenticate with iam, scram512 or mtls`);
+  if (c.kafkaAuth === 'scram256' && c.mskClusterArn) problems.push(`kafkaAuth='scram256': MSK supports SCRAM-SHA-512 only (use scram512)`);
+  if ((c.kafkaAuth === 'scram512' || c.kafkaAuth === 'scram256' || c.kafkaAuth === 'mtls') && !c.kafkaSecretArn) {
+    problems.push(`kafkaSecretArn=(unset): required with kafkaAuth='${c.kafkaAuth}' (the secret with the credentials or client certificate)`);
+  }
+  if (c.kafkaSecretArn && (c.kafkaAuth === 'iam' || c.kafkaAuth === 'none')) {
+    problems.push(`kafkaSecretArn=${show(c.kafkaSecretArn)}: not used with kafkaAuth='${c.kafkaAuth}'`);
+  }
+  const vpcParts = [c.vpcId, c.subnetIds, c.securityGroupIds].filter((x) => x !== undefined).length;
+  if (vpcParts > 0 && vpcParts < 3) problems.push(`vpcId/subnetIds/securityGroupIds: set all three to reach brokers in a VPC, or none`);
+  if (vpcParts > 0 && c.mskClusterArn) problems.push(`vpcId=${show(c.vpcId)}: only for self-managed Kafka (MSK networking comes from the cluster)`);
+
+  let startingTimestampSeconds: number | undefined;
+  if (c.startingPosition === 'AT_TIMESTAMP') {
+    if (!c.startingTimestamp) problems.push(`startingTimestamp=(unset): required with startingPosition='AT_TIMESTAMP' (ISO-8601 or epoch seconds)`);
+    else {
+      const t = /^\d+$/.test(c.startingTimestamp) ? Number(c.startingTimestamp) : Date.parse(c.startingTimestamp) / 1000;
+      if (!Number.isFinite(t) || t <= 0) problems.push(`startingTimestamp=${show(c.startingTimestamp)}: not an ISO-8601 time or epoch seconds`);
+      else startingTimestampSeconds = Math.floor(t);
+    }
+  } else if (c.startingTimestamp) {
+    problems.push(`startingTimestamp=${show(c.startingTimestamp)}: only with startingPosition='AT_TIMESTAMP'`);
+  }
+
+  if (c.batchSize > 10 && c.maxBatchingWindowSeconds < 1) {
+    problems.push(`maxBatchingWindowSeconds=${show(c.maxBatchingWindowSeconds)}: must be ≥ 1 when batchSize > 10 (batchSize=${c.batchSize})`);
+  }
+  const provisioned = c.minPollers !== undefined || c.maxPollers !== undefined;
+  if (provisioned && (c.minPollers === undefined || c.maxPollers === undefined)) {
+    problems.push(`minPollers/maxPollers: provisioned mode needs both`);
+  } else if (provisioned && c.minPollers! > c.maxPollers!) {
+    problems.push(`minPollers=${show(c.minPollers)}: must not exceed maxPollers=${show(c.maxPollers)}`);
+  }
+  if (!provisioned) {
+    if (c.retryAttempts !== -1) problems.push(`retryAttempts=${show(c.retryAttempts)}: Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1`);
+    if (c.maxRecordAgeSeconds !== -1) problems.push(`maxRecordAgeSeconds=${show(c.maxRecordAgeSeconds)}: needs provisioned mode (minPollers, maxPollers) or -1`);
+    if (c.bisectOnError) problems.push(`bisectOnError='true': needs provisioned mode (minPollers, maxPollers)`);
+  }
+
+  const allowed: readonly string[] = CompressionsByFormat[c.format as Format];
+  if (c.compression !== undefined && !allowed.includes(c.compression)) {
+    problems.push(`compression=${show(c.compression)}: not allowed for format=${c.format}; expected one of ${allowed.join(', ')}`);
+  }
+  if (c.kmsKeyArn && c.encryption !== 'kms') problems.push(`kmsKeyArn=${show(c.kmsKeyArn)}: only with encryption='kms'`);
+  if (c.externalId && !c.crossAccountRoleArn) problems.push(`externalId: only with crossAccountRoleArn`);
+  if (c.crossAccountRoleArn && !c.bucketName) problems.push(`crossAccountRoleArn: needs bucketName (the bucket in the other account)`);
+  if (c.alarmTopicArn && c.alarmEmail) problems.push(`alarmEmail=${show(c.alarmEmail)}: set alarmTopicArn or alarmEmail, not both`);
+
+  let schemaText: string | undefined;
+  if (c.schemaFile) {
+    try {
+      schemaText = readFileSync(new URL(c.schemaFile, `file://${baseDir.replace(/\/?$/, '/')}`), 'utf8');
+    } catch (err) {
+      problems.push(`schemaFile=${show(c.schemaFile)}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+
+  // The sink's own schema checks the function environment now, so a bad value fails synth, not a cold start.
+  const sinkEnvironment: Record<string, string> = {
+    BUCKET_NAME: c.bucketName ?? 'placeholder-bucket-name',
+    PREFIX: c.prefix,
+    ERROR_PREFIX: c.errorPrefix,
+    FORMAT: c.format,
+    KEY_TEMPLATE: c.keyTemplate,
+    TIMEZONE: c.timezone,
+    MAX_RECORDS_PER_OBJECT: String(c.maxRecordsPerObject),
+    TOMBSTONES: c.tombstones,
+    VALUE_ENCODING: c.valueEncoding,
+    KEY_ENCODING: c.keyEncoding,
+    ...(c.compression ? { COMPRESSION: c.compression } : {}),
+    ...(c.fields ? { FIELDS: c.fields } : {}),
+    ...(c.filterRegex ? { FILTER_REGEX: c.filterRegex } : {}),
+    ...(c.crossAccountRoleArn ? { CROSS_ACCOUNT_ROLE_ARN: c.crossAccountRoleArn } : {}),
+    ...(c.externalId ? { EXTERNAL_ID: c.externalId } : {}),
+  };
+  try {
+    loadSinkConfig({ ...sinkEnvironment, ...(schemaText ? { AVRO_SCHEMA: schemaText } : {}) });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) {
+      const env = /^([A-Z0-9_]+)/.exec(p)?.[1] ?? '';
+      const key = ENV_TO_CONTEXT[env];
+      const rest = p.replace(/^[A-Z0-9_]+(='[^']*'|=\(unset\))?/, '');
+      problems.push(key ? `${key}=${show(input[key])}${rest.startsWith(':') ? rest : `: ${rest}`}` : p);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (c.bucketName === undefined) delete sinkEnvironment.BUCKET_NAME;
+  if (schemaText) sinkEnvironment.AVRO_SCHEMA_FILE = BUNDLED_SCHEMA_PATH;
+  return { ...c, startingTimestampSeconds, provisioned, sinkEnvironment, schemaText };
+}
+
+export { DefaultKeyTemplate };

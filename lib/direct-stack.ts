@@ -1,0 +1,82 @@
+/**
+ * KafkaS3DirectStack: Kafka event source → sink function → objects in a general-purpose bucket.
+ * Wiring only: resources and their defaults live in the constructs.
+ */
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { BUNDLED_SCHEMA_PATH, type AppConfig } from './config.ts';
+import { KafkaSinkFunction } from './constructs/kafka-sink-function.ts';
+import { SinkBucket } from './constructs/sink-bucket.ts';
+import { SinkMonitoring } from './constructs/sink-monitoring.ts';
+
+export interface DirectStackProps extends StackProps {
+  readonly config: AppConfig;
+  /** Directory that relative paths in the configuration (schemaFile) are resolved from. */
+  readonly baseDir?: string;
+}
+
+export class KafkaS3DirectStack extends Stack {
+  readonly sink: KafkaSinkFunction;
+  readonly bucket: SinkBucket;
+  readonly monitoring: SinkMonitoring;
+
+  constructor(scope: Construct, id: string, props: DirectStackProps) {
+    super(scope, id, props);
+    const c = props.config;
+    this.bucket = new SinkBucket(this, 'Storage', { bucketName: c.bucketName, encryption: c.encryption, kmsKeyArn: c.kmsKeyArn });
+    const schemaFile = c.schemaFile ? new URL(c.schemaFile, `file://${(props.baseDir ?? process.cwd()).replace(/\/?$/, '/')}`).pathname : undefined;
+    this.sink = new KafkaSinkFunction(this, 'Sink', {
+      source: {
+        mskClusterArn: c.mskClusterArn,
+        bootstrapServers: c.bootstrapServers,
+        vpc: c.vpcId && c.subnetIds && c.securityGroupIds ? { vpcId: c.vpcId, subnetIds: c.subnetIds, securityGroupIds: c.securityGroupIds } : undefined,
+        auth: c.kafkaAuth,
+        secretArn: c.kafkaSecretArn,
+        topics: c.topics,
+        consumerGroupId: c.consumerGroupId,
+        startingPosition: c.startingPosition,
+        startingTimestampSeconds: c.startingTimestampSeconds,
+        batchSize: c.batchSize,
+        maxBatchingWindow: Duration.seconds(c.maxBatchingWindowSeconds),
+        retryAttempts: c.retryAttempts,
+        maxRecordAge: c.maxRecordAgeSeconds === -1 ? undefined : Duration.seconds(c.maxRecordAgeSeconds),
+        bisectOnError: c.bisectOnError,
+        pollers: c.provisioned ? { min: c.minPollers!, max: c.maxPollers! } : undefined,
+        onFailure: c.onFailure,
+      },
+      bucket: this.bucket.bucket,
+      key: this.bucket.key,
+      prefix: c.prefix,
+      errorPrefix: c.errorPrefix,
+      environment: { ...c.sinkEnvironment, ...(this.bucket.key ? { SSE_KMS_KEY_ID: this.bucket.key.keyArn } : {}) },
+      schemaFile,
+      bundledSchemaPath: BUNDLED_SCHEMA_PATH,
+      crossAccountRoleArn: c.crossAccountRoleArn,
+      memoryMb: c.memoryMb,
+      timeout: Duration.seconds(c.timeoutSeconds),
+      architecture: c.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
+      reservedConcurrency: c.reservedConcurrency,
+      logRetention: c.logRetentionDays as logs.RetentionDays,
+    });
+    this.monitoring = new SinkMonitoring(this, 'Monitoring', {
+      fn: this.sink.fn, offsetLagThreshold: c.offsetLagAlarmThreshold, alarmTopicArn: c.alarmTopicArn, alarmEmail: c.alarmEmail,
+    });
+
+    new CfnOutput(this, 'BucketName', { value: this.bucket.bucket.bucketName, description: 'Bucket the sink writes to' });
+    new CfnOutput(this, 'FunctionName', { value: this.sink.fn.functionName, description: 'The sink function' });
+    new CfnOutput(this, 'DataPrefix', { value: `s3://${c.bucketName ?? '<bucket>'}/${c.prefix}` });
+    new CfnOutput(this, 'DeadLetterPrefix', { value: `s3://${c.bucketName ?? '<bucket>'}/${c.errorPrefix}` });
+    if (c.crossAccountRoleArn) {
+      // The bucket owner attaches this to the role the sink assumes (and trusts the sink's role with the external ID).
+      const policy = new iam.PolicyDocument({ statements: this.sink.s3Statements });
+      new CfnOutput(this, 'CrossAccountWriterPolicy', {
+        value: Stack.of(this).toJsonString(policy.toJSON()),
+        description: `Attach to ${c.crossAccountRoleArn}; its trust policy must allow the sink role (output SinkRoleArn)${c.externalId ? ' with the external ID' : ''}`,
+      });
+      new CfnOutput(this, 'SinkRoleArn', { value: this.sink.role.roleArn });
+    }
+  }
+}

@@ -114,7 +114,8 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(ContextSchema.shape)) {
     const v = get(key);
-    if (v !== undefined && v !== null && v !== '') input[key] = v;
+    // An empty -c value means unset, except prefix: `-c prefix=` writes at the bucket root (the sink's PREFIX='').
+    if (v !== undefined && v !== null && (v !== '' || key === 'prefix')) input[key] = v;
   }
   const problems: string[] = [];
   if (input.topics === undefined) problems.push(`topics: required (which Kafka topics to land), e.g. ${EXAMPLE}`);
@@ -216,6 +217,8 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     for (const p of err.problems) {
       const env = /^([A-Z0-9_]+)/.exec(p)?.[1] ?? '';
       const key = ENV_TO_CONTEXT[env];
+      // The sink's COMPRESSION and EXTERNAL_ID problems repeat the checks above (compression vs format, externalId without a role).
+      if ((env === 'COMPRESSION' || env === 'EXTERNAL_ID') && problems.some((q) => q.startsWith(`${key}=`) || q.startsWith(`${key}:`))) continue;
       const rest = p.replace(/^[A-Z0-9_]+(='[^']*'|=\(unset\))?/, '');
       problems.push(key ? `${key}=${show(input[key])}${rest.startsWith(':') ? rest : `: ${rest}`}` : p);
     }

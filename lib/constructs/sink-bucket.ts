@@ -7,6 +7,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { checkovSkip } from './checkov.ts';
 
 export interface SinkBucketProps {
   /** Existing bucket to write to. @default - a new bucket is created */
@@ -47,7 +48,9 @@ export class SinkBucket extends Construct {
       lifecycleRules: [{ expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(30) }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    Validations.of(logs).acknowledge({ id: 'AwsSolutions-S1', reason: 'This is the access-log bucket of the sink bucket; logging it into itself would loop.' });
+    const loopReason = 'This is the access-log bucket of the sink bucket; logging it into itself would loop.';
+    Validations.of(logs).acknowledge({ id: 'AwsSolutions-S1', reason: loopReason });
+    checkovSkip(logs, { id: 'CKV_AWS_18', comment: loopReason });
     this.bucket = new s3.Bucket(this, 'Bucket', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,

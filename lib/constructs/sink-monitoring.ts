@@ -9,6 +9,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { checkovSkip } from './checkov.ts';
 import { MetricsNamespace as METRICS_NAMESPACE, SinkServiceName as SERVICE_NAME } from '../../lambdas/shared/constants.ts';
 
 export interface SinkMonitoringProps {
@@ -32,10 +33,9 @@ export class SinkMonitoring extends Construct {
     if (props.alarmTopicArn) this.topic = sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn);
     else if (props.alarmEmail) {
       const topic = new sns.Topic(this, 'AlarmTopic', { enforceSSL: true });
-      Validations.of(topic).acknowledge({
-        id: 'AwsSolutions-SNS2',
-        reason: 'CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key; alarm notifications carry no record data.',
-      });
+      const reason = 'CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key; alarm notifications carry no record data.';
+      Validations.of(topic).acknowledge({ id: 'AwsSolutions-SNS2', reason });
+      checkovSkip(topic, { id: 'CKV_AWS_26', comment: reason });
       topic.addSubscription(new subs.EmailSubscription(props.alarmEmail));
       this.topic = topic;
     }

@@ -1,0 +1,63 @@
+/**
+ * Static checkers on every synthesized template of a set of configurations: cfn-lint (zero errors) and checkov
+ * (no failed check; every skipped check carries a written justification on its resource).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { infraPaths } from '../support/versitygw.ts';
+import { synth } from './synth.ts';
+
+const run = promisify(execFile);
+const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds-AbCdEf';
+
+const CONFIGS: Record<string, Record<string, string>> = {
+  default: {},
+  'self-managed scram in a VPC': {
+    mskClusterArn: '', bootstrapServers: 'b-1.kafka.internal:9096', kafkaAuth: 'scram512', kafkaSecretArn: SECRET,
+    vpcId: 'vpc-0123456789abcdef0', subnetIds: 'subnet-0123456789abcdef0', securityGroupIds: 'sg-0123456789abcdef0',
+  },
+  'provisioned, retries, s3 on-failure, kms': {
+    minPollers: '1', maxPollers: '10', retryAttempts: '5', maxRecordAgeSeconds: '600', bisectOnError: 'true', onFailure: 's3', encryption: 'kms',
+  },
+  'sqs on-failure, alarm email, parquet': { onFailure: 'sqs', alarmEmail: 'ops@example.com', format: 'parquet', reservedConcurrency: '10' },
+  'existing bucket, cross-account, x86': {
+    bucketName: 'partner-lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/writer', externalId: 'ext-1', architecture: 'x86_64',
+    alarmTopicArn: 'arn:aws:sns:us-east-1:111122223333:ops',
+  },
+};
+
+const paths = await infraPaths().catch(() => undefined);
+const bin = paths ? dirname(paths.pyVenvPython) : '';
+const available = paths !== undefined && existsSync(join(bin, 'cfn-lint')) && existsSync(join(bin, 'checkov'));
+if (!available && process.env.CI) throw new Error(`cfn-lint/checkov are not installed in ${bin || 'the venv'}: run bash scripts/infra/install-python.sh`);
+if (!available) console.warn('[static-checks] skipped: cfn-lint/checkov not installed (bash scripts/infra/install-python.sh)');
+
+describe.skipIf(!available).each(Object.entries(CONFIGS))('static checks: %s', (_name, overrides) => {
+  const s = synth(overrides);
+  const dir = s.app.synth().directory;
+  const template = join(dir, 'KafkaS3DirectStack.template.json');
+
+  it('cfn-lint reports no error', async () => {
+    // Exit codes: 2 = errors, 4 = warnings, 8 = informational; a non-zero exit still prints the JSON findings.
+    const out = await run(join(bin, 'cfn-lint'), ['--format', 'json', template]).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
+    const findings = JSON.parse(out.stdout || '[]') as { Level: string; Rule: { Id: string }; Message: string }[];
+    expect(findings.filter((f) => f.Level === 'Error').map((f) => `${f.Rule.Id}: ${f.Message}`)).toEqual([]);
+  }, 120_000);
+
+  it('checkov finds no failed check, and each skip is justified', async () => {
+    const out = await run(join(bin, 'checkov'), ['-f', template, '--framework', 'cloudformation', '--skip-download', '-o', 'json'], { maxBuffer: 64 << 20 })
+      .catch((e: { stdout: string }) => ({ stdout: e.stdout }));
+    const report = JSON.parse(out.stdout) as { results: { failed_checks: { check_id: string; resource: string }[]; skipped_checks: { check_id: string; check_result: { suppress_comment?: string } }[] }; summary: { passed: number } };
+    expect(report.results.failed_checks.map((f) => `${f.check_id} ${f.resource}`)).toEqual([]);
+    expect(report.summary.passed).toBeGreaterThan(10);
+    for (const skip of report.results.skipped_checks) expect(skip.check_result.suppress_comment?.length ?? 0, skip.check_id).toBeGreaterThan(30);
+  }, 120_000);
+
+  it('the template carries no checkov skip without a comment', () => {
+    const t = JSON.parse(readFileSync(template, 'utf8')) as { Resources: Record<string, { Metadata?: { checkov?: { skip: { id: string; comment?: string }[] } } }> };
+    for (const r of Object.values(t.Resources)) for (const skip of r.Metadata?.checkov?.skip ?? []) expect(skip.comment, skip.id).toBeTruthy();
+  });
+});

@@ -4,6 +4,7 @@
  * value and what is allowed. Each key's `describe()` text is its documentation (the README table is checked).
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CompressionsByFormat, DefaultKeyTemplate, Formats, TombstoneModes, type Format } from '../lambdas/shared/constants.ts';
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
@@ -122,33 +123,41 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (input.mskClusterArn === undefined && input.bootstrapServers === undefined) {
     problems.push(`mskClusterArn or bootstrapServers: one is required (which cluster to read), e.g. ${EXAMPLE}`);
   }
-  const parsed = ContextSchema.safeParse(input);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const key = String(issue.path[0]);
-      if (key === 'topics' && input.topics === undefined) continue;
-      problems.push(`${key}=${show(input[key])}: ${issue.message}`);
+  // Each key is parsed on its own so that a bad value does not hide the problems of the others; checks that
+  // combine keys run only on keys that parsed.
+  const parsedValues: Record<string, unknown> = {};
+  const failed = new Set<string>();
+  for (const [key, schema] of Object.entries(ContextSchema.shape)) {
+    if (key === 'topics' && input.topics === undefined) {
+      failed.add(key);
+      continue;
     }
-    throw new ConfigError(problems);
+    const r = (schema as z.ZodType).safeParse(input[key]);
+    if (r.success) parsedValues[key] = r.data;
+    else {
+      failed.add(key);
+      for (const issue of r.error.issues) problems.push(`${key}=${show(input[key])}: ${issue.message}`);
+    }
   }
-  const c = parsed.data;
+  const c = parsedValues as Parsed;
+  const ok = (...keys: (keyof Parsed)[]) => keys.every((k) => !failed.has(k));
 
   if (c.mskClusterArn && c.bootstrapServers) problems.push(`bootstrapServers=${show(c.bootstrapServers)}: set mskClusterArn or bootstrapServers, not both`);
-  if (c.kafkaAuth === 'iam' && !c.mskClusterArn) problems.push(`kafkaAuth='iam': IAM authentication needs mskClusterArn (self-managed Kafka: scram512, scram256, mtls or none)`);
+  if (ok('mskClusterArn', 'bootstrapServers') && c.kafkaAuth === 'iam' && !c.mskClusterArn) problems.push(`kafkaAuth='iam': IAM authentication needs mskClusterArn (self-managed Kafka: scram512, scram256, mtls or none)`);
   if (c.kafkaAuth === 'none' && c.mskClusterArn) problems.push(`kafkaAuth='none': MSK event sources authenticate with iam, scram512 or mtls`);
   if (c.kafkaAuth === 'scram256' && c.mskClusterArn) problems.push(`kafkaAuth='scram256': MSK supports SCRAM-SHA-512 only (use scram512)`);
-  if ((c.kafkaAuth === 'scram512' || c.kafkaAuth === 'scram256' || c.kafkaAuth === 'mtls') && !c.kafkaSecretArn) {
+  if (ok('kafkaSecretArn') && (c.kafkaAuth === 'scram512' || c.kafkaAuth === 'scram256' || c.kafkaAuth === 'mtls') && !c.kafkaSecretArn) {
     problems.push(`kafkaSecretArn=(unset): required with kafkaAuth='${c.kafkaAuth}' (the secret with the credentials or client certificate)`);
   }
   if (c.kafkaSecretArn && (c.kafkaAuth === 'iam' || c.kafkaAuth === 'none')) {
     problems.push(`kafkaSecretArn=${show(c.kafkaSecretArn)}: not used with kafkaAuth='${c.kafkaAuth}'`);
   }
   const vpcParts = [c.vpcId, c.subnetIds, c.securityGroupIds].filter((x) => x !== undefined).length;
-  if (vpcParts > 0 && vpcParts < 3) problems.push(`vpcId/subnetIds/securityGroupIds: set all three to reach brokers in a VPC, or none`);
+  if (ok('vpcId', 'subnetIds', 'securityGroupIds') && vpcParts > 0 && vpcParts < 3) problems.push(`vpcId/subnetIds/securityGroupIds: set all three to reach brokers in a VPC, or none`);
   if (vpcParts > 0 && c.mskClusterArn) problems.push(`vpcId=${show(c.vpcId)}: only for self-managed Kafka (MSK networking comes from the cluster)`);
 
   let startingTimestampSeconds: number | undefined;
-  if (c.startingPosition === 'AT_TIMESTAMP') {
+  if (c.startingPosition === 'AT_TIMESTAMP' && ok('startingTimestamp')) {
     if (!c.startingTimestamp) problems.push(`startingTimestamp=(unset): required with startingPosition='AT_TIMESTAMP' (ISO-8601 or epoch seconds)`);
     else {
       const t = /^\d+$/.test(c.startingTimestamp) ? Number(c.startingTimestamp) : Date.parse(c.startingTimestamp) / 1000;
@@ -159,57 +168,50 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     problems.push(`startingTimestamp=${show(c.startingTimestamp)}: only with startingPosition='AT_TIMESTAMP'`);
   }
 
-  if (c.batchSize > 10 && c.maxBatchingWindowSeconds < 1) {
+  if (ok('batchSize', 'maxBatchingWindowSeconds') && c.batchSize > 10 && c.maxBatchingWindowSeconds < 1) {
     problems.push(`maxBatchingWindowSeconds=${show(c.maxBatchingWindowSeconds)}: must be ≥ 1 when batchSize > 10 (batchSize=${c.batchSize})`);
   }
   const provisioned = c.minPollers !== undefined || c.maxPollers !== undefined;
-  if (provisioned && (c.minPollers === undefined || c.maxPollers === undefined)) {
+  if (!ok('minPollers', 'maxPollers')) {
+    // reported above
+  } else if (provisioned && (c.minPollers === undefined || c.maxPollers === undefined)) {
     problems.push(`minPollers/maxPollers: provisioned mode needs both`);
   } else if (provisioned && c.minPollers! > c.maxPollers!) {
     problems.push(`minPollers=${show(c.minPollers)}: must not exceed maxPollers=${show(c.maxPollers)}`);
   }
-  if (!provisioned) {
-    if (c.retryAttempts !== -1) problems.push(`retryAttempts=${show(c.retryAttempts)}: Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1`);
-    if (c.maxRecordAgeSeconds !== -1) problems.push(`maxRecordAgeSeconds=${show(c.maxRecordAgeSeconds)}: needs provisioned mode (minPollers, maxPollers) or -1`);
+  if (!provisioned && ok('minPollers', 'maxPollers')) {
+    if (ok('retryAttempts') && c.retryAttempts !== -1) problems.push(`retryAttempts=${show(c.retryAttempts)}: Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1`);
+    if (ok('maxRecordAgeSeconds') && c.maxRecordAgeSeconds !== -1) problems.push(`maxRecordAgeSeconds=${show(c.maxRecordAgeSeconds)}: needs provisioned mode (minPollers, maxPollers) or -1`);
     if (c.bisectOnError) problems.push(`bisectOnError='true': needs provisioned mode (minPollers, maxPollers)`);
   }
 
-  const allowed: readonly string[] = CompressionsByFormat[c.format as Format];
-  if (c.compression !== undefined && !allowed.includes(c.compression)) {
+  const allowed: readonly string[] = ok('format') ? CompressionsByFormat[c.format as Format] : [];
+  if (ok('format') && c.compression !== undefined && !allowed.includes(c.compression)) {
     problems.push(`compression=${show(c.compression)}: not allowed for format=${c.format}; expected one of ${allowed.join(', ')}`);
   }
-  if (c.kmsKeyArn && c.encryption !== 'kms') problems.push(`kmsKeyArn=${show(c.kmsKeyArn)}: only with encryption='kms'`);
-  if (c.externalId && !c.crossAccountRoleArn) problems.push(`externalId: only with crossAccountRoleArn`);
-  if (c.crossAccountRoleArn && !c.bucketName) problems.push(`crossAccountRoleArn: needs bucketName (the bucket in the other account)`);
+  if (c.kmsKeyArn && ok('encryption') && c.encryption !== 'kms') problems.push(`kmsKeyArn=${show(c.kmsKeyArn)}: only with encryption='kms'`);
+  if (c.externalId && ok('crossAccountRoleArn') && !c.crossAccountRoleArn) problems.push(`externalId: only with crossAccountRoleArn`);
+  if (c.crossAccountRoleArn && ok('bucketName') && !c.bucketName) problems.push(`crossAccountRoleArn: needs bucketName (the bucket in the other account)`);
   if (c.alarmTopicArn && c.alarmEmail) problems.push(`alarmEmail=${show(c.alarmEmail)}: set alarmTopicArn or alarmEmail, not both`);
 
   let schemaText: string | undefined;
   if (c.schemaFile) {
     try {
-      schemaText = readFileSync(new URL(c.schemaFile, `file://${baseDir.replace(/\/?$/, '/')}`), 'utf8');
+      schemaText = readFileSync(resolve(baseDir, c.schemaFile), 'utf8');
     } catch (err) {
       problems.push(`schemaFile=${show(c.schemaFile)}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
 
   // The sink's own schema checks the function environment now, so a bad value fails synth, not a cold start.
-  const sinkEnvironment: Record<string, string> = {
-    BUCKET_NAME: c.bucketName ?? 'placeholder-bucket-name',
-    PREFIX: c.prefix,
-    ERROR_PREFIX: c.errorPrefix,
-    FORMAT: c.format,
-    KEY_TEMPLATE: c.keyTemplate,
-    TIMEZONE: c.timezone,
-    MAX_RECORDS_PER_OBJECT: String(c.maxRecordsPerObject),
-    TOMBSTONES: c.tombstones,
-    VALUE_ENCODING: c.valueEncoding,
-    KEY_ENCODING: c.keyEncoding,
-    ...(c.compression ? { COMPRESSION: c.compression } : {}),
-    ...(c.fields ? { FIELDS: c.fields } : {}),
-    ...(c.filterRegex ? { FILTER_REGEX: c.filterRegex } : {}),
-    ...(c.crossAccountRoleArn ? { CROSS_ACCOUNT_ROLE_ARN: c.crossAccountRoleArn } : {}),
-    ...(c.externalId ? { EXTERNAL_ID: c.externalId } : {}),
-  };
+  const fromContext: [string, unknown][] = [
+    ['BUCKET_NAME', c.bucketName ?? 'placeholder-bucket-name'], ['PREFIX', c.prefix], ['ERROR_PREFIX', c.errorPrefix],
+    ['FORMAT', c.format], ['KEY_TEMPLATE', c.keyTemplate], ['TIMEZONE', c.timezone], ['MAX_RECORDS_PER_OBJECT', c.maxRecordsPerObject],
+    ['TOMBSTONES', c.tombstones], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding], ['COMPRESSION', c.compression],
+    ['FIELDS', c.fields], ['FILTER_REGEX', c.filterRegex], ['CROSS_ACCOUNT_ROLE_ARN', c.crossAccountRoleArn], ['EXTERNAL_ID', c.externalId],
+  ];
+  // Keys that failed above are left out: the sink then checks the rest against its defaults, without repeating them.
+  const sinkEnvironment: Record<string, string> = Object.fromEntries(fromContext.filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
   try {
     loadSinkConfig({ ...sinkEnvironment, ...(schemaText ? { AVRO_SCHEMA: schemaText } : {}) });
   } catch (err) {
@@ -218,12 +220,12 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
       const env = /^([A-Z0-9_]+)/.exec(p)?.[1] ?? '';
       const key = ENV_TO_CONTEXT[env];
       // The sink's COMPRESSION and EXTERNAL_ID problems repeat the checks above (compression vs format, externalId without a role).
-      if ((env === 'COMPRESSION' || env === 'EXTERNAL_ID') && problems.some((q) => q.startsWith(`${key}=`) || q.startsWith(`${key}:`))) continue;
+      if (key && problems.some((q) => q.startsWith(`${key}=`) || q.startsWith(`${key}:`))) continue;
       const rest = p.replace(/^[A-Z0-9_]+(='[^']*'|=\(unset\))?/, '');
       problems.push(key ? `${key}=${show(input[key])}${rest.startsWith(':') ? rest : `: ${rest}`}` : p);
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems, 'CDK context');
   if (c.bucketName === undefined) delete sinkEnvironment.BUCKET_NAME;
   if (schemaText) sinkEnvironment.AVRO_SCHEMA_FILE = BUNDLED_SCHEMA_PATH;
   return { ...c, startingTimestampSeconds, provisioned, sinkEnvironment, schemaText };

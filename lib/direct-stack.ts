@@ -2,6 +2,7 @@
  * KafkaS3DirectStack: Kafka event source → sink function → objects in a general-purpose bucket.
  * Wiring only: resources and their defaults live in the constructs.
  */
+import { resolve } from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -27,7 +28,7 @@ export class KafkaS3DirectStack extends Stack {
     super(scope, id, props);
     const c = props.config;
     this.bucket = new SinkBucket(this, 'Storage', { bucketName: c.bucketName, encryption: c.encryption, kmsKeyArn: c.kmsKeyArn });
-    const schemaFile = c.schemaFile ? new URL(c.schemaFile, `file://${(props.baseDir ?? process.cwd()).replace(/\/?$/, '/')}`).pathname : undefined;
+    const schemaFile = c.schemaFile ? resolve(props.baseDir ?? process.cwd(), c.schemaFile) : undefined;
     this.sink = new KafkaSinkFunction(this, 'Sink', {
       source: {
         mskClusterArn: c.mskClusterArn,

@@ -171,15 +171,23 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     const v = env[key];
     if (v !== undefined && (v !== '' || EmptyAllowed.has(key))) input[key] = v;
   }
-  const parsed = SinkEnvSchema.safeParse(input);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const key = String(issue.path[0]);
-      problems.push(`${key}=${show(input[key])}: ${issue.message}`);
+  // Each setting is parsed on its own, so one bad value does not hide the others' problems. A setting that failed
+  // takes its default for the checks that combine settings, and their problems naming it are not repeated.
+  const values: Record<string, unknown> = {};
+  const failed: string[] = [];
+  for (const [key, schema] of Object.entries(SinkEnvSchema.shape)) {
+    const r = (schema as z.ZodType).safeParse(input[key]);
+    if (r.success) {
+      values[key] = r.data;
+      continue;
     }
-    throw new ConfigError(problems);
+    failed.push(key);
+    for (const issue of r.error.issues) problems.push(`${key}=${show(input[key])}: ${issue.message}`);
+    const fallback = (schema as z.ZodType).safeParse(undefined);
+    values[key] = fallback.success ? fallback.data : undefined;
   }
-  const e = parsed.data;
+  const reportedBySchema = problems.length;
+  const e = values as z.output<typeof SinkEnvSchema>;
 
   const format = e.FORMAT;
   const allowedCompressions: readonly string[] = CompressionsByFormat[format];
@@ -262,7 +270,10 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   if (e.EXTERNAL_ID !== undefined && e.CROSS_ACCOUNT_ROLE_ARN === undefined) {
     problems.push(`EXTERNAL_ID: only used with CROSS_ACCOUNT_ROLE_ARN, which is unset`);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) {
+    const mentionsFailed = (p: string) => failed.some((k) => new RegExp(`\\b${k}\\b`).test(p));
+    throw new ConfigError([...problems.slice(0, reportedBySchema), ...problems.slice(reportedBySchema).filter((p) => !mentionsFailed(p))]);
+  }
 
   return {
     bucket: e.BUCKET_NAME,

@@ -12,8 +12,8 @@ export class SinkError extends Error {
 /** One or more settings are invalid. Every problem is listed so the user can fix them all at once. */
 export class ConfigError extends SinkError {
   readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`Invalid sink configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+  constructor(problems: readonly string[], subject = 'sink configuration') {
+    super(`Invalid ${subject} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
     this.problems = problems;
   }
 }

@@ -1,0 +1,875 @@
+/**
+ * The CDK app's configuration (lib/config.ts): cdk.json defaults merged with `-c key=value` strings, validated at
+ * synth with every problem listed, each naming the context key and the value.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLED_SCHEMA_PATH, ContextSchema, loadAppConfig, type AppConfig } from '../../lib/config.ts';
+import { loadSinkConfig } from '../../lambdas/shared/config.ts';
+import { ConfigError } from '../../lambdas/shared/errors.ts';
+
+const CLUSTER_ARN = 'arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1';
+const REQUIRED = { mskClusterArn: CLUSTER_ARN, topics: 'orders' } as const;
+const CDK_CONTEXT = (JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> })
+  .context;
+const EXAMPLE = `npx cdk deploy KafkaS3DirectStack -c mskClusterArn=${CLUSTER_ARN} -c topics=orders,payments`;
+const SELF_MANAGED = { mskClusterArn: undefined, bootstrapServers: 'b-1.example.com:9096,b-2.example.com:9096' } as const;
+const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds-AbCdEf';
+const KMS_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const ROLE_ARN = 'arn:aws:iam::444455556666:role/s3-writer';
+const TOPIC_ARN = 'arn:aws:sns:us-east-1:111122223333:alarms';
+const ORDER_SCHEMA = JSON.stringify({
+  type: 'record',
+  name: 'Order',
+  fields: [
+    { name: 'order_id', type: 'string' },
+    { name: 'amount', type: 'double' },
+  ],
+});
+
+/** Overrides as `-c` delivers them: strings; `undefined` removes a key (also a required one or a cdk.json default). */
+type Overrides = Record<string, string | undefined>;
+
+/** `get` as bin/app.ts builds it from app.node.tryGetContext: cdk.json's context, the required keys, then the overrides. */
+function contextGet(overrides: Overrides = {}): (key: string) => unknown {
+  const merged: Record<string, unknown> = { ...CDK_CONTEXT, ...REQUIRED };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) delete merged[key];
+    else merged[key] = value;
+  }
+  return (key) => merged[key];
+}
+
+let dir: string;
+let schemaPath: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kafka-s3-config-'));
+  schemaPath = join(dir, 'order.avsc');
+  writeFileSync(schemaPath, ORDER_SCHEMA);
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function load(overrides: Overrides = {}): AppConfig {
+  return loadAppConfig(contextGet(overrides), dir);
+}
+
+/** Runs loadAppConfig and returns the problems of the ConfigError it throws (fails the test if it does not throw one). */
+function problemsOf(overrides: Overrides): readonly string[] {
+  try {
+    load(overrides);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error(`loadAppConfig accepted ${JSON.stringify(overrides)}`);
+}
+
+describe('loadAppConfig: defaults and coercion', () => {
+  it('loads the cdk.json defaults with only the required keys', () => {
+    // Prepare
+    const get = contextGet();
+
+    // Act
+    const config = loadAppConfig(get, dir);
+
+    // Assess
+    for (const [key, value] of Object.entries(CDK_CONTEXT)) {
+      if (key in ContextSchema.shape) expect(config[key as keyof AppConfig], key).toEqual(value);
+    }
+    expect(config.mskClusterArn).toBe(CLUSTER_ARN);
+    expect(config.topics).toEqual(['orders']);
+    expect(config.provisioned).toBe(false);
+    expect(config.startingTimestampSeconds).toBeUndefined();
+    expect(config.schemaText).toBeUndefined();
+  });
+
+  it('has a schema entry for every cdk.json default (no stale keys)', () => {
+    // Prepare
+    const keys = Object.keys(CDK_CONTEXT).filter((k) => !k.startsWith('@aws-cdk/'));
+
+    // Act
+    const unknown = keys.filter((k) => !(k in ContextSchema.shape));
+
+    // Assess
+    expect(unknown).toEqual([]);
+  });
+
+  it('coerces numbers, booleans and lists given as strings', () => {
+    // Prepare
+    const overrides = {
+      batchSize: '5000',
+      maxBatchingWindowSeconds: '5',
+      retryAttempts: '3',
+      maxRecordAgeSeconds: '3600',
+      bisectOnError: 'true',
+      minPollers: '1',
+      maxPollers: '4',
+      memoryMb: '2048',
+      logRetentionDays: '90',
+      topics: 'orders, payments,',
+    };
+
+    // Act
+    const config = load(overrides);
+
+    // Assess
+    expect(config).toMatchObject({
+      batchSize: 5000,
+      maxBatchingWindowSeconds: 5,
+      retryAttempts: 3,
+      maxRecordAgeSeconds: 3600,
+      bisectOnError: true,
+      minPollers: 1,
+      maxPollers: 4,
+      provisioned: true,
+      memoryMb: 2048,
+      logRetentionDays: 90,
+      topics: ['orders', 'payments'],
+    });
+  });
+
+  it("coerces bisectOnError 'false' to false", () => {
+    // Prepare
+    const overrides = { bisectOnError: 'false' };
+
+    // Act
+    const config = load(overrides);
+
+    // Assess
+    expect(config.bisectOnError).toBe(false);
+  });
+
+  it('treats an empty -c value as unset (the cdk.json default is not used either)', () => {
+    // Prepare
+    const overrides = { compression: '', alarmEmail: '' };
+
+    // Act
+    const config = load(overrides);
+
+    // Assess
+    expect(config.compression).toBeUndefined();
+    expect(config.alarmEmail).toBeUndefined();
+  });
+
+  it('keeps an empty prefix: -c prefix= writes at the bucket root', () => {
+    // Prepare
+    const overrides = { prefix: '' };
+
+    // Act
+    const config = load(overrides);
+
+    // Assess
+    expect(config.prefix).toBe('');
+    expect(config.sinkEnvironment.PREFIX).toBe('');
+  });
+});
+
+/** One bad value of a context key and the exact problem it gives. */
+interface BadValue {
+  readonly value: string;
+  readonly problem: string;
+  /** Other keys the case needs (e.g. the startingPosition that makes startingTimestamp parsed). */
+  readonly with?: Overrides;
+  /** The problem is reported as `<key>: …` (no value), so it is not checked for the value. */
+  readonly withoutValue?: true;
+}
+
+/** At least one bad value for every key of ContextSchema (the test below fails for a key without one). */
+const BAD_VALUES: Record<string, readonly BadValue[]> = {
+  mskClusterArn: [
+    { value: 'arn:aws:s3:::bucket', problem: "mskClusterArn='arn:aws:s3:::bucket': must be an MSK cluster ARN (arn:aws:kafka:…)" },
+    { value: 'demo-cluster', problem: "mskClusterArn='demo-cluster': must be an MSK cluster ARN (arn:aws:kafka:…)" },
+  ],
+  bootstrapServers: [
+    { value: 'broker1', problem: "bootstrapServers='broker1': must be host:port", with: { mskClusterArn: undefined } },
+    { value: 'b-1:9092,b 2:9092', problem: "bootstrapServers='b-1:9092,b 2:9092': must be host:port", with: { mskClusterArn: undefined } },
+  ],
+  vpcId: [{ value: 'vpc-xyz', problem: "vpcId='vpc-xyz': must be a VPC ID (vpc-…)" }],
+  subnetIds: [{ value: 'subnet-0123456789abcdef0,sub-1', problem: "subnetIds='subnet-0123456789abcdef0,sub-1': must be subnet IDs (subnet-…)" }],
+  securityGroupIds: [{ value: 'group1', problem: "securityGroupIds='group1': must be security group IDs (sg-…)" }],
+  kafkaAuth: [
+    { value: 'kerberos', problem: `kafkaAuth='kerberos': Invalid option: expected one of "iam"|"scram512"|"scram256"|"mtls"|"none"` },
+    { value: 'IAM', problem: `kafkaAuth='IAM': Invalid option: expected one of "iam"|"scram512"|"scram256"|"mtls"|"none"` },
+  ],
+  kafkaSecretArn: [
+    { value: 'my-secret', problem: "kafkaSecretArn='my-secret': must be a Secrets Manager secret ARN (arn:aws:secretsmanager:…)" },
+    { value: SECRET_ARN, problem: `kafkaSecretArn='${SECRET_ARN}': not used with kafkaAuth='iam'` },
+  ],
+  topics: [
+    { value: 'bad topic!', problem: "topics='bad topic!': must be Kafka topic names" },
+    { value: ',', problem: "topics=',': Too small: expected array to have >=1 items" },
+  ],
+  consumerGroupId: [{ value: 'bad group!', problem: "consumerGroupId='bad group!': must be 1-200 of [a-zA-Z0-9-/*:_+=.@]" }],
+  startingPosition: [
+    { value: 'EARLIEST', problem: `startingPosition='EARLIEST': Invalid option: expected one of "LATEST"|"TRIM_HORIZON"|"AT_TIMESTAMP"` },
+  ],
+  startingTimestamp: [
+    { value: 'yesterday', problem: "startingTimestamp='yesterday': not an ISO-8601 time or epoch seconds", with: { startingPosition: 'AT_TIMESTAMP' } },
+    { value: '0', problem: "startingTimestamp='0': not an ISO-8601 time or epoch seconds", with: { startingPosition: 'AT_TIMESTAMP' } },
+    { value: '1714564800', problem: "startingTimestamp='1714564800': only with startingPosition='AT_TIMESTAMP'" },
+  ],
+  batchSize: [
+    { value: '0', problem: "batchSize='0': Too small: expected number to be >=1" },
+    { value: '10001', problem: "batchSize='10001': Too big: expected number to be <=10000" },
+    { value: 'abc', problem: "batchSize='abc': Invalid input: expected number, received NaN" },
+    { value: '1.5', problem: "batchSize='1.5': Invalid input: expected int, received number" },
+  ],
+  maxBatchingWindowSeconds: [
+    { value: '301', problem: "maxBatchingWindowSeconds='301': Too big: expected number to be <=300" },
+    { value: '0', problem: "maxBatchingWindowSeconds='0': must be ≥ 1 when batchSize > 10 (batchSize=10000)" },
+  ],
+  retryAttempts: [
+    { value: '-2', problem: "retryAttempts='-2': Too small: expected number to be >=-1" },
+    { value: '3', problem: "retryAttempts='3': Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1" },
+  ],
+  maxRecordAgeSeconds: [
+    { value: '30', problem: "maxRecordAgeSeconds='30': must be -1 or 60-604800" },
+    { value: '604801', problem: "maxRecordAgeSeconds='604801': must be -1 or 60-604800" },
+  ],
+  bisectOnError: [
+    { value: 'yes', problem: "bisectOnError='yes': Invalid input" },
+    { value: 'true', problem: "bisectOnError='true': needs provisioned mode (minPollers, maxPollers)" },
+  ],
+  minPollers: [
+    { value: '0', problem: "minPollers='0': Too small: expected number to be >=1", with: { maxPollers: '2' } },
+    { value: '5', problem: "minPollers='5': must not exceed maxPollers='2'", with: { maxPollers: '2' } },
+  ],
+  maxPollers: [{ value: '2001', problem: "maxPollers='2001': Too big: expected number to be <=2000", with: { minPollers: '1' } }],
+  onFailure: [{ value: 'kinesis', problem: `onFailure='kinesis': Invalid option: expected one of "s3"|"sqs"|"none"` }],
+  bucketName: [
+    { value: 'My_Bucket', problem: "bucketName='My_Bucket': must be an S3 bucket name" },
+    { value: 'ab', problem: "bucketName='ab': must be an S3 bucket name" },
+  ],
+  prefix: [
+    { value: '/abs/', problem: "prefix='/abs/': must not start with '/' or contain a '..' segment" },
+    { value: 'a/../b/', problem: "prefix='a/../b/': must not start with '/' or contain a '..' segment" },
+  ],
+  errorPrefix: [
+    { value: '   ', problem: "errorPrefix='   ': Too small: expected string to have >=1 characters" },
+    { value: 'topics/errors/', problem: "errorPrefix='topics/errors/': must not overlap PREFIX='topics/' (dead letters would mix with data)" },
+  ],
+  format: [
+    { value: 'xml', problem: `format='xml': Invalid option: expected one of "jsonl"|"csv"|"csv_with_headers"|"text"|"bytes"|"avro"|"parquet"` },
+  ],
+  compression: [
+    { value: 'brotli', problem: "compression='brotli': not allowed for format=jsonl; expected one of none, gzip, zstd" },
+    { value: 'gzip', problem: "compression='gzip': not allowed for format=avro; expected one of null, deflate, snappy, zstandard", with: { format: 'avro' } },
+  ],
+  keyTemplate: [
+    {
+      value: '{{topic}}/{{partition}}',
+      problem: `keyTemplate='{{topic}}/{{partition}}': must contain {{start_offset}} so that every object key is unique (see "Object keys" in the README)`,
+    },
+  ],
+  fields: [
+    { value: 'key,colour', problem: "fields='key,colour': expected a comma list of key, value, headers, topic, partition, offset, timestamp" },
+    { value: 'key,value', problem: "fields='key,value': FORMAT=text writes the value only; set FIELDS=value or use jsonl/csv/avro/parquet", with: { format: 'text' } },
+  ],
+  timezone: [{ value: 'Mars/Base', problem: "timezone='Mars/Base': not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)" }],
+  maxRecordsPerObject: [{ value: '0', problem: "maxRecordsPerObject='0': Too small: expected number to be >=1" }],
+  tombstones: [
+    { value: 'keep', problem: `tombstones='keep': Invalid option: expected one of "ignore"|"write"|"deadletter"` },
+    { value: 'write', problem: "tombstones='write': FORMAT=text cannot express a null value; use ignore or deadletter", with: { format: 'text' } },
+  ],
+  filterRegex: [
+    {
+      value: '(unclosed',
+      problem: "filterRegex='(unclosed': not a valid regular expression (Invalid regular expression: /(unclosed/u: Unterminated group)",
+    },
+  ],
+  valueEncoding: [{ value: 'xml', problem: `valueEncoding='xml': Invalid option: expected one of "json"|"text"|"base64"` }],
+  keyEncoding: [{ value: 'hex', problem: `keyEncoding='hex': Invalid option: expected one of "text"|"base64"` }],
+  schemaFile: [
+    { value: 'missing.avsc', problem: "schemaFile='missing.avsc': cannot be read (ENOENT)" },
+    { value: 'order.avsc', problem: "schemaFile='order.avsc': a schema applies to avro, parquet, csv and csv_with_headers, not FORMAT=jsonl" },
+  ],
+  encryption: [{ value: 'aes', problem: `encryption='aes': Invalid option: expected one of "s3"|"kms"` }],
+  kmsKeyArn: [
+    { value: 'alias/foo', problem: "kmsKeyArn='alias/foo': must be a KMS key ARN (arn:aws:kms:…)" },
+    { value: KMS_ARN, problem: `kmsKeyArn='${KMS_ARN}': only with encryption='kms'` },
+  ],
+  crossAccountRoleArn: [
+    { value: 'role/foo', problem: "crossAccountRoleArn='role/foo': must be an IAM role ARN (arn:aws:iam:…)" },
+    {
+      value: 'arn:aws:iam::444455556666:user/writer',
+      problem: "crossAccountRoleArn='arn:aws:iam::444455556666:user/writer': must be an IAM role ARN",
+      with: { bucketName: 'other-account-bucket' },
+    },
+    { value: ROLE_ARN, problem: 'crossAccountRoleArn: needs bucketName (the bucket in the other account)', withoutValue: true },
+  ],
+  externalId: [
+    { value: 'x', problem: "externalId='x': Too small: expected string to have >=2 characters" },
+    { value: 'abc', problem: 'externalId: only with crossAccountRoleArn', withoutValue: true },
+  ],
+  memoryMb: [{ value: '64', problem: "memoryMb='64': Too small: expected number to be >=128" }],
+  timeoutSeconds: [
+    { value: '900', problem: "timeoutSeconds='900': Too big: expected number to be <=840" },
+    { value: '0', problem: "timeoutSeconds='0': Too small: expected number to be >=1" },
+  ],
+  architecture: [{ value: 'arm32', problem: `architecture='arm32': Invalid option: expected one of "arm64"|"x86_64"` }],
+  reservedConcurrency: [{ value: '0', problem: "reservedConcurrency='0': Too small: expected number to be >=1" }],
+  logRetentionDays: [
+    {
+      value: '2',
+      problem:
+        "logRetentionDays='2': must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+    },
+  ],
+  offsetLagAlarmThreshold: [{ value: '0', problem: "offsetLagAlarmThreshold='0': Too small: expected number to be >=1" }],
+  alarmTopicArn: [{ value: 'topic', problem: "alarmTopicArn='topic': must be an SNS topic ARN (arn:aws:sns:…)" }],
+  alarmEmail: [
+    { value: 'not-an-email', problem: "alarmEmail='not-an-email': Invalid email address" },
+    { value: 'ops@example.com', problem: "alarmEmail='ops@example.com': set alarmTopicArn or alarmEmail, not both", with: { alarmTopicArn: TOPIC_ARN } },
+  ],
+};
+
+describe('loadAppConfig: a bad value of every context key', () => {
+  it('has no bad-value cases for keys that are not in the schema', () => {
+    // Prepare
+    const schemaKeys = Object.keys(ContextSchema.shape);
+
+    // Act
+    const stale = Object.keys(BAD_VALUES).filter((k) => !schemaKeys.includes(k));
+
+    // Assess
+    expect(stale).toEqual([]);
+  });
+
+  describe.each(Object.keys(ContextSchema.shape))('%s', (key) => {
+    it('has at least one bad-value case', () => {
+      // Prepare
+      const cases = BAD_VALUES[key];
+
+      // Act
+      const count = cases?.length ?? 0;
+
+      // Assess
+      expect(count, `add a bad value for the new context key ${key} to BAD_VALUES`).toBeGreaterThan(0);
+    });
+
+    it.each(BAD_VALUES[key] ?? [])('rejects $value', (bad) => {
+      // Prepare
+      const overrides: Overrides = { ...bad.with, [key]: bad.value };
+
+      // Act
+      const problems = problemsOf(overrides);
+
+      // Assess
+      const mine = problems.filter((p) => p.startsWith(bad.withoutValue ? `${key}:` : `${key}=`));
+      expect(mine.length, problems.join('\n')).toBeGreaterThan(0);
+      if (!bad.withoutValue) expect(mine.some((p) => p.includes(bad.value)), problems.join('\n')).toBe(true);
+      expect(problems).toEqual([bad.problem]);
+    });
+  });
+});
+
+describe('loadAppConfig: required keys', () => {
+  it('asks for topics with an example deploy command', () => {
+    // Prepare
+    const overrides = { topics: undefined };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual([`topics: required (which Kafka topics to land), e.g. ${EXAMPLE}`]);
+  });
+
+  it('asks for a cluster with an example deploy command', () => {
+    // Prepare
+    const overrides = { mskClusterArn: undefined, kafkaAuth: 'none' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual([`mskClusterArn or bootstrapServers: one is required (which cluster to read), e.g. ${EXAMPLE}`]);
+  });
+
+  it('reports both when neither is given, the message showing the problems', () => {
+    // Prepare
+    const get = contextGet({ topics: undefined, mskClusterArn: undefined, kafkaAuth: 'none' });
+
+    // Act
+    const act = () => loadAppConfig(get, dir);
+
+    // Assess
+    expect(act).toThrow(ConfigError);
+    expect(act).toThrow(
+      `Invalid CDK context (2 problems):\n  - topics: required (which Kafka topics to land), e.g. ${EXAMPLE}\n` +
+        `  - mskClusterArn or bootstrapServers: one is required (which cluster to read), e.g. ${EXAMPLE}`,
+    );
+  });
+});
+
+describe('loadAppConfig: every problem at once', () => {
+  it('reports three bad values in one call', () => {
+    // Prepare
+    const overrides = { batchSize: '0', format: 'xml', timeoutSeconds: '900' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual([
+      "batchSize='0': Too small: expected number to be >=1",
+      `format='xml': Invalid option: expected one of "jsonl"|"csv"|"csv_with_headers"|"text"|"bytes"|"avro"|"parquet"`,
+      "timeoutSeconds='900': Too big: expected number to be <=840",
+    ]);
+  });
+
+  it('reports a bad value together with cross-field and sink problems of the other keys', () => {
+    // Prepare
+    const overrides = { batchSize: '0', timezone: 'Mars/Base', keyTemplate: '{{topic}}/{{partition}}', retryAttempts: '3' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual([
+      "batchSize='0': Too small: expected number to be >=1",
+      "retryAttempts='3': Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1",
+      "keyTemplate='{{topic}}/{{partition}}': must contain {{start_offset}} so that every object key is unique (see \"Object keys\" in the README)",
+      "timezone='Mars/Base': not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)",
+    ]);
+  });
+
+  it('reports cross-field problems and the sink schema problems together', () => {
+    // Prepare
+    const overrides = { format: 'avro', compression: 'gzip', timezone: 'Mars/Base', alarmTopicArn: TOPIC_ARN, alarmEmail: 'ops@example.com' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual([
+      "compression='gzip': not allowed for format=avro; expected one of null, deflate, snappy, zstandard",
+      "alarmEmail='ops@example.com': set alarmTopicArn or alarmEmail, not both",
+      "timezone='Mars/Base': not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)",
+    ]);
+  });
+});
+
+describe('loadAppConfig: cross-field rules', () => {
+  it('rejects mskClusterArn together with bootstrapServers', () => {
+    // Prepare
+    const overrides = { bootstrapServers: 'b-1.example.com:9096' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["bootstrapServers='b-1.example.com:9096': set mskClusterArn or bootstrapServers, not both"]);
+  });
+
+  it('rejects kafkaAuth=iam with bootstrapServers', () => {
+    // Prepare
+    const overrides = { ...SELF_MANAGED, kafkaAuth: 'iam' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["kafkaAuth='iam': IAM authentication needs mskClusterArn (self-managed Kafka: scram512, scram256, mtls or none)"]);
+  });
+
+  it('rejects kafkaAuth=scram256 and none with MSK', () => {
+    // Prepare
+    const scram256 = { kafkaAuth: 'scram256', kafkaSecretArn: SECRET_ARN };
+    const none = { kafkaAuth: 'none' };
+
+    // Act
+    const problems = [...problemsOf(scram256), ...problemsOf(none)];
+
+    // Assess
+    expect(problems).toEqual([
+      "kafkaAuth='scram256': MSK supports SCRAM-SHA-512 only (use scram512)",
+      "kafkaAuth='none': MSK event sources authenticate with iam, scram512 or mtls",
+    ]);
+  });
+
+  it('requires kafkaSecretArn with scram512', () => {
+    // Prepare
+    const overrides = { ...SELF_MANAGED, kafkaAuth: 'scram512' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual([
+      "kafkaSecretArn=(unset): required with kafkaAuth='scram512' (the secret with the credentials or client certificate)",
+    ]);
+  });
+
+  it('accepts self-managed Kafka with SCRAM and a complete VPC', () => {
+    // Prepare
+    const overrides = {
+      ...SELF_MANAGED,
+      kafkaAuth: 'scram512',
+      kafkaSecretArn: SECRET_ARN,
+      vpcId: 'vpc-0123456789abcdef0',
+      subnetIds: 'subnet-0123456789abcdef0, subnet-0fedcba9876543210',
+      securityGroupIds: 'sg-0123456789abcdef0',
+    };
+
+    // Act
+    const config = load(overrides);
+
+    // Assess
+    expect(config.mskClusterArn).toBeUndefined();
+    expect(config.bootstrapServers).toEqual(['b-1.example.com:9096', 'b-2.example.com:9096']);
+    expect(config.subnetIds).toEqual(['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210']);
+    expect(config.securityGroupIds).toEqual(['sg-0123456789abcdef0']);
+  });
+
+  it.each([
+    ['vpcId', { vpcId: 'vpc-0123456789abcdef0' }],
+    ['subnetIds and securityGroupIds', { subnetIds: 'subnet-0123456789abcdef0', securityGroupIds: 'sg-0123456789abcdef0' }],
+  ])('rejects partial VPC settings (%s only)', (_name, vpc) => {
+    // Prepare
+    const overrides = { ...SELF_MANAGED, kafkaAuth: 'none', ...vpc };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(['vpcId/subnetIds/securityGroupIds: set all three to reach brokers in a VPC, or none']);
+  });
+
+  it('rejects VPC settings with MSK', () => {
+    // Prepare
+    const overrides = { vpcId: 'vpc-0123456789abcdef0', subnetIds: 'subnet-0123456789abcdef0', securityGroupIds: 'sg-0123456789abcdef0' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["vpcId='vpc-0123456789abcdef0': only for self-managed Kafka (MSK networking comes from the cluster)"]);
+  });
+
+  it('requires startingTimestamp with AT_TIMESTAMP', () => {
+    // Prepare
+    const overrides = { startingPosition: 'AT_TIMESTAMP' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["startingTimestamp=(unset): required with startingPosition='AT_TIMESTAMP' (ISO-8601 or epoch seconds)"]);
+  });
+
+  it.each([
+    ['an ISO-8601 time', '2024-05-01T12:00:00Z'],
+    ['an ISO-8601 time with milliseconds and offset', '2024-05-01T14:00:00.900+02:00'],
+    ['epoch seconds', '1714564800'],
+  ])('turns %s into startingTimestampSeconds', (_name, startingTimestamp) => {
+    // Prepare
+    const overrides = { startingPosition: 'AT_TIMESTAMP', startingTimestamp };
+
+    // Act
+    const config = load(overrides);
+
+    // Assess
+    expect(config.startingTimestampSeconds).toBe(1714564800);
+  });
+
+  it('needs a batching window when batchSize > 10', () => {
+    // Prepare
+    const overrides = { batchSize: '11', maxBatchingWindowSeconds: '0' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["maxBatchingWindowSeconds='0': must be ≥ 1 when batchSize > 10 (batchSize=11)"]);
+  });
+
+  it('allows no batching window with batchSize 10', () => {
+    // Prepare
+    const overrides = { batchSize: '10', maxBatchingWindowSeconds: '0' };
+
+    // Act
+    const config = load(overrides);
+
+    // Assess
+    expect(config.maxBatchingWindowSeconds).toBe(0);
+  });
+
+  it('rejects retryAttempts, maxRecordAgeSeconds and bisectOnError without provisioned mode', () => {
+    // Prepare
+    const overrides = { retryAttempts: '3', maxRecordAgeSeconds: '3600', bisectOnError: 'true' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual([
+      "retryAttempts='3': Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1",
+      "maxRecordAgeSeconds='3600': needs provisioned mode (minPollers, maxPollers) or -1",
+      "bisectOnError='true': needs provisioned mode (minPollers, maxPollers)",
+    ]);
+  });
+
+  it('rejects minPollers > maxPollers', () => {
+    // Prepare
+    const overrides = { minPollers: '10', maxPollers: '2' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["minPollers='10': must not exceed maxPollers='2'"]);
+  });
+
+  it('needs both minPollers and maxPollers', () => {
+    // Prepare
+    const overrides = { maxPollers: '4' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(['minPollers/maxPollers: provisioned mode needs both']);
+  });
+
+  it('allows gzip for parquet', () => {
+    // Prepare
+    const overrides = { format: 'parquet', compression: 'gzip' };
+
+    // Act
+    const config = load(overrides);
+
+    // Assess
+    expect(config.compression).toBe('gzip');
+    expect(config.sinkEnvironment).toMatchObject({ FORMAT: 'parquet', COMPRESSION: 'gzip' });
+  });
+
+  it('rejects gzip for avro, once', () => {
+    // Prepare
+    const overrides = { format: 'avro', compression: 'gzip' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["compression='gzip': not allowed for format=avro; expected one of null, deflate, snappy, zstandard"]);
+  });
+
+  it('rejects kmsKeyArn with encryption=s3 and accepts it with kms', () => {
+    // Prepare
+    const withS3 = { kmsKeyArn: KMS_ARN };
+    const withKms = { kmsKeyArn: KMS_ARN, encryption: 'kms' };
+
+    // Act
+    const problems = problemsOf(withS3);
+    const config = load(withKms);
+
+    // Assess
+    expect(problems).toEqual([`kmsKeyArn='${KMS_ARN}': only with encryption='kms'`]);
+    expect(config).toMatchObject({ encryption: 'kms', kmsKeyArn: KMS_ARN });
+  });
+
+  it('requires bucketName with crossAccountRoleArn', () => {
+    // Prepare
+    const overrides = { crossAccountRoleArn: ROLE_ARN };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(['crossAccountRoleArn: needs bucketName (the bucket in the other account)']);
+  });
+
+  it('rejects externalId without crossAccountRoleArn, once', () => {
+    // Prepare
+    const overrides = { externalId: 'shared-secret' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(['externalId: only with crossAccountRoleArn']);
+  });
+
+  it('rejects alarmTopicArn with alarmEmail', () => {
+    // Prepare
+    const overrides = { alarmTopicArn: TOPIC_ARN, alarmEmail: 'ops@example.com' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["alarmEmail='ops@example.com': set alarmTopicArn or alarmEmail, not both"]);
+  });
+
+  it('reports a bad keyTemplate under the context key, not the variable KEY_TEMPLATE', () => {
+    // Prepare
+    const overrides = { keyTemplate: '{{topic}}/{{partition}}/part' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual([
+      `keyTemplate='{{topic}}/{{partition}}/part': must contain {{start_offset}} so that every object key is unique (see "Object keys" in the README)`,
+    ]);
+    expect(problems.join('\n')).not.toContain('KEY_TEMPLATE');
+  });
+
+  it('rejects a schemaFile that does not exist', () => {
+    // Prepare
+    const overrides = { format: 'avro', schemaFile: 'schemas/nope.avsc' };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toEqual(["schemaFile='schemas/nope.avsc': cannot be read (ENOENT)"]);
+  });
+
+  it('reads a schemaFile that exists, relative to baseDir or absolute', () => {
+    // Prepare
+    const relative = { format: 'avro', schemaFile: 'order.avsc' };
+    const absolute = { format: 'parquet', schemaFile: schemaPath };
+
+    // Act
+    const fromRelative = load(relative);
+    const fromAbsolute = load(absolute);
+
+    // Assess
+    for (const config of [fromRelative, fromAbsolute]) {
+      expect(config.schemaText).toBe(ORDER_SCHEMA);
+      expect(config.sinkEnvironment.AVRO_SCHEMA_FILE).toBe(BUNDLED_SCHEMA_PATH);
+      expect(config.sinkEnvironment.AVRO_SCHEMA).toBeUndefined();
+    }
+  });
+
+  it('checks the schema file with the sink (an invalid schema fails synth)', () => {
+    // Prepare
+    const bad = join(dir, 'not-a-schema.avsc');
+    writeFileSync(bad, '{"type": "record"');
+    const overrides = { format: 'avro', schemaFile: bad };
+
+    // Act
+    const problems = problemsOf(overrides);
+
+    // Assess
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^schemaFile='.*not-a-schema\.avsc': /);
+  });
+});
+
+describe('loadAppConfig: sinkEnvironment', () => {
+  it('is the sink defaults, without BUCKET_NAME, for the cdk.json defaults', () => {
+    // Prepare
+    const get = contextGet();
+
+    // Act
+    const { sinkEnvironment } = loadAppConfig(get, dir);
+
+    // Assess
+    expect(sinkEnvironment).toEqual({
+      PREFIX: 'topics/',
+      ERROR_PREFIX: 'dead-letters/',
+      FORMAT: 'jsonl',
+      KEY_TEMPLATE: CDK_CONTEXT.keyTemplate,
+      TIMEZONE: 'UTC',
+      MAX_RECORDS_PER_OBJECT: '100000',
+      TOMBSTONES: 'ignore',
+      VALUE_ENCODING: 'json',
+      KEY_ENCODING: 'text',
+    });
+  });
+
+  it('carries the output settings', () => {
+    // Prepare
+    const overrides = {
+      bucketName: 'analytics-landing',
+      prefix: 'raw/',
+      errorPrefix: 'failed/',
+      format: 'csv_with_headers',
+      compression: 'zstd',
+      keyTemplate: '{{topic}}/{{timestamp:yyyy/MM/dd}}/{{partition}}-{{start_offset}}',
+      fields: 'key,value,offset',
+      timezone: 'Europe/Berlin',
+      maxRecordsPerObject: '5000',
+      tombstones: 'deadletter',
+      filterRegex: '"type":"order"',
+      valueEncoding: 'text',
+      keyEncoding: 'base64',
+    };
+
+    // Act
+    const { sinkEnvironment } = load(overrides);
+
+    // Assess
+    expect(sinkEnvironment).toEqual({
+      BUCKET_NAME: 'analytics-landing',
+      PREFIX: 'raw/',
+      ERROR_PREFIX: 'failed/',
+      FORMAT: 'csv_with_headers',
+      COMPRESSION: 'zstd',
+      KEY_TEMPLATE: '{{topic}}/{{timestamp:yyyy/MM/dd}}/{{partition}}-{{start_offset}}',
+      FIELDS: 'key,value,offset',
+      TIMEZONE: 'Europe/Berlin',
+      MAX_RECORDS_PER_OBJECT: '5000',
+      TOMBSTONES: 'deadletter',
+      FILTER_REGEX: '"type":"order"',
+      VALUE_ENCODING: 'text',
+      KEY_ENCODING: 'base64',
+    });
+  });
+
+  it('carries the cross-account role and external ID', () => {
+    // Prepare
+    const overrides = { bucketName: 'other-account-bucket', crossAccountRoleArn: ROLE_ARN, externalId: 'kafka-s3-sink-42' };
+
+    // Act
+    const { sinkEnvironment } = load(overrides);
+
+    // Assess
+    expect(sinkEnvironment).toMatchObject({
+      BUCKET_NAME: 'other-account-bucket',
+      CROSS_ACCOUNT_ROLE_ARN: ROLE_ARN,
+      EXTERNAL_ID: 'kafka-s3-sink-42',
+    });
+  });
+
+  it.each<[string, Overrides]>([
+    ['the defaults', {}],
+    ['parquet with gzip and a prefix at the bucket root', { format: 'parquet', compression: 'gzip', prefix: '' }],
+    ['text values only', { format: 'text', fields: 'value', valueEncoding: 'text', tombstones: 'deadletter' }],
+    ['cross account', { bucketName: 'other-account-bucket', crossAccountRoleArn: ROLE_ARN, externalId: 'kafka-s3-sink-42' }],
+  ])("passes the sink's own loadSinkConfig: %s", (_name, overrides) => {
+    // Prepare
+    const { sinkEnvironment, format, prefix } = load(overrides);
+
+    // Act
+    const sink = loadSinkConfig({ BUCKET_NAME: 'my-data-bucket', ...sinkEnvironment });
+
+    // Assess
+    expect(sink.format).toBe(format);
+    expect(sink.prefix).toBe(prefix);
+    expect(sink.bucket).toBe(sinkEnvironment.BUCKET_NAME ?? 'my-data-bucket');
+  });
+
+  it("passes the sink's own loadSinkConfig with the bundled schema file", () => {
+    // Prepare
+    const { sinkEnvironment } = load({ format: 'avro', schemaFile: 'order.avsc' });
+    // The bundle copies the schema file to BUNDLED_SCHEMA_PATH; here it stays where it is.
+    const env = { ...sinkEnvironment, BUCKET_NAME: 'my-data-bucket', AVRO_SCHEMA_FILE: schemaPath };
+
+    // Act
+    const sink = loadSinkConfig(env);
+
+    // Assess
+    expect(sink.format).toBe('avro');
+    expect(sink.schema).toBeDefined();
+  });
+});

@@ -79,6 +79,7 @@ export const SinkEnvSchema = z.object({
     .describe('Session name when assuming CROSS_ACCOUNT_ROLE_ARN.'),
   EXTERNAL_ID: z.string().min(2).max(1224).optional().describe('External ID when assuming CROSS_ACCOUNT_ROLE_ARN.'),
   S3_ENDPOINT: z.url().optional().describe('S3 endpoint override (local servers, VPC endpoints); path-style addressing is used.'),
+  STS_ENDPOINT: z.url().optional().describe('STS endpoint override for CROSS_ACCOUNT_ROLE_ARN (VPC endpoints, local servers).'),
 });
 
 export type SinkEnv = z.input<typeof SinkEnvSchema>;
@@ -113,6 +114,7 @@ export interface SinkConfig {
   readonly sseKmsKeyId?: string;
   readonly crossAccount?: { readonly roleArn: string; readonly sessionName: string; readonly externalId?: string };
   readonly s3Endpoint?: string;
+  readonly stsEndpoint?: string;
 }
 
 function show(value: unknown): string {
@@ -306,6 +308,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
       ? { roleArn: e.CROSS_ACCOUNT_ROLE_ARN, sessionName: e.ROLE_SESSION_NAME, externalId: e.EXTERNAL_ID }
       : undefined,
     s3Endpoint: e.S3_ENDPOINT,
+    stsEndpoint: e.STS_ENDPOINT,
   };
 }
 

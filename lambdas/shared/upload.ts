@@ -34,6 +34,7 @@ export function createS3Client(cfg: SinkConfig): S3Client {
         ExternalId: cfg.crossAccount.externalId,
         DurationSeconds: 3600,
       },
+      ...(cfg.stsEndpoint ? { clientConfig: { endpoint: cfg.stsEndpoint } } : {}),
     })
     : undefined;
   return new S3Client({

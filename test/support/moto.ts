@@ -11,12 +11,11 @@
  * later request, the admin's included, is authenticated and authorized. startMoto() checks that the window is closed
  * before it returns.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { delay, freePort, ServerProcess } from './server-process.ts';
 import { infraPaths } from './versitygw.ts';
 
 /** The unauthenticated actions startMoto() performs: CreateUser, PutUserPolicy and CreateAccessKey of the admin. */
@@ -26,8 +25,6 @@ export const MOTO_ACCOUNT_ID = '123456789012';
 
 const REGION = 'us-east-1';
 const STARTUP_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 5_000;
-const STDERR_TAIL_BYTES = 16 * 1024;
 const ADMIN_USER = 'moto-admin';
 
 export interface AwsCredentials {
@@ -66,7 +63,7 @@ export async function startMoto(): Promise<MotoServer> {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
     const args = ['-H', '127.0.0.1', '-p', String(port)];
-    const proc = new MotoProcess(motoBin, args);
+    const proc = new ServerProcess(motoBin, args, { ...process.env, PYTHONUNBUFFERED: '1', INITIAL_NO_AUTH_ACTION_COUNT: String(MOTO_BOOTSTRAP_ACTIONS) });
     const outcome = await waitUntilReady(proc, endpoint, deadline);
     if (outcome === 'ready') {
       try {
@@ -233,7 +230,7 @@ function signV4(r: SignInput): Record<string, string> {
 // ---------------------------------------------------------------------------------------------------------------
 // Process handling
 
-async function waitUntilReady(proc: MotoProcess, endpoint: string, deadline: number): Promise<'ready' | 'exited' | 'timeout'> {
+async function waitUntilReady(proc: ServerProcess, endpoint: string, deadline: number): Promise<'ready' | 'exited' | 'timeout'> {
   // /moto-api/ is moto's own dashboard: it is not an AWS action, so polling it spends none of the unauthenticated ones.
   const probeUrl = new URL('/moto-api/', endpoint);
   while (Date.now() < deadline) {
@@ -251,74 +248,3 @@ async function waitUntilReady(proc: MotoProcess, endpoint: string, deadline: num
   return proc.exited ? 'exited' : 'timeout';
 }
 
-class MotoProcess {
-  readonly exitPromise: Promise<void>;
-  exited = false;
-  private readonly child: ChildProcess;
-  private stderrBuf = '';
-  private exitCode: number | null = null;
-  private exitSignal: NodeJS.Signals | null = null;
-  private readonly killOnExit = (): void => {
-    if (!this.exited) this.child.kill('SIGKILL');
-  };
-
-  constructor(bin: string, args: string[]) {
-    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1', INITIAL_NO_AUTH_ACTION_COUNT: String(MOTO_BOOTSTRAP_ACTIONS) };
-    this.child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-    this.child.stderr?.setEncoding('utf8');
-    this.child.stderr?.on('data', (chunk: string) => {
-      this.stderrBuf = (this.stderrBuf + chunk).slice(-STDERR_TAIL_BYTES);
-    });
-    this.exitPromise = new Promise((resolve) => {
-      const done = (): void => {
-        this.exited = true;
-        process.off('exit', this.killOnExit);
-        resolve();
-      };
-      this.child.once('exit', (code, signal) => {
-        this.exitCode = code;
-        this.exitSignal = signal;
-        done();
-      });
-      this.child.once('error', (err) => {
-        this.stderrBuf += `\nspawn error: ${err.message}`;
-        done();
-      });
-    });
-    // A crashed or interrupted test run must not leave a server behind.
-    process.on('exit', this.killOnExit);
-  }
-
-  stderrTail(): string {
-    return this.stderrBuf;
-  }
-
-  exitDescription(): string {
-    return this.exitSignal ? `signal ${this.exitSignal}` : `exit code ${String(this.exitCode)}`;
-  }
-
-  async kill(): Promise<void> {
-    if (this.exited) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await this.exitPromise;
-    clearTimeout(timer);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('could not determine a free port'))));
-    });
-  });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

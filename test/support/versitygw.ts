@@ -1,22 +1,21 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { delay, freePort, ServerProcess } from './server-process.ts';
 
 const execFileAsync = promisify(execFile);
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const STARTUP_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 5_000;
-const STDERR_TAIL_BYTES = 16 * 1024;
 
 /** What a client needs to reach an S3 API: this is also what globalSetup hands to the tests. */
 export interface S3Endpoint {
@@ -135,7 +134,7 @@ export async function startVersitygw(opts?: { port?: number }): Promise<S3Server
         ...(useSidecar ? ['--sidecar', sidecarDir] : []),
         dataDir,
       ];
-      const proc = new GatewayProcess(versitygwBin, args);
+      const proc = new ServerProcess(versitygwBin, args, gatewayEnv());
       const outcome = await waitUntilReady(proc, { ...credentials, endpoint }, deadline);
       if (outcome === 'ready') {
         return makeServer(proc, { ...credentials, endpoint }, dataDir, rootDir);
@@ -160,7 +159,7 @@ export async function startVersitygw(opts?: { port?: number }): Promise<S3Server
   }
 }
 
-function makeServer(proc: GatewayProcess, endpoint: S3Endpoint, dataDir: string, rootDir: string): S3Server {
+function makeServer(proc: ServerProcess, endpoint: S3Endpoint, dataDir: string, rootDir: string): S3Server {
   let stopping: Promise<void> | undefined;
   return {
     ...endpoint,
@@ -175,7 +174,7 @@ function makeServer(proc: GatewayProcess, endpoint: S3Endpoint, dataDir: string,
   };
 }
 
-async function waitUntilReady(proc: GatewayProcess, endpoint: S3Endpoint, deadline: number): Promise<'ready' | 'exited' | 'timeout'> {
+async function waitUntilReady(proc: ServerProcess, endpoint: S3Endpoint, deadline: number): Promise<'ready' | 'exited' | 'timeout'> {
   const port = Number(new URL(endpoint.endpoint).port);
   // One attempt per probe, since the SDK's retry backoff would only slow the polling; and timeouts, since
   // whatever else holds the port (lost race for a free port) may accept connections and never answer.
@@ -199,63 +198,6 @@ async function waitUntilReady(proc: GatewayProcess, endpoint: S3Endpoint, deadli
   }
 }
 
-class GatewayProcess {
-  readonly exitPromise: Promise<void>;
-  exited = false;
-  private readonly child: ChildProcess;
-  private stderrBuf = '';
-  private exitCode: number | null = null;
-  private exitSignal: NodeJS.Signals | null = null;
-  private readonly killOnExit = (): void => {
-    if (!this.exited) this.child.kill('SIGKILL');
-  };
-
-  constructor(bin: string, args: string[]) {
-    this.child = spawn(bin, args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: gatewayEnv(),
-    });
-    this.child.stderr?.setEncoding('utf8');
-    this.child.stderr?.on('data', (chunk: string) => {
-      this.stderrBuf = (this.stderrBuf + chunk).slice(-STDERR_TAIL_BYTES);
-    });
-    this.exitPromise = new Promise((resolve) => {
-      const done = (): void => {
-        this.exited = true;
-        process.off('exit', this.killOnExit);
-        resolve();
-      };
-      this.child.once('exit', (code, signal) => {
-        this.exitCode = code;
-        this.exitSignal = signal;
-        done();
-      });
-      this.child.once('error', (err) => {
-        this.stderrBuf += `\nspawn error: ${err.message}`;
-        done();
-      });
-    });
-    // A crashed or interrupted test run must not leave a gateway behind.
-    process.on('exit', this.killOnExit);
-  }
-
-  stderrTail(): string {
-    return this.stderrBuf;
-  }
-
-  exitDescription(): string {
-    return this.exitSignal ? `signal ${this.exitSignal}` : `exit code ${String(this.exitCode)}`;
-  }
-
-  async kill(): Promise<void> {
-    if (this.exited) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await this.exitPromise;
-    clearTimeout(timer);
-  }
-}
-
 /** The parent's environment minus what versitygw would read as configuration (VGW_*, root credentials). */
 function gatewayEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -264,19 +206,6 @@ function gatewayEnv(): NodeJS.ProcessEnv {
     env[k] = v;
   }
   return env;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('could not determine a free port'))));
-    });
-  });
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -292,6 +221,3 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

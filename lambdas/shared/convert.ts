@@ -47,7 +47,10 @@ export function convertPlan(cfg: SinkConfig): ConvertPlan {
   };
 }
 
-export function convertRecord(cfg: SinkConfig, plan: ConvertPlan, r: KafkaRecord): SinkRecord {
+/** What converting a record reads from a configuration (the sink's, or the forwarder's). */
+export type ConvertSettings = Pick<SinkConfig, 'format' | 'keyEncoding' | 'valueEncoding' | 'headerEncoding' | 'schema'>;
+
+export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaRecord): SinkRecord {
   let rawBytes = (r.key?.length ?? 0) + (r.value?.length ?? 0);
   const headers = r.headers.map((h) => {
     rawBytes += h.value.length + Buffer.byteLength(h.key);

@@ -1,0 +1,98 @@
+/**
+ * The forwarder's configuration (Kafka → Kinesis for the S3 Tables stack): environment variables parsed once at
+ * cold start; every problem reported at once, naming the variable, its value and what is allowed.
+ */
+import { z } from 'zod';
+import { HeaderEncodings, KeyEncodings, OutputFields, ValueEncodings, type OutputField } from '../shared/constants.ts';
+import { ConfigError } from '../shared/errors.ts';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const show = (v: unknown) => (v === undefined ? '(unset)' : `'${String(v)}'`);
+
+/** Kafka metadata the forwarder can add to each document (the value's fields are always there). */
+export const ForwarderMetadataFields = OutputFields.filter((f) => f !== 'value');
+
+export const ForwarderEnvSchema = z.object({
+  STREAM_NAME: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name').describe('Kinesis stream the records go to (required).'),
+  ERROR_BUCKET: z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]+[a-z0-9]$/, 'must be a valid S3 bucket name')
+    .describe('Bucket for dead letters (required).'),
+  ERROR_PREFIX: z.string().min(1).max(512).default('forwarder-dead-letters/').describe('Prefix of dead-letter objects.'),
+  PARTITION_KEY: z.enum(['key', 'topic-partition']).default('key')
+    .describe('Kinesis partition key: the Kafka key (records without a key use topic-partition), or topic-partition.'),
+  FIELDS: z.string().default('key,headers,topic,partition,offset,timestamp')
+    .describe('Kafka metadata added to each document as _kafka_<field> columns: comma list of key,headers,topic,partition,offset,timestamp.'),
+  KEY_ENCODING: z.enum(KeyEncodings).default('text').describe('Key as UTF-8 text or base64.'),
+  VALUE_ENCODING: z.enum(ValueEncodings).default('json').describe('Value as JSON (its fields become columns), UTF-8 text or base64 (in _kafka_value).'),
+  HEADER_ENCODING: z.enum(HeaderEncodings).default('text').describe('Header values as UTF-8 text or base64.'),
+  TOMBSTONES: z.enum(['ignore', 'write', 'deadletter']).default('ignore').describe('Null values: ignore (counted), write (metadata only), or deadletter.'),
+  FILTER_REGEX: z.string().optional().describe('Forward only records whose value text matches.'),
+  PUT_MAX_ATTEMPTS: int(1, 30).default(8).describe('PutRecords attempts for entries that keep failing before the batch fails.'),
+  PUT_BASE_DELAY_MS: int(1, 10_000).default(100).describe('First retry delay (exponential backoff with full jitter).'),
+  PUT_MAX_DELAY_MS: int(10, 60_000).default(5_000).describe('Retry delay cap.'),
+  KINESIS_ENDPOINT: z.url().optional().describe('Kinesis endpoint override (VPC endpoints, local servers).'),
+  S3_ENDPOINT: z.url().optional().describe('S3 endpoint override for dead letters (local servers); path-style addressing.'),
+});
+
+export interface ForwarderConfig {
+  readonly streamName: string;
+  readonly errorBucket: string;
+  readonly errorPrefix: string;
+  readonly partitionKey: 'key' | 'topic-partition';
+  readonly fields: readonly OutputField[];
+  readonly keyEncoding: 'text' | 'base64';
+  readonly valueEncoding: 'json' | 'text' | 'base64';
+  readonly headerEncoding: 'text' | 'base64';
+  readonly tombstones: 'ignore' | 'write' | 'deadletter';
+  readonly filter?: RegExp;
+  readonly putMaxAttempts: number;
+  readonly putBaseDelayMs: number;
+  readonly putMaxDelayMs: number;
+  readonly kinesisEndpoint?: string;
+  readonly s3Endpoint?: string;
+}
+
+export function loadForwarderConfig(env: Record<string, string | undefined> = process.env): ForwarderConfig {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(ForwarderEnvSchema.shape)) {
+    const raw = env[key] === '' ? undefined : env[key];
+    const r = (schema as z.ZodType).safeParse(raw);
+    if (r.success) values[key] = r.data;
+    else for (const issue of r.error.issues) problems.push(`${key}=${show(raw)}: ${issue.message}`);
+  }
+  const e = values as z.output<typeof ForwarderEnvSchema>;
+  const fields = (e.FIELDS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  const bad = fields.filter((f) => !(ForwarderMetadataFields as readonly string[]).includes(f));
+  if (e.FIELDS !== undefined && bad.length > 0) {
+    problems.push(`FIELDS=${show(e.FIELDS)}: expected a comma list of ${ForwarderMetadataFields.join(', ')} (the value's fields are always included)`);
+  }
+  let filter: RegExp | undefined;
+  if (e.FILTER_REGEX !== undefined) {
+    try {
+      filter = new RegExp(e.FILTER_REGEX, 'u');
+    } catch (err) {
+      problems.push(`FILTER_REGEX=${show(e.FILTER_REGEX)}: not a valid regular expression (${(err as Error).message})`);
+    }
+  }
+  if (e.PUT_BASE_DELAY_MS !== undefined && e.PUT_MAX_DELAY_MS !== undefined && e.PUT_BASE_DELAY_MS > e.PUT_MAX_DELAY_MS) {
+    problems.push(`PUT_BASE_DELAY_MS=${show(e.PUT_BASE_DELAY_MS)}: must not exceed PUT_MAX_DELAY_MS=${show(e.PUT_MAX_DELAY_MS)}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems, 'forwarder configuration');
+  return {
+    streamName: e.STREAM_NAME,
+    errorBucket: e.ERROR_BUCKET,
+    errorPrefix: e.ERROR_PREFIX,
+    partitionKey: e.PARTITION_KEY,
+    fields: [...new Set(fields)] as OutputField[],
+    keyEncoding: e.KEY_ENCODING,
+    valueEncoding: e.VALUE_ENCODING,
+    headerEncoding: e.HEADER_ENCODING,
+    tombstones: e.TOMBSTONES,
+    filter,
+    putMaxAttempts: e.PUT_MAX_ATTEMPTS,
+    putBaseDelayMs: e.PUT_BASE_DELAY_MS,
+    putMaxDelayMs: e.PUT_MAX_DELAY_MS,
+    kinesisEndpoint: e.KINESIS_ENDPOINT,
+    s3Endpoint: e.S3_ENDPOINT,
+  };
+}

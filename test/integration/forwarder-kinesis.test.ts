@@ -39,7 +39,7 @@ function instrument(client: KinesisClient, refuse: (call: number, index: number)
     const merged = refused.map((r) => (r
       ? { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'Rate exceeded for shard (injected)' }
       : results.shift()!));
-    return { ...out, output: { ...out.output, Records: merged, FailedRecordCount: refused.filter(Boolean).length } };
+    return { ...out, output: { ...out.output, Records: merged, FailedRecordCount: refused.filter(Boolean).length } } as never;
   }, { step: 'initialize', name: 'instrumentPutRecords' });
   return calls;
 }

@@ -1,0 +1,84 @@
+/**
+ * Firehose transformation for the S3 Tables stack: routes each record (a forwarder JSON document) to the Iceberg
+ * table of its Kafka topic by returning `metadata.otfMetadata`. A record that names no known topic, or is not a
+ * JSON document, is returned as ProcessingFailed: Firehose then writes it under the error prefix of its error
+ * bucket with the failure, so nothing is dropped silently.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../shared/errors.ts';
+
+export interface FirehoseTransformationEvent {
+  invocationId: string;
+  deliveryStreamArn: string;
+  region?: string;
+  records: { recordId: string; approximateArrivalTimestamp?: number; data: string; kinesisRecordMetadata?: Record<string, unknown> }[];
+}
+
+export interface FirehoseTransformationResult {
+  records: {
+    recordId: string;
+    result: 'Ok' | 'Dropped' | 'ProcessingFailed';
+    data: string;
+    metadata?: { otfMetadata: { destinationDatabaseName: string; destinationTableName: string; operation: 'insert' } };
+  }[];
+}
+
+export interface RouterConfig {
+  readonly database: string;
+  /** Kafka topic → table name. */
+  readonly routes: ReadonlyMap<string, string>;
+}
+
+const NAME = /^[a-z0-9_]{1,255}$/;
+
+const RouterEnvSchema = z.object({
+  DATABASE: z.string().regex(/^[a-z0-9][a-z0-9_]{0,254}$/, 'must be an S3 Tables namespace (lowercase letters, digits, _)'),
+  TABLE_ROUTES: z.string().min(1, 'required: comma list of topic=table'),
+});
+
+/** TABLE_ROUTES: `orders=orders,payments=payment_events`. */
+export function loadRouterConfig(env: Record<string, string | undefined> = process.env): RouterConfig {
+  const problems: string[] = [];
+  const parsed = RouterEnvSchema.safeParse({ DATABASE: env.DATABASE, TABLE_ROUTES: env.TABLE_ROUTES });
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) problems.push(`${String(i.path[0])}='${env[String(i.path[0])] ?? '(unset)'}': ${i.message}`);
+    throw new ConfigError(problems, 'router configuration');
+  }
+  const routes = new Map<string, string>();
+  for (const pair of parsed.data.TABLE_ROUTES.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [topic, table, ...rest] = pair.split('=');
+    if (!topic || !table || rest.length > 0 || !NAME.test(table)) {
+      problems.push(`TABLE_ROUTES='${parsed.data.TABLE_ROUTES}': "${pair}" is not topic=table with a lowercase table name`);
+    } else if (routes.has(topic)) {
+      problems.push(`TABLE_ROUTES='${parsed.data.TABLE_ROUTES}': topic "${topic}" is routed twice`);
+    } else routes.set(topic, table);
+  }
+  if (problems.length > 0) throw new ConfigError(problems, 'router configuration');
+  return { database: parsed.data.DATABASE, routes };
+}
+
+export function route(cfg: RouterConfig, event: FirehoseTransformationEvent): FirehoseTransformationResult {
+  return {
+    records: event.records.map((r) => {
+      let topic: unknown;
+      try {
+        topic = (JSON.parse(Buffer.from(r.data, 'base64').toString('utf8')) as Record<string, unknown>)._kafka_topic;
+      } catch {
+        topic = undefined;
+      }
+      const table = typeof topic === 'string' ? cfg.routes.get(topic) : undefined;
+      if (!table) return { recordId: r.recordId, result: 'ProcessingFailed' as const, data: r.data };
+      return {
+        recordId: r.recordId,
+        result: 'Ok' as const,
+        data: r.data,
+        metadata: { otfMetadata: { destinationDatabaseName: cfg.database, destinationTableName: table, operation: 'insert' as const } },
+      };
+    }),
+  };
+}
+
+export function createRouterHandler(env: Record<string, string | undefined> = process.env) {
+  const cfg = loadRouterConfig(env);
+  return async (event: FirehoseTransformationEvent): Promise<FirehoseTransformationResult> => route(cfg, event);
+}

@@ -1,0 +1,104 @@
+/**
+ * A function of this product with its secure defaults: Node 24 (the newest runtime CDK offers), arm64 unless told
+ * otherwise, an esbuild ESM bundle with the AWS SDK at the pinned version, its own log group with retention, a role
+ * that the Kafka event sources cannot widen with the broad AWSLambdaMSKExecutionRole, and written justifications for
+ * the checkov findings that do not apply.
+ */
+import { fileURLToPath } from 'node:url';
+import { Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { checkovSkip } from './checkov.ts';
+import { acknowledgeWildcards } from './nag.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A role that keeps CDK's Kafka event sources from attaching the broad AWSLambdaMSKExecutionRole managed policy. */
+class SinkRole extends iam.Role {
+  override addManagedPolicy(policy: iam.IManagedPolicy): void {
+    if (policy.managedPolicyArn.includes('AWSLambdaMSKExecutionRole')) return;
+    super.addManagedPolicy(policy);
+  }
+}
+
+export interface KafkaS3FunctionProps {
+  /** Entry file, relative to the repository root (e.g. lambdas/sink/handler.ts). */
+  readonly entry: string;
+  readonly description: string;
+  readonly environment: Readonly<Record<string, string>>;
+  /** What the function does with its environment and network, for the checkov justifications. */
+  readonly purpose: string;
+  /** @default 1024 */
+  readonly memoryMb?: number;
+  /** @default 5 minutes */
+  readonly timeout?: Duration;
+  /** @default ARM_64 */
+  readonly architecture?: lambda.Architecture;
+  /** @default - unreserved */
+  readonly reservedConcurrency?: number;
+  /** @default ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** Extra files copied next to the bundle: [absolute source path, file name in the bundle]. */
+  readonly bundleFiles?: readonly (readonly [string, string])[];
+}
+
+export class KafkaS3Function extends Construct {
+  readonly fn: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: KafkaS3FunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
+    this.role = new SinkRole(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: props.description });
+    // logGroupArn ends in ':*': the log streams the runtime creates in this one group.
+    this.role.addToPolicy(new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }));
+    acknowledgeWildcards(this.role, [this.logGroup.logGroupArn], 'The Lambda runtime writes to log streams it names itself, in this function\'s log group only.');
+    const files = props.bundleFiles ?? [];
+    this.fn = new nodejs.NodejsFunction(this, 'Function', {
+      entry: `${ROOT}${props.entry}`,
+      projectRoot: ROOT,
+      depsLockFilePath: `${ROOT}package-lock.json`,
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: props.architecture ?? lambda.Architecture.ARM_64,
+      memorySize: props.memoryMb ?? 1024,
+      timeout: props.timeout ?? Duration.minutes(5),
+      reservedConcurrentExecutions: props.reservedConcurrency,
+      role: this.role,
+      logGroup: this.logGroup,
+      description: props.description,
+      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      bundling: {
+        format: nodejs.OutputFormat.ESM,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // The AWS SDK is bundled at the pinned version rather than taken from the runtime.
+        externalModules: [],
+        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+        ...(files.length > 0
+          ? {
+            commandHooks: {
+              beforeBundling: () => [],
+              beforeInstall: () => [],
+              afterBundling: (_in: string, out: string) => files.map(([from, name]) => `cp "${from}" "${out}/${name}"`),
+            },
+          }
+          : {}),
+      },
+    });
+    checkovSkip(this.fn,
+      { id: 'CKV_AWS_116', comment: 'Invoked synchronously (Kafka event source mapping or Firehose); a function DLQ applies to asynchronous invocations only. Failed batches are retried by the caller.' },
+      { id: 'CKV_AWS_117', comment: `${props.purpose} It needs no VPC: the Kafka event source mapping, not the function, connects to the brokers in their VPC.` },
+      { id: 'CKV_AWS_173', comment: 'The environment holds settings only (names, formats, prefixes), no secrets; Kafka credentials stay in Secrets Manager.' },
+      ...(props.reservedConcurrency === undefined
+        ? [{ id: 'CKV_AWS_115', comment: 'Concurrency follows the event source (one poller per partition at most); set reservedConcurrency to cap it.' }]
+        : []));
+    checkovSkip(this.logGroup, { id: 'CKV_AWS_158', comment: 'The logs hold batch summaries (offset ranges, counts, reasons), never record contents; CloudWatch Logs encrypts them at rest.' });
+  }
+}

@@ -21,6 +21,8 @@ export const ForwarderEnvSchema = z.object({
     .describe('Kinesis partition key: the Kafka key (records without a key use topic-partition), or topic-partition.'),
   FIELDS: z.string().default('key,headers,topic,partition,offset,timestamp')
     .describe('Kafka metadata added to each document as _kafka_<field> columns: comma list of key,headers,topic,partition,offset,timestamp.'),
+  VALUE_LAYOUT: z.enum(['columns', 'single']).default('columns')
+    .describe('columns: a JSON object value\'s fields become top-level fields (table columns); single: the whole value as text in _kafka_value (tables without a value schema).'),
   KEY_ENCODING: z.enum(KeyEncodings).default('text').describe('Key as UTF-8 text or base64.'),
   VALUE_ENCODING: z.enum(ValueEncodings).default('json').describe('Value as JSON (its fields become columns), UTF-8 text or base64 (in _kafka_value).'),
   HEADER_ENCODING: z.enum(HeaderEncodings).default('text').describe('Header values as UTF-8 text or base64.'),
@@ -39,6 +41,7 @@ export interface ForwarderConfig {
   readonly errorPrefix: string;
   readonly partitionKey: 'key' | 'topic-partition';
   readonly fields: readonly OutputField[];
+  readonly valueLayout: 'columns' | 'single';
   readonly keyEncoding: 'text' | 'base64';
   readonly valueEncoding: 'json' | 'text' | 'base64';
   readonly headerEncoding: 'text' | 'base64';
@@ -84,6 +87,7 @@ export function loadForwarderConfig(env: Record<string, string | undefined> = pr
     errorPrefix: e.ERROR_PREFIX,
     partitionKey: e.PARTITION_KEY,
     fields: [...new Set(fields)] as OutputField[],
+    valueLayout: e.VALUE_LAYOUT,
     keyEncoding: e.KEY_ENCODING,
     valueEncoding: e.VALUE_ENCODING,
     headerEncoding: e.HEADER_ENCODING,

@@ -35,10 +35,13 @@ export function partitionKeyFor(cfg: Pick<ForwarderConfig, 'partitionKey'>, r: S
   return `${raw.slice(0, 200)}~${createHash('sha256').update(raw).digest('hex').slice(0, 40)}`;
 }
 
-export function toDocument(cfg: Pick<ForwarderConfig, 'fields' | 'valueEncoding'>, r: SinkRecord): Record<string, unknown> {
-  const doc: Record<string, unknown> = {};
+export function toDocument(cfg: Pick<ForwarderConfig, 'fields' | 'valueEncoding' | 'valueLayout'>, r: SinkRecord): Record<string, unknown> {
+  // No prototype: a value field named "__proto__" is then an own field like any other, not a silently dropped setter call.
+  const doc: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const v = r.value;
-  if (cfg.valueEncoding === 'json' && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+  if (cfg.valueLayout === 'single') {
+    if (r.record.value !== null) doc[meta('value')] = r.valueText;
+  } else if (cfg.valueEncoding === 'json' && v !== null && typeof v === 'object' && !Array.isArray(v)) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       if (k.startsWith(MetadataColumnPrefix)) {
         throw new RecordError('schema', `value field "${k}" uses the prefix "${MetadataColumnPrefix}" reserved for Kafka metadata columns`);
@@ -54,7 +57,8 @@ export function toDocument(cfg: Pick<ForwarderConfig, 'fields' | 'valueEncoding'
       case 'topic': doc[meta('topic')] = rec.topic; break;
       case 'partition': doc[meta('partition')] = rec.partition; break;
       case 'offset': doc[meta('offset')] = rec.offset; break;
-      case 'timestamp': doc[meta('timestamp')] = new Date(rec.timestamp).toISOString(); break;
+      // Firehose's Iceberg destination takes timestamp columns as epoch microseconds.
+      case 'timestamp': doc[meta('timestamp')] = rec.timestamp * 1000; break;
       case 'key': doc[meta('key')] = r.keyText; break;
       case 'headers': doc[meta('headers')] = JSON.stringify(r.headers); break;
       default: break;

@@ -42,18 +42,22 @@ export function loadRouterConfig(env: Record<string, string | undefined> = proce
   const parsed = RouterEnvSchema.safeParse({ DATABASE: env.DATABASE, TABLE_ROUTES: env.TABLE_ROUTES });
   if (!parsed.success) {
     for (const i of parsed.error.issues) problems.push(`${String(i.path[0])}='${env[String(i.path[0])] ?? '(unset)'}': ${i.message}`);
-    throw new ConfigError(problems, 'router configuration');
   }
+  // Routes are checked even when DATABASE is bad, so every problem is reported at once.
+  const routesText = typeof env.TABLE_ROUTES === 'string' ? env.TABLE_ROUTES : '';
   const routes = new Map<string, string>();
-  for (const pair of parsed.data.TABLE_ROUTES.split(',').map((p) => p.trim()).filter(Boolean)) {
+  const pairs = routesText.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const pair of pairs) {
     const [topic, table, ...rest] = pair.split('=');
     if (!topic || !table || rest.length > 0 || !NAME.test(table)) {
-      problems.push(`TABLE_ROUTES='${parsed.data.TABLE_ROUTES}': "${pair}" is not topic=table with a lowercase table name`);
+      problems.push(`TABLE_ROUTES='${routesText}': "${pair}" is not topic=table with a lowercase table name`);
     } else if (routes.has(topic)) {
-      problems.push(`TABLE_ROUTES='${parsed.data.TABLE_ROUTES}': topic "${topic}" is routed twice`);
+      problems.push(`TABLE_ROUTES='${routesText}': topic "${topic}" is routed twice`);
     } else routes.set(topic, table);
   }
-  if (problems.length > 0) throw new ConfigError(problems, 'router configuration');
+  // A list of only commas and blanks would route nothing: every record would fail.
+  if (routesText !== '' && pairs.length === 0) problems.push(`TABLE_ROUTES='${routesText}': names no route (comma list of topic=table)`);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, 'router configuration');
   return { database: parsed.data.DATABASE, routes };
 }
 

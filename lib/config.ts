@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { CompressionsByFormat, DefaultKeyTemplate, Formats, TombstoneModes, type Format } from '../lambdas/shared/constants.ts';
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
+import { parseTableSchemas, tableRoutes, type IcebergColumn } from './table-schema.ts';
 
 const EXAMPLE = 'npx cdk deploy KafkaS3DirectStack -c mskClusterArn=arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1 -c topics=orders,payments';
 
@@ -81,6 +82,23 @@ export const ContextSchema = z.object({
   offsetLagAlarmThreshold: int(1, 1_000_000_000).describe('Alarm when the event source\'s OffsetLag exceeds this.'),
   alarmTopicArn: arn('sns', 'an SNS topic').optional().describe('Send alarms to this SNS topic.'),
   alarmEmail: z.email().optional().describe('Send alarms to this address (creates a topic).'),
+  // S3 Tables stack (KafkaS3TablesStack)
+  tablesSource: z.enum(['kinesis', 'msk']).describe('Tables stack: Kafka → forwarder → Kinesis → Firehose, or Firehose reading MSK directly.'),
+  tableBucketName: z.string().regex(/^(?!aws|xn--|sthree-|amzn-s3-demo-)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be an S3 table bucket name (3-63 of a-z 0-9 -)')
+    .describe('Tables stack: name of the S3 table bucket to create.'),
+  namespace: z.string().regex(/^(?!aws)[a-z0-9][a-z0-9_]{0,253}[a-z0-9]$|^[a-z0-9]$/, 'must be 1-255 of a-z 0-9 _, starting and ending with a letter or digit, not starting with aws')
+    .describe('Tables stack: namespace (Glue database) of the tables.'),
+  tables: z.string().optional().describe('Tables stack: topic=table pairs, comma list; unset = one table per topic, named after it.'),
+  tableSchemaFile: z.string().optional().describe('Tables stack: Iceberg columns of the value (Avro record schema, {"columns":[…]} or {"tables":{…}}).'),
+  tableColumns: z.string().optional().describe('Tables stack: inline value columns name:type[!], comma list (! = required).'),
+  kinesisShardCount: int(1, 10_000).optional().describe('Tables stack: provisioned shards; unset = on-demand stream.'),
+  firehoseBufferSeconds: int(0, 900).describe('Tables stack: Firehose buffering interval (seconds).'),
+  firehoseBufferMb: int(1, 128).describe('Tables stack: Firehose buffering size (MB).'),
+  firehoseRetrySeconds: int(0, 7200).describe('Tables stack: how long Firehose retries a failed delivery (seconds).'),
+  appendOnly: bool.describe('Tables stack: append rows (true), or upsert on topic+partition+offset to drop duplicates of retried batches (false).'),
+  lakeFormation: bool.describe('Tables stack: grant Firehose through Lake Formation (LF access mode) instead of IAM.'),
+  createTablesCatalog: bool.describe('Tables stack: create the s3tablescatalog Glue catalog (S3 Tables analytics integration), once per account and region.'),
+  freshnessAlarmSeconds: int(60, 86_400).describe('Tables stack: alarm when Firehose data freshness exceeds this.'),
 });
 
 export type ContextInput = z.input<typeof ContextSchema>;
@@ -92,6 +110,10 @@ export interface AppConfig extends Parsed {
   /** Environment of the sink function, validated by the sink's own schema at synth. */
   readonly sinkEnvironment: Record<string, string>;
   readonly schemaText?: string;
+  /** Tables stack: topic → table. */
+  readonly tableRoutes: ReadonlyMap<string, string>;
+  /** Tables stack: value columns per table; undefined = the value as text in _kafka_value. */
+  readonly tableColumnsByTable?: ReadonlyMap<string, IcebergColumn[]>;
 }
 
 /** Sink environment variable → the context key users set. */
@@ -225,10 +247,35 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
       problems.push(key ? `${key}=${show(input[key])}${rest.startsWith(':') ? rest : `: ${rest}`}` : p);
     }
   }
+  let routes = new Map<string, string>();
+  let tableColumnsByTable: Map<string, IcebergColumn[]> | undefined;
+  if (ok('topics', 'tables')) {
+    try {
+      routes = tableRoutes(c.topics, c.tables);
+    } catch (err) {
+      problems.push(`tables=${show(c.tables)}: ${(err as Error).message}`);
+    }
+  }
+  if (c.tableSchemaFile && c.tableColumns) problems.push(`tableColumns=${show(c.tableColumns)}: set tableSchemaFile or tableColumns, not both`);
+  else if (routes.size > 0) {
+    const key = c.tableSchemaFile ? 'tableSchemaFile' : 'tableColumns';
+    try {
+      const text = c.tableSchemaFile ? readFileSync(resolve(baseDir, c.tableSchemaFile), 'utf8') : undefined;
+      tableColumnsByTable = parseTableSchemas([...new Set(routes.values())], text, c.tableColumns);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(`${key}=${show(c[key])}: ${code ? `cannot be read (${code})` : (err as Error).message}`);
+    }
+  }
+  if (c.tablesSource === 'msk' && ok('mskClusterArn') && !c.mskClusterArn) {
+    problems.push(`tablesSource='msk': Firehose reads MSK clusters only (set mskClusterArn; self-managed Kafka uses tablesSource=kinesis)`);
+  }
+  if (c.tablesSource === 'msk' && c.kafkaAuth !== 'iam') problems.push(`tablesSource='msk': Firehose's MSK source needs kafkaAuth=iam`);
+
   if (problems.length > 0) throw new ConfigError(problems, 'CDK context');
   if (c.bucketName === undefined) delete sinkEnvironment.BUCKET_NAME;
   if (schemaText) sinkEnvironment.AVRO_SCHEMA_FILE = BUNDLED_SCHEMA_PATH;
-  return { ...c, startingTimestampSeconds, provisioned, sinkEnvironment, schemaText };
+  return { ...c, startingTimestampSeconds, provisioned, sinkEnvironment, schemaText, tableRoutes: routes, tableColumnsByTable };
 }
 
 export { DefaultKeyTemplate };

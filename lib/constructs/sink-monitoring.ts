@@ -13,13 +13,31 @@ import { checkovSkip } from './checkov.ts';
 import { MetricsNamespace as METRICS_NAMESPACE, SinkServiceName as SERVICE_NAME } from '../../lambdas/shared/constants.ts';
 
 export interface SinkMonitoringProps {
-  readonly fn: lambda.IFunction;
+  /** The function whose errors, throttles and event-source lag are watched. @default - none (Firehose reads Kafka) */
+  readonly fn?: lambda.IFunction;
+  /** The EMF metric of records delivered. @default 'RecordsWritten' */
+  readonly deliveredMetric?: string;
   /** Alarm when OffsetLag (the event source's consumer lag, in records) stays above this. */
   readonly offsetLagThreshold: number;
   /** @default - no notifications unless alarmEmail is given */
   readonly alarmTopicArn?: string;
   /** Subscribe this address to a new alarm topic. */
   readonly alarmEmail?: string;
+  /** Powertools service whose EMF metrics the dead-letter alarm and the dashboard read. @default the sink's */
+  readonly serviceName?: string;
+  /** More alarms (e.g. the S3 Tables stack's Kinesis and Firehose ones), on the same topic. */
+  readonly extraAlarms?: readonly ExtraAlarm[];
+  /** More dashboard rows. */
+  readonly extraWidgets?: readonly (readonly cloudwatch.IWidget[])[];
+}
+
+export interface ExtraAlarm {
+  readonly id: string;
+  readonly metric: cloudwatch.IMetric;
+  readonly threshold: number;
+  readonly description: string;
+  /** @default 1 */
+  readonly evaluationPeriods?: number;
 }
 
 export class SinkMonitoring extends Construct {
@@ -40,9 +58,9 @@ export class SinkMonitoring extends Construct {
       this.topic = topic;
     }
     const sink = (name: string, statistic = 'Sum') => new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { service: SERVICE_NAME }, statistic, period: Duration.minutes(5),
+      namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { service: props.serviceName ?? SERVICE_NAME }, statistic, period: Duration.minutes(5),
     });
-    const offsetLag = fn.metric('OffsetLag', { statistic: 'Maximum', period: Duration.minutes(5) });
+    const offsetLag = fn?.metric('OffsetLag', { statistic: 'Maximum', period: Duration.minutes(5) });
 
     const alarm = (name: string, metric: cloudwatch.IMetric, threshold: number, description: string, periods = 1) => {
       const a = new cloudwatch.Alarm(this, name, {
@@ -54,15 +72,18 @@ export class SinkMonitoring extends Construct {
       this.alarms.push(a);
       return a;
     };
-    alarm('Errors', fn.metricErrors({ period: Duration.minutes(5) }), 0, 'The sink function failed invocations (the event source retries those batches).');
-    alarm('Throttles', fn.metricThrottles({ period: Duration.minutes(5) }), 0, 'The sink function was throttled.');
-    alarm('OffsetLag', offsetLag, props.offsetLagThreshold, 'The Kafka event source is falling behind (OffsetLag in records).', 3);
-    alarm('DeadLetters', sink('RecordsDeadLettered'), 0, 'Records were set aside under the dead-letter prefix.');
+    if (fn && offsetLag) {
+      alarm('Errors', fn.metricErrors({ period: Duration.minutes(5) }), 0, 'The function failed invocations (the event source retries those batches).');
+      alarm('Throttles', fn.metricThrottles({ period: Duration.minutes(5) }), 0, 'The function was throttled.');
+      alarm('OffsetLag', offsetLag, props.offsetLagThreshold, 'The Kafka event source is falling behind (OffsetLag in records).', 3);
+      alarm('DeadLetters', sink('RecordsDeadLettered'), 0, 'Records were set aside under the dead-letter prefix.');
+    }
+    for (const a of props.extraAlarms ?? []) alarm(a.id, a.metric, a.threshold, a.description, a.evaluationPeriods ?? 1);
 
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      widgets: [
+    const functionRows: cloudwatch.IWidget[][] = fn && offsetLag
+      ? [
         [
-          new cloudwatch.GraphWidget({ title: 'Records', left: [sink('RecordsIn'), sink('RecordsWritten'), sink('RecordsFiltered'), sink('TombstonesIgnored')], width: 12 }),
+          new cloudwatch.GraphWidget({ title: 'Records', left: [sink('RecordsIn'), sink(props.deliveredMetric ?? 'RecordsWritten'), sink('RecordsFiltered'), sink('TombstonesIgnored')], width: 12 }),
           new cloudwatch.GraphWidget({ title: 'Dead letters and failed batches', left: [sink('RecordsDeadLettered'), sink('BatchFailures')], width: 12 }),
         ],
         [
@@ -75,7 +96,10 @@ export class SinkMonitoring extends Construct {
           new cloudwatch.GraphWidget({ title: 'Function duration', left: [fn.metricDuration({ statistic: 'Maximum' })], width: 8 }),
           new cloudwatch.GraphWidget({ title: 'Errors and throttles', left: [fn.metricErrors(), fn.metricThrottles()], width: 8 }),
         ],
-      ],
+      ]
+      : [];
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      widgets: [...functionRows, ...(props.extraWidgets ?? []).map((row) => [...row])],
     });
   }
 }

@@ -1,0 +1,170 @@
+/**
+ * KafkaS3TablesStack: Kafka records into Iceberg tables of an S3 table bucket. Default path: Kafka event source →
+ * forwarder function → Kinesis stream → Firehose (router transformation when several tables) → Iceberg tables.
+ * With tablesSource=msk, Firehose reads each MSK topic directly (one delivery stream per topic).
+ * Wiring only: resources and their defaults live in the constructs.
+ */
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { MetadataColumnPrefix } from '../lambdas/shared/constants.ts';
+import type { AppConfig } from './config.ts';
+import { IcebergDelivery } from './constructs/iceberg-delivery.ts';
+import { IcebergTables } from './constructs/iceberg-tables.ts';
+import { KafkaEventSources } from './constructs/kafka-event-sources.ts';
+import { KafkaS3Function } from './constructs/kafka-s3-function.ts';
+import { acknowledgeWildcards } from './constructs/nag.ts';
+import { SinkBucket } from './constructs/sink-bucket.ts';
+import { SinkMonitoring, type ExtraAlarm } from './constructs/sink-monitoring.ts';
+import { KafkaMetadataColumns, ValueColumn } from './table-schema.ts';
+
+export interface TablesStackProps extends StackProps {
+  readonly config: AppConfig;
+}
+
+const ERROR_PREFIX = 'firehose-errors/';
+const FORWARDER_ERROR_PREFIX = 'forwarder-dead-letters/';
+/** Upserts (appendOnly=false) identify a row by its Kafka coordinates. */
+const UNIQUE_KEYS = ['topic', 'partition', 'offset'].map((f) => `${MetadataColumnPrefix}${f}`);
+
+export class KafkaS3TablesStack extends Stack {
+  readonly tables: IcebergTables;
+  readonly deliveries: IcebergDelivery[] = [];
+  readonly stream?: kinesis.Stream;
+  readonly forwarder?: KafkaS3Function;
+  readonly router?: KafkaS3Function;
+  readonly errorBucket: SinkBucket;
+  readonly monitoring: SinkMonitoring;
+
+  constructor(scope: Construct, id: string, props: TablesStackProps) {
+    super(scope, id, props);
+    const c = props.config;
+    const tableNames = [...new Set(c.tableRoutes.values())];
+    const columns = new Map(tableNames.map((t) => [t, [...(c.tableColumnsByTable?.get(t) ?? [ValueColumn]), ...KafkaMetadataColumns]]));
+    this.tables = new IcebergTables(this, 'Tables', {
+      tableBucketName: c.tableBucketName, namespace: c.namespace, tables: columns, createCatalog: c.createTablesCatalog,
+    });
+    this.errorBucket = new SinkBucket(this, 'Errors', { encryption: 's3' });
+    const common = {
+      tables: this.tables, errorBucket: this.errorBucket.bucket, errorPrefix: ERROR_PREFIX, appendOnly: c.appendOnly, uniqueKeys: UNIQUE_KEYS,
+      bufferSeconds: c.firehoseBufferSeconds, bufferMb: c.firehoseBufferMb, retrySeconds: c.firehoseRetrySeconds,
+      lakeFormation: c.lakeFormation, logRetention: c.logRetentionDays as logs.RetentionDays,
+    };
+    const extraAlarms: ExtraAlarm[] = [];
+    const extraWidgets: cloudwatch.IWidget[][] = [];
+
+    if (c.tablesSource === 'kinesis') {
+      const key = new kms.Key(this, 'StreamKey', { enableKeyRotation: true, description: 'Kafka to S3 Tables: Kinesis stream encryption' });
+      this.stream = new kinesis.Stream(this, 'Stream', {
+        streamMode: c.kinesisShardCount ? kinesis.StreamMode.PROVISIONED : kinesis.StreamMode.ON_DEMAND,
+        ...(c.kinesisShardCount ? { shardCount: c.kinesisShardCount } : {}),
+        encryption: kinesis.StreamEncryption.KMS,
+        encryptionKey: key,
+        retentionPeriod: Duration.hours(24),
+      });
+      if (tableNames.length > 1) {
+        this.router = new KafkaS3Function(this, 'Router', {
+          entry: 'lambdas/router/handler.ts',
+          description: 'Kafka to S3 Tables: routes each Firehose record to the Iceberg table of its Kafka topic',
+          purpose: 'The function only transforms the records Firehose passes to it.',
+          environment: { DATABASE: c.namespace, TABLE_ROUTES: [...c.tableRoutes].map(([t, tb]) => `${t}=${tb}`).join(',') },
+          memoryMb: 256, timeout: Duration.minutes(1), architecture: arch(c), logRetention: c.logRetentionDays as logs.RetentionDays,
+        });
+      }
+      this.deliveries.push(new IcebergDelivery(this, 'Delivery', { ...common, source: { kind: 'kinesis', stream: this.stream }, tableNames, router: this.router?.fn }));
+
+      this.forwarder = new KafkaS3Function(this, 'Forwarder', {
+        entry: 'lambdas/forwarder/handler.ts',
+        description: 'Kafka to S3 Tables: forwards each Kafka batch to Kinesis as JSON documents',
+        purpose: 'The function only calls Kinesis and S3 (dead letters).',
+        environment: {
+          STREAM_NAME: this.stream.streamName, ERROR_BUCKET: this.errorBucket.bucket.bucketName, ERROR_PREFIX: FORWARDER_ERROR_PREFIX,
+          VALUE_LAYOUT: c.tableColumnsByTable ? 'columns' : 'single', VALUE_ENCODING: c.valueEncoding, KEY_ENCODING: c.keyEncoding,
+          TOMBSTONES: c.tombstones, ...(c.filterRegex ? { FILTER_REGEX: c.filterRegex } : {}), POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder',
+        },
+        memoryMb: c.memoryMb, timeout: Duration.seconds(c.timeoutSeconds), architecture: arch(c), reservedConcurrency: c.reservedConcurrency,
+        logRetention: c.logRetentionDays as logs.RetentionDays,
+      });
+      const role = this.forwarder.role;
+      role.addToPolicy(new iam.PolicyStatement({ sid: 'PutRecords', actions: ['kinesis:PutRecords'], resources: [this.stream.streamArn] }));
+      role.addToPolicy(new iam.PolicyStatement({ sid: 'StreamEncrypt', actions: ['kms:GenerateDataKey'], resources: [key.keyArn] }));
+      const deadLetters = this.errorBucket.bucket.arnForObjects(`${FORWARDER_ERROR_PREFIX}*`);
+      role.addToPolicy(new iam.PolicyStatement({ sid: 'DeadLetters', actions: ['s3:PutObject'], resources: [deadLetters] }));
+      acknowledgeWildcards(role, [deadLetters], 'Dead-letter objects under the forwarder\'s prefix of the error bucket, keyed by topic, partition and offset.');
+      new KafkaEventSources(this, 'Sources', {
+        fn: this.forwarder.fn,
+        role,
+        source: {
+          mskClusterArn: c.mskClusterArn, bootstrapServers: c.bootstrapServers,
+          vpc: c.vpcId && c.subnetIds && c.securityGroupIds ? { vpcId: c.vpcId, subnetIds: c.subnetIds, securityGroupIds: c.securityGroupIds } : undefined,
+          auth: c.kafkaAuth, secretArn: c.kafkaSecretArn, topics: c.topics, consumerGroupId: c.consumerGroupId,
+          startingPosition: c.startingPosition, startingTimestampSeconds: c.startingTimestampSeconds, batchSize: c.batchSize,
+          maxBatchingWindow: Duration.seconds(c.maxBatchingWindowSeconds), retryAttempts: c.retryAttempts,
+          maxRecordAge: c.maxRecordAgeSeconds === -1 ? undefined : Duration.seconds(c.maxRecordAgeSeconds), bisectOnError: c.bisectOnError,
+          pollers: c.provisioned ? { min: c.minPollers!, max: c.maxPollers! } : undefined, onFailure: c.onFailure,
+        },
+      });
+      extraAlarms.push(
+        { id: 'KinesisWriteThrottles', metric: this.stream.metricWriteProvisionedThroughputExceeded({ period: Duration.minutes(5) }), threshold: 0, description: 'Writes to the Kinesis stream were throttled (the forwarder re-sends them).' },
+        { id: 'KinesisIteratorAge', metric: this.stream.metricGetRecordsIteratorAgeMilliseconds({ period: Duration.minutes(5), statistic: 'Maximum' }), threshold: 5 * 60_000, description: 'Firehose is falling behind the Kinesis stream (iterator age over 5 minutes).', evaluationPeriods: 3 },
+      );
+      extraWidgets.push([
+        new cloudwatch.GraphWidget({ title: 'Kinesis write throttles', left: [this.stream.metricWriteProvisionedThroughputExceeded()], width: 12 }),
+        new cloudwatch.GraphWidget({ title: 'Kinesis iterator age (ms)', left: [this.stream.metricGetRecordsIteratorAgeMilliseconds({ statistic: 'Maximum' })], width: 12 }),
+      ]);
+      new CfnOutput(this, 'StreamName', { value: this.stream.streamName });
+    } else {
+      for (const [topic, table] of c.tableRoutes) {
+        this.deliveries.push(new IcebergDelivery(this, `Delivery-${topic}`, {
+          ...common,
+          source: {
+            kind: 'msk', clusterArn: c.mskClusterArn!, topic,
+            readFromTimestamp: c.startingPosition === 'TRIM_HORIZON' ? '1970-01-01T00:00:00Z'
+              : c.startingTimestampSeconds ? new Date(c.startingTimestampSeconds * 1000).toISOString() : undefined,
+          },
+          tableNames: [table],
+        }));
+      }
+      // Firehose connects to the cluster through a multi-VPC private connection: the cluster's policy must allow it.
+      new CfnOutput(this, 'ClusterPolicyStatement', {
+        description: 'Add to the MSK cluster policy (multi-VPC private connectivity and IAM auth must be on)',
+        value: Stack.of(this).toJsonString({
+          Effect: 'Allow', Principal: { Service: 'firehose.amazonaws.com' },
+          Action: ['kafka:CreateVpcConnection', 'kafka:GetBootstrapBrokers', 'kafka:DescribeClusterV2'], Resource: c.mskClusterArn,
+        }),
+      });
+    }
+
+    for (const d of this.deliveries) {
+      const dims = { DeliveryStreamName: d.deliveryStream.ref };
+      const fh = (metricName: string, statistic: string) => new cloudwatch.Metric({ namespace: 'AWS/Firehose', metricName, dimensionsMap: dims, statistic, period: Duration.minutes(5) });
+      const suffix = this.deliveries.length > 1 ? `-${d.node.id.replace(/^Delivery-/, '')}` : '';
+      extraAlarms.push(
+        { id: `FirehoseFailedRows${suffix}`, metric: fh('DeliveryToIceberg.FailedRowCount', 'Sum'), threshold: 0, description: `Firehose could not write rows to the Iceberg tables; they are in s3://<error bucket>/${ERROR_PREFIX}.` },
+        { id: `FirehoseFreshness${suffix}`, metric: fh('DeliveryToIceberg.DataFreshness', 'Maximum'), threshold: c.freshnessAlarmSeconds, description: 'The oldest record not yet in the tables is older than freshnessAlarmSeconds.', evaluationPeriods: 3 },
+      );
+      extraWidgets.push([
+        new cloudwatch.GraphWidget({ title: `Rows into Iceberg${suffix}`, left: [fh('DeliveryToIceberg.SuccessfulRowCount', 'Sum'), fh('DeliveryToIceberg.FailedRowCount', 'Sum')], width: 12 }),
+        new cloudwatch.GraphWidget({ title: `Data freshness (s)${suffix}`, left: [fh('DeliveryToIceberg.DataFreshness', 'Maximum')], width: 12 }),
+      ]);
+      new CfnOutput(this, `DeliveryStreamName${suffix}`, { value: d.deliveryStream.ref });
+    }
+
+    this.monitoring = new SinkMonitoring(this, 'Monitoring', {
+      fn: this.forwarder?.fn, serviceName: 'kafka-s3-forwarder', deliveredMetric: 'RecordsForwarded',
+      offsetLagThreshold: c.offsetLagAlarmThreshold, alarmTopicArn: c.alarmTopicArn, alarmEmail: c.alarmEmail, extraAlarms, extraWidgets,
+    });
+    new CfnOutput(this, 'TableBucketArn', { value: this.tables.tableBucketArn });
+    new CfnOutput(this, 'CatalogArn', { value: this.tables.catalogArn, description: 'Glue catalog of the tables (database = namespace)' });
+    new CfnOutput(this, 'ErrorBucketName', { value: this.errorBucket.bucket.bucketName });
+  }
+}
+
+function arch(c: AppConfig): lambda.Architecture {
+  return c.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+}

@@ -35,6 +35,7 @@ export const ContextSchema = z.object({
     .describe('Security groups for the event source (with vpcId).'),
   kafkaAuth: z.enum(['iam', 'scram512', 'scram256', 'mtls', 'none']).describe('Kafka authentication.'),
   kafkaSecretArn: arn('secretsmanager', 'a Secrets Manager secret').optional().describe('Secret with SCRAM credentials or the mTLS client certificate.'),
+  kafkaSecretKmsKeyArn: arn('kms', 'a KMS key').optional().describe('Customer-managed key the secret is encrypted with (MSK SCRAM secrets must use one).'),
   topics: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be Kafka topic names')).min(1))
     .describe('Topics, comma list: one event source mapping per topic.'),
   consumerGroupId: z.string().regex(/^[a-zA-Z0-9-/*:_+=.@-]{1,200}$/, 'must be 1-200 of [a-zA-Z0-9-/*:_+=.@]').describe('Consumer group of the event source mappings.'),
@@ -65,6 +66,7 @@ export const ContextSchema = z.object({
   filterRegex: z.string().optional().describe('Write only records whose value matches.'),
   valueEncoding: z.enum(['json', 'text', 'base64']).describe('Value as JSON, UTF-8 text or base64.'),
   keyEncoding: z.enum(['text', 'base64']).describe('Key as UTF-8 text or base64.'),
+  headerEncoding: z.enum(['text', 'base64']).describe('Header values as UTF-8 text or base64 (binary headers).'),
   schemaFile: z.string().optional().describe('Avro schema file for avro/parquet/csv (bundled with the function).'),
   // Security
   encryption: z.enum(['s3', 'kms']).describe('Bucket encryption: SSE-S3 or SSE-KMS.'),
@@ -211,6 +213,17 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (ok('format') && c.compression !== undefined && !allowed.includes(c.compression)) {
     problems.push(`compression=${show(c.compression)}: not allowed for format=${c.format}; expected one of ${allowed.join(', ')}`);
   }
+  if (c.kafkaSecretKmsKeyArn && !c.kafkaSecretArn) problems.push(`kafkaSecretKmsKeyArn=${show(c.kafkaSecretKmsKeyArn)}: only with kafkaSecretArn`);
+  if (c.mskClusterArn && c.kafkaAuth === 'scram512' && c.kafkaSecretArn && !c.kafkaSecretKmsKeyArn) {
+    problems.push(`kafkaSecretKmsKeyArn=(unset): MSK accepts only SCRAM secrets encrypted with a customer-managed key; name it so the event source may decrypt the secret`);
+  }
+  if (c.bootstrapServers && c.kafkaAuth === 'none' && !c.vpcId && !c.subnetIds && !c.securityGroupIds) {
+    problems.push(`kafkaAuth='none': brokers without authentication must be reached in a VPC (set vpcId, subnetIds, securityGroupIds)`);
+  }
+  if (ok('topics') && c.topics && new Set(c.topics).size !== c.topics.length) problems.push(`topics=${show(c.topics)}: a topic is listed twice`);
+  if (c.crossAccountRoleArn && c.encryption === 'kms' && !c.kmsKeyArn) {
+    problems.push(`encryption='kms': with crossAccountRoleArn, name the bucket owner's key in kmsKeyArn (a key created here is not usable by the other account's role)`);
+  }
   if (c.kmsKeyArn && ok('encryption') && c.encryption !== 'kms') problems.push(`kmsKeyArn=${show(c.kmsKeyArn)}: only with encryption='kms'`);
   if (c.externalId && ok('crossAccountRoleArn') && !c.crossAccountRoleArn) problems.push(`externalId: only with crossAccountRoleArn`);
   if (c.crossAccountRoleArn && ok('bucketName') && !c.bucketName) problems.push(`crossAccountRoleArn: needs bucketName (the bucket in the other account)`);
@@ -229,7 +242,8 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   const fromContext: [string, unknown][] = [
     ['BUCKET_NAME', c.bucketName ?? 'placeholder-bucket-name'], ['PREFIX', c.prefix], ['ERROR_PREFIX', c.errorPrefix],
     ['FORMAT', c.format], ['KEY_TEMPLATE', c.keyTemplate], ['TIMEZONE', c.timezone], ['MAX_RECORDS_PER_OBJECT', c.maxRecordsPerObject],
-    ['TOMBSTONES', c.tombstones], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding], ['COMPRESSION', c.compression],
+    ['TOMBSTONES', c.tombstones], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding], ['HEADER_ENCODING', c.headerEncoding],
+    ['COMPRESSION', c.compression],
     ['FIELDS', c.fields], ['FILTER_REGEX', c.filterRegex], ['CROSS_ACCOUNT_ROLE_ARN', c.crossAccountRoleArn], ['EXTERNAL_ID', c.externalId],
   ];
   // Keys that failed above are left out: the sink then checks the rest against its defaults, without repeating them.

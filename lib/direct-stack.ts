@@ -36,6 +36,7 @@ export class KafkaS3DirectStack extends Stack {
         vpc: c.vpcId && c.subnetIds && c.securityGroupIds ? { vpcId: c.vpcId, subnetIds: c.subnetIds, securityGroupIds: c.securityGroupIds } : undefined,
         auth: c.kafkaAuth,
         secretArn: c.kafkaSecretArn,
+        secretKmsKeyArn: c.kafkaSecretKmsKeyArn,
         topics: c.topics,
         consumerGroupId: c.consumerGroupId,
         startingPosition: c.startingPosition,

@@ -102,7 +102,8 @@ export class KafkaS3TablesStack extends Stack {
         source: {
           mskClusterArn: c.mskClusterArn, bootstrapServers: c.bootstrapServers,
           vpc: c.vpcId && c.subnetIds && c.securityGroupIds ? { vpcId: c.vpcId, subnetIds: c.subnetIds, securityGroupIds: c.securityGroupIds } : undefined,
-          auth: c.kafkaAuth, secretArn: c.kafkaSecretArn, topics: c.topics, consumerGroupId: c.consumerGroupId,
+          auth: c.kafkaAuth, secretArn: c.kafkaSecretArn,
+        secretKmsKeyArn: c.kafkaSecretKmsKeyArn, topics: c.topics, consumerGroupId: c.consumerGroupId,
           startingPosition: c.startingPosition, startingTimestampSeconds: c.startingTimestampSeconds, batchSize: c.batchSize,
           maxBatchingWindow: Duration.seconds(c.maxBatchingWindowSeconds), retryAttempts: c.retryAttempts,
           maxRecordAge: c.maxRecordAgeSeconds === -1 ? undefined : Duration.seconds(c.maxRecordAgeSeconds), bisectOnError: c.bisectOnError,

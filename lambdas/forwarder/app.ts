@@ -50,7 +50,10 @@ export type ForwarderHandler = ((event: unknown, context: Context) => Promise<Fo
 /** Forwards one decoded batch. Exported for the local runner and tests; the handler adds logs and metrics. */
 export async function forwardBatch(cfg: ForwarderConfig, kinesis: KinesisClient, s3: S3Client, event: unknown, sleep?: Sleep): Promise<ForwardResult> {
   const decoded = decodeEvent(event);
-  const plan: ConvertPlan = { needsValue: cfg.valueEncoding === 'json', needsObject: false, avroNames: false };
+  const plan: ConvertPlan = {
+    needsValue: cfg.valueEncoding === 'json', needsObject: false, avroNames: false,
+    needsKey: cfg.fields.includes('key') || cfg.partitionKey === 'key', needsHeaders: cfg.fields.includes('headers'), valueMode: cfg.valueEncoding,
+  };
   const convertSettings = { format: 'jsonl' as const, keyEncoding: cfg.keyEncoding, valueEncoding: cfg.valueEncoding, headerEncoding: cfg.headerEncoding, schema: undefined };
   const result: ForwardResult = {
     recordsIn: decoded.recordCount, forwarded: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, putCalls: 0, retriedEntries: 0, deadLetterKeys: [],

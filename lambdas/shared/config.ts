@@ -45,7 +45,7 @@ export const SinkEnvSchema = z.object({
   BUCKET_NAME: z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]+[a-z0-9]$/, 'must be a valid S3 bucket name')
     .describe('Bucket the objects are written to (required).'),
   PREFIX: z.string().max(512).default('topics/').describe('Prefix of every data object key.'),
-  ERROR_PREFIX: z.string().min(1).max(512).default('dead-letters/').describe('Prefix of dead-letter objects; must not overlap PREFIX.'),
+  ERROR_PREFIX: z.string().min(1).max(256).default('dead-letters/').describe('Prefix of dead-letter objects; must not overlap PREFIX.'),
   FORMAT: z.enum(Formats).default('jsonl').describe('Output format.'),
   COMPRESSION: z.string().optional().describe('Compression or codec; allowed values depend on FORMAT (default: gzip for row formats, snappy for avro, zstd for parquet).'),
   COMPRESSION_LEVEL: int(-7, 22).optional().describe('Level for gzip (1-9), zstd (-7..22) or deflate; codec default when unset.'),

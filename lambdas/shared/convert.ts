@@ -8,7 +8,7 @@ import type { KafkaRecord } from './decode.ts';
 import { RecordError } from './errors.ts';
 import { isJson } from './json-validate.ts';
 import { parseJsonExact, stringifyJsonExact, toSingleLine } from './json.ts';
-import { checkFieldName, toCell } from './schema.ts';
+import { checkFieldName, ownField, toCell } from './schema.ts';
 
 export interface SinkRecord {
   readonly record: KafkaRecord;
@@ -35,15 +35,26 @@ export interface ConvertPlan {
   readonly needsValue: boolean;
   readonly needsObject: boolean;
   readonly avroNames: boolean;
+  /** The key and headers are checked and encoded only when something writes them: a binary header the output never
+   * holds must not dead-letter its record. */
+  readonly needsKey: boolean;
+  readonly needsHeaders: boolean;
+  /** How the value is read: per VALUE_ENCODING; 'utf8' (text format: UTF-8 lines); 'raw' (bytes format, or the value
+   * is not written). */
+  readonly valueMode: 'json' | 'text' | 'base64' | 'utf8' | 'raw';
 }
 
 export function convertPlan(cfg: SinkConfig): ConvertPlan {
   const columnar = cfg.format === 'avro' || cfg.format === 'parquet' || cfg.format === 'csv' || cfg.format === 'csv_with_headers';
   const columns = columnar && cfg.fields.includes('value') && cfg.valueEncoding === 'json';
+  const valueUsed = cfg.fields.includes('value') || cfg.keyTemplate.valuePaths.length > 0;
   return {
     needsValue: cfg.valueEncoding === 'json' && (columns || cfg.keyTemplate.valuePaths.length > 0),
     needsObject: columns,
     avroNames: cfg.format === 'avro',
+    needsKey: cfg.fields.includes('key') || cfg.keyTemplate.usesKey,
+    needsHeaders: cfg.fields.includes('headers'),
+    valueMode: cfg.format === 'bytes' || !valueUsed ? 'raw' : cfg.format === 'text' ? 'utf8' : cfg.valueEncoding,
   };
 }
 
@@ -52,39 +63,38 @@ export type ConvertSettings = Pick<SinkConfig, 'format' | 'keyEncoding' | 'value
 
 export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaRecord): SinkRecord {
   let rawBytes = (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  const headers = r.headers.map((h) => {
-    rawBytes += h.value.length + Buffer.byteLength(h.key);
-    return { key: h.key, value: cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, `header "${h.key}"`) };
-  });
-  const keyText = r.key === null ? null : cfg.keyEncoding === 'base64' ? r.key.toString('base64') : text(r.key, 'key');
+  for (const h of r.headers) rawBytes += h.value.length + Buffer.byteLength(h.key);
+  const headers = plan.needsHeaders
+    ? r.headers.map((h) => ({ key: h.key, value: cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, `header "${h.key}"`) }))
+    : [];
+  const keyText = r.key === null || !plan.needsKey ? null : cfg.keyEncoding === 'base64' ? r.key.toString('base64') : text(r.key, 'key');
 
   let valueText: string | null = null;
   let value: unknown;
   let cells: unknown[] | undefined;
   if (r.value !== null) {
-    if (cfg.valueEncoding === 'base64') valueText = r.value.toString('base64');
-    else {
+    const mode = plan.valueMode;
+    if (mode === 'base64') valueText = r.value.toString('base64');
+    else if (mode === 'text' || mode === 'utf8') valueText = text(r.value, 'value');
+    else if (mode === 'json') {
       const t = text(r.value, 'value');
-      if (cfg.valueEncoding === 'text') valueText = t;
-      else {
-        if (plan.needsValue) {
-          try {
-            value = parseJsonExact(t);
-          } catch (err) {
-            throw new RecordError('convert', `value is not valid JSON (${(err as Error).message})`);
-          }
-        } else if (!isJson(r.value)) {
-          // Validation without building the value; JSON.parse runs only to word the reason.
-          let reason = 'syntax error';
-          try {
-            JSON.parse(t);
-          } catch (err) {
-            reason = (err as Error).message;
-          }
-          throw new RecordError('convert', `value is not valid JSON (${reason})`);
+      if (plan.needsValue) {
+        try {
+          value = parseJsonExact(t);
+        } catch (err) {
+          throw new RecordError('convert', `value is not valid JSON (${(err as Error).message})`);
         }
-        valueText = toSingleLine(t);
+      } else if (!isJson(r.value)) {
+        // Validation without building the value; JSON.parse runs only to word the reason.
+        let reason = 'syntax error';
+        try {
+          JSON.parse(t);
+        } catch (err) {
+          reason = (err as Error).message;
+        }
+        throw new RecordError('convert', `value is not valid JSON (${reason})`);
       }
+      valueText = toSingleLine(t);
     }
     if (plan.needsObject) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -93,7 +103,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
       const obj = value as Record<string, unknown>;
       if (cfg.schema) {
         // Fields the schema does not name are left out, as an Avro reader schema projects them away.
-        cells = cfg.schema.columns.map((c) => toCell(c, obj[c.name]));
+        cells = cfg.schema.columns.map((c) => toCell(c, ownField(obj, c.name)));
       } else {
         for (const k in obj) checkFieldName(k, plan.avroNames);
       }
@@ -114,7 +124,7 @@ export function valueFieldText(value: unknown, path: readonly string[]): string 
   let v = value;
   for (const p of path) {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-    v = (v as Record<string, unknown>)[p];
+    v = ownField(v as Record<string, unknown>, p);
   }
   if (v === undefined || v === null) return v as null | undefined;
   if (typeof v === 'string') return v;

@@ -6,6 +6,8 @@
 import type { SinkConfig } from './config.ts';
 import type { KafkaRecord } from './decode.ts';
 import type { RecordStage } from './errors.ts';
+import { createHash } from 'node:crypto';
+import { Limits } from './constants.ts';
 import { padOffset, safeKeyValue } from './key-template.ts';
 
 export interface DeadLetter {
@@ -51,9 +53,15 @@ export function planDeadLetters(cfg: Pick<SinkConfig, 'errorPrefix' | 'maxRecord
   }
   return [...groups.values()].map((list) => {
     const { topic, partition, offset } = list[0].record;
-    const t = safeKeyValue(topic);
+    let t = safeKeyValue(topic);
+    let key = `${cfg.errorPrefix}${t}/partition=${partition}/${t}+${partition}+${padOffset(offset)}.jsonl`;
+    if (Buffer.byteLength(key) > Limits.maxKeyBytes) {
+      // A long prefix and topic must not make the dead-letter upload fail: the topic shrinks to a hash.
+      t = createHash('sha256').update(topic).digest('hex').slice(0, 32);
+      key = `${cfg.errorPrefix}${t}/partition=${partition}/${t}+${partition}+${padOffset(offset)}.jsonl`;
+    }
     return {
-      key: `${cfg.errorPrefix}${t}/partition=${partition}/${t}+${partition}+${padOffset(offset)}.jsonl`,
+      key,
       body: Buffer.from(list.map(deadLetterLine).join('\n') + '\n'),
       count: list.length,
       topic,

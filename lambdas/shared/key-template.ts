@@ -80,6 +80,18 @@ export function parseKeyTemplate(source: string): KeyTemplate {
       throw new Error(`must contain {{${needed}}} so that every object key is unique (see "Object keys" in the README)`);
     }
   }
+  // Two variables side by side, or digits right after {{partition}}, could render two different objects' keys the
+  // same (topic "t1" + partition 1 = topic "t" + partition 11): a literal must separate them.
+  for (let i = 1; i < parts.length; i++) {
+    const prev = parts[i - 1];
+    const cur = parts[i];
+    if (prev.kind !== 'literal' && cur.kind !== 'literal') {
+      throw new Error('variables must be separated by literal text (e.g. {{topic}}+{{partition}}), or two objects could get the same key');
+    }
+    if (prev.kind === 'partition' && cur.kind === 'literal' && /^\d/.test(cur.text)) {
+      throw new Error('{{partition}} must not be followed by a digit, or two partitions could give the same key');
+    }
+  }
   const last2 = parts[parts.length - 1];
   if (last2.kind === 'literal' && last2.text.endsWith('/')) throw new Error('must not end with "/" (the file name comes last)');
   return {

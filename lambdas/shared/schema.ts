@@ -132,6 +132,11 @@ export function checkFieldName(name: string, avro: boolean): void {
   }
 }
 
+/** A JSON object's own field: never an inherited one such as `constructor` or `toString`. */
+export function ownField(o: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(o, name) ? o[name] : undefined;
+}
+
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -144,11 +149,23 @@ function mismatch(col: Column, v: unknown): never {
   throw new RecordError('schema', `field "${col.name}": expected ${col.type}${col.nullable ? ' or null' : ''}, got ${describe(v)}`);
 }
 
+const FLOAT32_MAX = 3.4028234663852886e38;
+/** The range of JavaScript dates (±100,000,000 days around 1970), which every reader and encoder here can hold. */
+const MAX_DATE_MS = 8.64e15;
+const MAX_DATE_DAYS = 100_000_000;
+const MAX_DATE_MICROS = 8_640_000_000_000_000_000n;
+
+/** Date.parse rolls impossible dates over (2024-02-30 → 2024-03-01): such a date is not a date. */
+function realDate(isoDatePart: string): boolean {
+  const ms = Date.parse(isoDatePart.slice(0, 10));
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 10) === isoDatePart.slice(0, 10);
+}
+
 function parseTime(col: Column, v: string): number {
   // Only full ISO-8601 instants with a zone are accepted: a zone-less time would be ambiguous.
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) mismatch(col, v);
   const ms = Date.parse(v);
-  if (Number.isNaN(ms)) mismatch(col, v);
+  if (Number.isNaN(ms) || !realDate(v) || Math.abs(ms) > MAX_DATE_MS) mismatch(col, v);
   return ms;
 }
 
@@ -177,30 +194,32 @@ export function toCell(col: Column, v: unknown): unknown {
       if (typeof v === 'bigint' && v >= INT64_MIN && v <= INT64_MAX) return v;
       return mismatch(col, v);
     case 'float':
-    case 'double':
-      if (typeof v === 'number') return v;
-      if (typeof v === 'bigint') return Number(v);
+    case 'double': {
+      const n = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : NaN;
+      // A value the column cannot hold is a mismatch, not an Infinity.
+      if (Number.isFinite(n) && (col.type === 'double' || Math.abs(n) <= FLOAT32_MAX)) return n;
       return mismatch(col, v);
+    }
     case 'string':
       return typeof v === 'string' ? v : mismatch(col, v);
     case 'bytes':
       if (typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 === 0) return Buffer.from(v, 'base64');
       return mismatch(col, v);
     case 'timestamp-millis':
-      if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+      if (typeof v === 'number' && Number.isSafeInteger(v) && Math.abs(v) <= MAX_DATE_MS) return v;
       if (typeof v === 'string') return parseTime(col, v);
       return mismatch(col, v);
     case 'timestamp-micros':
       if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
-      if (typeof v === 'bigint') return v;
+      if (typeof v === 'bigint' && v >= -MAX_DATE_MICROS && v <= MAX_DATE_MICROS) return v;
       if (typeof v === 'string') {
         const frac = /\.(\d{4,6})/.exec(v)?.[1] ?? '';
         return BigInt(parseTime(col, v)) * 1000n + BigInt(frac.slice(3).padEnd(3, '0'));
       }
       return mismatch(col, v);
     case 'date':
-      if (typeof v === 'number' && Number.isInteger(v)) return v;
-      if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v))) return Date.parse(v) / 86_400_000;
+      if (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= MAX_DATE_DAYS) return v;
+      if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v) && realDate(v)) return Date.parse(v) / 86_400_000;
       return mismatch(col, v);
     case 'json':
       return stringifyJsonExact(v);

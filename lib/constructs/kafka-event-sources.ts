@@ -26,6 +26,8 @@ export interface KafkaSourceProps {
   readonly vpc?: { readonly vpcId: string; readonly subnetIds: readonly string[]; readonly securityGroupIds: readonly string[] };
   readonly auth: KafkaAuth;
   readonly secretArn?: string;
+  /** Customer-managed key of the secret: the event source decrypts the secret through Secrets Manager. */
+  readonly secretKmsKeyArn?: string;
   readonly topics: readonly string[];
   readonly consumerGroupId: string;
   readonly startingPosition: 'LATEST' | 'TRIM_HORIZON' | 'AT_TIMESTAMP';
@@ -73,6 +75,12 @@ export class KafkaEventSources extends Construct {
   }
 
   private addKafkaPermissions(source: KafkaSourceProps): void {
+    if (source.secretKmsKeyArn) {
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'DecryptKafkaSecret', actions: ['kms:Decrypt'], resources: [source.secretKmsKeyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } },
+      }));
+    }
     if (source.mskClusterArn) {
       const { prefix, name, uuid } = mskArnParts(source.mskClusterArn);
       this.role.addToPolicy(new iam.PolicyStatement({

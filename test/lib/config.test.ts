@@ -327,6 +327,39 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'not-an-email', problem: "alarmEmail='not-an-email': Invalid email address" },
     { value: 'ops@example.com', problem: "alarmEmail='ops@example.com': set alarmTopicArn or alarmEmail, not both", with: { alarmTopicArn: TOPIC_ARN } },
   ],
+  kafkaSecretKmsKeyArn: [
+    { value: 'key-1', problem: "kafkaSecretKmsKeyArn='key-1': must be a KMS key ARN (arn:aws:kms:…)" },
+    { value: KMS_ARN, problem: `kafkaSecretKmsKeyArn='${KMS_ARN}': only with kafkaSecretArn` },
+  ],
+  headerEncoding: [{ value: 'hex', problem: `headerEncoding='hex': Invalid option: expected one of "text"|"base64"` }],
+  tablesSource: [
+    { value: 'direct', problem: `tablesSource='direct': Invalid option: expected one of "kinesis"|"msk"` },
+    { value: 'msk', problem: "tablesSource='msk': Firehose's MSK source needs kafkaAuth=iam", with: { kafkaAuth: 'mtls', kafkaSecretArn: SECRET_ARN } },
+  ],
+  tableBucketName: [
+    { value: 'Tables_1', problem: "tableBucketName='Tables_1': must be an S3 table bucket name (3-63 of a-z 0-9 -)" },
+    { value: 'aws-tables', problem: "tableBucketName='aws-tables': must be an S3 table bucket name (3-63 of a-z 0-9 -)" },
+  ],
+  namespace: [{ value: 'Sales', problem: "namespace='Sales': must be 1-255 of a-z 0-9 _, starting and ending with a letter or digit, not starting with aws" }],
+  tables: [
+    { value: 'orders', problem: `tables='orders': "orders" is not topic=table` },
+    { value: 'orders=Orders', problem: `tables='orders=Orders': table "Orders" must be lowercase letters, digits and _ (starting with a letter or digit)` },
+    { value: 'refunds=refunds', problem: `tables='refunds=refunds': "refunds" is not one of the topics (orders)` },
+  ],
+  tableSchemaFile: [{ value: 'missing/schema.json', problem: "tableSchemaFile='missing/schema.json': cannot be read (ENOENT)" }],
+  tableColumns: [
+    { value: 'id', problem: `tableColumns='id': "id" is not name:type (append ! for a required column)` },
+    { value: 'Id:long', problem: `tableColumns='Id:long': table "orders": column "Id" must be lowercase letters, digits and _ (Glue and Athena need lowercase)` },
+    { value: 'id:bigint', problem: `tableColumns='id:bigint': table "orders": column "id" has type "bigint"; use boolean, int, long, float, double, decimal(p,s), string, binary, date, time, timestamp, timestamptz or uuid` },
+  ],
+  kinesisShardCount: [{ value: '0', problem: "kinesisShardCount='0': Too small: expected number to be >=1" }],
+  firehoseBufferSeconds: [{ value: '901', problem: "firehoseBufferSeconds='901': Too big: expected number to be <=900" }],
+  firehoseBufferMb: [{ value: '129', problem: "firehoseBufferMb='129': Too big: expected number to be <=128" }],
+  firehoseRetrySeconds: [{ value: '7201', problem: "firehoseRetrySeconds='7201': Too big: expected number to be <=7200" }],
+  appendOnly: [{ value: 'maybe', problem: "appendOnly='maybe': Invalid input" }],
+  lakeFormation: [{ value: 'yes', problem: "lakeFormation='yes': Invalid input" }],
+  createTablesCatalog: [{ value: '1', problem: "createTablesCatalog='1': Invalid input" }],
+  freshnessAlarmSeconds: [{ value: '30', problem: "freshnessAlarmSeconds='30': Too small: expected number to be >=60" }],
 };
 
 describe('loadAppConfig: a bad value of every context key', () => {
@@ -784,6 +817,7 @@ describe('loadAppConfig: sinkEnvironment', () => {
       TOMBSTONES: 'ignore',
       VALUE_ENCODING: 'json',
       KEY_ENCODING: 'text',
+      HEADER_ENCODING: 'text',
     });
   });
 
@@ -803,6 +837,7 @@ describe('loadAppConfig: sinkEnvironment', () => {
       filterRegex: '"type":"order"',
       valueEncoding: 'text',
       keyEncoding: 'base64',
+      headerEncoding: 'base64',
     };
 
     // Act
@@ -823,6 +858,7 @@ describe('loadAppConfig: sinkEnvironment', () => {
       FILTER_REGEX: '"type":"order"',
       VALUE_ENCODING: 'text',
       KEY_ENCODING: 'base64',
+      HEADER_ENCODING: 'base64',
     });
   });
 

@@ -5,7 +5,7 @@
 import type { SinkConfig } from '../config.ts';
 import { MetadataColumnPrefix } from '../constants.ts';
 import type { SinkRecord } from '../convert.ts';
-import { inferSchema, toCell, type Column, type TableSchema } from '../schema.ts';
+import { inferSchema, ownField, toCell, type Column, type TableSchema } from '../schema.ts';
 
 export interface Table {
   readonly name: string;
@@ -35,7 +35,7 @@ export function buildTable(cfg: SinkConfig, records: readonly SinkRecord[]): Tab
       } else {
         const objects = records.map((r) => (r.value ?? {}) as Record<string, unknown>);
         schema = inferSchema(objects);
-        for (const c of schema.columns) add(c, objects.map((o) => toCell(c, o[c.name])));
+        for (const c of schema.columns) add(c, objects.map((o) => toCell(c, ownField(o, c.name))));
       }
     } else {
       const type = cfg.valueEncoding === 'base64' ? 'bytes' : 'string';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadForwarderConfig, type ForwarderConfig } from '../../../lambdas/forwarder/config.ts';
 import { chunkEntries, KinesisLimits, partitionKeyFor, toDocument, toEntry } from '../../../lambdas/forwarder/document.ts';
-import { convertRecord, type SinkRecord } from '../../../lambdas/shared/convert.ts';
+import { convertRecord, type ConvertPlan, type SinkRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 
@@ -25,10 +25,14 @@ function rec(over: { key?: Buffer | string | null; value?: Buffer | string | nul
   };
 }
 
-/** Converts a Kafka record as the forwarder does (the parsed value is kept when VALUE_ENCODING=json). */
+/** Converts a Kafka record with the plan of forwardBatch (lambdas/forwarder/app.ts). */
 function convert(cfg: ForwarderConfig, r: KafkaRecord): SinkRecord {
   const settings = { format: 'jsonl' as const, keyEncoding: cfg.keyEncoding, valueEncoding: cfg.valueEncoding, headerEncoding: cfg.headerEncoding, schema: undefined };
-  return convertRecord(settings, { needsValue: cfg.valueEncoding === 'json', needsObject: false, avroNames: false }, r);
+  const plan: ConvertPlan = {
+    needsValue: cfg.valueEncoding === 'json', needsObject: false, avroNames: false,
+    needsKey: cfg.fields.includes('key') || cfg.partitionKey === 'key', needsHeaders: cfg.fields.includes('headers'), valueMode: cfg.valueEncoding,
+  };
+  return convertRecord(settings, plan, r);
 }
 
 /** The Kinesis record data of a Kafka record, as text. */

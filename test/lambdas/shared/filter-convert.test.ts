@@ -403,13 +403,17 @@ describe('valueFieldText', () => {
 });
 
 describe('convertPlan', () => {
+  const all = { needsKey: true, needsHeaders: true };
   it.each([
-    [{}, { needsValue: false, needsObject: false, avroNames: false }],
-    [{ FORMAT: 'csv' }, { needsValue: true, needsObject: true, avroNames: false }],
-    [{ FORMAT: 'avro' }, { needsValue: true, needsObject: true, avroNames: true }],
-    [{ FORMAT: 'parquet', FIELDS: 'key,offset' }, { needsValue: false, needsObject: false, avroNames: false }],
-    [{ FORMAT: 'parquet', VALUE_ENCODING: 'base64' }, { needsValue: false, needsObject: false, avroNames: false }],
-    [{ KEY_TEMPLATE: '{{topic}}/{{value.a}}/{{partition}}+{{start_offset}}' }, { needsValue: true, needsObject: false, avroNames: false }],
+    [{}, { needsValue: false, needsObject: false, avroNames: false, ...all, valueMode: 'json' }],
+    [{ FORMAT: 'csv' }, { needsValue: true, needsObject: true, avroNames: false, ...all, valueMode: 'json' }],
+    [{ FORMAT: 'avro' }, { needsValue: true, needsObject: true, avroNames: true, ...all, valueMode: 'json' }],
+    [{ FORMAT: 'parquet', FIELDS: 'key,offset' }, { needsValue: false, needsObject: false, avroNames: false, needsKey: true, needsHeaders: false, valueMode: 'raw' }],
+    [{ FORMAT: 'parquet', VALUE_ENCODING: 'base64' }, { needsValue: false, needsObject: false, avroNames: false, ...all, valueMode: 'base64' }],
+    [{ KEY_TEMPLATE: '{{topic}}/{{value.a}}/{{partition}}+{{start_offset}}' }, { needsValue: true, needsObject: false, avroNames: false, ...all, valueMode: 'json' }],
+    [{ FORMAT: 'text' }, { needsValue: false, needsObject: false, avroNames: false, needsKey: false, needsHeaders: false, valueMode: 'utf8' }],
+    [{ FORMAT: 'bytes', VALUE_ENCODING: 'base64' }, { needsValue: false, needsObject: false, avroNames: false, needsKey: false, needsHeaders: false, valueMode: 'raw' }],
+    [{ FIELDS: 'value,offset', KEY_TEMPLATE: '{{topic}}/{{key}}/{{partition}}+{{start_offset}}' }, { needsValue: false, needsObject: false, avroNames: false, needsKey: true, needsHeaders: false, valueMode: 'json' }],
   ])('%j → %j', (env, plan) => {
     // Prepare
     const cfg = cfgOf(env as Record<string, string>);
@@ -419,5 +423,69 @@ describe('convertPlan', () => {
 
     // Assess
     expect(got).toEqual(plan);
+  });
+});
+
+describe('convertRecord: only what the output holds is checked', () => {
+  const convert = (env: Record<string, string>, r: KafkaRecord) => {
+    const cfg = cfgOf(env);
+    return convertRecord(cfg, convertPlan(cfg), r);
+  };
+
+  it('a binary header or key does not dead-letter a record whose output leaves them out', () => {
+    // Prepare
+    const r = rec({ key: Buffer.from([0xff, 0x00]), value: '{"a":1}', headers: [['traceparent', Buffer.from([0xc3])]] });
+
+    // Act
+    const got = convert({ FIELDS: 'value,offset' }, r);
+
+    // Assess
+    expect([got.keyText, got.headers, got.valueText]).toEqual([null, [], '{"a":1}']);
+  });
+
+  it('the same binary header dead-letters the record when the output writes headers as text', () => {
+    const r = rec({ value: '{"a":1}', headers: [['traceparent', Buffer.from([0xc3])]] });
+    expect(() => convert({ FIELDS: 'value,headers' }, r)).toThrow('header "traceparent" is not valid UTF-8 (use base64 encoding for binary data)');
+  });
+
+  it('bytes format takes any value bytes, whatever VALUE_ENCODING says', () => {
+    const r = rec({ value: Buffer.from([0xff, 0xfe, 0x00, 0x7b]) });
+    expect(() => convert({ FORMAT: 'bytes', VALUE_ENCODING: 'json' }, r)).not.toThrow();
+  });
+
+  it('text format writes UTF-8 text, whatever VALUE_ENCODING says: plain text passes, binary does not', () => {
+    expect(convert({ FORMAT: 'text', VALUE_ENCODING: 'json' }, rec({ value: 'plain words' })).valueText).toBe('plain words');
+    expect(() => convert({ FORMAT: 'text', VALUE_ENCODING: 'base64' }, rec({ value: Buffer.from([0xff]) })))
+      .toThrow('value is not valid UTF-8 (use base64 encoding for binary data)');
+  });
+});
+
+describe('toCell through a schema: values a column cannot hold are dead letters', () => {
+  const schema = JSON.stringify({
+    type: 'record', name: 'T', fields: [
+      { name: 'd', type: ['null', { type: 'int', logicalType: 'date' }], default: null },
+      { name: 'tm', type: ['null', { type: 'long', logicalType: 'timestamp-millis' }], default: null },
+      { name: 'f', type: ['null', 'float'], default: null },
+      { name: 'constructor', type: ['null', 'string'], default: null },
+    ],
+  });
+  const convert = (value: string) => {
+    const cfg = cfgOf({ FORMAT: 'parquet', AVRO_SCHEMA: schema });
+    return convertRecord(cfg, convertPlan(cfg), rec({ value }));
+  };
+
+  it.each([
+    ['{"d": 3000000000}', 'field "d": expected date or null, got 3000000000'],
+    ['{"d": "2024-02-30"}', 'field "d": expected date or null, got "2024-02-30"'],
+    ['{"tm": 9000000000000000}', 'field "tm": expected timestamp-millis or null, got 9000000000000000'],
+    ['{"tm": "2024-02-30T00:00:00Z"}', 'field "tm": expected timestamp-millis or null, got "2024-02-30T00:00:00Z"'],
+    ['{"f": 1e300}', 'field "f": expected float or null, got 1e+300'],
+  ])('%s is refused: %s', (value, reason) => {
+    expect(() => convert(value)).toThrow(reason);
+  });
+
+  it('a missing field named like an inherited property (constructor) is null, not the inherited function', () => {
+    expect(convert('{"d": 1}').cells).toEqual([1, null, null, null]);
+    expect(convert('{"tm": "2024-03-01T00:30:00+02:00"}').cells).toEqual([null, Date.parse('2024-02-29T22:30:00Z'), null, null]);
   });
 });

@@ -4,16 +4,15 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadAppConfig } from '../lib/config.ts';
 import { KafkaS3DirectStack } from '../lib/direct-stack.ts';
+import { KafkaS3TablesStack } from '../lib/tables-stack.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 
 const app = new App();
 try {
   const config = loadAppConfig((key) => app.node.tryGetContext(key));
-  new KafkaS3DirectStack(app, 'KafkaS3DirectStack', {
-    config,
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-    description: 'Kafka topics into S3 objects through a serverless sink (kafka-s3)',
-  });
+  const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+  new KafkaS3DirectStack(app, 'KafkaS3DirectStack', { config, env, description: 'Kafka topics into S3 objects through a serverless sink (kafka-s3)' });
+  new KafkaS3TablesStack(app, 'KafkaS3TablesStack', { config, env, description: 'Kafka topics into Iceberg tables of an S3 table bucket (kafka-s3)' });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;

@@ -8,7 +8,6 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -59,12 +58,11 @@ export class KafkaS3TablesStack extends Stack {
     const extraWidgets: cloudwatch.IWidget[][] = [];
 
     if (c.tablesSource === 'kinesis') {
-      const key = new kms.Key(this, 'StreamKey', { enableKeyRotation: true, description: 'Kafka to S3 Tables: Kinesis stream encryption' });
       this.stream = new kinesis.Stream(this, 'Stream', {
         streamMode: c.kinesisShardCount ? kinesis.StreamMode.PROVISIONED : kinesis.StreamMode.ON_DEMAND,
         ...(c.kinesisShardCount ? { shardCount: c.kinesisShardCount } : {}),
-        encryption: kinesis.StreamEncryption.KMS,
-        encryptionKey: key,
+        // The AWS managed key (aws/kinesis): encrypted at rest without per-producer and per-consumer KMS grants.
+        encryption: kinesis.StreamEncryption.MANAGED,
         retentionPeriod: Duration.hours(24),
       });
       if (tableNames.length > 1) {
@@ -92,7 +90,6 @@ export class KafkaS3TablesStack extends Stack {
       });
       const role = this.forwarder.role;
       role.addToPolicy(new iam.PolicyStatement({ sid: 'PutRecords', actions: ['kinesis:PutRecords'], resources: [this.stream.streamArn] }));
-      role.addToPolicy(new iam.PolicyStatement({ sid: 'StreamEncrypt', actions: ['kms:GenerateDataKey'], resources: [key.keyArn] }));
       const deadLetters = this.errorBucket.bucket.arnForObjects(`${FORWARDER_ERROR_PREFIX}*`);
       role.addToPolicy(new iam.PolicyStatement({ sid: 'DeadLetters', actions: ['s3:PutObject'], resources: [deadLetters] }));
       acknowledgeWildcards(role, [deadLetters], 'Dead-letter objects under the forwarder\'s prefix of the error bucket, keyed by topic, partition and offset.');

@@ -49,7 +49,7 @@ export class IcebergTables extends Construct {
         openTableFormat: 'ICEBERG',
         icebergMetadata: { icebergSchema: { schemaFieldList: columns.map((c) => ({ name: c.name, type: c.type, required: c.required })) } },
       });
-      table.addDependency(ns);
+      table.addResourceDependency(ns);
       this.tableResources.push(table);
     }
     this.catalogArn = `arn:${stack.partition}:glue:${stack.region}:${stack.account}:catalog/s3tablescatalog/${props.tableBucketName}`;
@@ -59,7 +59,7 @@ export class IcebergTables extends Construct {
         federatedCatalog: { identifier: `arn:${stack.partition}:s3tables:${stack.region}:${stack.account}:bucket/*`, connectionName: 'aws:s3tables' },
         allowFullTableExternalDataAccess: 'True',
       });
-      for (const t of this.tableResources) t.addDependency(this.catalog);
+      for (const t of this.tableResources) t.addResourceDependency(this.catalog);
     }
   }
 
@@ -90,8 +90,8 @@ export class IcebergTables extends Construct {
       resource: { table: { catalogId, databaseName: this.namespace, tableWildcard: {} } },
     });
     for (const g of [db, tables]) {
-      for (const t of this.tableResources) g.addDependency(t);
-      if (this.catalog) g.addDependency(this.catalog);
+      for (const t of this.tableResources) g.addResourceDependency(t);
+      if (this.catalog) g.addResourceDependency(this.catalog);
     }
     return [db, tables];
   }

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { infraPaths } from '../support/versitygw.ts';
-import { synth } from './synth.ts';
+import { synth, synthTables } from './synth.ts';
 
 const run = promisify(execFile);
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds-AbCdEf';
@@ -29,16 +29,28 @@ const CONFIGS: Record<string, Record<string, string>> = {
   },
 };
 
+const TABLES_CONFIGS: Record<string, Record<string, string>> = {
+  'tables: default (Kinesis, on-demand, router)': {},
+  'tables: schemas per table, Lake Formation, catalog, shards, upserts': {
+    tables: 'orders=orders,payments=payment_events', tableSchemaFile: 'test/events/tables-schema.json', lakeFormation: 'true',
+    createTablesCatalog: 'true', kinesisShardCount: '2', appendOnly: 'false', alarmEmail: 'ops@example.com',
+  },
+  'tables: MSK source': { tablesSource: 'msk' },
+};
+
 const paths = await infraPaths().catch(() => undefined);
 const bin = paths ? dirname(paths.pyVenvPython) : '';
 const available = paths !== undefined && existsSync(join(bin, 'cfn-lint')) && existsSync(join(bin, 'checkov'));
 if (!available && process.env.CI) throw new Error(`cfn-lint/checkov are not installed in ${bin || 'the venv'}: run bash scripts/infra/install-python.sh`);
 if (!available) console.warn('[static-checks] skipped: cfn-lint/checkov not installed (bash scripts/infra/install-python.sh)');
 
-describe.skipIf(!available).each(Object.entries(CONFIGS))('static checks: %s', (_name, overrides) => {
-  const s = synth(overrides);
-  const dir = s.app.synth().directory;
-  const template = join(dir, 'KafkaS3DirectStack.template.json');
+const ALL: [string, () => string][] = [
+  ...Object.entries(CONFIGS).map(([name, o]): [string, () => string] => [name, () => join(synth(o).app.synth().directory, 'KafkaS3DirectStack.template.json')]),
+  ...Object.entries(TABLES_CONFIGS).map(([name, o]): [string, () => string] => [name, () => join(synthTables(o).app.synth().directory, 'KafkaS3TablesStack.template.json')]),
+];
+
+describe.skipIf(!available).each(ALL)('static checks: %s', (_name, build) => {
+  const template = build();
 
   it('cfn-lint reports no error', async () => {
     // Exit codes: 2 = errors, 4 = warnings, 8 = informational; a non-zero exit still prints the JSON findings.

@@ -7,6 +7,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadAppConfig } from '../../lib/config.ts';
 import { KafkaS3DirectStack } from '../../lib/direct-stack.ts';
+import { KafkaS3TablesStack } from '../../lib/tables-stack.ts';
 
 export const MSK_ARN = 'arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1';
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -26,7 +27,7 @@ export interface NagFinding {
 }
 
 /** Unacknowledged cdk-nag findings from the assembly's validation report. */
-export function nagFindings(s: Synth): NagFinding[] {
+export function nagFindings(s: { app: App }): NagFinding[] {
   const report = JSON.parse(readFileSync(join(s.app.synth().directory, 'validation-report.json'), 'utf8')) as {
     pluginReports: { pluginName: string; violations?: { ruleName: string; description: string; violatingResources?: { resourceLogicalId: string; constructPath?: string }[] }[] }[];
   };
@@ -54,4 +55,22 @@ export function synth(
   // Before Template.fromStack: that synthesizes the app, and an app is synthesized once.
   if (opts.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack, template: Template.fromStack(stack), outdir };
+}
+
+export interface TablesSynth {
+  readonly app: App;
+  readonly stack: KafkaS3TablesStack;
+  readonly template: Template;
+}
+
+/** Builds KafkaS3TablesStack the same way (cdk.json defaults + string overrides, cdk-nag attached). */
+export function synthTables(overrides: Record<string, string> = {}, opts: { nag?: boolean } = {}): TablesSynth {
+  const outdir = mkdtempSync(join(tmpdir(), 'kafka-s3-cdk-'));
+  const context: Record<string, unknown> = { ...CDK_DEFAULTS, mskClusterArn: MSK_ARN, topics: 'orders,payments', ...overrides, 'aws:cdk:bundling-stacks': [] };
+  for (const [k, v] of Object.entries(overrides)) if (v === '' && k !== 'prefix') delete context[k];
+  const app = new App({ context, outdir });
+  const config = loadAppConfig((k) => app.node.tryGetContext(k), ROOT);
+  const stack = new KafkaS3TablesStack(app, 'KafkaS3TablesStack', { config, env: { account: '111122223333', region: 'us-east-1' } });
+  if (opts.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack, template: Template.fromStack(stack) };
 }

@@ -1,0 +1,59 @@
+/**
+ * Batching with the event source mapping's rules: a batch closes at `batchSize` records, when the next record would
+ * take the event past the 6 MB invoke payload, or when the batching window has passed since its first record.
+ */
+import { recordEventBytes, type RunnerRecord } from './event.ts';
+
+export const PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
+
+export interface BatchRules {
+  readonly batchSize: number;
+  readonly windowMs: number;
+  readonly payloadLimitBytes?: number;
+}
+
+export class Batcher {
+  private records: RunnerRecord[] = [];
+  private bytes = 0;
+  private firstAt = 0;
+  private readonly rules: BatchRules;
+
+  constructor(rules: BatchRules) {
+    this.rules = rules;
+  }
+
+  get size(): number {
+    return this.records.length;
+  }
+
+  /** Adds a record; returns a closed batch when this record could not join the open one (payload limit). */
+  add(r: RunnerRecord, now: number): RunnerRecord[] | undefined {
+    const limit = this.rules.payloadLimitBytes ?? PAYLOAD_LIMIT_BYTES;
+    const size = recordEventBytes(r);
+    let closed: RunnerRecord[] | undefined;
+    if (this.records.length > 0 && this.bytes + size > limit) closed = this.take();
+    if (this.records.length === 0) this.firstAt = now;
+    this.records.push(r);
+    this.bytes += size;
+    return closed;
+  }
+
+  /** The open batch, when it is full or its window has passed (or `force`, e.g. at the end of a finite source). */
+  ready(now: number, force = false): RunnerRecord[] | undefined {
+    if (this.records.length === 0) return undefined;
+    if (force || this.records.length >= this.rules.batchSize || now - this.firstAt >= this.rules.windowMs) return this.take();
+    return undefined;
+  }
+
+  /** Milliseconds until the open batch's window closes (undefined when empty). */
+  msUntilDue(now: number): number | undefined {
+    return this.records.length === 0 ? undefined : Math.max(0, this.firstAt + this.rules.windowMs - now);
+  }
+
+  private take(): RunnerRecord[] {
+    const out = this.records;
+    this.records = [];
+    this.bytes = 0;
+    return out;
+  }
+}

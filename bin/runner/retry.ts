@@ -1,0 +1,53 @@
+/**
+ * Handing a batch to the function with the event source mapping's failure semantics: a failed batch is retried
+ * (the same batch, or with bisect the first half from the same start offset) with exponential backoff, never
+ * skipped; each part that succeeds is committed before the next starts. Records of one batch stay in offset order.
+ */
+import type { RunnerRecord } from './event.ts';
+
+export interface RetryRules {
+  readonly bisectOnError: boolean;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Stop retrying and give up the process (not the records: they stay uncommitted). @default Infinity */
+  readonly maxAttempts?: number;
+}
+
+export interface DeliveryHooks {
+  invoke(records: readonly RunnerRecord[]): Promise<void>;
+  commit(records: readonly RunnerRecord[]): Promise<void>;
+  onRetry?(attempt: number, records: readonly RunnerRecord[], error: unknown, delayMs: number): void;
+  sleep?(ms: number): Promise<void>;
+  /** Checked between attempts: a stopping runner abandons the rest of the batch, uncommitted. */
+  stopping?(): boolean;
+}
+
+export class GiveUpError extends Error {}
+
+export async function deliver(batch: readonly RunnerRecord[], rules: RetryRules, hooks: DeliveryHooks): Promise<{ attempts: number; delivered: number }> {
+  const sleep = hooks.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let rest = batch;
+  let attempts = 0;
+  let delivered = 0;
+  while (rest.length > 0) {
+    let part = rest;
+    for (let failures = 0; ; failures++) {
+      if (hooks.stopping?.()) return { attempts, delivered };
+      attempts++;
+      try {
+        await hooks.invoke(part);
+        await hooks.commit(part);
+        break;
+      } catch (err) {
+        if (attempts >= (rules.maxAttempts ?? Infinity)) throw new GiveUpError(`batch still failing after ${attempts} attempts`, { cause: err });
+        const delay = Math.min(rules.maxDelayMs, rules.baseDelayMs * 2 ** failures);
+        hooks.onRetry?.(attempts, part, err, delay);
+        await sleep(delay);
+        if (rules.bisectOnError && part.length > 1) part = part.slice(0, Math.ceil(part.length / 2));
+      }
+    }
+    delivered += part.length;
+    rest = rest.slice(part.length);
+  }
+  return { attempts, delivered };
+}

@@ -1,0 +1,120 @@
+/**
+ * The runner loop: records from a source → batches with the event source mapping's rules → the same sink handler
+ * that runs in Lambda → offsets committed only after the handler succeeded for a whole (part of a) batch.
+ */
+import type { Context } from 'aws-lambda';
+import type { BatchResult } from '../../lambdas/shared/pipeline.ts';
+import { Batcher, type BatchRules } from './batcher.ts';
+import { toKafkaEvent, type RunnerRecord } from './event.ts';
+import { deliver, type RetryRules } from './retry.ts';
+
+export interface RunnerSourceLike {
+  records(): AsyncIterable<RunnerRecord>;
+  commit(records: readonly RunnerRecord[]): Promise<void>;
+  describe(): { eventSource: 'aws:kafka' | 'SelfManagedKafka'; bootstrapServers: string; eventSourceArn?: string };
+  close(): Promise<void>;
+}
+
+export type Handler = (event: unknown, context: Context) => Promise<BatchResult>;
+
+export interface RunnerStats {
+  recordsIn: number;
+  written: number;
+  filtered: number;
+  tombstonesIgnored: number;
+  deadLettered: number;
+  objects: number;
+  bytes: number;
+  valueBytes: number;
+  batches: number;
+  retries: number;
+  committed: number;
+  startedAt: number;
+  /** Set when a record was handed over: produce-to-visible delay = now - record timestamp at commit. */
+  lastDelayMs?: number;
+}
+
+export interface RunnerOptions {
+  readonly source: RunnerSourceLike;
+  readonly handler: Handler;
+  readonly batch: BatchRules;
+  readonly retry: RetryRules;
+  /** Stop after this many records are committed (tests, soak); the source keeps its other records. */
+  readonly stopAfter?: number;
+  readonly onProgress?: (s: RunnerStats) => void;
+  readonly onRetry?: (attempt: number, records: number, error: unknown, delayMs: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+const TICK = Symbol('tick');
+let invocations = 0;
+
+export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
+  const stats: RunnerStats = {
+    recordsIn: 0, written: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, objects: 0, bytes: 0, valueBytes: 0,
+    batches: 0, retries: 0, committed: 0, startedAt: Date.now(),
+  };
+  const batcher = new Batcher(o.batch);
+  const source = o.source;
+  const meta = source.describe();
+  const stopping = () => o.signal?.aborted === true || (o.stopAfter !== undefined && stats.committed >= o.stopAfter);
+
+  const send = async (batch: RunnerRecord[]) => {
+    await deliver(batch, o.retry, {
+      invoke: async (records) => {
+        const context = { functionName: 'kafka-s3-runner', awsRequestId: `local-${++invocations}` } as Context;
+        const r = await o.handler(toKafkaEvent(records, meta), context);
+        stats.recordsIn += r.recordsIn;
+        stats.written += r.written;
+        stats.filtered += r.filtered;
+        stats.tombstonesIgnored += r.tombstonesIgnored;
+        stats.deadLettered += r.deadLettered;
+        stats.objects += r.objects + r.deadLetterObjects;
+        stats.bytes += r.bytes;
+        for (const x of records) stats.valueBytes += x.value?.length ?? 0;
+      },
+      commit: async (records) => {
+        await source.commit(records);
+        stats.committed += records.length;
+        stats.batches++;
+        stats.lastDelayMs = Date.now() - Math.max(...records.map((r) => r.timestamp));
+        o.onProgress?.(stats);
+      },
+      onRetry: (attempt, records, err, delay) => {
+        stats.retries++;
+        o.onRetry?.(attempt, records.length, err, delay);
+      },
+      stopping: () => o.signal?.aborted === true,
+    });
+  };
+
+  const it = source.records()[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<RunnerRecord>> | undefined;
+  let ended = false;
+  const aborted = new Promise<typeof TICK>((resolve) => o.signal?.addEventListener('abort', () => resolve(TICK), { once: true }));
+  while (!stopping()) {
+    pending ??= it.next();
+    const due = batcher.msUntilDue(Date.now());
+    const timer = due === undefined ? undefined : new Promise<typeof TICK>((resolve) => setTimeout(resolve, due, TICK));
+    const next = await Promise.race([pending, aborted, ...(timer ? [timer] : [])]);
+    if (next === TICK) {
+      if (o.signal?.aborted) break;
+      const ready = batcher.ready(Date.now());
+      if (ready) await send(ready);
+      continue;
+    }
+    pending = undefined;
+    if (next.done) {
+      ended = true;
+      const rest = batcher.ready(Date.now(), true);
+      if (rest) await send(rest);
+      break;
+    }
+    const closed = batcher.add(next.value, Date.now());
+    if (closed) await send(closed);
+    const ready = batcher.ready(Date.now());
+    if (ready) await send(ready);
+  }
+  if (!ended) await it.return?.(undefined);
+  return stats;
+}

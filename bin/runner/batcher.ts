@@ -5,6 +5,8 @@
 import { recordEventBytes, type RunnerRecord } from './event.ts';
 
 export const PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
+/** Room for the event's own fields (eventSource, bootstrapServers, the topic-partition keys). */
+export const EVENT_ENVELOPE_BYTES = 1024;
 
 export interface BatchRules {
   readonly batchSize: number;
@@ -14,7 +16,7 @@ export interface BatchRules {
 
 export class Batcher {
   private records: RunnerRecord[] = [];
-  private bytes = 0;
+  private bytes = EVENT_ENVELOPE_BYTES;
   private firstAt = 0;
   private readonly rules: BatchRules;
 
@@ -53,7 +55,7 @@ export class Batcher {
   private take(): RunnerRecord[] {
     const out = this.records;
     this.records = [];
-    this.bytes = 0;
+    this.bytes = EVENT_ENVELOPE_BYTES;
     return out;
   }
 }

@@ -1,0 +1,148 @@
+/** The runner's event source semantics: batch closing rules, the MSK event shape, retries and bisect. */
+import { readFile } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { decodeEvent } from '../../../lambdas/shared/decode.ts';
+import { Batcher, EVENT_ENVELOPE_BYTES } from '../../../bin/runner/batcher.ts';
+import { recordEventBytes, toKafkaEvent, type RunnerRecord } from '../../../bin/runner/event.ts';
+import { LocalObjectStore } from '../../../bin/runner/local-store.ts';
+import { deliver, GiveUpError } from '../../../bin/runner/retry.ts';
+import { sampleRecords } from '../../../bin/runner/sample-source.ts';
+
+const rec = (offset: number, partition = 0, size = 10): RunnerRecord => ({
+  topic: 'orders', partition, offset: BigInt(offset), timestamp: 1_767_225_600_000 + offset,
+  key: Buffer.from(`k${offset}`), value: Buffer.alloc(size, 120), headers: [['h', Buffer.from([0, 255])], ['h', Buffer.from('x')]],
+});
+
+describe('Batcher', () => {
+  it('closes a batch at batchSize', () => {
+    const b = new Batcher({ batchSize: 3, windowMs: 10_000 });
+    for (let i = 0; i < 2; i++) b.add(rec(i), 0);
+    expect(b.ready(1)).toBeUndefined();
+    b.add(rec(2), 1);
+    expect(b.ready(1)?.map((r) => r.offset)).toEqual([0n, 1n, 2n]);
+    expect(b.size).toBe(0);
+  });
+
+  it('closes a batch when its window has passed since the first record', () => {
+    const b = new Batcher({ batchSize: 100, windowMs: 500 });
+    b.add(rec(0), 1000);
+    b.add(rec(1), 1400);
+    expect(b.msUntilDue(1400)).toBe(100);
+    expect(b.ready(1499)).toBeUndefined();
+    expect(b.ready(1500)?.length).toBe(2);
+  });
+
+  it('never lets a batch exceed the payload limit: the record that would is the first of the next batch', () => {
+    const limit = EVENT_ENVELOPE_BYTES + 3 * recordEventBytes(rec(0, 0, 1000)) + 10;
+    const b = new Batcher({ batchSize: 100, windowMs: 10_000, payloadLimitBytes: limit });
+    const closed = [0, 1, 2, 3].map((i) => b.add(rec(i, 0, 1000), 0));
+    expect(closed.slice(0, 3)).toEqual([undefined, undefined, undefined]);
+    expect(closed[3]?.map((r) => r.offset)).toEqual([0n, 1n, 2n]);
+    expect(b.size).toBe(1);
+  });
+
+  it('estimates at least the real size of the event JSON, so 6 MB events stay under the limit', () => {
+    const records = [rec(0, 0, 1), rec(1, 1, 3000), { ...rec(2), key: null, value: null }];
+    const real = JSON.stringify(toKafkaEvent(records, { eventSource: 'SelfManagedKafka', bootstrapServers: 'b:9092' })).length;
+    expect(EVENT_ENVELOPE_BYTES + records.reduce((n, r) => n + recordEventBytes(r), 0)).toBeGreaterThanOrEqual(real);
+  });
+});
+
+describe('toKafkaEvent', () => {
+  it('builds the event the sink decodes back to the same records (keys, null value, repeated headers, binary bytes)', () => {
+    const records = [rec(5), { ...rec(6), key: null, value: null }, rec(9, 2)];
+    const event = toKafkaEvent(records, { eventSource: 'SelfManagedKafka', bootstrapServers: 'b:9092' });
+    const decoded = decodeEvent(JSON.parse(JSON.stringify(event)));
+    expect(decoded.partitions.map((p) => [p.topic, p.partition, p.records.map((r) => r.offset)])).toEqual([
+      ['orders', 0, [5n, 6n]], ['orders', 2, [9n]],
+    ]);
+    const [r5, r6] = decoded.partitions[0].records;
+    expect(r5.headers).toEqual([{ key: 'h', value: Buffer.from([0, 255]) }, { key: 'h', value: Buffer.from('x') }]);
+    expect([r6.key, r6.value]).toEqual([null, null]);
+  });
+});
+
+describe('deliver (retries as the event source does)', () => {
+  const batch = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => rec(i));
+
+  it('retries the same batch until it succeeds and commits it once', async () => {
+    const calls: bigint[][] = [];
+    const commits: bigint[][] = [];
+    let failures = 2;
+    const r = await deliver(batch, { bisectOnError: false, baseDelayMs: 1, maxDelayMs: 1 }, {
+      invoke: async (rs) => { calls.push(rs.map((x) => x.offset)); if (failures-- > 0) throw new Error('S3 unavailable'); },
+      commit: async (rs) => { commits.push(rs.map((x) => x.offset)); },
+      sleep: async () => {},
+    });
+    expect(calls).toHaveLength(3);
+    expect(calls.every((c) => c.length === 8)).toBe(true);
+    expect(commits).toEqual([batch.map((x) => x.offset)]);
+    expect(r).toEqual({ attempts: 3, delivered: 8 });
+  });
+
+  it('with bisect, retries the first half from the same start, then the rest, committing each part in order', async () => {
+    const calls: string[] = [];
+    const commits: string[] = [];
+    const r = await deliver(batch, { bisectOnError: true, baseDelayMs: 1, maxDelayMs: 1 }, {
+      invoke: async (rs) => {
+        calls.push(`${rs[0].offset}-${rs[rs.length - 1].offset}`);
+        if (rs.some((x) => x.offset === 3n) && rs.length > 2) throw new Error('bad batch');
+      },
+      commit: async (rs) => { commits.push(`${rs[0].offset}-${rs[rs.length - 1].offset}`); },
+      sleep: async () => {},
+    });
+    // After a part succeeds, the next batch starts right after it with the rest, as the event source continues.
+    expect(calls).toEqual(['0-7', '0-3', '0-1', '2-7', '2-4', '2-3', '4-7']);
+    expect(commits).toEqual(['0-1', '2-3', '4-7']);
+    expect(r.delivered).toBe(8);
+  });
+
+  it('backs off exponentially up to the cap, and gives up without committing after maxAttempts', async () => {
+    const delays: number[] = [];
+    const commits: unknown[] = [];
+    await expect(deliver(batch, { bisectOnError: false, baseDelayMs: 100, maxDelayMs: 350, maxAttempts: 5 }, {
+      invoke: async () => { throw new Error('down'); },
+      commit: async (rs) => { commits.push(rs); },
+      sleep: async (ms) => { delays.push(ms); },
+    })).rejects.toBeInstanceOf(GiveUpError);
+    expect(delays).toEqual([100, 200, 350, 350]);
+    expect(commits).toEqual([]);
+  });
+
+  it('a stopping runner abandons the rest of the batch, uncommitted', async () => {
+    let stop = false;
+    const commits: number[] = [];
+    const r = await deliver(batch, { bisectOnError: true, baseDelayMs: 1, maxDelayMs: 1 }, {
+      invoke: async (rs) => { if (rs.length === 8) { stop = true; throw new Error('x'); } },
+      commit: async (rs) => { commits.push(rs.length); },
+      sleep: async () => {},
+      stopping: () => stop,
+    });
+    expect(commits).toEqual([]);
+    expect(r.delivered).toBe(0);
+  });
+});
+
+describe('LocalObjectStore and the sample source', () => {
+  it('writes objects under the bucket directory with their S3 keys and refuses keys that escape it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kafka-s3-local-'));
+    const store = new LocalObjectStore(dir);
+    await store.send(new PutObjectCommand({ Bucket: 'b', Key: 'topics/orders/dt=2026-01-01/a.jsonl', Body: Buffer.from('x\n') }) as never);
+    expect(await readFile(join(dir, 'b/topics/orders/dt=2026-01-01/a.jsonl'), 'utf8')).toBe('x\n');
+    await expect(store.send(new PutObjectCommand({ Bucket: 'b', Key: '../../etc/x', Body: Buffer.from('x') }) as never)).rejects.toThrow(/escapes/);
+    expect([store.objects, store.bytes]).toEqual([1, 2]);
+  });
+
+  it('generates realistic orders across partitions with per-partition offsets, null keys and tombstones', async () => {
+    const out: RunnerRecord[] = [];
+    for await (const r of sampleRecords({ topic: 'orders', partitions: 3, records: 600, startTime: 0 })) out.push(r);
+    expect(out.filter((r) => r.partition === 1).map((r) => r.offset).slice(0, 3)).toEqual([0n, 1n, 2n]);
+    expect(out.filter((r) => r.value === null)).toHaveLength(3);
+    expect(out.filter((r) => r.key === null)).toHaveLength(12);
+    expect(JSON.parse(out[0].value!.toString())).toMatchObject({ order_id: 'ord-000000000', currency: 'EUR' });
+  });
+});

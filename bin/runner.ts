@@ -8,10 +8,12 @@
 import { parseArgs } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { createSinkHandler } from '../lambdas/sink/app.ts';
 import { KafkaSource } from './runner/kafka-source.ts';
 import { LocalObjectStore } from './runner/local-store.ts';
+import { abortStaleUploads } from './runner/stale-uploads.ts';
 import { runPipeline, type RunnerSourceLike, type RunnerStats } from './runner/runner.ts';
 import { fileRecords, sampleRecords } from './runner/sample-source.ts';
 
@@ -90,11 +92,27 @@ async function main(): Promise<void> {
   // Powertools reads these from the process: the function's per-batch logs and EMF lines would bury the progress display.
   process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  let settings;
+  try {
+    settings = loadSinkConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
   const store = local ? new LocalObjectStore(args.out!) : undefined;
+  // A request that hangs is abandoned after 15 s and retried (S3_MAX_ATTEMPTS), as a Lambda's SDK client would.
   const s3 = store ?? new S3Client({
-    region, requestHandler: new NodeHttpHandler({ httpAgent: { keepAlive: true } as never }),
+    region, maxAttempts: settings.s3MaxAttempts, retryMode: 'adaptive',
+    requestHandler: new NodeHttpHandler({ requestTimeout: 15_000, connectionTimeout: 3_000, httpAgent: { keepAlive: true } as never }),
     ...(args['s3-endpoint'] ? { endpoint: args['s3-endpoint'], forcePathStyle: true } : {}),
   });
+  if (!store) {
+    const aborted = await abortStaleUploads(s3 as S3Client, settings.bucket, [settings.prefix, settings.errorPrefix], new Date());
+    if (aborted > 0 && !args.quiet) console.error(`aborted ${aborted} multipart upload(s) an earlier run left open`);
+  }
   let handler;
   try {
     handler = createSinkHandler({ env, s3: s3 as never });

@@ -115,6 +115,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
     const ready = batcher.ready(Date.now());
     if (ready) await send(ready);
   }
-  if (!ended) await it.return?.(undefined);
+  // Not awaited: a generator blocked on the next message cannot return until the source closes (the caller's job).
+  if (!ended) void it.return?.(undefined);
   return stats;
 }

@@ -5,3 +5,4 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 printf 'VERSITYGW_BIN=%q\n' "$VERSITYGW_DIR/bin/versitygw"
 printf 'PY_VENV_PYTHON=%q\n' "$PY_VENV/bin/python"
+printf 'KAFKA_LIBS=%q\n' "$KAFKA_DIR/libs"

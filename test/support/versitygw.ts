@@ -34,6 +34,8 @@ export interface S3Server extends S3Endpoint {
 export interface InfraPaths {
   versitygwBin: string;
   pyVenvPython: string;
+  /** Directory of the Kafka broker's jars (scripts/infra/install-kafka.sh); undefined if paths.sh predates it. */
+  kafkaLibs: string | undefined;
 }
 
 let pathsPromise: Promise<InfraPaths> | undefined;
@@ -53,7 +55,7 @@ export function infraPaths(): Promise<InfraPaths> {
     if (!versitygwBin || !pyVenvPython) {
       throw new Error(`scripts/infra/paths.sh did not print VERSITYGW_BIN and PY_VENV_PYTHON:\n${stdout}`);
     }
-    return { versitygwBin, pyVenvPython };
+    return { versitygwBin, pyVenvPython, kafkaLibs: vars.get('KAFKA_LIBS') || undefined };
   })();
   pathsPromise.catch(() => {
     pathsPromise = undefined;

@@ -149,9 +149,13 @@ async function main(): Promise<void> {
   }
   const tty = process.stderr.isTTY && !args.quiet;
   let lastLine = 0;
+  let lag: number | undefined;
+  const lagTimer = source.lag && !args.quiet
+    ? setInterval(() => void source.lag!().then((l) => { lag = l; }), 2000).unref()
+    : undefined;
   const progress = (s: RunnerStats) => {
     const secs = (Date.now() - s.startedAt) / 1000;
-    const line = `${s.committed.toLocaleString('en-US')} records · ${(s.committed / secs).toFixed(0)} rec/s · ${mb(s.valueBytes)} · ${(s.valueBytes / 1e6 / secs).toFixed(1)} MB/s · ${s.objects} objects · ${s.deadLettered} dead letters · ${s.retries} retries`;
+    const line = `${s.committed.toLocaleString('en-US')} records · ${(s.committed / secs).toFixed(0)} rec/s · ${mb(s.valueBytes)} · ${(s.valueBytes / 1e6 / secs).toFixed(1)} MB/s · ${s.objects} objects · ${s.deadLettered} dead letters · ${s.retries} retries${lag === undefined ? '' : ` · lag ${lag.toLocaleString('en-US')}`}`;
     if (tty) process.stderr.write(`\r\x1b[2K${line}`);
     else if (!args.quiet && Date.now() - lastLine > 5000) {
       lastLine = Date.now();
@@ -170,7 +174,10 @@ async function main(): Promise<void> {
       if (!args.quiet) process.stderr.write(`${tty ? '\n' : ''}batch of ${records} records failed (attempt ${attempt}): ${(err as Error).message}; retrying in ${delay} ms\n`);
     },
     signal: controller.signal,
-  }).finally(() => source.close());
+  }).finally(() => {
+    if (lagTimer) clearInterval(lagTimer);
+    return source.close();
+  });
   if (tty) process.stderr.write('\n');
 
   const secs = (Date.now() - stats.startedAt) / 1000;

@@ -16,6 +16,8 @@ export class KafkaSource {
   private readonly consumer: Consumer;
   private readonly options: KafkaSourceOptions;
   private readonly epochs = new Map<string, number>();
+  /** Next offset to read per topic-partition (after the last record handed out). */
+  private readonly positions = new Map<string, bigint>();
   private stream?: AsyncIterable<Message> & { close(): Promise<void> | void };
 
   constructor(options: KafkaSourceOptions) {
@@ -26,6 +28,9 @@ export class KafkaSource {
       bootstrapBrokers: [...options.brokers],
       autocommit: false,
       maxWaitTime: 500,
+      // Fetch about a full event source batch (6 MB) at a time rather than the client's small default.
+      maxBytes: 16 * 1024 * 1024,
+      maxBytesPerPartition: 8 * 1024 * 1024,
       sessionTimeout: 20_000,
       heartbeatInterval: 1_000,
     });
@@ -38,8 +43,18 @@ export class KafkaSource {
   async *records(): AsyncGenerator<RunnerRecord> {
     const stream = await this.consumer.consume({ topics: [...this.options.topics], mode: 'committed', fallbackMode: 'earliest', autocommit: false });
     this.stream = stream as unknown as AsyncIterable<Message> & { close(): Promise<void> };
-    for await (const m of this.stream) {
+    try {
+      yield* this.messages();
+    } catch (err) {
+      // Closing the source aborts the fetch in flight: the end of the records, not a failure.
+      if (!this.closing) throw err;
+    }
+  }
+
+  private async *messages(): AsyncGenerator<RunnerRecord> {
+    for await (const m of this.stream!) {
       this.epochs.set(`${m.topic}\u0000${m.partition}`, m.leaderEpoch);
+      this.positions.set(`${m.topic}\u0000${m.partition}`, m.offset + 1n);
       yield {
         topic: m.topic,
         partition: m.partition,
@@ -66,8 +81,32 @@ export class KafkaSource {
     });
   }
 
+  /** Records in the topics not yet read: end offsets minus the positions reached (partitions not read yet count whole). */
+  async lag(): Promise<number | undefined> {
+    try {
+      const ends = await this.consumer.listOffsets({ topics: [...this.options.topics] });
+      let lag = 0n;
+      for (const [topic, offsets] of ends) {
+        offsets.forEach((end, partition) => {
+          const pos = this.positions.get(`${topic}\u0000${partition}`) ?? 0n;
+          if (end > pos) lag += end - pos;
+        });
+      }
+      return Number(lag);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private closing = false;
+
   async close(): Promise<void> {
-    await this.stream?.close();
-    await this.consumer.close(true);
+    this.closing = true;
+    // Closing aborts the fetch in flight, which the stream reports as an AbortError: expected here.
+    const quiet = (err: unknown) => {
+      if ((err as Error)?.name !== 'AbortError') throw err;
+    };
+    await Promise.resolve(this.stream?.close()).catch(quiet);
+    await this.consumer.close(true).catch(quiet);
   }
 }

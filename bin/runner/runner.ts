@@ -12,6 +12,8 @@ export interface RunnerSourceLike {
   records(): AsyncIterable<RunnerRecord>;
   commit(records: readonly RunnerRecord[]): Promise<void>;
   describe(): { eventSource: 'aws:kafka' | 'SelfManagedKafka'; bootstrapServers: string; eventSourceArn?: string };
+  /** Records not read yet, when the source knows. */
+  lag?(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -92,12 +94,22 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
   let pending: Promise<IteratorResult<RunnerRecord>> | undefined;
   let ended = false;
   const aborted = new Promise<typeof TICK>((resolve) => o.signal?.addEventListener('abort', () => resolve(TICK), { once: true }));
+  // One timer per open batch (not per record): it fires when the batch's window closes.
+  let timer: Promise<typeof TICK> | undefined;
+  let timerHandle: NodeJS.Timeout | undefined;
+  const resetTimer = () => {
+    if (timerHandle) clearTimeout(timerHandle);
+    timer = undefined;
+    timerHandle = undefined;
+  };
   while (!stopping()) {
     pending ??= it.next();
     const due = batcher.msUntilDue(Date.now());
-    const timer = due === undefined ? undefined : new Promise<typeof TICK>((resolve) => setTimeout(resolve, due, TICK));
-    const next = await Promise.race([pending, aborted, ...(timer ? [timer] : [])]);
+    if (due === undefined) resetTimer();
+    else timer ??= new Promise<typeof TICK>((resolve) => { timerHandle = setTimeout(resolve, due, TICK); });
+    const next = await Promise.race(timer ? [pending, aborted, timer] : [pending, aborted]);
     if (next === TICK) {
+      timer = undefined;
       if (o.signal?.aborted) break;
       const ready = batcher.ready(Date.now());
       if (ready) await send(ready);
@@ -115,7 +127,10 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
     const ready = batcher.ready(Date.now());
     if (ready) await send(ready);
   }
-  // Not awaited: a generator blocked on the next message cannot return until the source closes (the caller's job).
-  if (!ended) void it.return?.(undefined);
+  // Not awaited: a generator blocked on the next message cannot return until the source closes (the caller's job),
+  // and the fetch in flight then ends with an abort that is not an error here.
+  resetTimer();
+  pending?.catch(() => {});
+  if (!ended) it.return?.(undefined)?.catch(() => {});
   return stats;
 }

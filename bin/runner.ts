@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
+import { fromIni } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
@@ -31,7 +32,7 @@ Destination (default: a local directory laid out like the bucket)
   --bucket name               write to S3 instead
   --s3-endpoint url           S3 endpoint (local servers); path-style addressing
   --region r                  default us-east-1 (or AWS_REGION)
-  (credentials: the AWS default chain, e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
+  --profile name              credentials of this profile in ~/.aws (default: the AWS default chain)
 Batching and retries, as the event source mapping
   --batch-size n              records per invocation at most       default 10000
   --window-ms n               batching window                      default 500
@@ -48,6 +49,7 @@ const { values: args } = parseArgs({
     brokers: { type: 'string' }, topics: { type: 'string', default: 'orders' }, group: { type: 'string', default: 'kafka-s3-local' },
     records: { type: 'string', default: '20000' }, partitions: { type: 'string', default: '3' }, input: { type: 'string' },
     out: { type: 'string', default: '.tmp/local-s3' }, bucket: { type: 'string' }, 's3-endpoint': { type: 'string' }, region: { type: 'string' },
+    profile: { type: 'string' },
     'batch-size': { type: 'string', default: '10000' }, 'window-ms': { type: 'string', default: '500' }, bisect: { type: 'boolean', default: false },
     'max-attempts': { type: 'string' }, 'stop-after': { type: 'string' }, quiet: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
   },
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
   // A request that hangs is abandoned after 15 s and retried (S3_MAX_ATTEMPTS), as a Lambda's SDK client would.
   const s3 = store ?? new S3Client({
     region, maxAttempts: settings.s3MaxAttempts, retryMode: 'adaptive',
+    ...(args.profile ? { credentials: fromIni({ profile: args.profile }) } : {}),
     requestHandler: new NodeHttpHandler({ requestTimeout: 15_000, connectionTimeout: 3_000, httpAgent: { keepAlive: true } as never }),
     ...(args['s3-endpoint'] ? { endpoint: args['s3-endpoint'], forcePathStyle: true } : {}),
   });

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { CompressionsByFormat, DefaultKeyTemplate, Formats, TombstoneModes, type Format } from '../lambdas/shared/constants.ts';
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
+import { parseSettings } from '../lambdas/shared/settings.ts';
 import { parseTableSchemas, tableRoutes, type IcebergColumn } from './table-schema.ts';
 
 const EXAMPLE = 'npx cdk deploy KafkaS3DirectStack -c mskClusterArn=arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1 -c topics=orders,payments';
@@ -149,21 +150,12 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   }
   // Each key is parsed on its own so that a bad value does not hide the problems of the others; checks that
   // combine keys run only on keys that parsed.
-  const parsedValues: Record<string, unknown> = {};
-  const failed = new Set<string>();
-  for (const [key, schema] of Object.entries(ContextSchema.shape)) {
-    if (key === 'topics' && input.topics === undefined) {
-      failed.add(key);
-      continue;
-    }
-    const r = (schema as z.ZodType).safeParse(input[key]);
-    if (r.success) parsedValues[key] = r.data;
-    else {
-      failed.add(key);
-      for (const issue of r.error.issues) problems.push(`${key}=${show(input[key])}: ${issue.message}`);
-    }
-  }
-  const c = parsedValues as Parsed;
+  const parsed = parseSettings(ContextSchema, input);
+  const failed = new Set(parsed.failed);
+  // A missing topics list is already reported above, with an example command.
+  problems.push(...parsed.problems.filter((p) => !(input.topics === undefined && p.startsWith('topics='))));
+  if (input.topics === undefined) failed.add('topics');
+  const c = parsed.values as Parsed;
   const ok = (...keys: (keyof Parsed)[]) => keys.every((k) => !failed.has(k));
 
   if (c.mskClusterArn && c.bootstrapServers) problems.push(`bootstrapServers=${show(c.bootstrapServers)}: set mskClusterArn or bootstrapServers, not both`);

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { HeaderEncodings, KeyEncodings, OutputFields, ValueEncodings, type OutputField } from '../shared/constants.ts';
 import { ConfigError } from '../shared/errors.ts';
+import { parseSettings } from '../shared/settings.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const show = (v: unknown) => (v === undefined ? '(unset)' : `'${String(v)}'`);
@@ -56,14 +57,11 @@ export interface ForwarderConfig {
 
 export function loadForwarderConfig(env: Record<string, string | undefined> = process.env): ForwarderConfig {
   const problems: string[] = [];
-  const values: Record<string, unknown> = {};
-  for (const [key, schema] of Object.entries(ForwarderEnvSchema.shape)) {
-    const raw = env[key] === '' ? undefined : env[key];
-    const r = (schema as z.ZodType).safeParse(raw);
-    if (r.success) values[key] = r.data;
-    else for (const issue of r.error.issues) problems.push(`${key}=${show(raw)}: ${issue.message}`);
-  }
-  const e = values as z.output<typeof ForwarderEnvSchema>;
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(ForwarderEnvSchema.shape)) if (env[key] !== '') input[key] = env[key];
+  const parsed = parseSettings(ForwarderEnvSchema, input);
+  problems.push(...parsed.problems);
+  const e = parsed.values;
   const fields = (e.FIELDS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
   const bad = fields.filter((f) => !(ForwarderMetadataFields as readonly string[]).includes(f));
   if (e.FIELDS !== undefined && bad.length > 0) {

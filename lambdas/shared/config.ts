@@ -22,6 +22,7 @@ import {
   type OutputField,
 } from './constants.ts';
 import { ConfigError } from './errors.ts';
+import { parseSettings } from './settings.ts';
 import { parseKeyTemplate, type KeyTemplate } from './key-template.ts';
 import { parseAvroSchema, type TableSchema } from './schema.ts';
 
@@ -175,21 +176,11 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   }
   // Each setting is parsed on its own, so one bad value does not hide the others' problems. A setting that failed
   // takes its default for the checks that combine settings, and their problems naming it are not repeated.
-  const values: Record<string, unknown> = {};
-  const failed: string[] = [];
-  for (const [key, schema] of Object.entries(SinkEnvSchema.shape)) {
-    const r = (schema as z.ZodType).safeParse(input[key]);
-    if (r.success) {
-      values[key] = r.data;
-      continue;
-    }
-    failed.push(key);
-    for (const issue of r.error.issues) problems.push(`${key}=${show(input[key])}: ${issue.message}`);
-    const fallback = (schema as z.ZodType).safeParse(undefined);
-    values[key] = fallback.success ? fallback.data : undefined;
-  }
+  const parsed = parseSettings(SinkEnvSchema, input);
+  problems.push(...parsed.problems);
+  const failed = [...parsed.failed];
   const reportedBySchema = problems.length;
-  const e = values as z.output<typeof SinkEnvSchema>;
+  const e = parsed.values;
 
   const format = e.FORMAT;
   const allowedCompressions: readonly string[] = CompressionsByFormat[format];

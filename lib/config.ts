@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { CompressionsByFormat, DefaultKeyTemplate, Formats, TombstoneModes, type Format } from '../lambdas/shared/constants.ts';
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
-import { parseSettings } from '../lambdas/shared/settings.ts';
+import { parseSettings, showValue as show } from '../lambdas/shared/settings.ts';
 import { parseTableSchemas, tableRoutes, type IcebergColumn } from './table-schema.ts';
 
 const EXAMPLE = 'npx cdk deploy KafkaS3DirectStack -c mskClusterArn=arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1 -c topics=orders,payments';
@@ -127,7 +127,6 @@ const ENV_TO_CONTEXT: Record<string, string> = {
   AVRO_SCHEMA: 'schemaFile', AVRO_SCHEMA_FILE: 'schemaFile', CROSS_ACCOUNT_ROLE_ARN: 'crossAccountRoleArn', EXTERNAL_ID: 'externalId',
 };
 
-const show = (v: unknown) => (v === undefined ? '(unset)' : `'${Array.isArray(v) ? v.join(',') : String(v)}'`);
 
 /** Where the sink function finds a bundled schema file. */
 export const BUNDLED_SCHEMA_PATH = '/var/task/value-schema.avsc';

@@ -5,10 +5,9 @@
 import { z } from 'zod';
 import { HeaderEncodings, KeyEncodings, OutputFields, ValueEncodings, type OutputField } from '../shared/constants.ts';
 import { ConfigError } from '../shared/errors.ts';
-import { parseSettings } from '../shared/settings.ts';
+import { parseSettings, showValue as show } from '../shared/settings.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const show = (v: unknown) => (v === undefined ? '(unset)' : `'${String(v)}'`);
 
 /** Kafka metadata the forwarder can add to each document (the value's fields are always there). */
 export const ForwarderMetadataFields = OutputFields.filter((f) => f !== 'value');

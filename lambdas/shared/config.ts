@@ -22,7 +22,7 @@ import {
   type OutputField,
 } from './constants.ts';
 import { ConfigError } from './errors.ts';
-import { parseSettings } from './settings.ts';
+import { parseSettings, showValue as show } from './settings.ts';
 import { parseKeyTemplate, type KeyTemplate } from './key-template.ts';
 import { parseAvroSchema, type TableSchema } from './schema.ts';
 
@@ -118,9 +118,6 @@ export interface SinkConfig {
   readonly stsEndpoint?: string;
 }
 
-function show(value: unknown): string {
-  return value === undefined ? '(unset)' : `'${String(value)}'`;
-}
 
 /** Decodes \n, \r, \t, \0, \\ and \xHH escapes of a separator setting. */
 export function decodeEscapes(text: string): Buffer {

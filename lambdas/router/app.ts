@@ -29,10 +29,11 @@ export interface RouterConfig {
   readonly routes: ReadonlyMap<string, string>;
 }
 
-const NAME = /^[a-z0-9_]{1,255}$/;
+/** S3 Tables names: lowercase letters, digits and _, starting and ending with a letter or digit. */
+const NAME = /^[a-z0-9]([a-z0-9_]{0,253}[a-z0-9])?$/;
 
 const RouterEnvSchema = z.object({
-  DATABASE: z.string().regex(/^[a-z0-9][a-z0-9_]{0,254}$/, 'must be an S3 Tables namespace (lowercase letters, digits, _)'),
+  DATABASE: z.string().regex(/^(?!aws)[a-z0-9]([a-z0-9_]{0,253}[a-z0-9])?$/, 'must be an S3 Tables namespace (lowercase letters, digits, _; not starting with aws)'),
   TABLE_ROUTES: z.string().min(1, 'required: comma list of topic=table'),
 });
 

@@ -189,6 +189,9 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     && (e.COMPRESSION_LEVEL < 1 || e.COMPRESSION_LEVEL > 9)) {
     problems.push(`COMPRESSION_LEVEL=${show(e.COMPRESSION_LEVEL)}: ${compression} levels are 1-9`);
   }
+  if (e.COMPRESSION_LEVEL !== undefined && !['gzip', 'deflate', 'zstd', 'zstandard'].includes(compression)) {
+    problems.push(`COMPRESSION_LEVEL=${show(e.COMPRESSION_LEVEL)}: ${compression} has no level (gzip, deflate, zstd and zstandard do)`);
+  }
 
   if (e.PREFIX && (e.PREFIX.startsWith(e.ERROR_PREFIX) || e.ERROR_PREFIX.startsWith(e.PREFIX))) {
     problems.push(`ERROR_PREFIX=${show(e.ERROR_PREFIX)}: must not overlap PREFIX=${show(e.PREFIX)} (dead letters would mix with data)`);

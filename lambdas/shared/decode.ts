@@ -129,12 +129,13 @@ export function decodeEvent(event: unknown): DecodedEvent {
       if (i > 0 && record.offset <= records[i - 1].offset) ordered = false;
       records[i] = record;
     }
-    // The event source delivers offset order; if not, sort and drop exact duplicates of an offset.
-    const unique = ordered
-      ? records
-      : records
-        .sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0))
-        .filter((r, i, all) => i === 0 || r.offset !== all[i - 1].offset);
+    // The event source delivers offset order; if not, sort. One offset twice is not a record problem: the event is wrong.
+    const unique = ordered ? records : records.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+    if (!ordered) {
+      for (let i = 1; i < unique.length; i++) {
+        if (unique[i].offset === unique[i - 1].offset) fail(`records["${tp}"] holds offset ${unique[i].offset} twice`);
+      }
+    }
     recordCount += unique.length;
     partitions.push({ topic, partition, records: unique });
   }

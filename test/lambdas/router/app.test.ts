@@ -191,9 +191,9 @@ describe('loadRouterConfig', () => {
 
   it.each([
     ['DATABASE unset', { DATABASE: undefined }, ["DATABASE='(unset)': Invalid input: expected string, received undefined"]],
-    ['DATABASE with uppercase', { DATABASE: 'Kafka_Events' }, ["DATABASE='Kafka_Events': must be an S3 Tables namespace (lowercase letters, digits, _)"]],
-    ['DATABASE with a hyphen', { DATABASE: 'kafka-events' }, ["DATABASE='kafka-events': must be an S3 Tables namespace (lowercase letters, digits, _)"]],
-    ['DATABASE starting with _', { DATABASE: '_kafka' }, ["DATABASE='_kafka': must be an S3 Tables namespace (lowercase letters, digits, _)"]],
+    ['DATABASE with uppercase', { DATABASE: 'Kafka_Events' }, ["DATABASE='Kafka_Events': must be an S3 Tables namespace (lowercase letters, digits, _; not starting with aws)"]],
+    ['DATABASE with a hyphen', { DATABASE: 'kafka-events' }, ["DATABASE='kafka-events': must be an S3 Tables namespace (lowercase letters, digits, _; not starting with aws)"]],
+    ['DATABASE starting with _', { DATABASE: '_kafka' }, ["DATABASE='_kafka': must be an S3 Tables namespace (lowercase letters, digits, _; not starting with aws)"]],
     ['TABLE_ROUTES unset', { TABLE_ROUTES: undefined }, ["TABLE_ROUTES='(unset)': Invalid input: expected string, received undefined"]],
     ['TABLE_ROUTES empty', { TABLE_ROUTES: '' }, ["TABLE_ROUTES='': required: comma list of topic=table"]],
     ['TABLE_ROUTES of commas only', { TABLE_ROUTES: ' , ,' }, ["TABLE_ROUTES=' , ,': names no route (comma list of topic=table)"]],
@@ -228,7 +228,7 @@ describe('loadRouterConfig', () => {
 
     // Assess
     expect(err.problems).toEqual([
-      "DATABASE='Kafka': must be an S3 Tables namespace (lowercase letters, digits, _)",
+      "DATABASE='Kafka': must be an S3 Tables namespace (lowercase letters, digits, _; not starting with aws)",
       "TABLE_ROUTES='orders=Orders,payments,orders=orders,orders=orders_v2': \"orders=Orders\" is not topic=table with a lowercase table name",
       "TABLE_ROUTES='orders=Orders,payments,orders=orders,orders=orders_v2': \"payments\" is not topic=table with a lowercase table name",
       "TABLE_ROUTES='orders=Orders,payments,orders=orders,orders=orders_v2': topic \"orders\" is routed twice",

@@ -177,14 +177,13 @@ describe('decodeEvent: well-formed events', () => {
     expect([...header.value]).toEqual([255, 128, 0, 127, 200]);
   });
 
-  it('sorts each partition by offset and drops repeated offsets', () => {
+  it('sorts each partition by offset', () => {
     // Prepare
     const event = eventWith({
       'orders-0': [
         wireRecord({ offset: 12, value: Buffer.from('c').toString('base64') }),
         wireRecord({ offset: 10, value: Buffer.from('a').toString('base64') }),
         wireRecord({ offset: 11, value: Buffer.from('b').toString('base64') }),
-        wireRecord({ offset: 10, value: Buffer.from('a').toString('base64') }),
       ],
       'orders-1': [wireRecord({ partition: 1, offset: '9007199254740993' }), wireRecord({ partition: 1, offset: 3 })],
     });
@@ -201,6 +200,12 @@ describe('decodeEvent: well-formed events', () => {
     ]);
     expect(decoded.partitions[1].records.map((r) => r.offset)).toEqual([3n, 9007199254740993n]);
   });
+
+  it('refuses an event that holds one offset twice (nothing is dropped silently)', () => {
+    const event = eventWith({ 'orders-0': [wireRecord({ offset: 10 }), wireRecord({ offset: 9 }), wireRecord({ offset: 10 })] });
+    expect(() => decodeEvent(event)).toThrow('Malformed Kafka event: records["orders-0"] holds offset 10 twice');
+  });
+
 
   it('accepts timestamps given as strings and defaults a missing timestampType to CREATE_TIME', () => {
     // Prepare

@@ -34,7 +34,15 @@ export class KafkaSource {
       sessionTimeout: 20_000,
       heartbeatInterval: 1_000,
     });
+    // A failed rejoin is reported as an 'error' event; unhandled it would end the process without closing cleanly.
+    this.consumer.on('error', (err: Error) => {
+      this.failure = err;
+      void this.stream?.close();
+    });
   }
+
+  /** Set when the consumer failed: the runner stops, uncommitted records are read again on the next start. */
+  failure?: Error;
 
   describe() {
     return { eventSource: 'SelfManagedKafka' as const, bootstrapServers: this.options.brokers.join(',') };
@@ -47,14 +55,21 @@ export class KafkaSource {
       yield* this.messages();
     } catch (err) {
       // Closing the source aborts the fetch in flight: the end of the records, not a failure.
-      if (!this.closing) throw err;
+      if (!this.closing && !this.failure) throw err;
     }
+    // A consumer that failed must not look like the end of the topics: the open batch is not flushed or committed.
+    if (this.failure) throw new Error(`Kafka consumer failed: ${this.failure.message}`, { cause: this.failure });
   }
 
   private async *messages(): AsyncGenerator<RunnerRecord> {
     for await (const m of this.stream!) {
-      this.epochs.set(`${m.topic}\u0000${m.partition}`, m.leaderEpoch);
-      this.positions.set(`${m.topic}\u0000${m.partition}`, m.offset + 1n);
+      const tp = `${m.topic}\u0000${m.partition}`;
+      // After a group rejoin the client rewinds to the committed offset, while records read before it are still in
+      // the runner's batch: what was handed out already is not handed out again (no duplicates, offsets stay ordered).
+      const next = this.positions.get(tp);
+      if (next !== undefined && m.offset < next) continue;
+      this.epochs.set(tp, m.leaderEpoch);
+      this.positions.set(tp, m.offset + 1n);
       yield {
         topic: m.topic,
         partition: m.partition,

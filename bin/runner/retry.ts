@@ -29,6 +29,8 @@ export async function deliver(batch: readonly RunnerRecord[], rules: RetryRules,
   let rest = batch;
   let attempts = 0;
   let delivered = 0;
+  // Failed attempts in a row: maxAttempts bounds these, not the parts that succeeded in between.
+  let failedInRow = 0;
   while (rest.length > 0) {
     let part = rest;
     for (let failures = 0; ; failures++) {
@@ -37,9 +39,11 @@ export async function deliver(batch: readonly RunnerRecord[], rules: RetryRules,
       try {
         await hooks.invoke(part);
         await hooks.commit(part);
+        failedInRow = 0;
         break;
       } catch (err) {
-        if (attempts >= (rules.maxAttempts ?? Infinity)) throw new GiveUpError(`batch still failing after ${attempts} attempts`, { cause: err });
+        failedInRow++;
+        if (failedInRow >= (rules.maxAttempts ?? Infinity)) throw new GiveUpError(`batch still failing after ${failedInRow} attempts`, { cause: err });
         const delay = Math.min(rules.maxDelayMs, rules.baseDelayMs * 2 ** failures);
         hooks.onRetry?.(attempts, part, err, delay);
         await sleep(delay);

@@ -7,7 +7,8 @@ import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client
 
 export async function abortStaleUploads(s3: S3Client, bucket: string, prefixes: readonly string[], before: Date): Promise<number> {
   let aborted = 0;
-  for (const prefix of new Set(prefixes)) {
+  // Without a prefix the whole bucket would be listed, and other writers' uploads aborted: only real prefixes.
+  for (const prefix of new Set(prefixes.filter((p) => p !== ''))) {
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {

@@ -146,3 +146,17 @@ describe('LocalObjectStore and the sample source', () => {
     expect(JSON.parse(out[0].value!.toString())).toMatchObject({ order_id: 'ord-000000000', currency: 'EUR' });
   });
 });
+
+describe('deliver: maxAttempts counts failures in a row', () => {
+  it('parts that succeed in between do not use up the attempts', async () => {
+    const batch = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => rec(i));
+    let calls = 0;
+    // 0-7 fails, 0-3 succeeds, 4-7 fails once then succeeds: 2 failures, never 2 in a row.
+    const r = await deliver(batch, { bisectOnError: true, baseDelayMs: 1, maxDelayMs: 1, maxAttempts: 2 }, {
+      invoke: async (rs) => { calls++; if ((rs.length === 8) || (rs[0].offset === 4n && calls === 3)) throw new Error('x'); },
+      commit: async () => {},
+      sleep: async () => {},
+    });
+    expect(r.delivered).toBe(8);
+  });
+});

@@ -276,6 +276,12 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     problems.push(`tablesSource='msk': Firehose reads MSK clusters only (set mskClusterArn; self-managed Kafka uses tablesSource=kinesis)`);
   }
   if (c.tablesSource === 'msk' && c.kafkaAuth !== 'iam') problems.push(`tablesSource='msk': Firehose's MSK source needs kafkaAuth=iam`);
+  if (c.tablesSource === 'msk' && !c.tableSchemaFile && !c.tableColumns) {
+    problems.push(`tablesSource='msk': Firehose writes the raw Kafka value, so the tables need its columns (tableSchemaFile or tableColumns)`);
+  }
+  if ((c.tableSchemaFile || c.tableColumns) && c.tablesSource === 'kinesis' && ok('valueEncoding') && c.valueEncoding !== 'json') {
+    problems.push(`valueEncoding=${show(c.valueEncoding)}: value columns of a table schema come from JSON values (valueEncoding=json)`);
+  }
 
   if (problems.length > 0) throw new ConfigError(problems, 'CDK context');
   if (c.bucketName === undefined) delete sinkEnvironment.BUCKET_NAME;

@@ -12,7 +12,9 @@ export interface IcebergColumn {
 }
 
 /** Iceberg primitive types Firehose writes from JSON (timestamps arrive as epoch microseconds). */
-const PRIMITIVE = /^(boolean|int|long|float|double|string|binary|date|time|timestamp|timestamptz|uuid|decimal\(\d{1,2},\s*\d{1,2}\))$/;
+const PRIMITIVE = /^(boolean|int|long|float|double|string|binary|date|time|timestamp|timestamptz|uuid|decimal\((\d{1,2}),\s*(\d{1,2})\))$/;
+/** S3 Tables names (tables, namespaces): lowercase letters, digits and _, starting and ending with a letter or digit. */
+export const TABLE_NAME = /^[a-z0-9]([a-z0-9_]{0,253}[a-z0-9])?$/;
 export const COLUMN_NAME = /^[a-z_][a-z0-9_]{0,254}$/;
 
 /** The metadata columns the forwarder writes (see lambdas/forwarder/document.ts). */
@@ -44,7 +46,9 @@ function avroColumn(f: { name?: unknown; type?: unknown }): IcebergColumn {
   if (typeof t === 'string') type = AVRO_TO_ICEBERG[t];
   else if (t && typeof t === 'object') {
     const o = t as Record<string, unknown>;
-    if (o.logicalType === 'timestamp-millis' || o.logicalType === 'timestamp-micros') type = 'timestamptz';
+    // Firehose takes timestamp columns in microseconds: epoch milliseconds stay a long column.
+    if (o.logicalType === 'timestamp-micros') type = 'timestamptz';
+    else if (o.logicalType === 'timestamp-millis') type = 'long';
     else if (o.logicalType === 'date') type = 'date';
     else if (typeof o.type === 'string' && !o.logicalType) type = AVRO_TO_ICEBERG[o.type];
   }
@@ -65,6 +69,10 @@ function check(table: string, columns: IcebergColumn[]): IcebergColumn[] {
   for (const c of columns) {
     if (!COLUMN_NAME.test(c.name)) throw new Error(`table "${table}": column "${c.name}" must be lowercase letters, digits and _ (Glue and Athena need lowercase)`);
     if (c.name.startsWith(MetadataColumnPrefix)) throw new Error(`table "${table}": column "${c.name}" uses the prefix "${MetadataColumnPrefix}" reserved for Kafka metadata`);
+    const dec = /^decimal\((\d+),\s*(\d+)\)$/.exec(c.type);
+    if (dec && (Number(dec[1]) < 1 || Number(dec[1]) > 38 || Number(dec[2]) > Number(dec[1]))) {
+      throw new Error(`table "${table}": column "${c.name}" has type "${c.type}"; decimal precision is 1-38 and the scale at most the precision`);
+    }
     if (!PRIMITIVE.test(c.type)) throw new Error(`table "${table}": column "${c.name}" has type "${c.type}"; use boolean, int, long, float, double, decimal(p,s), string, binary, date, time, timestamp, timestamptz or uuid`);
     if (seen.has(c.name)) throw new Error(`table "${table}": column "${c.name}" appears twice`);
     seen.add(c.name);
@@ -119,12 +127,12 @@ export function tableRoutes(topics: readonly string[], routes?: string): Map<str
   for (const pair of (routes ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
     const [topic, table, ...rest] = pair.split('=');
     if (!topic || !table || rest.length > 0) throw new Error(`"${pair}" is not topic=table`);
-    if (!/^[a-z0-9][a-z0-9_]{0,254}$/.test(table)) throw new Error(`table "${table}" must be lowercase letters, digits and _ (starting with a letter or digit)`);
+    if (!TABLE_NAME.test(table)) throw new Error(`table "${table}" must be lowercase letters, digits and _ (starting and ending with a letter or digit)`);
     if (!topics.includes(topic)) throw new Error(`"${topic}" is not one of the topics (${topics.join(', ')})`);
     given.set(topic, table);
   }
   for (const t of topics) {
-    const table = given.get(t) ?? t.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/^_+/, '');
+    const table = given.get(t) ?? t.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/^_+|_+$/g, '');
     if (!table) throw new Error(`topic "${t}" gives no valid table name; route it with tables=${t}=<table>`);
     map.set(t, table);
   }

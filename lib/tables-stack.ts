@@ -44,7 +44,9 @@ export class KafkaS3TablesStack extends Stack {
     super(scope, id, props);
     const c = props.config;
     const tableNames = [...new Set(c.tableRoutes.values())];
-    const columns = new Map(tableNames.map((t) => [t, [...(c.tableColumnsByTable?.get(t) ?? [ValueColumn]), ...KafkaMetadataColumns]]));
+    // With the MSK source Firehose writes the raw value: only its own fields can be columns (no _kafka_* metadata).
+    const metadata = c.tablesSource === 'msk' ? [] : KafkaMetadataColumns;
+    const columns = new Map(tableNames.map((t) => [t, [...(c.tableColumnsByTable?.get(t) ?? [ValueColumn]), ...metadata]]));
     this.tables = new IcebergTables(this, 'Tables', {
       tableBucketName: c.tableBucketName, namespace: c.namespace, tables: columns, createCatalog: c.createTablesCatalog,
     });
@@ -65,12 +67,15 @@ export class KafkaS3TablesStack extends Stack {
         encryption: kinesis.StreamEncryption.MANAGED,
         retentionPeriod: Duration.hours(24),
       });
-      if (tableNames.length > 1) {
+      // The router names each record's table (several tables) and, for upserts, the operation Firehose needs per record.
+      if (tableNames.length > 1 || !c.appendOnly) {
         this.router = new KafkaS3Function(this, 'Router', {
           entry: 'lambdas/router/handler.ts',
           description: 'Kafka to S3 Tables: routes each Firehose record to the Iceberg table of its Kafka topic',
           purpose: 'The function only transforms the records Firehose passes to it.',
-          environment: { DATABASE: c.namespace, TABLE_ROUTES: [...c.tableRoutes].map(([t, tb]) => `${t}=${tb}`).join(',') },
+          environment: {
+            DATABASE: c.namespace, TABLE_ROUTES: [...c.tableRoutes].map(([t, tb]) => `${t}=${tb}`).join(','), OPERATION: c.appendOnly ? 'insert' : 'update',
+          },
           memoryMb: 256, timeout: Duration.minutes(1), architecture: arch(c), logRetention: c.logRetentionDays as logs.RetentionDays,
         });
       }
@@ -82,7 +87,7 @@ export class KafkaS3TablesStack extends Stack {
         purpose: 'The function only calls Kinesis and S3 (dead letters).',
         environment: {
           STREAM_NAME: this.stream.streamName, ERROR_BUCKET: this.errorBucket.bucket.bucketName, ERROR_PREFIX: FORWARDER_ERROR_PREFIX,
-          VALUE_LAYOUT: c.tableColumnsByTable ? 'columns' : 'single', VALUE_ENCODING: c.valueEncoding, KEY_ENCODING: c.keyEncoding,
+          VALUE_LAYOUT: c.tableColumnsByTable ? 'columns' : 'single', VALUE_ENCODING: c.valueEncoding, KEY_ENCODING: c.keyEncoding, HEADER_ENCODING: c.headerEncoding,
           TOMBSTONES: c.tombstones, ...(c.filterRegex ? { FILTER_REGEX: c.filterRegex } : {}), POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder',
         },
         memoryMb: c.memoryMb, timeout: Duration.seconds(c.timeoutSeconds), architecture: arch(c), reservedConcurrency: c.reservedConcurrency,

@@ -49,7 +49,11 @@ export function toDocument(cfg: Pick<ForwarderConfig, 'fields' | 'valueEncoding'
       doc[k] = x;
     }
   } else if (r.record.value !== null) {
-    doc[meta('value')] = cfg.valueEncoding === 'json' ? v : r.valueText;
+    if (cfg.valueEncoding === 'json') {
+      // The table's columns are the value's fields: any other JSON value has nowhere to go.
+      throw new RecordError('convert', `value is not a JSON object (got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}); the table's columns are an object's fields`);
+    }
+    doc[meta('value')] = r.valueText;
   }
   const rec = r.record;
   for (const f of cfg.fields) {

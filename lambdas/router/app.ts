@@ -19,12 +19,14 @@ export interface FirehoseTransformationResult {
     recordId: string;
     result: 'Ok' | 'Dropped' | 'ProcessingFailed';
     data: string;
-    metadata?: { otfMetadata: { destinationDatabaseName: string; destinationTableName: string; operation: 'insert' } };
+    metadata?: { otfMetadata: { destinationDatabaseName: string; destinationTableName: string; operation: 'insert' | 'update' } };
   }[];
 }
 
 export interface RouterConfig {
   readonly database: string;
+  /** insert (append-only tables) or update (upsert on the tables' unique keys). */
+  readonly operation: 'insert' | 'update';
   /** Kafka topic → table name. */
   readonly routes: ReadonlyMap<string, string>;
 }
@@ -35,12 +37,13 @@ const NAME = /^[a-z0-9]([a-z0-9_]{0,253}[a-z0-9])?$/;
 const RouterEnvSchema = z.object({
   DATABASE: z.string().regex(/^(?!aws)[a-z0-9]([a-z0-9_]{0,253}[a-z0-9])?$/, 'must be an S3 Tables namespace (lowercase letters, digits, _; not starting with aws)'),
   TABLE_ROUTES: z.string().min(1, 'required: comma list of topic=table'),
+  OPERATION: z.enum(['insert', 'update']).default('insert'),
 });
 
 /** TABLE_ROUTES: `orders=orders,payments=payment_events`. */
 export function loadRouterConfig(env: Record<string, string | undefined> = process.env): RouterConfig {
   const problems: string[] = [];
-  const parsed = RouterEnvSchema.safeParse({ DATABASE: env.DATABASE, TABLE_ROUTES: env.TABLE_ROUTES });
+  const parsed = RouterEnvSchema.safeParse({ DATABASE: env.DATABASE, TABLE_ROUTES: env.TABLE_ROUTES, OPERATION: env.OPERATION || undefined });
   if (!parsed.success) {
     for (const i of parsed.error.issues) problems.push(`${String(i.path[0])}='${env[String(i.path[0])] ?? '(unset)'}': ${i.message}`);
   }
@@ -59,7 +62,7 @@ export function loadRouterConfig(env: Record<string, string | undefined> = proce
   // A list of only commas and blanks would route nothing: every record would fail.
   if (routesText !== '' && pairs.length === 0) problems.push(`TABLE_ROUTES='${routesText}': names no route (comma list of topic=table)`);
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, 'router configuration');
-  return { database: parsed.data.DATABASE, routes };
+  return { database: parsed.data.DATABASE, operation: parsed.data.OPERATION, routes };
 }
 
 export function route(cfg: RouterConfig, event: FirehoseTransformationEvent): FirehoseTransformationResult {
@@ -77,7 +80,7 @@ export function route(cfg: RouterConfig, event: FirehoseTransformationEvent): Fi
         recordId: r.recordId,
         result: 'Ok' as const,
         data: r.data,
-        metadata: { otfMetadata: { destinationDatabaseName: cfg.database, destinationTableName: table, operation: 'insert' as const } },
+        metadata: { otfMetadata: { destinationDatabaseName: cfg.database, destinationTableName: table, operation: cfg.operation } },
       };
     }),
   };

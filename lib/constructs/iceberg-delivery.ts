@@ -3,7 +3,7 @@
  * MSK topic, with a role that holds exactly the Glue, S3 Tables (or Lake Formation), source, Lambda, error-bucket
  * and log permissions it needs. Failed rows go to the error bucket under the error prefix; delivery is logged.
  */
-import { Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
@@ -74,7 +74,11 @@ export class IcebergDelivery extends Construct {
     const errorObjects = props.errorBucket.arnForObjects(`${props.errorPrefix}*`);
     add('ErrorBucketObjects', ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], [errorObjects]);
     add('ErrorBucket', ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'], [props.errorBucket.bucketArn]);
-    add('DeliveryLogs', ['logs:PutLogEvents'], [`${this.logGroup.logGroupArn.replace(/:\*$/, '')}:log-stream:${logStream.logStreamName}`]);
+    const logStreamArn = stack.formatArn({
+      service: 'logs', resource: 'log-group', resourceName: `${this.logGroup.logGroupName}:log-stream:${logStream.logStreamName}`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    add('DeliveryLogs', ['logs:PutLogEvents'], [logStreamArn]);
     if (props.router) add('InvokeRouter', ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration'], [props.router.functionArn, `${props.router.functionArn}:*`]);
 
     let sourceProps: Partial<firehose.CfnDeliveryStreamProps>;
@@ -145,7 +149,8 @@ export class IcebergDelivery extends Construct {
           : {}),
       },
     });
-    this.deliveryStream.node.addDependency(this.role);
+    // Firehose checks the role, the catalog and the tables (and their unique keys) when the stream is created.
+    this.deliveryStream.node.addDependency(this.role, props.tables);
     const sseReason = 'Server-side encryption of a delivery stream applies to Direct PUT only; the source (Kinesis stream with a customer key, or MSK) and the table bucket are encrypted.';
     Validations.of(this.deliveryStream).acknowledge({ id: 'AwsSolutions-KDF1', reason: sseReason });
     checkovSkip(this.deliveryStream, { id: 'CKV_AWS_240', comment: sseReason }, { id: 'CKV_AWS_241', comment: sseReason });

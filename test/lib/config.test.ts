@@ -334,7 +334,8 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   headerEncoding: [{ value: 'hex', problem: `headerEncoding='hex': Invalid option: expected one of "text"|"base64"` }],
   tablesSource: [
     { value: 'direct', problem: `tablesSource='direct': Invalid option: expected one of "kinesis"|"msk"` },
-    { value: 'msk', problem: "tablesSource='msk': Firehose's MSK source needs kafkaAuth=iam", with: { kafkaAuth: 'mtls', kafkaSecretArn: SECRET_ARN } },
+    { value: 'msk', problem: "tablesSource='msk': Firehose's MSK source needs kafkaAuth=iam", with: { kafkaAuth: 'mtls', kafkaSecretArn: SECRET_ARN, tableColumns: 'id:long' } },
+    { value: 'msk', problem: "tablesSource='msk': Firehose writes the raw Kafka value, so the tables need its columns (tableSchemaFile or tableColumns)" },
   ],
   tableBucketName: [
     { value: 'Tables_1', problem: "tableBucketName='Tables_1': must be an S3 table bucket name (3-63 of a-z 0-9 -)" },
@@ -343,7 +344,7 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   namespace: [{ value: 'Sales', problem: "namespace='Sales': must be 1-255 of a-z 0-9 _, starting and ending with a letter or digit, not starting with aws" }],
   tables: [
     { value: 'orders', problem: `tables='orders': "orders" is not topic=table` },
-    { value: 'orders=Orders', problem: `tables='orders=Orders': table "Orders" must be lowercase letters, digits and _ (starting with a letter or digit)` },
+    { value: 'orders=Orders', problem: `tables='orders=Orders': table "Orders" must be lowercase letters, digits and _ (starting and ending with a letter or digit)` },
     { value: 'refunds=refunds', problem: `tables='refunds=refunds': "refunds" is not one of the topics (orders)` },
   ],
   tableSchemaFile: [{ value: 'missing/schema.json', problem: "tableSchemaFile='missing/schema.json': cannot be read (ENOENT)" }],

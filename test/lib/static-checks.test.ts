@@ -35,7 +35,7 @@ const TABLES_CONFIGS: Record<string, Record<string, string>> = {
     tables: 'orders=orders,payments=payment_events', tableSchemaFile: 'test/events/tables-schema.json', lakeFormation: 'true',
     createTablesCatalog: 'true', kinesisShardCount: '2', appendOnly: 'false', alarmEmail: 'ops@example.com',
   },
-  'tables: MSK source': { tablesSource: 'msk' },
+  'tables: MSK source': { tablesSource: 'msk', tableColumns: 'order_id:string!,amount:double' },
 };
 
 const paths = await infraPaths().catch(() => undefined);

@@ -179,7 +179,7 @@ describe('options', () => {
   });
 
   it('tablesSource=msk: one Firehose per topic reading MSK directly, no forwarder or stream, the cluster policy as an output', () => {
-    const s = synthTables({ tablesSource: 'msk', startingPosition: 'TRIM_HORIZON' });
+    const s = synthTables({ tablesSource: 'msk', startingPosition: 'TRIM_HORIZON', tableColumns: 'order_id:string!,amount:double' });
     s.template.resourceCountIs('AWS::Kinesis::Stream', 0);
     s.template.resourceCountIs('AWS::Lambda::Function', 0);
     s.template.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
@@ -205,5 +205,38 @@ describe('options', () => {
     });
     expect(props(s, 'AWS::Lambda::EventSourceMapping')[0]).toMatchObject({ SelfManagedEventSource: { Endpoints: { KafkaBootstrapServers: ['b-1.kafka.internal:9096'] } } });
     expect(nagFindings(s)).toEqual([]);
+  });
+});
+
+describe('review fixes', () => {
+  it('upserts (appendOnly=false): the router marks records for update, even with one table', () => {
+    const s = synthTables({ topics: 'orders', appendOnly: 'false', tableColumns: 'order_id:string!' });
+    const router = props(s, 'AWS::Lambda::Function').find((f) => (f.Description as string).includes('routes'))!;
+    expect((router.Environment as { Variables: Record<string, string> }).Variables).toMatchObject({ OPERATION: 'update', TABLE_ROUTES: 'orders=orders' });
+    const [d] = props(s, 'AWS::KinesisFirehose::DeliveryStream');
+    expect((d.IcebergDestinationConfiguration as Record<string, unknown>).ProcessingConfiguration).toBeDefined();
+  });
+
+  it('the delivery stream is created after its tables, namespace and role', () => {
+    const s = synthTables();
+    const stream = Object.values(s.template.findResources('AWS::KinesisFirehose::DeliveryStream'))[0] as { DependsOn: string[] };
+    expect(stream.DependsOn.some((x) => x.startsWith('TablesTableorders'))).toBe(true);
+    expect(stream.DependsOn.some((x) => x.startsWith('TablesNamespace'))).toBe(true);
+    expect(stream.DependsOn.some((x) => x.startsWith('DeliveryRole'))).toBe(true);
+  });
+
+  it('Firehose may write its log stream (a log-stream ARN, not the group ARN with :*)', () => {
+    const s = synthTables();
+    const st = statementsOf(s, 'DeliveryRole');
+    const text = JSON.stringify(sid(st, 'DeliveryLogs')!.Resource);
+    expect(text).toContain(':log-stream:');
+    expect(text).not.toContain('"Arn"');
+  });
+
+  it('the forwarder gets the header encoding; default table names drop trailing underscores', () => {
+    const s = synthTables({ headerEncoding: 'base64', topics: 'orders-,payments' });
+    const forwarder = props(s, 'AWS::Lambda::Function').find((f) => (f.Description as string).includes('forwards'))!;
+    expect((forwarder.Environment as { Variables: Record<string, string> }).Variables.HEADER_ENCODING).toBe('base64');
+    expect(props(s, 'AWS::S3Tables::Table').map((t) => t.TableName).sort()).toEqual(['orders', 'payments']);
   });
 });

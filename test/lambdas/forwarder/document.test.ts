@@ -153,22 +153,29 @@ describe('toDocument / toEntry: JSON object values', () => {
 });
 
 describe('toDocument / toEntry: other values go to _kafka_value', () => {
-  it.each([
-    ['an array', '[1,2,{"a":"b"}]', '[1,2,{"a":"b"}]'],
-    ['a string', '"paid"', '"paid"'],
-    ['a number', '19.99', '19.99'],
-    ['a boolean', 'true', 'true'],
-    ['null', 'null', 'null'],
-    ['an integer beyond 2^53', '12345678901234567890', '12345678901234567890'],
-  ])('a JSON value that is %s', (_what, value, written) => {
-    // Prepare
+  const others = [
+    ['an array', '[1,2,{"a":"b"}]'],
+    ['a string', '"paid"'],
+    ['a number', '19.99'],
+    ['a boolean', 'true'],
+    ['null', 'null'],
+    ['an integer beyond 2^53', '12345678901234567890'],
+  ];
+
+  it.each(others)('a JSON value that is %s is a dead letter when the table columns are the value fields', (_what, value) => {
     const cfg = cfgOf({ FIELDS: 'topic' });
+    expect(() => dataText(cfg, rec({ value }))).toThrow(/^value is not a JSON object \(got /);
+  });
+
+  it.each(others)('a JSON value that is %s is kept whole as text with VALUE_LAYOUT=single', (_what, value) => {
+    // Prepare
+    const cfg = cfgOf({ FIELDS: 'topic', VALUE_LAYOUT: 'single' });
 
     // Act
     const text = dataText(cfg, rec({ value }));
 
     // Assess
-    expect(text).toBe(`{"_kafka_value":${written},"_kafka_topic":"orders"}`);
+    expect(text).toBe(`{"_kafka_value":${JSON.stringify(value)},"_kafka_topic":"orders"}`);
   });
 
   it('VALUE_ENCODING=text: the value as a string, even when it is a JSON object', () => {

@@ -185,6 +185,7 @@ describe('loadRouterConfig', () => {
     // Assess
     expect(cfg).toEqual<RouterConfig>({
       database: 'kafka_events',
+      operation: 'insert',
       routes: new Map([['orders', 'orders'], ['payments', 'payment_events'], ['audit.log-v2', 'audit_2026']]),
     });
   });
@@ -247,5 +248,14 @@ describe('loadRouterConfig', () => {
       "DATABASE='(unset)': Invalid input: expected string, received undefined",
       "TABLE_ROUTES='(unset)': Invalid input: expected string, received undefined",
     ]);
+  });
+});
+
+describe('router operation (upserts)', () => {
+  it('marks every routed record for update when OPERATION=update (appendOnly=false)', () => {
+    const cfg = loadRouterConfig({ DATABASE: 'kafka', TABLE_ROUTES: 'orders=orders', OPERATION: 'update' });
+    const data = Buffer.from(JSON.stringify({ _kafka_topic: 'orders' })).toString('base64');
+    const out = route(cfg, { invocationId: 'i', deliveryStreamArn: 'arn', records: [{ recordId: 'r1', data }] });
+    expect(out.records[0].metadata?.otfMetadata).toEqual({ destinationDatabaseName: 'kafka', destinationTableName: 'orders', operation: 'update' });
   });
 });

@@ -134,10 +134,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       watch(child);
       // Kill once the runner has made some progress (some batches committed), in the middle of its work.
       const target = before + Math.max(1, Math.floor(o.records / (o.kills + 2)));
+      const exited = new Promise((r) => child.once('exit', r));
       while (Date.now() < deadline && child.exitCode === null && (await committedTotal(admin, group)) < target) await sleep(100);
       await sleep(50 + ((k * 137) % 400));
+      // A runner that ended on its own (crash, gave up) is a failure, not a kill.
+      if (child.exitCode !== null) throw new Error(`runner exited (${child.exitCode}) before it was killed; stderr: ${stderr}`);
       child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      await exited;
       log(`run ${runs}: SIGKILL after ${await committedTotal(admin, group)} committed`);
     }
     const child = start();
@@ -148,8 +151,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       if (child.exitCode !== null) throw new Error(`runner exited (${child.exitCode}) before the end; stderr: ${stderr}`);
       await sleep(200);
     }
+    const exited = child.exitCode === null ? new Promise((r) => child.once('exit', r)) : Promise.resolve();
     child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await exited;
   } finally {
     await admin.close();
   }
@@ -159,6 +163,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
   // Verify with the server itself (no proxy): every object, every record.
   const seen = new Map<string, number>();
+  const indexes = new Map<number, number>();
   let objects = 0;
   let contentMismatches = 0;
   let orderViolations = 0;
@@ -180,6 +185,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         first ??= BigInt(r.offset);
         tp = `${r.topic}:${r.partition}`;
         const i = Number(Buffer.from(r.headers.find((h) => h.key === 'i')!.value, 'base64').toString());
+        indexes.set(i, (indexes.get(i) ?? 0) + 1);
         const want = soakRecord(i);
         const ok = r.topic === topics[want.topic]
           && r.key === (want.key ? want.key.toString('base64') : null)
@@ -188,24 +194,30 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         if (!ok) contentMismatches++;
         valueBytes += want.value?.length ?? 0;
       }
-      if (first !== undefined) (firstOffsets.get(tp) ?? firstOffsets.set(tp, []).get(tp)!).push({ key: obj.Key!.replace(/\+\d{20}\.jsonl$/, ''), first });
+      if (first !== undefined) (firstOffsets.get(tp) ?? firstOffsets.set(tp, []).get(tp)!).push({ key: obj.Key!, first });
     }
     token = page.NextContinuationToken;
   } while (token);
-  // Within one key prefix, lexical key order must be offset order.
+  // Within one key prefix (the key up to the offset), sorting the real keys as strings must sort them by first offset.
   for (const list of firstOffsets.values()) {
-    const byPrefix = new Map<string, bigint[]>();
-    for (const x of list) (byPrefix.get(x.key) ?? byPrefix.set(x.key, []).get(x.key)!).push(x.first);
-    for (const offs of byPrefix.values()) {
-      const lexical = [...offs].sort((a, b) => a.toString().padStart(20, '0').localeCompare(b.toString().padStart(20, '0')));
-      const numeric = [...offs].sort((a, b) => (a < b ? -1 : 1));
-      if (lexical.join() !== numeric.join()) orderViolations++;
+    const byPrefix = new Map<string, { key: string; first: bigint }[]>();
+    for (const x of list) {
+      const prefix = x.key.replace(/\+\d{20}\.[a-z.]+$/, '');
+      (byPrefix.get(prefix) ?? byPrefix.set(prefix, []).get(prefix)!).push(x);
+    }
+    for (const objs of byPrefix.values()) {
+      const byKey = [...objs].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((x) => x.first);
+      const byOffset = [...objs].map((x) => x.first).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      if (byKey.join() !== byOffset.join()) orderViolations++;
     }
   }
   const open = await direct.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  const duplicates = [...seen.values()].filter((n) => n > 1).length;
+  // Every produced record (by its index) exactly once, and no offset twice.
+  let missingIndexes = 0;
+  for (let i = 0; i < o.records; i++) if (!indexes.has(i)) missingIndexes++;
+  const duplicates = [...seen.values()].filter((n) => n > 1).length + [...indexes.values()].filter((n) => n > 1).length;
   return {
-    records: o.records, objects, uniqueOffsets: seen.size, duplicates, missing: o.records - seen.size, contentMismatches, orderViolations,
+    records: o.records, objects, uniqueOffsets: seen.size, duplicates, missing: missingIndexes, contentMismatches, orderViolations,
     openUploads: (open.Uploads ?? []).length, runs, kills: o.kills, faults: { ...proxy.counts }, produceSeconds, runSeconds,
     recordsPerSecond: o.records / runSeconds, valueMB: valueBytes / 1e6,
   };

@@ -34,6 +34,16 @@ export class KafkaSource {
       sessionTimeout: 20_000,
       heartbeatInterval: 1_000,
     });
+    // Partitions this member owns: records of a partition revoked by a rebalance are neither delivered nor committed
+    // by this runner any more (the new owner reads them from the committed offset).
+    this.consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => {
+      const list = payload.assignments ?? this.consumer.assignments;
+      if (!list) return; // no assignment known yet: keep what we have
+      const owned = new Set<string>();
+      for (const a of list) for (const p of a.partitions) owned.add(`${a.topic}\u0000${p}`);
+      for (const tp of [...this.positions.keys()]) if (!owned.has(tp)) this.positions.delete(tp);
+      this.assigned = owned;
+    });
     // A failed rejoin is reported as an 'error' event; unhandled it would end the process without closing cleanly.
     this.consumer.on('error', (err: Error) => {
       this.failure = err;
@@ -43,6 +53,12 @@ export class KafkaSource {
 
   /** Set when the consumer failed: the runner stops, uncommitted records are read again on the next start. */
   failure?: Error;
+  private assigned?: Set<string>;
+
+  /** Whether this member still owns the partition (true until the first assignment is known). */
+  owns(topic: string, partition: number): boolean {
+    return this.assigned === undefined || this.assigned.has(`${topic}\u0000${partition}`);
+  }
 
   describe() {
     return { eventSource: 'SelfManagedKafka' as const, bootstrapServers: this.options.brokers.join(',') };

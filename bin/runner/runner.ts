@@ -14,6 +14,8 @@ export interface RunnerSourceLike {
   describe(): { eventSource: 'aws:kafka' | 'SelfManagedKafka'; bootstrapServers: string; eventSourceArn?: string };
   /** Records not read yet, when the source knows. */
   lag?(): Promise<number | undefined>;
+  /** False for a partition a rebalance took away: its records are dropped, uncommitted, for the new owner. */
+  owns?(topic: string, partition: number): boolean;
   close(): Promise<void>;
 }
 
@@ -61,7 +63,10 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
   const meta = source.describe();
   const stopping = () => o.signal?.aborted === true || (o.stopAfter !== undefined && stats.committed >= o.stopAfter);
 
-  const send = async (batch: RunnerRecord[]) => {
+  const owned = (records: readonly RunnerRecord[]) => (source.owns ? records.filter((r) => source.owns!(r.topic, r.partition)) : records);
+  const send = async (all: RunnerRecord[]) => {
+    const batch = owned(all);
+    if (batch.length === 0) return;
     await deliver(batch, o.retry, {
       invoke: async (records) => {
         const context = { functionName: 'kafka-s3-runner', awsRequestId: `local-${++invocations}` } as Context;
@@ -75,11 +80,13 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         stats.bytes += r.bytes;
         for (const x of records) stats.valueBytes += x.value?.length ?? 0;
       },
-      commit: async (records) => {
-        await source.commit(records);
+      commit: async (delivered) => {
+        // A partition revoked while its records were being written is not committed by this member.
+        const records = owned(delivered);
+        if (records.length > 0) await source.commit(records);
         stats.committed += records.length;
         stats.batches++;
-        stats.lastDelayMs = Date.now() - Math.max(...records.map((r) => r.timestamp));
+        if (records.length > 0) stats.lastDelayMs = Date.now() - Math.max(...records.map((r) => r.timestamp));
         o.onProgress?.(stats);
       },
       onRetry: (attempt, records, err, delay) => {

@@ -25,6 +25,7 @@ import { ConfigError } from './errors.ts';
 import { parseSettings, showValue as show } from './settings.ts';
 import { parseKeyTemplate, type KeyTemplate } from './key-template.ts';
 import { parseAvroSchema, type TableSchema } from './schema.ts';
+import { compileFilter, type ValueFilter } from './filter.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
@@ -59,7 +60,7 @@ export const SinkEnvSchema = z.object({
   VALUE_ENCODING: z.enum(ValueEncodings).default('json').describe('Record value as JSON (fields become columns), UTF-8 text, or base64.'),
   HEADER_ENCODING: z.enum(HeaderEncodings).default('text').describe('Header values as UTF-8 text or base64.'),
   TOMBSTONES: z.enum(TombstoneModes).default('ignore').describe('Records with a null value: ignore (counted), write, or deadletter.'),
-  FILTER_REGEX: checked(z.string(), compileFilter).optional().describe('Only records whose value text matches are written; the others are counted as filtered.'),
+  FILTER_REGEX: checked(z.string(), compileFilter).optional().describe('Only records whose value text matches (RE2 syntax, linear time) are written; the others are counted as filtered.'),
   BYTES_SEPARATOR: checked(z.string(), decodeEscapes).default('\\n').describe('bytes format: separator between values (escapes \\n \\r \\t \\0 \\xHH allowed; empty for none).'),
   AVRO_SCHEMA: z.string().optional().describe('Avro record schema (JSON) of the value, for avro, parquet and csv.'),
   AVRO_SCHEMA_FILE: z.string().optional().describe('Path of a file holding the Avro schema (alternative to AVRO_SCHEMA).'),
@@ -102,7 +103,7 @@ export interface SinkConfig {
   readonly valueEncoding: 'json' | 'text' | 'base64';
   readonly headerEncoding: 'text' | 'base64';
   readonly tombstones: 'ignore' | 'write' | 'deadletter';
-  readonly filter?: RegExp;
+  readonly filter?: ValueFilter;
   readonly bytesSeparator: Buffer;
   readonly schema?: TableSchema;
   readonly maxRecordsPerObject: number;
@@ -147,14 +148,6 @@ function checkTimeZone(timezone: string): void {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {
     throw new Error('not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)');
-  }
-}
-
-function compileFilter(source: string): RegExp {
-  try {
-    return new RegExp(source, 'u');
-  } catch (err) {
-    throw new Error(`not a valid regular expression (${(err as Error).message})`);
   }
 }
 

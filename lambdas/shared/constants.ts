@@ -58,8 +58,13 @@ export const KeyTemplateVariables = ['topic', 'partition', 'start_offset', 'end_
 export const DefaultKeyTemplate =
   '{{topic}}/dt={{timestamp:yyyy-MM-dd}}/hour={{timestamp:HH}}/{{topic}}+{{partition}}+{{start_offset}}';
 
-/** Columns for Kafka metadata in CSV/Avro/Parquet carry this prefix; value fields may not use it. */
+/** Columns for Kafka metadata in CSV/Avro/Parquet carry this prefix; value fields may not use it, in any letter case. */
 export const MetadataColumnPrefix = '_kafka_';
+
+/** True when a field name uses the reserved prefix in any letter case (case-insensitive readers would confuse them). */
+export function isReservedName(name: string): boolean {
+  return name.length >= MetadataColumnPrefix.length && name.slice(0, MetadataColumnPrefix.length).toLowerCase() === MetadataColumnPrefix;
+}
 
 export const Limits = {
   /** S3 object keys are at most 1024 bytes of UTF-8. */
@@ -71,6 +76,13 @@ export const Limits = {
   maxPayloadBytes: 6 * 1024 * 1024,
   maxBatchSize: 10_000,
   offsetPadding: 20,
+  /** JSON values nested deeper are dead-lettered: recursive serializers and readers overflow their stacks. */
+  maxJsonDepth: 128,
+  /** Top-level fields of one value, and columns of one object, when columns are inferred (csv, avro, parquet). */
+  maxInferredFields: 1000,
+  /** Instants every reader here holds (pyarrow to_pylist, fastavro and Python datetime stop at years 1 and 9999). */
+  minTimestampMs: -62_135_596_800_000, // 0001-01-01T00:00:00.000Z
+  maxTimestampMs: 253_402_300_799_999, // 9999-12-31T23:59:59.999Z
 } as const;
 
 /** Powertools service name and EMF namespace of the sink (the CDK app's alarms and dashboard read these). */

@@ -1,14 +1,17 @@
 /**
- * Stage 3 — convert: a kept Kafka record → the text/values the encoders and key template need. Problems of one
- * record (not UTF-8, not JSON, does not fit the schema) throw RecordError and the record is dead-lettered.
+ * Stage 3 — convert: a kept Kafka record → the text/values the encoders and key template need. This is the
+ * per-record boundary: everything about a record's content that could stop an encoder or mislead a reader is
+ * decided here (README, "Dead letters"), and a record that fails throws RecordError and is dead-lettered. What
+ * leaves this function is representable in the configured format.
  */
 import { isUtf8 } from 'node:buffer';
 import type { SinkConfig } from './config.ts';
 import type { KafkaRecord } from './decode.ts';
 import { RecordError } from './errors.ts';
-import { isJson } from './json-validate.ts';
+import { Limits } from './constants.ts';
+import { checkJson } from './json-validate.ts';
 import { parseJsonExact, stringifyJsonExact, toSingleLine } from './json.ts';
-import { checkFieldName, ownField, toCell } from './schema.ts';
+import { checkFieldName, checkTimestampMs, ownField, toCell } from './schema.ts';
 
 export interface SinkRecord {
   readonly record: KafkaRecord;
@@ -20,7 +23,7 @@ export interface SinkRecord {
   readonly value?: unknown;
   /** Value cells in schema column order, when a schema is configured. */
   readonly cells?: readonly unknown[];
-  readonly headers: readonly { readonly key: string; readonly value: string }[];
+  readonly headers: readonly { readonly key: string; readonly value: string | null }[];
   /** Raw bytes of key, value and headers: what MAX_OBJECT_BYTES counts. */
   readonly rawBytes: number;
 }
@@ -42,6 +45,18 @@ export interface ConvertPlan {
   /** How the value is read: per VALUE_ENCODING; 'utf8' (text format: UTF-8 lines); 'raw' (bytes format, or the value
    * is not written). */
   readonly valueMode: 'json' | 'text' | 'base64' | 'utf8' | 'raw';
+  /** The record timestamp is written or names the object: it must be an instant readers hold. */
+  readonly needsTimestamp?: boolean;
+  /** Columns are inferred from the values' fields (no schema): names and field counts are checked per record. */
+  readonly inferColumns?: boolean;
+  /** The value's fields are the only columns (FIELDS=value): a value without fields would make a row of nothing. */
+  readonly valueColumnsOnly?: boolean;
+  /** text format: a value holding a line terminator would become several lines. */
+  readonly oneLine?: boolean;
+  /** bytes format: a value holding the separator could not be split back into records. */
+  readonly separator?: Buffer;
+  /** Raw bytes (key+value+headers) of one record at most (MAX_OBJECT_BYTES). */
+  readonly maxRawBytes?: number;
 }
 
 export function convertPlan(cfg: SinkConfig): ConvertPlan {
@@ -55,7 +70,60 @@ export function convertPlan(cfg: SinkConfig): ConvertPlan {
     needsKey: cfg.fields.includes('key') || cfg.keyTemplate.usesKey,
     needsHeaders: cfg.fields.includes('headers'),
     valueMode: cfg.format === 'bytes' || !valueUsed ? 'raw' : cfg.format === 'text' ? 'utf8' : cfg.valueEncoding,
+    needsTimestamp: cfg.fields.includes('timestamp') || (cfg.keyTemplate.usesTimestamp && cfg.timestampSource === 'record'),
+    inferColumns: columns && !cfg.schema,
+    valueColumnsOnly: columns && cfg.fields.length === 1,
+    oneLine: cfg.format === 'text',
+    separator: cfg.format === 'bytes' && cfg.bytesSeparator.length > 0 ? cfg.bytesSeparator : undefined,
+    maxRawBytes: cfg.maxObjectBytes,
   };
+}
+
+/** Line terminators of line-splitting readers (Python's str.splitlines, Java, Unicode): LF, CR, VT, FF, FS, GS,
+ * RS, NEL (C2 85), LINE and PARAGRAPH SEPARATOR (E2 80 A8/A9). */
+function lineTerminator(v: Buffer): string | null {
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i];
+    if (c === 0x0a || c === 0x0d || c === 0x0b || c === 0x0c || (c >= 0x1c && c <= 0x1e)) return `0x${c.toString(16).padStart(2, '0')}`;
+    if (c === 0xc2 && v[i + 1] === 0x85) return 'U+0085 (NEL)';
+    if (c === 0xe2 && v[i + 1] === 0x80 && (v[i + 2] === 0xa8 || v[i + 2] === 0xa9)) return v[i + 2] === 0xa8 ? 'U+2028' : 'U+2029';
+  }
+  return null;
+}
+
+/** The checks of one record's raw bytes that do not depend on its encoding (format limits, sizes, timestamp). */
+function checkRaw(plan: ConvertPlan, r: KafkaRecord, rawBytes: number): void {
+  if (plan.needsTimestamp) checkTimestampMs(r.timestamp, 'timestamp', 'convert');
+  if (plan.maxRawBytes !== undefined && rawBytes > plan.maxRawBytes) {
+    throw new RecordError('limit', `record is ${rawBytes} bytes (key+value+headers), over MAX_OBJECT_BYTES=${plan.maxRawBytes}`);
+  }
+  if (r.value === null) return;
+  if (plan.oneLine) {
+    const t = lineTerminator(r.value);
+    if (t !== null) throw new RecordError('encode', `value contains a line terminator (${t}); the text format writes one value per line (use jsonl or bytes)`);
+  }
+  if (plan.separator && r.value.includes(plan.separator)) {
+    throw new RecordError('encode', 'value contains BYTES_SEPARATOR, so the object could not be split back into records (choose another separator, or jsonl with VALUE_ENCODING=base64)');
+  }
+}
+
+/** Validates a JSON value (see checkJson) and parses it with exact numbers when the fields are needed. */
+function readJson(plan: ConvertPlan, raw: Buffer, t: string): unknown {
+  const check = checkJson(raw);
+  if (check.reason !== null) {
+    if (check.reason !== 'syntax error') throw new RecordError('convert', `value is not accepted as JSON: ${check.reason}`);
+    let reason = 'syntax error';
+    try {
+      JSON.parse(t); // only to word the reason
+    } catch (err) {
+      reason = (err as Error).message;
+    }
+    throw new RecordError('convert', `value is not valid JSON (${reason})`);
+  }
+  if (plan.inferColumns && check.topLevelFields > Limits.maxInferredFields) {
+    throw new RecordError('schema', `value has ${check.topLevelFields} fields, over ${Limits.maxInferredFields} columns (use AVRO_SCHEMA, or VALUE_ENCODING=text)`);
+  }
+  return plan.needsValue ? parseJsonExact(t, check.riskyNumbers) : undefined;
 }
 
 /** What converting a record reads from a configuration (the sink's, or the forwarder's). */
@@ -63,9 +131,13 @@ export type ConvertSettings = Pick<SinkConfig, 'format' | 'keyEncoding' | 'value
 
 export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaRecord): SinkRecord {
   let rawBytes = (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  for (const h of r.headers) rawBytes += h.value.length + Buffer.byteLength(h.key);
+  for (const h of r.headers) rawBytes += (h.value?.length ?? 0) + Buffer.byteLength(h.key);
+  checkRaw(plan, r, rawBytes);
   const headers = plan.needsHeaders
-    ? r.headers.map((h) => ({ key: h.key, value: cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, `header "${h.key}"`) }))
+    ? r.headers.map((h) => ({
+      key: h.key,
+      value: h.value === null ? null : cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, `header ${JSON.stringify(h.key)}`),
+    }))
     : [];
   const keyText = r.key === null || !plan.needsKey ? null : cfg.keyEncoding === 'base64' ? r.key.toString('base64') : text(r.key, 'key');
 
@@ -78,22 +150,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     else if (mode === 'text' || mode === 'utf8') valueText = text(r.value, 'value');
     else if (mode === 'json') {
       const t = text(r.value, 'value');
-      if (plan.needsValue) {
-        try {
-          value = parseJsonExact(t);
-        } catch (err) {
-          throw new RecordError('convert', `value is not valid JSON (${(err as Error).message})`);
-        }
-      } else if (!isJson(r.value)) {
-        // Validation without building the value; JSON.parse runs only to word the reason.
-        let reason = 'syntax error';
-        try {
-          JSON.parse(t);
-        } catch (err) {
-          reason = (err as Error).message;
-        }
-        throw new RecordError('convert', `value is not valid JSON (${reason})`);
-      }
+      value = readJson(plan, r.value, t);
       valueText = toSingleLine(t);
     }
     if (plan.needsObject) {
@@ -105,7 +162,14 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
         // Fields the schema does not name are left out, as an Avro reader schema projects them away.
         cells = cfg.schema.columns.map((c) => toCell(c, ownField(obj, c.name)));
       } else {
-        for (const k in obj) checkFieldName(k, plan.avroNames);
+        let fields = 0;
+        for (const k in obj) {
+          checkFieldName(k, plan.avroNames);
+          fields++;
+        }
+        if (fields === 0 && plan.valueColumnsOnly) {
+          throw new RecordError('schema', 'value has no fields and FIELDS=value: the row would have no columns (readers refuse zero-column files and skip blank lines)');
+        }
       }
     }
   } else if (plan.needsObject && cfg.schema) {

@@ -8,6 +8,7 @@ import type { KafkaRecord } from './decode.ts';
 import type { RecordStage } from './errors.ts';
 import { createHash } from 'node:crypto';
 import { Limits } from './constants.ts';
+import { stringifyJsonExact } from './json.ts';
 import { padOffset, safeKeyValue } from './key-template.ts';
 
 export interface DeadLetter {
@@ -26,6 +27,13 @@ export interface DeadLetterObject {
 
 export function deadLetterLine(d: DeadLetter): string {
   const r = d.record;
+  if (r.invalid) {
+    // Fields that could not be decoded are kept as the event held them.
+    return stringifyJsonExact({
+      topic: r.topic, partition: r.partition, offset: r.offset.toString(), timestamp: null, timestampType: null,
+      key: null, value: null, headers: [], received: r.invalid.received, stage: d.stage, reason: d.reason,
+    });
+  }
   return JSON.stringify({
     topic: r.topic,
     partition: r.partition,
@@ -34,7 +42,7 @@ export function deadLetterLine(d: DeadLetter): string {
     timestampType: r.timestampType,
     key: r.key === null ? null : r.key.toString('base64'),
     value: r.value === null ? null : r.value.toString('base64'),
-    headers: r.headers.map((h) => ({ key: h.key, value: h.value.toString('base64') })),
+    headers: r.headers.map((h) => ({ key: h.key, value: h.value === null ? null : h.value.toString('base64') })),
     stage: d.stage,
     reason: d.reason,
   });

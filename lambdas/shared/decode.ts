@@ -1,25 +1,31 @@
 /**
  * Stage 1 — decode: Kafka event source event → records grouped by topic-partition, in offset order.
- * A malformed event throws EventShapeError (the invocation fails); nothing here is a per-record decision.
+ * Only the event's structure can fail the invocation (EventShapeError): not an object, records not a map of lists,
+ * a record that is not an object, a missing or bad offset, a topic/partition that contradicts its map key, one
+ * offset twice. A record's own fields (timestamp, key, value, headers) that cannot be decoded make that record
+ * `invalid`: it is dead-lettered with the reason and the record as received, and the rest of the batch goes on.
  */
 import { EventShapeError } from './errors.ts';
 
 export interface KafkaHeader {
   readonly key: string;
-  readonly value: Buffer;
+  /** null: Kafka allows a header without a value. */
+  readonly value: Buffer | null;
 }
 
 export interface KafkaRecord {
   readonly topic: string;
   readonly partition: number;
   readonly offset: bigint;
-  /** Epoch milliseconds. */
+  /** Epoch milliseconds as given (Kafka's are int64; -1 is "no timestamp"); range checks happen where it is used. */
   readonly timestamp: number;
   readonly timestampType: string;
   readonly key: Buffer | null;
   /** null = tombstone. */
   readonly value: Buffer | null;
   readonly headers: readonly KafkaHeader[];
+  /** Set when a field of this record could not be decoded: the reason, and the record as the event held it. */
+  readonly invalid?: { readonly reason: string; readonly received: unknown };
 }
 
 export interface PartitionBatch {
@@ -48,32 +54,39 @@ function toOffset(raw: unknown, where: () => string): bigint {
   return fail(`${where()}.offset must be a non-negative integer, got ${JSON.stringify(String(raw))}`);
 }
 
-function toBytes(raw: unknown, where: () => string, field: string): Buffer | null {
+/** A problem with one record's own field: the record is dead-lettered, the event goes on. */
+class FieldError extends Error {}
+
+function toBytes(raw: unknown, field: string): Buffer | null {
   if (raw === null || raw === undefined) return null;
-  if (typeof raw !== 'string' || raw.length % 4 !== 0) return fail(`${where()}.${field} must be a base64 string or null`);
+  if (typeof raw !== 'string' || raw.length % 4 !== 0) throw new FieldError(`${field} is not a base64 string or null`);
   const buf = Buffer.from(raw, 'base64');
   // Buffer.from skips characters outside the alphabet, so a length check catches them without a regex pass.
   const padding = raw.endsWith('==') ? 2 : raw.endsWith('=') ? 1 : 0;
-  if (buf.length !== (raw.length / 4) * 3 - padding) return fail(`${where()}.${field} must be a base64 string or null`);
+  if (buf.length !== (raw.length / 4) * 3 - padding) throw new FieldError(`${field} is not a base64 string or null`);
   return buf;
 }
 
-function toHeaders(raw: unknown, where: () => string): KafkaHeader[] {
+function toHeaders(raw: unknown): KafkaHeader[] {
   if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) return fail(`${where()}.headers must be a list`);
+  if (!Array.isArray(raw)) throw new FieldError('headers is not a list');
   const out: KafkaHeader[] = [];
   for (const entry of raw) {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
-      return fail(`${where()}.headers entries must be objects like {"name": [bytes]}`);
+      throw new FieldError('a headers entry is not an object like {"name": [bytes]}');
     }
     // Each entry holds one header; names may repeat across entries, so order is kept as given.
     for (const [key, bytes] of Object.entries(entry as Record<string, unknown>)) {
-      if (!Array.isArray(bytes)) return fail(`${where()}.headers["${key}"] must be a list of bytes`);
+      if (bytes === null) {
+        out.push({ key, value: null });
+        continue;
+      }
+      if (!Array.isArray(bytes)) throw new FieldError(`header ${JSON.stringify(key)} is not a list of bytes or null`);
       const buf = Buffer.allocUnsafe(bytes.length);
       for (let i = 0; i < bytes.length; i++) {
         const b = bytes[i];
         if (typeof b !== 'number' || !Number.isInteger(b) || b < -128 || b > 255) {
-          return fail(`${where()}.headers["${key}"][${i}] is not a byte`);
+          throw new FieldError(`header ${JSON.stringify(key)} byte ${i} is not a byte`);
         }
         buf[i] = b & 0xff; // Java bytes arrive signed
       }
@@ -81,6 +94,17 @@ function toHeaders(raw: unknown, where: () => string): KafkaHeader[] {
     }
   }
   return out;
+}
+
+function toTimestamp(raw: unknown): number {
+  const t = typeof raw === 'string' && /^-?\d{1,19}$/.test(raw) ? Number(raw) : raw;
+  if (typeof t !== 'number' || !Number.isInteger(t)) throw new FieldError(`timestamp ${describeRaw(raw)} is not an integer of epoch milliseconds`);
+  return t;
+}
+
+function describeRaw(raw: unknown): string {
+  const text = typeof raw === 'string' ? JSON.stringify(raw) : String(raw);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
 export function decodeEvent(event: unknown): DecodedEvent {
@@ -92,16 +116,22 @@ export function decodeEvent(event: unknown): DecodedEvent {
   if (e.records === null || typeof e.records !== 'object' || Array.isArray(e.records)) {
     fail('records must be an object keyed "topic-partition"');
   }
-  const partitions: PartitionBatch[] = [];
-  let recordCount = 0;
+  // Two map keys can name one topic-partition ("orders-0", "orders-00"): their records are merged, never one
+  // object overwriting the other's.
+  const byPartition = new Map<string, { topic: string; partition: number; records: KafkaRecord[]; ordered: boolean }>();
   for (const [tp, list] of Object.entries(e.records as Record<string, unknown>)) {
     if (!Array.isArray(list)) fail(`records["${tp}"] must be a list`);
     const m = /^(.+)-(\d+)$/.exec(tp);
     if (!m) fail(`records key "${tp}" is not "topic-partition"`);
     const [, topic, partText] = m;
     const partition = Number(partText);
-    const records: KafkaRecord[] = new Array(list.length);
-    let ordered = true;
+    if (!Number.isSafeInteger(partition) || partition > 2 ** 31 - 1) fail(`records key "${tp}": partition ${partText} is not a Kafka partition number`);
+    const id = `${topic}\u0000${partition}`;
+    let group = byPartition.get(id);
+    if (!group) byPartition.set(id, (group = { topic, partition, records: [], ordered: true }));
+    else group.ordered = false;
+    const records = group.records;
+    const first = records.length;
     for (let i = 0; i < list.length; i++) {
       // Error locations are built only on failure: this loop runs for every record of a 6 MB batch.
       const where = () => `records["${tp}"][${i}]`;
@@ -111,33 +141,42 @@ export function decodeEvent(event: unknown): DecodedEvent {
       if (r.partition !== undefined && r.partition !== partition && Number(r.partition) !== partition) {
         fail(`${where()}.partition does not match "${tp}"`);
       }
-      const timestamp = typeof r.timestamp === 'string' ? Number(r.timestamp) : r.timestamp;
-      // Whole milliseconds within the range of a Date: encoders turn them into BigInt and ISO-8601 text.
-      if (typeof timestamp !== 'number' || !Number.isInteger(timestamp) || Math.abs(timestamp) > 8.64e15) {
-        fail(`${where()}.timestamp must be epoch milliseconds`);
+      const offset = toOffset(r.offset, where);
+      let record: KafkaRecord;
+      try {
+        record = {
+          topic,
+          partition,
+          offset,
+          timestamp: toTimestamp(r.timestamp),
+          timestampType: typeof r.timestampType === 'string' ? r.timestampType : 'CREATE_TIME',
+          key: toBytes(r.key, 'key'),
+          value: toBytes(r.value, 'value'),
+          headers: toHeaders(r.headers),
+        };
+      } catch (err) {
+        if (!(err instanceof FieldError)) throw err;
+        record = {
+          topic, partition, offset, timestamp: 0, timestampType: 'CREATE_TIME', key: null, value: null, headers: [],
+          invalid: { reason: `record ${err.message}`, received: r },
+        };
       }
-      const record: KafkaRecord = {
-        topic,
-        partition,
-        offset: toOffset(r.offset, where),
-        timestamp,
-        timestampType: typeof r.timestampType === 'string' ? r.timestampType : 'CREATE_TIME',
-        key: toBytes(r.key, where, 'key'),
-        value: toBytes(r.value, where, 'value'),
-        headers: toHeaders(r.headers, where),
-      };
-      if (i > 0 && record.offset <= records[i - 1].offset) ordered = false;
-      records[i] = record;
+      if (i > 0 && record.offset <= records[first + i - 1].offset) group.ordered = false;
+      records.push(record);
     }
+  }
+  const partitions: PartitionBatch[] = [];
+  let recordCount = 0;
+  for (const { topic, partition, records, ordered } of byPartition.values()) {
     // The event source delivers offset order; if not, sort. One offset twice is not a record problem: the event is wrong.
-    const unique = ordered ? records : records.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
     if (!ordered) {
-      for (let i = 1; i < unique.length; i++) {
-        if (unique[i].offset === unique[i - 1].offset) fail(`records["${tp}"] holds offset ${unique[i].offset} twice`);
+      records.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+      for (let i = 1; i < records.length; i++) {
+        if (records[i].offset === records[i - 1].offset) fail(`topic-partition ${topic}-${partition} holds offset ${records[i].offset} twice`);
       }
     }
-    recordCount += unique.length;
-    partitions.push({ topic, partition, records: unique });
+    recordCount += records.length;
+    partitions.push({ topic, partition, records });
   }
   return {
     eventSource: e.eventSource as DecodedEvent['eventSource'],

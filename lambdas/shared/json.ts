@@ -1,32 +1,81 @@
 /**
- * JSON with exact 64-bit integers. JSON.parse alone rounds integers beyond 2^53; a reviver that reads the source
- * text (Node >= 21) keeps them as BigInt. The reviver is slow, so it only runs when a long digit run is present.
+ * JSON numbers kept exact. JSON.parse alone rounds every number to a double: integers beyond 2^53 lose digits,
+ * 1e400 becomes Infinity, 0.1234567890123456789 becomes 0.12345678901234568. With source text (Node >= 21 passes it
+ * to a reviver) each number comes back as what can hold it exactly:
+ *  - a number when the double is the literal's exact value (an integer within ±2^53, or a fraction whose shortest
+ *    double text is numerically the literal: 0.1, 1.5e3);
+ *  - a BigInt for an integer literal within int64;
+ *  - otherwise JSON.rawJSON(literal): an object that JSON.stringify writes back as the literal itself.
+ * The reviver is slow, so it runs only when checkJson saw a number that may not survive a double.
  */
-const LONG_DIGITS = /\d{16}/;
-
-function exactInteger(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source && /^-?\d+$/.test(context.source)) {
-    return BigInt(context.source);
-  }
-  return value;
-}
-
-/** Parses JSON; integers outside the safe range come back as BigInt. Throws SyntaxError on invalid JSON. */
-export function parseJsonExact(text: string): unknown {
-  return LONG_DIGITS.test(text) ? JSON.parse(text, exactInteger as (k: string, v: unknown) => unknown) : JSON.parse(text);
-}
-
 declare global {
   interface JSON {
-    rawJSON(text: string): unknown;
+    rawJSON(text: string): { readonly rawJSON: string };
+    isRawJSON(value: unknown): value is { readonly rawJSON: string };
   }
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const INTEGER = /^-?\d+$/;
+
+/** A decimal literal as sign, digits without leading/trailing zeros, and exponent: equal keys, equal numbers. */
+function decimalKey(text: string): string {
+  let s = text;
+  const negative = s.startsWith('-');
+  if (negative) s = s.slice(1);
+  let exponent = 0;
+  const e = s.search(/[eE]/);
+  if (e >= 0) {
+    exponent = Number(s.slice(e + 1));
+    s = s.slice(0, e);
+  }
+  const dot = s.indexOf('.');
+  let digits = s;
+  if (dot >= 0) {
+    digits = s.slice(0, dot) + s.slice(dot + 1);
+    exponent -= s.length - dot - 1;
+  }
+  let a = 0;
+  while (a < digits.length - 1 && digits[a] === '0') a++;
+  let z = digits.length;
+  while (z > a + 1 && digits[z - 1] === '0') z--;
+  exponent += digits.length - z;
+  digits = digits.slice(a, z);
+  if (digits === '0') return '0';
+  return `${negative ? '-' : ''}${digits}e${exponent}`;
+}
+
+/** True when the double `n` is exactly the number the decimal literal `text` names. */
+export function isExactDouble(text: string, n: number): boolean {
+  return Number.isFinite(n) && decimalKey(text) === decimalKey(String(n));
+}
+
+function exactNumber(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== 'number') return value;
+  const source = context?.source;
+  if (source === undefined) return value;
+  if (INTEGER.test(source)) {
+    if (Number.isSafeInteger(value)) return value;
+    const big = BigInt(source);
+    return big >= INT64_MIN && big <= INT64_MAX ? big : JSON.rawJSON(source);
+  }
+  return isExactDouble(source, value) ? value : JSON.rawJSON(source);
+}
+
+/**
+ * Parses JSON with exact numbers (see the module comment). `riskyNumbers` comes from checkJson; without it every
+ * number is checked. Throws SyntaxError on invalid JSON.
+ */
+export function parseJsonExact(text: string, riskyNumbers = true): unknown {
+  return riskyNumbers ? JSON.parse(text, exactNumber as (k: string, v: unknown) => unknown) : JSON.parse(text);
 }
 
 function bigintAsNumber(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? JSON.rawJSON(value.toString()) : value;
 }
 
-/** Stringifies JSON, writing BigInt as exact JSON numbers. */
+/** Stringifies JSON, writing BigInt as exact JSON numbers (rawJSON values are written as their literal). */
 export function stringifyJsonExact(value: unknown): string {
   // A replacer makes JSON.stringify several times slower; only values holding a BigInt need it (and throw without).
   try {
@@ -37,7 +86,32 @@ export function stringifyJsonExact(value: unknown): string {
   }
 }
 
-/** JSON text of a value as one line: a valid JSON document cannot hold a raw line break inside a string. */
+/**
+ * JSON text of a value as one line. A valid JSON document holds raw CR/LF only between tokens (never inside a
+ * string), where whitespace means nothing: each whitespace run that holds one is dropped. One pass, linear in the
+ * text (a regular expression such as /\s*[\r\n]\s*\/g backtracks quadratically on long runs of spaces).
+ */
 export function toSingleLine(jsonText: string): string {
-  return jsonText.includes('\n') || jsonText.includes('\r') ? jsonText.replace(/\s*[\r\n]\s*/g, '') : jsonText;
+  if (!jsonText.includes('\n') && !jsonText.includes('\r')) return jsonText;
+  let out = '';
+  let from = 0;
+  const n = jsonText.length;
+  let i = 0;
+  while (i < n) {
+    const c = jsonText.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) { i++; continue; }
+    const start = i;
+    let breaks = false;
+    while (i < n) {
+      const w = jsonText.charCodeAt(i);
+      if (w === 0x0a || w === 0x0d) breaks = true;
+      else if (w !== 0x20 && w !== 0x09) break;
+      i++;
+    }
+    if (breaks) {
+      out += jsonText.slice(from, start);
+      from = i;
+    }
+  }
+  return out + jsonText.slice(from);
 }

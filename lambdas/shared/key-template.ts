@@ -105,25 +105,39 @@ export function parseKeyTemplate(source: string): KeyTemplate {
 
 /** Makes a piece of record data safe as (part of) one key segment: no '/', control characters or '..'. */
 const safeCache = new Map<string, string>();
+let safeCacheChars = 0;
+/** Values longer than this are hashed anyway and not worth caching; the cache holds at most ~4 MB of text. */
+const CACHEABLE_CHARS = 256;
+const CACHE_MAX_CHARS = 2 * 1024 * 1024;
 
 export function safeKeyValue(raw: string | null | undefined): string {
   if (raw === null || raw === undefined) return '_null';
   if (raw === '') return '_empty';
+  if (raw.length > CACHEABLE_CHARS) return makeSafe(raw);
   let cached = safeCache.get(raw);
   if (cached === undefined) {
     cached = makeSafe(raw);
-    // Topics and low-cardinality keys repeat in every batch; the bound keeps high-cardinality values from growing it.
-    if (safeCache.size >= 50_000) safeCache.clear();
+    // Topics and low-cardinality keys repeat in every batch; the bound (by size, not entries) keeps high-cardinality
+    // values from growing a warm container's heap.
+    if (safeCacheChars > CACHE_MAX_CHARS) {
+      safeCache.clear();
+      safeCacheChars = 0;
+    }
     safeCache.set(raw, cached);
+    safeCacheChars += raw.length + cached.length;
   }
   return cached;
 }
 
 function makeSafe(raw: string): string {
+  // The data values "_null" and "_empty" must not share a prefix with a missing or empty value.
+  if (raw === '_null' || raw === '_empty') return `%5F${raw.slice(1)}`;
   let out = '';
   for (const ch of raw) {
     if (/^[A-Za-z0-9\-_.=+@,]$/.test(ch)) out += ch;
     else for (const b of Buffer.from(ch, 'utf8')) out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    // Past 128 characters only the first 96 are kept (plus a hash of the whole): a long value costs no more.
+    if (out.length > 140) break;
   }
   out = out.replace(/\.(?=\.)/g, '%2E');
   if (out === '.') out = '%2E';

@@ -1,13 +1,16 @@
 /**
- * Stage 4 — partition: records → objects. A record's key-template prefix decides its group; within a group,
- * objects are cut at offsets that are multiples of MAX_RECORDS_PER_OBJECT. Keys therefore depend only on record
- * content and offsets, so a retried batch (the same one, or a shorter one from the same start) rewrites the same keys.
+ * Stage 4 — partition: records → objects. A record's key-template prefix (rendered per record, in the per-record
+ * path: see recordGroupKey) decides its group; within a group, objects are cut at offsets that are multiples of
+ * MAX_RECORDS_PER_OBJECT. Keys therefore depend only on record content and offsets, so a retried batch (the same
+ * one, or a shorter one from the same start) rewrites the same keys.
  */
 import type { SinkConfig } from './config.ts';
 import type { SinkRecord } from './convert.ts';
 import { valueFieldText } from './convert.ts';
 import { extensionFor, Limits } from './constants.ts';
+import { RecordError } from './errors.ts';
 import { renderObjectKey, renderRecordKey, type TimeFormatter } from './key-template.ts';
+import { checkTimestampMs } from './schema.ts';
 
 export interface PlannedObject {
   readonly key: string;
@@ -19,47 +22,71 @@ export interface PlannedObject {
   readonly records: readonly SinkRecord[];
 }
 
-export interface PartitionResult {
-  readonly objects: PlannedObject[];
-  /** Records whose rendered key is over the S3 limit. */
-  readonly rejected: { readonly record: SinkRecord; readonly reason: string }[];
+/** A converted record and the prefix group its key template puts it in. */
+export interface GroupedRecord {
+  readonly record: SinkRecord;
+  readonly groupKey: string;
 }
 
-/** Records of one topic-partition (offset order) → planned objects. `nowMs` is the invocation's wall clock. */
-export function partitionRecords(
-  cfg: SinkConfig,
-  fmt: TimeFormatter,
-  records: readonly SinkRecord[],
-  nowMs: number,
-): PartitionResult {
-  const groups = new Map<string, SinkRecord[]>();
-  const t = cfg.keyTemplate;
-  // With only time-based record variables, records of the same minute (or second) share a key: render it once.
-  const timeOnly = !t.usesKey && t.valuePaths.length === 0;
-  const resolution = t.parts.some((p) => p.kind === 'timestamp' && p.pattern.some((x) => 'token' in x && (x.token === 'ss' || x.token === 'SSS')))
-    ? 1 : 60_000;
-  const memo = new Map<number, string>();
-  for (const r of records) {
-    const timeMs = cfg.timestampSource === 'wallclock' ? nowMs : r.record.timestamp;
-    const bucket = Math.floor(timeMs / resolution);
-    let groupKey = timeOnly ? memo.get(bucket) : undefined;
-    groupKey ??= renderRecordKey(t, fmt, {
-      topic: r.record.topic,
-      partition: r.record.partition,
-      timeMs,
-      keyText: r.keyText,
-      valueField: (path) => valueFieldText(r.value, path),
-    });
-    if (timeOnly) memo.set(bucket, groupKey);
-    const list = groups.get(groupKey);
-    if (list) list.push(r);
-    else groups.set(groupKey, [r]);
+/**
+ * Renders the record-level part of the key template for one record and checks that the object key it leads to
+ * fits S3's limit (offsets are always 20 digits, so the length is known before the object is). Throws RecordError.
+ */
+export class KeyGrouper {
+  private readonly memo = new Map<number, string>();
+  private readonly timeOnly: boolean;
+  private readonly resolution: number;
+  private readonly ext: string;
+  private readonly cfg: SinkConfig;
+  private readonly fmt: TimeFormatter;
+
+  constructor(cfg: SinkConfig, fmt: TimeFormatter) {
+    this.cfg = cfg;
+    this.fmt = fmt;
+    const t = cfg.keyTemplate;
+    // With only time-based record variables, records of the same minute (or second) share a key: render it once.
+    this.timeOnly = !t.usesKey && t.valuePaths.length === 0;
+    this.resolution = t.parts.some((p) => p.kind === 'timestamp' && p.pattern.some((x) => 'token' in x && (x.token === 'ss' || x.token === 'SSS')))
+      ? 1 : 60_000;
+    this.ext = extensionFor(cfg.format, cfg.compression);
   }
 
+  groupKey(r: SinkRecord, nowMs: number): string {
+    const t = this.cfg.keyTemplate;
+    const timeMs = this.cfg.timestampSource === 'wallclock' ? nowMs : r.record.timestamp;
+    if (t.usesTimestamp) checkTimestampMs(timeMs, 'timestamp', 'partition');
+    const bucket = Math.floor(timeMs / this.resolution);
+    let key = this.timeOnly ? this.memo.get(bucket) : undefined;
+    if (key === undefined) {
+      key = renderRecordKey(t, this.fmt, {
+        topic: r.record.topic,
+        partition: r.record.partition,
+        timeMs,
+        keyText: r.keyText,
+        valueField: (path) => valueFieldText(r.value, path),
+      });
+      const bytes = Buffer.byteLength(this.cfg.prefix) + Buffer.byteLength(renderObjectKey(key, 0n, 0n)) + 1 + this.ext.length;
+      if (bytes > Limits.maxKeyBytes) throw new RecordError('partition', `object key is ${bytes} bytes, over the S3 limit of ${Limits.maxKeyBytes}`);
+      if (this.timeOnly) {
+        if (this.memo.size > 10_000) this.memo.clear();
+        this.memo.set(bucket, key);
+      }
+    }
+    return key;
+  }
+}
+
+/** Records of one topic-partition (offset order), each with its group key → planned objects. */
+export function partitionRecords(cfg: SinkConfig, records: readonly GroupedRecord[]): PlannedObject[] {
+  const groups = new Map<string, SinkRecord[]>();
+  for (const { record, groupKey } of records) {
+    const list = groups.get(groupKey);
+    if (list) list.push(record);
+    else groups.set(groupKey, [record]);
+  }
   const ext = extensionFor(cfg.format, cfg.compression);
   const n = BigInt(cfg.maxRecordsPerObject);
   const objects: PlannedObject[] = [];
-  const rejected: PartitionResult['rejected'] = [];
   for (const [groupKey, list] of groups) {
     let i = 0;
     while (i < list.length) {
@@ -76,15 +103,9 @@ export function partitionRecords(
       const start = slice[0].record.offset;
       const end = j < list.length && list[j].record.offset <= windowEnd ? list[j].record.offset - 1n : windowEnd;
       const key = `${cfg.prefix}${renderObjectKey(groupKey, start, end)}.${ext}`;
-      if (Buffer.byteLength(key) > Limits.maxKeyBytes) {
-        for (const record of slice) {
-          rejected.push({ record, reason: `object key is ${Buffer.byteLength(key)} bytes, over the S3 limit of ${Limits.maxKeyBytes}` });
-        }
-      } else {
-        objects.push({ key, topic: slice[0].record.topic, partition: slice[0].record.partition, startOffset: start, endOffset: end, records: slice });
-      }
+      objects.push({ key, topic: slice[0].record.topic, partition: slice[0].record.partition, startOffset: start, endOffset: end, records: slice });
       i = j;
     }
   }
-  return { objects, rejected };
+  return objects;
 }

@@ -2,8 +2,8 @@
  * Table schemas for avro, parquet and csv: the value's top-level fields as columns, from a configured Avro schema
  * or inferred from the records of one object (rules in the README, "Schemas").
  */
-import { MetadataColumnPrefix } from './constants.ts';
-import { RecordError } from './errors.ts';
+import { isReservedName, Limits, MetadataColumnPrefix } from './constants.ts';
+import { RecordError, type RecordStage } from './errors.ts';
 import { stringifyJsonExact } from './json.ts';
 
 export const ColumnTypes = [
@@ -67,9 +67,9 @@ export function parseAvroSchema(text: string): TableSchema {
   for (const f of o.fields as Record<string, unknown>[]) {
     const name = f?.name;
     if (typeof name !== 'string' || !AVRO_NAME.test(name)) throw new Error(`field name ${JSON.stringify(name)} is not a valid Avro name`);
-    if (name.startsWith(MetadataColumnPrefix)) throw new Error(`field "${name}" uses the prefix "${MetadataColumnPrefix}" reserved for Kafka metadata columns`);
-    if (seen.has(name)) throw new Error(`field "${name}" appears twice`);
-    seen.add(name);
+    if (isReservedName(name)) throw new Error(`field "${name}" uses the prefix "${MetadataColumnPrefix}" (in any letter case) reserved for Kafka metadata columns`);
+    if (seen.has(name.toLowerCase())) throw new Error(`field "${name}" appears twice (names are compared ignoring letter case, as Athena, Spark and DuckDB do)`);
+    seen.add(name.toLowerCase());
     let type = f.type;
     let nullable = false;
     if (Array.isArray(type)) {
@@ -83,17 +83,22 @@ export function parseAvroSchema(text: string): TableSchema {
   return { name: o.name, namespace: typeof o.namespace === 'string' ? o.namespace : undefined, columns, given: true };
 }
 
-type Inferred = 'null' | 'boolean' | 'long' | 'double' | 'string' | 'json';
+/** 'bigLong': integers of which some are beyond ±2^53, so a double column would lose their digits. */
+type Inferred = 'null' | 'boolean' | 'long' | 'bigLong' | 'double' | 'string' | 'json';
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER);
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 function kindOf(v: unknown): Inferred {
   if (v === null) return 'null';
   switch (typeof v) {
     case 'boolean': return 'boolean';
-    case 'number': return Number.isInteger(v) && Number.isSafeInteger(v) ? 'long' : 'double';
-    case 'bigint': return v >= INT64_MIN && v <= INT64_MAX ? 'long' : 'json';
+    // parseJsonExact hands out numbers only when the double is the literal's exact value.
+    case 'number': return Number.isSafeInteger(v) ? 'long' : 'double';
+    case 'bigint': return v < INT64_MIN || v > INT64_MAX ? 'json' : v < SAFE_MIN || v > SAFE_MAX ? 'bigLong' : 'long';
     case 'string': return 'string';
+    // Objects, arrays, and numbers no double or int64 holds (JSON.rawJSON of their literal).
     default: return 'json';
   }
 }
@@ -101,14 +106,17 @@ function kindOf(v: unknown): Inferred {
 function widen(a: Inferred, b: Inferred): Inferred {
   if (a === b || b === 'null') return a;
   if (a === 'null') return b;
+  if ((a === 'long' && b === 'bigLong') || (a === 'bigLong' && b === 'long')) return 'bigLong';
   if ((a === 'long' && b === 'double') || (a === 'double' && b === 'long')) return 'double';
+  // bigLong with double: no column type holds both exactly, JSON text keeps every digit.
   return 'json';
 }
 
 /**
- * Infers columns from JSON objects, in order of first appearance. All columns are nullable. Numbers that are all
- * integers are long, any fraction makes double; nested objects/arrays and conflicting types are JSON text; a field
- * that is null everywhere is string.
+ * Infers columns from JSON objects, in order of first appearance. All columns are nullable. Integers are long
+ * (exact int64); integers and fractions mixed make double, unless an integer is beyond ±2^53 (JSON text then);
+ * nested objects/arrays, numbers beyond int64/double and conflicting types are JSON text; a field that is null
+ * everywhere is string.
  */
 export function inferSchema(values: readonly Record<string, unknown>[]): TableSchema {
   const kinds = new Map<string, Inferred>();
@@ -117,18 +125,30 @@ export function inferSchema(values: readonly Record<string, unknown>[]): TableSc
   }
   const columns: Column[] = [];
   for (const [name, kind] of kinds) {
-    columns.push({ name, type: kind === 'null' ? 'string' : kind, nullable: true });
+    columns.push({ name, type: kind === 'null' ? 'string' : kind === 'bigLong' ? 'long' : kind, nullable: true });
   }
   return { name: 'KafkaRecord', columns, given: false };
 }
 
+/** Control characters in a column name break CSV headers and SQL identifiers. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 /** Checks a value field name before it becomes a column (inference only; given schemas are checked at start). */
 export function checkFieldName(name: string, avro: boolean): void {
-  if (name.startsWith(MetadataColumnPrefix)) {
-    throw new RecordError('schema', `value field "${name}" uses the prefix "${MetadataColumnPrefix}" reserved for Kafka metadata columns`);
+  if (isReservedName(name)) {
+    throw new RecordError('schema', `value field "${name}" uses the prefix "${MetadataColumnPrefix}" (in any letter case) reserved for Kafka metadata columns`);
   }
   if (avro && !AVRO_NAME.test(name)) {
-    throw new RecordError('schema', `value field "${name}" is not a valid Avro name ([A-Za-z_][A-Za-z0-9_]*)`);
+    throw new RecordError('schema', `value field ${JSON.stringify(name)} is not a valid Avro name ([A-Za-z_][A-Za-z0-9_]*)`);
+  }
+  if (name === '') throw new RecordError('schema', 'value field "" has an empty name, which no column can have');
+  if (CONTROL.test(name)) throw new RecordError('schema', `value field ${JSON.stringify(name)} has a control character in its name`);
+}
+
+/** Checks that epoch milliseconds name an instant between 0001-01-01 and 9999-12-31 (UTC), which readers hold. */
+export function checkTimestampMs(ms: number, what: string, stage: RecordStage): void {
+  if (!(ms >= Limits.minTimestampMs && ms <= Limits.maxTimestampMs)) {
+    throw new RecordError(stage, `${what} ${ms} ms is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999Z, the instants readers hold`);
   }
 }
 
@@ -150,10 +170,12 @@ function mismatch(col: Column, v: unknown): never {
 }
 
 const FLOAT32_MAX = 3.4028234663852886e38;
-/** The range of JavaScript dates (±100,000,000 days around 1970), which every reader and encoder here can hold. */
-const MAX_DATE_MS = 8.64e15;
-const MAX_DATE_DAYS = 100_000_000;
-const MAX_DATE_MICROS = 8_640_000_000_000_000_000n;
+/** Years 0001..9999 (what pyarrow's to_pylist, fastavro and Python's datetime hold), as days and micros. */
+const MIN_DATE_DAYS = Limits.minTimestampMs / 86_400_000;
+const MAX_DATE_DAYS = Math.floor(Limits.maxTimestampMs / 86_400_000);
+const MIN_MICROS = BigInt(Limits.minTimestampMs) * 1000n;
+const MAX_MICROS = BigInt(Limits.maxTimestampMs) * 1000n + 999n;
+const inTimeRange = (ms: number) => ms >= Limits.minTimestampMs && ms <= Limits.maxTimestampMs;
 
 /** Date.parse rolls impossible dates over (2024-02-30 → 2024-03-01): such a date is not a date. */
 function realDate(isoDatePart: string): boolean {
@@ -165,7 +187,7 @@ function parseTime(col: Column, v: string): number {
   // Only full ISO-8601 instants with a zone are accepted: a zone-less time would be ambiguous.
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(v)) mismatch(col, v);
   const ms = Date.parse(v);
-  if (Number.isNaN(ms) || !realDate(v) || Math.abs(ms) > MAX_DATE_MS) mismatch(col, v);
+  if (Number.isNaN(ms) || !realDate(v) || !inTimeRange(ms)) mismatch(col, v);
   return ms;
 }
 
@@ -195,7 +217,9 @@ export function toCell(col: Column, v: unknown): unknown {
       return mismatch(col, v);
     case 'float':
     case 'double': {
-      const n = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : NaN;
+      // A configured float/double column takes the nearest value of its type, as any Avro writer does; a number
+      // beyond its range (1e400, or 1e39 for float) is a mismatch, never an Infinity or a null.
+      const n = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : JSON.isRawJSON(v) ? Number(v.rawJSON) : NaN;
       // A value the column cannot hold is a mismatch, not an Infinity.
       if (Number.isFinite(n) && (col.type === 'double' || Math.abs(n) <= FLOAT32_MAX)) return n;
       return mismatch(col, v);
@@ -206,19 +230,22 @@ export function toCell(col: Column, v: unknown): unknown {
       if (typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) && v.length % 4 === 0) return Buffer.from(v, 'base64');
       return mismatch(col, v);
     case 'timestamp-millis':
-      if (typeof v === 'number' && Number.isSafeInteger(v) && Math.abs(v) <= MAX_DATE_MS) return v;
+      if (typeof v === 'number' && Number.isSafeInteger(v) && inTimeRange(v)) return v;
       if (typeof v === 'string') return parseTime(col, v);
       return mismatch(col, v);
     case 'timestamp-micros':
-      if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
-      if (typeof v === 'bigint' && v >= -MAX_DATE_MICROS && v <= MAX_DATE_MICROS) return v;
+      if ((typeof v === 'number' && Number.isSafeInteger(v)) || typeof v === 'bigint') {
+        const us = BigInt(v);
+        if (us >= MIN_MICROS && us <= MAX_MICROS) return us;
+        return mismatch(col, v);
+      }
       if (typeof v === 'string') {
         const frac = /\.(\d{4,6})/.exec(v)?.[1] ?? '';
         return BigInt(parseTime(col, v)) * 1000n + BigInt(frac.slice(3).padEnd(3, '0'));
       }
       return mismatch(col, v);
     case 'date':
-      if (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= MAX_DATE_DAYS) return v;
+      if (typeof v === 'number' && Number.isInteger(v) && v >= MIN_DATE_DAYS && v <= MAX_DATE_DAYS) return v;
       if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v) && realDate(v)) return Date.parse(v) / 86_400_000;
       return mismatch(col, v);
     case 'json':

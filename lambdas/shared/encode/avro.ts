@@ -117,7 +117,8 @@ export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buff
     blockCount = 0;
   };
   for (let row = 0; row < table.rowCount; row++) {
-    const obj: Record<string, unknown> = {};
+    // No prototype: a field named "__proto__" must be an own field, not a prototype change.
+    const obj = Object.create(null) as Record<string, unknown>;
     for (let c = 0; c < cols.length; c++) {
       const v = table.data[c][row];
       const conv = convert[c];

@@ -6,17 +6,33 @@ import { encodeCsv } from './csv.ts';
 import { encodeJsonl } from './jsonl.ts';
 import { encodeParquet, type ParquetCodec } from './parquet.ts';
 import { encodeBytes, encodeText } from './raw.ts';
-import { buildTable } from './table.ts';
+import { buildTable, type BuiltTable } from './table.ts';
 
-export function encodeObject(cfg: SinkConfig, records: readonly SinkRecord[]): Buffer {
+export interface EncodedObject {
+  readonly body: Buffer;
+  /** Records the object as a whole could not hold (see buildTable), with the reason. */
+  readonly rejected: BuiltTable['rejected'];
+  /** Records in the body. */
+  readonly records: readonly SinkRecord[];
+}
+
+function tabular(cfg: SinkConfig, records: readonly SinkRecord[], encode: (t: BuiltTable['table']) => Buffer): EncodedObject {
+  const { table, rejected } = buildTable(cfg, records);
+  if (rejected.length === 0) return { body: table.rowCount === 0 ? Buffer.alloc(0) : encode(table), rejected, records };
+  const out = new Set(rejected.map((x) => x.record));
+  return { body: table.rowCount === 0 ? Buffer.alloc(0) : encode(table), rejected, records: records.filter((r) => !out.has(r)) };
+}
+
+export function encodeObject(cfg: SinkConfig, records: readonly SinkRecord[]): EncodedObject {
+  const whole = (body: Buffer): EncodedObject => ({ body, rejected: [], records });
   switch (cfg.format) {
-    case 'jsonl': return encodeJsonl(cfg, records);
-    case 'text': return encodeText(records);
-    case 'bytes': return encodeBytes(cfg, records);
-    case 'csv': return encodeCsv(buildTable(cfg, records), false);
-    case 'csv_with_headers': return encodeCsv(buildTable(cfg, records), true);
-    case 'avro': return encodeAvro(buildTable(cfg, records), cfg.compression as AvroCodec, cfg.compressionLevel);
+    case 'jsonl': return whole(encodeJsonl(cfg, records));
+    case 'text': return whole(encodeText(records));
+    case 'bytes': return whole(encodeBytes(cfg, records));
+    case 'csv': return tabular(cfg, records, (t) => encodeCsv(t, false));
+    case 'csv_with_headers': return tabular(cfg, records, (t) => encodeCsv(t, true));
+    case 'avro': return tabular(cfg, records, (t) => encodeAvro(t, cfg.compression as AvroCodec, cfg.compressionLevel));
     case 'parquet':
-      return encodeParquet(buildTable(cfg, records), cfg.compression as ParquetCodec, cfg.parquetRowGroupSize, cfg.compressionLevel);
+      return tabular(cfg, records, (t) => encodeParquet(t, cfg.compression as ParquetCodec, cfg.parquetRowGroupSize, cfg.compressionLevel));
   }
 }

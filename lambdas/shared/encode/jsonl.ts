@@ -57,7 +57,7 @@ function headersJson(headers: SinkRecord['headers']): string {
   if (headers.length === 0) return '[]';
   let s = '[';
   for (let i = 0; i < headers.length; i++) {
-    s += `${i > 0 ? ',' : ''}{"key":${jsonString(headers[i].key)},"value":${jsonString(headers[i].value)}}`;
+    s += `${i > 0 ? ',' : ''}{"key":${jsonString(headers[i].key)},"value":${headers[i].value === null ? 'null' : jsonString(headers[i].value as string)}}`;
   }
   return s + ']';
 }

@@ -1,9 +1,13 @@
 /**
  * Rows of one object as typed columns (for csv, avro, parquet): the value's fields (configured or inferred
  * schema), then the chosen Kafka metadata as `_kafka_*` columns, which no value field may use.
+ * With an inferred schema, what only the object as a whole shows is decided here, before anything is encoded, and
+ * the records concerned are handed back as rejected (dead letters): a field named like a column of the object but
+ * for letter case (the first spelling names the column), a field that would add a column past
+ * Limits.maxInferredFields, and (csv) a row that would be a blank line.
  */
 import type { SinkConfig } from '../config.ts';
-import { MetadataColumnPrefix } from '../constants.ts';
+import { Limits, MetadataColumnPrefix } from '../constants.ts';
 import type { SinkRecord } from '../convert.ts';
 import { inferSchema, ownField, toCell, type Column, type TableSchema } from '../schema.ts';
 
@@ -18,7 +22,47 @@ export interface Table {
 
 const meta = (name: string) => `${MetadataColumnPrefix}${name}`;
 
-export function buildTable(cfg: SinkConfig, records: readonly SinkRecord[]): Table {
+export interface BuiltTable {
+  readonly table: Table;
+  /** Records left out of the table, with the reason (dead-lettered by the caller). */
+  readonly rejected: readonly { readonly record: SinkRecord; readonly reason: string }[];
+}
+
+/** Splits records into those whose fields fit the object's inferred columns and those that cannot. */
+function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rejected: BuiltTable['rejected'] } {
+  const spelling = new Map<string, string>(); // folded name -> the column's name
+  const kept: SinkRecord[] = [];
+  const rejected: { record: SinkRecord; reason: string }[] = [];
+  for (const r of records) {
+    const obj = (r.value ?? {}) as Record<string, unknown>;
+    let reason: string | undefined;
+    const added: string[] = [];
+    for (const k in obj) {
+      const folded = k.toLowerCase();
+      const column = spelling.get(folded);
+      if (column === undefined) {
+        if (!added.includes(folded)) added.push(folded);
+      } else if (column !== k) {
+        reason = `value field ${JSON.stringify(k)} differs only in letter case from column ${JSON.stringify(column)} of this object (case-insensitive readers cannot tell them apart)`;
+        break;
+      }
+    }
+    if (reason === undefined && spelling.size + added.length > Limits.maxInferredFields) {
+      reason = `value would add ${added.length} columns to the ${spelling.size} of this object, over ${Limits.maxInferredFields} (use AVRO_SCHEMA, or VALUE_ENCODING=text)`;
+    }
+    if (reason !== undefined) {
+      rejected.push({ record: r, reason });
+      continue;
+    }
+    for (const k in obj) if (!spelling.has(k.toLowerCase())) spelling.set(k.toLowerCase(), k);
+    kept.push(r);
+  }
+  return { kept, rejected };
+}
+
+export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTable {
+  const inferred = cfg.fields.includes('value') && cfg.valueEncoding === 'json' && !cfg.schema;
+  const { kept: records, rejected } = inferred ? admit(all) : { kept: [...all], rejected: [] };
   const columns: Column[] = [];
   const data: unknown[][] = [];
   const add = (col: Column, values: unknown[]) => {
@@ -68,5 +112,18 @@ export function buildTable(cfg: SinkConfig, records: readonly SinkRecord[]): Tab
         break;
     }
   }
-  return { name: cfg.schema?.name ?? 'KafkaRecord', namespace: cfg.schema?.namespace, columns, data, rowCount: records.length };
+  const table = { name: cfg.schema?.name ?? 'KafkaRecord', namespace: cfg.schema?.namespace, columns, data, rowCount: records.length };
+  // Rows of nothing: no columns at all (FIELDS=value and only empty values or tombstones), or a CSV row of one empty
+  // cell, which is a blank line that CSV readers skip. Such records are set aside, never written invisibly.
+  const csv = cfg.format === 'csv' || cfg.format === 'csv_with_headers';
+  const blank = columns.length === 0 ? records : csv && columns.length === 1 ? records.filter((_, i) => data[0][i] === null) : [];
+  if (blank.length > 0) {
+    const reason = columns.length === 0
+      ? 'the row would have no columns (FIELDS=value and no value fields); readers refuse zero-column files'
+      : 'the row would be a blank CSV line (one column, null), which CSV readers skip';
+    const out = new Set(blank);
+    const rest = buildTable(cfg, records.filter((r) => !out.has(r)));
+    return { table: rest.table, rejected: [...rejected, ...blank.map((record) => ({ record, reason })), ...rest.rejected] };
+  }
+  return { table, rejected };
 }

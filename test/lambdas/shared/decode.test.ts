@@ -157,7 +157,7 @@ describe('decodeEvent: well-formed events', () => {
     const headers = decodeEvent(event).partitions[0].records[0].headers;
 
     // Assess
-    expect(headers.map((h) => [h.key, h.value.toString()])).toEqual([
+    expect(headers.map((h) => [h.key, h.value?.toString()])).toEqual([
       ['trace', 'first'],
       ['other', 'x'],
       ['trace', 'second'],
@@ -174,7 +174,7 @@ describe('decodeEvent: well-formed events', () => {
     const [header] = decodeEvent(event).partitions[0].records[0].headers;
 
     // Assess
-    expect([...header.value]).toEqual([255, 128, 0, 127, 200]);
+    expect([...header.value!]).toEqual([255, 128, 0, 127, 200]);
   });
 
   it('sorts each partition by offset', () => {
@@ -203,7 +203,27 @@ describe('decodeEvent: well-formed events', () => {
 
   it('refuses an event that holds one offset twice (nothing is dropped silently)', () => {
     const event = eventWith({ 'orders-0': [wireRecord({ offset: 10 }), wireRecord({ offset: 9 }), wireRecord({ offset: 10 })] });
-    expect(() => decodeEvent(event)).toThrow('Malformed Kafka event: records["orders-0"] holds offset 10 twice');
+    expect(() => decodeEvent(event)).toThrow('Malformed Kafka event: topic-partition orders-0 holds offset 10 twice');
+  });
+
+  it('merges two map keys that name one topic-partition ("orders-0", "orders-00"): no object can overwrite another', () => {
+    // Prepare
+    const event = eventWith({ 'orders-0': [wireRecord({ offset: 2 })], 'orders-00': [wireRecord({ offset: 1 }), wireRecord({ offset: 3 })] });
+
+    // Act
+    const decoded = decodeEvent(event);
+
+    // Assess
+    expect(decoded.partitions.map((p) => [p.topic, p.partition, p.records.map((r) => r.offset)])).toEqual([['orders', 0, [1n, 2n, 3n]]]);
+    expect(() => decodeEvent(eventWith({ 'orders-0': [wireRecord({ offset: 2 })], 'orders-00': [wireRecord({ offset: 2 })] })))
+      .toThrow('topic-partition orders-0 holds offset 2 twice');
+  });
+
+  it('keeps a header with a null value (Kafka allows one) as a null value', () => {
+    const event = eventWith({ 'orders-0': [wireRecord({ headers: [{ none: null }, { some: [104, 105] }] })] });
+    const [r] = decodeEvent(event).partitions[0].records;
+    expect(r.invalid).toBeUndefined();
+    expect(r.headers.map((h) => [h.key, h.value?.toString() ?? null])).toEqual([['none', null], ['some', 'hi']]);
   });
 
 
@@ -219,15 +239,19 @@ describe('decodeEvent: well-formed events', () => {
     expect(r.timestampType).toBe('CREATE_TIME');
   });
 
-  it("accepts Kafka's -1 timestamp (no timestamp) and the last millisecond a Date can hold", () => {
+  it("accepts any integer timestamp (Kafka's are int64; -1 is no timestamp): ranges are checked where it is used", () => {
     // Prepare
-    const event = eventWith({ 'orders-0': [wireRecord({ offset: 1, timestamp: -1 }), wireRecord({ offset: 2, timestamp: 8.64e15 })] });
+    const event = eventWith({ 'orders-0': [
+      wireRecord({ offset: 1, timestamp: -1 }), wireRecord({ offset: 2, timestamp: 8.64e15 }),
+      wireRecord({ offset: 3, timestamp: 9.2e18 }), wireRecord({ offset: 4, timestamp: '-9223372036854775808' }),
+    ] });
 
     // Act
     const records = decodeEvent(event).partitions[0].records;
 
     // Assess
-    expect(records.map((r) => r.timestamp)).toEqual([-1, 8.64e15]);
+    expect(records.map((r) => r.timestamp)).toEqual([-1, 8.64e15, 9.2e18, -9223372036854775808]);
+    expect(records.every((r) => r.invalid === undefined)).toBe(true);
   });
 
   it('decodes an event with no records to zero partitions', () => {
@@ -262,38 +286,12 @@ describe('decodeEvent: malformed events throw EventShapeError naming the problem
       'records["orders-0"][0].topic "payments" does not match "orders-0"'],
     ['record partition differs from its key', eventWith({ 'orders-0': [wireRecord({ partition: 1 })] }),
       'records["orders-0"][0].partition does not match "orders-0"'],
-    ['timestamp missing', eventWith({ 'orders-0': [wireRecord({ timestamp: undefined })] }),
-      'records["orders-0"][0].timestamp must be epoch milliseconds'],
-    ['timestamp not a number', eventWith({ 'orders-0': [wireRecord({ timestamp: 'yesterday' })] }),
-      'records["orders-0"][0].timestamp must be epoch milliseconds'],
-    ['fractional timestamp', eventWith({ 'orders-0': [wireRecord({ timestamp: 1_767_225_600_000.5 })] }),
-      'records["orders-0"][0].timestamp must be epoch milliseconds'],
-    ['timestamp beyond the range of a Date', eventWith({ 'orders-0': [wireRecord({ timestamp: 9e15 })] }),
-      'records["orders-0"][0].timestamp must be epoch milliseconds'],
     ['negative offset', eventWith({ 'orders-0': [wireRecord({ offset: -1 })] }),
       'records["orders-0"][0].offset must be a non-negative integer, got "-1"'],
     ['fractional offset', eventWith({ 'orders-0': [wireRecord({ offset: 1.5 })] }),
       'records["orders-0"][0].offset must be a non-negative integer, got "1.5"'],
     ['offset missing', eventWith({ 'orders-0': [wireRecord({ offset: undefined })] }),
       'records["orders-0"][0].offset must be a non-negative integer, got "undefined"'],
-    ['key is not base64', eventWith({ 'orders-0': [wireRecord({ key: 'not base64!' })] }),
-      'records["orders-0"][0].key must be a base64 string or null'],
-    ['value is a number', eventWith({ 'orders-0': [wireRecord({ value: 42 })] }),
-      'records["orders-0"][0].value must be a base64 string or null'],
-    ['value has a bad base64 length', eventWith({ 'orders-0': [wireRecord({ value: 'abc' })] }),
-      'records["orders-0"][0].value must be a base64 string or null'],
-    ['long value (≥ 256 chars) is not base64', eventWith({ 'orders-0': [wireRecord({ value: '!'.repeat(400) })] }),
-      'records["orders-0"][0].value must be a base64 string or null'],
-    ['headers is an object', eventWith({ 'orders-0': [wireRecord({ headers: { h: [1] } })] }),
-      'records["orders-0"][0].headers must be a list'],
-    ['header entry is a list', eventWith({ 'orders-0': [wireRecord({ headers: [[1, 2]] })] }),
-      'records["orders-0"][0].headers entries must be objects like {"name": [bytes]}'],
-    ['header value is a string', eventWith({ 'orders-0': [wireRecord({ headers: [{ h: 'dmFsdWU=' }] })] }),
-      'records["orders-0"][0].headers["h"] must be a list of bytes'],
-    ['header byte out of range', eventWith({ 'orders-0': [wireRecord({ headers: [{ h: [1, 256] }] })] }),
-      'records["orders-0"][0].headers["h"][1] is not a byte'],
-    ['header byte not an integer', eventWith({ 'orders-0': [wireRecord({ headers: [{ h: [0.5] }] })] }),
-      'records["orders-0"][0].headers["h"][0] is not a byte'],
   ];
 
   it.each(cases)('%s', (_name, event, message) => {
@@ -312,13 +310,43 @@ describe('decodeEvent: malformed events throw EventShapeError naming the problem
     // Prepare
     const event = eventWith({
       'orders-0': [wireRecord()],
-      'orders-1': [wireRecord({ partition: 1, offset: 1 }), wireRecord({ partition: 1, offset: 2, key: '@@@@' })],
+      'orders-1': [wireRecord({ partition: 1, offset: 1 }), wireRecord({ partition: 1, offset: 2.5 })],
     });
 
     // Act
     const err = shapeError(event);
 
     // Assess
-    expect(err.message).toBe('Malformed Kafka event: records["orders-1"][1].key must be a base64 string or null');
+    expect(err.message).toBe('Malformed Kafka event: records["orders-1"][1].offset must be a non-negative integer, got "2.5"');
+  });
+});
+
+describe("decodeEvent: a record's own fields that cannot be decoded make only that record invalid", () => {
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['timestamp missing', { timestamp: undefined }, 'record timestamp undefined is not an integer of epoch milliseconds'],
+    ['timestamp not a number', { timestamp: 'yesterday' }, 'record timestamp "yesterday" is not an integer of epoch milliseconds'],
+    ['fractional timestamp', { timestamp: 1_767_225_600_000.5 }, 'record timestamp 1767225600000.5 is not an integer of epoch milliseconds'],
+    ['key is not base64', { key: 'not base64!' }, 'record key is not a base64 string or null'],
+    ['value is a number', { value: 42 }, 'record value is not a base64 string or null'],
+    ['value has a bad base64 length', { value: 'abc' }, 'record value is not a base64 string or null'],
+    ['long value (≥ 256 chars) is not base64', { value: '!'.repeat(400) }, 'record value is not a base64 string or null'],
+    ['headers is an object', { headers: { h: [1] } }, 'record headers is not a list'],
+    ['header entry is a list', { headers: [[1, 2]] }, 'record a headers entry is not an object like {"name": [bytes]}'],
+    ['header value is a string', { headers: [{ h: 'dmFsdWU=' }] }, 'record header "h" is not a list of bytes or null'],
+    ['header byte out of range', { headers: [{ h: [1, 256] }] }, 'record header "h" byte 1 is not a byte'],
+    ['header byte not an integer', { headers: [{ h: [0.5] }] }, 'record header "h" byte 0 is not a byte'],
+  ];
+
+  it.each(cases)('%s', (_name, fields, reason) => {
+    // Prepare
+    const bad = wireRecord({ offset: 2, ...fields });
+    const event = eventWith({ 'orders-0': [wireRecord({ offset: 1 }), bad, wireRecord({ offset: 3 })] });
+
+    // Act
+    const records = decodeEvent(event).partitions[0].records;
+
+    // Assess
+    expect(records.map((r) => [r.offset, r.invalid?.reason])).toEqual([[1n, undefined], [2n, reason], [3n, undefined]]);
+    expect(records[1].invalid?.received).toBe(bad);
   });
 });

@@ -10,7 +10,6 @@ import { convertPlan, convertRecord, type SinkRecord } from '../../../lambdas/sh
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { csvCell } from '../../../lambdas/shared/encode/csv.ts';
 import { encodeObject } from '../../../lambdas/shared/encode/index.ts';
-import { checkTextRecord } from '../../../lambdas/shared/encode/raw.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 
 const cfgOf = (env: Record<string, string> = {}): SinkConfig => loadSinkConfig({ BUCKET_NAME: 'my-bucket', ...env });
@@ -48,7 +47,7 @@ function sinkRecords(cfg: SinkConfig, specs: Spec[]): SinkRecord[] {
 
 function encode(env: Record<string, string>, specs: Spec[]): Buffer {
   const cfg = cfgOf(env);
-  return encodeObject(cfg, sinkRecords(cfg, specs));
+  return encodeObject(cfg, sinkRecords(cfg, specs)).body;
 }
 
 /** avsc's exact long (BigInt) for reading back, the same idea as the encoder's but written independently. */
@@ -326,15 +325,16 @@ describe('text and bytes', () => {
     expect(out.toString('utf8')).toBe('first line\n\ntrzecia linia ü\n');
   });
 
-  it('text refuses a value with a line break (checked before encoding)', () => {
+  it('text refuses a value holding any line terminator a line-splitting reader knows (checked before encoding)', () => {
     // Prepare
     const cfg = cfgOf({ FORMAT: 'text', VALUE_ENCODING: 'text' });
-    const [crlf, lf, ok] = sinkRecords(cfg, [{ value: 'a\r\nb' }, { value: 'a\nb' }, { value: 'a b' }]);
+    const values = ['a\r\nb', 'a\nb', 'a\rb', 'a\vb', 'a\fb', 'a\x1cb', 'a\x1db', 'a\x1eb', 'a\u0085b', 'a\u2028b', 'a\u2029b'];
+    const plan = convertPlan(cfg);
 
     // Act
-    const errors = [crlf, lf].map((r) => {
+    const errors = values.map((v, i) => {
       try {
-        checkTextRecord(r);
+        convertRecord(cfg, plan, kafka({ value: v }, i));
         return undefined;
       } catch (err) {
         return err;
@@ -345,21 +345,28 @@ describe('text and bytes', () => {
     for (const err of errors) {
       expect(err).toBeInstanceOf(RecordError);
       expect((err as RecordError).stage).toBe('encode');
-      expect((err as RecordError).message).toBe('value contains a line break; the text format writes one value per line (use jsonl or bytes)');
+      expect((err as RecordError).message).toMatch(/^value contains a line terminator \(.+\); the text format writes one value per line \(use jsonl or bytes\)$/);
     }
-    expect(() => checkTextRecord(ok)).not.toThrow();
+    expect(() => convertRecord(cfg, plan, kafka({ value: 'a b\tc' }, 0))).not.toThrow();
+  });
+
+  it('bytes refuses a value that holds the separator: the object could not be split back into records', () => {
+    const cfg = cfgOf({ FORMAT: 'bytes', VALUE_ENCODING: 'base64', BYTES_SEPARATOR: '\\r\\n' });
+    const plan = convertPlan(cfg);
+    expect(() => convertRecord(cfg, plan, kafka({ value: Buffer.from('a\r\nb') }, 0))).toThrow('value contains BYTES_SEPARATOR');
+    expect(() => convertRecord(cfg, plan, kafka({ value: Buffer.from('a\rb\n') }, 0))).not.toThrow();
   });
 
   it('bytes joins the raw values with the separator, without a trailing separator', () => {
     // Prepare
     const env = { FORMAT: 'bytes', VALUE_ENCODING: 'base64', BYTES_SEPARATOR: '\\x1e' };
-    const specs: Spec[] = [{ value: Buffer.from([0, 255]) }, { value: Buffer.alloc(0) }, { value: Buffer.from([0x1e, 1]) }];
+    const specs: Spec[] = [{ value: Buffer.from([0, 255]) }, { value: Buffer.alloc(0) }, { value: Buffer.from([0x1f, 1]) }];
 
     // Act
     const out = encode(env, specs);
 
     // Assess
-    expect([...out]).toEqual([0, 255, 0x1e, 0x1e, 0x1e, 1]);
+    expect([...out]).toEqual([0, 255, 0x1e, 0x1e, 0x1f, 1]);
   });
 
   it('bytes with the default separator is newline-joined; with an empty separator the values are concatenated', () => {

@@ -3,7 +3,7 @@ import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.
 import { convertPlan, convertRecord, type SinkRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { TimeFormatter } from '../../../lambdas/shared/key-template.ts';
-import { partitionRecords, type PartitionResult } from '../../../lambdas/shared/partition.ts';
+import { KeyGrouper, partitionRecords, type GroupedRecord, type PlannedObject } from '../../../lambdas/shared/partition.ts';
 
 const cfgOf = (env: Record<string, string> = {}): SinkConfig =>
   loadSinkConfig({ BUCKET_NAME: 'my-bucket', COMPRESSION: 'none', ...env });
@@ -42,8 +42,24 @@ function summary(result: PartitionResult): [string, bigint, bigint, number[]][] 
   return result.objects.map((o) => [o.key, o.startOffset, o.endOffset, o.records.map((r) => Number(r.record.offset))]);
 }
 
+interface PartitionResult {
+  objects: PlannedObject[];
+  rejected: { record: SinkRecord; reason: string }[];
+}
+
+/** The per-record key grouping (as the pipeline runs it) followed by the partition stage. */
 function plan(cfg: SinkConfig, specs: Spec[], nowMs = 0): PartitionResult {
-  return partitionRecords(cfg, new TimeFormatter(cfg.timezone), records(cfg, specs), nowMs);
+  const grouper = new KeyGrouper(cfg, new TimeFormatter(cfg.timezone));
+  const grouped: GroupedRecord[] = [];
+  const rejected: PartitionResult['rejected'] = [];
+  for (const record of records(cfg, specs)) {
+    try {
+      grouped.push({ record, groupKey: grouper.groupKey(record, nowMs) });
+    } catch (err) {
+      rejected.push({ record, reason: (err as Error).message });
+    }
+  }
+  return { objects: partitionRecords(cfg, grouped), rejected };
 }
 
 const WINDOW_TEMPLATE = '{{topic}}/{{partition}}/{{start_offset}}-{{end_offset}}';

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CompressionsByFormat, DefaultKeyTemplate, Formats, TombstoneModes, type Format } from '../lambdas/shared/constants.ts';
+import { loadForwarderConfig } from '../lambdas/forwarder/config.ts';
+import { encodeTableColumns, encodeTableRoutes } from '../lambdas/forwarder/table-columns.ts';
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { parseSettings, showValue as show } from '../lambdas/shared/settings.ts';
@@ -64,7 +66,7 @@ export const ContextSchema = z.object({
   timezone: str.describe('IANA time zone for {{timestamp:…}}.'),
   maxRecordsPerObject: int(1, 10_000_000).describe('Records per object at most (offset-aligned cuts).'),
   tombstones: z.enum(TombstoneModes).describe('Null values: ignore, write or deadletter.'),
-  filterRegex: z.string().optional().describe('Write only records whose value matches.'),
+  filterRegex: z.string().optional().describe('Write only records whose value matches (RE2 syntax: linear time, no lookaround or backreferences).'),
   valueEncoding: z.enum(['json', 'text', 'base64']).describe('Value as JSON, UTF-8 text or base64.'),
   keyEncoding: z.enum(['text', 'base64']).describe('Key as UTF-8 text or base64.'),
   headerEncoding: z.enum(['text', 'base64']).describe('Header values as UTF-8 text or base64 (binary headers).'),
@@ -117,7 +119,22 @@ export interface AppConfig extends Parsed {
   readonly tableRoutes: ReadonlyMap<string, string>;
   /** Tables stack: value columns per table; undefined = the value as text in _kafka_value. */
   readonly tableColumnsByTable?: ReadonlyMap<string, IcebergColumn[]>;
+  /** Tables stack: the forwarder's environment from the context (the stack adds stream, bucket and prefix),
+   * validated by the forwarder's own schema at synth. */
+  readonly forwarderEnvironment: Record<string, string>;
 }
+
+/** Lambda refuses a function whose environment (names, values and their encoding) exceeds 4 KB. */
+export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
+
+/** The forwarder variables the stack adds, at their longest (stream and bucket names are tokens at synth). */
+export const FORWARDER_STACK_VARIABLES: Readonly<Record<string, string>> = {
+  STREAM_NAME: 's'.repeat(128), ERROR_BUCKET: 'b'.repeat(63), ERROR_PREFIX: 'forwarder-dead-letters/',
+  POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder', NODE_OPTIONS: '--enable-source-maps',
+};
+
+/** Size of a function environment as Lambda counts it, approximated from above by its JSON text. */
+export const environmentBytes = (env: Readonly<Record<string, string>>): number => Buffer.byteLength(JSON.stringify(env));
 
 /** Sink environment variable → the context key users set. */
 const ENV_TO_CONTEXT: Record<string, string> = {
@@ -283,10 +300,67 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     problems.push(`valueEncoding=${show(c.valueEncoding)}: value columns of a table schema come from JSON values (valueEncoding=json)`);
   }
 
+  const forwarderEnvironment = forwarderEnvironmentOf(c, routes, tableColumnsByTable);
+  if (c.tablesSource === 'kinesis') problems.push(...checkForwarderEnvironment(c, input, forwarderEnvironment, problems));
+
   if (problems.length > 0) throw new ConfigError(problems, 'CDK context');
   if (c.bucketName === undefined) delete sinkEnvironment.BUCKET_NAME;
   if (schemaText) sinkEnvironment.AVRO_SCHEMA_FILE = BUNDLED_SCHEMA_PATH;
-  return { ...c, startingTimestampSeconds, provisioned, sinkEnvironment, schemaText, tableRoutes: routes, tableColumnsByTable };
+  return { ...c, startingTimestampSeconds, provisioned, sinkEnvironment, schemaText, tableRoutes: routes, tableColumnsByTable, forwarderEnvironment };
+}
+
+/** Forwarder variable → the context key users set. */
+const FORWARDER_ENV_TO_CONTEXT: Record<string, string> = {
+  VALUE_ENCODING: 'valueEncoding', KEY_ENCODING: 'keyEncoding', HEADER_ENCODING: 'headerEncoding', TOMBSTONES: 'tombstones',
+  FILTER_REGEX: 'filterRegex', TABLE_ROUTES: 'tables',
+};
+
+/** What the forwarder gets from the context: layout, encodings, filters, and the tables' columns to check documents. */
+function forwarderEnvironmentOf(c: Parsed, routes: ReadonlyMap<string, string>, columns: ReadonlyMap<string, IcebergColumn[]> | undefined): Record<string, string> {
+  const given: [string, string | undefined][] = [
+    ['VALUE_LAYOUT', columns ? 'columns' : 'single'], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding],
+    ['HEADER_ENCODING', c.headerEncoding], ['TOMBSTONES', c.tombstones], ['FILTER_REGEX', c.filterRegex || undefined],
+  ];
+  // Keys that failed to parse are left out: their problems are reported already.
+  const env: Record<string, string> = Object.fromEntries(given.filter((e): e is [string, string] => e[1] !== undefined));
+  if (columns && routes.size > 0) {
+    env.TABLE_COLUMNS = encodeTableColumns(columns);
+    env.TABLE_ROUTES = encodeTableRoutes(routes);
+  }
+  return env;
+}
+
+/**
+ * The forwarder's own schema checks its environment now, so a bad value fails synth, not a cold start; and the
+ * whole environment must fit Lambda's 4 KB, which the table columns (TABLE_COLUMNS) can exceed.
+ */
+function checkForwarderEnvironment(c: Parsed, input: Record<string, unknown>, env: Record<string, string>, earlier: readonly string[]): string[] {
+  const problems: string[] = [];
+  const schemaKey = c.tableSchemaFile ? 'tableSchemaFile' : 'tableColumns';
+  try {
+    loadForwarderConfig({ ...env, ...FORWARDER_STACK_VARIABLES });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) {
+      const variable = /^([A-Z0-9_]+)/.exec(p)?.[1] ?? '';
+      const key = variable === 'TABLE_COLUMNS' ? schemaKey : FORWARDER_ENV_TO_CONTEXT[variable];
+      // Problems of keys reported already (by the sink's checks, which see the same keys) are not repeated.
+      if (key && earlier.some((q) => q.startsWith(`${key}=`) || q.startsWith(`${key}:`))) continue;
+      const shown = `${variable}=${show(env[variable])}`;
+      const rest = p.startsWith(shown) ? p.slice(shown.length).replace(/^:\s*/, '') : p.slice(variable.length).replace(/^:\s*/, '');
+      problems.push(key ? `${key}=${show(input[key])}: the forwarder's ${variable} ${rest}` : p);
+    }
+  }
+  const total = environmentBytes({ ...env, ...FORWARDER_STACK_VARIABLES });
+  if (total > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
+    const columns = env.TABLE_COLUMNS === undefined ? '' : ` (the table columns, TABLE_COLUMNS, take ${Buffer.byteLength(env.TABLE_COLUMNS)} bytes)`;
+    const key = env.TABLE_COLUMNS === undefined ? 'filterRegex' : schemaKey;
+    problems.push(
+      `${key}=${show(input[key])}: the forwarder's environment would be ${total} bytes${columns}, over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes ` +
+      'for all of a function\'s variables; declare fewer or shorter value columns (fields a table does not declare are left out of its rows anyway)',
+    );
+  }
+  return problems;
 }
 
 export { DefaultKeyTemplate };

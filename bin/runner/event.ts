@@ -10,14 +10,15 @@ export interface RunnerRecord {
   readonly timestamp: number;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
-  readonly headers: readonly (readonly [string, Buffer])[];
+  /** A null value: Kafka allows a header without one. */
+  readonly headers: readonly (readonly [string, Buffer | null])[];
 }
 
 /** Size of one record in the event's JSON (base64 grows bytes by 4/3; headers are arrays of numbers). */
 export function recordEventBytes(r: RunnerRecord): number {
   const b64 = (n: number) => Math.ceil(n / 3) * 4;
   let size = 150 + r.topic.length + (r.key ? b64(r.key.length) : 4) + (r.value ? b64(r.value.length) : 4);
-  for (const [k, v] of r.headers) size += k.length + 8 + v.length * 4;
+  for (const [k, v] of r.headers) size += k.length + 8 + (v ? v.length * 4 : 4);
   return size;
 }
 
@@ -32,7 +33,7 @@ export function toKafkaEvent(records: readonly RunnerRecord[], source: { eventSo
       timestampType: 'CREATE_TIME',
       ...(r.key === null ? {} : { key: r.key.toString('base64') }),
       value: r.value === null ? null : r.value.toString('base64'),
-      headers: r.headers.map(([k, v]) => ({ [k]: [...v] })),
+      headers: r.headers.map(([k, v]) => ({ [k]: v === null ? null : [...v] })),
     });
   }
   return {

@@ -94,7 +94,7 @@ export class KafkaSource {
         // The client gives an absent key/value as undefined; an empty one stays an empty buffer.
         key: m.key === undefined || m.key === null ? null : Buffer.from(m.key),
         value: m.value === undefined || m.value === null ? null : Buffer.from(m.value),
-        headers: (m.headerEntries ?? []).map(([k, v]) => [Buffer.from(k).toString('utf8'), Buffer.from(v ?? Buffer.alloc(0))] as const),
+        headers: (m.headerEntries ?? []).map(([k, v]) => [Buffer.from(k).toString('utf8'), v === null || v === undefined ? null : Buffer.from(v)] as const),
       };
     }
   }

@@ -110,6 +110,9 @@ let safeCacheChars = 0;
 const CACHEABLE_CHARS = 256;
 const CACHE_MAX_CHARS = 2 * 1024 * 1024;
 
+/** Characters the cache holds now (its bound is tested). */
+export const safeKeyCacheChars = (): number => safeCacheChars;
+
 export function safeKeyValue(raw: string | null | undefined): string {
   if (raw === null || raw === undefined) return '_null';
   if (raw === '') return '_empty';

@@ -75,10 +75,14 @@ export class SinkPipeline {
   private readonly s3: S3Client;
   private readonly now: () => number;
 
-  constructor(cfg: SinkConfig, s3: S3Client, now: () => number = Date.now) {
+  private readonly encodeFn: typeof encodeObject;
+
+  /** `encode` replaces the encoder stage (tests of the second line of defence inject one that fails). */
+  constructor(cfg: SinkConfig, s3: S3Client, now: () => number = Date.now, encode: typeof encodeObject = encodeObject) {
     this.cfg = cfg;
     this.s3 = s3;
     this.now = now;
+    this.encodeFn = encode;
     this.fmt = new TimeFormatter(cfg.timezone);
     this.plan = convertPlan(cfg);
   }
@@ -104,7 +108,7 @@ export class SinkPipeline {
   }
 
   private encodeOnce(records: readonly SinkRecord[]): { body: Buffer; records: readonly SinkRecord[]; rejected: Encoded['rejected'] } {
-    const enc = encodeObject(this.cfg, records);
+    const enc = this.encodeFn(this.cfg, records);
     return { body: enc.records.length === 0 ? enc.body : compressObject(this.cfg, enc.body), records: enc.records, rejected: [...enc.rejected] };
   }
 

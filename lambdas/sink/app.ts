@@ -60,6 +60,12 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
       deadLettered: r.deadLettered, objects: r.objects, deadLetterObjects: r.deadLetterObjects, bytes: r.bytes,
     });
     if (r.deadLettered > 0) logger.warn('records dead-lettered', { count: r.deadLettered, errorPrefix: config.errorPrefix });
+    // Either means a per-record check is missing: the record was still isolated, but the check belongs upstream.
+    if (r.unexpectedRecordErrors > 0 || r.encodeFallbacks > 0) {
+      logger.error('a record was isolated by the second line of defence (a per-record check is missing); see the dead letters\' reasons', {
+        unexpectedRecordErrors: r.unexpectedRecordErrors, encodeFallbacks: r.encodeFallbacks,
+      });
+    }
     metrics.addMetric('RecordsIn', MetricUnit.Count, r.recordsIn);
     metrics.addMetric('RecordsWritten', MetricUnit.Count, r.written);
     metrics.addMetric('RecordsFiltered', MetricUnit.Count, r.filtered);
@@ -68,6 +74,8 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
     metrics.addMetric('TombstonesWritten', MetricUnit.Count, r.tombstonesWritten);
     metrics.addMetric('ObjectsWritten', MetricUnit.Count, r.objects + r.deadLetterObjects);
     metrics.addMetric('BytesWritten', MetricUnit.Bytes, r.bytes);
+    metrics.addMetric('RecordCheckGaps', MetricUnit.Count, r.unexpectedRecordErrors);
+    metrics.addMetric('EncodeFallbacks', MetricUnit.Count, r.encodeFallbacks);
     metrics.addMetric('BatchDuration', MetricUnit.Milliseconds, performance.now() - started);
     return r;
   };

@@ -57,6 +57,8 @@ export interface ConvertPlan {
   readonly separator?: Buffer;
   /** Raw bytes (key+value+headers) of one record at most (MAX_OBJECT_BYTES). */
   readonly maxRawBytes?: number;
+  /** The JSON value is written as JSON (jsonl): a number beyond a double's range would make readers refuse the file. */
+  readonly finiteNumbers?: boolean;
 }
 
 export function convertPlan(cfg: SinkConfig): ConvertPlan {
@@ -76,6 +78,7 @@ export function convertPlan(cfg: SinkConfig): ConvertPlan {
     oneLine: cfg.format === 'text',
     separator: cfg.format === 'bytes' && cfg.bytesSeparator.length > 0 ? cfg.bytesSeparator : undefined,
     maxRawBytes: cfg.maxObjectBytes,
+    finiteNumbers: cfg.format === 'jsonl' && cfg.fields.includes('value'),
   };
 }
 
@@ -109,7 +112,7 @@ function checkRaw(plan: ConvertPlan, r: KafkaRecord, rawBytes: number): void {
 
 /** Validates a JSON value (see checkJson) and parses it with exact numbers when the fields are needed. */
 function readJson(plan: ConvertPlan, raw: Buffer, t: string): unknown {
-  const check = checkJson(raw);
+  const check = checkJson(raw, plan.finiteNumbers);
   if (check.reason !== null) {
     if (check.reason !== 'syntax error') throw new RecordError('convert', `value is not accepted as JSON: ${check.reason}`);
     let reason = 'syntax error';

@@ -102,6 +102,7 @@ function digits(): number {
 }
 
 function number(): boolean {
+  const start = i;
   if (b[i] === 0x2d) i++;
   if (i >= n) return false;
   let count = 0;
@@ -118,11 +119,21 @@ function number(): boolean {
     if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++;
     if (digits() === 0) return false;
     risky = true;
-  }
+    exponent = true;
+  } else exponent = false;
   // Up to 15 significant digits always survive a double (DBL_DIG); more may not.
   if (count >= 16) risky = true;
+  // Only an exponent or 309+ digits can go beyond a double's range; Number() runs for those alone.
+  if (finiteOnly && (exponent || count >= 309)) {
+    const text = Buffer.from(b.buffer, b.byteOffset + start, i - start).toString('latin1');
+    if (!Number.isFinite(Number(text))) {
+      problem = `number ${text.length > 40 ? `${text.slice(0, 37)}...` : text} is beyond the range of a double (JSON lines readers such as pyarrow refuse the whole file; VALUE_ENCODING=text keeps it as text)`;
+      return false;
+    }
+  }
   return true;
 }
+let exponent = false;
 
 function literal(a: number, c2: number, c3: number, c4: number, c5: number): boolean {
   // true / null (4 letters, c5 = -1) and false (5 letters)
@@ -232,8 +243,14 @@ function duplicate(a: string, c: string): string {
 
 const EMPTY = new Uint8Array(0);
 
-/** Checks that `bytes` holds exactly one JSON value (surrounding whitespace allowed) that readers accept. */
-export function checkJson(bytes: Uint8Array): JsonCheck {
+let finiteOnly = false;
+
+/**
+ * Checks that `bytes` holds exactly one JSON value (surrounding whitespace allowed) that readers accept. With
+ * `finiteNumbers`, a number beyond the range of a double (1e400) is refused too: for JSON that is written as JSON.
+ */
+export function checkJson(bytes: Uint8Array, finiteNumbers = false): JsonCheck {
+  finiteOnly = finiteNumbers;
   b = bytes;
   n = bytes.length;
   i = 0;

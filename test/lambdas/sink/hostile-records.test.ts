@@ -84,6 +84,16 @@ describe('numbers: exact, or JSON text, or a dead letter with the number named',
     expect(result.written).toBe(5);
   });
 
+  it('jsonl keeps every number as written, but one beyond a double (pyarrow refuses the whole file) is set aside', async () => {
+    const values = ['{"n":1e400}', '{"n":-2E+308}', '{"n":1e-400}', '{"n":0.1234567890123456789}', '{"n":1e308}'];
+    const { bucket, letters } = await run({ FORMAT: 'jsonl', FIELDS: 'value' }, values.map((value, offset) => ({ offset, value })));
+    expect(reasons(letters)).toEqual([
+      [0, 'convert', 'value is not accepted as JSON: number 1e400 is beyond the range of a double (JSON lines readers such as pyarrow refuse the whole file; VALUE_ENCODING=text keeps it as text)'],
+      [1, 'convert', 'value is not accepted as JSON: number -2E+308 is beyond the range of a double (JSON lines readers such as pyarrow refuse the whole file; VALUE_ENCODING=text keeps it as text)'],
+    ]);
+    expect(bucket.text()).toBe('{"value":{"n":1e-400}}\n{"value":{"n":0.1234567890123456789}}\n{"value":{"n":1e308}}\n');
+  });
+
   it('an inferred column mixing an int64 beyond 2^53 and a fraction is JSON text, not a double that loses digits', async () => {
     const { bucket } = await run({ FORMAT: 'csv', FIELDS: 'value,offset' }, [ok(0, '{"n":9007199254740993}'), ok(1, '{"n":1.5}'), ok(2, '{"n":7}')]);
     expect(bucket.text()).toBe('9007199254740993,0\r\n1.5,1\r\n7,2\r\n');

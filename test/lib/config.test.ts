@@ -280,7 +280,7 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   filterRegex: [
     {
       value: '(unclosed',
-      problem: "filterRegex='(unclosed': not a valid regular expression (Invalid regular expression: /(unclosed/u: Unterminated group)",
+      problem: "filterRegex='(unclosed': not a valid RE2 regular expression (missing closing ): `(unclosed`); RE2 has no lookaround or backreferences",
     },
   ],
   valueEncoding: [{ value: 'xml', problem: `valueEncoding='xml': Invalid option: expected one of "json"|"text"|"base64"` }],

@@ -107,8 +107,16 @@ describe('default configuration (MSK, IAM auth, new bucket)', () => {
     for (const r of roles) expect(r.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
-  it('alarms on errors, throttles, offset lag and dead letters, and has a dashboard', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+  it('alarms on errors, throttles, offset lag, dead letters and check gaps, and has a dashboard', () => {
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 0,
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'FILL(gaps, 0) + FILL(fallbacks, 0)' }),
+        Match.objectLike({ Id: 'gaps', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'RecordCheckGaps', Namespace: 'KafkaS3' }) }) }),
+        Match.objectLike({ Id: 'fallbacks', MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'EncodeFallbacks' }) }) }),
+      ]),
+    });
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'OffsetLag', Namespace: 'AWS/Lambda', Threshold: 100000, Statistic: 'Maximum', EvaluationPeriods: 3 });
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Threshold: 0 });
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Throttles', Threshold: 0 });

@@ -30,31 +30,35 @@ export interface BuiltTable {
 
 /** Splits records into those whose fields fit the object's inferred columns and those that cannot. */
 function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rejected: BuiltTable['rejected'] } {
+  const columns = new Set<string>(); // the object's column names, as spelled
   const spelling = new Map<string, string>(); // folded name -> the column's name
   const kept: SinkRecord[] = [];
   const rejected: { record: SinkRecord; reason: string }[] = [];
   for (const r of records) {
     const obj = (r.value ?? {}) as Record<string, unknown>;
     let reason: string | undefined;
-    const added: string[] = [];
+    let added: string[] | undefined;
     for (const k in obj) {
+      if (columns.has(k)) continue; // the common case: a name the object already has
       const folded = k.toLowerCase();
       const column = spelling.get(folded);
-      if (column === undefined) {
-        if (!added.includes(folded)) added.push(folded);
-      } else if (column !== k) {
+      if (column !== undefined) {
         reason = `value field ${JSON.stringify(k)} differs only in letter case from column ${JSON.stringify(column)} of this object (case-insensitive readers cannot tell them apart)`;
         break;
       }
+      (added ??= []).push(k);
     }
-    if (reason === undefined && spelling.size + added.length > Limits.maxInferredFields) {
+    if (reason === undefined && added && spelling.size + added.length > Limits.maxInferredFields) {
       reason = `value would add ${added.length} columns to the ${spelling.size} of this object, over ${Limits.maxInferredFields} (use AVRO_SCHEMA, or VALUE_ENCODING=text)`;
     }
     if (reason !== undefined) {
       rejected.push({ record: r, reason });
       continue;
     }
-    for (const k in obj) if (!spelling.has(k.toLowerCase())) spelling.set(k.toLowerCase(), k);
+    for (const k of added ?? []) {
+      columns.add(k);
+      spelling.set(k.toLowerCase(), k);
+    }
     kept.push(r);
   }
   return { kept, rejected };

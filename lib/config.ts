@@ -127,9 +127,12 @@ export interface AppConfig extends Parsed {
 /** Lambda refuses a function whose environment (names, values and their encoding) exceeds 4 KB. */
 export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
 
+/** Where the forwarder writes dead letters in the error bucket (its policy is scoped to this prefix). */
+export const FORWARDER_ERROR_PREFIX = 'forwarder-dead-letters/';
+
 /** The forwarder variables the stack adds, at their longest (stream and bucket names are tokens at synth). */
 export const FORWARDER_STACK_VARIABLES: Readonly<Record<string, string>> = {
-  STREAM_NAME: 's'.repeat(128), ERROR_BUCKET: 'b'.repeat(63), ERROR_PREFIX: 'forwarder-dead-letters/',
+  STREAM_NAME: 's'.repeat(128), ERROR_BUCKET: 'b'.repeat(63), ERROR_PREFIX: FORWARDER_ERROR_PREFIX,
   POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder', NODE_OPTIONS: '--enable-source-maps',
 };
 
@@ -355,9 +358,11 @@ function checkForwarderEnvironment(c: Parsed, input: Record<string, unknown>, en
   if (total > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
     const columns = env.TABLE_COLUMNS === undefined ? '' : ` (the table columns, TABLE_COLUMNS, take ${Buffer.byteLength(env.TABLE_COLUMNS)} bytes)`;
     const key = env.TABLE_COLUMNS === undefined ? 'filterRegex' : schemaKey;
+    const advice = env.TABLE_COLUMNS === undefined ? 'use a shorter filterRegex'
+      : 'declare fewer or shorter value columns (fields a table does not declare are left out of its rows anyway)';
     problems.push(
-      `${key}=${show(input[key])}: the forwarder's environment would be ${total} bytes${columns}, over Lambda's limit of ${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes ` +
-      'for all of a function\'s variables; declare fewer or shorter value columns (fields a table does not declare are left out of its rows anyway)',
+      `${key}=${show(input[key])}: the forwarder's environment would be ${total} bytes${columns}, over Lambda's limit of ` +
+      `${LAMBDA_ENVIRONMENT_LIMIT_BYTES} bytes for all of a function's variables; ${advice}`,
     );
   }
   return problems;

@@ -12,7 +12,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { MetadataColumnPrefix } from '../lambdas/shared/constants.ts';
-import type { AppConfig } from './config.ts';
+import { FORWARDER_ERROR_PREFIX, type AppConfig } from './config.ts';
 import { IcebergDelivery } from './constructs/iceberg-delivery.ts';
 import { IcebergTables } from './constructs/iceberg-tables.ts';
 import { KafkaEventSources } from './constructs/kafka-event-sources.ts';
@@ -27,7 +27,6 @@ export interface TablesStackProps extends StackProps {
 }
 
 const ERROR_PREFIX = 'firehose-errors/';
-const FORWARDER_ERROR_PREFIX = 'forwarder-dead-letters/';
 /** Upserts (appendOnly=false) identify a row by its Kafka coordinates. */
 const UNIQUE_KEYS = ['topic', 'partition', 'offset'].map((f) => `${MetadataColumnPrefix}${f}`);
 
@@ -86,9 +85,11 @@ export class KafkaS3TablesStack extends Stack {
         description: 'Kafka to S3 Tables: forwards each Kafka batch to Kinesis as JSON documents',
         purpose: 'The function only calls Kinesis and S3 (dead letters).',
         environment: {
+          // Layout, encodings, filter and the tables' columns (TABLE_COLUMNS, TABLE_ROUTES) come from the context,
+          // checked at synth by the forwarder's own schema and against Lambda's 4 KB for an environment.
+          ...c.forwarderEnvironment,
           STREAM_NAME: this.stream.streamName, ERROR_BUCKET: this.errorBucket.bucket.bucketName, ERROR_PREFIX: FORWARDER_ERROR_PREFIX,
-          VALUE_LAYOUT: c.tableColumnsByTable ? 'columns' : 'single', VALUE_ENCODING: c.valueEncoding, KEY_ENCODING: c.keyEncoding, HEADER_ENCODING: c.headerEncoding,
-          TOMBSTONES: c.tombstones, ...(c.filterRegex ? { FILTER_REGEX: c.filterRegex } : {}), POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder',
+          POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder',
         },
         memoryMb: c.memoryMb, timeout: Duration.seconds(c.timeoutSeconds), architecture: arch(c), reservedConcurrency: c.reservedConcurrency,
         logRetention: c.logRetentionDays as logs.RetentionDays,

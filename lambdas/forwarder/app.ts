@@ -2,17 +2,16 @@
  * The forwarder function of the S3 Tables stack: each Kafka batch → Kinesis records (one JSON document per Kafka
  * record), bad records → dead letters in the error bucket. Configuration is parsed once at cold start.
  */
-import { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Context } from 'aws-lambda';
 import { MetricsNamespace } from '../shared/constants.ts';
-import { convertRecord, type ConvertPlan } from '../shared/convert.ts';
+import { convertRecord } from '../shared/convert.ts';
 import { planDeadLetters, type DeadLetter } from '../shared/dead-letter.ts';
 import { decodeEvent } from '../shared/decode.ts';
 import { ConfigError, RecordError } from '../shared/errors.ts';
@@ -20,6 +19,8 @@ import { filterRecord } from '../shared/filter.ts';
 import { mapBounded, uploadObject } from '../shared/upload.ts';
 import { loadForwarderConfig, type ForwarderConfig } from './config.ts';
 import { toEntry, type KinesisEntry } from './document.ts';
+import { createKinesisClient } from './kinesis-client.ts';
+import { forwarderConvertSettings, forwarderPlan } from './plan.ts';
 import { putAll, type Sleep } from './put-records.ts';
 
 export const FORWARDER_SERVICE_NAME = 'kafka-s3-forwarder';
@@ -32,6 +33,10 @@ export interface ForwardResult {
   deadLettered: number;
   putCalls: number;
   retriedEntries: number;
+  /** PutRecords calls that failed as a whole (throttled, timed out, reset, 5xx) and were sent again. */
+  retriedCalls: number;
+  /** Records set aside by an error no check foresaw (a missing check: logged and counted as RecordCheckGaps). */
+  unexpectedRecordErrors: number;
   deadLetterKeys: string[];
 }
 
@@ -50,18 +55,20 @@ export type ForwarderHandler = ((event: unknown, context: Context) => Promise<Fo
 /** Forwards one decoded batch. Exported for the local runner and tests; the handler adds logs and metrics. */
 export async function forwardBatch(cfg: ForwarderConfig, kinesis: KinesisClient, s3: S3Client, event: unknown, sleep?: Sleep): Promise<ForwardResult> {
   const decoded = decodeEvent(event);
-  const plan: ConvertPlan = {
-    needsValue: cfg.valueEncoding === 'json', needsObject: false, avroNames: false,
-    needsKey: cfg.fields.includes('key') || cfg.partitionKey === 'key', needsHeaders: cfg.fields.includes('headers'), valueMode: cfg.valueEncoding,
-  };
-  const convertSettings = { format: 'jsonl' as const, keyEncoding: cfg.keyEncoding, valueEncoding: cfg.valueEncoding, headerEncoding: cfg.headerEncoding, schema: undefined };
+  const plan = forwarderPlan(cfg);
+  const convertSettings = forwarderConvertSettings(cfg);
   const result: ForwardResult = {
-    recordsIn: decoded.recordCount, forwarded: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, putCalls: 0, retriedEntries: 0, deadLetterKeys: [],
+    recordsIn: decoded.recordCount, forwarded: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, putCalls: 0, retriedEntries: 0, retriedCalls: 0, unexpectedRecordErrors: 0, deadLetterKeys: [],
   };
   const entries: KinesisEntry[] = [];
   const letters: DeadLetter[] = [];
   for (const batch of decoded.partitions) {
     for (const record of batch.records) {
+      // A record whose own fields the event could not carry (decode.ts) is its own dead letter.
+      if (record.invalid) {
+        letters.push({ record, stage: 'decode', reason: record.invalid.reason });
+        continue;
+      }
       const outcome = filterRecord(cfg, record);
       if (outcome === 'filtered') { result.filtered++; continue; }
       if (outcome === 'tombstone-ignored') { result.tombstonesIgnored++; continue; }
@@ -69,11 +76,18 @@ export async function forwardBatch(cfg: ForwarderConfig, kinesis: KinesisClient,
         letters.push({ record, stage: 'filter', reason: 'tombstone (null value) with TOMBSTONES=deadletter' });
         continue;
       }
+      // Nothing in here does I/O: whatever it throws is about this record's content, so it fails this record only.
       try {
         entries.push(toEntry(cfg, convertRecord(convertSettings, plan, record)));
       } catch (err) {
-        if (!(err instanceof RecordError)) throw err;
-        letters.push({ record, stage: err.stage, reason: err.message });
+        if (err instanceof RecordError) {
+          letters.push({ record, stage: err.stage, reason: err.message });
+          continue;
+        }
+        // An error no check foresaw: a missing check, logged and counted (RecordCheckGaps) by the handler.
+        const e = err as Error;
+        letters.push({ record, stage: 'encode', reason: `unexpected ${e?.name ?? 'error'}: ${String(e?.message ?? err).slice(0, 300)}` });
+        result.unexpectedRecordErrors++;
       }
     }
   }
@@ -87,6 +101,7 @@ export async function forwardBatch(cfg: ForwarderConfig, kinesis: KinesisClient,
   result.deadLettered = letters.length;
   result.putCalls = stats.calls;
   result.retriedEntries = stats.retriedEntries;
+  result.retriedCalls = stats.retriedCalls;
   result.deadLetterKeys = objects.map((o) => o.key);
   return result;
 }
@@ -101,8 +116,7 @@ export function createForwarderHandler(opts: ForwarderHandlerOptions = {}): Forw
     if (err instanceof ConfigError) logger.error('configuration rejected at cold start', { problems: err.problems });
     throw err;
   }
-  // HTTP/1.1: the SDK's default HTTP/2 handler for Kinesis is not spoken by local Kinesis servers; PutRecords needs no streaming.
-  const kinesis = opts.kinesis ?? new KinesisClient({ requestHandler: new NodeHttpHandler({ httpAgent: { keepAlive: true } as never }), ...(config.kinesisEndpoint ? { endpoint: config.kinesisEndpoint } : {}) });
+  const kinesis = opts.kinesis ?? createKinesisClient(config);
   const s3 = opts.s3 ?? new S3Client({ ...(config.s3Endpoint ? { endpoint: config.s3Endpoint, forcePathStyle: true } : {}) });
 
   const run = async (event: unknown): Promise<ForwardResult> => {
@@ -116,12 +130,17 @@ export function createForwarderHandler(opts: ForwarderHandlerOptions = {}): Forw
       throw err;
     }
     logger.info('batch forwarded', { ...r, deadLetterKeys: undefined });
+    if (r.unexpectedRecordErrors > 0) {
+      logger.error('records set aside by an error no check foresaw (see their dead letters): a check is missing', { count: r.unexpectedRecordErrors, deadLetterKeys: r.deadLetterKeys });
+    }
     metrics.addMetric('RecordsIn', MetricUnit.Count, r.recordsIn);
     metrics.addMetric('RecordsForwarded', MetricUnit.Count, r.forwarded);
     metrics.addMetric('RecordsFiltered', MetricUnit.Count, r.filtered);
     metrics.addMetric('TombstonesIgnored', MetricUnit.Count, r.tombstonesIgnored);
     metrics.addMetric('RecordsDeadLettered', MetricUnit.Count, r.deadLettered);
     metrics.addMetric('PutRecordsRetriedEntries', MetricUnit.Count, r.retriedEntries);
+    metrics.addMetric('PutRecordsRetriedCalls', MetricUnit.Count, r.retriedCalls);
+    metrics.addMetric('RecordCheckGaps', MetricUnit.Count, r.unexpectedRecordErrors);
     metrics.addMetric('BatchDuration', MetricUnit.Milliseconds, performance.now() - started);
     return r;
   };

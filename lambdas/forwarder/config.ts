@@ -5,7 +5,9 @@
 import { z } from 'zod';
 import { HeaderEncodings, KeyEncodings, OutputFields, ValueEncodings, type OutputField } from '../shared/constants.ts';
 import { ConfigError } from '../shared/errors.ts';
+import { compileFilter, type ValueFilter } from '../shared/filter.ts';
 import { parseSettings, showValue as show } from '../shared/settings.ts';
+import { parseTables, type Tables } from './table-columns.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -27,10 +29,15 @@ export const ForwarderEnvSchema = z.object({
   VALUE_ENCODING: z.enum(ValueEncodings).default('json').describe('Value as JSON (its fields become columns), UTF-8 text or base64 (in _kafka_value).'),
   HEADER_ENCODING: z.enum(HeaderEncodings).default('text').describe('Header values as UTF-8 text or base64.'),
   TOMBSTONES: z.enum(['ignore', 'write', 'deadletter']).default('ignore').describe('Null values: ignore (counted), write (metadata only), or deadletter.'),
-  FILTER_REGEX: z.string().optional().describe('Forward only records whose value text matches.'),
-  PUT_MAX_ATTEMPTS: int(1, 30).default(8).describe('PutRecords attempts for entries that keep failing before the batch fails.'),
+  FILTER_REGEX: z.string().optional().describe('Forward only records whose value text matches (RE2 syntax: linear time, no lookaround or backreferences).'),
+  PUT_MAX_ATTEMPTS: int(1, 30).default(8).describe('PutRecords attempts per chunk (refused entries and calls that failed as a whole alike) before the batch fails.'),
   PUT_BASE_DELAY_MS: int(1, 10_000).default(100).describe('First retry delay (exponential backoff with full jitter).'),
   PUT_MAX_DELAY_MS: int(10, 60_000).default(5_000).describe('Retry delay cap.'),
+  PUT_TIMEOUT_MS: int(100, 120_000).default(10_000)
+    .describe('Time a PutRecords call may take (connecting and the whole request) before it fails and is retried.'),
+  TABLE_COLUMNS: z.string().optional()
+    .describe('Value columns per table, JSON {"<table>": {"<column>": "<type>[!]"}} (! = required): documents are checked against them before they are sent.'),
+  TABLE_ROUTES: z.string().optional().describe('Topic → table, comma list of topic=table (with TABLE_COLUMNS).'),
   KINESIS_ENDPOINT: z.url().optional().describe('Kinesis endpoint override (VPC endpoints, local servers).'),
   S3_ENDPOINT: z.url().optional().describe('S3 endpoint override for dead letters (local servers); path-style addressing.'),
 });
@@ -46,10 +53,14 @@ export interface ForwarderConfig {
   readonly valueEncoding: 'json' | 'text' | 'base64';
   readonly headerEncoding: 'text' | 'base64';
   readonly tombstones: 'ignore' | 'write' | 'deadletter';
-  readonly filter?: RegExp;
+  /** FILTER_REGEX compiled with RE2 (linear time per value). */
+  readonly filter?: ValueFilter;
   readonly putMaxAttempts: number;
   readonly putBaseDelayMs: number;
   readonly putMaxDelayMs: number;
+  readonly putTimeoutMs: number;
+  /** The tables' value columns and the topic → table routes; undefined = documents are not checked against columns. */
+  readonly tables?: Tables;
   readonly kinesisEndpoint?: string;
   readonly s3Endpoint?: string;
 }
@@ -66,16 +77,24 @@ export function loadForwarderConfig(env: Record<string, string | undefined> = pr
   if (e.FIELDS !== undefined && bad.length > 0) {
     problems.push(`FIELDS=${show(e.FIELDS)}: expected a comma list of ${ForwarderMetadataFields.join(', ')} (the value's fields are always included)`);
   }
-  let filter: RegExp | undefined;
+  let filter: ValueFilter | undefined;
   if (e.FILTER_REGEX !== undefined) {
     try {
-      filter = new RegExp(e.FILTER_REGEX, 'u');
+      filter = compileFilter(e.FILTER_REGEX);
     } catch (err) {
-      problems.push(`FILTER_REGEX=${show(e.FILTER_REGEX)}: not a valid regular expression (${(err as Error).message})`);
+      problems.push(`FILTER_REGEX=${show(e.FILTER_REGEX)}: ${(err as Error).message}`);
     }
   }
   if (e.PUT_BASE_DELAY_MS !== undefined && e.PUT_MAX_DELAY_MS !== undefined && e.PUT_BASE_DELAY_MS > e.PUT_MAX_DELAY_MS) {
     problems.push(`PUT_BASE_DELAY_MS=${show(e.PUT_BASE_DELAY_MS)}: must not exceed PUT_MAX_DELAY_MS=${show(e.PUT_MAX_DELAY_MS)}`);
+  }
+  const { tables, problems: tableProblems } = parseTables(e.TABLE_COLUMNS, e.TABLE_ROUTES);
+  for (const p of tableProblems) problems.push(`${p.variable}=${show(e[p.variable])}: ${p.problem}`);
+  if (e.TABLE_COLUMNS !== undefined && e.VALUE_LAYOUT !== 'columns') {
+    problems.push(`TABLE_COLUMNS: only with VALUE_LAYOUT='columns' (VALUE_LAYOUT=${show(e.VALUE_LAYOUT)} writes the value as text in _kafka_value)`);
+  }
+  if (e.TABLE_COLUMNS !== undefined && e.VALUE_ENCODING !== 'json') {
+    problems.push(`TABLE_COLUMNS: only with VALUE_ENCODING='json' (the columns are a JSON object value's fields)`);
   }
   if (problems.length > 0) throw new ConfigError(problems, 'forwarder configuration');
   return {
@@ -93,6 +112,8 @@ export function loadForwarderConfig(env: Record<string, string | undefined> = pr
     putMaxAttempts: e.PUT_MAX_ATTEMPTS,
     putBaseDelayMs: e.PUT_BASE_DELAY_MS,
     putMaxDelayMs: e.PUT_MAX_DELAY_MS,
+    putTimeoutMs: e.PUT_TIMEOUT_MS,
+    ...(tables ? { tables } : {}),
     kinesisEndpoint: e.KINESIS_ENDPOINT,
     s3Endpoint: e.S3_ENDPOINT,
   };

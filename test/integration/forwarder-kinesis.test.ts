@@ -1,16 +1,21 @@
 /**
  * The forwarder against a real Kinesis API (moto on 127.0.0.1): records read back with GetRecords equal the Kafka
  * records, per-key order holds, PutRecords calls stay within 500 records / 5 MiB, refused entries are re-sent
- * (and only they), oversized records land in the dead-letter prefix of the error bucket.
+ * (and only they), oversized records land in the dead-letter prefix of the error bucket. Hostile records fail
+ * alone: long and emoji keys are accepted by the stream, numbers arrive as their source text, rows the table would
+ * refuse are dead letters; calls that fail as a whole (throttling, 500, reset) are retried by the forwarder alone.
  */
 import {
-  CreateStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand,
+  CreateStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand, PutRecordsCommand,
   type PutRecordsCommandInput, type PutRecordsCommandOutput,
 } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createForwarderHandler } from '../../lambdas/forwarder/app.ts';
+import { fitPartitionKey } from '../../lambdas/forwarder/partition-key.ts';
 import { PutRecordsError } from '../../lambdas/forwarder/put-records.ts';
 import { kafkaEvent, orderValue, type RecordSpec } from '../support/events.ts';
 import { startMotoOrSkipReason, type MotoServer } from '../support/moto.ts';
@@ -44,19 +49,68 @@ function instrument(client: KinesisClient, refuse: (call: number, index: number)
   return calls;
 }
 
-async function readStream(client: KinesisClient, stream: string): Promise<Doc[]> {
+/** Every record of the stream as its data text and partition key. */
+async function readRaw(client: KinesisClient, stream: string): Promise<{ data: string; partitionKey: string }[]> {
   const shards = (await client.send(new ListShardsCommand({ StreamName: stream }))).Shards ?? [];
-  const docs: Doc[] = [];
+  const out: { data: string; partitionKey: string }[] = [];
   for (const shard of shards) {
     let it = (await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }))).ShardIterator;
     for (let i = 0; it && i < 100; i++) {
       const r = await client.send(new GetRecordsCommand({ ShardIterator: it, Limit: 10_000 }));
-      for (const rec of r.Records ?? []) docs.push(JSON.parse(Buffer.from(rec.Data!).toString('utf8')) as Doc);
+      for (const rec of r.Records ?? []) out.push({ data: Buffer.from(rec.Data!).toString('utf8'), partitionKey: rec.PartitionKey! });
       if ((r.Records ?? []).length === 0) break;
       it = r.NextShardIterator;
     }
   }
-  return docs;
+  return out;
+}
+
+async function readStream(client: KinesisClient, stream: string): Promise<Doc[]> {
+  return (await readRaw(client, stream)).map((r) => JSON.parse(r.data) as Doc);
+}
+
+type Fault = 'throttle' | 'internal' | 'reset';
+
+/** An HTTP proxy in front of moto that answers the first PutRecords calls with whole-call faults, then forwards. */
+async function startKinesisFaultProxy(target: string, faults: readonly Fault[]) {
+  const t = new URL(target);
+  const seen: string[] = [];
+  const sockets = new Set<Socket>();
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
+    const up = request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    up.end(body);
+  };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (req.headers['x-amz-target'] !== 'Kinesis_20131202.PutRecords') return forward(req, res, body);
+      const fault = faults[seen.length];
+      seen.push(fault ?? 'forwarded');
+      const json = (status: number, type: string, message: string) => res
+        .writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-ErrorType': type })
+        .end(JSON.stringify({ __type: type, message }));
+      if (fault === 'throttle') json(400, 'ProvisionedThroughputExceededException', 'Rate exceeded for stream (injected).');
+      else if (fault === 'internal') json(500, 'InternalFailure', 'Internal service failure (injected).');
+      else if (fault === 'reset') req.socket.destroy();
+      else forward(req, res, body);
+    });
+  });
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 describe.skipIf(!moto)(`forwarder → Kinesis${typeof started === 'string' ? ` (skipped: ${started})` : ''}`, () => {
@@ -161,6 +215,156 @@ describe.skipIf(!moto)(`forwarder → Kinesis${typeof started === 'string' ? ` (
   it('fails the batch when entries are still refused after the last attempt, so the event source retries it', async () => {
     const { handler } = await setup((_call, i) => i === 0, { PUT_MAX_ATTEMPTS: '3' });
     await expect(handler(kafkaEvent(specs(10)), context)).rejects.toBeInstanceOf(PutRecordsError);
+  });
+
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('moto refuses a partition key with half a surrogate pair (500), so the forwarder never sends one', async () => {
+    // Prepare: what the old 200-unit cut produced for a key with an emoji across the cut.
+    const stream = `orders-${++streamNo}`;
+    const kinesis = new KinesisClient(clientConfig());
+    await kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: 1 }));
+    const key = `${'a'.repeat(199)}😀${'b'.repeat(100)}`;
+
+    // Act
+    const half = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: [{ Data: Buffer.from('{}'), PartitionKey: key.slice(0, 200) }] }))
+      .then(() => 'accepted', (e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode);
+    const fitted = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: [{ Data: Buffer.from('{}'), PartitionKey: fitPartitionKey(key) }] }));
+
+    // Assess
+    expect(half).toBe(500);
+    expect(fitted.FailedRecordCount).toBe(0);
+  });
+
+  it('forwards long, emoji and binary keys: each record once, its partition key within the limit and stable', async () => {
+    // Prepare
+    const { stream, handler, reader } = await setup(() => false, { FIELDS: 'offset' });
+    const keys: (string | Buffer)[] = [
+      `${'a'.repeat(199)}😀${'b'.repeat(100)}`, '😀'.repeat(300), '漢'.repeat(257), 'k'.repeat(256), Buffer.from([0xff, 0xfe, 0x00, 0x80]), 'customer-7',
+    ];
+    const input: RecordSpec[] = keys.map((key, i) => ({ topic: 'orders', partition: 0, offset: i, key, value: JSON.stringify({ i }) }));
+
+    // Act
+    const result = await handler(kafkaEvent(input), context);
+
+    // Assess
+    expect(result).toMatchObject({ forwarded: keys.length, deadLettered: 0 });
+    const raw = await readRaw(reader, stream);
+    expect(raw.map((r) => (JSON.parse(r.data) as { i: number }).i).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const r of raw) {
+      const { i } = JSON.parse(r.data) as { i: number };
+      const k = keys[i];
+      expect(r.partitionKey).toBe(fitPartitionKey(typeof k === 'string' ? k : k.toString('base64')));
+      expect(r.partitionKey.length).toBeLessThanOrEqual(256);
+    }
+  });
+
+  it('sends every number as its source text and Kafka\'s "no timestamp" as null; fails alone what cannot be sent', async () => {
+    // Prepare
+    const { stream, handler, reader } = await setup(() => false, { FIELDS: 'offset,timestamp' });
+    const numbers = ['12345678901234567890.12', '0.1234567890123456789', '1e-400', '9007199254740993', '-9223372036854775808'];
+    const input: RecordSpec[] = [
+      ...numbers.map((n, i) => ({ topic: 'orders', partition: 0, offset: i, key: 'k', value: `{"n":${n}}`, timestamp: i === 0 ? -1 : undefined })),
+      { topic: 'orders', partition: 0, offset: 10, key: 'k', value: '{"n":1e400}' },
+      { topic: 'orders', partition: 0, offset: 11, key: 'k', value: `{"deep":${'['.repeat(3000)}${']'.repeat(3000)}}` },
+      { topic: 'orders', partition: 0, offset: 12, key: 'k', value: '{"n":1}', timestamp: 8.64e15 },
+      { topic: 'orders', partition: 0, offset: 13, key: 'k', value: '{"s":"\\ud800"}' },
+    ];
+
+    // Act
+    const result = await handler(kafkaEvent(input), context);
+
+    // Assess
+    expect(result).toMatchObject({ recordsIn: 9, forwarded: 5, deadLettered: 4 });
+    const data = (await readRaw(reader, stream)).map((r) => r.data).sort();
+    expect(data).toEqual(numbers.map((n, i) => `{"n":${n},"_kafka_offset":${i},"_kafka_timestamp":${i === 0 ? 'null' : (1_767_225_600_000 + i) * 1000}}`).sort());
+    const body = await (await s3().send(new GetObjectCommand({ Bucket: 'forwarder-errors', Key: result.deadLetterKeys[0] }))).Body!.transformToString();
+    const lines = body.trim().split('\n').map((l) => JSON.parse(l) as { offset: string; stage: string; reason: string });
+    expect(lines.map((l) => l.offset)).toEqual(['10', '11', '12', '13']);
+    expect(lines[2].reason).toMatch(/^timestamp 8640000000000000 ms is outside/);
+  });
+
+  it('checks documents against the declared table columns: rows Firehose would refuse are dead letters now', async () => {
+    // Prepare
+    const env = {
+      FIELDS: 'offset', TABLE_ROUTES: 'orders=orders',
+      TABLE_COLUMNS: JSON.stringify({ orders: { order_id: 'string!', total: 'decimal(38,2)', fee: 'decimal(12,2)', qty: 'int', at: 'timestamptz' } }),
+    };
+    const { stream, handler, reader } = await setup(() => false, env);
+    const input: RecordSpec[] = [
+      { offset: 0, key: 'k', value: '{"order_id":"o-0","total":12345678901234567890.12,"qty":3,"at":"2026-01-01T00:00:00Z","extra":1}' },
+      { offset: 1, key: 'k', value: '{"total":1}' },
+      { offset: 2, key: 'k', value: '{"order_id":"o-2","fee":12345678901234567890.12}' },
+      { offset: 3, key: 'k', value: '{"order_id":"o-3","qty":2147483648}' },
+      { offset: 4, key: 'k', value: '{"order_id":"o-4","at":"2026-02-30T00:00:00Z"}' },
+    ].map((r) => ({ topic: 'orders', partition: 0, ...r }));
+
+    // Act
+    const result = await handler(kafkaEvent(input), context);
+
+    // Assess
+    expect(result).toMatchObject({ forwarded: 1, deadLettered: 4 });
+    expect((await readRaw(reader, stream)).map((r) => r.data)).toEqual([
+      '{"order_id":"o-0","total":12345678901234567890.12,"qty":3,"at":"2026-01-01T00:00:00Z","_kafka_offset":0}',
+    ]);
+    const body = await (await s3().send(new GetObjectCommand({ Bucket: 'forwarder-errors', Key: result.deadLetterKeys[0] }))).Body!.transformToString();
+    expect(body.trim().split('\n').map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual([
+      'column "order_id" is required but the value has no such field',
+      'column "fee" (decimal(12,2)): the number 12345678901234567890.12 does not fit: has 20 digits before the point, more than 10 (precision 12, scale 2)',
+      'column "qty" (int): the number 2147483648 does not fit: out of range -2147483648..2147483647',
+      'column "at" (timestamptz): the string "2026-02-30T00:00:00Z" does not fit: not a calendar date between 0001-01-01 and 9999-12-31',
+    ]);
+  });
+
+  it.each([
+    ['ProvisionedThroughputExceededException', ['throttle', 'throttle']],
+    ['InternalFailure (500)', ['internal']],
+    ['a connection reset', ['reset', 'throttle']],
+  ] as const)('retries a call that failed as a whole (%s) with its own loop only: the SDK makes one attempt per call', async (_name, faults) => {
+    // Prepare: the handler builds its own client (maxAttempts 1), pointed at a proxy that fails the first calls.
+    const stream = `orders-${++streamNo}`;
+    await new KinesisClient(clientConfig()).send(new CreateStreamCommand({ StreamName: stream, ShardCount: 2 }));
+    const proxy = await startKinesisFaultProxy(m.endpoint, faults);
+    vi.stubEnv('AWS_REGION', m.region);
+    vi.stubEnv('AWS_ACCESS_KEY_ID', m.admin.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', m.admin.secretAccessKey);
+    const handler = createForwarderHandler({
+      env: { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', KINESIS_ENDPOINT: proxy.endpoint, PUT_MAX_ATTEMPTS: '4', PUT_TIMEOUT_MS: '5000' },
+      s3: s3(), sleep: async () => {},
+    });
+
+    // Act
+    const result = await handler(kafkaEvent(specs(50)), context).finally(() => proxy.stop());
+
+    // Assess
+    expect(result).toMatchObject({ forwarded: 50, putCalls: faults.length + 1, retriedCalls: faults.length, retriedEntries: 50 * faults.length });
+    expect(proxy.seen).toEqual([...faults, 'forwarded']);
+    const ids = (await readStream(new KinesisClient(clientConfig()), stream)).map((d) => `${d._kafka_partition}:${d._kafka_offset}`);
+    expect(ids).toHaveLength(50);
+    expect(new Set(ids).size).toBe(50);
+  });
+
+  it('fails the batch after PUT_MAX_ATTEMPTS calls that all failed as a whole', async () => {
+    // Prepare
+    const stream = `orders-${++streamNo}`;
+    await new KinesisClient(clientConfig()).send(new CreateStreamCommand({ StreamName: stream, ShardCount: 1 }));
+    const proxy = await startKinesisFaultProxy(m.endpoint, ['throttle', 'throttle', 'throttle', 'throttle']);
+    vi.stubEnv('AWS_REGION', m.region);
+    vi.stubEnv('AWS_ACCESS_KEY_ID', m.admin.accessKeyId);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', m.admin.secretAccessKey);
+    const handler = createForwarderHandler({
+      env: { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', KINESIS_ENDPOINT: proxy.endpoint, PUT_MAX_ATTEMPTS: '3' }, s3: s3(), sleep: async () => {},
+    });
+
+    // Act
+    const err = await handler(kafkaEvent(specs(5)), context).then(() => undefined, (e: unknown) => e).finally(() => proxy.stop());
+
+    // Assess
+    expect(err).toBeInstanceOf(PutRecordsError);
+    expect((err as Error).message).toMatch(/^PutRecords to stream orders-\d+ failed 3 times, last with ProvisionedThroughputExceededException/);
+    expect(proxy.seen).toEqual(['throttle', 'throttle', 'throttle']);
   });
 
   it('partition key: the Kafka key by default, topic-partition when set', async () => {

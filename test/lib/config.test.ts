@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLED_SCHEMA_PATH, ContextSchema, loadAppConfig, type AppConfig } from '../../lib/config.ts';
+import { BUNDLED_SCHEMA_PATH, ContextSchema, environmentBytes, FORWARDER_STACK_VARIABLES, LAMBDA_ENVIRONMENT_LIMIT_BYTES, loadAppConfig, type AppConfig } from '../../lib/config.ts';
+import { loadForwarderConfig } from '../../lambdas/forwarder/config.ts';
 import { loadSinkConfig } from '../../lambdas/shared/config.ts';
 import { ConfigError } from '../../lambdas/shared/errors.ts';
 
@@ -908,5 +909,74 @@ describe('loadAppConfig: sinkEnvironment', () => {
     // Assess
     expect(sink.format).toBe('avro');
     expect(sink.schema).toBeDefined();
+  });
+});
+
+describe('loadAppConfig: forwarderEnvironment', () => {
+  it('is the layout, encodings and tombstone mode, without table columns when no schema is set', () => {
+    // Act
+    const c = load();
+
+    // Assess
+    expect(c.forwarderEnvironment).toEqual({ VALUE_LAYOUT: 'single', VALUE_ENCODING: 'json', KEY_ENCODING: 'text', HEADER_ENCODING: 'text', TOMBSTONES: 'ignore' });
+  });
+
+  it('carries the filter, and the table columns and routes with a schema', () => {
+    // Act
+    const c = load({ topics: 'orders,payments', tables: 'orders=orders,payments=orders', tableColumns: 'order_id:string!,amount:double', filterRegex: 'paid' });
+
+    // Assess
+    expect(c.forwarderEnvironment).toMatchObject({
+      VALUE_LAYOUT: 'columns', FILTER_REGEX: 'paid',
+      TABLE_COLUMNS: '{"orders":{"order_id":"string!","amount":"double"}}', TABLE_ROUTES: 'orders=orders,payments=orders',
+    });
+  });
+
+  it("passes the forwarder's own loadForwarderConfig", () => {
+    // Prepare
+    const c = load({ topics: 'orders', tableColumns: 'order_id:string!,at:timestamptz,n:int,b:binary,u:uuid,d:date,t:time' });
+
+    // Act
+    const cfg = loadForwarderConfig({ ...c.forwarderEnvironment, ...FORWARDER_STACK_VARIABLES });
+
+    // Assess
+    expect(cfg.tables?.columns.get('orders')?.list.map((col) => `${col.name}:${col.type.kind}`)).toEqual(['order_id:string', 'at:timestamptz', 'n:int', 'b:binary', 'u:uuid', 'd:date', 't:time']);
+  });
+
+  it('fails synth when the table columns would make the environment exceed 4 KB, naming the sizes', () => {
+    // Prepare: 200 columns of about 20 bytes each.
+    const columns = Array.from({ length: 200 }, (_, i) => `column_number_${String(i).padStart(3, '0')}:long`).join(',');
+
+    // Act
+    const run = () => load({ topics: 'orders', tableColumns: columns });
+
+    // Assess
+    expect(run).toThrow(ConfigError);
+    const err = (() => { try { run(); } catch (e) { return e as ConfigError; } throw new Error('no error'); })();
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toMatch(new RegExp(`^tableColumns='column_number_000:long,.*': the forwarder's environment would be \\d+ bytes \\(the table columns, TABLE_COLUMNS, take \\d+ bytes\\), over Lambda's limit of 4096 bytes for all of a function's variables; declare fewer or shorter value columns`));
+  });
+
+  it('accepts as many columns as fit, and counts the variables the stack adds at their longest', () => {
+    // Prepare: about 120 short columns.
+    const columns = Array.from({ length: 120 }, (_, i) => `c${i}:long`).join(',');
+
+    // Act
+    const c = load({ topics: 'orders', tableColumns: columns });
+
+    // Assess
+    expect(environmentBytes({ ...c.forwarderEnvironment, ...FORWARDER_STACK_VARIABLES })).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT_BYTES);
+    expect(FORWARDER_STACK_VARIABLES.STREAM_NAME).toHaveLength(128);
+  });
+
+  it('does not check the forwarder environment when Firehose reads MSK directly (no forwarder)', () => {
+    // Prepare
+    const columns = Array.from({ length: 200 }, (_, i) => `column_number_${String(i).padStart(3, '0')}:long`).join(',');
+
+    // Act
+    const c = load({ topics: 'orders', tableColumns: columns, tablesSource: 'msk' });
+
+    // Assess
+    expect(c.tablesSource).toBe('msk');
   });
 });

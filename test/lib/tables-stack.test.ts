@@ -240,3 +240,45 @@ describe('review fixes', () => {
     expect(props(s, 'AWS::S3Tables::Table').map((t) => t.TableName).sort()).toEqual(['orders', 'payments']);
   });
 });
+
+describe('the forwarder checks documents against the table columns', () => {
+  const forwarderVariables = (s: TablesSynth) =>
+    (props(s, 'AWS::Lambda::Function').find((f) => (f.Description as string).includes('forwards'))!.Environment as { Variables: Record<string, unknown> }).Variables;
+
+  it('gets each table\'s value columns and the topic → table routes', () => {
+    // Act
+    const vars = forwarderVariables(synthTables(ROUTED));
+
+    // Assess
+    expect(vars.TABLE_ROUTES).toBe('orders=orders,payments=payment_events');
+    expect(JSON.parse(vars.TABLE_COLUMNS as string)).toEqual({
+      orders: { order_id: 'string!', customer_id: 'long', status: 'string', amount: 'decimal(12,2)', created_at: 'timestamptz' },
+      payment_events: { payment_id: 'string!', order_id: 'string', amount: 'double' },
+    });
+  });
+
+  it('gets no columns when the tables hold the value as text', () => {
+    // Act
+    const vars = forwarderVariables(synthTables());
+
+    // Assess
+    expect(vars.VALUE_LAYOUT).toBe('single');
+    expect(vars.TABLE_COLUMNS).toBeUndefined();
+    expect(vars.TABLE_ROUTES).toBeUndefined();
+  });
+
+  it('an environment the forwarder itself accepts, within Lambda\'s 4 KB', async () => {
+    // Prepare
+    const { loadForwarderConfig } = await import('../../lambdas/forwarder/config.ts');
+    const vars = forwarderVariables(synthTables(ROUTED));
+    // Tokens (stream and bucket names) at their longest.
+    const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : k === 'STREAM_NAME' ? 's'.repeat(128) : 'b'.repeat(63)]));
+
+    // Act
+    const cfg = loadForwarderConfig(env);
+
+    // Assess
+    expect(cfg.tables?.columns.get('orders')?.list.map((c) => c.name)).toEqual(['order_id', 'customer_id', 'status', 'amount', 'created_at']);
+    expect(Buffer.byteLength(JSON.stringify(env))).toBeLessThan(4096);
+  });
+});

@@ -101,6 +101,8 @@ describe('forwardBatch', () => {
       deadLettered: 4,
       putCalls: 1,
       retriedEntries: 0,
+      retriedCalls: 0,
+      unexpectedRecordErrors: 0,
       deadLetterKeys: DEAD_LETTER_KEYS,
     });
     expect(result.forwarded + result.filtered + result.tombstonesIgnored + result.deadLettered).toBe(result.recordsIn);
@@ -146,7 +148,7 @@ describe('forwardBatch', () => {
       ['orders', '3', 'convert', 'value is not valid UTF-8 (use base64 encoding for binary data)'],
       ['orders', '4', 'convert', `value is not valid JSON (Unexpected token 'o', "not json "s"... is not valid JSON)`],
       ['orders', '5', 'limit', 'Kinesis record is 1100177 bytes (data + partition key), over the 1 MiB limit'],
-      ['payments', '7', 'schema', 'value field "_kafka_offset" uses the prefix "_kafka_" reserved for Kafka metadata columns'],
+      ['payments', '7', 'schema', 'value field "_kafka_offset" uses the prefix "_kafka_" (in any letter case) reserved for Kafka metadata columns'],
     ]);
     expect(Buffer.from(lines[0].value, 'base64')).toEqual(NOT_UTF8);
   });
@@ -231,7 +233,7 @@ describe('forwardBatch', () => {
 
     // Assess
     expect(result).toEqual<ForwardResult>({
-      recordsIn: 0, forwarded: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, putCalls: 0, retriedEntries: 0, deadLetterKeys: [],
+      recordsIn: 0, forwarded: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, putCalls: 0, retriedEntries: 0, retriedCalls: 0, unexpectedRecordErrors: 0, deadLetterKeys: [],
     });
     expect(log).toEqual([]);
   });
@@ -267,6 +269,8 @@ describe('createForwarderHandler', () => {
       deadLettered: 4,
       putCalls: 1,
       retriedEntries: 0,
+      retriedCalls: 0,
+      unexpectedRecordErrors: 0,
       deadLetterKeys: DEAD_LETTER_KEYS,
     });
     expect(log.map((l) => l.service)).toEqual(['s3', 's3', 'kinesis']);
@@ -307,5 +311,90 @@ describe('createForwarderHandler', () => {
     expect(err).toBeInstanceOf(PutRecordsError);
     expect((err as Error).message).toMatch(/^2 of 2 records still refused by stream orders-stream after 2 attempts \(ProvisionedThroughputExceededException: /);
     expect(kinesisCalls(log)).toHaveLength(2);
+  });
+});
+
+describe('forwardBatch: a record fails alone, never the batch', () => {
+  it('forwards a binary key that only picks the shard, with its base64 form as partition key', async () => {
+    // Prepare
+    const { kinesis, s3, log } = fakes();
+    const event = kafkaEvent([{ offset: 0, key: Buffer.from([0xc3, 0x28, 0xff]), value: '{"status":"paid"}' }]);
+
+    // Act
+    const result = await forwardBatch(cfgOf({ FIELDS: 'topic,offset' }), kinesis, s3, event, async () => {});
+
+    // Assess
+    expect(result).toMatchObject({ forwarded: 1, deadLettered: 0 });
+    const [put] = kinesisCalls(log);
+    expect(put.input.Records!.map((r) => r.PartitionKey)).toEqual(['wyj/']);
+    expect(dataOf(put.input)).toEqual(['{"status":"paid","_kafka_topic":"orders","_kafka_offset":0}']);
+  });
+
+  it('dead-letters a record whose fields the event cannot carry (decode) and one outside the timestamp range, forwards the rest', async () => {
+    // Prepare: offset 1 has a timestamp that is not a number; offset 2 one in year 275760; offset 3 Kafka's "no timestamp".
+    const { kinesis, s3, log } = fakes();
+    const event = kafkaEvent([
+      { offset: 0, key: 'k', value: '{"status":"paid"}' },
+      { offset: 2, key: 'k', value: '{"status":"paid"}', timestamp: 8.64e15 },
+      { offset: 3, key: 'k', value: '{"status":"paid"}', timestamp: -1 },
+    ]);
+    ((event.records as Record<string, Record<string, unknown>[]>)['orders-0']).splice(1, 0, {
+      topic: 'orders', partition: 0, offset: 1, timestamp: 'soon', timestampType: 'CREATE_TIME', key: null, value: null, headers: [],
+    });
+
+    // Act
+    const result = await forwardBatch(cfgOf({ FIELDS: 'offset,timestamp' }), kinesis, s3, event, async () => {});
+
+    // Assess
+    expect(result).toMatchObject({ recordsIn: 4, forwarded: 2, deadLettered: 2, unexpectedRecordErrors: 0 });
+    expect(dataOf(kinesisCalls(log)[0].input)).toEqual([
+      '{"status":"paid","_kafka_offset":0,"_kafka_timestamp":1767225600000000}',
+      '{"status":"paid","_kafka_offset":3,"_kafka_timestamp":null}',
+    ]);
+    const lines = (s3Calls(log)[0].input.Body as Buffer).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { offset: string; stage: string; reason: string });
+    expect(lines.map((l) => [l.offset, l.stage])).toEqual([['1', 'decode'], ['2', 'schema']]);
+    expect(lines[0].reason).toMatch(/timestamp/);
+    expect(lines[1].reason).toBe('timestamp 8640000000000000 ms is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999Z, the instants readers of the _kafka_timestamp column hold');
+  });
+
+  it('dead-letters rows the table would refuse, with the column and the reason', async () => {
+    // Prepare
+    const { kinesis, s3, log } = fakes();
+    const env = { TABLE_COLUMNS: '{"orders":{"order_id":"string!","amount":"decimal(10,2)"}}', TABLE_ROUTES: 'orders=orders', FIELDS: 'offset', FILTER_REGEX: '' };
+    const event = kafkaEvent([
+      { offset: 0, key: 'k', value: '{"order_id":"o-0","amount":19.99,"note":"left out"}' },
+      { offset: 1, key: 'k', value: '{"amount":1}' },
+      { offset: 2, key: 'k', value: '{"order_id":"o-2","amount":12345678901234567890.12}' },
+    ]);
+
+    // Act
+    const result = await forwardBatch(cfgOf(env), kinesis, s3, event, async () => {});
+
+    // Assess
+    expect(result).toMatchObject({ forwarded: 1, deadLettered: 2 });
+    expect(dataOf(kinesisCalls(log)[0].input)).toEqual(['{"order_id":"o-0","amount":19.99,"_kafka_offset":0}']);
+    const lines = (s3Calls(log)[0].input.Body as Buffer).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { stage: string; reason: string });
+    expect(lines.map((l) => [l.stage, l.reason])).toEqual([
+      ['schema', 'column "order_id" is required but the value has no such field'],
+      ['schema', 'column "amount" (decimal(10,2)): the number 12345678901234567890.12 does not fit: has 20 digits before the point, more than 8 (precision 10, scale 2)'],
+    ]);
+  });
+
+  it('re-sends a call that failed as a whole and counts it', async () => {
+    // Prepare
+    const { kinesis: inner, s3 } = fakes();
+    let calls = 0;
+    const kinesis = {
+      send: async (command: never) => {
+        if (calls++ === 0) throw Object.assign(new Error('Rate exceeded for stream orders-stream'), { name: 'ProvisionedThroughputExceededException', $metadata: { httpStatusCode: 400 } });
+        return inner.send(command);
+      },
+    } as unknown as KinesisClient;
+
+    // Act
+    const result = await forwardBatch(cfgOf(), kinesis, s3, kafkaEvent([{ offset: 0, key: 'k', value: '{"status":"paid"}' }]), async () => {});
+
+    // Assess
+    expect(result).toMatchObject({ forwarded: 1, putCalls: 2, retriedEntries: 1, retriedCalls: 1 });
   });
 });

@@ -39,6 +39,7 @@ describe('loadForwarderConfig: defaults', () => {
       putMaxAttempts: 8,
       putBaseDelayMs: 100,
       putMaxDelayMs: 5_000,
+      putTimeoutMs: 10_000,
       kinesisEndpoint: undefined,
       s3Endpoint: undefined,
     });
@@ -86,6 +87,7 @@ describe('loadForwarderConfig: values', () => {
       PUT_MAX_ATTEMPTS: '3',
       PUT_BASE_DELAY_MS: '250',
       PUT_MAX_DELAY_MS: '250',
+      PUT_TIMEOUT_MS: '2500',
       KINESIS_ENDPOINT: 'https://vpce-0a1b2c3d-kinesis.eu-west-1.vpce.amazonaws.com',
       S3_ENDPOINT: 'http://127.0.0.1:9000',
     };
@@ -108,14 +110,29 @@ describe('loadForwarderConfig: values', () => {
       putMaxAttempts: 3,
       putBaseDelayMs: 250,
       putMaxDelayMs: 250,
+      putTimeoutMs: 2500,
       kinesisEndpoint: 'https://vpce-0a1b2c3d-kinesis.eu-west-1.vpce.amazonaws.com',
       s3Endpoint: 'http://127.0.0.1:9000',
     });
     expect(filter?.source).toBe('"status":"(paid|shipped)"');
-    expect(filter?.flags).toBe('u');
+    expect(filter?.test('{"status":"paid"}')).toBe(true);
   });
 
-  it('compiles FILTER_REGEX with the u flag, so Unicode property escapes work', () => {
+  it('compiles FILTER_REGEX with RE2: linear time on a pattern that backtracks exponentially in JavaScript', () => {
+    // Prepare
+    const cfg = loadForwarderConfig({ ...BASE, FILTER_REGEX: '^(a+)+$' });
+
+    // Act
+    const started = performance.now();
+    const matched = cfg.filter!.test(`${'a'.repeat(10_000)}!`);
+    const elapsed = performance.now() - started;
+
+    // Assess
+    expect(matched).toBe(false);
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it('compiles FILTER_REGEX so that Unicode property escapes work', () => {
     // Prepare
     const env = { ...BASE, FILTER_REGEX: '"city":"\\p{Lu}' };
 
@@ -142,6 +159,27 @@ describe('loadForwarderConfig: values', () => {
   });
 });
 
+describe('loadForwarderConfig: table columns', () => {
+  it('reads TABLE_COLUMNS and TABLE_ROUTES into the tables of each topic', () => {
+    // Prepare
+    const env = { ...BASE, TABLE_COLUMNS: '{"orders":{"order_id":"string!","amount":"decimal(12, 2)"}}', TABLE_ROUTES: 'orders=orders,orders-eu=orders' };
+
+    // Act
+    const cfg = loadForwarderConfig(env);
+
+    // Assess
+    expect(cfg.tables?.routes).toEqual(new Map([['orders', 'orders'], ['orders-eu', 'orders']]));
+    expect(cfg.tables?.columns.get('orders')?.list).toEqual([
+      { name: 'order_id', type: { kind: 'string' }, required: true },
+      { name: 'amount', type: { kind: 'decimal', precision: 12, scale: 2 }, required: false },
+    ]);
+  });
+
+  it('has no tables without TABLE_COLUMNS', () => {
+    expect(loadForwarderConfig(BASE).tables).toBeUndefined();
+  });
+});
+
 describe('loadForwarderConfig: each bad value is named in the message', () => {
   it.each([
     ['STREAM_NAME unset', { STREAM_NAME: undefined }, 'STREAM_NAME=(unset): Invalid input: expected string, received undefined'],
@@ -160,7 +198,18 @@ describe('loadForwarderConfig: each bad value is named in the message', () => {
     ['HEADER_ENCODING', { HEADER_ENCODING: 'json' }, `HEADER_ENCODING='json': Invalid option: expected one of "text"|"base64"`],
     ['TOMBSTONES', { TOMBSTONES: 'drop' }, `TOMBSTONES='drop': Invalid option: expected one of "ignore"|"write"|"deadletter"`],
     ['FILTER_REGEX', { FILTER_REGEX: '"status":"(paid' },
-      `FILTER_REGEX='"status":"(paid': not a valid regular expression (Invalid regular expression: /"status":"(paid/u: Unterminated group)`],
+      `FILTER_REGEX='"status":"(paid': not a valid RE2 regular expression (missing closing ): \`"status":"(paid\`); RE2 has no lookaround or backreferences`],
+    ['FILTER_REGEX with a lookahead', { FILTER_REGEX: '(?=paid)' },
+      "FILTER_REGEX='(?=paid)': not a valid RE2 regular expression (invalid or unsupported Perl syntax: `(?=`); RE2 has no lookaround or backreferences"],
+    ['PUT_TIMEOUT_MS too small', { PUT_TIMEOUT_MS: '50' }, "PUT_TIMEOUT_MS='50': Too small: expected number to be >=100"],
+    ['TABLE_COLUMNS without TABLE_ROUTES', { TABLE_COLUMNS: '{"orders":{"id":"long"}}' },
+      `TABLE_ROUTES=(unset): required with TABLE_COLUMNS (which topic goes to which table)`],
+    ['TABLE_COLUMNS with a bad type', { TABLE_COLUMNS: '{"orders":{"id":"bigint"}}', TABLE_ROUTES: 'orders=orders' },
+      `TABLE_COLUMNS='{"orders":{"id":"bigint"}}': table "orders", column "id": type "bigint" is not one of boolean, int, long, float, double, string, binary, date, time, timestamp, timestamptz, uuid, decimal(p,s) with 1 ≤ p ≤ 38 and s ≤ p (append ! for a required column)`],
+    ['TABLE_COLUMNS with VALUE_LAYOUT=single', { TABLE_COLUMNS: '{"orders":{"id":"long"}}', TABLE_ROUTES: 'orders=orders', VALUE_LAYOUT: 'single' },
+      "TABLE_COLUMNS: only with VALUE_LAYOUT='columns' (VALUE_LAYOUT='single' writes the value as text in _kafka_value)"],
+    ['TABLE_COLUMNS with VALUE_ENCODING=text', { TABLE_COLUMNS: '{"orders":{"id":"long"}}', TABLE_ROUTES: 'orders=orders', VALUE_ENCODING: 'text' },
+      "TABLE_COLUMNS: only with VALUE_ENCODING='json' (the columns are a JSON object value's fields)"],
     ['PUT_MAX_ATTEMPTS zero', { PUT_MAX_ATTEMPTS: '0' }, "PUT_MAX_ATTEMPTS='0': Too small: expected number to be >=1"],
     ['PUT_MAX_ATTEMPTS too high', { PUT_MAX_ATTEMPTS: '31' }, "PUT_MAX_ATTEMPTS='31': Too big: expected number to be <=30"],
     ['PUT_MAX_ATTEMPTS not a number', { PUT_MAX_ATTEMPTS: 'eight' }, "PUT_MAX_ATTEMPTS='eight': Invalid input: expected number, received NaN"],
@@ -231,7 +280,7 @@ describe('loadForwarderConfig: every problem at once', () => {
       "PUT_MAX_ATTEMPTS='0': Too small: expected number to be >=1",
       "KINESIS_ENDPOINT='nope': Invalid URL",
       "FIELDS='value': expected a comma list of key, headers, topic, partition, offset, timestamp (the value's fields are always included)",
-      'FILTER_REGEX=\'(\': not a valid regular expression (Invalid regular expression: /(/u: Unterminated group)',
+      "FILTER_REGEX='(': not a valid RE2 regular expression (missing closing ): `(`); RE2 has no lookaround or backreferences",
       "PUT_BASE_DELAY_MS='500': must not exceed PUT_MAX_DELAY_MS='100'",
     ]);
     expect(err.message.split('\n')[0]).toBe('Invalid forwarder configuration (12 problems):');

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadForwarderConfig, type ForwarderConfig } from '../../../lambdas/forwarder/config.ts';
-import { chunkEntries, KinesisLimits, partitionKeyFor, toDocument, toEntry } from '../../../lambdas/forwarder/document.ts';
-import { convertRecord, type ConvertPlan, type SinkRecord } from '../../../lambdas/shared/convert.ts';
+import { chunkEntries, KinesisLimits, toDocument, toEntry } from '../../../lambdas/forwarder/document.ts';
+import { partitionKeyFor } from '../../../lambdas/forwarder/partition-key.ts';
+import { forwarderConvertSettings, forwarderPlan } from '../../../lambdas/forwarder/plan.ts';
+import { convertRecord, type SinkRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 
@@ -27,12 +29,7 @@ function rec(over: { key?: Buffer | string | null; value?: Buffer | string | nul
 
 /** Converts a Kafka record with the plan of forwardBatch (lambdas/forwarder/app.ts). */
 function convert(cfg: ForwarderConfig, r: KafkaRecord): SinkRecord {
-  const settings = { format: 'jsonl' as const, keyEncoding: cfg.keyEncoding, valueEncoding: cfg.valueEncoding, headerEncoding: cfg.headerEncoding, schema: undefined };
-  const plan: ConvertPlan = {
-    needsValue: cfg.valueEncoding === 'json', needsObject: false, avroNames: false,
-    needsKey: cfg.fields.includes('key') || cfg.partitionKey === 'key', needsHeaders: cfg.fields.includes('headers'), valueMode: cfg.valueEncoding,
-  };
-  return convertRecord(settings, plan, r);
+  return convertRecord(forwarderConvertSettings(cfg), forwarderPlan(cfg), r);
 }
 
 /** The Kinesis record data of a Kafka record, as text. */
@@ -137,18 +134,31 @@ describe('toDocument / toEntry: JSON object values', () => {
 
     // Assess
     expect(err.stage).toBe('schema');
-    expect(err.message).toBe('value field "_kafka_offset" uses the prefix "_kafka_" reserved for Kafka metadata columns');
+    expect(err.message).toBe('value field "_kafka_offset" uses the prefix "_kafka_" (in any letter case) reserved for Kafka metadata columns');
   });
 
-  it('allows _kafka_ below the top level, and other capitalisations', () => {
+  it.each(['_KAFKA_offset', '_Kafka_topic', '_kAfKa_note'])('rejects %s too: case-insensitive engines would read it as a metadata column', (name) => {
+    // Prepare
+    const cfg = cfgOf({ FIELDS: 'topic' });
+    const r = convert(cfg, rec({ value: `{"status":"paid","${name}":5}` }));
+
+    // Act
+    const err = recordError(() => toEntry(cfg, r));
+
+    // Assess
+    expect(err.stage).toBe('schema');
+    expect(err.message).toBe(`value field "${name}" uses the prefix "_kafka_" (in any letter case) reserved for Kafka metadata columns`);
+  });
+
+  it('allows _kafka_ below the top level, and names that only contain it', () => {
     // Prepare
     const cfg = cfgOf({ FIELDS: 'topic' });
 
     // Act
-    const text = dataText(cfg, rec({ value: '{"inner":{"_kafka_topic":"x"},"_KAFKA_note":1}' }));
+    const text = dataText(cfg, rec({ value: '{"inner":{"_kafka_topic":"x"},"note_kafka_":1,"_kafka":2}' }));
 
     // Assess
-    expect(text).toBe('{"inner":{"_kafka_topic":"x"},"_KAFKA_note":1,"_kafka_topic":"orders"}');
+    expect(text).toBe('{"inner":{"_kafka_topic":"x"},"note_kafka_":1,"_kafka":2,"_kafka_topic":"orders"}');
   });
 });
 
@@ -217,14 +227,15 @@ describe('toDocument / toEntry: other values go to _kafka_value', () => {
   it('KEY_ENCODING and HEADER_ENCODING base64: key and header values as base64', () => {
     // Prepare
     const cfg = cfgOf({ KEY_ENCODING: 'base64', HEADER_ENCODING: 'base64', FIELDS: 'key,headers' });
-    const r = rec({ key: Buffer.from([0xde, 0xad]), headers: [['sig', Buffer.from([0xff])]] });
+    const r = rec({ key: Buffer.from([0xde, 0xad, 0xff]), headers: [['sig', Buffer.from([0xff])]] });
 
     // Act
     const entry = toEntry(cfg, convert(cfg, r));
 
     // Assess
-    expect(entry.data.toString('utf8')).toBe('{"status":"paid","_kafka_key":"3q0=","_kafka_headers":"[{\\"key\\":\\"sig\\",\\"value\\":\\"/w==\\"}]"}');
-    expect(entry.partitionKey).toBe('3q0=');
+    expect(entry.data.toString('utf8')).toBe('{"status":"paid","_kafka_key":"3q3/","_kafka_headers":"[{\\"key\\":\\"sig\\",\\"value\\":\\"/w==\\"}]"}');
+    // The partition key comes from the raw bytes, whatever KEY_ENCODING says: base64 for a key that is not UTF-8.
+    expect(entry.partitionKey).toBe('3q3/');
   });
 });
 
@@ -263,7 +274,7 @@ describe('partitionKeyFor', () => {
     const cfg = cfgOf({ PARTITION_KEY: partitionKey });
 
     // Act
-    const pk = partitionKeyFor(cfg, convert(cfg, rec({ key })));
+    const pk = partitionKeyFor(cfg, rec({ key }));
 
     // Assess
     expect(pk).toBe(expected);
@@ -278,7 +289,7 @@ describe('partitionKeyFor', () => {
     const b = convert(cfg, rec({ key: `${prefix}0002` }));
 
     // Act
-    const keys = [partitionKeyFor(cfg, a), partitionKeyFor(cfg, a), partitionKeyFor(cfg, b)];
+    const keys = [partitionKeyFor(cfg, a.record), partitionKeyFor(cfg, a.record), partitionKeyFor(cfg, b.record)];
 
     // Assess
     expect(keys[0]).toBe(keys[1]);
@@ -293,7 +304,7 @@ describe('partitionKeyFor', () => {
     const topic = 't'.repeat(249); // the longest Kafka topic name
 
     // Act
-    const pk = partitionKeyFor(cfg, convert(cfg, rec({ topic, partition: 12345678 })));
+    const pk = partitionKeyFor(cfg, rec({ topic, partition: 12345678 }));
 
     // Assess
     expect(pk).toMatch(/^t{200}~[0-9a-f]{40}$/);

@@ -83,7 +83,7 @@ describe('putAll: accepted records', () => {
 
     // Assess
     expect(calls).toEqual([{ stream: 'orders-stream', data: ['r0', 'r1', 'r2'], partitionKeys: ['k0', 'k1', 'k2'] }]);
-    expect(stats).toEqual<PutStats>({ calls: 1, retriedEntries: 0, failedCodes: {} });
+    expect(stats).toEqual<PutStats>({ calls: 1, retriedEntries: 0, retriedCalls: 0, failedCodes: {}, callErrors: {} });
     expect(delays).toEqual([]);
   });
 
@@ -96,7 +96,7 @@ describe('putAll: accepted records', () => {
 
     // Assess
     expect(calls).toEqual([]);
-    expect(stats).toEqual<PutStats>({ calls: 0, retriedEntries: 0, failedCodes: {} });
+    expect(stats).toEqual<PutStats>({ calls: 0, retriedEntries: 0, retriedCalls: 0, failedCodes: {}, callErrors: {} });
   });
 });
 
@@ -115,7 +115,7 @@ describe('putAll: partial failures', () => {
     // Assess
     expect(calls.map((c) => c.data)).toEqual([['r0', 'r1', 'r2', 'r3', 'r4', 'r5'], ['r1', 'r3', 'r4'], ['r4']]);
     expect(calls.map((c) => c.partitionKeys)).toEqual([['k0', 'k1', 'k2', 'k3', 'k4', 'k5'], ['k1', 'k3', 'k4'], ['k4']]);
-    expect(stats).toEqual<PutStats>({ calls: 3, retriedEntries: 4, failedCodes: { [THROTTLED]: 3, [INTERNAL]: 1 } });
+    expect(stats).toEqual<PutStats>({ calls: 3, retriedEntries: 4, retriedCalls: 0, failedCodes: { [THROTTLED]: 3, [INTERNAL]: 1 }, callErrors: {} });
     expect(delays).toHaveLength(2);
   });
 
@@ -134,7 +134,7 @@ describe('putAll: partial failures', () => {
     // Assess
     expect([...accepted].sort()).toEqual(ids(0, 20).sort());
     // Calls of 20, 10, 5, 2 and 1 entries: 10, 5, 2, 1 and 0 of them refused.
-    expect(stats).toEqual<PutStats>({ calls: 5, retriedEntries: 10 + 5 + 2 + 1, failedCodes: { [THROTTLED]: 18 } });
+    expect(stats).toEqual<PutStats>({ calls: 5, retriedEntries: 10 + 5 + 2 + 1, retriedCalls: 0, failedCodes: { [THROTTLED]: 18 }, callErrors: {} });
   });
 });
 
@@ -283,17 +283,21 @@ describe('putAll: failures', () => {
     expect((err as Error).message).toBe('PutRecords answered 0 results for 2 records');
   });
 
-  it('lets an error of the call itself through, without re-sending', async () => {
+  it('fails at once, without re-sending, when the call fails with an error waiting would not cure', async () => {
     // Prepare
     let sends = 0;
-    const failure = Object.assign(new Error('Stream orders-stream under account 123456789012 not found.'), { name: 'ResourceNotFoundException' });
+    const failure = Object.assign(new Error('Stream orders-stream under account 123456789012 not found.'), { name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } });
     const client = { send: async () => { sends++; throw failure; } } as unknown as KinesisClient;
 
     // Act
     const err = await putAll(client, CFG, entries(2), async () => {}).then(() => undefined, (e: unknown) => e);
 
     // Assess
-    expect(err).toBe(failure);
+    expect(err).toBeInstanceOf(PutRecordsError);
+    expect((err as Error).message).toBe(
+      'PutRecords to stream orders-stream failed with ResourceNotFoundException, which is not retried (Stream orders-stream under account 123456789012 not found.); the batch fails',
+    );
+    expect((err as Error).cause).toBe(failure);
     expect(sends).toBe(1);
   });
 });
@@ -323,7 +327,7 @@ describe('putAll: chunks', () => {
     expect(calls[2].data).toEqual(ids(500, 700));
     expect(log).toEqual(['start 0', 'end 0', 'sleep ok', 'start 1', 'end 1', 'start 2', 'end 2']);
     expect(maxInFlight).toBe(1);
-    expect(stats).toEqual<PutStats>({ calls: 3, retriedEntries: 1, failedCodes: { [THROTTLED]: 1 } });
+    expect(stats).toEqual<PutStats>({ calls: 3, retriedEntries: 1, retriedCalls: 0, failedCodes: { [THROTTLED]: 1 }, callErrors: {} });
   });
 
   it('does not send the next chunk when a chunk fails', async () => {
@@ -350,6 +354,118 @@ describe('putAll: chunks', () => {
 
     // Assess
     expect(calls.map((c) => c.data[0])).toEqual(['r0', 'r0', 'r500', 'r500']);
-    expect(stats).toEqual<PutStats>({ calls: 4, retriedEntries: 2, failedCodes: { [THROTTLED]: 1, [INTERNAL]: 1 } });
+    expect(stats).toEqual<PutStats>({ calls: 4, retriedEntries: 2, retriedCalls: 0, failedCodes: { [THROTTLED]: 1, [INTERNAL]: 1 }, callErrors: {} });
+  });
+});
+
+/** A KinesisClient stand-in whose calls fail as a whole per `fail(call)` (an error to throw, or null to answer). */
+function failingKinesis(fail: (call: number) => Error | null) {
+  const calls: string[][] = [];
+  const client = {
+    send: async (command: { input: PutRecordsCommandInput }) => {
+      const records = command.input.Records ?? [];
+      const call = calls.length;
+      calls.push(records.map((r) => Buffer.from(r.Data!).toString('utf8')));
+      const err = fail(call);
+      if (err) throw err;
+      return { Records: records.map((_, i) => ({ SequenceNumber: String(call * 1000 + i), ShardId: 'shardId-000000000000' })), FailedRecordCount: 0, $metadata: {} };
+    },
+  };
+  return { client: client as unknown as KinesisClient, calls };
+}
+
+const sdkError = (name: string, status?: number, message = `${name} (injected)`) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+const netError = (code: string) => Object.assign(new Error(`socket: ${code}`), { code });
+
+describe('putAll: calls that fail as a whole', () => {
+  it.each([
+    ['ProvisionedThroughputExceededException', sdkError('ProvisionedThroughputExceededException', 400)],
+    ['LimitExceededException', sdkError('LimitExceededException', 400)],
+    ['KMSThrottlingException', sdkError('KMSThrottlingException', 400)],
+    ['InternalFailure (500)', sdkError('InternalFailure', 500)],
+    ['a 503 of an unknown name', sdkError('UnknownError', 503)],
+    ['a 429', sdkError('TooManyRequests', 429)],
+    ['the handler\'s timeout', sdkError('TimeoutError')],
+    ['a connection reset', netError('ECONNRESET')],
+    ['a refused connection', netError('ECONNREFUSED')],
+    ['a reset wrapped as the cause', Object.assign(new TypeError('terminated'), { cause: netError('ECONNRESET') })],
+  ])('re-sends the whole call after %s, with backoff, and counts it', async (_name, error) => {
+    // Prepare: the first two calls fail, the third is accepted.
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const { client, calls } = failingKinesis((call) => (call < 2 ? error : null));
+    const { delays, sleep } = recordingSleep();
+
+    // Act
+    const stats = await putAll(client, CFG, entries(3), sleep);
+
+    // Assess
+    expect(calls).toEqual([ids(0, 3), ids(0, 3), ids(0, 3)]);
+    expect(delays).toEqual([50, 100]);
+    expect(stats).toEqual<PutStats>({ calls: 3, retriedEntries: 6, retriedCalls: 2, failedCodes: {}, callErrors: { [error.name]: 2 } });
+  });
+
+  it('gives up after PUT_MAX_ATTEMPTS attempts with PutRecordsError carrying the last error', async () => {
+    // Prepare
+    const cfg = { ...CFG, putMaxAttempts: 4 };
+    const failure = sdkError('ProvisionedThroughputExceededException', 400, 'Rate exceeded for stream orders-stream under account 123456789012.');
+    const { client, calls } = failingKinesis(() => failure);
+    const { delays, sleep } = recordingSleep();
+
+    // Act
+    const err = await putAll(client, cfg, entries(2), sleep).then(() => undefined, (e: unknown) => e);
+
+    // Assess
+    expect(err).toBeInstanceOf(PutRecordsError);
+    expect((err as Error).message).toBe(
+      'PutRecords to stream orders-stream failed 4 times, last with ProvisionedThroughputExceededException '
+        + '(Rate exceeded for stream orders-stream under account 123456789012.); the batch fails so the event source retries it',
+    );
+    expect((err as Error).cause).toBe(failure);
+    expect(calls).toHaveLength(4);
+    expect(delays).toHaveLength(3);
+  });
+
+  it.each([
+    ['AccessDeniedException', sdkError('AccessDeniedException', 400)],
+    ['ValidationException', sdkError('ValidationException', 400)],
+    ['InvalidArgumentException', sdkError('InvalidArgumentException', 400)],
+    ['KMSAccessDeniedException', sdkError('KMSAccessDeniedException', 400)],
+    ['KMSDisabledException', sdkError('KMSDisabledException', 400)],
+    ['UnrecognizedClientException', sdkError('UnrecognizedClientException', 400)],
+    ['a plain Error', new Error('bug')],
+  ])('does not retry %s', async (_name, error) => {
+    // Prepare
+    const { client, calls } = failingKinesis(() => error);
+    const { delays, sleep } = recordingSleep();
+
+    // Act
+    const err = await putAll(client, CFG, entries(2), sleep).then(() => undefined, (e: unknown) => e);
+
+    // Assess
+    expect(err).toBeInstanceOf(PutRecordsError);
+    expect((err as Error).message).toMatch(new RegExp(`^PutRecords to stream orders-stream failed with ${error.name}, which is not retried`));
+    expect(calls).toHaveLength(1);
+    expect(delays).toEqual([]);
+  });
+
+  it('shares one attempt count between refused entries and failed calls, and re-sends only what is pending', async () => {
+    // Prepare: call 0 refuses r1; call 1 (r1 alone) fails whole; call 2 accepts r1.
+    const { client: partial } = fakeKinesis([[null, THROTTLED, null]]);
+    let call = 0;
+    const sent: string[][] = [];
+    const client = {
+      send: async (command: { input: PutRecordsCommandInput; constructor: { name: string } }) => {
+        sent.push((command.input.Records ?? []).map((r) => Buffer.from(r.Data!).toString('utf8')));
+        if (call++ === 1) throw netError('ECONNRESET');
+        return partial.send(command as never);
+      },
+    } as unknown as KinesisClient;
+
+    // Act
+    const stats = await putAll(client, { ...CFG, putMaxAttempts: 3 }, entries(3), async () => {});
+
+    // Assess
+    expect(sent).toEqual([['r0', 'r1', 'r2'], ['r1'], ['r1']]);
+    expect(stats).toEqual<PutStats>({ calls: 3, retriedEntries: 2, retriedCalls: 1, failedCodes: { [THROTTLED]: 1 }, callErrors: { Error: 1 } });
   });
 });

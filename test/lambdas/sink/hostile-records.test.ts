@@ -68,7 +68,7 @@ describe('record-level event fields are that record\'s dead letter, never an eve
   });
 
   it('two map keys for one partition ("orders-0", "orders-00") are merged, not one object overwriting the other', async () => {
-    const event = wireEvent([{ offset: 0 }]) as { records: Record<string, unknown[]> };
+    const event = wireEvent([{ offset: 0 }]) as { records: Record<string, Record<string, unknown>[]> };
     event.records['orders-00'] = [{ ...event.records['orders-0'][0], offset: 1 }];
     const { result, bucket } = await run({ FORMAT: 'jsonl', KEY_TEMPLATE: '{{topic}}/{{partition}}/{{start_offset}}' }, event);
     expect(result.written).toBe(2);

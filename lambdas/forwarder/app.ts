@@ -92,7 +92,7 @@ export async function forwardBatch(cfg: ForwarderConfig, kinesis: KinesisClient,
     }
   }
   // Dead letters first: if Kinesis then fails, the retried batch rewrites the same dead-letter keys.
-  const objects = planDeadLetters({ errorPrefix: cfg.errorPrefix, maxRecordsPerObject: 100_000 }, letters);
+  const objects = planDeadLetters({ errorPrefix: cfg.errorPrefix }, letters);
   await mapBounded(objects, 4, (o) => uploadObject(s3, { bucket: cfg.errorBucket, multipartThresholdBytes: 16 * 1024 * 1024, partSizeBytes: 8 * 1024 * 1024 }, {
     key: o.key, body: o.body, contentType: 'application/x-ndjson', metadata: { 'kafka-record-count': String(o.count) },
   }));

@@ -48,6 +48,8 @@ export const SinkEnvSchema = z.object({
     .describe('Bucket the objects are written to (required).'),
   PREFIX: z.string().max(512).default('topics/').describe('Prefix of every data object key.'),
   ERROR_PREFIX: z.string().min(1).max(256).default('dead-letters/').describe('Prefix of dead-letter objects; must not overlap PREFIX.'),
+  STATE_PREFIX: z.string().min(1).max(256).default('checkpoints/')
+    .describe('Prefix of the per-partition checkpoints that make delivery exactly-once; one pipeline per bucket and STATE_PREFIX; must not overlap PREFIX or ERROR_PREFIX.'),
   FORMAT: z.enum(Formats).default('jsonl').describe('Output format.'),
   COMPRESSION: z.string().optional().describe('Compression or codec; allowed values depend on FORMAT (default: gzip for row formats, snappy for avro, zstd for parquet).'),
   COMPRESSION_LEVEL: int(-7, 22).optional().describe('Level for gzip (1-9), zstd (-7..22) or deflate; codec default when unset.'),
@@ -91,6 +93,7 @@ export interface SinkConfig {
   readonly bucket: string;
   readonly prefix: string;
   readonly errorPrefix: string;
+  readonly statePrefix: string;
   readonly format: Format;
   readonly compression: Compression;
   readonly compressionLevel?: number;
@@ -190,6 +193,10 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     problems.push(`ERROR_PREFIX=${show(e.ERROR_PREFIX)}: must not overlap PREFIX=${show(e.PREFIX)} (dead letters would mix with data)`);
   }
   for (const [name, value] of [['PREFIX', e.PREFIX], ['ERROR_PREFIX', e.ERROR_PREFIX]] as const) {
+    if (!value || !(e.STATE_PREFIX.startsWith(value) || value.startsWith(e.STATE_PREFIX))) continue;
+    problems.push(`STATE_PREFIX=${show(e.STATE_PREFIX)}: must not overlap ${name}=${show(value)} (checkpoints would mix with ${name === 'PREFIX' ? 'data' : 'dead letters'})`);
+  }
+  for (const [name, value] of [['PREFIX', e.PREFIX], ['ERROR_PREFIX', e.ERROR_PREFIX], ['STATE_PREFIX', e.STATE_PREFIX]] as const) {
     if (value.startsWith('/') || value.split('/').includes('..')) {
       problems.push(`${name}=${show(value)}: must not start with '/' or contain a '..' segment`);
     }
@@ -265,6 +272,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     bucket: e.BUCKET_NAME,
     prefix: e.PREFIX,
     errorPrefix: e.ERROR_PREFIX,
+    statePrefix: e.STATE_PREFIX,
     format,
     compression,
     compressionLevel: e.COMPRESSION_LEVEL,

@@ -136,6 +136,10 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
   let rawBytes = (r.key?.length ?? 0) + (r.value?.length ?? 0);
   for (const h of r.headers) rawBytes += (h.value?.length ?? 0) + Buffer.byteLength(h.key);
   checkRaw(plan, r, rawBytes);
+  if (plan.needsHeaders) {
+    // Names come from the event's JSON as strings: a lone surrogate there is not Unicode text.
+    for (const h of r.headers) if (!h.key.isWellFormed()) throw new RecordError('convert', `header name ${JSON.stringify(h.key)} holds a lone UTF-16 surrogate (not Unicode text)`);
+  }
   const headers = plan.needsHeaders
     ? r.headers.map((h) => ({
       key: h.key,
@@ -157,8 +161,10 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
       valueText = toSingleLine(t);
     }
     if (plan.needsObject) {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        throw new RecordError('convert', `value is not a JSON object (got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}); ${cfg.format} needs one object per record, or VALUE_ENCODING=text/base64`);
+      // A number no double holds arrives as a JSON.rawJSON object: it is a number, not an object.
+      if (value === null || typeof value !== 'object' || Array.isArray(value) || JSON.isRawJSON(value)) {
+        const got = Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' || typeof value === 'bigint' ? 'number' : typeof value;
+        throw new RecordError('convert', `value is not a JSON object (got ${got}); ${cfg.format} needs one object per record, or VALUE_ENCODING=text/base64`);
       }
       const obj = value as Record<string, unknown>;
       if (cfg.schema) {

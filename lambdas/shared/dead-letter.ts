@@ -1,7 +1,7 @@
 /**
  * Dead letters: records that cannot be written are kept, never dropped, as JSON lines under ERROR_PREFIX with the
- * raw key/value (base64), headers, coordinates, timestamp, stage and reason. Keys follow the same offset-window
- * rule as data objects, so a retried batch rewrites the same dead-letter objects.
+ * raw key/value (base64), headers, coordinates, timestamp, stage and reason. One object per partition and claim,
+ * keyed by the claim's start like the data objects, so a retry rewrites the same dead-letter object.
  */
 import type { SinkConfig } from './config.ts';
 import type { KafkaRecord } from './decode.ts';
@@ -48,28 +48,39 @@ export function deadLetterLine(d: DeadLetter): string {
   });
 }
 
-/** Dead letters of one batch → objects, one per topic-partition and offset window. */
-export function planDeadLetters(cfg: Pick<SinkConfig, 'errorPrefix' | 'maxRecordsPerObject'>, letters: readonly DeadLetter[]): DeadLetterObject[] {
-  const n = BigInt(cfg.maxRecordsPerObject);
+/** The dead-letter object of one partition's claim (or batch) starting at `start`. */
+export function deadLetterKey(errorPrefix: string, topic: string, partition: number, start: bigint): string {
+  let t = safeKeyValue(topic);
+  let key = `${errorPrefix}${t}/partition=${partition}/${t}+${partition}+${padOffset(start)}.jsonl`;
+  if (Buffer.byteLength(key) > Limits.maxKeyBytes) {
+    // A long prefix and topic must not make the dead-letter upload fail: the topic shrinks to a hash.
+    t = createHash('sha256').update(topic).digest('hex').slice(0, 32);
+    key = `${errorPrefix}${t}/partition=${partition}/${t}+${partition}+${padOffset(start)}.jsonl`;
+  }
+  return key;
+}
+
+/**
+ * Dead letters of one batch → one object per topic-partition, keyed by the partition's claim start (progress.ts)
+ * or, without one, its first dead letter's offset.
+ */
+export function planDeadLetters(
+  cfg: Pick<SinkConfig, 'errorPrefix'>,
+  letters: readonly DeadLetter[],
+  claimStart?: (topic: string, partition: number) => bigint | undefined,
+): DeadLetterObject[] {
   const groups = new Map<string, DeadLetter[]>();
   const sorted = [...letters].sort((a, b) => (a.record.offset < b.record.offset ? -1 : a.record.offset > b.record.offset ? 1 : 0));
   for (const d of sorted) {
-    const g = `${d.record.topic}\u0000${d.record.partition}\u0000${d.record.offset / n}`;
+    const g = `${d.record.topic}\u0000${d.record.partition}`;
     const list = groups.get(g);
     if (list) list.push(d);
     else groups.set(g, [d]);
   }
   return [...groups.values()].map((list) => {
     const { topic, partition, offset } = list[0].record;
-    let t = safeKeyValue(topic);
-    let key = `${cfg.errorPrefix}${t}/partition=${partition}/${t}+${partition}+${padOffset(offset)}.jsonl`;
-    if (Buffer.byteLength(key) > Limits.maxKeyBytes) {
-      // A long prefix and topic must not make the dead-letter upload fail: the topic shrinks to a hash.
-      t = createHash('sha256').update(topic).digest('hex').slice(0, 32);
-      key = `${cfg.errorPrefix}${t}/partition=${partition}/${t}+${partition}+${padOffset(offset)}.jsonl`;
-    }
     return {
-      key,
+      key: deadLetterKey(cfg.errorPrefix, topic, partition, claimStart?.(topic, partition) ?? offset),
       body: Buffer.from(list.map(deadLetterLine).join('\n') + '\n'),
       count: list.length,
       topic,

@@ -1,8 +1,8 @@
 /**
  * Stage 4 — partition: records → objects. A record's key-template prefix (rendered per record, in the per-record
- * path: see recordGroupKey) decides its group; within a group, objects are cut at offsets that are multiples of
- * MAX_RECORDS_PER_OBJECT. Keys therefore depend only on record content and offsets, so a retried batch (the same
- * one, or a shorter one from the same start) rewrites the same keys.
+ * path: see KeyGrouper) decides its group; within a group, objects are cut at offsets that are multiples of
+ * MAX_RECORDS_PER_OBJECT. An object's start offset is the start of its window, or the claim's start for the first
+ * window (progress.ts): keys depend only on the claim and the records, never on where a delivery was cut.
  */
 import type { SinkConfig } from './config.ts';
 import type { SinkRecord } from './convert.ts';
@@ -76,8 +76,11 @@ export class KeyGrouper {
   }
 }
 
-/** Records of one topic-partition (offset order), each with its group key → planned objects. */
-export function partitionRecords(cfg: SinkConfig, records: readonly GroupedRecord[]): PlannedObject[] {
+/**
+ * Records of one topic-partition (offset order, all ≥ claimStart), each with its group key → planned objects.
+ * Without a claim start the first record's offset is used.
+ */
+export function partitionRecords(cfg: SinkConfig, records: readonly GroupedRecord[], claimStart?: bigint): PlannedObject[] {
   const groups = new Map<string, SinkRecord[]>();
   for (const { record, groupKey } of records) {
     const list = groups.get(groupKey);
@@ -100,7 +103,9 @@ export function partitionRecords(cfg: SinkConfig, records: readonly GroupedRecor
         j++;
       }
       const slice = list.slice(i, j);
-      const start = slice[0].record.offset;
+      // The first object of a window starts where the window or the claim does; a byte cut starts at its record.
+      const cutByBytes = i > 0 && list[i - 1].record.offset >= windowStart;
+      const start = cutByBytes ? slice[0].record.offset : claimStart !== undefined && claimStart > windowStart ? claimStart : claimStart !== undefined ? windowStart : slice[0].record.offset;
       const end = j < list.length && list[j].record.offset <= windowEnd ? list[j].record.offset - 1n : windowEnd;
       const key = `${cfg.prefix}${renderObjectKey(groupKey, start, end)}.${ext}`;
       objects.push({ key, topic: slice[0].record.topic, partition: slice[0].record.partition, startOffset: start, endOffset: end, records: slice });

@@ -13,13 +13,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SinkConfig } from './config.ts';
 import { compressObject, contentTypeFor } from './compress.ts';
 import { convertPlan, convertRecord, type SinkRecord } from './convert.ts';
-import { planDeadLetters, type DeadLetter } from './dead-letter.ts';
+import { deadLetterKey, planDeadLetters, type DeadLetter } from './dead-letter.ts';
 import { decodeEvent, type KafkaRecord } from './decode.ts';
 import { encodeObject } from './encode/index.ts';
 import { RecordError, UploadError, type RecordStage } from './errors.ts';
 import { filterRecord } from './filter.ts';
 import { TimeFormatter } from './key-template.ts';
 import { KeyGrouper, partitionRecords, type GroupedRecord, type PlannedObject } from './partition.ts';
+import { completeClaim, openClaim, ProgressStore, releaseClaim, takeClaim, type PartitionClaim } from './progress.ts';
 import { mapBounded, uploadObject, type ObjectToUpload } from './upload.ts';
 
 export interface PartitionRange {
@@ -45,6 +46,8 @@ export interface BatchResult {
   unexpectedRecordErrors: number;
   /** Objects whose encoding threw and were bisected to isolate the records that made it throw. */
   encodeFallbacks: number;
+  /** Records below their partition's checkpoint: an earlier delivery already wrote them (redelivery, lost commit). */
+  alreadyWritten: number;
   keys: string[];
   ranges: PartitionRange[];
 }
@@ -77,12 +80,15 @@ export class SinkPipeline {
 
   private readonly encodeFn: typeof encodeObject;
 
+  private readonly progress: ProgressStore;
+
   /** `encode` replaces the encoder stage (tests of the second line of defence inject one that fails). */
   constructor(cfg: SinkConfig, s3: S3Client, now: () => number = Date.now, encode: typeof encodeObject = encodeObject) {
     this.cfg = cfg;
     this.s3 = s3;
     this.now = now;
     this.encodeFn = encode;
+    this.progress = new ProgressStore(s3, { bucket: cfg.bucket, statePrefix: cfg.statePrefix, sseKmsKeyId: cfg.sseKmsKeyId });
     this.fmt = new TimeFormatter(cfg.timezone);
     this.plan = convertPlan(cfg);
   }
@@ -148,27 +154,40 @@ export class SinkPipeline {
     }
   }
 
-  async handle(event: unknown): Promise<BatchResult> {
+  /**
+   * Handles one event. `invocation` names this invocation's claims (owner) and how long it can live (deadlineMs:
+   * the Lambda's deadline); a claim expires a minute after it.
+   */
+  async handle(event: unknown, invocation: { owner?: string; deadlineMs?: number } = {}): Promise<BatchResult> {
     const cfg = this.cfg;
     const nowMs = this.now();
+    const owner = invocation.owner ?? `pid-${process.pid}-${nowMs}-${Math.random().toString(36).slice(2, 10)}`;
+    const expiresAt = (invocation.deadlineMs ?? nowMs + MAX_INVOCATION_MS) + CLAIM_MARGIN_MS;
     const decoded = decodeEvent(event);
     const result: BatchResult = {
       recordsIn: decoded.recordCount, written: 0, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0,
       deadLettered: 0, objects: 0, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0,
-      encodeFallbacks: 0, keys: [], ranges: [],
+      encodeFallbacks: 0, alreadyWritten: 0, keys: [], ranges: [],
     };
     const deadLetters: DeadLetter[] = [];
     const planned: PlannedObject[] = [];
+    const claims: { pc: PartitionClaim; to: bigint; keys: string[] }[] = [];
+    const batches = decoded.partitions.filter((b) => b.records.length > 0);
 
-    for (const batch of decoded.partitions) {
-      if (batch.records.length === 0) continue;
+    // 1. Where each partition's progress stands (one GET each); records below it were written by an earlier delivery.
+    const opened = await mapBounded(batches, cfg.uploadConcurrency, (b) => openClaim(this.progress, b.topic, b.partition, b.records[0].offset, nowMs));
+    for (const [i, batch] of batches.entries()) {
+      const pc = opened[i];
+      const records = batch.records.filter((r) => r.offset >= pc.start);
+      result.alreadyWritten += batch.records.length - records.length;
       result.ranges.push({
         topic: batch.topic, partition: batch.partition, records: batch.records.length,
         firstOffset: batch.records[0].offset.toString(), lastOffset: batch.records[batch.records.length - 1].offset.toString(),
       });
+      if (records.length === 0) continue;
       const grouper = new KeyGrouper(cfg, this.fmt);
       const kept: GroupedRecord[] = [];
-      for (const record of batch.records) {
+      for (const record of records) {
         const p = this.prepare(record, grouper, nowMs);
         if (p.kind === 'keep') kept.push(p.grouped);
         else if (p.kind === 'filtered') result.filtered++;
@@ -178,9 +197,38 @@ export class SinkPipeline {
           if (p.unexpected) result.unexpectedRecordErrors++;
         }
       }
-      planned.push(...partitionRecords(cfg, kept));
+      const objects = partitionRecords(cfg, kept, pc.start);
+      planned.push(...objects);
+      claims.push({
+        pc, to: records[records.length - 1].offset,
+        keys: [...objects.map((o) => o.key), deadLetterKey(cfg.errorPrefix, batch.topic, batch.partition, pc.start)],
+      });
     }
 
+    // 2. Claim each partition's range with the keys it will write; if one is held by a live invocation, give back
+    // the ones taken and fail (the event source retries this batch; by then that claim is done).
+    const taken = new Set<(typeof claims)[number]>();
+    try {
+      for (const c of claims) {
+        await takeClaim(this.progress, c.pc, c.to, c.keys, owner, expiresAt, nowMs);
+        taken.add(c);
+      }
+      await this.write(planned, deadLetters, claims, result);
+      // 4-5. Remove what a taken-over claim left behind, then advance every checkpoint past its claim.
+      await mapBounded(claims, cfg.uploadConcurrency, async (c) => {
+        await completeClaim(this.progress, c.pc, c.to, c.keys, this.now());
+        taken.delete(c); // completed: never released
+      });
+    } catch (err) {
+      await Promise.all([...taken].map((c) => releaseClaim(this.progress, c.pc, c.to, c.keys, owner, this.now())));
+      throw err;
+    }
+    return result;
+  }
+
+  /** 3. Encodes and uploads the planned objects, then the dead letters (the encode stage can add to them). */
+  private async write(planned: readonly PlannedObject[], deadLetters: DeadLetter[], claims: readonly { pc: PartitionClaim }[], result: BatchResult): Promise<void> {
+    const cfg = this.cfg;
     // Encoding runs inside the upload pool so CPU work overlaps with uploads already in flight.
     const uploaded = await mapBounded(planned, cfg.uploadConcurrency, async (o) => {
       const enc = this.encode(o);
@@ -206,9 +254,8 @@ export class SinkPipeline {
       return u;
     });
     const written = uploaded.filter((u) => u !== null);
-    // Dead letters last: the encode stage can add to them. If their upload fails, the retried batch rewrites the
-    // same data keys and then these.
-    const letterObjects = planDeadLetters(cfg, deadLetters);
+    const starts = new Map(claims.map((c) => [`${c.pc.topic}\u0000${c.pc.partition}`, c.pc.start]));
+    const letterObjects = planDeadLetters(cfg, deadLetters, (t, p) => starts.get(`${t}\u0000${p}`));
     const letters = await mapBounded(letterObjects, cfg.uploadConcurrency, (d) => uploadObject(this.s3, cfg, {
       key: d.key, body: d.body, contentType: 'application/x-ndjson', metadata: { 'kafka-record-count': String(d.count) },
     }));
@@ -219,6 +266,10 @@ export class SinkPipeline {
       if (u.multipart) result.multipartObjects++;
     }
     result.keys = [...written, ...letters].map((u) => u.key);
-    return result;
   }
 }
+
+/** Lambda's longest timeout for a Kafka event source (14 min) rounded up: a claim without a known deadline. */
+const MAX_INVOCATION_MS = 15 * 60_000;
+/** Beyond the deadline: clock skew between hosts and requests still in flight when a function is stopped. */
+const CLAIM_MARGIN_MS = 60_000;

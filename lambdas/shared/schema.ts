@@ -174,8 +174,8 @@ function describe(v: unknown): string {
   return text === undefined ? String(v) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
-function mismatch(col: Column, v: unknown): never {
-  throw new RecordError('schema', `field "${col.name}": expected ${col.type}${col.nullable ? ' or null' : ''}, got ${describe(v)}`);
+function mismatch(col: Column, v: unknown, why?: string): never {
+  throw new RecordError('schema', `field "${col.name}": expected ${col.type}${col.nullable ? ' or null' : ''}, got ${describe(v)}${why ? `: ${why}` : ''}`);
 }
 
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -224,13 +224,16 @@ export function toCell(col: Column, v: unknown): unknown {
       if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
       if (typeof v === 'bigint' && v >= INT64_MIN && v <= INT64_MAX) return v;
       return mismatch(col, v);
-    case 'float':
-    case 'double': {
-      // A configured float/double column takes the nearest value of its type, as any Avro writer does; a number
-      // beyond its range (1e400, or 1e39 for float) is a mismatch, never an Infinity or a null.
+    case 'double':
+      // Only a number the double holds exactly: parseJsonExact hands out a number only then, a BigInt is exact when
+      // it survives the round trip, and JSON.rawJSON holds the digits no double has. Never a rounded value.
+      if (typeof v === 'number') return v;
+      if (typeof v === 'bigint' && BigInt(Number(v)) === v) return Number(v);
+      return mismatch(col, v, 'not exactly a double (its digits would be lost; use a string or long field)');
+    case 'float': {
+      // float is a declared narrowing: the nearest float32, as any Avro writer does; beyond its range a mismatch.
       const n = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : JSON.isRawJSON(v) ? Number(v.rawJSON) : NaN;
-      // A value the column cannot hold is a mismatch, not an Infinity.
-      if (Number.isFinite(n) && (col.type === 'double' || Math.abs(n) <= FLOAT32_MAX)) return n;
+      if (Number.isFinite(n) && Math.abs(n) <= FLOAT32_MAX) return n;
       return mismatch(col, v);
     }
     case 'string':

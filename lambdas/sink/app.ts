@@ -13,6 +13,7 @@ import { loadSinkConfig, type SinkConfig } from '../shared/config.ts';
 import { MetricsNamespace, SinkServiceName } from '../shared/constants.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { SinkPipeline, type BatchResult } from '../shared/pipeline.ts';
+import { ClaimConflictError } from '../shared/progress.ts';
 import { createS3Client } from '../shared/upload.ts';
 
 export const SERVICE_NAME = SinkServiceName;
@@ -27,6 +28,15 @@ export interface SinkHandlerOptions {
 }
 
 export type SinkHandler = ((event: unknown, context: Context) => Promise<BatchResult>) & { readonly config: SinkConfig };
+
+/** The invocation's identity and deadline, from the Lambda context (claims expire a minute after the deadline). */
+function invocationOf(context: Partial<Context> | undefined, now: number): { owner?: string; deadlineMs?: number } {
+  const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+  return {
+    owner: context?.awsRequestId ? `${context.awsRequestId}-${now}` : undefined,
+    deadlineMs: remaining !== undefined && Number.isFinite(remaining) ? now + remaining : undefined,
+  };
+}
 
 export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
   const logger = opts.logger ?? new Logger({ serviceName: SERVICE_NAME });
@@ -43,20 +53,22 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
   }
   const pipeline = new SinkPipeline(config, opts.s3 ?? createS3Client(config));
 
-  const processBatch = async (event: unknown): Promise<BatchResult> => {
+  const processBatch = async (event: unknown, context: Context): Promise<BatchResult> => {
     const started = performance.now();
     let r: BatchResult;
     try {
-      r = await pipeline.handle(event);
+      r = await pipeline.handle(event, invocationOf(context, Date.now()));
     } catch (err) {
       // The event source retries the batch; the metric lets an alarm see batches that keep failing.
       logger.error('batch failed; the event source will retry it', { error: err as Error });
       metrics.addMetric('BatchFailures', MetricUnit.Count, 1);
+      // Overlapping invocations (a rebalance, a lost commit): this one lost the claim and converges on its retry.
+      if (err instanceof ClaimConflictError) metrics.addMetric('ClaimConflicts', MetricUnit.Count, 1);
       throw err;
     }
     logger.info('batch written', {
       ranges: r.ranges.map((x) => `${x.topic}-${x.partition}@${x.firstOffset}..${x.lastOffset}`),
-      recordsIn: r.recordsIn, written: r.written, filtered: r.filtered, tombstonesIgnored: r.tombstonesIgnored,
+      recordsIn: r.recordsIn, alreadyWritten: r.alreadyWritten, written: r.written, filtered: r.filtered, tombstonesIgnored: r.tombstonesIgnored,
       deadLettered: r.deadLettered, objects: r.objects, deadLetterObjects: r.deadLetterObjects, bytes: r.bytes,
     });
     if (r.deadLettered > 0) logger.warn('records dead-lettered', { count: r.deadLettered, errorPrefix: config.errorPrefix });
@@ -74,6 +86,7 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
     metrics.addMetric('TombstonesWritten', MetricUnit.Count, r.tombstonesWritten);
     metrics.addMetric('ObjectsWritten', MetricUnit.Count, r.objects + r.deadLetterObjects);
     metrics.addMetric('BytesWritten', MetricUnit.Bytes, r.bytes);
+    metrics.addMetric('RecordsAlreadyWritten', MetricUnit.Count, r.alreadyWritten);
     metrics.addMetric('RecordCheckGaps', MetricUnit.Count, r.unexpectedRecordErrors);
     metrics.addMetric('EncodeFallbacks', MetricUnit.Count, r.encodeFallbacks);
     metrics.addMetric('BatchDuration', MetricUnit.Milliseconds, performance.now() - started);

@@ -11,7 +11,8 @@ function quote(s: string): string {
 export function csvCell(col: Column, v: unknown): string {
   if (v === null || v === undefined) return '';
   switch (col.type) {
-    case 'bytes': return (v as Buffer).toString('base64');
+    // Empty bytes are "" (an empty string), never an empty cell, which means null (and alone makes a blank line).
+    case 'bytes': return (v as Buffer).length === 0 ? '""' : (v as Buffer).toString('base64');
     case 'timestamp-millis': return new Date(v as number).toISOString();
     case 'timestamp-micros': {
       const us = v as bigint;

@@ -45,6 +45,7 @@ describe('loadSinkConfig: defaults', () => {
       bucket: 'my-bucket',
       prefix: 'topics/',
       errorPrefix: 'dead-letters/',
+      statePrefix: 'checkpoints/',
       format: 'jsonl',
       compression: 'gzip',
       compressionLevel: undefined,

@@ -17,6 +17,9 @@ function fakeS3(fail?: (c: SentCommand) => boolean): { client: S3Client; sent: S
     config: {},
     send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
       const c = { name: command.constructor.name, input: command.input };
+      // Checkpoints: none yet (the first delivery), and every conditional write succeeds.
+      if (c.name === 'GetObjectCommand') throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+      if (String(c.input.Key).startsWith('checkpoints/')) return { ETag: '"cp"' };
       sent.push(c);
       if (fail?.(c)) throw new Error('AccessDenied');
       return {};
@@ -117,9 +120,9 @@ describe('createSinkHandler', () => {
     });
     expect(result.written + result.filtered + result.tombstonesIgnored + result.deadLettered).toBe(result.recordsIn);
     expect(result.keys).toEqual([
-      'topics/orders/dt=2026-01-01/hour=00/orders+0+00000000000000000001.jsonl.gz',
+      'topics/orders/dt=2026-01-01/hour=00/orders+0+00000000000000000000.jsonl.gz',
       'topics/orders/dt=2026-01-01/hour=00/orders+1+00000000000000000100.jsonl.gz',
-      'dead-letters/orders/partition=0/orders+0+00000000000000000009.jsonl',
+      'dead-letters/orders/partition=0/orders+0+00000000000000000000.jsonl',
     ]);
     expect(result.ranges).toEqual([
       { topic: 'orders', partition: 0, firstOffset: '0', lastOffset: '9', records: 10 },
@@ -156,7 +159,7 @@ describe('createSinkHandler', () => {
       Metadata: {
         'kafka-topic': 'orders',
         'kafka-partition': '0',
-        'kafka-start-offset': '1',
+        'kafka-start-offset': '0', // the claim's start (offset 0 was not written)
         'kafka-last-offset': '6',
         'kafka-record-count': '4',
       },
@@ -293,7 +296,7 @@ describe('createSinkHandler', () => {
 
     // Assess
     await expect(outcome).rejects.toThrow(UploadError);
-    await expect(outcome).rejects.toThrow(/^Upload of s3:\/\/my-bucket\/dead-letters\/orders\/partition=0\/orders\+0\+00000000000000000009\.jsonl failed: AccessDenied$/);
+    await expect(outcome).rejects.toThrow(/^Upload of s3:\/\/my-bucket\/dead-letters\/orders\/partition=0\/orders\+0\+00000000000000000000\.jsonl failed: AccessDenied$/);
   });
 
   it('accounts for every record of an event with nothing to write', async () => {

@@ -147,7 +147,7 @@ describe('JSON that readers refuse or misread is set aside with the reason', () 
   it('a field named __proto__ is an ordinary field in avro (no prototype change)', async () => {
     const { result, bucket } = await run({ FORMAT: 'avro', FIELDS: 'value,offset' }, [ok(0, '{"__proto__":7,"b":1}')]);
     expect(result.written).toBe(1);
-    expect([...bucket.objects.values()][0].includes(Buffer.from('"name":"__proto__"'))).toBe(true);
+    expect(bucket.objects.get(bucket.keys('topics/')[0])!.includes(Buffer.from('"name":"__proto__"'))).toBe(true);
     // fastavro reads it back with its value: test/integration/reader-safety.test.ts.
   });
 

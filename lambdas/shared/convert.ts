@@ -26,6 +26,8 @@ export interface SinkRecord {
   readonly headers: readonly { readonly key: string; readonly value: string | null }[];
   /** Raw bytes of key, value and headers: what MAX_OBJECT_BYTES counts. */
   readonly rawBytes: number;
+  /** jsonl: the value's top-level field names (readers infer columns from them across the object's records). */
+  readonly fieldNames?: readonly string[];
 }
 
 function text(buf: Buffer, what: string): string {
@@ -57,7 +59,8 @@ export interface ConvertPlan {
   readonly separator?: Buffer;
   /** Raw bytes (key+value+headers) of one record at most (MAX_OBJECT_BYTES). */
   readonly maxRawBytes?: number;
-  /** The JSON value is written as JSON (jsonl): a number beyond a double's range would make readers refuse the file. */
+  /** The JSON value is written as JSON (jsonl): a number beyond a double's range would make readers refuse the file,
+   * and its top-level names become columns for readers that infer them (checked across the object's records). */
   readonly finiteNumbers?: boolean;
 }
 
@@ -111,8 +114,9 @@ function checkRaw(plan: ConvertPlan, r: KafkaRecord, rawBytes: number): void {
 }
 
 /** Validates a JSON value (see checkJson) and parses it with exact numbers when the fields are needed. */
-function readJson(plan: ConvertPlan, raw: Buffer, t: string): unknown {
-  const check = checkJson(raw, plan.finiteNumbers);
+function readJson(plan: ConvertPlan, raw: Buffer, t: string, names?: (n: readonly string[]) => void): unknown {
+  const check = checkJson(raw, plan.finiteNumbers, plan.finiteNumbers);
+  if (check.topLevelNames) names?.(check.topLevelNames);
   if (check.reason !== null) {
     if (check.reason !== 'syntax error') throw new RecordError('convert', `value is not accepted as JSON: ${check.reason}`);
     let reason = 'syntax error';
@@ -151,13 +155,14 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
   let valueText: string | null = null;
   let value: unknown;
   let cells: unknown[] | undefined;
+  let fieldNames: readonly string[] | undefined;
   if (r.value !== null) {
     const mode = plan.valueMode;
     if (mode === 'base64') valueText = r.value.toString('base64');
     else if (mode === 'text' || mode === 'utf8') valueText = text(r.value, 'value');
     else if (mode === 'json') {
       const t = text(r.value, 'value');
-      value = readJson(plan, r.value, t);
+      value = readJson(plan, r.value, t, (n) => (fieldNames = n));
       valueText = toSingleLine(t);
     }
     if (plan.needsObject) {
@@ -189,7 +194,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     });
   }
   if (!plan.needsValue) value = undefined;
-  return { record: r, keyText, valueText, value, cells, headers, rawBytes };
+  return { record: r, keyText, valueText, value, cells, headers, rawBytes, fieldNames };
 }
 
 /** {{value.a.b}} → text of that field for the key template. */

@@ -31,6 +31,8 @@ export interface JsonCheck {
   readonly riskyNumbers: boolean;
   /** Fields of the top-level value when it is an object, else 0. */
   readonly topLevelFields: number;
+  /** The top-level object's field names, when asked for (checkJson's `names`). */
+  readonly topLevelNames?: string[];
 }
 
 // Module-level cursor instead of closures: the check runs once per record, so it must not allocate.
@@ -205,6 +207,10 @@ function closeObject(): boolean {
   const base = keyBase[keyBase.length - 1];
   const count = (keys.length - base) / 3;
   let ok = true;
+  if (wantNames && stack.length === 1) {
+    names = [];
+    for (let k = base; k < keys.length; k += 3) names.push(keyText(k));
+  }
   if (count > 1) {
     let plain = true;
     for (let k = base; k < keys.length; k += 3) if (keys[k + 2] !== 0) { plain = false; break; }
@@ -244,13 +250,17 @@ function duplicate(a: string, c: string): string {
 const EMPTY = new Uint8Array(0);
 
 let finiteOnly = false;
+let wantNames = false;
+let names: string[] | undefined;
 
 /**
  * Checks that `bytes` holds exactly one JSON value (surrounding whitespace allowed) that readers accept. With
  * `finiteNumbers`, a number beyond the range of a double (1e400) is refused too: for JSON that is written as JSON.
  */
-export function checkJson(bytes: Uint8Array, finiteNumbers = false): JsonCheck {
+export function checkJson(bytes: Uint8Array, finiteNumbers = false, topLevelNames = false): JsonCheck {
   finiteOnly = finiteNumbers;
+  wantNames = topLevelNames;
+  names = undefined;
   b = bytes;
   n = bytes.length;
   i = 0;
@@ -263,7 +273,7 @@ export function checkJson(bytes: Uint8Array, finiteNumbers = false): JsonCheck {
   const ok = walk();
   b = EMPTY; // do not keep the record's buffer alive
   keys.length = 0;
-  return { reason: ok ? null : (problem ?? 'syntax error'), riskyNumbers: risky, topLevelFields: topFields };
+  return { reason: ok ? null : (problem ?? 'syntax error'), riskyNumbers: risky, topLevelFields: topFields, topLevelNames: names };
 }
 
 /** True when `bytes` holds exactly one JSON value that passes checkJson. */

@@ -229,7 +229,11 @@ export function toCell(col: Column, v: unknown): unknown {
       // it survives the round trip, and JSON.rawJSON holds the digits no double has. Never a rounded value.
       if (typeof v === 'number') return v;
       if (typeof v === 'bigint' && BigInt(Number(v)) === v) return Number(v);
-      return mismatch(col, v, 'not exactly a double (its digits would be lost; use a string or long field)');
+      if (typeof v === 'bigint' || JSON.isRawJSON(v)) {
+        const finite = Number.isFinite(Number(typeof v === 'bigint' ? v : v.rawJSON));
+        return mismatch(col, v, finite ? 'not exactly a double (its digits would be lost; use a string or long field)' : 'beyond the range of a double');
+      }
+      return mismatch(col, v);
     case 'float': {
       // float is a declared narrowing: the nearest float32, as any Avro writer does; beyond its range a mismatch.
       const n = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : JSON.isRawJSON(v) ? Number(v.rawJSON) : NaN;

@@ -6,7 +6,7 @@ import { encodeCsv } from './csv.ts';
 import { encodeJsonl } from './jsonl.ts';
 import { encodeParquet, type ParquetCodec } from './parquet.ts';
 import { encodeBytes, encodeText } from './raw.ts';
-import { buildTable, type BuiltTable } from './table.ts';
+import { admit, buildTable, type BuiltTable } from './table.ts';
 
 export interface EncodedObject {
   readonly body: Buffer;
@@ -26,7 +26,11 @@ function tabular(cfg: SinkConfig, records: readonly SinkRecord[], encode: (t: Bu
 export function encodeObject(cfg: SinkConfig, records: readonly SinkRecord[]): EncodedObject {
   const whole = (body: Buffer): EncodedObject => ({ body, rejected: [], records });
   switch (cfg.format) {
-    case 'jsonl': return whole(encodeJsonl(cfg, records));
+    case 'jsonl': {
+      if (!records.some((r) => r.fieldNames)) return whole(encodeJsonl(cfg, records));
+      const { kept, rejected } = admit(records);
+      return { body: kept.length === 0 ? Buffer.alloc(0) : encodeJsonl(cfg, kept), rejected, records: kept };
+    }
     case 'text': return whole(encodeText(records));
     case 'bytes': return whole(encodeBytes(cfg, records));
     case 'csv': return tabular(cfg, records, (t) => encodeCsv(t, false));

@@ -28,17 +28,25 @@ export interface BuiltTable {
   readonly rejected: readonly { readonly record: SinkRecord; readonly reason: string }[];
 }
 
-/** Splits records into those whose fields fit the object's inferred columns and those that cannot. */
-function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rejected: BuiltTable['rejected'] } {
+/** A record's top-level value field names: parsed (columnar formats) or listed by the JSON check (jsonl). */
+function* namesOf(r: SinkRecord): Iterable<string> {
+  if (r.fieldNames) yield* r.fieldNames;
+  else for (const k in (r.value ?? {}) as Record<string, unknown>) yield k;
+}
+
+/**
+ * Splits records into those whose fields fit the object's inferred columns and those that cannot. jsonl uses it
+ * too: readers such as DuckDB infer one column per top-level name across the file's lines.
+ */
+export function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rejected: BuiltTable['rejected'] } {
   const columns = new Set<string>(); // the object's column names, as spelled
   const spelling = new Map<string, string>(); // folded name -> the column's name
   const kept: SinkRecord[] = [];
   const rejected: { record: SinkRecord; reason: string }[] = [];
   for (const r of records) {
-    const obj = (r.value ?? {}) as Record<string, unknown>;
     let reason: string | undefined;
     let added: string[] | undefined;
-    for (const k in obj) {
+    for (const k of namesOf(r)) {
       if (columns.has(k)) continue; // the common case: a name the object already has
       const folded = k.toLowerCase();
       const column = spelling.get(folded);

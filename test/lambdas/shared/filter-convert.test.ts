@@ -143,6 +143,7 @@ describe('convertRecord: text and encodings', () => {
       cells: undefined,
       headers: [{ key: 'trace', value: 'abc' }, { key: 'trace', value: 'def' }],
       rawBytes: 7 + 17 + (5 + 3) * 2,
+      fieldNames: ['status'], // jsonl: top-level names, checked across the object (admit)
     });
   });
 

@@ -105,7 +105,7 @@ describe('numbers: exact, or JSON text, or a dead letter with the number named',
     const schema = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'n', type: 'double' }, { name: 'l', type: ['null', 'long'], default: null }] });
     const { letters } = await run({ FORMAT: 'avro', AVRO_SCHEMA: schema }, [ok(0, '{"n":1e400}'), ok(1, '{"n":1,"l":9223372036854775808}'), ok(2, '{"n":0.5}')]);
     expect(reasons(letters)).toEqual([
-      [0, 'schema', 'field "n": expected double, got 1e400'],
+      [0, 'schema', 'field "n": expected double, got 1e400: beyond the range of a double'],
       [1, 'schema', 'field "l": expected long or null, got 9223372036854775808'],
     ]);
   });
@@ -160,6 +160,42 @@ describe('JSON that readers refuse or misread is set aside with the reason', () 
     // One column and a null cell is a blank CSV line too.
     const { letters } = await run({ FORMAT: 'csv', FIELDS: 'value' }, [ok(0, '{"a":null}'), ok(1, '{"a":1}')]);
     expect(reasons(letters)).toEqual([[0, 'encode', 'the row would be a blank CSV line (one column, null), which CSV readers skip']]);
+  });
+});
+
+describe('found by the hostile-event fuzzer', () => {
+  it.each(TABLE_FORMATS)('%s: a top-level number no double holds is not an object (it was written as a column "rawJSON")', async (format) => {
+    const { letters } = await run({ FORMAT: format, FIELDS: 'value' }, [ok(0, '1e400'), ok(1, '12345678901234567890'), ok(2, '{"a":1}')]);
+    expect(reasons(letters).map((r) => [r[0], r[2]])).toEqual([
+      [0, `value is not a JSON object (got number); ${format} needs one object per record, or VALUE_ENCODING=text/base64`],
+      [1, `value is not a JSON object (got number); ${format} needs one object per record, or VALUE_ENCODING=text/base64`],
+    ]);
+  });
+
+  it('a configured double takes only numbers it holds exactly (no lost digits)', async () => {
+    const schema = JSON.stringify({ type: 'record', name: 'R', fields: [{ name: 'amount', type: ['null', 'double'], default: null }] });
+    const { bucket, letters } = await run({ FORMAT: 'csv', FIELDS: 'value', AVRO_SCHEMA: schema }, [
+      ok(0, '{"amount":-10621796085914015}'), ok(1, '{"amount":0.1234567890123456789}'), ok(2, '{"amount":9007199254740992}'), ok(3, '{"amount":0.1}'),
+    ]);
+    expect(letters.map((l) => Number(l.offset))).toEqual([0, 1]);
+    expect(bucket.text()).toBe('9007199254740992\r\n0.1\r\n');
+  });
+
+  it('jsonl: a header name with a lone surrogate is set aside (DuckDB refused the whole object)', async () => {
+    const event = wireEvent([{ offset: 0, headers: [{ '\ud800': [] }] }, { offset: 1 }]);
+    const { letters } = await run({ FORMAT: 'jsonl' }, event);
+    expect(reasons(letters)).toEqual([[0, 'convert', 'header name "\\ud800" holds a lone UTF-16 surrogate (not Unicode text)']]);
+  });
+
+  it('jsonl: top-level names that differ only in case across the records of one object (DuckDB infers one column)', async () => {
+    const { letters, result } = await run({ FORMAT: 'jsonl', FIELDS: 'value' }, [ok(0, '{"Id":1}'), ok(1, '{"id":2}'), ok(2, '{"Id":3}')]);
+    expect(reasons(letters)).toEqual([[1, 'encode', 'value field "id" differs only in letter case from column "Id" of this object (case-insensitive readers cannot tell them apart)']]);
+    expect(result.written).toBe(2);
+  });
+
+  it('csv: an empty base64 value is "" (an empty string), not a blank line', async () => {
+    const { bucket } = await run({ FORMAT: 'csv', FIELDS: 'value', VALUE_ENCODING: 'base64' }, [ok(0, ''), ok(1, 'x')]);
+    expect(bucket.text()).toBe('""\r\neA==\r\n');
   });
 });
 

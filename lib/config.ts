@@ -59,6 +59,7 @@ export const ContextSchema = z.object({
     .describe('Existing bucket to write to; unset creates one.'),
   prefix: z.string().describe('Prefix of data objects.'),
   errorPrefix: str.describe('Prefix of dead-letter objects.'),
+  statePrefix: str.describe('Prefix of the per-partition checkpoints that make delivery exactly-once; one pipeline per bucket and statePrefix.'),
   format: z.enum(Formats).describe('Output format.'),
   compression: z.string().optional().describe('Compression or codec (allowed values depend on format).'),
   keyTemplate: str.describe('Object key template.'),
@@ -141,7 +142,7 @@ export const environmentBytes = (env: Readonly<Record<string, string>>): number 
 
 /** Sink environment variable → the context key users set. */
 const ENV_TO_CONTEXT: Record<string, string> = {
-  BUCKET_NAME: 'bucketName', PREFIX: 'prefix', ERROR_PREFIX: 'errorPrefix', FORMAT: 'format', COMPRESSION: 'compression',
+  BUCKET_NAME: 'bucketName', PREFIX: 'prefix', ERROR_PREFIX: 'errorPrefix', STATE_PREFIX: 'statePrefix', FORMAT: 'format', COMPRESSION: 'compression',
   KEY_TEMPLATE: 'keyTemplate', FIELDS: 'fields', TIMEZONE: 'timezone', MAX_RECORDS_PER_OBJECT: 'maxRecordsPerObject',
   TOMBSTONES: 'tombstones', FILTER_REGEX: 'filterRegex', VALUE_ENCODING: 'valueEncoding', KEY_ENCODING: 'keyEncoding',
   AVRO_SCHEMA: 'schemaFile', AVRO_SCHEMA_FILE: 'schemaFile', CROSS_ACCOUNT_ROLE_ARN: 'crossAccountRoleArn', EXTERNAL_ID: 'externalId',
@@ -251,7 +252,7 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
 
   // The sink's own schema checks the function environment now, so a bad value fails synth, not a cold start.
   const fromContext: [string, unknown][] = [
-    ['BUCKET_NAME', c.bucketName ?? 'placeholder-bucket-name'], ['PREFIX', c.prefix], ['ERROR_PREFIX', c.errorPrefix],
+    ['BUCKET_NAME', c.bucketName ?? 'placeholder-bucket-name'], ['PREFIX', c.prefix], ['ERROR_PREFIX', c.errorPrefix], ['STATE_PREFIX', c.statePrefix],
     ['FORMAT', c.format], ['KEY_TEMPLATE', c.keyTemplate], ['TIMEZONE', c.timezone], ['MAX_RECORDS_PER_OBJECT', c.maxRecordsPerObject],
     ['TOMBSTONES', c.tombstones], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding], ['HEADER_ENCODING', c.headerEncoding],
     ['COMPRESSION', c.compression],

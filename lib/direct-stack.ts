@@ -53,6 +53,7 @@ export class KafkaS3DirectStack extends Stack {
       key: this.bucket.key,
       prefix: c.prefix,
       errorPrefix: c.errorPrefix,
+      statePrefix: c.statePrefix,
       environment: { ...c.sinkEnvironment, ...(this.bucket.key ? { SSE_KMS_KEY_ID: this.bucket.key.keyArn } : {}) },
       schemaFile,
       bundledSchemaPath: BUNDLED_SCHEMA_PATH,
@@ -71,6 +72,10 @@ export class KafkaS3DirectStack extends Stack {
     new CfnOutput(this, 'FunctionName', { value: this.sink.fn.functionName, description: 'The sink function' });
     new CfnOutput(this, 'DataPrefix', { value: `s3://${c.bucketName ?? '<bucket>'}/${c.prefix}` });
     new CfnOutput(this, 'DeadLetterPrefix', { value: `s3://${c.bucketName ?? '<bucket>'}/${c.errorPrefix}` });
+    new CfnOutput(this, 'StatePrefix', {
+      value: `s3://${c.bucketName ?? '<bucket>'}/${c.statePrefix}`,
+      description: 'Per-partition checkpoints of this pipeline (exactly-once); no other pipeline may use this bucket and prefix',
+    });
     if (c.crossAccountRoleArn) {
       // The bucket owner attaches this to the role the sink assumes (and trusts the sink's role with the external ID).
       const policy = new iam.PolicyDocument({ statements: this.sink.s3Statements });

@@ -1,7 +1,8 @@
 /**
  * The sink function and its Kafka event sources (one per topic), with a role that holds exactly what it needs:
- * object and multipart permissions under the data and dead-letter prefixes, the KMS key when SSE-KMS, and what the
- * event sources need (see KafkaEventSources).
+ * object and multipart permissions under the data and dead-letter prefixes, the per-partition checkpoints under the
+ * state prefix (lambdas/shared/progress.ts), the KMS key when SSE-KMS, and what the event sources need (see
+ * KafkaEventSources).
  */
 import type { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -27,7 +28,12 @@ export interface KafkaSinkFunctionProps {
   readonly key?: kms.IKey;
   readonly prefix: string;
   readonly errorPrefix: string;
-  /** The sink's environment (validated by the sink's schema at synth); BUCKET_NAME is added here. */
+  /** Prefix of the per-partition checkpoints (the sink's STATE_PREFIX); one pipeline per bucket and state prefix. */
+  readonly statePrefix: string;
+  /**
+   * The sink's environment (validated by the sink's schema at synth). BUCKET_NAME, PREFIX, ERROR_PREFIX and
+   * STATE_PREFIX are set here from the props, so the function writes exactly where its role may.
+   */
   readonly environment: Readonly<Record<string, string>>;
   /** Schema file bundled with the function at this absolute path on the build machine. */
   readonly schemaFile?: string;
@@ -64,7 +70,14 @@ export class KafkaSinkFunction extends Construct {
       entry: 'lambdas/sink/handler.ts',
       description: 'Kafka to S3 sink: writes each Kafka batch as formatted, compressed objects',
       purpose: 'The function only calls S3 (and STS for cross-account writes).',
-      environment: { ...props.environment, BUCKET_NAME: props.bucket.bucketName, POWERTOOLS_SERVICE_NAME: 'kafka-s3-sink' },
+      environment: {
+        ...props.environment,
+        BUCKET_NAME: props.bucket.bucketName,
+        PREFIX: props.prefix,
+        ERROR_PREFIX: props.errorPrefix,
+        STATE_PREFIX: props.statePrefix,
+        POWERTOOLS_SERVICE_NAME: 'kafka-s3-sink',
+      },
       memoryMb: props.memoryMb,
       timeout: props.timeout,
       architecture: props.architecture,
@@ -76,13 +89,16 @@ export class KafkaSinkFunction extends Construct {
     this.role = f.role;
     this.logGroup = f.logGroup;
 
-    this.s3Statements = sinkS3Statements(props.bucket, [props.prefix, props.errorPrefix], props.key);
+    const prefixes = { data: props.prefix, deadLetters: props.errorPrefix, state: props.statePrefix };
+    this.s3Statements = sinkS3Statements(props.bucket, prefixes, props.key);
     if (props.crossAccountRoleArn) {
       this.role.addToPolicy(new iam.PolicyStatement({ sid: 'AssumeWriterRole', actions: ['sts:AssumeRole'], resources: [props.crossAccountRoleArn] }));
     } else {
       for (const s of this.s3Statements) this.role.addToPolicy(s);
-      acknowledgeWildcards(this.role, this.s3Statements[0].resources,
+      acknowledgeWildcards(this.role, objectArns(props.bucket, [prefixes.data, prefixes.deadLetters]),
         'Object keys under the sink prefixes come from the key template and offsets; the grant is limited to those prefixes.');
+      acknowledgeWildcards(this.role, objectArns(props.bucket, [prefixes.state]),
+        'One checkpoint object per topic-partition, named by topic and partition; the grant is limited to the state prefix.');
     }
     const sources = new KafkaEventSources(this, 'Sources', { fn: this.fn, role: this.role, source: props.source });
     this.mappings = sources.mappings;
@@ -91,16 +107,47 @@ export class KafkaSinkFunction extends Construct {
   }
 }
 
+/** Where the sink's objects are: its data, its dead letters, and its per-partition checkpoints. */
+export interface SinkPrefixes {
+  readonly data: string;
+  readonly deadLetters: string;
+  readonly state: string;
+}
+
+const objectArns = (bucket: s3.IBucket, prefixes: readonly string[]) => [...new Set(prefixes)].map((p) => bucket.arnForObjects(`${p}*`));
+
 /**
- * Object and multipart permissions under the given prefixes, listing of in-progress multipart uploads on the bucket,
- * and the KMS actions SSE-KMS needs. No wildcard actions.
+ * The sink's S3 statements, no wildcard action (lambdas/shared/progress.ts has the protocol they serve):
+ * - WriteObjects: objects and multipart uploads under the data and dead-letter prefixes. No GetObject: the sink
+ *   never reads what it wrote.
+ * - DeleteTakenOverObjects: DeleteObject under the same two prefixes, for the leftovers of an expired claim it takes
+ *   over (the keys that claim listed; DeleteObjects is authorized as s3:DeleteObject per key).
+ * - Checkpoints: GetObject and PutObject (conditional: If-Match / If-None-Match, which need no other action) of the
+ *   checkpoints under the state prefix, and nothing else there.
+ * - CheckpointsNotFound: s3:ListBucket on the bucket, only for keys under the state prefix. Without ListBucket, S3
+ *   answers a GetObject of a missing key with 403 instead of 404, and the first delivery of every partition (no
+ *   checkpoint yet) would fail for good. For that decision S3 takes the requested key as s3:prefix (Ceph RGW copies
+ *   this to match AWS, ceph/ceph#68577), so the condition holds for checkpoint keys only; listing outside the state
+ *   prefix stays refused.
+ * - ListMultipartUploads on the bucket, and the KMS actions SSE-KMS needs (kms:Decrypt also reads checkpoints).
+ * With the data prefix at the bucket root (prefix ''), the data grants cover the whole bucket, state prefix included.
  */
-export function sinkS3Statements(bucket: s3.IBucket, prefixes: readonly string[], key?: kms.IKey): iam.PolicyStatement[] {
+export function sinkS3Statements(bucket: s3.IBucket, prefixes: SinkPrefixes, key?: kms.IKey): iam.PolicyStatement[] {
+  const output = objectArns(bucket, [prefixes.data, prefixes.deadLetters]);
+  const state = objectArns(bucket, [prefixes.state]);
   const statements = [
     new iam.PolicyStatement({
       sid: 'WriteObjects',
-      actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-      resources: [...new Set(prefixes)].map((p) => bucket.arnForObjects(`${p}*`)),
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      resources: output,
+    }),
+    new iam.PolicyStatement({ sid: 'DeleteTakenOverObjects', actions: ['s3:DeleteObject'], resources: output }),
+    new iam.PolicyStatement({ sid: 'Checkpoints', actions: ['s3:GetObject', 's3:PutObject'], resources: state }),
+    new iam.PolicyStatement({
+      sid: 'CheckpointsNotFound',
+      actions: ['s3:ListBucket'],
+      resources: [bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': `${prefixes.state}*` } },
     }),
     new iam.PolicyStatement({ sid: 'ListMultipartUploads', actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }),
   ];

@@ -255,6 +255,15 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: '   ', problem: "errorPrefix='   ': Too small: expected string to have >=1 characters" },
     { value: 'topics/errors/', problem: "errorPrefix='topics/errors/': must not overlap PREFIX='topics/' (dead letters would mix with data)" },
   ],
+  statePrefix: [
+    { value: '   ', problem: "statePrefix='   ': Too small: expected string to have >=1 characters" },
+    { value: 'topics/state/', problem: "statePrefix='topics/state/': must not overlap PREFIX='topics/' (checkpoints would mix with data)" },
+    { value: 'topics/', problem: "statePrefix='topics/': must not overlap PREFIX='topics/' (checkpoints would mix with data)" },
+    { value: 'dead-letters/', problem: "statePrefix='dead-letters/': must not overlap ERROR_PREFIX='dead-letters/' (checkpoints would mix with dead letters)" },
+    { value: 'dead', problem: "statePrefix='dead': must not overlap ERROR_PREFIX='dead-letters/' (checkpoints would mix with dead letters)" },
+    { value: '/state/', problem: "statePrefix='/state/': must not start with '/' or contain a '..' segment" },
+    { value: 'a/../b/', problem: "statePrefix='a/../b/': must not start with '/' or contain a '..' segment" },
+  ],
   format: [
     { value: 'xml', problem: `format='xml': Invalid option: expected one of "jsonl"|"csv"|"csv_with_headers"|"text"|"bytes"|"avro"|"parquet"` },
   ],
@@ -812,6 +821,7 @@ describe('loadAppConfig: sinkEnvironment', () => {
     expect(sinkEnvironment).toEqual({
       PREFIX: 'topics/',
       ERROR_PREFIX: 'dead-letters/',
+      STATE_PREFIX: 'checkpoints/',
       FORMAT: 'jsonl',
       KEY_TEMPLATE: CDK_CONTEXT.keyTemplate,
       TIMEZONE: 'UTC',
@@ -829,6 +839,7 @@ describe('loadAppConfig: sinkEnvironment', () => {
       bucketName: 'analytics-landing',
       prefix: 'raw/',
       errorPrefix: 'failed/',
+      statePrefix: '_state/landing/',
       format: 'csv_with_headers',
       compression: 'zstd',
       keyTemplate: '{{topic}}/{{timestamp:yyyy/MM/dd}}/{{partition}}-{{start_offset}}',
@@ -850,6 +861,7 @@ describe('loadAppConfig: sinkEnvironment', () => {
       BUCKET_NAME: 'analytics-landing',
       PREFIX: 'raw/',
       ERROR_PREFIX: 'failed/',
+      STATE_PREFIX: '_state/landing/',
       FORMAT: 'csv_with_headers',
       COMPRESSION: 'zstd',
       KEY_TEMPLATE: '{{topic}}/{{timestamp:yyyy/MM/dd}}/{{partition}}-{{start_offset}}',
@@ -884,9 +896,10 @@ describe('loadAppConfig: sinkEnvironment', () => {
     ['parquet with gzip and a prefix at the bucket root', { format: 'parquet', compression: 'gzip', prefix: '' }],
     ['text values only', { format: 'text', fields: 'value', valueEncoding: 'text', tombstones: 'deadletter' }],
     ['cross account', { bucketName: 'other-account-bucket', crossAccountRoleArn: ROLE_ARN, externalId: 'kafka-s3-sink-42' }],
+    ['a state prefix of its own', { prefix: 'landing/a/', errorPrefix: 'landing-errors/a/', statePrefix: 'landing-state/a/' }],
   ])("passes the sink's own loadSinkConfig: %s", (_name, overrides) => {
     // Prepare
-    const { sinkEnvironment, format, prefix } = load(overrides);
+    const { sinkEnvironment, format, prefix, statePrefix } = load(overrides);
 
     // Act
     const sink = loadSinkConfig({ BUCKET_NAME: 'my-data-bucket', ...sinkEnvironment });
@@ -894,6 +907,7 @@ describe('loadAppConfig: sinkEnvironment', () => {
     // Assess
     expect(sink.format).toBe(format);
     expect(sink.prefix).toBe(prefix);
+    expect(sink.statePrefix).toBe(statePrefix);
     expect(sink.bucket).toBe(sinkEnvironment.BUCKET_NAME ?? 'my-data-bucket');
   });
 

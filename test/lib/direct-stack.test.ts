@@ -17,7 +17,7 @@ const SELF_MANAGED = {
 };
 const PROVISIONED = { minPollers: '2', maxPollers: '20', retryAttempts: '10', maxRecordAgeSeconds: '3600', bisectOnError: 'true' };
 
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Sid?: string };
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Sid?: string; Condition?: unknown };
 
 function statements(s: Synth): Statement[] {
   const policies = s.template.findResources('AWS::IAM::Policy');
@@ -34,6 +34,11 @@ function functionProps(s: Synth): Record<string, unknown> {
   return fns[0].Properties;
 }
 const env = (s: Synth) => (functionProps(s).Environment as { Variables: Record<string, unknown> }).Variables;
+const resourcesOf = (st: Statement): unknown[] => (Array.isArray(st.Resource) ? st.Resource : [st.Resource]);
+const withAction = (s: Synth, action: string) => statements(s).filter((st) => actionsOf(st).includes(action));
+/** ARNs of the stack's new bucket as the template writes them. */
+const bucketArn = { 'Fn::GetAtt': [expect.stringMatching(/^StorageBucket/), 'Arn'] };
+const objects = (prefix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
 
 describe('default configuration (MSK, IAM auth, new bucket)', () => {
   const s = synth();
@@ -81,14 +86,39 @@ describe('default configuration (MSK, IAM auth, new bucket)', () => {
 
   it('grants exactly the object and multipart actions under the two prefixes, and multipart listing on the bucket', () => {
     const write = bySid(s, 'WriteObjects')!;
-    expect(actionsOf(write).sort()).toEqual(['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject']);
-    expect(JSON.stringify(write.Resource)).toContain('"/dead-letters/*"');
-    expect(JSON.stringify(write.Resource)).toContain('"/topics/*"');
-    expect((write.Resource as unknown[]).length).toBe(2);
+    expect(actionsOf(write).sort()).toEqual(['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:PutObject']);
+    expect(write.Resource).toEqual([objects('dead-letters/'), objects('topics/')]);
     const list = bySid(s, 'ListMultipartUploads')!;
     expect(list.Action).toBe('s3:ListBucketMultipartUploads');
-    expect(list.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^StorageBucket/), 'Arn'] });
+    expect(list.Resource).toEqual(bucketArn);
     expect(bySid(s, 'EncryptObjects')).toBeUndefined();
+  });
+
+  it('grants GetObject and PutObject on the checkpoints under the state prefix only, and passes STATE_PREFIX', () => {
+    expect(bySid(s, 'Checkpoints')).toEqual({ Sid: 'Checkpoints', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: objects('checkpoints/') });
+    expect(env(s)).toMatchObject({ STATE_PREFIX: 'checkpoints/' });
+    // GetObject nowhere else: the sink reads its checkpoints, never its data or dead letters.
+    expect(withAction(s, 's3:GetObject').map((st) => st.Sid)).toEqual(['Checkpoints']);
+    expect(withAction(s, 's3:PutObject').flatMap((st) => resourcesOf(st)))
+      .toEqual(expect.arrayContaining([objects('topics/'), objects('dead-letters/'), objects('checkpoints/')]));
+    expect(withAction(s, 's3:PutObject').flatMap((st) => resourcesOf(st))).toHaveLength(3);
+    expect(s.template.findOutputs('StatePrefix')).toEqual({ StatePrefix: expect.objectContaining({ Value: 's3://<bucket>/checkpoints/' }) });
+  });
+
+  it('grants DeleteObject under the data and dead-letter prefixes only (leftovers of a taken-over claim), never under the state prefix', () => {
+    expect(bySid(s, 'DeleteTakenOverObjects')).toEqual({
+      Sid: 'DeleteTakenOverObjects', Effect: 'Allow', Action: 's3:DeleteObject', Resource: [objects('dead-letters/'), objects('topics/')],
+    });
+    const deletes = statements(s).filter((st) => actionsOf(st).some((a) => a.startsWith('s3:Delete')));
+    expect(deletes.map((st) => [st.Sid, actionsOf(st)])).toEqual([['DeleteTakenOverObjects', ['s3:DeleteObject']]]);
+  });
+
+  it('grants ListBucket on the bucket only for keys under the state prefix (404, not 403, for a checkpoint not written yet)', () => {
+    expect(bySid(s, 'CheckpointsNotFound')).toEqual({
+      Sid: 'CheckpointsNotFound', Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn,
+      Condition: { StringLike: { 's3:prefix': 'checkpoints/*' } },
+    });
+    expect(withAction(s, 's3:ListBucket').map((st) => st.Sid)).toEqual(['CheckpointsNotFound']);
   });
 
   it('grants the kafka-cluster data-plane actions on the cluster, topic and group ARNs', () => {
@@ -136,8 +166,13 @@ describe('options', () => {
     s.template.resourceCountIs('AWS::S3::Bucket', 0);
     s.template.resourceCountIs('AWS::KMS::Key', 0);
     expect(bySid(s, 'WriteObjects')!.Resource).toEqual(['arn:aws:s3:::acme-datalake/dead-letters/*', 'arn:aws:s3:::acme-datalake/topics/*']);
+    expect(bySid(s, 'DeleteTakenOverObjects')!.Resource).toEqual(['arn:aws:s3:::acme-datalake/dead-letters/*', 'arn:aws:s3:::acme-datalake/topics/*']);
+    expect(bySid(s, 'Checkpoints')!.Resource).toBe('arn:aws:s3:::acme-datalake/checkpoints/*');
+    expect(bySid(s, 'CheckpointsNotFound')).toMatchObject({ Resource: 'arn:aws:s3:::acme-datalake', Condition: { StringLike: { 's3:prefix': 'checkpoints/*' } } });
     expect(bySid(s, 'ListMultipartUploads')!.Resource).toBe('arn:aws:s3:::acme-datalake');
-    expect(bySid(s, 'EncryptObjects')).toMatchObject({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: KEY });
+    // Reading an SSE-KMS checkpoint needs kms:Decrypt on the key (and writing one kms:GenerateDataKey): on the key only.
+    expect(bySid(s, 'EncryptObjects')).toEqual({ Sid: 'EncryptObjects', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: KEY });
+    expect(statements(s).filter((st) => actionsOf(st).some((a) => a.startsWith('kms:'))).map((st) => st.Sid)).toEqual(['EncryptObjects']);
     expect(env(s)).toMatchObject({ BUCKET_NAME: 'acme-datalake', SSE_KMS_KEY_ID: KEY });
     expect(nagFindings(s)).toEqual([]);
   });
@@ -189,7 +224,8 @@ describe('options', () => {
     }
     expect(bySid(s, 'OnFailureWrite')).toMatchObject({ Action: 's3:PutObject' });
     expect(bySid(s, 'OnFailureList')).toMatchObject({ Action: 's3:ListBucket' });
-    expect(statements(s).flatMap(actionsOf).filter((a) => a.startsWith('s3:Delete'))).toEqual([]);
+    // The on-failure destination gets no delete: the only delete is the sink's own, under its prefixes.
+    expect(statements(s).filter((st) => actionsOf(st).some((a) => a.startsWith('s3:Delete'))).map((st) => st.Sid)).toEqual(['DeleteTakenOverObjects']);
     expect(nagFindings(s)).toEqual([]);
   });
 
@@ -212,9 +248,25 @@ describe('options', () => {
     expect(statements(s).flatMap(actionsOf).filter((a) => a.startsWith('s3:'))).toEqual([]);
     expect(env(s)).toMatchObject({ CROSS_ACCOUNT_ROLE_ARN: role, EXTERNAL_ID: 'ext-1234' });
     const out = s.template.findOutputs('CrossAccountWriterPolicy');
-    const text = JSON.stringify(Object.values(out)[0]);
-    expect(text).toContain('s3:PutObject');
-    expect(text).toContain('partner-lake/topics/*');
+    const policy = JSON.parse((Object.values(out)[0] as { Value: string }).Value) as { Statement: Statement[] };
+    const lake = (prefix: string) => `arn:aws:s3:::partner-lake/${prefix}*`;
+    expect(policy.Statement).toEqual([
+      { Sid: 'WriteObjects', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: [lake('topics/'), lake('dead-letters/')] },
+      { Sid: 'DeleteTakenOverObjects', Effect: 'Allow', Action: 's3:DeleteObject', Resource: [lake('topics/'), lake('dead-letters/')] },
+      { Sid: 'Checkpoints', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: lake('checkpoints/') },
+      { Sid: 'CheckpointsNotFound', Effect: 'Allow', Action: 's3:ListBucket', Resource: 'arn:aws:s3:::partner-lake', Condition: { StringLike: { 's3:prefix': 'checkpoints/*' } } },
+      { Sid: 'ListMultipartUploads', Effect: 'Allow', Action: 's3:ListBucketMultipartUploads', Resource: 'arn:aws:s3:::partner-lake' },
+    ]);
+    expect(s.template.findOutputs('StatePrefix')).toEqual({ StatePrefix: expect.objectContaining({ Value: 's3://partner-lake/checkpoints/' }) });
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  it('cross-account with the owner\'s KMS key: the writer policy also holds kms:Decrypt for the checkpoints, on that key', () => {
+    const s = synth({ bucketName: 'partner-lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/kafka-s3-writer', encryption: 'kms', kmsKeyArn: KEY });
+    const out = Object.values(s.template.findOutputs('CrossAccountWriterPolicy'))[0] as { Value: string };
+    const policy = JSON.parse(out.Value) as { Statement: Statement[] };
+    expect(policy.Statement.find((st) => st.Sid === 'EncryptObjects')).toEqual({ Sid: 'EncryptObjects', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: KEY });
+    expect(statements(s).flatMap(actionsOf).filter((a) => a.startsWith('s3:') || a.startsWith('kms:'))).toEqual([]);
     expect(nagFindings(s)).toEqual([]);
   });
 
@@ -240,7 +292,24 @@ describe('options', () => {
     const s = synth({ prefix: '', errorPrefix: '_errors/', format: 'parquet', compression: 'zstd', fields: 'value,offset', tombstones: 'write', timezone: 'Europe/Berlin', filterRegex: '"status":"paid"' });
     expect(env(s)).toMatchObject({ PREFIX: '', ERROR_PREFIX: '_errors/', FORMAT: 'parquet', COMPRESSION: 'zstd', FIELDS: 'value,offset', TOMBSTONES: 'write', TIMEZONE: 'Europe/Berlin', FILTER_REGEX: '"status":"paid"' });
     expect(JSON.stringify(bySid(s, 'WriteObjects')!.Resource)).toContain('"/*"');
+    expect(bySid(s, 'Checkpoints')!.Resource).toEqual(objects('checkpoints/'));
     expect(nagFindings(s)).toEqual([]);
+  });
+
+  it('statePrefix moves the checkpoint grants, the ListBucket condition and STATE_PREFIX together', () => {
+    const s = synth({ bucketName: 'shared-lake', prefix: 'eu/topics/', errorPrefix: 'eu/dead-letters/', statePrefix: 'eu/checkpoints/' });
+    expect(env(s)).toMatchObject({ PREFIX: 'eu/topics/', ERROR_PREFIX: 'eu/dead-letters/', STATE_PREFIX: 'eu/checkpoints/' });
+    expect(bySid(s, 'Checkpoints')!.Resource).toBe('arn:aws:s3:::shared-lake/eu/checkpoints/*');
+    expect(bySid(s, 'CheckpointsNotFound')!.Condition).toEqual({ StringLike: { 's3:prefix': 'eu/checkpoints/*' } });
+    expect(bySid(s, 'DeleteTakenOverObjects')!.Resource).toEqual(['arn:aws:s3:::shared-lake/eu/dead-letters/*', 'arn:aws:s3:::shared-lake/eu/topics/*']);
+    expect(JSON.stringify(statements(s))).not.toContain('shared-lake/checkpoints/');
+    expect(s.template.findOutputs('StatePrefix')).toEqual({ StatePrefix: expect.objectContaining({ Value: 's3://shared-lake/eu/checkpoints/' }) });
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  it('a statePrefix that overlaps the data prefix fails synth naming both', () => {
+    expect(() => synth({ statePrefix: 'topics/checkpoints/' }))
+      .toThrow(/statePrefix='topics\/checkpoints\/': must not overlap PREFIX='topics\/'/);
   });
 
   it('a schema file is bundled with the function and its path set in the environment', () => {

@@ -47,6 +47,8 @@ export interface ConvertPlan {
   /** How the value is read: per VALUE_ENCODING; 'utf8' (text format: UTF-8 lines); 'raw' (bytes format, or the value
    * is not written). */
   readonly valueMode: 'json' | 'text' | 'base64' | 'utf8' | 'raw';
+  /** csv_with_headers: names become a header row, whose cells CSV readers (DuckDB) trim. */
+  readonly headerNames?: boolean;
   /** The record timestamp is written or names the object: it must be an instant readers hold. */
   readonly needsTimestamp?: boolean;
   /** Columns are inferred from the values' fields (no schema): names and field counts are checked per record. */
@@ -77,6 +79,7 @@ export function convertPlan(cfg: SinkConfig): ConvertPlan {
     valueMode: cfg.format === 'bytes' || !valueUsed ? 'raw' : cfg.format === 'text' ? 'utf8' : cfg.valueEncoding,
     needsTimestamp: cfg.fields.includes('timestamp') || (cfg.keyTemplate.usesTimestamp && cfg.timestampSource === 'record'),
     inferColumns: columns && !cfg.schema,
+    headerNames: cfg.format === 'csv_with_headers',
     valueColumnsOnly: columns && cfg.fields.length === 1,
     oneLine: cfg.format === 'text',
     separator: cfg.format === 'bytes' && cfg.bytesSeparator.length > 0 ? cfg.bytesSeparator : undefined,
@@ -178,7 +181,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
       } else {
         let fields = 0;
         for (const k in obj) {
-          checkFieldName(k, plan.avroNames);
+          checkFieldName(k, plan.avroNames, plan.headerNames);
           fields++;
         }
         if (fields === 0 && plan.valueColumnsOnly) {

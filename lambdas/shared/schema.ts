@@ -134,11 +134,11 @@ export function inferSchema(values: readonly Record<string, unknown>[]): TableSc
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Names already checked (they repeat in every record of a topic); bounded so that hostile names cannot grow it. */
-const checkedNames = [new Set<string>(), new Set<string>()];
+const checkedNames = [new Set<string>(), new Set<string>(), new Set<string>()];
 
 /** Checks a value field name before it becomes a column (inference only; given schemas are checked at start). */
-export function checkFieldName(name: string, avro: boolean): void {
-  const cache = checkedNames[avro ? 1 : 0];
+export function checkFieldName(name: string, avro: boolean, header = false): void {
+  const cache = checkedNames[avro ? 1 : header ? 2 : 0];
   if (cache.has(name)) return;
   if (isReservedName(name)) {
     throw new RecordError('schema', `value field "${name}" uses the prefix "${MetadataColumnPrefix}" (in any letter case) reserved for Kafka metadata columns`);
@@ -148,6 +148,9 @@ export function checkFieldName(name: string, avro: boolean): void {
   }
   if (name === '') throw new RecordError('schema', 'value field "" has an empty name, which no column can have');
   if (CONTROL.test(name)) throw new RecordError('schema', `value field ${JSON.stringify(name)} has a control character in its name`);
+  if (header && name.trim() !== name) {
+    throw new RecordError('schema', `value field ${JSON.stringify(name)} starts or ends with whitespace, which CSV readers (DuckDB) trim from header names`);
+  }
   if (name.length <= 128) {
     if (cache.size >= 10_000) cache.clear();
     cache.add(name);

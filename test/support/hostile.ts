@@ -1949,8 +1949,11 @@ export async function runHostileCase(c: HostileCase, readers: ReaderPool | undef
         if (rows.length !== declared) fail('c', `record-count:${PRIMARY[s.format]}`, `${PRIMARY[s.format]} reads ${rows.length} records in ${k.key}, which holds ${declared} (x-amz-meta-kafka-record-count)`);
         if (s.format === 'parquet' && primary.num_rows !== rows.length) fail('c', 'record-count:pyarrow-num-rows', `${k.key}: num_rows ${String(primary.num_rows)} in the footer, to_pylist gives ${rows.length} rows`);
       }
+      // README, Formats: DuckDB's CSV dialect sniffer can misread objects whose quoted fields hold line breaks (it
+      // counts rows wrongly and reads "" as NULL); they are read with explicit options. Python csv is the check then.
+      const duckdbSkips = (name: string) => name === 'duckdb-csv' && rows !== undefined && JSON.stringify(rows).match(/\\[rn]/) !== null;
       for (const [name, rd] of Object.entries(o.readers)) {
-        if (rd.ok && name !== PRIMARY[s.format] && rd.count !== declared) {
+        if (rd.ok && name !== PRIMARY[s.format] && rd.count !== declared && !duckdbSkips(name)) {
           fail('c', `record-count:${name}`, `${name} reads ${rd.count} records in ${k.key}, which holds ${declared}`);
         }
       }
@@ -2009,7 +2012,7 @@ export async function runHostileCase(c: HostileCase, readers: ReaderPool | undef
  * may be dead-lettered (README: per object, the later of two names a case-insensitive reader confuses).
  */
 function caseCollides(s: Settings, rec: InRec, inputs: readonly InRec[]): boolean {
-  if (s.format === 'jsonl' || s.format === 'text' || s.format === 'bytes' || s.schema || s.valueEncoding !== 'json' || !s.fields.includes('value')) return false;
+  if (s.format === 'text' || s.format === 'bytes' || s.schema || s.valueEncoding !== 'json' || !s.fields.includes('value')) return false;
   const own = rec.json();
   if (!own || own.t !== 'obj') return false;
   const names = new Set(own.members.map((m) => m.k));
@@ -2118,6 +2121,7 @@ class ObjectChecker {
     let candidates: InRec[] | undefined;
     let lo = 0;
     let next = 0;
+    const noDefinite = new Set<string>();
     for (let i = 0; i < n; i++) {
       const where = `${o.key} row ${i}`;
       if (locate) {
@@ -2166,8 +2170,26 @@ class ObjectChecker {
       search(Math.max(lo, next), candidates.length);
       if (!hit && !maybe) search(lo, Math.max(lo, next));
       if (!hit && maybe) {
-        hit = maybe;
-        next = maybeAt + 1;
+        // Only a maybe within the window: a record that must be somewhere and equals the row may still be further
+        // away (rows without offsets, e.g. FIELDS=headers, of a pool repeated across keys: other objects took the
+        // near ones), so look at the whole range before settling; a content that equals none is remembered.
+        const sig = o.rows?.[i] === undefined ? undefined : canonT(o.rows[i]);
+        if (sig === undefined || !noDefinite.has(sig)) {
+          const from = Math.max(lo, next);
+          for (let j = 0; j < candidates.length - lo && !hit; j++) {
+            const k = from + j < candidates.length ? from + j : lo + (from + j - candidates.length);
+            const x = candidates[k];
+            if (taken(x) || x.filter === 'ambiguous' || compare(x, i) !== undefined) continue;
+            hit = x;
+            next = k + 1;
+          }
+          if (!hit && sig !== undefined) noDefinite.add(sig);
+        }
+        if (!hit) {
+          hit = maybe;
+          next = maybeAt + 1;
+          compare(hit, i); // the comparison the caller keeps is the chosen record's
+        }
       }
       if (hit) {
         this.place(hit, where);
@@ -2279,7 +2301,8 @@ class ObjectChecker {
 
     // DuckDB: same rows, NULL where null is meant and '' where the empty string is.
     const duck = o.readers['duckdb-csv'];
-    if (repr === 'csv' && duck && duck.ok) {
+    // Quoted line breaks: see duckdbSkips (DuckDB's sniffer misreads such files; README, Formats).
+    if (repr === 'csv' && duck && duck.ok && JSON.stringify(rows).match(/\\[rn]/) === null) {
       const drows = (duck.rows as { a: Tagged[] }).a.map(cells);
       rows.forEach((row, i) => {
         const p = cells(row);

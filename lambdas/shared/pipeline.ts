@@ -215,8 +215,11 @@ export class SinkPipeline {
       }
       await this.write(planned, deadLetters, claims, result);
       // 4-5. Remove what a taken-over claim left behind, then advance every checkpoint past its claim.
+      // Only keys actually written count as overwritten: a listed key this attempt did not write (no dead letters this
+      // time, an object whose records were all set aside) must still be deleted if a dead claim wrote it.
+      const written = new Set(result.keys);
       await mapBounded(claims, cfg.uploadConcurrency, async (c) => {
-        await completeClaim(this.progress, c.pc, c.to, c.keys, this.now());
+        await completeClaim(this.progress, c.pc, c.to, c.keys.filter((k) => written.has(k)), this.now());
         taken.delete(c); // completed: never released
       });
     } catch (err) {

@@ -49,4 +49,20 @@ describe('requests per invocation', () => {
     expect(Object.fromEntries(bucket.requests)).toEqual({ GetObjectCommand: 1, PutObjectCommand: 3, DeleteObjectsCommand: 1 });
     expect(bucket.keys('topics/orders/0/').filter((k) => k >= 'topics/orders/0/00000000000000000200')).toEqual(['topics/orders/0/00000000000000000200.jsonl.gz']);
   });
+
+  it('a shorter retry without dead letters deletes the dead-letter object a failed attempt wrote (no dead letter twice)', async () => {
+    const bucket = new MemoryBucket();
+    const pipeline = new SinkPipeline(cfg, bucket as never);
+    const recs = (a: number, z: number) => Array.from({ length: z - a + 1 }, (_, i) => ({ offset: a + i, value: a + i === 800 ? 'bad' : '{"a":1}' }));
+    let checkpointPuts = 0;
+    // The attempt 0–999 writes its objects and its dead letter, then fails to advance its checkpoint.
+    bucket.beforeRequest = (name, key) => {
+      if (name === 'PutObjectCommand' && key?.startsWith('checkpoints/') && ++checkpointPuts === 2) throw new Error('S3 unavailable');
+    };
+    await expect(pipeline.handle(kafkaEvent(recs(0, 999)))).rejects.toThrow();
+    bucket.beforeRequest = undefined;
+    await pipeline.handle(kafkaEvent(recs(0, 499)));
+    await pipeline.handle(kafkaEvent(recs(500, 999)));
+    expect(bucket.deadLetters().map((d) => d.offset)).toEqual(['800']);
+  });
 });

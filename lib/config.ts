@@ -131,9 +131,16 @@ export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
 /** Where the forwarder writes dead letters in the error bucket (its policy is scoped to this prefix). */
 export const FORWARDER_ERROR_PREFIX = 'forwarder-dead-letters/';
 
+/**
+ * Where the forwarder keeps its per-partition checkpoints in the error bucket (lambdas/shared/progress.ts; its
+ * checkpoint grants are scoped to this prefix). The error bucket belongs to its stack alone, so no other pipeline
+ * shares these keys. The forwarder's own default (lambdas/forwarder/config.ts), set explicitly.
+ */
+export const FORWARDER_STATE_PREFIX = 'forwarder-checkpoints/';
+
 /** The forwarder variables the stack adds, at their longest (stream and bucket names are tokens at synth). */
 export const FORWARDER_STACK_VARIABLES: Readonly<Record<string, string>> = {
-  STREAM_NAME: 's'.repeat(128), ERROR_BUCKET: 'b'.repeat(63), ERROR_PREFIX: FORWARDER_ERROR_PREFIX,
+  STREAM_NAME: 's'.repeat(128), ERROR_BUCKET: 'b'.repeat(63), ERROR_PREFIX: FORWARDER_ERROR_PREFIX, STATE_PREFIX: FORWARDER_STATE_PREFIX,
   POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder', NODE_OPTIONS: '--enable-source-maps',
 };
 

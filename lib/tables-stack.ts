@@ -10,9 +10,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { MetadataColumnPrefix } from '../lambdas/shared/constants.ts';
-import { FORWARDER_ERROR_PREFIX, type AppConfig } from './config.ts';
+import { FORWARDER_ERROR_PREFIX, FORWARDER_STATE_PREFIX, type AppConfig } from './config.ts';
 import { IcebergDelivery } from './constructs/iceberg-delivery.ts';
 import { IcebergTables } from './constructs/iceberg-tables.ts';
 import { KafkaEventSources } from './constructs/kafka-event-sources.ts';
@@ -89,6 +90,7 @@ export class KafkaS3TablesStack extends Stack {
           // checked at synth by the forwarder's own schema and against Lambda's 4 KB for an environment.
           ...c.forwarderEnvironment,
           STREAM_NAME: this.stream.streamName, ERROR_BUCKET: this.errorBucket.bucket.bucketName, ERROR_PREFIX: FORWARDER_ERROR_PREFIX,
+          STATE_PREFIX: FORWARDER_STATE_PREFIX,
           POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder',
         },
         memoryMb: c.memoryMb, timeout: Duration.seconds(c.timeoutSeconds), architecture: arch(c), reservedConcurrency: c.reservedConcurrency,
@@ -96,9 +98,11 @@ export class KafkaS3TablesStack extends Stack {
       });
       const role = this.forwarder.role;
       role.addToPolicy(new iam.PolicyStatement({ sid: 'PutRecords', actions: ['kinesis:PutRecords'], resources: [this.stream.streamArn] }));
-      const deadLetters = this.errorBucket.bucket.arnForObjects(`${FORWARDER_ERROR_PREFIX}*`);
-      role.addToPolicy(new iam.PolicyStatement({ sid: 'DeadLetters', actions: ['s3:PutObject'], resources: [deadLetters] }));
-      acknowledgeWildcards(role, [deadLetters], 'Dead-letter objects under the forwarder\'s prefix of the error bucket, keyed by topic, partition and offset.');
+      for (const st of forwarderS3Statements(this.errorBucket.bucket, { deadLetters: FORWARDER_ERROR_PREFIX, state: FORWARDER_STATE_PREFIX })) role.addToPolicy(st);
+      acknowledgeWildcards(role, [this.errorBucket.bucket.arnForObjects(`${FORWARDER_ERROR_PREFIX}*`)],
+        'Dead-letter objects under the forwarder\'s prefix of the error bucket, keyed by topic, partition and offset.');
+      acknowledgeWildcards(role, [this.errorBucket.bucket.arnForObjects(`${FORWARDER_STATE_PREFIX}*`)],
+        'One checkpoint object per topic-partition, named by topic and partition; the grant is limited to the forwarder\'s state prefix.');
       new KafkaEventSources(this, 'Sources', {
         fn: this.forwarder.fn,
         role,
@@ -171,4 +175,34 @@ export class KafkaS3TablesStack extends Stack {
 
 function arch(c: AppConfig): lambda.Architecture {
   return c.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64;
+}
+
+/**
+ * The forwarder's S3 statements in the error bucket, no wildcard action (lambdas/shared/progress.ts has the protocol
+ * they serve; lambdas/forwarder/app.ts uses it):
+ * - DeadLetters: PutObject of its dead-letter objects.
+ * - DeleteDeadLetters: DeleteObject under the same prefix only: the dead-letter object of an expired claim it takes
+ *   over and does not rewrite, and its own object trimmed to nothing after a partial PutRecords failure
+ *   (DeleteObjects is authorized as s3:DeleteObject per key). Checkpoints are never deleted.
+ * - Checkpoints: GetObject and PutObject (conditional: If-Match / If-None-Match, which need no other action) under the
+ *   state prefix, and nothing else there. No GetObject anywhere else: the forwarder never reads a dead letter.
+ * - CheckpointsNotFound: s3:ListBucket on the bucket, only for keys under the state prefix. Without ListBucket, S3
+ *   answers a GetObject of a missing key with 403 instead of 404, and the first delivery of every partition (no
+ *   checkpoint yet) would fail for good; with the condition, listing outside the state prefix stays refused.
+ * The error bucket is SSE-S3: no KMS grant.
+ */
+export function forwarderS3Statements(bucket: s3.IBucket, prefixes: { readonly deadLetters: string; readonly state: string }): iam.PolicyStatement[] {
+  const deadLetters = bucket.arnForObjects(`${prefixes.deadLetters}*`);
+  const state = bucket.arnForObjects(`${prefixes.state}*`);
+  return [
+    new iam.PolicyStatement({ sid: 'DeadLetters', actions: ['s3:PutObject'], resources: [deadLetters] }),
+    new iam.PolicyStatement({ sid: 'DeleteDeadLetters', actions: ['s3:DeleteObject'], resources: [deadLetters] }),
+    new iam.PolicyStatement({ sid: 'Checkpoints', actions: ['s3:GetObject', 's3:PutObject'], resources: [state] }),
+    new iam.PolicyStatement({
+      sid: 'CheckpointsNotFound',
+      actions: ['s3:ListBucket'],
+      resources: [bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': `${prefixes.state}*` } },
+    }),
+  ];
 }

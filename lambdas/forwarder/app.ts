@@ -12,10 +12,11 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { MetricsNamespace } from '../shared/constants.ts';
 import { convertRecord } from '../shared/convert.ts';
-import { planDeadLetters, type DeadLetter } from '../shared/dead-letter.ts';
+import { deadLetterKey, planDeadLetters, type DeadLetter } from '../shared/dead-letter.ts';
 import { decodeEvent } from '../shared/decode.ts';
 import { ConfigError, RecordError } from '../shared/errors.ts';
 import { filterRecord } from '../shared/filter.ts';
+import { ClaimConflictError, completeClaim, openClaim, ProgressStore, releaseClaim, takeClaim, type PartitionClaim } from '../shared/progress.ts';
 import { mapBounded, uploadObject } from '../shared/upload.ts';
 import { loadForwarderConfig, type ForwarderConfig } from './config.ts';
 import { toEntry, type KinesisEntry } from './document.ts';
@@ -38,6 +39,8 @@ export interface ForwardResult {
   /** Records set aside by an error no check foresaw (a missing check: logged and counted as RecordCheckGaps). */
   unexpectedRecordErrors: number;
   deadLetterKeys: string[];
+  /** Records below their partition's checkpoint: an earlier delivery already sent them. */
+  alreadySent: number;
 }
 
 export interface ForwarderHandlerOptions {
@@ -52,18 +55,43 @@ export interface ForwarderHandlerOptions {
 
 export type ForwarderHandler = ((event: unknown, context: Context) => Promise<ForwardResult>) & { readonly config: ForwarderConfig };
 
-/** Forwards one decoded batch. Exported for the local runner and tests; the handler adds logs and metrics. */
-export async function forwardBatch(cfg: ForwarderConfig, kinesis: KinesisClient, s3: S3Client, event: unknown, sleep?: Sleep): Promise<ForwardResult> {
+/**
+ * Forwards one decoded batch. Exported for the local runner and tests; the handler adds logs and metrics.
+ * Per partition the same checkpoints and claims as the sink (lambdas/shared/progress.ts), in ERROR_BUCKET under
+ * STATE_PREFIX: records below the checkpoint were sent by an earlier delivery and are dropped; a live claim of
+ * another invocation fails this one (ClaimConflictError); when PutRecords fails part-way, the checkpoint is advanced
+ * past what the stream already accepted (and the dead-letter object trimmed to match), so the retry does not send
+ * it again. What remains: an invocation killed before it advanced its checkpoint leaves its claim to expire
+ * (`invocation.deadlineMs`, else 15 min from `invocation.now`, plus 1 min), and the invocation that takes it over
+ * sends the claim's range again — every record the killed one had put is then in the stream twice.
+ */
+export async function forwardBatch(
+  cfg: ForwarderConfig, kinesis: KinesisClient, s3: S3Client, event: unknown, sleep?: Sleep,
+  invocation: { owner?: string; deadlineMs?: number; now?: () => number } = {},
+): Promise<ForwardResult> {
   const decoded = decodeEvent(event);
   const plan = forwarderPlan(cfg);
   const convertSettings = forwarderConvertSettings(cfg);
+  const now = invocation.now ?? Date.now;
+  const nowMs = now();
+  const owner = invocation.owner ?? `pid-${process.pid}-${nowMs}-${Math.random().toString(36).slice(2, 10)}`;
+  const expiresAt = (invocation.deadlineMs ?? nowMs + 15 * 60_000) + 60_000;
+  const store = new ProgressStore(s3, { bucket: cfg.errorBucket, statePrefix: cfg.statePrefix });
   const result: ForwardResult = {
-    recordsIn: decoded.recordCount, forwarded: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, putCalls: 0, retriedEntries: 0, retriedCalls: 0, unexpectedRecordErrors: 0, deadLetterKeys: [],
+    recordsIn: decoded.recordCount, forwarded: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, putCalls: 0, retriedEntries: 0, retriedCalls: 0, unexpectedRecordErrors: 0, deadLetterKeys: [], alreadySent: 0,
   };
   const entries: KinesisEntry[] = [];
   const letters: DeadLetter[] = [];
-  for (const batch of decoded.partitions) {
-    for (const record of batch.records) {
+  const batches = decoded.partitions.filter((b) => b.records.length > 0);
+  const opened = await mapBounded(batches, 4, (b) => openClaim(store, b.topic, b.partition, b.records[0].offset, nowMs));
+  const claims: ForwarderClaim[] = [];
+  for (const [i, batch] of batches.entries()) {
+    const pc = opened[i];
+    const records = batch.records.filter((r) => r.offset >= pc.start);
+    result.alreadySent += batch.records.length - records.length;
+    if (records.length === 0) continue;
+    const lettersBefore = letters.length;
+    for (const record of records) {
       // A record whose own fields the event could not carry (decode.ts) is its own dead letter.
       if (record.invalid) {
         letters.push({ record, stage: 'decode', reason: record.invalid.reason });
@@ -90,20 +118,99 @@ export async function forwardBatch(cfg: ForwarderConfig, kinesis: KinesisClient,
         result.unexpectedRecordErrors++;
       }
     }
+    // The claim lists its dead-letter object only when it writes one: a key it lists but does not write would
+    // shelter a stale object of a failed attempt from the cleanup of a taken-over claim (progress.ts, step 4).
+    const deadLetterKeyOf = deadLetterKey(cfg.errorPrefix, batch.topic, batch.partition, pc.start);
+    claims.push({ pc, to: records[records.length - 1].offset, keys: letters.length > lettersBefore ? [deadLetterKeyOf] : [], deadLetterKey: deadLetterKeyOf });
   }
-  // Dead letters first: if Kinesis then fails, the retried batch rewrites the same dead-letter keys.
-  const objects = planDeadLetters({ errorPrefix: cfg.errorPrefix }, letters);
-  await mapBounded(objects, 4, (o) => uploadObject(s3, { bucket: cfg.errorBucket, multipartThresholdBytes: 16 * 1024 * 1024, partSizeBytes: 8 * 1024 * 1024 }, {
-    key: o.key, body: o.body, contentType: 'application/x-ndjson', metadata: { 'kafka-record-count': String(o.count) },
+  const starts = new Map(claims.map((c) => [partitionId(c.pc.topic, c.pc.partition), c.pc.start]));
+  const writeLetters = (list: readonly DeadLetter[]) => {
+    const objects = planDeadLetters({ errorPrefix: cfg.errorPrefix }, list, (t, p) => starts.get(partitionId(t, p)));
+    return mapBounded(objects, 4, (o) => uploadObject(s3, { bucket: cfg.errorBucket, multipartThresholdBytes: 16 * 1024 * 1024, partSizeBytes: 8 * 1024 * 1024 }, {
+      key: o.key, body: o.body, contentType: 'application/x-ndjson', metadata: { 'kafka-record-count': String(o.count) },
+    })).then(() => objects);
+  };
+  const taken = new Set<ForwarderClaim>();
+  const accepted = new Set<KinesisEntry>();
+  let lettersWritten = false;
+  try {
+    for (const c of claims) {
+      await takeClaim(store, c.pc, c.to, c.keys, owner, expiresAt, nowMs);
+      taken.add(c);
+    }
+    // Dead letters first: if Kinesis then fails, the retry rewrites the same dead-letter key.
+    const objects = await writeLetters(letters);
+    lettersWritten = true;
+    const stats = await putAll(kinesis, cfg, entries, sleep, (ok) => { for (const e of ok) accepted.add(e); });
+    await mapBounded(claims, 4, async (c) => {
+      await completeClaim(store, c.pc, c.to, c.keys, now());
+      taken.delete(c);
+    });
+    result.forwarded = entries.length;
+    result.deadLettered = letters.length;
+    result.putCalls = stats.calls;
+    result.retriedEntries = stats.retriedEntries;
+    result.retriedCalls = stats.retriedCalls;
+    result.deadLetterKeys = objects.map((o) => o.key);
+    return result;
+  } catch (err) {
+    await settlePartialProgress(store, [...taken], entries, accepted, lettersWritten ? letters : undefined, writeLetters, owner, now);
+    throw err;
+  }
+}
+
+/** One partition's claim in a forwarder invocation. */
+interface ForwarderClaim {
+  readonly pc: PartitionClaim;
+  readonly to: bigint;
+  /** The keys the claim writes: its dead-letter object, when it has dead letters. */
+  readonly keys: string[];
+  readonly deadLetterKey: string;
+}
+
+const partitionId = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/**
+ * After a failure, per claim: it advances to its partition's first entry the stream did not accept (entries are
+ * sent in offset order per partition; putAll reports every entry an answer accepted, also in the chunk that
+ * failed), so nothing below it is sent again; its dead-letter object is trimmed to that range (rewritten, or
+ * deleted when none of its dead letters is below it: the retry writes them under its own start). A claim with
+ * nothing accepted, or whose dead letters were not all written, is released. Accepted entries above the first
+ * unaccepted one of their partition (refusals scattered over the failing call) are sent again by the retry. Best
+ * effort: a claim this cannot settle expires, and the range is sent again (the window of duplicates, README).
+ */
+async function settlePartialProgress(
+  store: ProgressStore, claims: readonly ForwarderClaim[], entries: readonly KinesisEntry[], accepted: ReadonlySet<KinesisEntry>,
+  /** The dead letters, when all were written; undefined when their upload failed or never ran. */
+  letters: readonly DeadLetter[] | undefined,
+  writeLetters: (l: readonly DeadLetter[]) => Promise<unknown>, owner: string, now: () => number,
+): Promise<void> {
+  const firstUnsent = new Map<string, bigint>();
+  for (const e of entries) {
+    if (accepted.has(e)) continue;
+    const r = e.record.record;
+    const k = partitionId(r.topic, r.partition);
+    if (!firstUnsent.has(k)) firstUnsent.set(k, r.offset);
+  }
+  await Promise.all(claims.map(async (c) => {
+    try {
+      const id = partitionId(c.pc.topic, c.pc.partition);
+      const next = letters ? (firstUnsent.get(id) ?? c.to + 1n) : c.pc.start;
+      if (next <= c.pc.start) {
+        await releaseClaim(store, c.pc, c.to, c.keys, owner, now());
+        return;
+      }
+      const own = letters!.filter((d) => partitionId(d.record.topic, d.record.partition) === id);
+      const kept = own.filter((d) => d.record.offset < next);
+      if (kept.length < own.length) {
+        if (kept.length > 0) await writeLetters(kept);
+        else await store.deleteObjects([c.deadLetterKey]);
+      }
+      await completeClaim(store, c.pc, next - 1n, c.keys, now());
+    } catch {
+      // This claim expires on its own.
+    }
   }));
-  const stats = await putAll(kinesis, cfg, entries, sleep);
-  result.forwarded = entries.length;
-  result.deadLettered = letters.length;
-  result.putCalls = stats.calls;
-  result.retriedEntries = stats.retriedEntries;
-  result.retriedCalls = stats.retriedCalls;
-  result.deadLetterKeys = objects.map((o) => o.key);
-  return result;
 }
 
 export function createForwarderHandler(opts: ForwarderHandlerOptions = {}): ForwarderHandler {
@@ -119,14 +226,20 @@ export function createForwarderHandler(opts: ForwarderHandlerOptions = {}): Forw
   const kinesis = opts.kinesis ?? createKinesisClient(config);
   const s3 = opts.s3 ?? new S3Client({ ...(config.s3Endpoint ? { endpoint: config.s3Endpoint, forcePathStyle: true } : {}) });
 
-  const run = async (event: unknown): Promise<ForwardResult> => {
+  const run = async (event: unknown, context: Context): Promise<ForwardResult> => {
     const started = performance.now();
     let r: ForwardResult;
     try {
-      r = await forwardBatch(config, kinesis, s3, event, opts.sleep);
+      const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+      r = await forwardBatch(config, kinesis, s3, event, opts.sleep, {
+        owner: context?.awsRequestId ? `${context.awsRequestId}-${Date.now()}` : undefined,
+        deadlineMs: remaining !== undefined && Number.isFinite(remaining) ? Date.now() + remaining : undefined,
+      });
     } catch (err) {
       logger.error('batch failed; the event source will retry it', { error: err as Error });
       metrics.addMetric('BatchFailures', MetricUnit.Count, 1);
+      // Another invocation holds a partition's claim (overlapping invocations): the retry converges.
+      if (err instanceof ClaimConflictError) metrics.addMetric('ClaimConflicts', MetricUnit.Count, 1);
       throw err;
     }
     logger.info('batch forwarded', { ...r, deadLetterKeys: undefined });
@@ -135,6 +248,7 @@ export function createForwarderHandler(opts: ForwarderHandlerOptions = {}): Forw
     }
     metrics.addMetric('RecordsIn', MetricUnit.Count, r.recordsIn);
     metrics.addMetric('RecordsForwarded', MetricUnit.Count, r.forwarded);
+    metrics.addMetric('RecordsAlreadySent', MetricUnit.Count, r.alreadySent);
     metrics.addMetric('RecordsFiltered', MetricUnit.Count, r.filtered);
     metrics.addMetric('TombstonesIgnored', MetricUnit.Count, r.tombstonesIgnored);
     metrics.addMetric('RecordsDeadLettered', MetricUnit.Count, r.deadLettered);

@@ -19,6 +19,8 @@ export const ForwarderEnvSchema = z.object({
   ERROR_BUCKET: z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]+[a-z0-9]$/, 'must be a valid S3 bucket name')
     .describe('Bucket for dead letters (required).'),
   ERROR_PREFIX: z.string().min(1).max(512).default('forwarder-dead-letters/').describe('Prefix of dead-letter objects.'),
+  STATE_PREFIX: z.string().min(1).max(256).default('forwarder-checkpoints/')
+    .describe('Prefix (in ERROR_BUCKET) of the per-partition checkpoints that keep a redelivery from being sent to Kinesis again; must not overlap ERROR_PREFIX.'),
   PARTITION_KEY: z.enum(['key', 'topic-partition']).default('key')
     .describe('Kinesis partition key: the Kafka key (records without a key use topic-partition), or topic-partition.'),
   FIELDS: z.string().default('key,headers,topic,partition,offset,timestamp')
@@ -46,6 +48,7 @@ export interface ForwarderConfig {
   readonly streamName: string;
   readonly errorBucket: string;
   readonly errorPrefix: string;
+  readonly statePrefix: string;
   readonly partitionKey: 'key' | 'topic-partition';
   readonly fields: readonly OutputField[];
   readonly valueLayout: 'columns' | 'single';
@@ -88,6 +91,12 @@ export function loadForwarderConfig(env: Record<string, string | undefined> = pr
   if (e.PUT_BASE_DELAY_MS !== undefined && e.PUT_MAX_DELAY_MS !== undefined && e.PUT_BASE_DELAY_MS > e.PUT_MAX_DELAY_MS) {
     problems.push(`PUT_BASE_DELAY_MS=${show(e.PUT_BASE_DELAY_MS)}: must not exceed PUT_MAX_DELAY_MS=${show(e.PUT_MAX_DELAY_MS)}`);
   }
+  if (e.STATE_PREFIX !== undefined && e.ERROR_PREFIX !== undefined && (e.STATE_PREFIX.startsWith(e.ERROR_PREFIX) || e.ERROR_PREFIX.startsWith(e.STATE_PREFIX))) {
+    problems.push(`STATE_PREFIX=${show(e.STATE_PREFIX)}: must not overlap ERROR_PREFIX=${show(e.ERROR_PREFIX)} (checkpoints would mix with dead letters)`);
+  }
+  if (e.STATE_PREFIX !== undefined && (e.STATE_PREFIX.startsWith('/') || e.STATE_PREFIX.split('/').includes('..'))) {
+    problems.push(`STATE_PREFIX=${show(e.STATE_PREFIX)}: must not start with '/' or contain a '..' segment`);
+  }
   const { tables, problems: tableProblems } = parseTables(e.TABLE_COLUMNS, e.TABLE_ROUTES);
   for (const p of tableProblems) problems.push(`${p.variable}=${show(e[p.variable])}: ${p.problem}`);
   if (e.TABLE_COLUMNS !== undefined && e.VALUE_LAYOUT !== 'columns') {
@@ -101,6 +110,7 @@ export function loadForwarderConfig(env: Record<string, string | undefined> = pr
     streamName: e.STREAM_NAME,
     errorBucket: e.ERROR_BUCKET,
     errorPrefix: e.ERROR_PREFIX,
+    statePrefix: e.STATE_PREFIX,
     partitionKey: e.PARTITION_KEY,
     fields: [...new Set(fields)] as OutputField[],
     valueLayout: e.VALUE_LAYOUT,

@@ -41,6 +41,11 @@ export async function putAll(
   cfg: Pick<ForwarderConfig, 'streamName' | 'putMaxAttempts' | 'putBaseDelayMs' | 'putMaxDelayMs'>,
   entries: readonly KinesisEntry[],
   sleep: Sleep = realSleep,
+  /**
+   * Called after each answer with the entries the stream accepted in it (each has a sequence number: it is in the
+   * stream for sure), also when the chunk then fails: the forwarder's checkpoint advances past them (app.ts).
+   */
+  onAccepted?: (accepted: readonly KinesisEntry[]) => void,
 ): Promise<PutStats> {
   const stats: PutStats = { calls: 0, retriedEntries: 0, retriedCalls: 0, failedCodes: {}, callErrors: {} };
   // Chunks go one after another: records of one key in later chunks must not overtake earlier ones.
@@ -78,12 +83,16 @@ export async function putAll(
         throw new PutRecordsError(`PutRecords answered ${results.length} results for ${pending.length} records`);
       }
       const failed: KinesisEntry[] = [];
+      const accepted: KinesisEntry[] = [];
       results.forEach((r, i) => {
         if (r.ErrorCode) {
           failed.push(pending[i]);
           stats.failedCodes[r.ErrorCode] = (stats.failedCodes[r.ErrorCode] ?? 0) + 1;
+        } else {
+          accepted.push(pending[i]);
         }
       });
+      if (accepted.length > 0) onAccepted?.(accepted);
       if (failed.length > 0 && attempt >= cfg.putMaxAttempts) {
         const first = results.find((r) => r.ErrorCode);
         throw new PutRecordsError(

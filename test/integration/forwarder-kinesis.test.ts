@@ -9,14 +9,16 @@ import {
   CreateStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand, PutRecordsCommand,
   type PutRecordsCommandInput, type PutRecordsCommandOutput,
 } from '@aws-sdk/client-kinesis';
-import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createForwarderHandler } from '../../lambdas/forwarder/app.ts';
+import { createForwarderHandler, forwardBatch } from '../../lambdas/forwarder/app.ts';
+import { loadForwarderConfig } from '../../lambdas/forwarder/config.ts';
 import { fitPartitionKey } from '../../lambdas/forwarder/partition-key.ts';
 import { PutRecordsError } from '../../lambdas/forwarder/put-records.ts';
+import { checkpointKey, ClaimConflictError, decodeCheckpoint } from '../../lambdas/shared/progress.ts';
 import { kafkaEvent, orderValue, type RecordSpec } from '../support/events.ts';
 import { startMotoOrSkipReason, type MotoServer } from '../support/moto.ts';
 
@@ -113,6 +115,12 @@ async function startKinesisFaultProxy(target: string, faults: readonly Fault[]) 
   };
 }
 
+/**
+ * Each test's stream has its own checkpoints: the tests share one error bucket and forward the same topic-partitions
+ * and offsets, which a shared STATE_PREFIX would drop as already sent.
+ */
+const statePrefixOf = (stream: string) => `forwarder-checkpoints/${stream}/`;
+
 describe.skipIf(!moto)(`forwarder → Kinesis${typeof started === 'string' ? ` (skipped: ${started})` : ''}`, () => {
   const m = moto as MotoServer;
   const clientConfig = () => ({ endpoint: m.endpoint, region: m.region, credentials: m.admin, requestHandler: new NodeHttpHandler(), maxAttempts: 1 });
@@ -125,7 +133,7 @@ describe.skipIf(!moto)(`forwarder → Kinesis${typeof started === 'string' ? ` (
     await kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: 3 }));
     const calls = instrument(kinesis, refuse);
     const handler = createForwarderHandler({
-      env: { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', ...env }, kinesis, s3: s3(), sleep: async () => {},
+      env: { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', STATE_PREFIX: statePrefixOf(stream), ...env }, kinesis, s3: s3(), sleep: async () => {},
     });
     return { stream, kinesis, calls, handler, reader: new KinesisClient(clientConfig()) };
   }
@@ -187,7 +195,8 @@ describe.skipIf(!moto)(`forwarder → Kinesis${typeof started === 'string' ? ` (
     }
     expect(calls.map((c) => c.records)).toEqual([13, 13, 4]);
     expect((await readStream(reader, stream)).map((d) => d._kafka_offset).sort((a, b) => a - b)).toEqual([...Array(30).keys()]);
-    expect(result.deadLetterKeys).toEqual(['forwarder-dead-letters/orders/partition=0/orders+0+00000000000000000030.jsonl']);
+    // Keyed by the claim's start (the batch's first offset here), so a retry or a takeover rewrites the same object.
+    expect(result.deadLetterKeys).toEqual(['forwarder-dead-letters/orders/partition=0/orders+0+00000000000000000000.jsonl']);
     const body = await (await s3().send(new GetObjectCommand({ Bucket: 'forwarder-errors', Key: result.deadLetterKeys[0] }))).Body!.transformToString();
     const lines = body.trim().split('\n').map((l) => JSON.parse(l) as { offset: string; stage: string; reason: string; value: string });
     expect(lines.map((l) => [l.offset, l.stage])).toEqual([['30', 'limit'], ['31', 'limit']]);
@@ -331,7 +340,7 @@ describe.skipIf(!moto)(`forwarder → Kinesis${typeof started === 'string' ? ` (
     vi.stubEnv('AWS_ACCESS_KEY_ID', m.admin.accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', m.admin.secretAccessKey);
     const handler = createForwarderHandler({
-      env: { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', KINESIS_ENDPOINT: proxy.endpoint, PUT_MAX_ATTEMPTS: '4', PUT_TIMEOUT_MS: '5000' },
+      env: { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', STATE_PREFIX: statePrefixOf(stream), KINESIS_ENDPOINT: proxy.endpoint, PUT_MAX_ATTEMPTS: '4', PUT_TIMEOUT_MS: '5000' },
       s3: s3(), sleep: async () => {},
     });
 
@@ -355,7 +364,7 @@ describe.skipIf(!moto)(`forwarder → Kinesis${typeof started === 'string' ? ` (
     vi.stubEnv('AWS_ACCESS_KEY_ID', m.admin.accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', m.admin.secretAccessKey);
     const handler = createForwarderHandler({
-      env: { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', KINESIS_ENDPOINT: proxy.endpoint, PUT_MAX_ATTEMPTS: '3' }, s3: s3(), sleep: async () => {},
+      env: { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', STATE_PREFIX: statePrefixOf(stream), KINESIS_ENDPOINT: proxy.endpoint, PUT_MAX_ATTEMPTS: '3' }, s3: s3(), sleep: async () => {},
     });
 
     // Act
@@ -365,6 +374,111 @@ describe.skipIf(!moto)(`forwarder → Kinesis${typeof started === 'string' ? ` (
     expect(err).toBeInstanceOf(PutRecordsError);
     expect((err as Error).message).toMatch(/^PutRecords to stream orders-\d+ failed 3 times, last with ProvisionedThroughputExceededException/);
     expect(proxy.seen).toEqual(['throttle', 'throttle', 'throttle']);
+  });
+
+  describe('delivery guarantee: checkpoints in the error bucket (moto S3), every record read back from the stream', () => {
+    const ids = (docs: Doc[]) => docs.map((d) => `${d._kafka_partition}:${d._kafka_offset}`);
+    const duplicated = (list: string[]) => [...new Set(list.filter((id, i) => list.indexOf(id) !== i))].sort();
+    /** A bad record (not JSON: a dead letter) where `bad` holds. */
+    const run = (partition: number, from: number, to: number, bad: (o: number) => boolean = () => false): RecordSpec[] =>
+      Array.from({ length: to - from + 1 }, (_, i) => from + i).map((offset) => ({
+        topic: 'orders', partition, offset, key: `cust-${offset % 10}`, value: bad(offset) ? `not json ${offset}` : JSON.stringify(orderValue(offset)),
+      }));
+    const range = (partition: number, from: number, to: number, keep: (o: number) => boolean = () => true) =>
+      Array.from({ length: to - from + 1 }, (_, i) => from + i).filter(keep).map((o) => `${partition}:${o}`);
+    async function deadLetterIds(prefix: string): Promise<string[]> {
+      const client = s3();
+      const keys = ((await client.send(new ListObjectsV2Command({ Bucket: 'forwarder-errors', Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
+      const lines = await Promise.all(keys.map(async (Key) => (await (await client.send(new GetObjectCommand({ Bucket: 'forwarder-errors', Key }))).Body!.transformToString()).trim().split('\n')));
+      return lines.flat().map((l) => JSON.parse(l) as { partition: number; offset: string }).map((l) => `${l.partition}:${l.offset}`);
+    }
+    async function checkpointOf(stream: string, partition: number) {
+      const body = await (await s3().send(new GetObjectCommand({ Bucket: 'forwarder-errors', Key: checkpointKey(statePrefixOf(stream), 'orders', partition) }))).Body!.transformToString();
+      return decodeCheckpoint(body, 'test');
+    }
+
+    it('a redelivery from an earlier offset (a lost commit, a replay with other cuts) sends nothing twice', async () => {
+      // Prepare
+      const { stream, handler, reader } = await setup();
+
+      // Act
+      const first = await handler(kafkaEvent([...run(0, 0, 999), ...run(1, 0, 499)]), context);
+      const lostCommit = await handler(kafkaEvent([...run(0, 500, 1499), ...run(1, 0, 799)]), context);
+      const replay = await handler(kafkaEvent([...run(0, 0, 1499), ...run(1, 0, 799)]), context);
+
+      // Assess
+      expect(first).toMatchObject({ forwarded: 1500, alreadySent: 0 });
+      expect(lostCommit).toMatchObject({ forwarded: 500 + 300, alreadySent: 500 + 500 });
+      expect(replay).toMatchObject({ forwarded: 0, alreadySent: 2300, putCalls: 0 });
+      const got = ids(await readStream(reader, stream));
+      expect(duplicated(got)).toEqual([]);
+      expect(got.sort()).toEqual([...range(0, 0, 1499), ...range(1, 0, 799)].sort());
+    });
+
+    it('a PutRecords failure after a chunk was accepted, then the retry: every record once, every dead letter once', async () => {
+      // Prepare: 1300 records of one partition (chunks of 500, 500, ~290); the stream refuses every entry of the
+      // second chunk until its attempts run out; then it recovers.
+      let failing = true;
+      const errorPrefix = `forwarder-dead-letters/partial-${streamNo + 1}/`;
+      const { stream, handler, reader } = await setup((call) => failing && (call === 1 || call === 2), { PUT_MAX_ATTEMPTS: '2', ERROR_PREFIX: errorPrefix });
+      const bad = (o: number) => o % 100 === 42;
+      const event = kafkaEvent(run(0, 0, 1299, bad));
+
+      // Act
+      const err = await handler(event, context).then(() => undefined, (e: unknown) => e);
+      const afterFailure = { stream: ids(await readStream(reader, stream)), checkpoint: await checkpointOf(stream, 0), deadLetters: await deadLetterIds(errorPrefix) };
+      failing = false;
+      const retry = await handler(event, context);
+
+      // Assess
+      expect(err).toBeInstanceOf(PutRecordsError);
+      // The first chunk (500 entries: offsets 0–504 but the five dead letters) is in the stream and behind the checkpoint.
+      expect(afterFailure.stream.sort()).toEqual(range(0, 0, 504, (o) => !bad(o)).sort());
+      expect(afterFailure.checkpoint).toEqual({ next: 505n, claim: null });
+      expect(afterFailure.deadLetters.sort()).toEqual(range(0, 0, 504, bad).sort());
+      expect(retry).toMatchObject({ alreadySent: 505, forwarded: 1300 - 505 - 8, deadLettered: 8 });
+      const got = ids(await readStream(reader, stream));
+      expect(duplicated(got)).toEqual([]);
+      expect(got.sort()).toEqual(range(0, 0, 1299, (o) => !bad(o)).sort());
+      const letters = await deadLetterIds(errorPrefix);
+      expect(duplicated(letters)).toEqual([]);
+      expect(letters.sort()).toEqual(range(0, 0, 1299, bad).sort());
+    });
+
+    it('a killed invocation: its claim blocks the partition until it expires, then exactly what it had put is sent again', async () => {
+      // Prepare: invocation A forwards 0–1199 and dies in its third PutRecords call (never answered, nothing runs after).
+      const { stream, kinesis, reader } = await setup();
+      const env = { STREAM_NAME: stream, ERROR_BUCKET: 'forwarder-errors', STATE_PREFIX: statePrefixOf(stream), ERROR_PREFIX: `forwarder-dead-letters/killed-${stream}/` };
+      const cfg = loadForwarderConfig(env);
+      const dying = new KinesisClient(clientConfig());
+      let puts = 0;
+      dying.middlewareStack.add((next, ctx) => async (args) => {
+        if (ctx.commandName === 'PutRecordsCommand' && puts++ === 2) return new Promise<never>(() => {});
+        return next(args);
+      }, { step: 'initialize', name: 'dieInThirdCall' });
+      const t0 = Date.now();
+      const deadlineMs = t0 + 60_000;
+      const bad = (o: number) => o % 250 === 3;
+      void forwardBatch(cfg, dying, s3(), kafkaEvent(run(0, 0, 1199, bad)), async () => {}, { owner: 'killed', deadlineMs, now: () => t0 });
+      while (puts < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+      const putByKilled = ids(await readStream(reader, stream));
+
+      // Act: the event source retries before the claim expires (A's deadline + 1 minute), then after.
+      const retry = kafkaEvent(run(0, 0, 1499, bad));
+      const early = await forwardBatch(cfg, kinesis, s3(), retry, async () => {}, { now: () => deadlineMs + 59_999 }).then(() => undefined, (e: unknown) => e);
+      const late = await forwardBatch(cfg, kinesis, s3(), retry, async () => {}, { now: () => deadlineMs + 60_000 });
+
+      // Assess
+      expect(early).toBeInstanceOf(ClaimConflictError);
+      expect(late).toMatchObject({ alreadySent: 0, forwarded: 1500 - 6 });
+      expect(putByKilled.sort()).toEqual(range(0, 0, 1199, (o) => !bad(o)).slice(0, 1000).sort());
+      const got = ids(await readStream(reader, stream));
+      // The window: the 1000 records A's answers had accepted are in the stream twice, no other record is.
+      expect(duplicated(got)).toEqual([...putByKilled].sort());
+      expect(got).toHaveLength(1494 + 1000);
+      const letters = await deadLetterIds(env.ERROR_PREFIX);
+      expect(letters.sort()).toEqual(range(0, 0, 1499, bad).sort());
+    });
   });
 
   it('partition key: the Kafka key by default, topic-partition when set', async () => {

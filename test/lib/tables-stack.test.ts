@@ -61,6 +61,42 @@ describe('default: Kafka → forwarder → Kinesis (on-demand) → Firehose → 
     expect(sid(st, 'KafkaClusterConnect')).toMatchObject({ Resource: MSK_ARN });
   });
 
+  it('gives the forwarder its checkpoints (GetObject, PutObject) under STATE_PREFIX, DeleteObject on its dead letters only', async () => {
+    // Prepare
+    const { ForwarderEnvSchema } = await import('../../lambdas/forwarder/config.ts');
+    const forwarder = props(s, 'AWS::Lambda::Function').find((f) => (f.Description as string).includes('forwards'))!;
+    const vars = (forwarder.Environment as { Variables: Record<string, unknown> }).Variables;
+    const [bucketId] = Object.keys(s.template.findResources('AWS::S3::Bucket')).filter((id) => id.startsWith('ErrorsBucket'));
+    const objects = (prefix: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/${prefix}*`]] });
+
+    // Act
+    const s3Statements = statementsOf(s, 'ForwarderRole').filter((x) => acts(x).some((a) => a.startsWith('s3:')));
+
+    // Assess: the function writes exactly where the role may, with the forwarder's own default.
+    expect(vars).toMatchObject({ ERROR_PREFIX: 'forwarder-dead-letters/', STATE_PREFIX: 'forwarder-checkpoints/' });
+    expect(ForwarderEnvSchema.shape.STATE_PREFIX.parse(undefined)).toBe(vars.STATE_PREFIX);
+    expect(s3Statements).toEqual([
+      { Sid: 'DeadLetters', Effect: 'Allow', Action: 's3:PutObject', Resource: objects('forwarder-dead-letters/') },
+      { Sid: 'DeleteDeadLetters', Effect: 'Allow', Action: 's3:DeleteObject', Resource: objects('forwarder-dead-letters/') },
+      { Sid: 'Checkpoints', Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: objects('forwarder-checkpoints/') },
+      // Without ListBucket, S3 answers the GetObject of a checkpoint not written yet with 403, not 404; the condition
+      // keeps listing to the state prefix.
+      {
+        Sid: 'CheckpointsNotFound', Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': 'forwarder-checkpoints/*' } },
+      },
+    ]);
+    // No other grant reaches the checkpoints: no DeleteObject there, no GetObject of dead letters.
+    for (const x of s3Statements) {
+      if (acts(x).includes('s3:DeleteObject')) expect(JSON.stringify(x.Resource)).not.toContain('forwarder-checkpoints/');
+      if (acts(x).includes('s3:GetObject')) expect(JSON.stringify(x.Resource)).not.toContain('forwarder-dead-letters/');
+    }
+    // The state prefix is apart from the dead letters and from Firehose's failed rows in the same bucket.
+    for (const other of ['forwarder-dead-letters/', 'firehose-errors/']) {
+      expect(other.startsWith(vars.STATE_PREFIX as string) || (vars.STATE_PREFIX as string).startsWith(other)).toBe(false);
+    }
+  });
+
   it('delivers with Firehose from the stream into the tables through the s3tablescatalog catalog, append-only', () => {
     const [d] = props(s, 'AWS::KinesisFirehose::DeliveryStream');
     expect(d.DeliveryStreamType).toBe('KinesisStreamAsSource');

@@ -32,7 +32,18 @@ describe('an error no check foresaw', () => {
       },
     } as unknown as KinesisClient;
     const bodies: string[] = [];
-    const s3 = { config: {}, send: async (c: { input: { Body: Buffer } }) => { bodies.push(c.input.Body.toString()); return {}; } } as unknown as S3Client;
+    const s3 = {
+      config: {},
+      send: async (c: { constructor: { name: string }; input: { Key: string; Body: Buffer } }) => {
+        // Checkpoints (lambdas/shared/progress.ts): none yet, and every conditional write succeeds.
+        if (c.input.Key.startsWith('forwarder-checkpoints/')) {
+          if (c.constructor.name === 'GetObjectCommand') throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+          return { ETag: '"cp"' };
+        }
+        bodies.push(c.input.Body.toString());
+        return {};
+      },
+    } as unknown as S3Client;
     const logger = new Logger({ serviceName: 'test' });
     const error = vi.spyOn(logger, 'error');
     const handler = createForwarderHandler({ env: { STREAM_NAME: 'orders-stream', ERROR_BUCKET: 'forwarder-errors' }, kinesis, s3, logger, sleep: async () => {} });

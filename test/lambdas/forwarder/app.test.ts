@@ -1,12 +1,15 @@
 import type { KinesisClient, PutRecordsCommandInput } from '@aws-sdk/client-kinesis';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createForwarderHandler, forwardBatch, type ForwardResult } from '../../../lambdas/forwarder/app.ts';
 import { loadForwarderConfig, type ForwarderConfig } from '../../../lambdas/forwarder/config.ts';
 import { PutRecordsError } from '../../../lambdas/forwarder/put-records.ts';
 import { ConfigError, EventShapeError, UploadError } from '../../../lambdas/shared/errors.ts';
+import { checkpointKey, ClaimConflictError, encodeCheckpoint } from '../../../lambdas/shared/progress.ts';
 import { kafkaEvent } from '../../support/events.ts';
+import { MemoryBucket } from '../../support/memory-bucket.ts';
 
 const ENV = { STREAM_NAME: 'orders-stream', ERROR_BUCKET: 'forwarder-errors', FILTER_REGEX: '"status":"(paid|shipped)"' };
 const cfgOf = (env: Record<string, string> = {}): ForwarderConfig => loadForwarderConfig({ ...ENV, ...env });
@@ -32,6 +35,11 @@ function fakes(opts: { refuse?: (call: number, index: number) => boolean; s3Fail
   const s3 = {
     config: {},
     send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      // Checkpoints (lambdas/shared/progress.ts): none yet, and every conditional write succeeds.
+      if (String(command.input.Key).startsWith('forwarder-checkpoints/')) {
+        if (command.constructor.name === 'GetObjectCommand') throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+        return { ETag: '"cp"' };
+      }
       log.push({ service: 's3', command: command.constructor.name, input: command.input });
       if (opts.s3Fails) throw new Error('AccessDenied');
       return { ETag: '"0a1b2c"' };
@@ -79,8 +87,9 @@ const context: Context = {
   succeed: () => undefined,
 };
 
+/** Keyed by the claim's start (the partition's first offset in this batch, or its checkpoint), not the first dead letter. */
 const DEAD_LETTER_KEYS = [
-  'forwarder-dead-letters/orders/partition=0/orders+0+00000000000000000003.jsonl',
+  'forwarder-dead-letters/orders/partition=0/orders+0+00000000000000000000.jsonl',
   'forwarder-dead-letters/payments/partition=0/payments+0+00000000000000000007.jsonl',
 ];
 
@@ -94,6 +103,7 @@ describe('forwardBatch', () => {
 
     // Assess
     expect(result).toEqual<ForwardResult>({
+      alreadySent: 0,
       recordsIn: 8,
       forwarded: 2,
       filtered: 1,
@@ -233,6 +243,7 @@ describe('forwardBatch', () => {
 
     // Assess
     expect(result).toEqual<ForwardResult>({
+      alreadySent: 0,
       recordsIn: 0, forwarded: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, putCalls: 0, retriedEntries: 0, retriedCalls: 0, unexpectedRecordErrors: 0, deadLetterKeys: [],
     });
     expect(log).toEqual([]);
@@ -262,6 +273,7 @@ describe('createForwarderHandler', () => {
 
     // Assess
     expect(result).toEqual<ForwardResult>({
+      alreadySent: 0,
       recordsIn: 8,
       forwarded: 2,
       filtered: 1,
@@ -274,6 +286,27 @@ describe('createForwarderHandler', () => {
       deadLetterKeys: DEAD_LETTER_KEYS,
     });
     expect(log.map((l) => l.service)).toEqual(['s3', 's3', 'kinesis']);
+  });
+
+  it('fails with ClaimConflictError and counts ClaimConflicts while another invocation holds a partition\'s claim', async () => {
+    // Prepare: orders-0's checkpoint holds a live claim of another invocation.
+    const { kinesis, log } = fakes();
+    const bucket = new MemoryBucket();
+    const claim = { from: 0n, to: 9n, owner: 'other', expiresAt: Date.now() + 600_000, keys: [] };
+    await (bucket as unknown as S3Client).send(new PutObjectCommand({
+      Bucket: 'forwarder-errors', Key: checkpointKey('forwarder-checkpoints/', 'orders', 0), Body: encodeCheckpoint('orders', 0, { next: 0n, claim }, Date.now()),
+    }));
+    const metrics = new Metrics({ namespace: 'test', serviceName: 'test' });
+    const added = vi.spyOn(metrics, 'addMetric');
+    const handler = createForwarderHandler({ env: ENV, kinesis, s3: bucket as unknown as S3Client, metrics, sleep: async () => {} });
+
+    // Act
+    const err = await handler(mixedEvent(), context).then(() => undefined, (e: unknown) => e);
+
+    // Assess
+    expect(err).toBeInstanceOf(ClaimConflictError);
+    expect(added.mock.calls.map((c) => c[0])).toEqual(expect.arrayContaining(['BatchFailures', 'ClaimConflicts']));
+    expect(log).toEqual([]);
   });
 
   it('exposes the configuration parsed at cold start', () => {

@@ -28,6 +28,7 @@ describe('loadForwarderConfig: defaults', () => {
       streamName: 'orders-stream',
       errorBucket: 'forwarder-errors',
       errorPrefix: 'forwarder-dead-letters/',
+      statePrefix: 'forwarder-checkpoints/',
       partitionKey: 'key',
       fields: ['key', 'headers', 'topic', 'partition', 'offset', 'timestamp'],
       valueLayout: 'columns',
@@ -48,7 +49,7 @@ describe('loadForwarderConfig: defaults', () => {
   it('treats empty variables as unset', () => {
     // Prepare
     const env = {
-      ...BASE, ERROR_PREFIX: '', PARTITION_KEY: '', FIELDS: '', TOMBSTONES: '', FILTER_REGEX: '', PUT_MAX_ATTEMPTS: '', KINESIS_ENDPOINT: '',
+      ...BASE, ERROR_PREFIX: '', STATE_PREFIX: '', PARTITION_KEY: '', FIELDS: '', TOMBSTONES: '', FILTER_REGEX: '', PUT_MAX_ATTEMPTS: '', KINESIS_ENDPOINT: '',
     };
 
     // Act
@@ -76,6 +77,7 @@ describe('loadForwarderConfig: values', () => {
     const env = {
       ...BASE,
       ERROR_PREFIX: 'errors/forwarder/',
+      STATE_PREFIX: 'state/forwarder/',
       PARTITION_KEY: 'topic-partition',
       FIELDS: ' offset , topic,offset',
       VALUE_LAYOUT: 'single',
@@ -100,6 +102,7 @@ describe('loadForwarderConfig: values', () => {
       streamName: 'orders-stream',
       errorBucket: 'forwarder-errors',
       errorPrefix: 'errors/forwarder/',
+      statePrefix: 'state/forwarder/',
       partitionKey: 'topic-partition',
       fields: ['offset', 'topic'],
       valueLayout: 'single',
@@ -187,6 +190,13 @@ describe('loadForwarderConfig: each bad value is named in the message', () => {
     ['STREAM_NAME too long', { STREAM_NAME: 's'.repeat(129) }, `STREAM_NAME='${'s'.repeat(129)}': must be a Kinesis stream name`],
     ['ERROR_BUCKET unset', { ERROR_BUCKET: undefined }, 'ERROR_BUCKET=(unset): Invalid input: expected string, received undefined'],
     ['ERROR_BUCKET uppercase', { ERROR_BUCKET: 'Forwarder_Errors' }, "ERROR_BUCKET='Forwarder_Errors': must be a valid S3 bucket name"],
+    ['STATE_PREFIX inside ERROR_PREFIX', { STATE_PREFIX: 'forwarder-dead-letters/state/' },
+      "STATE_PREFIX='forwarder-dead-letters/state/': must not overlap ERROR_PREFIX='forwarder-dead-letters/' (checkpoints would mix with dead letters)"],
+    ['STATE_PREFIX around ERROR_PREFIX', { STATE_PREFIX: 'forwarder-' },
+      "STATE_PREFIX='forwarder-': must not overlap ERROR_PREFIX='forwarder-dead-letters/' (checkpoints would mix with dead letters)"],
+    ['STATE_PREFIX with a leading /', { STATE_PREFIX: '/state/' }, "STATE_PREFIX='/state/': must not start with '/' or contain a '..' segment"],
+    ['STATE_PREFIX with a .. segment', { STATE_PREFIX: 'a/../b/' }, "STATE_PREFIX='a/../b/': must not start with '/' or contain a '..' segment"],
+    ['STATE_PREFIX too long', { STATE_PREFIX: 's'.repeat(257) }, `STATE_PREFIX='${'s'.repeat(257)}': Too big: expected string to have <=256 characters`],
     ['PARTITION_KEY', { PARTITION_KEY: 'offset' }, `PARTITION_KEY='offset': Invalid option: expected one of "key"|"topic-partition"`],
     ['FIELDS with value', { FIELDS: 'key,value' },
       "FIELDS='key,value': expected a comma list of key, headers, topic, partition, offset, timestamp (the value's fields are always included)"],

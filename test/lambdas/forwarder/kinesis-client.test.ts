@@ -14,6 +14,7 @@ import { createKinesisClient } from '../../../lambdas/forwarder/kinesis-client.t
 import { putAll, PutRecordsError } from '../../../lambdas/forwarder/put-records.ts';
 import type { SinkRecord } from '../../../lambdas/shared/convert.ts';
 import { kafkaEvent } from '../../support/events.ts';
+import { MemoryBucket } from '../../support/memory-bucket.ts';
 
 const CREDENTIALS = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
 
@@ -94,7 +95,9 @@ describe('the handler with a silent Kinesis endpoint', () => {
     vi.stubEnv('AWS_REGION', 'us-east-1');
     vi.stubEnv('AWS_ACCESS_KEY_ID', CREDENTIALS.accessKeyId);
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', CREDENTIALS.secretAccessKey);
-    const s3 = { config: {}, send: async () => ({}) } as unknown as S3Client;
+    // The checkpoints (GetObject 404 first, then conditional PutObject) must work for the batch to reach Kinesis.
+    const bucket = new MemoryBucket();
+    const s3 = bucket as unknown as S3Client;
     const env = { STREAM_NAME: 'orders-stream', ERROR_BUCKET: 'forwarder-errors', KINESIS_ENDPOINT: server.endpoint, PUT_TIMEOUT_MS: '200', PUT_MAX_ATTEMPTS: '4', PUT_BASE_DELAY_MS: '1', PUT_MAX_DELAY_MS: '10' };
     const handler = createForwarderHandler({ env, s3 });
     const event = kafkaEvent([{ offset: 0, key: 'k', value: '{"a":1}' }]);
@@ -108,6 +111,9 @@ describe('the handler with a silent Kinesis endpoint', () => {
     expect(err).toBeInstanceOf(PutRecordsError);
     expect(server.requests()).toBe(4);
     expect(elapsed).toBeLessThan(3_000);
+    // Nothing was accepted: the claim is released (expired at once) with the checkpoint where it was, for the retry.
+    const cp = JSON.parse(bucket.objects.get('forwarder-checkpoints/orders/0.json')!.toString()) as { next: string; claim: { expiresAt: number } };
+    expect(cp).toMatchObject({ next: '0', claim: { from: '0', to: '0', expiresAt: 0 } });
   });
 
   it('reads PUT_TIMEOUT_MS with its default and bounds', () => {

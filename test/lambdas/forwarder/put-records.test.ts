@@ -344,6 +344,37 @@ describe('putAll: chunks', () => {
     expect(calls[1].data).toEqual(['r0']);
   });
 
+  it('reports every entry an answer accepted, also those of the chunk that then fails, and never a refused one', async () => {
+    // Prepare: 1100 entries → chunks of 500, 500, 100; chunk 1 is accepted; in chunk 2 the first answer refuses
+    // r600 and r900, the retry accepts r600 and refuses r900 again, and attempts run out.
+    const cfg = { ...CFG, putMaxAttempts: 2 };
+    const chunk2 = Array.from({ length: 500 }, (_, i) => (i === 100 || i === 400 ? THROTTLED : null));
+    const { client, calls } = fakeKinesis([[], chunk2, [null, THROTTLED]]);
+    const accepted: string[][] = [];
+
+    // Act
+    const err = await putAll(client, cfg, entries(1100), async () => {}, (ok) => accepted.push(ok.map((e) => e.data.toString())))
+      .then(() => undefined, (e: unknown) => e);
+
+    // Assess
+    expect(err).toBeInstanceOf(PutRecordsError);
+    expect(calls.map((c) => c.data.length)).toEqual([500, 500, 2]);
+    expect(accepted).toEqual([ids(0, 500), ids(500, 1000).filter((id) => id !== 'r600' && id !== 'r900'), ['r600']]);
+  });
+
+  it('reports nothing for a call that failed as a whole: whether Kinesis wrote it is unknown', async () => {
+    // Prepare
+    const client = { send: async () => { throw Object.assign(new Error('denied'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } }); } } as unknown as KinesisClient;
+    const accepted: unknown[] = [];
+
+    // Act
+    const err = await putAll(client, CFG, entries(3), async () => {}, (ok) => accepted.push(ok)).then(() => undefined, (e: unknown) => e);
+
+    // Assess
+    expect(err).toBeInstanceOf(PutRecordsError);
+    expect(accepted).toEqual([]);
+  });
+
   it('keeps the retry count per chunk: a later chunk has its own attempts', async () => {
     // Prepare: PUT_MAX_ATTEMPTS=2; each chunk needs exactly 2 attempts.
     const cfg = { ...CFG, putMaxAttempts: 2 };

@@ -209,10 +209,11 @@ export class SinkPipeline {
     // the ones taken and fail (the event source retries this batch; by then that claim is done).
     const taken = new Set<(typeof claims)[number]>();
     try {
-      for (const c of claims) {
+      // In parallel (one round trip): every claim that succeeds is given back if another fails.
+      await mapBounded(claims, cfg.uploadConcurrency, async (c) => {
         await takeClaim(this.progress, c.pc, c.to, c.keys, owner, expiresAt, nowMs);
         taken.add(c);
-      }
+      });
       await this.write(planned, deadLetters, claims, result);
       // 4-5. Remove what a taken-over claim left behind, then advance every checkpoint past its claim.
       // Only keys actually written count as overwritten: a listed key this attempt did not write (no dead letters this

@@ -1,8 +1,15 @@
 /**
  * End-to-end proof under faults: records are produced to a real Kafka broker, the runner (a child process, as the
- * deployed function would be) writes them to versitygw through a fault-injecting proxy, and is SIGKILLed mid-batch
- * and restarted; at the end every offset must be in exactly one object, with the produced content, keys in offset
- * order per partition, and no multipart upload left open. Used by the e2e test and by `npm run soak`.
+ * deployed function would be) writes them to versitygw through a fault-injecting proxy; at the end every offset
+ * must be in exactly one object, with the produced content, keys in offset order per partition, every partition's
+ * checkpoint complete (past its last offset, no claim left), and no multipart upload left open. Two modes:
+ * - `kills`: one runner, SIGKILLed mid-batch `kills` times and restarted (as a crashed function is retried);
+ * - `rewinds`: two consumer groups over the same topics (two runners writing the same partitions at once, plus a
+ *   second member in the first group with `consumers: 3`), and `kills` chaos events in turn: a member SIGKILLed and
+ *   restarted; a whole group SIGKILLed (its commits since the last batch lost), its dead members removed and its
+ *   committed offsets moved back to earlier ones; a group stopped with SIGTERM and rewound the same way. Each
+ *   restart picks another batch size, so the redelivered ranges are cut differently.
+ * Used by the e2e test and by `npm run soak`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,12 +24,18 @@ import type { S3Endpoint } from '../test/support/versitygw.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
+export type SoakMode = 'kills' | 'rewinds';
+
 export interface SoakOptions {
   readonly records: number;
   /** Share of S3 requests that fail (500, 503 SlowDown, reset, stall). */
   readonly faultRate: number;
-  /** Times the runner is SIGKILLed mid-run and restarted. */
+  /** kills: times the runner is SIGKILLed mid-run and restarted; rewinds: chaos events (kills and rewinds in turn). */
   readonly kills: number;
+  /** @default 'kills' */
+  readonly mode?: SoakMode;
+  /** rewinds: runner processes, 2 (one per group) or 3 (two in the first group). @default 2 */
+  readonly consumers?: number;
   readonly bootstrap: string;
   readonly s3: S3Endpoint;
   readonly seed?: number;
@@ -32,16 +45,30 @@ export interface SoakOptions {
 }
 
 export interface SoakReport {
+  mode: SoakMode;
   records: number;
   objects: number;
   uniqueOffsets: number;
+  /** Offsets (and produced records) found more than once. */
   duplicates: number;
+  /** Produced records found in no object. */
   missing: number;
   contentMismatches: number;
   orderViolations: number;
   openUploads: number;
+  deadLetterObjects: number;
+  /** Partitions whose checkpoint is not past their last offset, or still holds a claim. */
+  checkpointProblems: number;
+  checkpoints: number;
   runs: number;
   kills: number;
+  /** rewinds: consumer processes, groups, group rewinds and the offsets they moved back in all. */
+  consumers: number;
+  groups: number;
+  rewinds: number;
+  offsetsRewound: number;
+  /** From the summaries of the runs that ended with SIGTERM (a SIGKILLed run prints none). */
+  runner: { summaries: number; alreadyWritten: number; written: number; claimConflicts: number; claimsReleased: number; retries: number };
   faults: FaultProxy['counts'];
   produceSeconds: number;
   runSeconds: number;
@@ -76,20 +103,49 @@ async function produce(bootstrap: string, topics: { events: string; blobs: strin
   }
 }
 
-async function committedTotal(admin: Admin, group: string): Promise<number> {
+async function committedOffsets(admin: Admin, group: string): Promise<{ topic: string; partition: number; offset: bigint }[]> {
   const groups = await admin.listConsumerGroupOffsets({ groups: [group] }).catch(() => []);
-  let n = 0;
-  for (const g of groups) for (const t of g.topics) for (const p of t.partitions) if (p.committedOffset > 0n) n += Number(p.committedOffset);
-  return n;
+  const out = [];
+  for (const g of groups) for (const t of g.topics) for (const p of t.partitions) if (p.committedOffset > 0n) out.push({ topic: t.name, partition: p.partitionIndex, offset: p.committedOffset });
+  return out;
+}
+
+async function committedTotal(admin: Admin, group: string): Promise<number> {
+  return (await committedOffsets(admin, group)).reduce((n, c) => n + Number(c.offset), 0);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One runner process slot: a member of a consumer group, restarted as often as the soak says. */
+interface Member {
+  readonly name: string;
+  readonly group: string;
+  child?: ChildProcess;
+  exited?: Promise<void>;
+  stdout: string;
+  stopping: boolean;
+}
+
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? (() => {});
+  const mode = o.mode ?? 'kills';
+  const random = mulberry32((o.seed ?? 7) * 7919 + 13);
   const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   const topics = { events: `soak-events-${id}`, blobs: `soak-blobs-${id}` };
-  const group = `soak-group-${id}`;
+  const groups = mode === 'rewinds' ? [`soak-group-a-${id}`, `soak-group-b-${id}`] : [`soak-group-${id}`];
+  const consumers = mode === 'rewinds' ? (o.consumers ?? 2) : 1;
+  if (mode === 'rewinds' && consumers !== 2 && consumers !== 3) throw new Error('rewinds mode runs 2 or 3 consumers');
   const bucket = `soak-${id}`;
   const direct = new S3Client({
     endpoint: o.s3.endpoint, region: o.s3.region, forcePathStyle: true, requestHandler: new NodeHttpHandler(),
@@ -113,47 +169,145 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     TOMBSTONES: 'write', MAX_RECORDS_PER_OBJECT: '5000', MULTIPART_THRESHOLD_BYTES: String(5 * 1024 * 1024),
     PART_SIZE_BYTES: String(5 * 1024 * 1024), S3_MAX_ATTEMPTS: '4', POWERTOOLS_LOG_LEVEL: 'ERROR',
   };
-  const args = [
+  const argsFor = (group: string, batchSize: number) => [
     'bin/runner.ts', '--brokers', o.bootstrap, '--topics', `${topics.events},${topics.blobs}`, '--group', group,
-    '--bucket', bucket, '--s3-endpoint', proxy.endpoint, '--batch-size', '10000', '--window-ms', '300', '--bisect', ...(process.env.SOAK_DEBUG ? [] : ['--quiet']),
+    '--bucket', bucket, '--s3-endpoint', proxy.endpoint, '--batch-size', String(batchSize), '--window-ms', '300', '--bisect',
+    ...(process.env.SOAK_DEBUG ? [] : ['--quiet']),
   ];
-  const start = () => spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
   const t1 = Date.now();
   const deadline = t1 + (o.timeoutMs ?? 20 * 60_000);
   let runs = 0;
   let stderr = '';
-  const watch = (c: ChildProcess) => c.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-8000);
-    if (process.env.SOAK_DEBUG) process.stderr.write(d);
-  });
-  try {
-    for (let k = 0; k < o.kills; k++) {
-      const before = await committedTotal(admin, group);
-      const child = start();
-      runs++;
-      watch(child);
-      // Kill once the runner has made some progress (some batches committed), in the middle of its work.
-      const target = before + Math.max(1, Math.floor(o.records / (o.kills + 2)));
-      const exited = new Promise((r) => child.once('exit', r));
-      while (Date.now() < deadline && child.exitCode === null && (await committedTotal(admin, group)) < target) await sleep(100);
-      await sleep(50 + ((k * 137) % 400));
-      // A runner that ended on its own (crash, gave up) is a failure, not a kill.
-      if (child.exitCode !== null) throw new Error(`runner exited (${child.exitCode}) before it was killed; stderr: ${stderr}`);
-      child.kill('SIGKILL');
-      await exited;
-      log(`run ${runs}: SIGKILL after ${await committedTotal(admin, group)} committed`);
-    }
-    const child = start();
+  const runner: SoakReport['runner'] = { summaries: 0, alreadyWritten: 0, written: 0, claimConflicts: 0, claimsReleased: 0, retries: 0 };
+  const readSummary = (out: string) => {
+    const num = (re: RegExp) => Number((re.exec(out)?.[1] ?? '0').replace(/,/g, ''));
+    if (!/kafka-s3 runner summary/.test(out)) return;
+    runner.summaries++;
+    runner.alreadyWritten += num(/already written\s+([\d,]+)/);
+    runner.written += num(/\n\s+written\s+([\d,]+)/);
+    runner.retries += num(/invocations\s+[\d,]+ \(([\d,]+) retries/);
+    runner.claimConflicts += num(/retries, ([\d,]+) claim conflicts/);
+    runner.claimsReleased += num(/([\d,]+) stale claims released/);
+  };
+
+  const start = (m: Member, batchSize: number) => {
+    const child = spawn(process.execPath, argsFor(m.group, batchSize), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     runs++;
-    watch(child);
-    while ((await committedTotal(admin, group)) < o.records) {
-      if (Date.now() > deadline) throw new Error(`soak timed out with ${await committedTotal(admin, group)} of ${o.records} committed; runner stderr: ${stderr}`);
-      if (child.exitCode !== null) throw new Error(`runner exited (${child.exitCode}) before the end; stderr: ${stderr}`);
-      await sleep(200);
+    m.child = child;
+    m.stdout = '';
+    m.stopping = false;
+    child.stdout?.on('data', (d: Buffer) => { m.stdout += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + `[${m.name}] ${d.toString()}`).slice(-8000);
+      if (process.env.SOAK_DEBUG) process.stderr.write(`[${m.name}] ${d.toString()}`);
+    });
+    m.exited = new Promise((r) => child.once('exit', () => r()));
+  };
+  /** A runner that ended without being told to (crash, gave up) is a failure. */
+  const checkAlive = (members: readonly Member[]) => {
+    for (const m of members) {
+      if (!m.stopping && m.child && m.child.exitCode !== null) throw new Error(`runner ${m.name} exited (${m.child.exitCode}) on its own; stderr: ${stderr}`);
     }
-    const exited = child.exitCode === null ? new Promise((r) => child.once('exit', r)) : Promise.resolve();
-    child.kill('SIGTERM');
-    await exited;
+  };
+  const stop = async (m: Member, signal: 'SIGKILL' | 'SIGTERM') => {
+    m.stopping = true;
+    if (m.child && m.child.exitCode === null && m.child.signalCode === null) m.child.kill(signal);
+    await m.exited;
+    if (signal === 'SIGTERM') readSummary(m.stdout);
+  };
+  const batchSizes = [10_000, 4000, 2500, 7000, 1500, 600];
+  const pickBatch = () => batchSizes[Math.floor(random() * batchSizes.length)];
+
+  let rewinds = 0;
+  let offsetsRewound = 0;
+  /** Moves a stopped group's committed offsets back: to 0 for about a quarter of its partitions, else to a random earlier one. */
+  const rewind = async (group: string) => {
+    // Members killed with SIGKILL stay in the group until their session times out: remove them now.
+    await admin.removeMembersFromConsumerGroup({ groupId: group }).catch(() => {});
+    const committed = await committedOffsets(admin, group);
+    const targets = committed.map((c) => ({ ...c, to: random() < 0.25 ? 0n : BigInt(Math.floor(Number(c.offset) * random())) }));
+    const byTopic = new Map<string, { partition: number; offset: bigint }[]>();
+    for (const t of targets) (byTopic.get(t.topic) ?? byTopic.set(t.topic, []).get(t.topic)!).push({ partition: t.partition, offset: t.to });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.alterConsumerGroupOffsets({ groupId: group, topics: [...byTopic].map(([name, partitionOffsets]) => ({ name, partitionOffsets })) });
+        break;
+      } catch (err) {
+        // The coordinator refuses while the group still has members (a rebalance settling): try again shortly.
+        if (attempt >= 60 || Date.now() > deadline) throw new Error(`rewinding ${group} failed: ${(err as Error).message}`, { cause: err });
+        await admin.removeMembersFromConsumerGroup({ groupId: group }).catch(() => {});
+        await sleep(500);
+      }
+    }
+    rewinds++;
+    const moved = targets.reduce((n, t) => n + Number(t.offset - t.to), 0);
+    offsetsRewound += moved;
+    return moved;
+  };
+
+  try {
+    if (mode === 'kills') {
+      const m: Member = { name: 'runner', group: groups[0], stdout: '', stopping: false };
+      for (let k = 0; k < o.kills; k++) {
+        const before = await committedTotal(admin, m.group);
+        start(m, 10_000);
+        // Kill once the runner has made some progress (some batches committed), in the middle of its work.
+        const target = Math.min(o.records, before + Math.max(1, Math.floor(o.records / (o.kills + 2))));
+        while (Date.now() < deadline && m.child!.exitCode === null && (await committedTotal(admin, m.group)) < target) await sleep(100);
+        await sleep(50 + ((k * 137) % 400));
+        checkAlive([m]);
+        await stop(m, 'SIGKILL');
+        log(`run ${runs}: SIGKILL after ${await committedTotal(admin, m.group)} committed`);
+      }
+      start(m, 10_000);
+      while ((await committedTotal(admin, m.group)) < o.records) {
+        if (Date.now() > deadline) throw new Error(`soak timed out with ${await committedTotal(admin, m.group)} of ${o.records} committed; runner stderr: ${stderr}`);
+        checkAlive([m]);
+        await sleep(200);
+      }
+      await stop(m, 'SIGTERM');
+    } else {
+      const members: Member[] = Array.from({ length: consumers }, (_, i) => ({
+        name: consumers === 3 ? ['a1', 'a2', 'b'][i] : ['a', 'b'][i], group: groups[consumers === 3 && i < 2 ? 0 : Math.min(i, 1)], stdout: '', stopping: false,
+      }));
+      for (const m of members) start(m, pickBatch());
+      const progress = async () => (await Promise.all(groups.map((g) => committedTotal(admin, g)))).reduce((a, b) => a + b, 0);
+      const step = Math.max(1, Math.floor((groups.length * o.records) / (o.kills + 2)));
+      for (let k = 0; k < o.kills; k++) {
+        // Let the consumers make some progress, then strike in the middle of their work.
+        const target = Math.min(groups.length * o.records, (await progress()) + step);
+        while (Date.now() < deadline && (await progress()) < target) {
+          checkAlive(members);
+          await sleep(100);
+        }
+        await sleep(50 + Math.floor(random() * 400));
+        checkAlive(members);
+        const kind = k % 3;
+        if (kind === 0) {
+          const m = members[Math.floor(random() * members.length)];
+          await stop(m, 'SIGKILL');
+          start(m, pickBatch());
+          log(`event ${k + 1}: SIGKILL ${m.name} (${m.group}), restarted`);
+        } else {
+          const group = groups[Math.floor(random() * groups.length)];
+          const inGroup = members.filter((m) => m.group === group);
+          const signal = kind === 1 ? 'SIGKILL' : 'SIGTERM';
+          await Promise.all(inGroup.map((m) => stop(m, signal)));
+          const moved = await rewind(group);
+          for (const m of inGroup) start(m, pickBatch());
+          log(`event ${k + 1}: ${signal} ${inGroup.map((m) => m.name).join(', ')} (${group}), committed offsets moved back by ${moved} in all, restarted`);
+        }
+      }
+      // Every group must get through every record: the later one finds them written and only advances.
+      for (;;) {
+        const done = await Promise.all(groups.map((g) => committedTotal(admin, g)));
+        if (done.every((n) => n >= o.records)) break;
+        if (Date.now() > deadline) throw new Error(`soak timed out with ${done.join(' / ')} of ${o.records} committed; runner stderr: ${stderr}`);
+        checkAlive(members);
+        await sleep(200);
+      }
+      await Promise.all(members.map((m) => stop(m, 'SIGTERM')));
+    }
   } finally {
     await admin.close();
   }
@@ -162,42 +316,49 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   await proxy.stop();
 
   // Verify with the server itself (no proxy): every object, every record.
+  const listAll = async (prefix: string) => {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await direct.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const obj of page.Contents ?? []) keys.push(obj.Key!);
+      token = page.NextContinuationToken;
+    } while (token);
+    return keys;
+  };
   const seen = new Map<string, number>();
+  const lastOffset = new Map<string, bigint>();
   const indexes = new Map<number, number>();
   let objects = 0;
   let contentMismatches = 0;
   let orderViolations = 0;
   let valueBytes = 0;
   const firstOffsets = new Map<string, { key: string; first: bigint }[]>();
-  let token: string | undefined;
-  do {
-    const page = await direct.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'topics/', ContinuationToken: token }));
-    for (const obj of page.Contents ?? []) {
-      objects++;
-      const body = await (await direct.send(new GetObjectCommand({ Bucket: bucket, Key: obj.Key! }))).Body!.transformToString();
-      let first: bigint | undefined;
-      let tp = '';
-      for (const line of body.split('\n')) {
-        if (!line) continue;
-        const r = JSON.parse(line) as { topic: string; partition: number; offset: number; key: string | null; value: string | null; headers: { key: string; value: string }[] };
-        const id = `${r.topic}:${r.partition}:${r.offset}`;
-        seen.set(id, (seen.get(id) ?? 0) + 1);
-        first ??= BigInt(r.offset);
-        tp = `${r.topic}:${r.partition}`;
-        const i = Number(Buffer.from(r.headers.find((h) => h.key === 'i')!.value, 'base64').toString());
-        indexes.set(i, (indexes.get(i) ?? 0) + 1);
-        const want = soakRecord(i);
-        const ok = r.topic === topics[want.topic]
-          && r.key === (want.key ? want.key.toString('base64') : null)
-          && r.value === (want.value ? want.value.toString('base64') : null)
-          && JSON.stringify(r.headers) === JSON.stringify(want.headers.map(([k, v]) => ({ key: k, value: v.toString('base64') })));
-        if (!ok) contentMismatches++;
-        valueBytes += want.value?.length ?? 0;
-      }
-      if (first !== undefined) (firstOffsets.get(tp) ?? firstOffsets.set(tp, []).get(tp)!).push({ key: obj.Key!, first });
+  for (const key of await listAll('topics/')) {
+    objects++;
+    const body = await (await direct.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
+    let first: bigint | undefined;
+    let tp = '';
+    for (const line of body.split('\n')) {
+      if (!line) continue;
+      const r = JSON.parse(line) as { topic: string; partition: number; offset: number; key: string | null; value: string | null; headers: { key: string; value: string }[] };
+      const id = `${r.topic}:${r.partition}:${r.offset}`;
+      seen.set(id, (seen.get(id) ?? 0) + 1);
+      first ??= BigInt(r.offset);
+      tp = `${r.topic}:${r.partition}`;
+      if ((lastOffset.get(tp) ?? -1n) < BigInt(r.offset)) lastOffset.set(tp, BigInt(r.offset));
+      const i = Number(Buffer.from(r.headers.find((h) => h.key === 'i')!.value, 'base64').toString());
+      indexes.set(i, (indexes.get(i) ?? 0) + 1);
+      const want = soakRecord(i);
+      const ok = r.topic === topics[want.topic]
+        && r.key === (want.key ? want.key.toString('base64') : null)
+        && r.value === (want.value ? want.value.toString('base64') : null)
+        && JSON.stringify(r.headers) === JSON.stringify(want.headers.map(([k, v]) => ({ key: k, value: v.toString('base64') })));
+      if (!ok) contentMismatches++;
+      valueBytes += want.value?.length ?? 0;
     }
-    token = page.NextContinuationToken;
-  } while (token);
+    if (first !== undefined) (firstOffsets.get(tp) ?? firstOffsets.set(tp, []).get(tp)!).push({ key, first });
+  }
   // Within one key prefix (the key up to the offset), sorting the real keys as strings must sort them by first offset.
   for (const list of firstOffsets.values()) {
     const byPrefix = new Map<string, { key: string; first: bigint }[]>();
@@ -211,14 +372,37 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       if (byKey.join() !== byOffset.join()) orderViolations++;
     }
   }
+  // Each partition's checkpoint: past the partition's last offset, no claim left.
+  let checkpointProblems = 0;
+  const checkpointKeys = await listAll('checkpoints/');
+  const covered = new Set<string>();
+  for (const key of checkpointKeys) {
+    const cp = JSON.parse(await (await direct.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString()) as { topic: string; partition: number; next: string | null; claim: unknown };
+    const tp = `${cp.topic}:${cp.partition}`;
+    covered.add(tp);
+    const last = lastOffset.get(tp);
+    if (cp.claim !== null || last === undefined || cp.next !== String(last + 1n)) {
+      checkpointProblems++;
+      log(`checkpoint ${key}: next ${cp.next}, last offset written ${last}, claim ${JSON.stringify(cp.claim)}`);
+    }
+  }
+  for (const tp of lastOffset.keys()) if (!covered.has(tp)) checkpointProblems++;
+  const deadLetterObjects = (await listAll('dead-letters/')).length;
   const open = await direct.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   // Every produced record (by its index) exactly once, and no offset twice.
   let missingIndexes = 0;
   for (let i = 0; i < o.records; i++) if (!indexes.has(i)) missingIndexes++;
   const duplicates = [...seen.values()].filter((n) => n > 1).length + [...indexes.values()].filter((n) => n > 1).length;
   return {
-    records: o.records, objects, uniqueOffsets: seen.size, duplicates, missing: missingIndexes, contentMismatches, orderViolations,
-    openUploads: (open.Uploads ?? []).length, runs, kills: o.kills, faults: { ...proxy.counts }, produceSeconds, runSeconds,
-    recordsPerSecond: o.records / runSeconds, valueMB: valueBytes / 1e6,
+    mode, records: o.records, objects, uniqueOffsets: seen.size, duplicates, missing: missingIndexes, contentMismatches, orderViolations,
+    openUploads: (open.Uploads ?? []).length, deadLetterObjects, checkpointProblems, checkpoints: checkpointKeys.length,
+    runs, kills: o.kills, consumers, groups: groups.length, rewinds, offsetsRewound, runner,
+    faults: { ...proxy.counts }, produceSeconds, runSeconds, recordsPerSecond: o.records / runSeconds, valueMB: valueBytes / 1e6,
   };
+}
+
+/** Whether a report shows exactly-once delivery. */
+export function soakPassed(r: SoakReport): boolean {
+  return r.missing === 0 && r.duplicates === 0 && r.contentMismatches === 0 && r.orderViolations === 0 && r.openUploads === 0
+    && r.checkpointProblems === 0 && r.deadLetterObjects === 0 && r.uniqueOffsets === r.records;
 }

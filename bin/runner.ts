@@ -11,11 +11,14 @@ import { fromIni } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
+import { ClaimConflictError } from '../lambdas/shared/progress.ts';
 import { createSinkHandler } from '../lambdas/sink/app.ts';
+import { releaseStaleClaims } from './runner/claims.ts';
 import { KafkaSource } from './runner/kafka-source.ts';
+import { landingHint } from './runner/landed.ts';
 import { LocalObjectStore } from './runner/local-store.ts';
 import { abortStaleUploads } from './runner/stale-uploads.ts';
-import { runPipeline, type RunnerSourceLike, type RunnerStats } from './runner/runner.ts';
+import { INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike, type RunnerStats } from './runner/runner.ts';
 import { fileRecords, sampleRecords } from './runner/sample-source.ts';
 
 const HELP = `kafka-s3 local runner
@@ -116,9 +119,9 @@ async function main(): Promise<void> {
     const aborted = await abortStaleUploads(s3 as S3Client, settings.bucket, [settings.prefix, settings.errorPrefix], new Date());
     if (aborted > 0 && !args.quiet) console.error(`aborted ${aborted} multipart upload(s) an earlier run left open`);
   }
-  let handler;
+  let sink;
   try {
-    handler = createSinkHandler({ env, s3: s3 as never });
+    sink = createSinkHandler({ env, s3: s3 as never });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -126,6 +129,20 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const config = sink.config;
+  // As Lambda ends a function at its timeout: an invocation past its deadline stops the process, so that nothing of
+  // it is still writing when its claims expire (a minute after the deadline) and another invocation takes them over.
+  const handler: Handler = async (event, context) => {
+    const watchdog = setTimeout(() => {
+      console.error(`\nan invocation ran past its ${INVOCATION_TIMEOUT_MS / 60_000}-minute deadline: stopping, as Lambda ends a function at its timeout (its records stay uncommitted)`);
+      process.exit(1);
+    }, INVOCATION_TIMEOUT_MS);
+    try {
+      return await sink(event, context);
+    } finally {
+      clearTimeout(watchdog);
+    }
+  };
 
   let source: RunnerSourceLike;
   const topics = args.topics!.split(',').map((t) => t.trim()).filter(Boolean);
@@ -174,7 +191,20 @@ async function main(): Promise<void> {
     stopAfter: intFlag('stop-after', args['stop-after'], 1, Number.MAX_SAFE_INTEGER),
     onProgress: progress,
     onRetry: (attempt, records, err, delay) => {
-      if (!args.quiet) process.stderr.write(`${tty ? '\n' : ''}batch of ${records} records failed (attempt ${attempt}): ${(err as Error).message}; retrying in ${delay} ms\n`);
+      if (args.quiet) return;
+      const what = err instanceof ClaimConflictError
+        ? `batch of ${records} records waits for another invocation (attempt ${attempt}): ${err.message}`
+        : `batch of ${records} records failed (attempt ${attempt}): ${(err as Error).message}`;
+      process.stderr.write(`${tty ? '\n' : ''}${what}; retrying in ${delay} ms\n`);
+    },
+    // After a lost claim: claims of this runner, or of killed runners on this machine, need not be waited out.
+    releaseStaleClaims: async (self) => {
+      const released = await releaseStaleClaims(s3 as S3Client, { bucket: config.bucket, statePrefix: config.statePrefix, sseKmsKeyId: config.sseKmsKeyId }, self);
+      if (!args.quiet) for (const c of released) process.stderr.write(`${tty ? '\n' : ''}released the claim of ${c.owner} on offsets ${c.from}..${c.to} (${c.key}): its runner is gone\n`);
+      return released.length;
+    },
+    onReleaseError: (err) => {
+      if (!args.quiet) process.stderr.write(`${tty ? '\n' : ''}could not look for claims of stopped runners (${(err as Error).message}); waiting for the claim to expire\n`);
     },
     signal: controller.signal,
   }).finally(() => {
@@ -184,26 +214,31 @@ async function main(): Promise<void> {
   if (tty) process.stderr.write('\n');
 
   const secs = (Date.now() - stats.startedAt) / 1000;
-  console.log(`\nkafka-s3 runner summary (${handler.config.format}, ${handler.config.compression})`);
+  console.log(`\nkafka-s3 runner summary (${config.format}, ${config.compression})`);
   console.log(table([
     ['records in', stats.recordsIn.toLocaleString('en-US')],
     ['written', stats.written.toLocaleString('en-US')],
     ['filtered', stats.filtered.toLocaleString('en-US')],
     ['tombstones ignored', stats.tombstonesIgnored.toLocaleString('en-US')],
     ['dead-lettered', stats.deadLettered.toLocaleString('en-US')],
+    ['already written', `${stats.alreadyWritten.toLocaleString('en-US')} (below their partition's checkpoint: an earlier delivery wrote them)`],
     ['committed', stats.committed.toLocaleString('en-US')],
-    ['invocations', `${stats.batches} (${stats.retries} retries)`],
+    ['invocations', `${stats.batches} (${stats.retries} retries, ${stats.claimConflicts} claim conflicts${stats.claimsReleased > 0 ? `, ${stats.claimsReleased} stale claims released` : ''})`],
     ['objects', `${stats.objects} (${mb(stats.bytes)})`],
     ['value bytes', mb(stats.valueBytes)],
     ['throughput', `${(stats.committed / secs).toFixed(0)} records/s, ${(stats.valueBytes / 1e6 / secs).toFixed(1)} MB/s`],
     ['destination', store ? `${store.root}/${env.BUCKET_NAME}/` : `s3://${args.bucket}/`],
   ]));
+  if (stats.alreadyWritten > 0 && !args.brokers) {
+    const where = store ? `${store.bucketDir(config.bucket)}/${config.statePrefix}` : `s3://${config.bucket}/${config.statePrefix}`;
+    const fix = store ? `use a new --out, or delete ${store.root}` : 'set another STATE_PREFIX';
+    console.log(`\n${stats.alreadyWritten.toLocaleString('en-US')} records were not written again: the checkpoints in ${where} show an earlier run wrote their offsets. To write them anew (in another FORMAT, say), ${fix}.`);
+  }
   if (store) {
-    const root = `${store.root}/${env.BUCKET_NAME}/${handler.config.prefix}`;
-    const q = handler.config.format === 'parquet'
-      ? `duckdb -c "SELECT status, count(*) AS orders, round(sum(amount), 2) AS revenue FROM read_parquet('${root}**/*.parquet') GROUP BY status ORDER BY orders DESC"`
-      : `ls -R ${root}`;
-    console.log(`\nQuery what landed:\n  ${q}\n  (or in Python: pyarrow.parquet.read_table('${root}'))`);
+    // Checkpoints (STATE_PREFIX) and dead letters are keys of the bucket too: the hint names the data objects only.
+    const keys = await store.keys(config.bucket);
+    const sampleOrders = !args.brokers && !args.input;
+    console.log(`\n${landingHint(store.bucketDir(config.bucket), keys, config, sampleOrders).join('\n')}`);
   }
 }
 

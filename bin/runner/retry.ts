@@ -2,6 +2,9 @@
  * Handing a batch to the function with the event source mapping's failure semantics: a failed batch is retried
  * (the same batch, or with bisect the first half from the same start offset) with exponential backoff, never
  * skipped; each part that succeeds is committed before the next starts. Records of one batch stay in offset order.
+ * A failure that is not the batch's own (`waits`: another invocation holds the claim on one of its partitions, see
+ * lambdas/shared/progress.ts) is retried with the same backoff, but as the same batch (no bisect) and without
+ * counting toward `maxAttempts`: the other invocation's claim ends when it completes, or at the latest when it expires.
  */
 import type { RunnerRecord } from './event.ts';
 
@@ -20,6 +23,8 @@ export interface DeliveryHooks {
   sleep?(ms: number): Promise<void>;
   /** Checked between attempts: a stopping runner abandons the rest of the batch, uncommitted. */
   stopping?(): boolean;
+  /** True for an error that means "wait for another invocation", not "this batch failed" (ClaimConflictError). */
+  waits?(error: unknown): boolean;
 }
 
 export class GiveUpError extends Error {}
@@ -33,7 +38,9 @@ export async function deliver(batch: readonly RunnerRecord[], rules: RetryRules,
   let failedInRow = 0;
   while (rest.length > 0) {
     let part = rest;
-    for (let failures = 0; ; failures++) {
+    let failures = 0; // failures of this part: its backoff
+    let waits = 0; // waits for another invocation's claim: their own backoff
+    for (;;) {
       if (hooks.stopping?.()) return { attempts, delivered };
       attempts++;
       try {
@@ -42,9 +49,16 @@ export async function deliver(batch: readonly RunnerRecord[], rules: RetryRules,
         failedInRow = 0;
         break;
       } catch (err) {
+        if (hooks.waits?.(err)) {
+          // Not this batch's failure: the same batch again after a backoff, no bisect, not counted toward maxAttempts.
+          const delay = Math.min(rules.maxDelayMs, rules.baseDelayMs * 2 ** waits++);
+          hooks.onRetry?.(attempts, part, err, delay);
+          await sleep(delay);
+          continue;
+        }
         failedInRow++;
         if (failedInRow >= (rules.maxAttempts ?? Infinity)) throw new GiveUpError(`batch still failing after ${failedInRow} attempts`, { cause: err });
-        const delay = Math.min(rules.maxDelayMs, rules.baseDelayMs * 2 ** failures);
+        const delay = Math.min(rules.maxDelayMs, rules.baseDelayMs * 2 ** failures++);
         hooks.onRetry?.(attempts, part, err, delay);
         await sleep(delay);
         if (rules.bisectOnError && part.length > 1) part = part.slice(0, Math.ceil(part.length / 2));

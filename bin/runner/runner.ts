@@ -1,10 +1,15 @@
 /**
  * The runner loop: records from a source → batches with the event source mapping's rules → the same sink handler
  * that runs in Lambda → offsets committed only after the handler succeeded for a whole (part of a) batch.
+ * Invocations run one at a time, each with a deadline (as a Lambda's timeout) that the sink's claims expire after.
+ * An invocation that lost a partition's claim to another one (ClaimConflictError) is retried with backoff; before
+ * that, claims this runner can prove dead are released (see claims.ts).
  */
 import type { Context } from 'aws-lambda';
 import type { BatchResult } from '../../lambdas/shared/pipeline.ts';
+import { ClaimConflictError } from '../../lambdas/shared/progress.ts';
 import { Batcher, type BatchRules } from './batcher.ts';
+import { newIdentity, requestId, type RunnerIdentity } from './claims.ts';
 import { toKafkaEvent, type RunnerRecord } from './event.ts';
 import { deliver, type RetryRules } from './retry.ts';
 
@@ -27,6 +32,12 @@ export interface RunnerStats {
   filtered: number;
   tombstonesIgnored: number;
   deadLettered: number;
+  /** Records below their partition's checkpoint: an earlier delivery (a lost commit, a rewind, the other consumer) wrote them. */
+  alreadyWritten: number;
+  /** Attempts that found a partition claimed by another live invocation and waited. */
+  claimConflicts: number;
+  /** Claims of dead invocations (this runner's, or a killed runner's on this machine) released. */
+  claimsReleased: number;
   objects: number;
   bytes: number;
   valueBytes: number;
@@ -48,16 +59,29 @@ export interface RunnerOptions {
   readonly onProgress?: (s: RunnerStats) => void;
   readonly onRetry?: (attempt: number, records: number, error: unknown, delayMs: number) => void;
   readonly signal?: AbortSignal;
+  /** Names this loop's invocations (claim owners). @default a new identity */
+  readonly identity?: RunnerIdentity;
+  /** Each invocation's deadline (the sink's claims expire a minute after it). @default INVOCATION_TIMEOUT_MS */
+  readonly invocationTimeoutMs?: number;
+  /** After a ClaimConflictError: releases the claims this loop can prove dead (claims.ts); returns how many. */
+  readonly releaseStaleClaims?: (self: RunnerIdentity) => Promise<number>;
+  /** A release scan failed (the batch still waits for the claim to expire). */
+  readonly onReleaseError?: (error: unknown) => void;
 }
 
+/** Lambda's longest timeout for a Kafka event source: 14 minutes. */
+export const INVOCATION_TIMEOUT_MS = 14 * 60_000;
+
 const TICK = Symbol('tick');
-let invocations = 0;
 
 export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
   const stats: RunnerStats = {
-    recordsIn: 0, written: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, objects: 0, bytes: 0, valueBytes: 0,
-    batches: 0, retries: 0, committed: 0, startedAt: Date.now(),
+    recordsIn: 0, written: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, alreadyWritten: 0, claimConflicts: 0,
+    claimsReleased: 0, objects: 0, bytes: 0, valueBytes: 0, batches: 0, retries: 0, committed: 0, startedAt: Date.now(),
   };
+  const identity = o.identity ?? newIdentity();
+  const timeoutMs = o.invocationTimeoutMs ?? INVOCATION_TIMEOUT_MS;
+  let invocations = 0;
   const batcher = new Batcher(o.batch);
   const source = o.source;
   const meta = source.describe();
@@ -69,13 +93,34 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
     if (batch.length === 0) return;
     await deliver(batch, o.retry, {
       invoke: async (records) => {
-        const context = { functionName: 'kafka-s3-runner', awsRequestId: `local-${++invocations}` } as Context;
-        const r = await o.handler(toKafkaEvent(records, meta), context);
+        const deadline = Date.now() + timeoutMs;
+        const context = {
+          functionName: 'kafka-s3-runner', awsRequestId: requestId(identity, ++invocations),
+          getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+        } as Context;
+        let r: BatchResult;
+        try {
+          r = await o.handler(toKafkaEvent(records, meta), context);
+        } catch (err) {
+          if (err instanceof ClaimConflictError) {
+            stats.claimConflicts++;
+            // Nothing of this loop is writing now: its own leftover claims, and those of dead runners here, can go.
+            if (o.releaseStaleClaims) {
+              try {
+                stats.claimsReleased += await o.releaseStaleClaims(identity);
+              } catch (scanError) {
+                o.onReleaseError?.(scanError);
+              }
+            }
+          }
+          throw err;
+        }
         stats.recordsIn += r.recordsIn;
         stats.written += r.written;
         stats.filtered += r.filtered;
         stats.tombstonesIgnored += r.tombstonesIgnored;
         stats.deadLettered += r.deadLettered;
+        stats.alreadyWritten += r.alreadyWritten;
         stats.objects += r.objects + r.deadLetterObjects;
         stats.bytes += r.bytes;
         for (const x of records) stats.valueBytes += x.value?.length ?? 0;
@@ -94,6 +139,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         o.onRetry?.(attempt, records.length, err, delay);
       },
       stopping: () => o.signal?.aborted === true,
+      waits: (err) => err instanceof ClaimConflictError,
     });
   };
 

@@ -1,0 +1,58 @@
+/**
+ * What a local run landed, read back from the local store: the data objects (never the checkpoints under
+ * STATE_PREFIX, which sit in the bucket like any key and, with an empty PREFIX, among the data; nor dead letters),
+ * and a query for them that fits the format.
+ */
+import { extensionFor } from '../../lambdas/shared/constants.ts';
+import type { SinkConfig } from '../../lambdas/shared/config.ts';
+
+type Layout = Pick<SinkConfig, 'prefix' | 'errorPrefix' | 'statePrefix' | 'format' | 'compression'>;
+
+/** The data object keys among `keys`: under PREFIX, not under STATE_PREFIX or ERROR_PREFIX. */
+export function dataKeys(keys: readonly string[], cfg: Layout): string[] {
+  return keys.filter((k) => k.startsWith(cfg.prefix) && !k.startsWith(cfg.statePrefix) && !k.startsWith(cfg.errorPrefix));
+}
+
+/** Glob patterns (DuckDB syntax) that match the data objects and nothing else: one per first key segment. */
+export function dataGlobs(bucketDir: string, keys: readonly string[], cfg: Layout): string[] {
+  const ext = extensionFor(cfg.format, cfg.compression);
+  const globs = new Set<string>();
+  for (const k of dataKeys(keys, cfg)) {
+    const rest = k.slice(cfg.prefix.length);
+    const slash = rest.indexOf('/');
+    globs.add(slash < 0 ? `${bucketDir}/${cfg.prefix}*.${ext}` : `${bucketDir}/${cfg.prefix}${rest.slice(0, slash)}/**/*.${ext}`);
+  }
+  return [...globs].sort();
+}
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const shellDouble = (s: string) => s.replace(/(["\\$`])/g, '\\$1');
+
+/**
+ * Lines telling how to look at what landed. `sampleOrders`: the built-in sample source in its default shape
+ * (JSON order values), for which a query by order status is shown.
+ */
+export function landingHint(bucketDir: string, keys: readonly string[], cfg: Layout, sampleOrders: boolean): string[] {
+  const globs = dataGlobs(bucketDir, keys, cfg);
+  if (globs.length === 0) return [`No data objects landed under ${bucketDir}/${cfg.prefix}`];
+  const list = globs.length === 1 ? sqlString(globs[0]) : `[${globs.map(sqlString).join(', ')}]`;
+  const reader = {
+    parquet: `read_parquet(${list})`,
+    jsonl: `read_json(${list}, format = 'newline_delimited')`,
+    csv: `read_csv(${list}, header = false)`,
+    csv_with_headers: `read_csv(${list}, header = true)`,
+  }[cfg.format as string];
+  const files = globs.map((g) => `    ${g}`);
+  if (!reader) {
+    // text, bytes and avro: no reader that comes with a stock DuckDB; the files themselves.
+    return [`What landed (${cfg.format}, ${globs.length === 1 ? 'one pattern' : `${globs.length} patterns`}):`, ...files];
+  }
+  const duck = (sql: string) => `  duckdb -c "${shellDouble(sql)}"`;
+  const out = ['Query what landed with DuckDB (https://duckdb.org; not installed by npm ci):', duck(`SELECT count(*) AS records FROM ${reader}`)];
+  if (sampleOrders && cfg.format === 'parquet') {
+    out.push(duck(`SELECT status, count(*) AS orders, round(sum(amount), 2) AS revenue FROM ${reader} GROUP BY status ORDER BY orders DESC`));
+  } else {
+    out.push(duck(`SELECT * FROM ${reader} LIMIT 5`));
+  }
+  return out;
+}

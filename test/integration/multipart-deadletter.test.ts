@@ -69,7 +69,8 @@ describeS3('multipart upload', (s3) => {
     const open = await s3ClientFor(s3).send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     expect(open.Uploads ?? []).toEqual([]);
     const listed = await s3ClientFor(s3).send(new ListObjectsV2Command({ Bucket: bucket }));
-    expect(listed.KeyCount).toBe(0);
+    // Only the partition's checkpoint, its claim released for the retry.
+    expect((listed.Contents ?? []).map((o) => o.Key)).toEqual(['checkpoints/orders/0.json']);
   });
 });
 
@@ -110,7 +111,7 @@ describeS3('dead letters', (s3) => {
     // Assess
     expect(result).toMatchObject({ recordsIn: 10, written: 2, filtered: 1, tombstonesIgnored: 0, deadLettered: 7 });
     expect(result.written + result.filtered + result.tombstonesIgnored + result.deadLettered).toBe(result.recordsIn);
-    const dlqKey = 'dead-letters/orders/partition=0/orders+0+00000000000000000001.jsonl';
+    const dlqKey = 'dead-letters/orders/partition=0/orders+0+00000000000000000000.jsonl'; // keyed by the claim's start
     expect(result.keys).toContain(dlqKey);
     const doc = (await readObject(s3, bucket, dlqKey, 'jsonl', 'none')) as { rows: Record<string, unknown>[] };
     const byOffset = Object.fromEntries(doc.rows.map((r) => [r.offset as string, r]));
@@ -129,7 +130,7 @@ describeS3('dead letters', (s3) => {
     const data = (await readObject(s3, bucket, result.keys.find((k) => k.endsWith('.parquet'))!, 'parquet')) as { rows: Record<string, unknown>[] };
     expect(data.rows.map((r) => r._kafka_offset)).toEqual([0, 9]);
     const listed = await s3ClientFor(s3).send(new ListObjectsV2Command({ Bucket: bucket }));
-    expect(listed.KeyCount).toBe(2);
+    expect(listed.KeyCount).toBe(3); // the data object, the dead letters and the partition's checkpoint
     const obj = await s3ClientFor(s3).send(new GetObjectCommand({ Bucket: bucket, Key: dlqKey }));
     expect(obj.ContentType).toBe('application/x-ndjson');
   });

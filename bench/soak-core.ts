@@ -67,8 +67,13 @@ export interface SoakReport {
   groups: number;
   rewinds: number;
   offsetsRewound: number;
-  /** From the summaries of the runs that ended with SIGTERM (a SIGKILLed run prints none). */
-  runner: { summaries: number; alreadyWritten: number; written: number; claimConflicts: number; claimsReleased: number; retries: number };
+  /**
+   * From the runners' output, every run (a SIGKILLed one up to its death): invocations that succeeded, records they
+   * wrote (each offset is in exactly one completed claim, so at most `records`; a run killed between a batch's
+   * completion and its log line leaves it out) and found already written; failed invocations, those that lost a
+   * claim to another invocation, and claims of dead runners released.
+   */
+  runner: { invocations: number; written: number; alreadyWritten: number; failedInvocations: number; claimConflicts: number; claimsReleased: number };
   faults: FaultProxy['counts'];
   produceSeconds: number;
   runSeconds: number;
@@ -133,7 +138,6 @@ interface Member {
   readonly group: string;
   child?: ChildProcess;
   exited?: Promise<void>;
-  stdout: string;
   stopping: boolean;
 }
 
@@ -167,40 +171,58 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     AWS_ACCESS_KEY_ID: o.s3.accessKeyId, AWS_SECRET_ACCESS_KEY: o.s3.secretAccessKey, AWS_REGION: o.s3.region,
     FORMAT: 'jsonl', COMPRESSION: 'none', KEY_ENCODING: 'base64', VALUE_ENCODING: 'base64', HEADER_ENCODING: 'base64',
     TOMBSTONES: 'write', MAX_RECORDS_PER_OBJECT: '5000', MULTIPART_THRESHOLD_BYTES: String(5 * 1024 * 1024),
-    PART_SIZE_BYTES: String(5 * 1024 * 1024), S3_MAX_ATTEMPTS: '4', POWERTOOLS_LOG_LEVEL: 'ERROR',
+    PART_SIZE_BYTES: String(5 * 1024 * 1024), S3_MAX_ATTEMPTS: '4',
+    // One line per batch ('batch written' with alreadyWritten, 'batch failed' with the error): counted below.
+    POWERTOOLS_LOG_LEVEL: 'INFO',
   };
   const argsFor = (group: string, batchSize: number) => [
     'bin/runner.ts', '--brokers', o.bootstrap, '--topics', `${topics.events},${topics.blobs}`, '--group', group,
     '--bucket', bucket, '--s3-endpoint', proxy.endpoint, '--batch-size', String(batchSize), '--window-ms', '300', '--bisect',
-    ...(process.env.SOAK_DEBUG ? [] : ['--quiet']),
   ];
   const t1 = Date.now();
   const deadline = t1 + (o.timeoutMs ?? 20 * 60_000);
   let runs = 0;
   let stderr = '';
-  const runner: SoakReport['runner'] = { summaries: 0, alreadyWritten: 0, written: 0, claimConflicts: 0, claimsReleased: 0, retries: 0 };
-  const readSummary = (out: string) => {
-    const num = (re: RegExp) => Number((re.exec(out)?.[1] ?? '0').replace(/,/g, ''));
-    if (!/kafka-s3 runner summary/.test(out)) return;
-    runner.summaries++;
-    runner.alreadyWritten += num(/already written\s+([\d,]+)/);
-    runner.written += num(/\n\s+written\s+([\d,]+)/);
-    runner.retries += num(/invocations\s+[\d,]+ \(([\d,]+) retries/);
-    runner.claimConflicts += num(/retries, ([\d,]+) claim conflicts/);
-    runner.claimsReleased += num(/([\d,]+) stale claims released/);
+  const runner: SoakReport['runner'] = { invocations: 0, written: 0, alreadyWritten: 0, failedInvocations: 0, claimConflicts: 0, claimsReleased: 0 };
+  const countLine = (line: string) => {
+    if (line.startsWith('released the claim of ')) runner.claimsReleased++;
+    if (!line.startsWith('{')) return;
+    let log: { message?: string; written?: number; alreadyWritten?: number; error?: { name?: string } };
+    try {
+      log = JSON.parse(line) as typeof log;
+    } catch {
+      return;
+    }
+    if (log.message === 'batch written') {
+      runner.invocations++;
+      runner.written += log.written ?? 0;
+      runner.alreadyWritten += log.alreadyWritten ?? 0;
+    } else if (log.message === 'batch failed; the event source will retry it') {
+      runner.failedInvocations++;
+      if (log.error?.name === 'ClaimConflictError') runner.claimConflicts++;
+    }
+  };
+  /** Splits a stream into lines, counting each; keeps the tail of what is not a sink log line for error messages. */
+  const lines = (name: string, stream: NodeJS.ReadableStream | null) => {
+    let rest = '';
+    stream?.on('data', (d: Buffer) => {
+      const parts = (rest + d.toString()).split('\n');
+      rest = parts.pop()!;
+      for (const line of parts) {
+        countLine(line);
+        if (!line.startsWith('{') && line.trim() !== '') stderr = `${stderr}[${name}] ${line}\n`.slice(-8000);
+        if (process.env.SOAK_DEBUG) process.stderr.write(`[${name}] ${line}\n`);
+      }
+    });
   };
 
   const start = (m: Member, batchSize: number) => {
     const child = spawn(process.execPath, argsFor(m.group, batchSize), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     runs++;
     m.child = child;
-    m.stdout = '';
     m.stopping = false;
-    child.stdout?.on('data', (d: Buffer) => { m.stdout += d.toString(); });
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + `[${m.name}] ${d.toString()}`).slice(-8000);
-      if (process.env.SOAK_DEBUG) process.stderr.write(`[${m.name}] ${d.toString()}`);
-    });
+    lines(m.name, child.stdout);
+    lines(m.name, child.stderr);
     m.exited = new Promise((r) => child.once('exit', () => r()));
   };
   /** A runner that ended without being told to (crash, gave up) is a failure. */
@@ -213,7 +235,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     m.stopping = true;
     if (m.child && m.child.exitCode === null && m.child.signalCode === null) m.child.kill(signal);
     await m.exited;
-    if (signal === 'SIGTERM') readSummary(m.stdout);
   };
   const batchSizes = [10_000, 4000, 2500, 7000, 1500, 600];
   const pickBatch = () => batchSizes[Math.floor(random() * batchSizes.length)];
@@ -247,7 +268,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
   try {
     if (mode === 'kills') {
-      const m: Member = { name: 'runner', group: groups[0], stdout: '', stopping: false };
+      const m: Member = { name: 'runner', group: groups[0], stopping: false };
       for (let k = 0; k < o.kills; k++) {
         const before = await committedTotal(admin, m.group);
         start(m, 10_000);
@@ -268,7 +289,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       await stop(m, 'SIGTERM');
     } else {
       const members: Member[] = Array.from({ length: consumers }, (_, i) => ({
-        name: consumers === 3 ? ['a1', 'a2', 'b'][i] : ['a', 'b'][i], group: groups[consumers === 3 && i < 2 ? 0 : Math.min(i, 1)], stdout: '', stopping: false,
+        name: consumers === 3 ? ['a1', 'a2', 'b'][i] : ['a', 'b'][i], group: groups[consumers === 3 && i < 2 ? 0 : Math.min(i, 1)], stopping: false,
       }));
       for (const m of members) start(m, pickBatch());
       const progress = async () => (await Promise.all(groups.map((g) => committedTotal(admin, g)))).reduce((a, b) => a + b, 0);

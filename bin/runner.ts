@@ -41,6 +41,7 @@ Batching and retries, as the event source mapping
   --window-ms n               batching window                      default 500
   --bisect                    retry a failed batch as its first half
   --max-attempts n            give up (uncommitted) after n failed attempts of one batch   default unlimited
+                              (waiting for another invocation's claim on a partition is not a failed attempt)
   --stop-after n              stop once n records are committed (Kafka)
 Output
   --quiet                     no progress display
@@ -175,7 +176,8 @@ async function main(): Promise<void> {
     : undefined;
   const progress = (s: RunnerStats) => {
     const secs = (Date.now() - s.startedAt) / 1000;
-    const line = `${s.committed.toLocaleString('en-US')} records · ${(s.committed / secs).toFixed(0)} rec/s · ${mb(s.valueBytes)} · ${(s.valueBytes / 1e6 / secs).toFixed(1)} MB/s · ${s.objects} objects · ${s.deadLettered} dead letters · ${s.retries} retries${lag === undefined ? '' : ` · lag ${lag.toLocaleString('en-US')}`}`;
+    const already = s.alreadyWritten > 0 ? ` · ${s.alreadyWritten.toLocaleString('en-US')} already written` : '';
+    const line = `${s.committed.toLocaleString('en-US')} records · ${(s.committed / secs).toFixed(0)} rec/s · ${mb(s.valueBytes)} · ${(s.valueBytes / 1e6 / secs).toFixed(1)} MB/s · ${s.objects} objects · ${s.deadLettered} dead letters${already} · ${s.retries} retries${lag === undefined ? '' : ` · lag ${lag.toLocaleString('en-US')}`}`;
     if (tty) process.stderr.write(`\r\x1b[2K${line}`);
     else if (!args.quiet && Date.now() - lastLine > 5000) {
       lastLine = Date.now();

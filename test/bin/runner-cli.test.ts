@@ -51,6 +51,28 @@ describe('local runner CLI', () => {
     expect(rows).toBe(3000 - 15);
   }, 60_000);
 
+  it('run again into the same directory, writes nothing twice: the checkpoints say the records are already written', async () => {
+    // Prepare
+    const out = mkdtempSync(join(tmpdir(), 'kafka-s3-again-'));
+    const first = await runner(['--records', '3000', '--out', out, '--quiet'], { FORMAT: 'jsonl', COMPRESSION: 'none' });
+
+    // Act: the same sample offsets and 1,500 more.
+    const again = await runner(['--records', '4500', '--out', out, '--quiet'], { FORMAT: 'jsonl', COMPRESSION: 'none' });
+
+    // Assess
+    expect([first.code, again.code]).toEqual([0, 0]);
+    expect(again.stdout).toMatch(/already written\s+3,000/);
+    expect(again.stdout).toMatch(/\n\s+written\s+1,493/); // 1,500 new, 7 of them tombstones (ignored)
+    expect(again.stdout).toContain('3,000 records were not written again');
+    expect(again.stdout).toContain("read_json('");
+    const all = files(join(out, 'local-bucket'));
+    expect(all.filter((f) => f.includes('/checkpoints/'))).toHaveLength(3);
+    const lines = all.filter((f) => f.endsWith('.jsonl')).flatMap((f) => readFileSync(f, 'utf8').trim().split('\n'));
+    const offsets = lines.map((l) => { const r = JSON.parse(l) as { partition: number; offset: number }; return `${r.partition}:${r.offset}`; });
+    expect(new Set(offsets).size).toBe(offsets.length);
+    expect(offsets).toHaveLength(4500 - 22);
+  }, 60_000);
+
   it('refuses a bad flag and a bad sink setting with messages that name them', async () => {
     const flag = await runner(['--batch-size', '0']);
     expect(flag.code).toBe(2);

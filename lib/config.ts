@@ -12,21 +12,42 @@ import { encodeTableColumns, encodeTableRoutes } from '../lambdas/forwarder/tabl
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { parseSettings, showValue as show } from '../lambdas/shared/settings.ts';
+import { unknownContextKeyProblems } from './context-keys.ts';
 import { parseTableSchemas, tableRoutes, type IcebergColumn } from './table-schema.ts';
 
 const EXAMPLE = 'npx cdk deploy KafkaS3DirectStack -c mskClusterArn=arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1 -c topics=orders,payments';
 
-const str = z.string().trim().min(1);
+const str = z.string().trim().min(1, 'must not be empty');
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
+/** An integer in [min, max]; one message that says what is allowed, whatever is wrong with the value. */
+const int = (min: number, max: number) => z.union([z.number(), z.string()], { error: `must be an integer from ${min} to ${max}` })
+  .transform((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v))
+  .pipe(z.number({ error: `must be an integer from ${min} to ${max}` }).refine((v) => Number.isInteger(v) && v >= min && v <= max, `must be an integer from ${min} to ${max}`));
+const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')], { error: 'must be true or false' });
+/** One of a fixed list of values, with the list in the message. */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
 const arn = (service: string, what: string) =>
   z.string().regex(new RegExp(`^arn:aws[a-z-]*:${service}:[a-z0-9-]*:\\d{12}:.+$`), `must be ${what} ARN (arn:aws:${service}:…)`);
+/**
+ * A Secrets Manager secret by its complete ARN: the name and the 6 characters Secrets Manager appends (-AbCdEf).
+ * The event source mapping and IAM need the complete ARN (a partial one matches no secret in a policy).
+ */
+export const secretArn = z.string().regex(
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
+  'must be the complete ARN of a Secrets Manager secret, ending in the 6 characters Secrets Manager appends to the name ' +
+    '(arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf; `aws secretsmanager describe-secret --secret-id <name>` prints it)',
+);
+/** Names of pipelines: they prefix stacks, consumer groups, the table bucket and the metrics' service dimension. */
+export const PIPELINE_NAME = /^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
+/** Consumer group IDs as the event source mapping takes them (AWS::Lambda::EventSourceMapping ConsumerGroupId). */
+export const CONSUMER_GROUP_ID = /^[a-zA-Z0-9\-/*:_+=.@]{1,200}$/;
 
 /** CloudWatch Logs accepts only these retention periods. */
 export const LogRetentionDays = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 export const ContextSchema = z.object({
+  pipeline: z.string().regex(PIPELINE_NAME, 'must be 1-24 of a-z 0-9 -, starting with a letter and not ending with -').optional()
+    .describe('Name of this pipeline: prefixes the stacks (<pipeline>-KafkaS3DirectStack), consumer groups, table bucket and metrics, so pipelines deploy side by side; unset = kafka-s3 with the stack names unprefixed.'),
   // Source
   mskClusterArn: arn('kafka', 'an MSK cluster').optional().describe('MSK cluster to read from (or bootstrapServers for self-managed Kafka).'),
   bootstrapServers: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')).min(1)).optional()
@@ -36,62 +57,69 @@ export const ContextSchema = z.object({
     .describe('Subnets for the event source to reach self-managed brokers (with vpcId).'),
   securityGroupIds: list.pipe(z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group IDs (sg-…)')).min(1)).optional()
     .describe('Security groups for the event source (with vpcId).'),
-  kafkaAuth: z.enum(['iam', 'scram512', 'scram256', 'mtls', 'none']).describe('Kafka authentication.'),
-  kafkaSecretArn: arn('secretsmanager', 'a Secrets Manager secret').optional().describe('Secret with SCRAM credentials or the mTLS client certificate.'),
+  kafkaAuth: oneOf(['iam', 'scram512', 'scram256', 'mtls', 'none']).describe('Kafka authentication.'),
+  kafkaSecretArn: secretArn.optional().describe('Secret with SCRAM credentials or the mTLS client certificate.'),
   kafkaSecretKmsKeyArn: arn('kms', 'a KMS key').optional().describe('Customer-managed key the secret is encrypted with (MSK SCRAM secrets must use one).'),
-  topics: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be Kafka topic names')).min(1))
+  topics: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be Kafka topic names')).min(1, 'must name at least one topic'))
     .describe('Topics, comma list: one event source mapping per topic.'),
-  consumerGroupId: z.string().regex(/^[a-zA-Z0-9-/*:_+=.@-]{1,200}$/, 'must be 1-200 of [a-zA-Z0-9-/*:_+=.@]').describe('Consumer group of the event source mappings.'),
-  startingPosition: z.enum(['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP']).describe('Where a new mapping starts reading.'),
-  startingTimestamp: z.string().optional().describe('With AT_TIMESTAMP: ISO-8601 time or epoch seconds.'),
+  kafkaRootCaSecretArn: secretArn.optional()
+    .describe('Self-managed Kafka with TLS: secret holding the root CA certificate ({"certificate": PEM}) of brokers whose certificates a private CA signed.'),
+  consumerGroupPrefix: z.string().regex(/^[a-zA-Z0-9\-/*:_+=.@]{1,150}$/, 'must be 1-150 of a-z A-Z 0-9 - / * : _ + = . @').optional()
+    .describe('Start of each mapping\'s consumer group (<prefix>-<topic>-<8 hex>); unset = <pipeline>-direct or <pipeline>-tables.'),
+  consumerGroupIds: z.string().optional()
+    .describe('Direct stack: exact consumer groups per topic, topic=group comma list (e.g. to continue from an existing group); each unique.'),
+  startingPosition: oneOf(['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP']).describe('Where a new consumer group starts reading (an existing group continues from its committed offsets).'),
+  startingTimestamp: z.string().optional().describe('With AT_TIMESTAMP: ISO-8601 time or epoch seconds, not in the future.'),
   // Batching and retries
   batchSize: int(1, 10_000).describe('Records per invocation at most.'),
   maxBatchingWindowSeconds: int(0, 300).describe('Seconds to gather records before invoking (≥ 1 when batchSize > 10).'),
-  retryAttempts: int(-1, 10_000).describe('Retries of a failed batch; -1 = until the records expire (provisioned mode for other values).'),
-  maxRecordAgeSeconds: z.coerce.number().int().refine((v) => v === -1 || (v >= 60 && v <= 604_800), 'must be -1 or 60-604800')
+  retryAttempts: int(-1, 10_000).describe('Retries of a failed batch; -1 = until the records expire, but at most 10 when onFailure is set (provisioned mode for other values).'),
+  maxRecordAgeSeconds: z.coerce.number({ error: 'must be -1 or 60-604800' }).int('must be -1 or 60-604800').refine((v) => v === -1 || (v >= 60 && v <= 604_800), 'must be -1 or 60-604800')
     .describe('Discard records older than this; -1 = never (provisioned mode for other values).'),
   bisectOnError: bool.describe('Split a failed batch in two and retry each half (provisioned mode).'),
   minPollers: int(1, 200).optional().describe('Provisioned mode: minimum event pollers.'),
   maxPollers: int(1, 2000).optional().describe('Provisioned mode: maximum event pollers.'),
-  onFailure: z.enum(['s3', 'sqs', 'none']).describe('Where the event source sends a batch it gives up on.'),
+  onFailure: oneOf(['s3', 'sqs', 'none']).describe('Where the event source sends a batch it gives up on (then it moves on); needs a VPC endpoint for that service in the cluster\'s VPC.'),
+  vpcEndpoints: bool.optional()
+    .describe('With vpcId: create the PrivateLink endpoints the event source needs in that VPC (Lambda, STS, Secrets Manager when a secret is used, SQS or S3 for onFailure).'),
   // Output
   bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional()
     .describe('Existing bucket to write to; unset creates one.'),
   prefix: z.string().describe('Prefix of data objects.'),
   errorPrefix: str.describe('Prefix of dead-letter objects.'),
   statePrefix: str.describe('Prefix of the per-partition checkpoints that make delivery exactly-once; one pipeline per bucket and statePrefix.'),
-  format: z.enum(Formats).describe('Output format.'),
+  format: oneOf(Formats).describe('Output format.'),
   compression: z.string().optional().describe('Compression or codec (allowed values depend on format).'),
   keyTemplate: str.describe('Object key template.'),
   fields: z.string().optional().describe('Comma list of key,value,headers,topic,partition,offset,timestamp.'),
   timezone: str.describe('IANA time zone for {{timestamp:…}}.'),
   maxRecordsPerObject: int(1, 10_000_000).describe('Records per object at most (offset-aligned cuts).'),
-  tombstones: z.enum(TombstoneModes).describe('Null values: ignore, write or deadletter.'),
+  tombstones: oneOf(TombstoneModes).describe('Null values: ignore, write or deadletter.'),
   filterRegex: z.string().optional().describe('Write only records whose value matches (RE2 syntax: linear time, no lookaround or backreferences).'),
-  valueEncoding: z.enum(['json', 'text', 'base64']).describe('Value as JSON, UTF-8 text or base64.'),
-  keyEncoding: z.enum(['text', 'base64']).describe('Key as UTF-8 text or base64.'),
-  headerEncoding: z.enum(['text', 'base64']).describe('Header values as UTF-8 text or base64 (binary headers).'),
+  valueEncoding: oneOf(['json', 'text', 'base64']).describe('Value as JSON, UTF-8 text or base64.'),
+  keyEncoding: oneOf(['text', 'base64']).describe('Key as UTF-8 text or base64.'),
+  headerEncoding: oneOf(['text', 'base64']).describe('Header values as UTF-8 text or base64 (binary headers).'),
   schemaFile: z.string().optional().describe('Avro schema file for avro/parquet/csv (bundled with the function).'),
   // Security
-  encryption: z.enum(['s3', 'kms']).describe('Bucket encryption: SSE-S3 or SSE-KMS.'),
+  encryption: oneOf(['s3', 'kms']).describe('Bucket encryption: SSE-S3 or SSE-KMS.'),
   kmsKeyArn: arn('kms', 'a KMS key').optional().describe('KMS key for encryption=kms (unset creates one).'),
   crossAccountRoleArn: arn('iam', 'an IAM role').optional().describe('Write through this role in the bucket owner\'s account.'),
-  externalId: z.string().min(2).max(1224).optional().describe('External ID for crossAccountRoleArn.'),
+  externalId: z.string().min(2, 'must be 2-1224 characters').max(1224, 'must be 2-1224 characters').optional().describe('External ID for crossAccountRoleArn.'),
   // Function
   memoryMb: int(128, 10_240).describe('Function memory (MB).'),
   timeoutSeconds: int(1, 840).describe('Function timeout (≤ 840: Kafka event sources need ≤ 14 min).'),
-  architecture: z.enum(['arm64', 'x86_64']).describe('Function architecture.'),
+  architecture: oneOf(['arm64', 'x86_64']).describe('Function architecture.'),
   reservedConcurrency: int(1, 10_000).optional().describe('Reserved concurrency of the function.'),
-  logRetentionDays: z.coerce.number().refine((v) => (LogRetentionDays as readonly number[]).includes(v), `must be one of ${LogRetentionDays.join(', ')}`)
+  logRetentionDays: z.coerce.number({ error: `must be one of ${LogRetentionDays.join(', ')}` }).refine((v) => (LogRetentionDays as readonly number[]).includes(v), `must be one of ${LogRetentionDays.join(', ')}`)
     .describe('Log retention (days).'),
   // Operations
   offsetLagAlarmThreshold: int(1, 1_000_000_000).describe('Alarm when the event source\'s OffsetLag exceeds this.'),
   alarmTopicArn: arn('sns', 'an SNS topic').optional().describe('Send alarms to this SNS topic.'),
-  alarmEmail: z.email().optional().describe('Send alarms to this address (creates a topic).'),
+  alarmEmail: z.email('must be an email address').optional().describe('Send alarms to this address (creates a topic).'),
   // S3 Tables stack (KafkaS3TablesStack)
-  tablesSource: z.enum(['kinesis', 'msk']).describe('Tables stack: Kafka → forwarder → Kinesis → Firehose, or Firehose reading MSK directly.'),
-  tableBucketName: z.string().regex(/^(?!aws|xn--|sthree-|amzn-s3-demo-)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be an S3 table bucket name (3-63 of a-z 0-9 -)')
-    .describe('Tables stack: name of the S3 table bucket to create.'),
+  tablesSource: oneOf(['kinesis', 'msk']).describe('Tables stack: Kafka → forwarder → Kinesis → Firehose, or Firehose reading MSK directly.'),
+  tableBucketName: z.string().regex(/^(?!aws|xn--|sthree-|amzn-s3-demo-)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be an S3 table bucket name (3-63 of a-z 0-9 -)').optional()
+    .describe('Tables stack: name of the S3 table bucket to create (unique in the account and region); unset = <pipeline>-tables.'),
   namespace: z.string().regex(/^(?!aws)[a-z0-9][a-z0-9_]{0,253}[a-z0-9]$|^[a-z0-9]$/, 'must be 1-255 of a-z 0-9 _, starting and ending with a letter or digit, not starting with aws')
     .describe('Tables stack: namespace (Glue database) of the tables.'),
   tables: z.string().optional().describe('Tables stack: topic=table pairs, comma list; unset = one table per topic, named after it.'),
@@ -110,7 +138,14 @@ export const ContextSchema = z.object({
 export type ContextInput = z.input<typeof ContextSchema>;
 type Parsed = z.output<typeof ContextSchema>;
 
-export interface AppConfig extends Parsed {
+export interface AppConfig extends Omit<Parsed, 'tableBucketName'> {
+  /** The pipeline name (default kafka-s3) and whether the user set one (then stack names carry it). */
+  readonly pipelineName: string;
+  readonly pipelineNamed: boolean;
+  /** Tables stack: the table bucket's name (tableBucketName, or <pipeline>-tables). */
+  readonly tableBucketName: string;
+  /** consumerGroupIds parsed: topic → the exact group the user set. */
+  readonly pinnedConsumerGroups: ReadonlyMap<string, string>;
   readonly startingTimestampSeconds?: number;
   readonly provisioned: boolean;
   /** Environment of the sink function, validated by the sink's own schema at synth. */
@@ -159,18 +194,28 @@ const ENV_TO_CONTEXT: Record<string, string> = {
 /** Where the sink function finds a bundled schema file. */
 export const BUNDLED_SCHEMA_PATH = '/var/task/value-schema.avsc';
 
+/** The pipeline name when none is set: the names of earlier versions (kafka-s3-tables, the kafka-s3-sink service). */
+export const DEFAULT_PIPELINE = 'kafka-s3';
+
+/** Sink keys whose checks depend on another key: when that one is invalid, their checks would judge against a default. */
+const DEPENDS_ON: Readonly<Record<string, readonly string[]>> = {
+  compression: ['format'], schemaFile: ['format'], fields: ['format'], keyTemplate: ['format', 'timezone'],
+};
+
 /**
  * Validates the context (cdk.json defaults merged with -c values). `get` reads one key (app.node.tryGetContext).
- * `baseDir` resolves relative paths such as schemaFile.
+ * `baseDir` resolves relative paths such as schemaFile. `contextKeys`, every key the context holds
+ * (app.node.getAllContext()), lets a key the app does not know fail synth instead of being ignored; `now` is the
+ * time a starting timestamp must not be after.
  */
-export function loadAppConfig(get: (key: string) => unknown, baseDir = process.cwd()): AppConfig {
+export function loadAppConfig(get: (key: string) => unknown, baseDir = process.cwd(), contextKeys?: readonly string[], now = Date.now()): AppConfig {
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(ContextSchema.shape)) {
     const v = get(key);
     // An empty -c value means unset, except prefix: `-c prefix=` writes at the bucket root (the sink's PREFIX='').
     if (v !== undefined && v !== null && (v !== '' || key === 'prefix')) input[key] = v;
   }
-  const problems: string[] = [];
+  const problems: string[] = contextKeys ? unknownContextKeyProblems(contextKeys, Object.keys(ContextSchema.shape)) : [];
   if (input.topics === undefined) problems.push(`topics: required (which Kafka topics to land), e.g. ${EXAMPLE}`);
   if (input.mskClusterArn === undefined && input.bootstrapServers === undefined) {
     problems.push(`mskClusterArn or bootstrapServers: one is required (which cluster to read), e.g. ${EXAMPLE}`);
@@ -205,6 +250,8 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     else {
       const t = /^\d+$/.test(c.startingTimestamp) ? Number(c.startingTimestamp) : Date.parse(c.startingTimestamp) / 1000;
       if (!Number.isFinite(t) || t <= 0) problems.push(`startingTimestamp=${show(c.startingTimestamp)}: not an ISO-8601 time or epoch seconds`);
+      // Lambda refuses a StartingPositionTimestamp in the future (CreateEventSourceMapping, StartingPositionTimestamp).
+      else if (t * 1000 > now) problems.push(`startingTimestamp=${show(c.startingTimestamp)}: is in the future (${new Date(t * 1000).toISOString()}); the event source accepts only a time that has passed`);
       else startingTimestampSeconds = Math.floor(t);
     }
   } else if (c.startingTimestamp) {
@@ -247,6 +294,35 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (c.externalId && ok('crossAccountRoleArn') && !c.crossAccountRoleArn) problems.push(`externalId: only with crossAccountRoleArn`);
   if (c.crossAccountRoleArn && ok('bucketName') && !c.bucketName) problems.push(`crossAccountRoleArn: needs bucketName (the bucket in the other account)`);
   if (c.alarmTopicArn && c.alarmEmail) problems.push(`alarmEmail=${show(c.alarmEmail)}: set alarmTopicArn or alarmEmail, not both`);
+  // MSK: "the secret name must begin with the prefix AmazonMSK_" (Amazon MSK developer guide, SASL/SCRAM authentication).
+  if (c.mskClusterArn && c.kafkaAuth === 'scram512' && c.kafkaSecretArn && !/:secret:AmazonMSK_/.test(c.kafkaSecretArn)) {
+    problems.push(`kafkaSecretArn=${show(c.kafkaSecretArn)}: MSK uses only SCRAM secrets whose name begins with AmazonMSK_`);
+  }
+  // SERVER_ROOT_CA_CERTIFICATE is a self-managed Kafka access configuration (Lambda guide, self-managed Kafka, mTLS):
+  // MSK brokers present certificates of Amazon's CA.
+  if (c.kafkaRootCaSecretArn && c.mskClusterArn) problems.push(`kafkaRootCaSecretArn=${show(c.kafkaRootCaSecretArn)}: only for self-managed Kafka (MSK brokers use certificates the event source already trusts)`);
+  if (c.kafkaRootCaSecretArn && c.kafkaAuth === 'none' && ok('kafkaAuth')) problems.push(`kafkaRootCaSecretArn=${show(c.kafkaRootCaSecretArn)}: a root CA is for brokers reached over TLS (kafkaAuth scram512, scram256 or mtls)`);
+  if (c.vpcEndpoints && ok('vpcId') && !c.vpcId) {
+    problems.push(`vpcEndpoints='true': needs vpcId, subnetIds and securityGroupIds (the VPC of self-managed brokers; for MSK, create the endpoints in the cluster's VPC yourself)`);
+  }
+  const pinnedConsumerGroups = new Map<string, string>();
+  if (c.consumerGroupIds !== undefined) {
+    const seen = new Map<string, string>();
+    for (const pair of c.consumerGroupIds.split(',').map((x) => x.trim()).filter(Boolean)) {
+      const [topic, group, ...rest] = pair.split('=').map((x) => x.trim());
+      if (!topic || !group || rest.length > 0) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: '${pair}' is not topic=group`);
+      else if (!CONSUMER_GROUP_ID.test(group)) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: group '${group}' must be 1-200 of a-z A-Z 0-9 - / * : _ + = . @`);
+      else if (ok('topics') && c.topics && !c.topics.includes(topic)) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: '${topic}' is not one of the topics (${c.topics.join(', ')})`);
+      else if (pinnedConsumerGroups.has(topic)) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: topic '${topic}' is given twice`);
+      // "The consumer group ID that you specify must be unique among all your Kafka event sources" (Lambda guide,
+      // Customizable consumer group ID): a second mapping with the same group fails with 409 AlreadyExists.
+      else if (seen.has(group)) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: group '${group}' is given to '${seen.get(group)}' and '${topic}'; each event source mapping needs its own group`);
+      else {
+        pinnedConsumerGroups.set(topic, group);
+        seen.set(group, topic);
+      }
+    }
+  }
 
   let schemaText: string | undefined;
   if (c.schemaFile) {
@@ -276,6 +352,8 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
       const key = ENV_TO_CONTEXT[env];
       // The sink's COMPRESSION and EXTERNAL_ID problems repeat the checks above (compression vs format, externalId without a role).
       if (key && problems.some((q) => q.startsWith(`${key}=`) || q.startsWith(`${key}:`))) continue;
+      // A key judged against a default of a key that is itself invalid (compression=snappy against jsonl when format=xml).
+      if (key && (DEPENDS_ON[key] ?? []).some((d) => failed.has(d))) continue;
       const rest = p.replace(/^[A-Z0-9_]+(='[^']*'|=\(unset\))?/, '');
       problems.push(key ? `${key}=${show(input[key])}${rest.startsWith(':') ? rest : `: ${rest}`}` : p);
     }
@@ -317,7 +395,11 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (problems.length > 0) throw new ConfigError(problems, 'CDK context');
   if (c.bucketName === undefined) delete sinkEnvironment.BUCKET_NAME;
   if (schemaText) sinkEnvironment.AVRO_SCHEMA_FILE = BUNDLED_SCHEMA_PATH;
-  return { ...c, startingTimestampSeconds, provisioned, sinkEnvironment, schemaText, tableRoutes: routes, tableColumnsByTable, forwarderEnvironment };
+  const pipelineName = c.pipeline ?? DEFAULT_PIPELINE;
+  return {
+    ...c, pipelineName, pipelineNamed: c.pipeline !== undefined, tableBucketName: c.tableBucketName ?? `${pipelineName}-tables`, pinnedConsumerGroups,
+    startingTimestampSeconds, provisioned, sinkEnvironment, schemaText, tableRoutes: routes, tableColumnsByTable, forwarderEnvironment,
+  };
 }
 
 /** Forwarder variable → the context key users set. */

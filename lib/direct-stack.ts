@@ -12,6 +12,7 @@ import { BUNDLED_SCHEMA_PATH, type AppConfig } from './config.ts';
 import { KafkaSinkFunction } from './constructs/kafka-sink-function.ts';
 import { SinkBucket } from './constructs/sink-bucket.ts';
 import { SinkMonitoring } from './constructs/sink-monitoring.ts';
+import { consumerGroupId, serviceName } from './naming.ts';
 
 export interface DirectStackProps extends StackProps {
   readonly config: AppConfig;
@@ -38,7 +39,9 @@ export class KafkaS3DirectStack extends Stack {
         secretArn: c.kafkaSecretArn,
         secretKmsKeyArn: c.kafkaSecretKmsKeyArn,
         topics: c.topics,
-        consumerGroupId: c.consumerGroupId,
+        consumerGroupIds: new Map(c.topics.map((t) => [t, consumerGroupId(c, 'direct', t)])),
+        rootCaSecretArn: c.kafkaRootCaSecretArn,
+        vpcEndpoints: c.vpcEndpoints,
         startingPosition: c.startingPosition,
         startingTimestampSeconds: c.startingTimestampSeconds,
         batchSize: c.batchSize,
@@ -49,6 +52,7 @@ export class KafkaS3DirectStack extends Stack {
         pollers: c.provisioned ? { min: c.minPollers!, max: c.maxPollers! } : undefined,
         onFailure: c.onFailure,
       },
+      serviceName: serviceName(c, 'sink'),
       bucket: this.bucket.bucket,
       key: this.bucket.key,
       prefix: c.prefix,
@@ -65,7 +69,7 @@ export class KafkaS3DirectStack extends Stack {
       logRetention: c.logRetentionDays as logs.RetentionDays,
     });
     this.monitoring = new SinkMonitoring(this, 'Monitoring', {
-      fn: this.sink.fn, offsetLagThreshold: c.offsetLagAlarmThreshold, alarmTopicArn: c.alarmTopicArn, alarmEmail: c.alarmEmail,
+      fn: this.sink.fn, serviceName: serviceName(c, 'sink'), offsetLagThreshold: c.offsetLagAlarmThreshold, alarmTopicArn: c.alarmTopicArn, alarmEmail: c.alarmEmail,
     });
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucket.bucketName, description: 'Bucket the sink writes to' });
@@ -75,6 +79,10 @@ export class KafkaS3DirectStack extends Stack {
     new CfnOutput(this, 'StatePrefix', {
       value: `s3://${c.bucketName ?? '<bucket>'}/${c.statePrefix}`,
       description: 'Per-partition checkpoints of this pipeline (exactly-once); no other pipeline may use this bucket and prefix',
+    });
+    new CfnOutput(this, 'ConsumerGroups', {
+      value: c.topics.map((t) => `${t}=${consumerGroupId(c, 'direct', t)}`).join(','),
+      description: 'Consumer group of each topic\'s event source mapping (topic=group); pin one with -c consumerGroupIds=topic=group',
     });
     if (c.crossAccountRoleArn) {
       // The bucket owner attaches this to the role the sink assumes (and trusts the sink's role with the external ID).

@@ -21,6 +21,7 @@ import { KafkaS3Function } from './constructs/kafka-s3-function.ts';
 import { acknowledgeWildcards } from './constructs/nag.ts';
 import { SinkBucket } from './constructs/sink-bucket.ts';
 import { SinkMonitoring, type ExtraAlarm } from './constructs/sink-monitoring.ts';
+import { consumerGroupId, serviceName } from './naming.ts';
 import { KafkaMetadataColumns, ValueColumn } from './table-schema.ts';
 
 export interface TablesStackProps extends StackProps {
@@ -91,7 +92,7 @@ export class KafkaS3TablesStack extends Stack {
           ...c.forwarderEnvironment,
           STREAM_NAME: this.stream.streamName, ERROR_BUCKET: this.errorBucket.bucket.bucketName, ERROR_PREFIX: FORWARDER_ERROR_PREFIX,
           STATE_PREFIX: FORWARDER_STATE_PREFIX,
-          POWERTOOLS_SERVICE_NAME: 'kafka-s3-forwarder',
+          POWERTOOLS_SERVICE_NAME: serviceName(c, 'forwarder'),
         },
         memoryMb: c.memoryMb, timeout: Duration.seconds(c.timeoutSeconds), architecture: arch(c), reservedConcurrency: c.reservedConcurrency,
         logRetention: c.logRetentionDays as logs.RetentionDays,
@@ -110,7 +111,9 @@ export class KafkaS3TablesStack extends Stack {
           mskClusterArn: c.mskClusterArn, bootstrapServers: c.bootstrapServers,
           vpc: c.vpcId && c.subnetIds && c.securityGroupIds ? { vpcId: c.vpcId, subnetIds: c.subnetIds, securityGroupIds: c.securityGroupIds } : undefined,
           auth: c.kafkaAuth, secretArn: c.kafkaSecretArn,
-        secretKmsKeyArn: c.kafkaSecretKmsKeyArn, topics: c.topics, consumerGroupId: c.consumerGroupId,
+        secretKmsKeyArn: c.kafkaSecretKmsKeyArn, topics: c.topics,
+          consumerGroupIds: new Map(c.topics.map((t) => [t, consumerGroupId(c, 'tables', t)])),
+          rootCaSecretArn: c.kafkaRootCaSecretArn, vpcEndpoints: c.vpcEndpoints,
           startingPosition: c.startingPosition, startingTimestampSeconds: c.startingTimestampSeconds, batchSize: c.batchSize,
           maxBatchingWindow: Duration.seconds(c.maxBatchingWindowSeconds), retryAttempts: c.retryAttempts,
           maxRecordAge: c.maxRecordAgeSeconds === -1 ? undefined : Duration.seconds(c.maxRecordAgeSeconds), bisectOnError: c.bisectOnError,
@@ -164,7 +167,7 @@ export class KafkaS3TablesStack extends Stack {
     }
 
     this.monitoring = new SinkMonitoring(this, 'Monitoring', {
-      fn: this.forwarder?.fn, serviceName: 'kafka-s3-forwarder', deliveredMetric: 'RecordsForwarded',
+      fn: this.forwarder?.fn, serviceName: serviceName(c, 'forwarder'), deliveredMetric: 'RecordsForwarded',
       offsetLagThreshold: c.offsetLagAlarmThreshold, alarmTopicArn: c.alarmTopicArn, alarmEmail: c.alarmEmail, extraAlarms, extraWidgets,
     });
     new CfnOutput(this, 'TableBucketArn', { value: this.tables.tableBucketArn });

@@ -16,6 +16,7 @@ import { deadLetterKey, planDeadLetters, type DeadLetter } from '../shared/dead-
 import { decodeEvent } from '../shared/decode.ts';
 import { ConfigError, RecordError } from '../shared/errors.ts';
 import { filterRecord } from '../shared/filter.ts';
+import { addTopicDimension, serviceNameOf } from '../shared/metrics-dimensions.ts';
 import { ClaimConflictError, completeClaim, openClaim, ProgressStore, releaseClaim, takeClaim, type PartitionClaim } from '../shared/progress.ts';
 import { mapBounded, uploadObject } from '../shared/upload.ts';
 import { loadForwarderConfig, type ForwarderConfig } from './config.ts';
@@ -214,8 +215,9 @@ async function settlePartialProgress(
 }
 
 export function createForwarderHandler(opts: ForwarderHandlerOptions = {}): ForwarderHandler {
-  const logger = opts.logger ?? new Logger({ serviceName: FORWARDER_SERVICE_NAME });
-  const metrics = opts.metrics ?? new Metrics({ namespace: MetricsNamespace, serviceName: FORWARDER_SERVICE_NAME });
+  const service = serviceNameOf(opts.env ?? process.env, FORWARDER_SERVICE_NAME);
+  const logger = opts.logger ?? new Logger({ serviceName: service });
+  const metrics = opts.metrics ?? new Metrics({ namespace: MetricsNamespace, serviceName: service });
   let config: ForwarderConfig;
   try {
     config = loadForwarderConfig(opts.env ?? process.env);
@@ -228,6 +230,7 @@ export function createForwarderHandler(opts: ForwarderHandlerOptions = {}): Forw
 
   const run = async (event: unknown, context: Context): Promise<ForwardResult> => {
     const started = performance.now();
+    addTopicDimension(metrics, event);
     let r: ForwardResult;
     try {
       const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;

@@ -13,6 +13,7 @@ import { loadSinkConfig, type SinkConfig } from '../shared/config.ts';
 import { MetricsNamespace, SinkServiceName } from '../shared/constants.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { SinkPipeline, type BatchResult } from '../shared/pipeline.ts';
+import { addTopicDimension, serviceNameOf } from '../shared/metrics-dimensions.ts';
 import { ClaimConflictError } from '../shared/progress.ts';
 import { createS3Client } from '../shared/upload.ts';
 
@@ -39,8 +40,9 @@ function invocationOf(context: Partial<Context> | undefined, now: number): { own
 }
 
 export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
-  const logger = opts.logger ?? new Logger({ serviceName: SERVICE_NAME });
-  const metrics = opts.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+  const service = serviceNameOf(opts.env ?? process.env, SERVICE_NAME);
+  const logger = opts.logger ?? new Logger({ serviceName: service });
+  const metrics = opts.metrics ?? new Metrics({ namespace: METRICS_NAMESPACE, serviceName: service });
   let config: SinkConfig;
   try {
     config = loadSinkConfig(opts.env ?? process.env);
@@ -51,10 +53,17 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
   if (config.timestampSource === 'wallclock' && config.keyTemplate.usesTimestamp) {
     logger.warn('TIMESTAMP_SOURCE=wallclock: a retried batch may land under a different time prefix (not retry-stable)');
   }
-  const pipeline = new SinkPipeline(config, opts.s3 ?? createS3Client(config));
+  const pipeline = new SinkPipeline(config, opts.s3 ?? createS3Client(config, {
+    // Never the keys: the reason, the outcome, and for a failure the message (it names the secret and the field).
+    onSecretRead: ({ reason, outcome, error }) => {
+      if (outcome === 'failed') logger.error('S3 credentials secret not read', { reason, error });
+      else if (outcome !== 'unchanged') logger.info(outcome === 'changed' ? 'S3 credentials secret rotated: its new keys sign from now on' : 'S3 credentials read from the secret', { reason });
+    },
+  }));
 
   const processBatch = async (event: unknown, context: Context): Promise<BatchResult> => {
     const started = performance.now();
+    addTopicDimension(metrics, event);
     let r: BatchResult;
     try {
       r = await pipeline.handle(event, invocationOf(context, Date.now()));

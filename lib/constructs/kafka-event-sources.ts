@@ -1,10 +1,11 @@
 /**
- * Kafka event source mappings of one function, one per topic (MSK or self-managed), with the permissions the event
- * source needs on the function's role: kafka-cluster data-plane actions for IAM auth (CDK's ManagedKafkaEventSource
- * does not add them), the network-interface actions for brokers in a VPC, the SCRAM/mTLS secret, and the on-failure
- * destination (SQS queue or S3 bucket) when asked for.
+ * Kafka event source mappings of one function, one per topic (MSK or self-managed), each with its own consumer group,
+ * with the permissions the event source needs on the function's role: kafka-cluster data-plane actions for IAM auth
+ * (CDK's ManagedKafkaEventSource does not add them), the network-interface actions for brokers in a VPC, the
+ * SCRAM/mTLS secret and a private root CA, the on-failure destination (SQS queue or S3 bucket, kept on delete) when
+ * asked for, and, for self-managed brokers in a VPC, the PrivateLink endpoints the event source needs.
  */
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -29,7 +30,12 @@ export interface KafkaSourceProps {
   /** Customer-managed key of the secret: the event source decrypts the secret through Secrets Manager. */
   readonly secretKmsKeyArn?: string;
   readonly topics: readonly string[];
-  readonly consumerGroupId: string;
+  /** The consumer group of each topic's mapping (lib/naming.ts: unique per mapping, as AWS requires). */
+  readonly consumerGroupIds: ReadonlyMap<string, string>;
+  /** Self-managed Kafka: secret with the root CA certificate of the brokers (SERVER_ROOT_CA_CERTIFICATE). */
+  readonly rootCaSecretArn?: string;
+  /** Self-managed Kafka in a VPC: create the PrivateLink endpoints the event source needs there. */
+  readonly vpcEndpoints?: boolean;
   readonly startingPosition: 'LATEST' | 'TRIM_HORIZON' | 'AT_TIMESTAMP';
   readonly startingTimestampSeconds?: number;
   readonly batchSize: number;
@@ -59,6 +65,8 @@ export interface KafkaEventSourcesProps {
 
 export class KafkaEventSources extends Construct {
   readonly mappings: lambda.EventSourceMapping[] = [];
+  /** PrivateLink endpoints created in the brokers' VPC (vpcEndpoints). */
+  readonly endpoints: ec2.InterfaceVpcEndpoint[] = [];
   /** The on-failure destination, when one is created. */
   readonly failureBucket?: s3.Bucket;
   readonly failureQueue?: sqs.Queue;
@@ -69,9 +77,57 @@ export class KafkaEventSources extends Construct {
     super(scope, id);
     this.fn = props.fn;
     this.role = props.role;
-    this.addKafkaPermissions(props.source);
-    const onFailure = this.onFailureDestination(props.source.onFailure);
-    for (const topic of props.source.topics) this.addTopic(props.source, topic, onFailure);
+    const source = props.source;
+    for (const topic of source.topics) if (!source.consumerGroupIds.get(topic)) throw new Error(`no consumer group for topic ${topic}`);
+    this.addKafkaPermissions(source);
+    const onFailure = this.onFailureDestination(source.onFailure);
+    for (const topic of source.topics) this.addTopic(source, topic, onFailure);
+    this.warnAboutNetwork(source);
+    if (source.vpcEndpoints && source.vpc) this.addEndpoints(source, source.vpc);
+  }
+
+  /**
+   * What the event source needs from the network that a template cannot check (Lambda guide,
+   * with-kafka-cluster-network and kafka-on-failure): self-managed brokers in a VPC need PrivateLink endpoints (Lambda,
+   * STS, Secrets Manager) in on-demand mode, and an on-failure destination needs an endpoint for its service in the
+   * cluster's VPC.
+   */
+  private warnAboutNetwork(source: KafkaSourceProps): void {
+    const notes = Annotations.of(this);
+    if (source.vpc && !source.pollers && !source.vpcEndpoints) {
+      notes.addWarningV2('kafka-s3:privatelink', 'Self-managed Kafka in a VPC with on-demand pollers: the event source needs PrivateLink endpoints for Lambda, STS (and Secrets Manager for a secret) in that VPC, or a NAT gateway (set vpcEndpoints=true to create the endpoints).');
+    }
+    if (source.onFailure !== 'none' && !(source.vpc && source.vpcEndpoints)) {
+      notes.addWarningV2('kafka-s3:on-failure-endpoint', `onFailure=${source.onFailure}: the event source sends given-up batches from the cluster's VPC; it needs a VPC endpoint for ${source.onFailure === 's3' ? 'S3' : 'SQS'} there (or a NAT gateway).`);
+    }
+    if (source.onFailure !== 'none' && source.retryAttempts === -1) {
+      notes.addWarningV2('kafka-s3:on-failure-retries', 'onFailure with retryAttempts=-1: Lambda retries a failing batch at most 10 times, then sends it to the destination and moves on (the records are not written to the bucket).');
+    }
+  }
+
+  /**
+   * Interface endpoints in the brokers' VPC, in the event source's subnets and with its security groups (the
+   * security groups must allow HTTPS from themselves). Private DNS is on, so the service names resolve to them; a VPC
+   * that already has an endpoint with private DNS for one of these services refuses a second (leave vpcEndpoints off).
+   */
+  private addEndpoints(source: KafkaSourceProps, net: NonNullable<KafkaSourceProps['vpc']>): void {
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'EndpointVpc', {
+      vpcId: net.vpcId,
+      availabilityZones: net.subnetIds.map((_, i) => `${Stack.of(this).region}-az${i}`),
+      privateSubnetIds: [...net.subnetIds],
+    });
+    const subnets = { subnets: net.subnetIds.map((s) => ec2.Subnet.fromSubnetId(this, `EndpointSubnet-${s}`, s)) };
+    const securityGroups = net.securityGroupIds.map((g) => ec2.SecurityGroup.fromSecurityGroupId(this, `EndpointSg-${g}`, g));
+    const services: [string, ec2.InterfaceVpcEndpointAwsService][] = [
+      ['Lambda', ec2.InterfaceVpcEndpointAwsService.LAMBDA],
+      ['Sts', ec2.InterfaceVpcEndpointAwsService.STS],
+    ];
+    if (source.secretArn || source.rootCaSecretArn) services.push(['SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER]);
+    if (source.onFailure === 'sqs') services.push(['Sqs', ec2.InterfaceVpcEndpointAwsService.SQS]);
+    if (source.onFailure === 's3') services.push(['S3', ec2.InterfaceVpcEndpointAwsService.S3]);
+    for (const [id, service] of services) {
+      this.endpoints.push(new ec2.InterfaceVpcEndpoint(this, `${id}Endpoint`, { vpc, service, subnets, securityGroups, privateDnsEnabled: true, open: false }));
+    }
   }
 
   private addKafkaPermissions(source: KafkaSourceProps): void {
@@ -100,27 +156,48 @@ export class KafkaEventSources extends Construct {
         this.role.addToPolicy(new iam.PolicyStatement({
           sid: 'KafkaGroup',
           actions: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
-          resources: [`${prefix}:group/${name}/${uuid}/${source.consumerGroupId}`],
+          resources: source.topics.map((t) => `${prefix}:group/${name}/${uuid}/${source.consumerGroupIds.get(t)}`),
         }));
       }
     }
     if (source.mskClusterArn || source.vpc) {
-      // The event source polls from network interfaces in the cluster's subnets, created with the function's role.
+      // The event source polls from network interfaces in the cluster's subnets, created with the function's role
+      // (Lambda guide, with-msk-permissions / with-kafka-permissions). CreateNetworkInterface is authorized on the new
+      // interface, the subnet and the security groups, DeleteNetworkInterface on the interface (Service Authorization
+      // Reference, Amazon EC2): scoped to this account and region, and to the given subnets and security groups of
+      // self-managed brokers (an MSK cluster's subnets are not in the template). The Describe* actions support no
+      // resource-level permissions: they alone take '*'.
+      const ec2Arn = (resource: string) => Stack.of(this).formatArn({ service: 'ec2', resource, resourceName: '*' });
+      const scoped = (resource: string, ids?: readonly string[]) =>
+        ids ? ids.map((id) => Stack.of(this).formatArn({ service: 'ec2', resource, resourceName: id })) : [ec2Arn(resource)];
+      const interfaces = ec2Arn('network-interface');
       this.role.addToPolicy(new iam.PolicyStatement({
-        sid: 'EventSourceNetworking',
-        actions: ['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeVpcs', 'ec2:DescribeSubnets', 'ec2:DescribeSecurityGroups'],
+        sid: 'EventSourceNetworkInterfaces',
+        actions: ['ec2:CreateNetworkInterface'],
+        resources: [interfaces, ...scoped('subnet', source.vpc?.subnetIds), ...scoped('security-group', source.vpc?.securityGroupIds)],
+      }));
+      this.role.addToPolicy(new iam.PolicyStatement({ sid: 'EventSourceNetworkInterfacesDelete', actions: ['ec2:DeleteNetworkInterface'], resources: [interfaces] }));
+      this.role.addToPolicy(new iam.PolicyStatement({
+        sid: 'EventSourceNetworkDescribe',
+        actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeVpcs', 'ec2:DescribeSubnets', 'ec2:DescribeSecurityGroups'],
         resources: ['*'],
       }));
-      const reason = 'The Kafka event source creates and describes network interfaces in the cluster VPC; EC2 Describe* actions support no resource scoping.';
+      const reason = 'The Kafka event source describes network interfaces, VPCs, subnets and security groups of the cluster VPC; these EC2 Describe* actions support no resource-level permissions. Creating and deleting interfaces is scoped to this account and region.';
       Validations.of(this.role).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason });
+      acknowledgeWildcards(this.role, [interfaces, ...(source.vpc ? [] : [ec2Arn('subnet'), ec2Arn('security-group')])],
+        'Network interfaces the event source creates get IDs only at creation; an MSK cluster\'s subnets and security groups are not known to the template.');
       checkovSkip(this.role.node.findChild('DefaultPolicy'), { id: 'CKV_AWS_111', comment: reason });
+    }
+    if (source.rootCaSecretArn) {
+      this.role.addToPolicy(new iam.PolicyStatement({ sid: 'KafkaRootCa', actions: ['secretsmanager:GetSecretValue'], resources: [source.rootCaSecretArn] }));
     }
   }
 
   private onFailureDestination(kind: KafkaSourceProps['onFailure']): lambda.IEventSourceDlq | undefined {
     if (kind === 'sqs') {
+      // Kept when the stack is deleted: it holds the only record of batches the event source gave up on.
       const queue = new sqs.Queue(this, 'FailedBatches', {
-        encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14),
+        encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14), removalPolicy: RemovalPolicy.RETAIN,
       });
       Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is itself the on-failure destination of the Kafka event source.' });
       checkovSkip(queue, { id: 'CKV_AWS_27', comment: 'Encrypted at rest with SQS-managed SSE (SqsManagedSseEnabled), which this check does not recognise.' });
@@ -130,7 +207,7 @@ export class KafkaEventSources extends Construct {
     if (kind === 's3') {
       const bucket = new s3.Bucket(this, 'FailedBatches', {
         blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL, enforceSSL: true, encryption: s3.BucketEncryption.S3_MANAGED,
-        versioned: true, lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(30) }],
+        versioned: true, lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(30) }], removalPolicy: RemovalPolicy.RETAIN,
       });
       const reason = 'Holds only invocation records of batches the event source gave up on, written by the Lambda service alone.';
       Validations.of(bucket).acknowledge({ id: 'AwsSolutions-S1', reason });
@@ -157,7 +234,7 @@ export class KafkaEventSources extends Construct {
       maxBatchingWindow: source.maxBatchingWindow,
       startingPosition: lambda.StartingPosition[source.startingPosition],
       startingPositionTimestamp: source.startingTimestampSeconds,
-      consumerGroupId: source.consumerGroupId,
+      consumerGroupId: source.consumerGroupIds.get(topic)!,
       onFailure,
       ...(source.pollers
         ? {
@@ -183,6 +260,7 @@ export class KafkaEventSources extends Construct {
         ...common,
         bootstrapServers: [...(source.bootstrapServers ?? [])],
         secret,
+        ...(source.rootCaSecretArn ? { rootCACertificate: secretsmanager.Secret.fromSecretCompleteArn(this, `RootCa-${topic}`, source.rootCaSecretArn) } : {}),
         authenticationMethod: source.auth === 'scram256'
           ? sources.AuthenticationMethod.SASL_SCRAM_256_AUTH
           : source.auth === 'mtls'
@@ -210,6 +288,9 @@ export class KafkaEventSources extends Construct {
       const type = source.auth === 'scram256' ? 'SASL_SCRAM_256_AUTH' : source.auth === 'mtls' ? 'CLIENT_CERTIFICATE_TLS_AUTH' : 'SASL_SCRAM_512_AUTH';
       access.push({ Type: type, URI: source.secretArn });
     }
+    // A private CA's root certificate for the brokers' TLS (Lambda guide, self-managed Kafka: "Configuring the server
+    // root CA certificate secret"); the override below replaces CDK's list, so it is listed here.
+    if (!source.mskClusterArn && source.rootCaSecretArn) access.push({ Type: 'SERVER_ROOT_CA_CERTIFICATE', URI: source.rootCaSecretArn });
     if (source.vpc) {
       for (const s of source.vpc.subnetIds) access.push({ Type: 'VPC_SUBNET', URI: `subnet:${s}` });
       for (const g of source.vpc.securityGroupIds) access.push({ Type: 'VPC_SECURITY_GROUP', URI: `security_group:${g}` });

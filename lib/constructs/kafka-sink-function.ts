@@ -13,6 +13,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SinkServiceName } from '../../lambdas/shared/constants.ts';
 import { KafkaEventSources, type KafkaSourceProps } from './kafka-event-sources.ts';
 import { KafkaS3Function } from './kafka-s3-function.ts';
 import { acknowledgeWildcards } from './nag.ts';
@@ -23,6 +24,8 @@ export { acknowledgeWildcards } from './nag.ts';
 
 export interface KafkaSinkFunctionProps {
   readonly source: KafkaSourceProps;
+  /** The metrics' service dimension and the logs' service (lib/naming.ts). @default kafka-s3-sink */
+  readonly serviceName?: string;
   readonly bucket: s3.IBucket;
   /** The bucket's SSE-KMS key, when objects are encrypted with one. */
   readonly key?: kms.IKey;
@@ -76,7 +79,7 @@ export class KafkaSinkFunction extends Construct {
         PREFIX: props.prefix,
         ERROR_PREFIX: props.errorPrefix,
         STATE_PREFIX: props.statePrefix,
-        POWERTOOLS_SERVICE_NAME: 'kafka-s3-sink',
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? SinkServiceName,
       },
       memoryMb: props.memoryMb,
       timeout: props.timeout,

@@ -77,14 +77,13 @@ export class SinkMonitoring extends Construct {
       alarm('Throttles', fn.metricThrottles({ period: Duration.minutes(5) }), 0, 'The function was throttled.');
       alarm('OffsetLag', offsetLag, props.offsetLagThreshold, 'The Kafka event source is falling behind (OffsetLag in records).', 3);
       alarm('DeadLetters', sink('RecordsDeadLettered'), 0, 'Records were set aside under the dead-letter prefix.');
-      if ((props.serviceName ?? SERVICE_NAME) === SERVICE_NAME) {
-        // The sink's second line of defence isolated a record that no per-record check caught: a check is missing.
-        const gaps = new cloudwatch.MathExpression({
-          expression: 'FILL(gaps, 0) + FILL(fallbacks, 0)', label: 'Records isolated by the second line of defence', period: Duration.minutes(5),
-          usingMetrics: { gaps: sink('RecordCheckGaps'), fallbacks: sink('EncodeFallbacks') },
-        });
-        alarm('CheckGaps', gaps, 0, 'A record was set aside by the sink\'s second line of defence (RecordCheckGaps or EncodeFallbacks): a per-record check is missing; see the dead letters\' reasons and report it.');
-      }
+      // The second line of defence isolated a record that no per-record check caught: a check is missing (the
+      // forwarder emits RecordCheckGaps only; EncodeFallbacks is the sink's, filled with 0 where absent).
+      const gaps = new cloudwatch.MathExpression({
+        expression: 'FILL(gaps, 0) + FILL(fallbacks, 0)', label: 'Records isolated by the second line of defence', period: Duration.minutes(5),
+        usingMetrics: { gaps: sink('RecordCheckGaps'), fallbacks: sink('EncodeFallbacks') },
+      });
+      alarm('CheckGaps', gaps, 0, 'A record was set aside by the second line of defence (RecordCheckGaps or EncodeFallbacks): a per-record check is missing; see the dead letters\' reasons and report it.');
     }
     for (const a of props.extraAlarms ?? []) alarm(a.id, a.metric, a.threshold, a.description, a.evaluationPeriods ?? 1);
 

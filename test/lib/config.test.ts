@@ -18,6 +18,9 @@ const CDK_CONTEXT = (JSON.parse(readFileSync(new URL('../../cdk.json', import.me
 const EXAMPLE = `npx cdk deploy KafkaS3DirectStack -c mskClusterArn=${CLUSTER_ARN} -c topics=orders,payments`;
 const SELF_MANAGED = { mskClusterArn: undefined, bootstrapServers: 'b-1.example.com:9096,b-2.example.com:9096' } as const;
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds-AbCdEf';
+const SECRET_ARN_RULE = 'must be the complete ARN of a Secrets Manager secret, ending in the 6 characters Secrets Manager appends to the name '
+  + '(arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf; `aws secretsmanager describe-secret --secret-id <name>` prints it)';
+const SELF_MANAGED_SCRAM = { mskClusterArn: undefined, bootstrapServers: 'b-1.example.com:9096', kafkaAuth: 'scram512', kafkaSecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds-AbCdEf' } as const;
 const KMS_ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const ROLE_ARN = 'arn:aws:iam::444455556666:role/s3-writer';
 const TOPIC_ARN = 'arn:aws:sns:us-east-1:111122223333:alarms';
@@ -195,38 +198,61 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   subnetIds: [{ value: 'subnet-0123456789abcdef0,sub-1', problem: "subnetIds='subnet-0123456789abcdef0,sub-1': must be subnet IDs (subnet-…)" }],
   securityGroupIds: [{ value: 'group1', problem: "securityGroupIds='group1': must be security group IDs (sg-…)" }],
   kafkaAuth: [
-    { value: 'kerberos', problem: `kafkaAuth='kerberos': Invalid option: expected one of "iam"|"scram512"|"scram256"|"mtls"|"none"` },
-    { value: 'IAM', problem: `kafkaAuth='IAM': Invalid option: expected one of "iam"|"scram512"|"scram256"|"mtls"|"none"` },
+    { value: 'kerberos', problem: `kafkaAuth='kerberos': must be one of iam, scram512, scram256, mtls, none` },
+    { value: 'IAM', problem: `kafkaAuth='IAM': must be one of iam, scram512, scram256, mtls, none` },
   ],
   kafkaSecretArn: [
-    { value: 'my-secret', problem: "kafkaSecretArn='my-secret': must be a Secrets Manager secret ARN (arn:aws:secretsmanager:…)" },
+    { value: 'my-secret', problem: `kafkaSecretArn='my-secret': ${SECRET_ARN_RULE}` },
+    // Without the 6 characters Secrets Manager appends: CDK's fromSecretCompleteArn would throw, and IAM would match nothing.
+    { value: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds', problem: `kafkaSecretArn='arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds': ${SECRET_ARN_RULE}`, with: { kafkaAuth: 'mtls' } },
     { value: SECRET_ARN, problem: `kafkaSecretArn='${SECRET_ARN}': not used with kafkaAuth='iam'` },
   ],
   topics: [
     { value: 'bad topic!', problem: "topics='bad topic!': must be Kafka topic names" },
-    { value: ',', problem: "topics=',': Too small: expected array to have >=1 items" },
+    { value: ',', problem: "topics=',': must name at least one topic" },
   ],
-  consumerGroupId: [{ value: 'bad group!', problem: "consumerGroupId='bad group!': must be 1-200 of [a-zA-Z0-9-/*:_+=.@]" }],
+  consumerGroupPrefix: [{ value: 'bad group!', problem: "consumerGroupPrefix='bad group!': must be 1-150 of a-z A-Z 0-9 - / * : _ + = . @" }],
+  consumerGroupIds: [
+    { value: 'orders', problem: "consumerGroupIds='orders': 'orders' is not topic=group" },
+    { value: 'orders=bad group!', problem: "consumerGroupIds='orders=bad group!': group 'bad group!' must be 1-200 of a-z A-Z 0-9 - / * : _ + = . @" },
+    { value: 'refunds=g1', problem: "consumerGroupIds='refunds=g1': 'refunds' is not one of the topics (orders)" },
+    // Lambda guide, Customizable consumer group ID: "must be unique among all your Kafka event sources".
+    { value: 'orders=g1,payments=g1', problem: "consumerGroupIds='orders=g1,payments=g1': group 'g1' is given to 'orders' and 'payments'; each event source mapping needs its own group", with: { topics: 'orders,payments' } },
+  ],
+  pipeline: [
+    { value: 'Orders', problem: "pipeline='Orders': must be 1-24 of a-z 0-9 -, starting with a letter and not ending with -" },
+    { value: 'a'.repeat(25), problem: `pipeline='${'a'.repeat(25)}': must be 1-24 of a-z 0-9 -, starting with a letter and not ending with -` },
+  ],
+  kafkaRootCaSecretArn: [
+    { value: 'ca', problem: `kafkaRootCaSecretArn='ca': ${SECRET_ARN_RULE}`, with: SELF_MANAGED_SCRAM },
+    { value: SECRET_ARN, problem: `kafkaRootCaSecretArn='${SECRET_ARN}': only for self-managed Kafka (MSK brokers use certificates the event source already trusts)` },
+  ],
+  vpcEndpoints: [
+    { value: 'yes', problem: "vpcEndpoints='yes': must be true or false" },
+    { value: 'true', problem: "vpcEndpoints='true': needs vpcId, subnetIds and securityGroupIds (the VPC of self-managed brokers; for MSK, create the endpoints in the cluster's VPC yourself)" },
+  ],
   startingPosition: [
-    { value: 'EARLIEST', problem: `startingPosition='EARLIEST': Invalid option: expected one of "LATEST"|"TRIM_HORIZON"|"AT_TIMESTAMP"` },
+    { value: 'EARLIEST', problem: `startingPosition='EARLIEST': must be one of LATEST, TRIM_HORIZON, AT_TIMESTAMP` },
   ],
   startingTimestamp: [
     { value: 'yesterday', problem: "startingTimestamp='yesterday': not an ISO-8601 time or epoch seconds", with: { startingPosition: 'AT_TIMESTAMP' } },
     { value: '0', problem: "startingTimestamp='0': not an ISO-8601 time or epoch seconds", with: { startingPosition: 'AT_TIMESTAMP' } },
     { value: '1714564800', problem: "startingTimestamp='1714564800': only with startingPosition='AT_TIMESTAMP'" },
+    // Lambda refuses a StartingPositionTimestamp in the future (CreateEventSourceMapping API reference).
+    { value: '4102444800', problem: "startingTimestamp='4102444800': is in the future (2100-01-01T00:00:00.000Z); the event source accepts only a time that has passed", with: { startingPosition: 'AT_TIMESTAMP' } },
   ],
   batchSize: [
-    { value: '0', problem: "batchSize='0': Too small: expected number to be >=1" },
-    { value: '10001', problem: "batchSize='10001': Too big: expected number to be <=10000" },
-    { value: 'abc', problem: "batchSize='abc': Invalid input: expected number, received NaN" },
-    { value: '1.5', problem: "batchSize='1.5': Invalid input: expected int, received number" },
+    { value: '0', problem: "batchSize='0': must be an integer from 1 to 10000" },
+    { value: '10001', problem: "batchSize='10001': must be an integer from 1 to 10000" },
+    { value: 'abc', problem: "batchSize='abc': must be an integer from 1 to 10000" },
+    { value: '1.5', problem: "batchSize='1.5': must be an integer from 1 to 10000" },
   ],
   maxBatchingWindowSeconds: [
-    { value: '301', problem: "maxBatchingWindowSeconds='301': Too big: expected number to be <=300" },
+    { value: '301', problem: "maxBatchingWindowSeconds='301': must be an integer from 0 to 300" },
     { value: '0', problem: "maxBatchingWindowSeconds='0': must be ≥ 1 when batchSize > 10 (batchSize=10000)" },
   ],
   retryAttempts: [
-    { value: '-2', problem: "retryAttempts='-2': Too small: expected number to be >=-1" },
+    { value: '-2', problem: "retryAttempts='-2': must be an integer from -1 to 10000" },
     { value: '3', problem: "retryAttempts='3': Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1" },
   ],
   maxRecordAgeSeconds: [
@@ -234,15 +260,15 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: '604801', problem: "maxRecordAgeSeconds='604801': must be -1 or 60-604800" },
   ],
   bisectOnError: [
-    { value: 'yes', problem: "bisectOnError='yes': Invalid input" },
+    { value: 'yes', problem: "bisectOnError='yes': must be true or false" },
     { value: 'true', problem: "bisectOnError='true': needs provisioned mode (minPollers, maxPollers)" },
   ],
   minPollers: [
-    { value: '0', problem: "minPollers='0': Too small: expected number to be >=1", with: { maxPollers: '2' } },
+    { value: '0', problem: "minPollers='0': must be an integer from 1 to 200", with: { maxPollers: '2' } },
     { value: '5', problem: "minPollers='5': must not exceed maxPollers='2'", with: { maxPollers: '2' } },
   ],
-  maxPollers: [{ value: '2001', problem: "maxPollers='2001': Too big: expected number to be <=2000", with: { minPollers: '1' } }],
-  onFailure: [{ value: 'kinesis', problem: `onFailure='kinesis': Invalid option: expected one of "s3"|"sqs"|"none"` }],
+  maxPollers: [{ value: '2001', problem: "maxPollers='2001': must be an integer from 1 to 2000", with: { minPollers: '1' } }],
+  onFailure: [{ value: 'kinesis', problem: `onFailure='kinesis': must be one of s3, sqs, none` }],
   bucketName: [
     { value: 'My_Bucket', problem: "bucketName='My_Bucket': must be an S3 bucket name" },
     { value: 'ab', problem: "bucketName='ab': must be an S3 bucket name" },
@@ -252,11 +278,11 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'a/../b/', problem: "prefix='a/../b/': must not start with '/' or contain a '..' segment" },
   ],
   errorPrefix: [
-    { value: '   ', problem: "errorPrefix='   ': Too small: expected string to have >=1 characters" },
+    { value: '   ', problem: "errorPrefix='   ': must not be empty" },
     { value: 'topics/errors/', problem: "errorPrefix='topics/errors/': must not overlap PREFIX='topics/' (dead letters would mix with data)" },
   ],
   statePrefix: [
-    { value: '   ', problem: "statePrefix='   ': Too small: expected string to have >=1 characters" },
+    { value: '   ', problem: "statePrefix='   ': must not be empty" },
     { value: 'topics/state/', problem: "statePrefix='topics/state/': must not overlap PREFIX='topics/' (checkpoints would mix with data)" },
     { value: 'topics/', problem: "statePrefix='topics/': must not overlap PREFIX='topics/' (checkpoints would mix with data)" },
     { value: 'dead-letters/', problem: "statePrefix='dead-letters/': must not overlap ERROR_PREFIX='dead-letters/' (checkpoints would mix with dead letters)" },
@@ -265,7 +291,7 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'a/../b/', problem: "statePrefix='a/../b/': must not start with '/' or contain a '..' segment" },
   ],
   format: [
-    { value: 'xml', problem: `format='xml': Invalid option: expected one of "jsonl"|"csv"|"csv_with_headers"|"text"|"bytes"|"avro"|"parquet"` },
+    { value: 'xml', problem: `format='xml': must be one of jsonl, csv, csv_with_headers, text, bytes, avro, parquet` },
   ],
   compression: [
     { value: 'brotli', problem: "compression='brotli': not allowed for format=jsonl; expected one of none, gzip, zstd" },
@@ -282,9 +308,9 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'key,value', problem: "fields='key,value': FORMAT=text writes the value only; set FIELDS=value or use jsonl/csv/avro/parquet", with: { format: 'text' } },
   ],
   timezone: [{ value: 'Mars/Base', problem: "timezone='Mars/Base': not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)" }],
-  maxRecordsPerObject: [{ value: '0', problem: "maxRecordsPerObject='0': Too small: expected number to be >=1" }],
+  maxRecordsPerObject: [{ value: '0', problem: "maxRecordsPerObject='0': must be an integer from 1 to 10000000" }],
   tombstones: [
-    { value: 'keep', problem: `tombstones='keep': Invalid option: expected one of "ignore"|"write"|"deadletter"` },
+    { value: 'keep', problem: `tombstones='keep': must be one of ignore, write, deadletter` },
     { value: 'write', problem: "tombstones='write': FORMAT=text cannot express a null value; use ignore or deadletter", with: { format: 'text' } },
   ],
   filterRegex: [
@@ -293,13 +319,13 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
       problem: "filterRegex='(unclosed': not a valid RE2 regular expression (missing closing ): `(unclosed`); RE2 has no lookaround or backreferences",
     },
   ],
-  valueEncoding: [{ value: 'xml', problem: `valueEncoding='xml': Invalid option: expected one of "json"|"text"|"base64"` }],
-  keyEncoding: [{ value: 'hex', problem: `keyEncoding='hex': Invalid option: expected one of "text"|"base64"` }],
+  valueEncoding: [{ value: 'xml', problem: `valueEncoding='xml': must be one of json, text, base64` }],
+  keyEncoding: [{ value: 'hex', problem: `keyEncoding='hex': must be one of text, base64` }],
   schemaFile: [
     { value: 'missing.avsc', problem: "schemaFile='missing.avsc': cannot be read (ENOENT)" },
     { value: 'order.avsc', problem: "schemaFile='order.avsc': a schema applies to avro, parquet, csv and csv_with_headers, not FORMAT=jsonl" },
   ],
-  encryption: [{ value: 'aes', problem: `encryption='aes': Invalid option: expected one of "s3"|"kms"` }],
+  encryption: [{ value: 'aes', problem: `encryption='aes': must be one of s3, kms` }],
   kmsKeyArn: [
     { value: 'alias/foo', problem: "kmsKeyArn='alias/foo': must be a KMS key ARN (arn:aws:kms:…)" },
     { value: KMS_ARN, problem: `kmsKeyArn='${KMS_ARN}': only with encryption='kms'` },
@@ -314,16 +340,16 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: ROLE_ARN, problem: 'crossAccountRoleArn: needs bucketName (the bucket in the other account)', withoutValue: true },
   ],
   externalId: [
-    { value: 'x', problem: "externalId='x': Too small: expected string to have >=2 characters" },
+    { value: 'x', problem: "externalId='x': must be 2-1224 characters" },
     { value: 'abc', problem: 'externalId: only with crossAccountRoleArn', withoutValue: true },
   ],
-  memoryMb: [{ value: '64', problem: "memoryMb='64': Too small: expected number to be >=128" }],
+  memoryMb: [{ value: '64', problem: "memoryMb='64': must be an integer from 128 to 10240" }],
   timeoutSeconds: [
-    { value: '900', problem: "timeoutSeconds='900': Too big: expected number to be <=840" },
-    { value: '0', problem: "timeoutSeconds='0': Too small: expected number to be >=1" },
+    { value: '900', problem: "timeoutSeconds='900': must be an integer from 1 to 840" },
+    { value: '0', problem: "timeoutSeconds='0': must be an integer from 1 to 840" },
   ],
-  architecture: [{ value: 'arm32', problem: `architecture='arm32': Invalid option: expected one of "arm64"|"x86_64"` }],
-  reservedConcurrency: [{ value: '0', problem: "reservedConcurrency='0': Too small: expected number to be >=1" }],
+  architecture: [{ value: 'arm32', problem: `architecture='arm32': must be one of arm64, x86_64` }],
+  reservedConcurrency: [{ value: '0', problem: "reservedConcurrency='0': must be an integer from 1 to 10000" }],
   logRetentionDays: [
     {
       value: '2',
@@ -331,19 +357,19 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
         "logRetentionDays='2': must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
     },
   ],
-  offsetLagAlarmThreshold: [{ value: '0', problem: "offsetLagAlarmThreshold='0': Too small: expected number to be >=1" }],
+  offsetLagAlarmThreshold: [{ value: '0', problem: "offsetLagAlarmThreshold='0': must be an integer from 1 to 1000000000" }],
   alarmTopicArn: [{ value: 'topic', problem: "alarmTopicArn='topic': must be an SNS topic ARN (arn:aws:sns:…)" }],
   alarmEmail: [
-    { value: 'not-an-email', problem: "alarmEmail='not-an-email': Invalid email address" },
+    { value: 'not-an-email', problem: "alarmEmail='not-an-email': must be an email address" },
     { value: 'ops@example.com', problem: "alarmEmail='ops@example.com': set alarmTopicArn or alarmEmail, not both", with: { alarmTopicArn: TOPIC_ARN } },
   ],
   kafkaSecretKmsKeyArn: [
     { value: 'key-1', problem: "kafkaSecretKmsKeyArn='key-1': must be a KMS key ARN (arn:aws:kms:…)" },
     { value: KMS_ARN, problem: `kafkaSecretKmsKeyArn='${KMS_ARN}': only with kafkaSecretArn` },
   ],
-  headerEncoding: [{ value: 'hex', problem: `headerEncoding='hex': Invalid option: expected one of "text"|"base64"` }],
+  headerEncoding: [{ value: 'hex', problem: `headerEncoding='hex': must be one of text, base64` }],
   tablesSource: [
-    { value: 'direct', problem: `tablesSource='direct': Invalid option: expected one of "kinesis"|"msk"` },
+    { value: 'direct', problem: `tablesSource='direct': must be one of kinesis, msk` },
     { value: 'msk', problem: "tablesSource='msk': Firehose's MSK source needs kafkaAuth=iam", with: { kafkaAuth: 'mtls', kafkaSecretArn: SECRET_ARN, tableColumns: 'id:long' } },
     { value: 'msk', problem: "tablesSource='msk': Firehose writes the raw Kafka value, so the tables need its columns (tableSchemaFile or tableColumns)" },
   ],
@@ -363,14 +389,14 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'Id:long', problem: `tableColumns='Id:long': table "orders": column "Id" must be lowercase letters, digits and _ (Glue and Athena need lowercase)` },
     { value: 'id:bigint', problem: `tableColumns='id:bigint': table "orders": column "id" has type "bigint"; use boolean, int, long, float, double, decimal(p,s), string, binary, date, time, timestamp, timestamptz or uuid` },
   ],
-  kinesisShardCount: [{ value: '0', problem: "kinesisShardCount='0': Too small: expected number to be >=1" }],
-  firehoseBufferSeconds: [{ value: '901', problem: "firehoseBufferSeconds='901': Too big: expected number to be <=900" }],
-  firehoseBufferMb: [{ value: '129', problem: "firehoseBufferMb='129': Too big: expected number to be <=128" }],
-  firehoseRetrySeconds: [{ value: '7201', problem: "firehoseRetrySeconds='7201': Too big: expected number to be <=7200" }],
-  appendOnly: [{ value: 'maybe', problem: "appendOnly='maybe': Invalid input" }],
-  lakeFormation: [{ value: 'yes', problem: "lakeFormation='yes': Invalid input" }],
-  createTablesCatalog: [{ value: '1', problem: "createTablesCatalog='1': Invalid input" }],
-  freshnessAlarmSeconds: [{ value: '30', problem: "freshnessAlarmSeconds='30': Too small: expected number to be >=60" }],
+  kinesisShardCount: [{ value: '0', problem: "kinesisShardCount='0': must be an integer from 1 to 10000" }],
+  firehoseBufferSeconds: [{ value: '901', problem: "firehoseBufferSeconds='901': must be an integer from 0 to 900" }],
+  firehoseBufferMb: [{ value: '129', problem: "firehoseBufferMb='129': must be an integer from 1 to 128" }],
+  firehoseRetrySeconds: [{ value: '7201', problem: "firehoseRetrySeconds='7201': must be an integer from 0 to 7200" }],
+  appendOnly: [{ value: 'maybe', problem: "appendOnly='maybe': must be true or false" }],
+  lakeFormation: [{ value: 'yes', problem: "lakeFormation='yes': must be true or false" }],
+  createTablesCatalog: [{ value: '1', problem: "createTablesCatalog='1': must be true or false" }],
+  freshnessAlarmSeconds: [{ value: '30', problem: "freshnessAlarmSeconds='30': must be an integer from 60 to 86400" }],
 };
 
 describe('loadAppConfig: a bad value of every context key', () => {
@@ -462,9 +488,9 @@ describe('loadAppConfig: every problem at once', () => {
 
     // Assess
     expect(problems).toEqual([
-      "batchSize='0': Too small: expected number to be >=1",
-      `format='xml': Invalid option: expected one of "jsonl"|"csv"|"csv_with_headers"|"text"|"bytes"|"avro"|"parquet"`,
-      "timeoutSeconds='900': Too big: expected number to be <=840",
+      "batchSize='0': must be an integer from 1 to 10000",
+      `format='xml': must be one of jsonl, csv, csv_with_headers, text, bytes, avro, parquet`,
+      "timeoutSeconds='900': must be an integer from 1 to 840",
     ]);
   });
 
@@ -477,7 +503,7 @@ describe('loadAppConfig: every problem at once', () => {
 
     // Assess
     expect(problems).toEqual([
-      "batchSize='0': Too small: expected number to be >=1",
+      "batchSize='0': must be an integer from 1 to 10000",
       "retryAttempts='3': Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1",
       "keyTemplate='{{topic}}/{{partition}}': must contain {{start_offset}} so that every object key is unique (see \"Object keys\" in the README)",
       "timezone='Mars/Base': not an IANA time zone (for example UTC, Europe/Berlin, America/New_York)",
@@ -992,5 +1018,80 @@ describe('loadAppConfig: forwarderEnvironment', () => {
 
     // Assess
     expect(c.tablesSource).toBe('msk');
+  });
+});
+
+describe('loadAppConfig: context keys the app does not know', () => {
+  const keysOf = (overrides: Overrides) => {
+    const merged: Record<string, unknown> = { ...CDK_CONTEXT, ...REQUIRED, ...overrides };
+    return Object.keys(merged).filter((k) => merged[k] !== undefined);
+  };
+  const problemsWithKeys = (overrides: Overrides): readonly string[] => {
+    try {
+      loadAppConfig(contextGet(overrides), dir, keysOf(overrides));
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+    return [];
+  };
+
+  it.each([
+    ['batchSze', '5', 'batchSize'],
+    ['memoryMB', '4096', 'memoryMb'],
+    ['Format', 'parquet', 'format'],
+    ['bisectOnErrors', 'true', 'bisectOnError'],
+    ['topic', 'orders', 'topics'],
+    ['tableBucket', 'x', 'tableBucketName'],
+  ])('-c %s=%s fails synth and suggests %s', (key, value, near) => {
+    expect(problemsWithKeys({ [key]: value })).toEqual([`${key}: not a context key of this app; did you mean ${near}? (the README's parameter table lists every key)`]);
+  });
+
+  it('names a key that resembles none without a guess', () => {
+    expect(problemsWithKeys({ colour: 'blue' })).toEqual([`colour: not a context key of this app (the README's parameter table lists every key)`]);
+  });
+
+  it('explains the removed consumerGroupId and what replaces it', () => {
+    const [p] = problemsWithKeys({ consumerGroupId: 'kafka-s3-sink' });
+    expect(p).toMatch(/^consumerGroupId: removed: AWS requires a consumer group unique to each event source mapping/);
+    expect(p).toContain('consumerGroupIds=topic=group');
+  });
+
+  it("leaves CDK's own keys and cached lookups alone", () => {
+    const own = {
+      '@aws-cdk/core:newStyleStackSynthesis': 'true', 'aws:cdk:bundling-stacks': '[]', 'aws-cdk:enableDiffNoFail': 'true',
+      'availability-zones:account=111122223333:region=us-east-1': '[]', 'acknowledged-issue-numbers': '[]', 'cdk-migrate': 'true',
+    };
+    expect(problemsWithKeys(own)).toEqual([]);
+  });
+
+  it('reports an unknown key together with the other problems', () => {
+    expect(problemsWithKeys({ batchSze: '5', format: 'xml' })).toEqual([
+      "batchSze: not a context key of this app; did you mean batchSize? (the README's parameter table lists every key)",
+      "format='xml': must be one of jsonl, csv, csv_with_headers, text, bytes, avro, parquet",
+    ]);
+  });
+});
+
+describe('loadAppConfig: messages say what is allowed, about the value the user set', () => {
+  it('an invalid format does not make a compression meant for it an error against the default format', () => {
+    expect(problemsOf({ format: 'xml', compression: 'snappy' })).toEqual(["format='xml': must be one of jsonl, csv, csv_with_headers, text, bytes, avro, parquet"]);
+  });
+
+  it('every key, given a value of the wrong kind, says what is allowed (never a bare "Invalid input")', () => {
+    for (const key of Object.keys(ContextSchema.shape)) {
+      let problems: readonly string[];
+      try {
+        loadAppConfig(contextGet({ [key]: '\u0000?' }), dir);
+        continue; // free text (a prefix, a regex): the value may be allowed
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        problems = err.problems;
+      }
+      for (const p of problems) {
+        expect(p, key).not.toMatch(/Invalid (input|option|email)|Too (small|big)|expected (number|int|string)/);
+        if (p.startsWith(`${key}=`)) expect(p, key).toMatch(/must|not |only|needs|required|expected|cannot|unsafe/);
+      }
+    }
   });
 });

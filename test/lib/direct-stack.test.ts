@@ -47,7 +47,7 @@ describe('default configuration (MSK, IAM auth, new bucket)', () => {
     expect(mappings(s)).toHaveLength(2);
     s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: MSK_ARN, Topics: ['orders'], BatchSize: 10000, MaximumBatchingWindowInSeconds: 30, StartingPosition: 'TRIM_HORIZON',
-      AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: 'kafka-s3-sink' },
+      AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: Match.stringLikeRegexp('^kafka-s3-direct-orders-[0-9a-f]{8}$') },
     });
     s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { Topics: ['payments'] });
     for (const m of mappings(s)) {
@@ -128,7 +128,9 @@ describe('default configuration (MSK, IAM auth, new bucket)', () => {
     expect(bySid(s, 'KafkaTopicsRead')).toMatchObject({
       Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'], Resource: [`${base}:topic/${id}/orders`, `${base}:topic/${id}/payments`],
     });
-    expect(bySid(s, 'KafkaGroup')).toMatchObject({ Action: ['kafka-cluster:AlterGroup', 'kafka-cluster:DescribeGroup'], Resource: `${base}:group/${id}/kafka-s3-sink` });
+    // One group per mapping (lib/naming.ts), each granted by its ARN.
+    const groups = mappings(s).map((m) => (m.AmazonManagedKafkaEventSourceConfig as { ConsumerGroupId: string }).ConsumerGroupId);
+    expect(bySid(s, 'KafkaGroup')).toMatchObject({ Action: ['kafka-cluster:AlterGroup', 'kafka-cluster:DescribeGroup'], Resource: groups.map((g) => `${base}:group/${id}/${g}`) });
   });
 
   it('uses no wildcard action and no managed policy on the sink role', () => {
@@ -198,12 +200,19 @@ describe('options', () => {
         { Type: 'VPC_SECURITY_GROUP', URI: 'security_group:sg-0123456789abcdef0' },
         { Type: 'VPC_SECURITY_GROUP', URI: 'security_group:sg-0fedcba9876543210' },
       ]);
-      expect(m.SelfManagedKafkaEventSourceConfig).toEqual({ ConsumerGroupId: 'kafka-s3-sink' });
+      expect(m.SelfManagedKafkaEventSourceConfig).toEqual({ ConsumerGroupId: expect.stringMatching(/^kafka-s3-direct-(orders|payments)-[0-9a-f]{8}$/) });
     }
     const all = statements(s).flatMap(actionsOf);
     expect(all).toContain('secretsmanager:GetSecretValue');
     expect(all.some((a) => a.startsWith('kafka-cluster:') || a.startsWith('kafka:'))).toBe(false);
-    expect(bySid(s, 'EventSourceNetworking')).toBeDefined();
+    // CreateNetworkInterface scoped to the given subnets and security groups (Service Authorization Reference, EC2).
+    const ec2 = (r: string) => `arn:aws:ec2:us-east-1:111122223333:${r}`;
+    expect(bySid(s, 'EventSourceNetworkInterfaces')).toMatchObject({
+      Action: 'ec2:CreateNetworkInterface',
+      Resource: [ec2('network-interface/*'), ec2('security-group/sg-0123456789abcdef0'), ec2('security-group/sg-0fedcba9876543210'), ec2('subnet/subnet-0123456789abcdef0'), ec2('subnet/subnet-0fedcba9876543210')],
+    });
+    expect(bySid(s, 'EventSourceNetworkInterfacesDelete')).toMatchObject({ Action: 'ec2:DeleteNetworkInterface', Resource: ec2('network-interface/*') });
+    expect(bySid(s, 'EventSourceNetworkDescribe')).toMatchObject({ Resource: '*' });
     expect(nagFindings(s)).toEqual([]);
   });
 

@@ -139,7 +139,10 @@ describe('default: Kafka → forwarder → Kinesis (on-demand) → Firehose → 
   });
 
   it('alarms on forwarder errors, Kinesis write throttles and iterator age, Firehose failed rows and freshness', () => {
-    const names = props(s, 'AWS::CloudWatch::Alarm').map((a) => a.MetricName).sort();
+    const alarms = props(s, 'AWS::CloudWatch::Alarm');
+    // The forwarder's second line of defence (RecordCheckGaps) is a metric-math alarm, without a MetricName.
+    expect(alarms.filter((a) => a.MetricName === undefined).map((a) => (a.Metrics as { Id: string }[]).map((m) => m.Id).sort())).toEqual([['expr_1', 'fallbacks', 'gaps']]);
+    const names = alarms.map((a) => a.MetricName).filter((n) => n !== undefined).sort();
     expect(names).toEqual([
       'DeliveryToIceberg.DataFreshness', 'DeliveryToIceberg.FailedRowCount', 'Errors', 'GetRecords.IteratorAgeMilliseconds',
       'OffsetLag', 'RecordsDeadLettered', 'Throttles', 'WriteProvisionedThroughputExceeded',

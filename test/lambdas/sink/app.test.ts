@@ -206,8 +206,10 @@ describe('createSinkHandler', () => {
     expect(emf).toHaveLength(1);
     const [directive] = emf[0]._aws.CloudWatchMetrics;
     expect(directive.Namespace).toBe(METRICS_NAMESPACE);
-    expect(directive.Dimensions).toEqual([['service']]);
+    // The service set (alarms read it) and the per-topic set: an event source mapping reads one topic.
+    expect(directive.Dimensions).toEqual([['service'], ['service', 'topic']]);
     expect(emf[0].service).toBe(SERVICE_NAME);
+    expect((emf[0] as unknown as { topic: string }).topic).toBe('orders');
     const names = directive.Metrics.map((m) => m.Name);
     expect(names).toEqual(expect.arrayContaining(['RecordsIn', 'RecordsWritten', 'RecordsDeadLettered', 'BytesWritten']));
     expect(directive.Metrics.find((m) => m.Name === 'BytesWritten')?.Unit).toBe('Bytes');
@@ -215,6 +217,23 @@ describe('createSinkHandler', () => {
       .toEqual([12, 6, 4, 1, 1]);
     expect(emf[0].BytesWritten).toBe(result.bytes);
     expect(emf[0].ObjectsWritten).toBe(3);
+  });
+
+  it("takes the pipeline's service name from POWERTOOLS_SERVICE_NAME, and no topic dimension for an event of several topics", async () => {
+    // Prepare
+    const { client } = fakeS3();
+    const handler = createSinkHandler({ env: { ...ENV, POWERTOOLS_SERVICE_NAME: 'payments-pipeline-sink' }, s3: client });
+    const two = mixedEvent() as { records: Record<string, { topic: string }[]> };
+    const [, list] = Object.entries(two.records)[0];
+    two.records['refunds-0'] = list.map((r) => ({ ...r, topic: 'refunds' }));
+
+    // Act
+    await handler(two, context);
+
+    // Assess
+    const [emf] = jsonLines(stdout).filter((l) => '_aws' in l) as unknown as Emf[];
+    expect(emf._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service']]);
+    expect(emf.service).toBe('payments-pipeline-sink');
   });
 
   it('logs the batch summary as structured JSON with the Lambda context', async () => {

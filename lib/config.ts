@@ -20,9 +20,10 @@ const EXAMPLE = 'npx cdk deploy KafkaS3DirectStack -c mskClusterArn=arn:aws:kafk
 const str = z.string().trim().min(1, 'must not be empty');
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
 /** An integer in [min, max]; one message that says what is allowed, whatever is wrong with the value. */
-const int = (min: number, max: number) => z.union([z.number(), z.string()], { error: `must be an integer from ${min} to ${max}` })
-  .transform((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v))
-  .pipe(z.number({ error: `must be an integer from ${min} to ${max}` }).refine((v) => Number.isInteger(v) && v >= min && v <= max, `must be an integer from ${min} to ${max}`));
+const int = (min: number, max: number) => {
+  const error = `must be an integer from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
 const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')], { error: 'must be true or false' });
 /** One of a fixed list of values, with the list in the message. */
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` });
@@ -105,6 +106,9 @@ export const ContextSchema = z.object({
   kmsKeyArn: arn('kms', 'a KMS key').optional().describe('KMS key for encryption=kms (unset creates one).'),
   crossAccountRoleArn: arn('iam', 'an IAM role').optional().describe('Write through this role in the bucket owner\'s account.'),
   externalId: z.string().min(2, 'must be 2-1224 characters').max(1224, 'must be 2-1224 characters').optional().describe('External ID for crossAccountRoleArn.'),
+  s3CredentialsSecretArn: secretArn.optional()
+    .describe('Write with the long-term access keys in this secret (JSON accessKeyId, secretAccessKey), read at cold start and on rotation; a role (crossAccountRoleArn) is better.'),
+  s3CredentialsSecretKmsKeyArn: arn('kms', 'a KMS key').optional().describe('Customer-managed key the s3CredentialsSecretArn secret is encrypted with.'),
   // Function
   memoryMb: int(128, 10_240).describe('Function memory (MB).'),
   timeoutSeconds: int(1, 840).describe('Function timeout (≤ 840: Kafka event sources need ≤ 14 min).'),
@@ -188,6 +192,7 @@ const ENV_TO_CONTEXT: Record<string, string> = {
   KEY_TEMPLATE: 'keyTemplate', FIELDS: 'fields', TIMEZONE: 'timezone', MAX_RECORDS_PER_OBJECT: 'maxRecordsPerObject',
   TOMBSTONES: 'tombstones', FILTER_REGEX: 'filterRegex', VALUE_ENCODING: 'valueEncoding', KEY_ENCODING: 'keyEncoding',
   AVRO_SCHEMA: 'schemaFile', AVRO_SCHEMA_FILE: 'schemaFile', CROSS_ACCOUNT_ROLE_ARN: 'crossAccountRoleArn', EXTERNAL_ID: 'externalId',
+  S3_CREDENTIALS_SECRET_ARN: 's3CredentialsSecretArn',
 };
 
 
@@ -293,6 +298,10 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (c.kmsKeyArn && ok('encryption') && c.encryption !== 'kms') problems.push(`kmsKeyArn=${show(c.kmsKeyArn)}: only with encryption='kms'`);
   if (c.externalId && ok('crossAccountRoleArn') && !c.crossAccountRoleArn) problems.push(`externalId: only with crossAccountRoleArn`);
   if (c.crossAccountRoleArn && ok('bucketName') && !c.bucketName) problems.push(`crossAccountRoleArn: needs bucketName (the bucket in the other account)`);
+  if (c.s3CredentialsSecretArn && c.crossAccountRoleArn) problems.push(`s3CredentialsSecretArn: set crossAccountRoleArn or s3CredentialsSecretArn, not both`);
+  if (c.s3CredentialsSecretArn && ok('bucketName') && !c.bucketName) problems.push(`s3CredentialsSecretArn: needs bucketName (the existing bucket the keys may write to)`);
+  if (c.s3CredentialsSecretArn && c.encryption === 'kms' && !c.kmsKeyArn) problems.push(`encryption='kms': with s3CredentialsSecretArn, name the bucket owner's key in kmsKeyArn (a key created here is not usable by the keys' owner)`);
+  if (c.s3CredentialsSecretKmsKeyArn && ok('s3CredentialsSecretArn') && !c.s3CredentialsSecretArn) problems.push(`s3CredentialsSecretKmsKeyArn=${show(c.s3CredentialsSecretKmsKeyArn)}: only with s3CredentialsSecretArn`);
   if (c.alarmTopicArn && c.alarmEmail) problems.push(`alarmEmail=${show(c.alarmEmail)}: set alarmTopicArn or alarmEmail, not both`);
   // MSK: "the secret name must begin with the prefix AmazonMSK_" (Amazon MSK developer guide, SASL/SCRAM authentication).
   if (c.mskClusterArn && c.kafkaAuth === 'scram512' && c.kafkaSecretArn && !/:secret:AmazonMSK_/.test(c.kafkaSecretArn)) {
@@ -340,6 +349,7 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     ['TOMBSTONES', c.tombstones], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding], ['HEADER_ENCODING', c.headerEncoding],
     ['COMPRESSION', c.compression],
     ['FIELDS', c.fields], ['FILTER_REGEX', c.filterRegex], ['CROSS_ACCOUNT_ROLE_ARN', c.crossAccountRoleArn], ['EXTERNAL_ID', c.externalId],
+    ['S3_CREDENTIALS_SECRET_ARN', c.s3CredentialsSecretArn],
   ];
   // Keys that failed above are left out: the sink then checks the rest against its defaults, without repeating them.
   const sinkEnvironment: Record<string, string> = Object.fromEntries(fromContext.filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));

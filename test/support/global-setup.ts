@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { startKafka } from './kafka.ts';
 import type { ProvidedKafka } from './kafka-context.ts';
@@ -7,6 +9,20 @@ import { startVersitygw } from './versitygw.ts';
 function isCi(): boolean {
   const ci = process.env.CI;
   return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
+}
+
+/**
+ * Installs what the integration tests need (scripts/infra/install-all.sh: versitygw, the Python venv, the Kafka jars;
+ * idempotent, cached per user, instant when present), so `npm test` on a fresh machine runs the whole suite with no
+ * skips. A failed install fails the run in CI; locally, the tests that need the missing tool skip with a warning.
+ */
+function installTools(): void {
+  if (process.env.KAFKA_S3_SKIP_INSTALL) return;
+  const r = spawnSync('bash', [fileURLToPath(new URL('../../scripts/infra/install-all.sh', import.meta.url))], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status === 0) return;
+  const why = `scripts/infra/install-all.sh failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`}); see its output above`;
+  if (isCi()) throw new Error(why);
+  console.warn(`WARNING: ${why}; integration tests that need a missing tool will skip.`);
 }
 
 type Started<T> =
@@ -41,6 +57,7 @@ async function startServer<T>(what: string, tests: string, start: () => Promise<
  * inject('kafkaUnavailable'), when it could not start.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  installTools();
   const [s3, kafka] = await Promise.all([
     startServer('S3 test server (versitygw)', 'S3', startVersitygw),
     startServer('Kafka test broker', 'Kafka', startKafka),

@@ -204,6 +204,8 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   kafkaSecretArn: [
     { value: 'my-secret', problem: `kafkaSecretArn='my-secret': ${SECRET_ARN_RULE}` },
     // Without the 6 characters Secrets Manager appends: CDK's fromSecretCompleteArn would throw, and IAM would match nothing.
+    // Amazon MSK developer guide, SASL/SCRAM: "the secret name must begin with the prefix AmazonMSK_".
+    { value: SECRET_ARN, problem: `kafkaSecretArn='${SECRET_ARN}': MSK uses only SCRAM secrets whose name begins with AmazonMSK_`, with: { kafkaAuth: 'scram512', kafkaSecretKmsKeyArn: KMS_ARN } },
     { value: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds', problem: `kafkaSecretArn='arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds': ${SECRET_ARN_RULE}`, with: { kafkaAuth: 'mtls' } },
     { value: SECRET_ARN, problem: `kafkaSecretArn='${SECRET_ARN}': not used with kafkaAuth='iam'` },
   ],

@@ -23,6 +23,8 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const BASE64_URL = /^[A-Za-z0-9_-]*={0,2}$/;
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
+/** An integer as Firehose's examples show it in a string ("7"), and as Java's Long.parseLong reads it. */
+const PLAIN_INTEGER = /^-?(?:0|[1-9]\d*)$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIME = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$/;
 const DATETIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?$/;
@@ -97,20 +99,27 @@ function checkDateTime(s: string): void {
   if (zone && zone !== 'Z') {
     const sign = zone[0] === '-' ? -1n : 1n;
     const [oh, om] = [Number(zone.slice(1, 3)), Number(zone.slice(4, 6))];
-    if (oh > 18 || om > 59) fail('has a zone offset beyond ±18:00');
+    // Java's ZoneOffset (which Firehose parses offsets with) stops at ±18:00: +18:30 is no offset there.
+    if (oh > 18 || om > 59 || (oh === 18 && om > 0)) fail('has a zone offset beyond ±18:00');
     micros -= sign * BigInt(oh * 3600 + om * 60) * 1_000_000n;
   }
   if (micros < MIN_MICROS || micros > MAX_MICROS) fail('outside years 0001..9999');
 }
 
 function isBinaryText(s: string): boolean {
-  const unwrapped = s.includes('\n') ? s.replace(/\r?\n/g, '') : s; // MIME base64 breaks lines
-  if (unwrapped.length % 4 === 0 && (BASE64.test(unwrapped) || BASE64_URL.test(unwrapped))) return true;
+  if (s.length % 4 === 0 && (BASE64.test(s) || BASE64_URL.test(s))) return true;
+  // MIME base64 breaks lines, in the standard alphabet only: URL-safe text with line breaks is none of the encodings
+  // Firehose takes (a MIME decoder skips its - and _ and decodes other bytes).
+  if (s.includes('\n')) {
+    const unwrapped = s.replace(/\r?\n/g, '');
+    if (unwrapped.length % 4 === 0 && BASE64.test(unwrapped)) return true;
+  }
   return HEX.test(s);
 }
 
-/** Checks a value for a column type; returns what to write (an int64 given as an exact non-integer literal is
- * written as its integer, so Firehose never reads it through a double). Throws Mismatch. */
+/** Checks a value for a column type; returns what to write: an integer given as an exact non-integer literal
+ * (7.0, 7e0, also in a string: "7.0", "7E0") is written as its integer, so Firehose never reads it through a
+ * double nor has to parse more than the plain digits its examples show. Throws Mismatch. */
 function checkType(col: Column, v: unknown): unknown {
   const t = col.type;
   switch (t.kind) {
@@ -125,7 +134,7 @@ function checkType(col: Column, v: unknown): unknown {
     case 'int':
     case 'long': {
       const i = integerIn(v, t.kind === 'int' ? INT32 : INT64, 'an integer', true);
-      return typeof v === 'number' || i.fromString ? v : i.value;
+      return typeof v === 'number' || (i.fromString && PLAIN_INTEGER.test(v as string)) ? v : i.value;
     }
     case 'float':
     case 'double': {
@@ -147,8 +156,8 @@ function checkType(col: Column, v: unknown): unknown {
         checkCalendar(Number(m[1]), Number(m[2]), Number(m[3]));
         return v;
       }
-      integerIn(v, [MIN_EPOCH_DAY, MAX_EPOCH_DAY], 'days since 1970-01-01 or an ISO-8601 date (2024-09-04)', false);
-      return v;
+      const i = integerIn(v, [MIN_EPOCH_DAY, MAX_EPOCH_DAY], 'days since 1970-01-01 or an ISO-8601 date (2024-09-04)', false);
+      return typeof v === 'number' ? v : i.value;
     }
     case 'time': {
       if (typeof v === 'string') {
@@ -156,8 +165,8 @@ function checkType(col: Column, v: unknown): unknown {
         checkClock(Number(m[1]), Number(m[2]), Number(m[3] ?? '0'), m[4]);
         return v;
       }
-      integerIn(v, [0n, MICROS_PER_DAY - 1n], 'microseconds since midnight or an ISO-8601 time (18:56:15.096)', false);
-      return v;
+      const i = integerIn(v, [0n, MICROS_PER_DAY - 1n], 'microseconds since midnight or an ISO-8601 time (18:56:15.096)', false);
+      return typeof v === 'number' ? v : i.value;
     }
     case 'timestamp':
     case 'timestamptz': {
@@ -165,9 +174,10 @@ function checkType(col: Column, v: unknown): unknown {
         checkDateTime(v);
         return v;
       }
-      // Firehose takes numbers as epoch microseconds.
-      integerIn(v, [MIN_MICROS, MAX_MICROS], 'epoch microseconds or an ISO-8601 date-time (2024-09-04T18:56:15.099Z)', false);
-      return v;
+      // Firehose takes numbers as epoch microseconds; beyond 2^53 an exact literal such as 9007199254740993.0 is
+      // written as its integer, like a long's.
+      const i = integerIn(v, [MIN_MICROS, MAX_MICROS], 'epoch microseconds or an ISO-8601 date-time (2024-09-04T18:56:15.099Z)', false);
+      return typeof v === 'number' ? v : i.value;
     }
     case 'binary':
       if (typeof v !== 'string') return fail('expected base64 or hex text');

@@ -55,6 +55,24 @@ describe('checkColumn: values that fit are written as given', () => {
     // Assess
     expect(out).toBe(9_007_199_254_740_993n);
   });
+
+  // Found against pyiceberg (test/integration/iceberg-tables.test.ts): these went to Firehose as given.
+  it.each([
+    ['int', '7.0', 7n],
+    ['int', '-2E0', -2n],
+    ['long', '9223372036854775807.0', 9_223_372_036_854_775_807n],
+    ['long', '90071992547409930e-1', 9_007_199_254_740_993n],
+    ['timestamptz', raw('9007199254740993.0'), 9_007_199_254_740_993n],
+    ['timestamp', raw('-621355967999999990e-1'), -62_135_596_799_999_999n],
+    ['date', raw('19970.0'), 19_970n],
+    ['time', raw('1e3'), 1000n],
+  ])('writes %s given as %o as its plain integer', (type, value, integer) => {
+    expect(checkColumn(col(type), value)).toBe(integer);
+  });
+
+  it.each(['-18:00', '+18:00', '+17:59'])('takes the zone offset %s, Java\'s ZoneOffset range', (offset) => {
+    expect(checkColumn(col('timestamptz'), `2024-09-04T18:56:15${offset}`)).toBe(`2024-09-04T18:56:15${offset}`);
+  });
 });
 
 describe('checkColumn: missing and null', () => {
@@ -114,6 +132,10 @@ describe('checkColumn: values that do not fit are dead letters with a reason', (
     ['timestamptz', '0001-01-01T00:00:00+01:00', 'column "c" (timestamptz): the string "0001-01-01T00:00:00+01:00" does not fit: outside years 0001..9999'],
     ['timestamp', '9999-12-31T23:00:00-01:00', 'column "c" (timestamp): the string "9999-12-31T23:00:00-01:00" does not fit: outside years 0001..9999'],
     ['timestamp', '2024-09-04T18:56:15+19:00', 'column "c" (timestamp): the string "2024-09-04T18:56:15+19:00" does not fit: has a zone offset beyond ±18:00'],
+    // Java's ZoneOffset stops at ±18:00 (found against pyiceberg, test/integration/iceberg-tables.test.ts).
+    ['timestamptz', '2024-09-04T18:56:15-18:30', 'column "c" (timestamptz): the string "2024-09-04T18:56:15-18:30" does not fit: has a zone offset beyond ±18:00'],
+    // URL-safe base64 has no line breaks: a MIME decoder would skip its - and _ and decode other bytes.
+    ['binary', 'AsYhnHD_\nRa54hA==', 'column "c" (binary): the string "AsYhnHD_\\nRa54hA==" does not fit: expected base64 (standard, MIME or URL-safe) or hex text'],
     ['uuid', '21c5521ca6d448d4b2c87f6d842f72c3', 'column "c" (uuid): the string "21c5521ca6d448d4b2c87f6d842f72c3" does not fit: expected a UUID (21c5521c-a6d4-48d4-b2c8-7f6d842f72c3)'],
   ])('%s refuses %o', (type, value, message) => {
     expect(mismatch(type, value)).toBe(message);

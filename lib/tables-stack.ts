@@ -4,7 +4,7 @@
  * With tablesSource=msk, Firehose reads each MSK topic directly (one delivery stream per topic).
  * Wiring only: resources and their defaults live in the constructs.
  */
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
@@ -67,6 +67,12 @@ export class KafkaS3TablesStack extends Stack {
         // The AWS managed key (aws/kinesis): encrypted at rest without per-producer and per-consumer KMS grants.
         encryption: kinesis.StreamEncryption.MANAGED,
         retentionPeriod: Duration.hours(24),
+        // Deleted with the stack, not retained: the stream is a buffer, not a store. It holds at most 24 h of
+        // records, Firehose reads it continuously (the iterator-age alarm fires past 5 minutes) and puts the rows it
+        // cannot write into the error bucket, which is retained. Once the delivery stream is gone nothing reads the
+        // stream: kept, it would bill (on-demand: per stream-hour) while its records expire within the day. What it
+        // holds at a destroy is what Firehose had not read yet; drain it first (README, "What `cdk destroy` keeps").
+        removalPolicy: RemovalPolicy.DESTROY,
       });
       // The router names each record's table (several tables) and, for upserts, the operation Firehose needs per record.
       if (tableNames.length > 1 || !c.appendOnly) {

@@ -50,7 +50,7 @@ export class IcebergDelivery extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
-    checkovSkip(this.logGroup, { id: 'CKV_AWS_158', comment: 'Firehose delivery errors (reasons, table names), no record contents; CloudWatch Logs encrypts them at rest.' });
+    checkovSkip(this.logGroup, { id: 'CKV_AWS_158', comment: 'Firehose delivery error messages (error codes, table names); the failed records go to the error bucket. CloudWatch Logs encrypts log data at rest.' });
     const logStream = new logs.LogStream(this, 'DeliveryLog', { logGroup: this.logGroup });
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
@@ -58,18 +58,32 @@ export class IcebergDelivery extends Construct {
     });
     const add = (sid: string, actions: string[], resources: string[]) => this.role.addToPolicy(new iam.PolicyStatement({ sid, actions, resources }));
 
-    const glueArns = props.tables.glueArns();
-    add('GlueCatalog', ['glue:GetDatabase', 'glue:GetTable', 'glue:UpdateTable'], glueArns);
-    const tableBucket = props.tables.tableBucketArn;
+    // The Firehose guide's policy for an S3 Tables destination ("Grant Firehose access to Amazon S3 Tables",
+    // https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-s3-tables): glue:GetTable,
+    // GetDatabase and UpdateTable on the catalog levels, the database and the tables, here only this table bucket's
+    // catalog, this namespace and this stream's tables; plus glue:GetCatalog on the catalogs, which the Glue guide
+    // lists for every principal working through the s3tablescatalog in either access mode ("glue:GetCatalog –
+    // Required to view catalog details", https://docs.aws.amazon.com/glue/latest/dg/s3tables-catalog-prerequisites.html).
+    const glue = props.tables.glueArns(props.tableNames);
+    add('GlueCatalog', ['glue:GetCatalog'], glue.catalogs);
+    add('GlueTables', ['glue:GetDatabase', 'glue:GetTable', 'glue:UpdateTable'], [...glue.catalogs, glue.database, ...glue.tables]);
     if (props.lakeFormation) {
-      // LF access mode: Lake Formation vends the table bucket credentials after checking its grants.
+      // Lake Formation access control: Lake Formation vends the table data credentials after checking its grants;
+      // the role holds no s3tables action ("When a registered role is configured and credential vending is enabled,
+      // S3 Tables IAM permissions are not required", https://docs.aws.amazon.com/glue/latest/dg/glue-federation-s3tables.html).
+      // GetDataAccess has no resource type: the Firehose guide's statement grants it on "*".
       add('LakeFormationDataAccess', ['lakeformation:GetDataAccess'], ['*']);
-      props.tables.grantLakeFormation(this.role.roleArn);
+      props.tables.grantLakeFormation(props.source.kind === 'msk' ? `-${props.source.topic}` : '', this.role.roleArn, props.tableNames);
     } else {
+      // IAM access control (the integration's default): "The Firehose delivery role needs IAM permissions directly on
+      // Amazon S3 Tables resources" (https://docs.aws.amazon.com/firehose/latest/dev/apache-iceberg-prereq.html#s3-tables-prerequisites).
+      // Of the S3 Tables actions the Glue guide lists for IAM access control, those of a writer of existing tables
+      // (none that creates, lists or deletes): the bucket and namespace reads on the table bucket, the metadata
+      // pointer read and commit and the data reads and writes on this stream's tables, by their TableARN.
+      add('S3TablesBucket', ['s3tables:GetTableBucket', 's3tables:GetNamespace'], [props.tables.tableBucketArn]);
       add('S3TablesData', [
-        's3tables:GetTableBucket', 's3tables:GetNamespace', 's3tables:GetTable', 's3tables:GetTableMetadataLocation',
-        's3tables:UpdateTableMetadataLocation', 's3tables:GetTableData', 's3tables:PutTableData',
-      ], [tableBucket, `${tableBucket}/table/*`]);
+        's3tables:GetTable', 's3tables:GetTableMetadataLocation', 's3tables:UpdateTableMetadataLocation', 's3tables:GetTableData', 's3tables:PutTableData',
+      ], props.tables.tableArns(props.tableNames));
     }
     const errorObjects = props.errorBucket.arnForObjects(`${props.errorPrefix}*`);
     add('ErrorBucketObjects', ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], [errorObjects]);
@@ -82,6 +96,7 @@ export class IcebergDelivery extends Construct {
     if (props.router) add('InvokeRouter', ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration'], [props.router.functionArn, `${props.router.functionArn}:*`]);
 
     let sourceProps: Partial<firehose.CfnDeliveryStreamProps>;
+    let mskGroups: string | undefined;
     if (props.source.kind === 'kinesis') {
       const stream = props.source.stream;
       add('KinesisRead', ['kinesis:DescribeStream', 'kinesis:DescribeStreamSummary', 'kinesis:GetShardIterator', 'kinesis:GetRecords', 'kinesis:ListShards'], [stream.streamArn]);
@@ -91,10 +106,14 @@ export class IcebergDelivery extends Construct {
         kinesisStreamSourceConfiguration: { kinesisStreamArn: stream.streamArn, roleArn: this.role.roleArn },
       };
     } else {
+      // The Firehose guide's statements for an MSK source ("Grant Firehose access to an Amazon S3 destination": "If you
+      // use Amazon MSK as your source, then you can substitute that statement with the following",
+      // https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-iam-s3), topic scoped to this one.
       const { prefix, name, uuid } = mskArnParts(props.source.clusterArn);
       add('MskCluster', ['kafka:GetBootstrapBrokers', 'kafka:DescribeCluster', 'kafka:DescribeClusterV2', 'kafka-cluster:Connect'], [props.source.clusterArn]);
       add('MskTopic', ['kafka-cluster:DescribeTopic', 'kafka-cluster:DescribeTopicDynamicConfiguration', 'kafka-cluster:ReadData'], [`${prefix}:topic/${name}/${uuid}/${props.source.topic}`]);
-      add('MskGroup', ['kafka-cluster:DescribeGroup'], [`${prefix}:group/${name}/${uuid}/*`]);
+      mskGroups = `${prefix}:group/${name}/${uuid}/*`;
+      add('MskGroup', ['kafka-cluster:DescribeGroup'], [mskGroups]);
       sourceProps = {
         deliveryStreamType: 'MSKAsSource',
         mskSourceConfiguration: {
@@ -105,10 +124,17 @@ export class IcebergDelivery extends Construct {
         },
       };
     }
-    const wildcards = [`${tableBucket}/table/*`, errorObjects, glueArns[glueArns.length - 1], ...(props.router ? [`${props.router.functionArn}:*`] : [])];
-    if (props.source.kind === 'msk') wildcards.push(`${mskArnParts(props.source.clusterArn).prefix}:group/${mskArnParts(props.source.clusterArn).name}/${mskArnParts(props.source.clusterArn).uuid}/*`);
-    acknowledgeWildcards(this.role, props.lakeFormation ? [...wildcards.filter((w) => w !== `${tableBucket}/table/*`), '*'] : wildcards,
-      'Scoped to this table bucket\'s tables, this namespace, the error prefix, the router\'s versions and (MSK source) the consumer groups Firehose names itself; lakeformation:GetDataAccess takes no resource.');
+    // The wildcards left, each the narrowest the service allows (the Glue and S3 Tables grants name every resource).
+    acknowledgeWildcards(this.role, [errorObjects], 'Failed rows and backups under this stream\'s error prefix of the error bucket; Firehose names the objects.');
+    if (props.router) {
+      acknowledgeWildcards(this.role, [`${props.router.functionArn}:*`],
+        'The router function\'s qualified ARNs (versions, $LATEST), as the Firehose guide\'s policy names function:<name>:<version>.');
+    }
+    if (mskGroups) {
+      acknowledgeWildcards(this.role, [mskGroups],
+        'Consumer groups of this cluster only: Firehose names its own group, and its guide grants DescribeGroup on group/<cluster>/<uuid>/*.');
+    }
+    if (props.lakeFormation) acknowledgeWildcards(this.role, ['*'], 'lakeformation:GetDataAccess supports no resource-level permission; Lake Formation\'s grants decide which tables it vends credentials for.');
 
     this.deliveryStream = new firehose.CfnDeliveryStream(this, 'Stream', {
       ...sourceProps,
@@ -151,7 +177,13 @@ export class IcebergDelivery extends Construct {
     });
     // Firehose checks the role, the catalog and the tables (and their unique keys) when the stream is created.
     this.deliveryStream.node.addDependency(this.role, props.tables);
-    const sseReason = 'Server-side encryption of a delivery stream applies to Direct PUT only; the source (Kinesis stream with a customer key, or MSK) and the table bucket are encrypted.';
+    // "You can enable SSE for a Firehose stream only if it's a Firehose stream that uses DirectPut as its source"
+    // (StartDeliveryStreamEncryption, Firehose API reference). With a Kinesis source "Firehose no longer stores the
+    // data at rest. Instead, the data is stored in the data stream" (https://docs.aws.amazon.com/firehose/latest/dev/encryption.html).
+    const sourceAtRest = props.source.kind === 'kinesis'
+      ? `the Kinesis stream holds the records, encrypted at rest with ${props.source.stream.encryptionKey ? 'its customer managed KMS key' : 'the AWS managed key aws/kinesis'}`
+      : 'the MSK cluster holds the records, encrypted at rest by MSK';
+    const sseReason = `Server-side encryption of a delivery stream applies to Direct PUT sources only; ${sourceAtRest}, and the table bucket encrypts the rows (SSE-S3).`;
     Validations.of(this.deliveryStream).acknowledge({ id: 'AwsSolutions-KDF1', reason: sseReason });
     checkovSkip(this.deliveryStream, { id: 'CKV_AWS_240', comment: sseReason }, { id: 'CKV_AWS_241', comment: sseReason });
   }

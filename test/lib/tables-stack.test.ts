@@ -114,14 +114,17 @@ describe('default: Kafka → forwarder → Kinesis (on-demand) → Firehose → 
   });
 
   it('gives Firehose exactly the Glue, S3 Tables, Kinesis, router, error-bucket and log permissions, no wildcard action', () => {
+    // The Glue and S3 Tables statements, exactly and with the pages they follow: test/lib/tables-aws-docs.test.ts.
     const st = statementsOf(s, 'DeliveryRole');
-    expect(acts(sid(st, 'GlueCatalog')!).sort()).toEqual(['glue:GetDatabase', 'glue:GetTable', 'glue:UpdateTable']);
-    expect(sid(st, 'GlueCatalog')!.Resource).toEqual([
+    expect(acts(sid(st, 'GlueCatalog')!)).toEqual(['glue:GetCatalog']);
+    expect(acts(sid(st, 'GlueTables')!).sort()).toEqual(['glue:GetDatabase', 'glue:GetTable', 'glue:UpdateTable']);
+    expect(sid(st, 'GlueTables')!.Resource).toEqual([
       'arn:aws:glue:us-east-1:111122223333:catalog',
       'arn:aws:glue:us-east-1:111122223333:catalog/s3tablescatalog',
       'arn:aws:glue:us-east-1:111122223333:catalog/s3tablescatalog/kafka-s3-tables',
       'arn:aws:glue:us-east-1:111122223333:database/s3tablescatalog/kafka-s3-tables/kafka',
-      'arn:aws:glue:us-east-1:111122223333:table/s3tablescatalog/kafka-s3-tables/kafka/*',
+      'arn:aws:glue:us-east-1:111122223333:table/s3tablescatalog/kafka-s3-tables/kafka/orders',
+      'arn:aws:glue:us-east-1:111122223333:table/s3tablescatalog/kafka-s3-tables/kafka/payments',
     ]);
     expect(acts(sid(st, 'S3TablesData')!)).toContain('s3tables:PutTableData');
     expect(sid(st, 'LakeFormationDataAccess')).toBeUndefined();
@@ -195,16 +198,17 @@ describe('options', () => {
     for (const t of list) expect(t.UniqueKeys).toEqual(['_kafka_topic', '_kafka_partition', '_kafka_offset']);
   });
 
-  it('Lake Formation mode: grants on the namespace and its tables, GetDataAccess instead of s3tables actions', () => {
+  it('Lake Formation mode: grants on the namespace and each of its tables, GetDataAccess instead of s3tables actions', () => {
     const s = synthTables({ lakeFormation: 'true' });
     const st = statementsOf(s, 'DeliveryRole');
     expect(sid(st, 'LakeFormationDataAccess')).toMatchObject({ Action: 'lakeformation:GetDataAccess', Resource: '*' });
     expect(sid(st, 'S3TablesData')).toBeUndefined();
+    expect(sid(st, 'S3TablesBucket')).toBeUndefined();
     const grants = props(s, 'AWS::LakeFormation::PrincipalPermissions');
-    expect(grants).toHaveLength(2);
     expect(grants.map((g) => g.Resource)).toEqual([
       { Database: { CatalogId: '111122223333:s3tablescatalog/kafka-s3-tables', Name: 'kafka' } },
-      { Table: { CatalogId: '111122223333:s3tablescatalog/kafka-s3-tables', DatabaseName: 'kafka', TableWildcard: {} } },
+      { Table: { CatalogId: '111122223333:s3tablescatalog/kafka-s3-tables', DatabaseName: 'kafka', Name: 'orders' } },
+      { Table: { CatalogId: '111122223333:s3tablescatalog/kafka-s3-tables', DatabaseName: 'kafka', Name: 'payments' } },
     ]);
     expect(nagFindings(s)).toEqual([]);
   });

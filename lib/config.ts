@@ -134,7 +134,7 @@ export const ContextSchema = z.object({
   firehoseBufferMb: int(1, 128).describe('Tables stack: Firehose buffering size (MB).'),
   firehoseRetrySeconds: int(0, 7200).describe('Tables stack: how long Firehose retries a failed delivery (seconds).'),
   appendOnly: bool.describe('Tables stack: append rows (true), or upsert on topic+partition+offset to drop duplicates of retried batches (false).'),
-  lakeFormation: bool.describe('Tables stack: grant Firehose through Lake Formation (LF access mode) instead of IAM.'),
+  lakeFormation: bool.describe('Tables stack: grant Firehose through Lake Formation (LF access mode) instead of IAM; the deploy role must be a Lake Formation data lake administrator or hold the granted permissions with grant option.'),
   createTablesCatalog: bool.describe('Tables stack: create the s3tablescatalog Glue catalog (S3 Tables analytics integration), once per account and region.'),
   freshnessAlarmSeconds: int(60, 86_400).describe('Tables stack: alarm when Firehose data freshness exceeds this.'),
 });

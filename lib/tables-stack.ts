@@ -67,12 +67,12 @@ export class KafkaS3TablesStack extends Stack {
         // The AWS managed key (aws/kinesis): encrypted at rest without per-producer and per-consumer KMS grants.
         encryption: kinesis.StreamEncryption.MANAGED,
         retentionPeriod: Duration.hours(24),
-        // Deleted with the stack, not retained: the stream is a buffer, not a store. It holds at most 24 h of
-        // records, Firehose reads it continuously (the iterator-age alarm fires past 5 minutes) and puts the rows it
-        // cannot write into the error bucket, which is retained. Once the delivery stream is gone nothing reads the
-        // stream: kept, it would bill (on-demand: per stream-hour) while its records expire within the day. What it
-        // holds at a destroy is what Firehose had not read yet; drain it first (README, "What `cdk destroy` keeps").
-        removalPolicy: RemovalPolicy.DESTROY,
+        // Retained like every resource that holds records: at a destroy it may hold up to 24 h of records the
+        // forwarder already sent (and checkpointed, so it will not send them again) that Firehose has not delivered
+        // yet, e.g. while the tables refuse writes. Kept, they can still be read back; the stream has no fixed name,
+        // so it blocks no redeploy. It bills while kept (on-demand: per stream-hour): delete it once drained
+        // (README, "What `cdk destroy` keeps").
+        removalPolicy: RemovalPolicy.RETAIN,
       });
       // The router names each record's table (several tables) and, for upserts, the operation Firehose needs per record.
       if (tableNames.length > 1 || !c.appendOnly) {

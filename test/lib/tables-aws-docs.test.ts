@@ -190,12 +190,12 @@ describe('encryption reasons say what the stack does', () => {
  * fails the test: a new resource must be classified before it can be deployed.
  * - retain: holds data (tables, objects, dead letters, failed batches, keys that decrypt them) or the diagnostic logs;
  *   DeletionPolicy and UpdateReplacePolicy Retain.
- * - delete: the Kinesis stream (see lib/tables-stack.ts: a ≤ 24 h buffer that Firehose drains, retained it would bill
- *   with no reader while its records expire).
+ * - retain also the Kinesis stream (lib/tables-stack.ts): up to 24 h of records sent but not yet delivered by Firehose.
+ * - delete: nothing that holds records.
  * - stateless: configuration only; recreated identically by a new deploy.
  */
-const RETAIN = ['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::SQS::Queue', 'AWS::S3Tables::TableBucket', 'AWS::S3Tables::Namespace', 'AWS::S3Tables::Table', 'AWS::Glue::Catalog', 'AWS::Logs::LogGroup', 'AWS::Logs::LogStream'];
-const DELETE = ['AWS::Kinesis::Stream'];
+const RETAIN = ['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::SQS::Queue', 'AWS::S3Tables::TableBucket', 'AWS::S3Tables::Namespace', 'AWS::S3Tables::Table', 'AWS::Glue::Catalog', 'AWS::Logs::LogGroup', 'AWS::Logs::LogStream', 'AWS::Kinesis::Stream'];
+const DELETE: string[] = [];
 const STATELESS = [
   'AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::S3::BucketPolicy', 'AWS::SQS::QueuePolicy', 'AWS::Lambda::Function', 'AWS::Lambda::EventSourceMapping',
   'AWS::Lambda::Permission', 'AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard', 'AWS::SNS::Topic', 'AWS::SNS::TopicPolicy', 'AWS::SNS::Subscription',

@@ -62,6 +62,8 @@ export class KafkaS3DirectStack extends Stack {
       schemaFile,
       bundledSchemaPath: BUNDLED_SCHEMA_PATH,
       crossAccountRoleArn: c.crossAccountRoleArn,
+      s3CredentialsSecretArn: c.s3CredentialsSecretArn,
+      s3CredentialsSecretKmsKeyArn: c.s3CredentialsSecretKmsKeyArn,
       memoryMb: c.memoryMb,
       timeout: Duration.seconds(c.timeoutSeconds),
       architecture: c.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,

@@ -42,6 +42,13 @@ const checked = (schema: z.ZodString, check: (value: string) => unknown) =>
     }
   });
 
+/**
+ * The longest S3_CREDENTIALS_MAX_AGE_SECONDS. The SDK asks its credential provider again before each request only
+ * for credentials that expire within 5 minutes (for later ones it keeps its own copy); keys read again after a
+ * refusal must reach the next request, so the age the provider reports as expiration stays within that window.
+ */
+export const MAX_KEY_AGE_SECONDS = 300;
+
 /** Environment variables of the sink function, with defaults. */
 export const SinkEnvSchema = z.object({
   BUCKET_NAME: z.string().min(3).max(63).regex(/^[a-z0-9][a-z0-9.-]+[a-z0-9]$/, 'must be a valid S3 bucket name')
@@ -84,6 +91,13 @@ export const SinkEnvSchema = z.object({
   EXTERNAL_ID: z.string().min(2).max(1224).optional().describe('External ID when assuming CROSS_ACCOUNT_ROLE_ARN.'),
   S3_ENDPOINT: z.url().optional().describe('S3 endpoint override (local servers, VPC endpoints); path-style addressing is used.'),
   STS_ENDPOINT: z.url().optional().describe('STS endpoint override for CROSS_ACCOUNT_ROLE_ARN (VPC endpoints, local servers).'),
+  S3_CREDENTIALS_SECRET_ARN: z.string().regex(
+    /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
+    'must be the complete ARN of a Secrets Manager secret, ending in the 6 characters Secrets Manager appends to the name (…:secret:<name>-AbCdEf)',
+  ).optional().describe('Sign S3 requests with the long-term access keys in this secret (JSON accessKeyId, secretAccessKey) instead of the function\'s role.'),
+  S3_CREDENTIALS_MAX_AGE_SECONDS: int(1, MAX_KEY_AGE_SECONDS).default(MAX_KEY_AGE_SECONDS)
+    .describe('Keys from S3_CREDENTIALS_SECRET_ARN are read again once they are this old (and whenever S3 refuses them).'),
+  SECRETS_MANAGER_ENDPOINT: z.url().optional().describe('Secrets Manager endpoint override for S3_CREDENTIALS_SECRET_ARN (VPC endpoints, local servers).'),
 });
 
 export type SinkEnv = z.input<typeof SinkEnvSchema>;
@@ -120,6 +134,8 @@ export interface SinkConfig {
   readonly crossAccount?: { readonly roleArn: string; readonly sessionName: string; readonly externalId?: string };
   readonly s3Endpoint?: string;
   readonly stsEndpoint?: string;
+  /** Long-term access keys from this secret instead of the function's role (lambdas/shared/credentials.ts). */
+  readonly s3CredentialsSecret?: { readonly arn: string; readonly maxAgeSeconds: number; readonly endpoint?: string };
 }
 
 
@@ -263,6 +279,12 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   if (e.EXTERNAL_ID !== undefined && e.CROSS_ACCOUNT_ROLE_ARN === undefined) {
     problems.push(`EXTERNAL_ID: only used with CROSS_ACCOUNT_ROLE_ARN, which is unset`);
   }
+  if (e.S3_CREDENTIALS_SECRET_ARN !== undefined && e.CROSS_ACCOUNT_ROLE_ARN !== undefined) {
+    problems.push(`S3_CREDENTIALS_SECRET_ARN: set CROSS_ACCOUNT_ROLE_ARN or S3_CREDENTIALS_SECRET_ARN, not both`);
+  }
+  if (input.S3_CREDENTIALS_MAX_AGE_SECONDS !== undefined && e.S3_CREDENTIALS_SECRET_ARN === undefined && !failed.includes('S3_CREDENTIALS_SECRET_ARN')) {
+    problems.push(`S3_CREDENTIALS_MAX_AGE_SECONDS: only used with S3_CREDENTIALS_SECRET_ARN, which is unset`);
+  }
   if (problems.length > 0) {
     const mentionsFailed = (p: string) => failed.some((k) => new RegExp(`\\b${k}\\b`).test(p));
     throw new ConfigError([...problems.slice(0, reportedBySchema), ...problems.slice(reportedBySchema).filter((p) => !mentionsFailed(p))]);
@@ -301,6 +323,9 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
       : undefined,
     s3Endpoint: e.S3_ENDPOINT,
     stsEndpoint: e.STS_ENDPOINT,
+    s3CredentialsSecret: e.S3_CREDENTIALS_SECRET_ARN
+      ? { arn: e.S3_CREDENTIALS_SECRET_ARN, maxAgeSeconds: e.S3_CREDENTIALS_MAX_AGE_SECONDS, endpoint: e.SECRETS_MANAGER_ENDPOINT }
+      : undefined,
   };
 }
 

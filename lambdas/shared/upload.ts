@@ -9,6 +9,7 @@ import { PutObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { SinkConfig } from './config.ts';
+import { SecretCredentials, type SecretReadEvent } from './credentials.ts';
 import { UploadError } from './errors.ts';
 
 export interface ObjectToUpload {
@@ -24,9 +25,25 @@ export interface UploadResult {
   readonly multipart: boolean;
 }
 
-/** The S3 client: the function's role by default, or a role in the bucket owner's account through STS. */
-export function createS3Client(cfg: SinkConfig): S3Client {
-  const credentials = cfg.crossAccount
+export interface S3ClientOptions {
+  /** Told of each read of S3_CREDENTIALS_SECRET_ARN (never the keys). */
+  readonly onSecretRead?: (event: SecretReadEvent) => void;
+}
+
+/**
+ * The S3 client: the function's role by default, a role in the bucket owner's account through STS, or the access
+ * keys of a Secrets Manager secret (read again on rotation, lambdas/shared/credentials.ts).
+ */
+export function createS3Client(cfg: SinkConfig, opts: S3ClientOptions = {}): S3Client {
+  const secret = cfg.s3CredentialsSecret
+    ? new SecretCredentials({
+      secretArn: cfg.s3CredentialsSecret.arn,
+      maxAgeSeconds: cfg.s3CredentialsSecret.maxAgeSeconds,
+      endpoint: cfg.s3CredentialsSecret.endpoint,
+      onRead: opts.onSecretRead,
+    })
+    : undefined;
+  const credentials = secret ? secret.provider : cfg.crossAccount
     ? fromTemporaryCredentials({
       params: {
         RoleArn: cfg.crossAccount.roleArn,
@@ -37,12 +54,14 @@ export function createS3Client(cfg: SinkConfig): S3Client {
       ...(cfg.stsEndpoint ? { clientConfig: { endpoint: cfg.stsEndpoint } } : {}),
     })
     : undefined;
-  return new S3Client({
+  const client = new S3Client({
     maxAttempts: cfg.s3MaxAttempts,
     retryMode: 'adaptive',
     ...(credentials ? { credentials } : {}),
     ...(cfg.s3Endpoint ? { endpoint: cfg.s3Endpoint, forcePathStyle: true } : {}),
   });
+  secret?.retryRefusedRequests(client);
+  return client;
 }
 
 function crc32Base64(body: Buffer): string {

@@ -2,9 +2,10 @@
  * The sink function and its Kafka event sources (one per topic), with a role that holds exactly what it needs:
  * object and multipart permissions under the data and dead-letter prefixes, the per-partition checkpoints under the
  * state prefix (lambdas/shared/progress.ts), the KMS key when SSE-KMS, and what the event sources need (see
- * KafkaEventSources).
+ * KafkaEventSources). With access keys from a Secrets Manager secret, the role may read that secret instead of the
+ * bucket, and the S3 statements are an output for the keys' owner.
  */
-import type { Duration } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -44,6 +45,14 @@ export interface KafkaSinkFunctionProps {
   readonly bundledSchemaPath?: string;
   /** Write through this role (bucket in another account): the function's own role gets only sts:AssumeRole on it. */
   readonly crossAccountRoleArn?: string;
+  /**
+   * Sign S3 requests with the long-term access keys in this Secrets Manager secret (complete ARN; the sink reads it at
+   * cold start and on rotation): the function's role may read that secret only, and the S3 statements are for the
+   * keys' owner to grant (output S3CredentialsWriterPolicy). Not with crossAccountRoleArn.
+   */
+  readonly s3CredentialsSecretArn?: string;
+  /** The customer-managed key that secret is encrypted with: kms:Decrypt through Secrets Manager, for that secret only. */
+  readonly s3CredentialsSecretKmsKeyArn?: string;
   /** @default 1024 */
   readonly memoryMb?: number;
   /** @default 300 seconds; at most 14 minutes for Kafka event sources */
@@ -64,17 +73,23 @@ export class KafkaSinkFunction extends Construct {
   /** The on-failure destination, when one is created. */
   readonly failureBucket?: s3.Bucket;
   readonly failureQueue?: sqs.Queue;
-  /** The S3 statements the writer needs (on the function's role, or for the bucket owner's role when cross-account). */
+  /** The S3 statements the writer needs: on the function's role, or for the bucket owner's role or user whose keys sign. */
   readonly s3Statements: iam.PolicyStatement[];
 
   constructor(scope: Construct, id: string, props: KafkaSinkFunctionProps) {
     super(scope, id);
+    const secretArn = props.s3CredentialsSecretArn;
+    if (secretArn && props.crossAccountRoleArn) throw new Error('KafkaSinkFunction: set crossAccountRoleArn or s3CredentialsSecretArn, not both');
+    if (props.s3CredentialsSecretKmsKeyArn && !secretArn) throw new Error('KafkaSinkFunction: s3CredentialsSecretKmsKeyArn needs s3CredentialsSecretArn');
     const f = new KafkaS3Function(this, 'Fn', {
       entry: 'lambdas/sink/handler.ts',
       description: 'Kafka to S3 sink: writes each Kafka batch as formatted, compressed objects',
-      purpose: 'The function only calls S3 (and STS for cross-account writes).',
+      purpose: secretArn
+        ? 'The function only calls S3, and Secrets Manager for the access keys it signs S3 requests with.'
+        : 'The function only calls S3 (and STS for cross-account writes).',
       environment: {
         ...props.environment,
+        ...(secretArn ? { S3_CREDENTIALS_SECRET_ARN: secretArn } : {}),
         BUCKET_NAME: props.bucket.bucketName,
         PREFIX: props.prefix,
         ERROR_PREFIX: props.errorPrefix,
@@ -96,6 +111,13 @@ export class KafkaSinkFunction extends Construct {
     this.s3Statements = sinkS3Statements(props.bucket, prefixes, props.key);
     if (props.crossAccountRoleArn) {
       this.role.addToPolicy(new iam.PolicyStatement({ sid: 'AssumeWriterRole', actions: ['sts:AssumeRole'], resources: [props.crossAccountRoleArn] }));
+    } else if (secretArn) {
+      for (const s of secretReadStatements(secretArn, props.s3CredentialsSecretKmsKeyArn)) this.role.addToPolicy(s);
+      // The keys' owner grants these to the principal whose keys are in the secret (an IAM user of the bucket's account).
+      new CfnOutput(this, 'S3CredentialsWriterPolicy', {
+        value: Stack.of(this).toJsonString(new iam.PolicyDocument({ statements: this.s3Statements }).toJSON()),
+        description: `Attach to the IAM user whose access keys are in ${secretArn}: the sink writes with those keys`,
+      }).overrideLogicalId('S3CredentialsWriterPolicy');
     } else {
       for (const s of this.s3Statements) this.role.addToPolicy(s);
       acknowledgeWildcards(this.role, objectArns(props.bucket, [prefixes.data, prefixes.deadLetters]),
@@ -108,6 +130,26 @@ export class KafkaSinkFunction extends Construct {
     this.failureBucket = sources.failureBucket;
     this.failureQueue = sources.failureQueue;
   }
+}
+
+/**
+ * What the function needs to read the secret with its S3 access keys: GetSecretValue on that one secret, and with a
+ * customer-managed key, kms:Decrypt on it only as Secrets Manager calls it (kms:ViaService in the secret's region)
+ * for this secret (the encryption context Secrets Manager sets: SecretARN).
+ */
+export function secretReadStatements(secretArn: string, kmsKeyArn?: string): iam.PolicyStatement[] {
+  const statements = [new iam.PolicyStatement({ sid: 'ReadS3CredentialsSecret', actions: ['secretsmanager:GetSecretValue'], resources: [secretArn] })];
+  if (kmsKeyArn) {
+    statements.push(new iam.PolicyStatement({
+      sid: 'DecryptS3CredentialsSecret',
+      actions: ['kms:Decrypt'],
+      resources: [kmsKeyArn],
+      conditions: {
+        StringEquals: { 'kms:ViaService': `secretsmanager.${secretArn.split(':')[3]}.amazonaws.com`, 'kms:EncryptionContext:SecretARN': secretArn },
+      },
+    }));
+  }
+  return statements;
 }
 
 /** Where the sink's objects are: its data, its dead letters, and its per-partition checkpoints. */

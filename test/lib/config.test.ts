@@ -345,6 +345,18 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'x', problem: "externalId='x': must be 2-1224 characters" },
     { value: 'abc', problem: 'externalId: only with crossAccountRoleArn', withoutValue: true },
   ],
+  s3CredentialsSecretArn: [
+    { value: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:s3-keys', problem: `s3CredentialsSecretArn='arn:aws:secretsmanager:us-east-1:111122223333:secret:s3-keys': ${SECRET_ARN_RULE}` },
+    { value: SECRET_ARN, problem: 's3CredentialsSecretArn: needs bucketName (the existing bucket the keys may write to)', withoutValue: true },
+    {
+      value: SECRET_ARN, problem: 's3CredentialsSecretArn: set crossAccountRoleArn or s3CredentialsSecretArn, not both', withoutValue: true,
+      with: { bucketName: 'other-account-bucket', crossAccountRoleArn: ROLE_ARN },
+    },
+  ],
+  s3CredentialsSecretKmsKeyArn: [
+    { value: 'alias/foo', problem: "s3CredentialsSecretKmsKeyArn='alias/foo': must be a KMS key ARN (arn:aws:kms:…)" },
+    { value: KMS_ARN, problem: `s3CredentialsSecretKmsKeyArn='${KMS_ARN}': only with s3CredentialsSecretArn` },
+  ],
   memoryMb: [{ value: '64', problem: "memoryMb='64': must be an integer from 128 to 10240" }],
   timeoutSeconds: [
     { value: '900', problem: "timeoutSeconds='900': must be an integer from 1 to 840" },

@@ -38,19 +38,28 @@ export const secretArn = z.string().regex(
   'must be the complete ARN of a Secrets Manager secret, ending in the 6 characters Secrets Manager appends to the name ' +
     '(arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf; `aws secretsmanager describe-secret --secret-id <name>` prints it)',
 );
+/**
+ * S3 table bucket names (S3 User Guide, table bucket naming rules): 3-63 of a-z 0-9 -, beginning and ending with a
+ * letter or digit, not beginning with xn--, sthree-, amzn-s3-demo- or aws, not ending with -s3alias, --ol-s3,
+ * --x-s3 or --table-s3.
+ */
+export const TABLE_BUCKET_NAME = /^(?!aws|xn--|sthree-|amzn-s3-demo-)(?!.*(-s3alias|--ol-s3|--x-s3|--table-s3)$)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+const TABLE_BUCKET_RULE = 'must be an S3 table bucket name: 3-63 of a-z 0-9 -, starting and ending with a letter or digit, not starting with aws, xn--, sthree- or amzn-s3-demo-, not ending with -s3alias, --ol-s3, --x-s3 or --table-s3';
 /** Names of pipelines: they prefix stacks, consumer groups, the table bucket and the metrics' service dimension. */
 export const PIPELINE_NAME = /^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
 /** Consumer group IDs as the event source mapping takes them (AWS::Lambda::EventSourceMapping ConsumerGroupId). */
-export const CONSUMER_GROUP_ID = /^[a-zA-Z0-9\-/*:_+=.@]{1,200}$/;
+export const CONSUMER_GROUP_ID = /^[a-zA-Z0-9\-/:_+=.@]{1,200}$/;
 
 /** CloudWatch Logs accepts only these retention periods. */
 export const LogRetentionDays = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 export const ContextSchema = z.object({
-  pipeline: z.string().regex(PIPELINE_NAME, 'must be 1-24 of a-z 0-9 -, starting with a letter and not ending with -').optional()
+  pipeline: z.string().regex(PIPELINE_NAME, 'must be 1-24 of a-z 0-9 -, starting with a letter and not ending with -')
+    .refine((v) => v !== 'kafka-s3', 'is the name of the unnamed pipeline (its groups, table bucket and metrics); choose another or leave pipeline unset')
+    .refine((v) => !/^(aws|xn--|sthree-|amzn-s3-demo-)/.test(v), 'must not start with aws, xn--, sthree- or amzn-s3-demo- (it begins the table bucket\'s name, and S3 reserves these)').optional()
     .describe('Name of this pipeline: prefixes the stacks (<pipeline>-KafkaS3DirectStack), consumer groups, table bucket and metrics, so pipelines deploy side by side; unset = kafka-s3 with the stack names unprefixed.'),
   // Source
-  mskClusterArn: arn('kafka', 'an MSK cluster').optional().describe('MSK cluster to read from (or bootstrapServers for self-managed Kafka).'),
+  mskClusterArn: z.string().regex(/^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster\/[^/\s]+\/[^/\s]+$/, 'must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)').optional().describe('MSK cluster to read from (or bootstrapServers for self-managed Kafka).'),
   bootstrapServers: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')).min(1)).optional()
     .describe('Self-managed Kafka brokers, comma list of host:port.'),
   vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC ID (vpc-…)').optional().describe('VPC of self-managed brokers.'),
@@ -61,11 +70,13 @@ export const ContextSchema = z.object({
   kafkaAuth: oneOf(['iam', 'scram512', 'scram256', 'mtls', 'none']).describe('Kafka authentication.'),
   kafkaSecretArn: secretArn.optional().describe('Secret with SCRAM credentials or the mTLS client certificate.'),
   kafkaSecretKmsKeyArn: arn('kms', 'a KMS key').optional().describe('Customer-managed key the secret is encrypted with (MSK SCRAM secrets must use one).'),
-  topics: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be Kafka topic names')).min(1, 'must name at least one topic'))
+  // AWS::Lambda::EventSourceMapping Topics: 1-249 characters, pattern ^[^.]([a-zA-Z0-9\-_.]+) (so at least 2, not starting with '.').
+  topics: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{1,248}$/, 'must be Kafka topic names of 2-249 of A-Z a-z 0-9 . _ -, not starting with . (the event source mapping\'s Topics pattern)')).min(1, 'must name at least one topic'))
     .describe('Topics, comma list: one event source mapping per topic.'),
   kafkaRootCaSecretArn: secretArn.optional()
     .describe('Self-managed Kafka with TLS: secret holding the root CA certificate ({"certificate": PEM}) of brokers whose certificates a private CA signed.'),
-  consumerGroupPrefix: z.string().regex(/^[a-zA-Z0-9\-/*:_+=.@]{1,150}$/, 'must be 1-150 of a-z A-Z 0-9 - / * : _ + = . @').optional()
+  // No '*': a group name with a wildcard would widen the IAM grant on groups (kafka-cluster:AlterGroup) to other groups.
+  consumerGroupPrefix: z.string().regex(/^[a-zA-Z0-9\-/:_+=.@]{1,150}$/, 'must be 1-150 of a-z A-Z 0-9 - / : _ + = . @ (no *)').optional()
     .describe('Start of each mapping\'s consumer group (<prefix>-<topic>-<8 hex>); unset = <pipeline>-direct or <pipeline>-tables.'),
   consumerGroupIds: z.string().optional()
     .describe('Direct stack: exact consumer groups per topic, topic=group comma list (e.g. to continue from an existing group); each unique.'),
@@ -73,7 +84,7 @@ export const ContextSchema = z.object({
   startingTimestamp: z.string().optional().describe('With AT_TIMESTAMP: ISO-8601 time or epoch seconds, not in the future.'),
   // Batching and retries
   batchSize: int(1, 10_000).describe('Records per invocation at most.'),
-  maxBatchingWindowSeconds: int(0, 300).describe('Seconds to gather records before invoking (≥ 1 when batchSize > 10).'),
+  maxBatchingWindowSeconds: int(0, 300).describe('Seconds to gather records before invoking (Kafka default 0.5 s; any value once set).'),
   retryAttempts: int(-1, 10_000).describe('Retries of a failed batch; -1 = until the records expire, but at most 10 when onFailure is set (provisioned mode for other values).'),
   maxRecordAgeSeconds: z.coerce.number({ error: 'must be -1 or 60-604800' }).int('must be -1 or 60-604800').refine((v) => v === -1 || (v >= 60 && v <= 604_800), 'must be -1 or 60-604800')
     .describe('Discard records older than this; -1 = never (provisioned mode for other values).'),
@@ -122,7 +133,7 @@ export const ContextSchema = z.object({
   alarmEmail: z.email('must be an email address').optional().describe('Send alarms to this address (creates a topic).'),
   // S3 Tables stack (KafkaS3TablesStack)
   tablesSource: oneOf(['kinesis', 'msk']).describe('Tables stack: Kafka → forwarder → Kinesis → Firehose, or Firehose reading MSK directly.'),
-  tableBucketName: z.string().regex(/^(?!aws|xn--|sthree-|amzn-s3-demo-)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be an S3 table bucket name (3-63 of a-z 0-9 -)').optional()
+  tableBucketName: z.string().regex(TABLE_BUCKET_NAME, TABLE_BUCKET_RULE).optional()
     .describe('Tables stack: name of the S3 table bucket to create (unique in the account and region); unset = <pipeline>-tables.'),
   namespace: z.string().regex(/^(?!aws)[a-z0-9][a-z0-9_]{0,253}[a-z0-9]$|^[a-z0-9]$/, 'must be 1-255 of a-z 0-9 _, starting and ending with a letter or digit, not starting with aws')
     .describe('Tables stack: namespace (Glue database) of the tables.'),
@@ -213,6 +224,24 @@ const DEPENDS_ON: Readonly<Record<string, readonly string[]>> = {
  * (app.node.getAllContext()), lets a key the app does not know fail synth instead of being ignored; `now` is the
  * time a starting timestamp must not be after.
  */
+/**
+ * startingTimestamp as epoch seconds, or what is wrong with it. Only forms that mean one instant everywhere: epoch
+ * seconds, or ISO-8601 with a time and a zone (Z or ±hh:mm); a time without a zone would depend on the machine's.
+ */
+export function parseStartingTimestamp(text: string): number | string {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    if (n <= 0) return 'not a time after 1970 (epoch seconds must be positive)';
+    if (text.length >= 13) return `looks like epoch milliseconds (${new Date(n).toISOString()}); give epoch seconds (${Math.floor(n / 1000)}) or ISO-8601`;
+    return n;
+  }
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  const t = m ? Date.parse(text) : NaN;
+  if (!m || !Number.isFinite(t)) return 'not epoch seconds or an ISO-8601 time with a zone (2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00)';
+  if (t <= 0) return 'not a time after 1970';
+  return t / 1000;
+}
+
 export function loadAppConfig(get: (key: string) => unknown, baseDir = process.cwd(), contextKeys?: readonly string[], now = Date.now()): AppConfig {
   const input: Record<string, unknown> = {};
   for (const key of Object.keys(ContextSchema.shape)) {
@@ -253,19 +282,16 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (c.startingPosition === 'AT_TIMESTAMP' && ok('startingTimestamp')) {
     if (!c.startingTimestamp) problems.push(`startingTimestamp=(unset): required with startingPosition='AT_TIMESTAMP' (ISO-8601 or epoch seconds)`);
     else {
-      const t = /^\d+$/.test(c.startingTimestamp) ? Number(c.startingTimestamp) : Date.parse(c.startingTimestamp) / 1000;
-      if (!Number.isFinite(t) || t <= 0) problems.push(`startingTimestamp=${show(c.startingTimestamp)}: not an ISO-8601 time or epoch seconds`);
+      const t = parseStartingTimestamp(c.startingTimestamp);
+      if (typeof t === 'string') problems.push(`startingTimestamp=${show(c.startingTimestamp)}: ${t}`);
       // Lambda refuses a StartingPositionTimestamp in the future (CreateEventSourceMapping, StartingPositionTimestamp).
       else if (t * 1000 > now) problems.push(`startingTimestamp=${show(c.startingTimestamp)}: is in the future (${new Date(t * 1000).toISOString()}); the event source accepts only a time that has passed`);
       else startingTimestampSeconds = Math.floor(t);
     }
-  } else if (c.startingTimestamp) {
+  } else if (c.startingTimestamp && ok('startingPosition')) {
     problems.push(`startingTimestamp=${show(c.startingTimestamp)}: only with startingPosition='AT_TIMESTAMP'`);
   }
 
-  if (ok('batchSize', 'maxBatchingWindowSeconds') && c.batchSize > 10 && c.maxBatchingWindowSeconds < 1) {
-    problems.push(`maxBatchingWindowSeconds=${show(c.maxBatchingWindowSeconds)}: must be ≥ 1 when batchSize > 10 (batchSize=${c.batchSize})`);
-  }
   const provisioned = c.minPollers !== undefined || c.maxPollers !== undefined;
   if (!ok('minPollers', 'maxPollers')) {
     // reported above
@@ -284,7 +310,7 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (ok('format') && c.compression !== undefined && !allowed.includes(c.compression)) {
     problems.push(`compression=${show(c.compression)}: not allowed for format=${c.format}; expected one of ${allowed.join(', ')}`);
   }
-  if (c.kafkaSecretKmsKeyArn && !c.kafkaSecretArn) problems.push(`kafkaSecretKmsKeyArn=${show(c.kafkaSecretKmsKeyArn)}: only with kafkaSecretArn`);
+  if (c.kafkaSecretKmsKeyArn && ok('kafkaSecretArn') && !c.kafkaSecretArn) problems.push(`kafkaSecretKmsKeyArn=${show(c.kafkaSecretKmsKeyArn)}: only with kafkaSecretArn`);
   if (c.mskClusterArn && c.kafkaAuth === 'scram512' && c.kafkaSecretArn && !c.kafkaSecretKmsKeyArn) {
     problems.push(`kafkaSecretKmsKeyArn=(unset): MSK accepts only SCRAM secrets encrypted with a customer-managed key; name it so the event source may decrypt the secret`);
   }
@@ -318,9 +344,11 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (c.consumerGroupIds !== undefined) {
     const seen = new Map<string, string>();
     for (const pair of c.consumerGroupIds.split(',').map((x) => x.trim()).filter(Boolean)) {
-      const [topic, group, ...rest] = pair.split('=').map((x) => x.trim());
-      if (!topic || !group || rest.length > 0) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: '${pair}' is not topic=group`);
-      else if (!CONSUMER_GROUP_ID.test(group)) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: group '${group}' must be 1-200 of a-z A-Z 0-9 - / * : _ + = . @`);
+      const at = pair.indexOf('=');
+      const topic = at < 0 ? '' : pair.slice(0, at).trim();
+      const group = at < 0 ? '' : pair.slice(at + 1).trim();
+      if (!topic || !group) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: '${pair}' is not topic=group`);
+      else if (!CONSUMER_GROUP_ID.test(group)) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: group '${group}' must be 1-200 of a-z A-Z 0-9 - / : _ + = . @ (no *, which would widen the IAM grant on groups)`);
       else if (ok('topics') && c.topics && !c.topics.includes(topic)) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: '${topic}' is not one of the topics (${c.topics.join(', ')})`);
       else if (pinnedConsumerGroups.has(topic)) problems.push(`consumerGroupIds=${show(c.consumerGroupIds)}: topic '${topic}' is given twice`);
       // "The consumer group ID that you specify must be unique among all your Kafka event sources" (Lambda guide,
@@ -391,7 +419,7 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (c.tablesSource === 'msk' && ok('mskClusterArn') && !c.mskClusterArn) {
     problems.push(`tablesSource='msk': Firehose reads MSK clusters only (set mskClusterArn; self-managed Kafka uses tablesSource=kinesis)`);
   }
-  if (c.tablesSource === 'msk' && c.kafkaAuth !== 'iam') problems.push(`tablesSource='msk': Firehose's MSK source needs kafkaAuth=iam`);
+  if (c.tablesSource === 'msk' && ok('kafkaAuth') && c.kafkaAuth !== 'iam') problems.push(`tablesSource='msk': Firehose's MSK source needs kafkaAuth=iam`);
   if (c.tablesSource === 'msk' && !c.tableSchemaFile && !c.tableColumns) {
     problems.push(`tablesSource='msk': Firehose writes the raw Kafka value, so the tables need its columns (tableSchemaFile or tableColumns)`);
   }
@@ -406,8 +434,9 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   if (c.bucketName === undefined) delete sinkEnvironment.BUCKET_NAME;
   if (schemaText) sinkEnvironment.AVRO_SCHEMA_FILE = BUNDLED_SCHEMA_PATH;
   const pipelineName = c.pipeline ?? DEFAULT_PIPELINE;
+  const tableBucketName = c.tableBucketName ?? `${pipelineName}-tables`;
   return {
-    ...c, pipelineName, pipelineNamed: c.pipeline !== undefined, tableBucketName: c.tableBucketName ?? `${pipelineName}-tables`, pinnedConsumerGroups,
+    ...c, pipelineName, pipelineNamed: c.pipeline !== undefined, tableBucketName, pinnedConsumerGroups,
     startingTimestampSeconds, provisioned, sinkEnvironment, schemaText, tableRoutes: routes, tableColumnsByTable, forwarderEnvironment,
   };
 }

@@ -1,8 +1,7 @@
 /**
  * Context keys that the app does not know: a typo (`-c batchSze=5`, `-c memoryMB=4096`) must fail synth with the
- * key named and the closest known key suggested, never synthesize silently with the defaults. CDK's own keys (feature
- * flags `@aws-cdk/…`, `aws-cdk:…`, `aws:cdk:…`, `cdk-…`) and cached context lookups (cdk.context.json; their keys
- * hold a `:`, e.g. `availability-zones:account=…:region=…`) are not ours to judge.
+ * key named and the closest known key suggested, never synthesize silently with the defaults. CDK's own keys and
+ * cached context lookups (below) are not ours to judge.
  */
 
 /** Keys of earlier versions, with what replaces them. */
@@ -12,7 +11,12 @@ export const RemovedContextKeys: Readonly<Record<string, string>> = {
     'the groups are now named per pipeline, stack and topic (consumerGroupPrefix), or set exactly per topic with consumerGroupIds=topic=group',
 };
 
-const CDK_OWN = [/^@aws-cdk\//, /^aws-cdk:/, /^aws:cdk:/, /^cdk-/, /^acknowledged-issue-numbers$/, /:/];
+/**
+ * Feature flags and settings (`@aws-cdk/…`, `aws-cdk:…`, `aws:cdk:…`), what the CLI stores in cdk.context.json
+ * itself (`acknowledged-issue-numbers`, `cli-telemetry`), and cached lookups, whose keys are
+ * `<provider>:account=<12 digits>:…` (availability-zones, vpc-provider, ssm, hosted-zone, ami, …) or `plugin:…`.
+ */
+const CDK_OWN = [/^@aws-cdk\//, /^aws-cdk:/, /^aws:cdk:/, /^acknowledged-issue-numbers$/, /^cli-telemetry$/, /^[a-z][a-z0-9-]*:account=\d{12}(:|$)/, /^plugin:/];
 
 export const isCdkOwnKey = (key: string): boolean => CDK_OWN.some((re) => re.test(key));
 

@@ -8,10 +8,10 @@ import type { AppConfig } from './config.ts';
 
 export type StackKind = 'direct' | 'tables';
 
-const STACK_IDS: Record<StackKind, string> = { direct: 'KafkaS3DirectStack', tables: 'KafkaS3TablesStack' };
+const STACK_IDS: Record<StackKind | 'endpoints', string> = { direct: 'KafkaS3DirectStack', tables: 'KafkaS3TablesStack', endpoints: 'KafkaS3EndpointsStack' };
 
 /** KafkaS3DirectStack, or <pipeline>-KafkaS3DirectStack when a pipeline is named (the same for the tables stack). */
-export function stackId(c: Pick<AppConfig, 'pipelineName' | 'pipelineNamed'>, kind: StackKind): string {
+export function stackId(c: Pick<AppConfig, 'pipelineName' | 'pipelineNamed'>, kind: StackKind | 'endpoints'): string {
   return c.pipelineNamed ? `${c.pipelineName}-${STACK_IDS[kind]}` : STACK_IDS[kind];
 }
 
@@ -23,7 +23,7 @@ export function serviceName(c: Pick<AppConfig, 'pipelineName'>, fn: 'sink' | 'fo
 /** ConsumerGroupId: 1-200 characters (AWS::Lambda::EventSourceMapping AmazonManagedKafkaEventSourceConfig). */
 const MAX_GROUP_ID = 200;
 
-type GroupConfig = Pick<AppConfig, 'pipelineName' | 'consumerGroupPrefix' | 'pinnedConsumerGroups' | 'mskClusterArn' | 'bootstrapServers' | 'startingPosition' | 'startingTimestampSeconds'>;
+type GroupConfig = Pick<AppConfig, 'pipelineName' | 'pipelineNamed' | 'consumerGroupPrefix' | 'pinnedConsumerGroups' | 'mskClusterArn' | 'bootstrapServers' | 'startingPosition' | 'startingTimestampSeconds'>;
 
 /**
  * The consumer group of one topic's event source mapping. AWS: "The consumer group ID that you specify must be unique
@@ -45,7 +45,10 @@ export function consumerGroupId(c: GroupConfig, kind: StackKind, topic: string):
   const pinned = kind === 'direct' ? c.pinnedConsumerGroups.get(topic) : undefined;
   if (pinned) return pinned;
   const prefix = c.consumerGroupPrefix ?? `${c.pipelineName}-${kind}`;
-  const identity = JSON.stringify([kind, topic, c.mskClusterArn ?? c.bootstrapServers ?? null, c.startingPosition, c.startingTimestampSeconds ?? null]);
+  // A named pipeline's name is in the hash too, so two pipelines with one consumerGroupPrefix still get their own
+  // groups; the unnamed pipeline's groups stay those of earlier versions.
+  const identity = JSON.stringify([kind, topic, c.mskClusterArn ?? c.bootstrapServers ?? null, c.startingPosition, c.startingTimestampSeconds ?? null,
+    ...(c.pipelineNamed ? [c.pipelineName] : [])]);
   const hash = createHash('sha256').update(identity).digest('hex').slice(0, 8);
   // Topics may be 249 characters long: the topic part is cut to fit; the hash (which covers the whole topic) keeps groups apart.
   const room = MAX_GROUP_ID - prefix.length - hash.length - 2;

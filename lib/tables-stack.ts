@@ -135,6 +135,10 @@ export class KafkaS3TablesStack extends Stack {
         new cloudwatch.GraphWidget({ title: 'Kinesis iterator age (ms)', left: [this.stream.metricGetRecordsIteratorAgeMilliseconds({ statistic: 'Maximum' })], width: 12 }),
       ]);
       new CfnOutput(this, 'StreamName', { value: this.stream.streamName });
+      new CfnOutput(this, 'ConsumerGroups', {
+        value: c.topics.map((t) => `${t}=${consumerGroupId(c, 'tables', t)}`).join(','),
+        description: 'Consumer group of each topic\'s event source mapping (topic=group)',
+      });
     } else {
       for (const [topic, table] of c.tableRoutes) {
         this.deliveries.push(new IcebergDelivery(this, `Delivery-${topic}`, {

@@ -3,7 +3,7 @@
  * with the permissions the event source needs on the function's role: kafka-cluster data-plane actions for IAM auth
  * (CDK's ManagedKafkaEventSource does not add them), the network-interface actions for brokers in a VPC, the
  * SCRAM/mTLS secret and a private root CA, the on-failure destination (SQS queue or S3 bucket, kept on delete) when
- * asked for, and, for self-managed brokers in a VPC, the PrivateLink endpoints the event source needs.
+ * asked for, and warnings about the network the event source needs (lib/endpoints-stack.ts creates endpoints).
  */
 import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -34,7 +34,7 @@ export interface KafkaSourceProps {
   readonly consumerGroupIds: ReadonlyMap<string, string>;
   /** Self-managed Kafka: secret with the root CA certificate of the brokers (SERVER_ROOT_CA_CERTIFICATE). */
   readonly rootCaSecretArn?: string;
-  /** Self-managed Kafka in a VPC: create the PrivateLink endpoints the event source needs there. */
+  /** Self-managed Kafka in a VPC: the PrivateLink endpoints are created (lib/endpoints-stack.ts); only for the warnings. */
   readonly vpcEndpoints?: boolean;
   readonly startingPosition: 'LATEST' | 'TRIM_HORIZON' | 'AT_TIMESTAMP';
   readonly startingTimestampSeconds?: number;
@@ -65,8 +65,6 @@ export interface KafkaEventSourcesProps {
 
 export class KafkaEventSources extends Construct {
   readonly mappings: lambda.EventSourceMapping[] = [];
-  /** PrivateLink endpoints created in the brokers' VPC (vpcEndpoints). */
-  readonly endpoints: ec2.InterfaceVpcEndpoint[] = [];
   /** The on-failure destination, when one is created. */
   readonly failureBucket?: s3.Bucket;
   readonly failureQueue?: sqs.Queue;
@@ -83,7 +81,6 @@ export class KafkaEventSources extends Construct {
     const onFailure = this.onFailureDestination(source.onFailure);
     for (const topic of source.topics) this.addTopic(source, topic, onFailure);
     this.warnAboutNetwork(source);
-    if (source.vpcEndpoints && source.vpc) this.addEndpoints(source, source.vpc);
   }
 
   /**
@@ -102,31 +99,6 @@ export class KafkaEventSources extends Construct {
     }
     if (source.onFailure !== 'none' && source.retryAttempts === -1) {
       notes.addWarningV2('kafka-s3:on-failure-retries', 'onFailure with retryAttempts=-1: Lambda retries a failing batch at most 10 times, then sends it to the destination and moves on (the records are not written to the bucket).');
-    }
-  }
-
-  /**
-   * Interface endpoints in the brokers' VPC, in the event source's subnets and with its security groups (the
-   * security groups must allow HTTPS from themselves). Private DNS is on, so the service names resolve to them; a VPC
-   * that already has an endpoint with private DNS for one of these services refuses a second (leave vpcEndpoints off).
-   */
-  private addEndpoints(source: KafkaSourceProps, net: NonNullable<KafkaSourceProps['vpc']>): void {
-    const vpc = ec2.Vpc.fromVpcAttributes(this, 'EndpointVpc', {
-      vpcId: net.vpcId,
-      availabilityZones: net.subnetIds.map((_, i) => `${Stack.of(this).region}-az${i}`),
-      privateSubnetIds: [...net.subnetIds],
-    });
-    const subnets = { subnets: net.subnetIds.map((s) => ec2.Subnet.fromSubnetId(this, `EndpointSubnet-${s}`, s)) };
-    const securityGroups = net.securityGroupIds.map((g) => ec2.SecurityGroup.fromSecurityGroupId(this, `EndpointSg-${g}`, g));
-    const services: [string, ec2.InterfaceVpcEndpointAwsService][] = [
-      ['Lambda', ec2.InterfaceVpcEndpointAwsService.LAMBDA],
-      ['Sts', ec2.InterfaceVpcEndpointAwsService.STS],
-    ];
-    if (source.secretArn || source.rootCaSecretArn) services.push(['SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER]);
-    if (source.onFailure === 'sqs') services.push(['Sqs', ec2.InterfaceVpcEndpointAwsService.SQS]);
-    if (source.onFailure === 's3') services.push(['S3', ec2.InterfaceVpcEndpointAwsService.S3]);
-    for (const [id, service] of services) {
-      this.endpoints.push(new ec2.InterfaceVpcEndpoint(this, `${id}Endpoint`, { vpc, service, subnets, securityGroups, privateDnsEnabled: true, open: false }));
     }
   }
 

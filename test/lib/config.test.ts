@@ -187,8 +187,11 @@ interface BadValue {
 /** At least one bad value for every key of ContextSchema (the test below fails for a key without one). */
 const BAD_VALUES: Record<string, readonly BadValue[]> = {
   mskClusterArn: [
-    { value: 'arn:aws:s3:::bucket', problem: "mskClusterArn='arn:aws:s3:::bucket': must be an MSK cluster ARN (arn:aws:kafka:…)" },
-    { value: 'demo-cluster', problem: "mskClusterArn='demo-cluster': must be an MSK cluster ARN (arn:aws:kafka:…)" },
+    { value: 'arn:aws:s3:::bucket', problem: "mskClusterArn='arn:aws:s3:::bucket': must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)" },
+    { value: 'demo-cluster', problem: "mskClusterArn='demo-cluster': must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)" },
+    // Not a cluster (a configuration), or no region: mskArnParts would throw a raw error at synth.
+    { value: 'arn:aws:kafka:us-east-1:111122223333:configuration/demo/abcd', problem: "mskClusterArn='arn:aws:kafka:us-east-1:111122223333:configuration/demo/abcd': must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)" },
+    { value: 'arn:aws:kafka::111122223333:cluster/demo/abcd', problem: "mskClusterArn='arn:aws:kafka::111122223333:cluster/demo/abcd': must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)" },
   ],
   bootstrapServers: [
     { value: 'broker1', problem: "bootstrapServers='broker1': must be host:port", with: { mskClusterArn: undefined } },
@@ -210,19 +213,25 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: SECRET_ARN, problem: `kafkaSecretArn='${SECRET_ARN}': not used with kafkaAuth='iam'` },
   ],
   topics: [
-    { value: 'bad topic!', problem: "topics='bad topic!': must be Kafka topic names" },
+    { value: 'bad topic!', problem: "topics='bad topic!': must be Kafka topic names of 2-249 of A-Z a-z 0-9 . _ -, not starting with . (the event source mapping's Topics pattern)" },
+    // AWS::Lambda::EventSourceMapping Topics pattern ^[^.]([a-zA-Z0-9\-_.]+): at least 2 characters, no leading '.'.
+    { value: 'x', problem: "topics='x': must be Kafka topic names of 2-249 of A-Z a-z 0-9 . _ -, not starting with . (the event source mapping's Topics pattern)" },
+    { value: '.hidden', problem: "topics='.hidden': must be Kafka topic names of 2-249 of A-Z a-z 0-9 . _ -, not starting with . (the event source mapping's Topics pattern)" },
     { value: ',', problem: "topics=',': must name at least one topic" },
   ],
-  consumerGroupPrefix: [{ value: 'bad group!', problem: "consumerGroupPrefix='bad group!': must be 1-150 of a-z A-Z 0-9 - / * : _ + = . @" }],
+  consumerGroupPrefix: [{ value: 'bad group!', problem: "consumerGroupPrefix='bad group!': must be 1-150 of a-z A-Z 0-9 - / : _ + = . @ (no *)" },
+    { value: 'team*', problem: "consumerGroupPrefix='team*': must be 1-150 of a-z A-Z 0-9 - / : _ + = . @ (no *)" }],
   consumerGroupIds: [
     { value: 'orders', problem: "consumerGroupIds='orders': 'orders' is not topic=group" },
-    { value: 'orders=bad group!', problem: "consumerGroupIds='orders=bad group!': group 'bad group!' must be 1-200 of a-z A-Z 0-9 - / * : _ + = . @" },
+    { value: 'orders=bad group!', problem: "consumerGroupIds='orders=bad group!': group 'bad group!' must be 1-200 of a-z A-Z 0-9 - / : _ + = . @ (no *, which would widen the IAM grant on groups)" },
+    { value: 'orders=*', problem: "consumerGroupIds='orders=*': group '*' must be 1-200 of a-z A-Z 0-9 - / : _ + = . @ (no *, which would widen the IAM grant on groups)" },
     { value: 'refunds=g1', problem: "consumerGroupIds='refunds=g1': 'refunds' is not one of the topics (orders)" },
     // Lambda guide, Customizable consumer group ID: "must be unique among all your Kafka event sources".
     { value: 'orders=g1,payments=g1', problem: "consumerGroupIds='orders=g1,payments=g1': group 'g1' is given to 'orders' and 'payments'; each event source mapping needs its own group", with: { topics: 'orders,payments' } },
   ],
   pipeline: [
     { value: 'Orders', problem: "pipeline='Orders': must be 1-24 of a-z 0-9 -, starting with a letter and not ending with -" },
+    { value: 'awsdata', problem: "pipeline='awsdata': must not start with aws, xn--, sthree- or amzn-s3-demo- (it begins the table bucket's name, and S3 reserves these)" },
     { value: 'a'.repeat(25), problem: `pipeline='${'a'.repeat(25)}': must be 1-24 of a-z 0-9 -, starting with a letter and not ending with -` },
   ],
   kafkaRootCaSecretArn: [
@@ -237,8 +246,12 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'EARLIEST', problem: `startingPosition='EARLIEST': must be one of LATEST, TRIM_HORIZON, AT_TIMESTAMP` },
   ],
   startingTimestamp: [
-    { value: 'yesterday', problem: "startingTimestamp='yesterday': not an ISO-8601 time or epoch seconds", with: { startingPosition: 'AT_TIMESTAMP' } },
-    { value: '0', problem: "startingTimestamp='0': not an ISO-8601 time or epoch seconds", with: { startingPosition: 'AT_TIMESTAMP' } },
+    { value: 'yesterday', problem: "startingTimestamp='yesterday': not epoch seconds or an ISO-8601 time with a zone (2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00)", with: { startingPosition: 'AT_TIMESTAMP' } },
+    { value: '0', problem: "startingTimestamp='0': not a time after 1970 (epoch seconds must be positive)", with: { startingPosition: 'AT_TIMESTAMP' } },
+    // Without a zone the instant would depend on the machine's time zone (and the consumer group's hash with it).
+    { value: '2024-05-01T12:00:00', problem: "startingTimestamp='2024-05-01T12:00:00': not epoch seconds or an ISO-8601 time with a zone (2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00)", with: { startingPosition: 'AT_TIMESTAMP' } },
+    { value: 'May 1 2024', problem: "startingTimestamp='May 1 2024': not epoch seconds or an ISO-8601 time with a zone (2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00)", with: { startingPosition: 'AT_TIMESTAMP' } },
+    { value: '1714564800000', problem: "startingTimestamp='1714564800000': looks like epoch milliseconds (2024-05-01T12:00:00.000Z); give epoch seconds (1714564800) or ISO-8601", with: { startingPosition: 'AT_TIMESTAMP' } },
     { value: '1714564800', problem: "startingTimestamp='1714564800': only with startingPosition='AT_TIMESTAMP'" },
     // Lambda refuses a StartingPositionTimestamp in the future (CreateEventSourceMapping API reference).
     { value: '4102444800', problem: "startingTimestamp='4102444800': is in the future (2100-01-01T00:00:00.000Z); the event source accepts only a time that has passed", with: { startingPosition: 'AT_TIMESTAMP' } },
@@ -251,7 +264,7 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   ],
   maxBatchingWindowSeconds: [
     { value: '301', problem: "maxBatchingWindowSeconds='301': must be an integer from 0 to 300" },
-    { value: '0', problem: "maxBatchingWindowSeconds='0': must be ≥ 1 when batchSize > 10 (batchSize=10000)" },
+    { value: '-1', problem: "maxBatchingWindowSeconds='-1': must be an integer from 0 to 300" },
   ],
   retryAttempts: [
     { value: '-2', problem: "retryAttempts='-2': must be an integer from -1 to 10000" },
@@ -388,8 +401,9 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'msk', problem: "tablesSource='msk': Firehose writes the raw Kafka value, so the tables need its columns (tableSchemaFile or tableColumns)" },
   ],
   tableBucketName: [
-    { value: 'Tables_1', problem: "tableBucketName='Tables_1': must be an S3 table bucket name (3-63 of a-z 0-9 -)" },
-    { value: 'aws-tables', problem: "tableBucketName='aws-tables': must be an S3 table bucket name (3-63 of a-z 0-9 -)" },
+    { value: 'Tables_1', problem: "tableBucketName='Tables_1': must be an S3 table bucket name: 3-63 of a-z 0-9 -, starting and ending with a letter or digit, not starting with aws, xn--, sthree- or amzn-s3-demo-, not ending with -s3alias, --ol-s3, --x-s3 or --table-s3" },
+    { value: 'aws-tables', problem: "tableBucketName='aws-tables': must be an S3 table bucket name: 3-63 of a-z 0-9 -, starting and ending with a letter or digit, not starting with aws, xn--, sthree- or amzn-s3-demo-, not ending with -s3alias, --ol-s3, --x-s3 or --table-s3" },
+    { value: 'abc-s3alias', problem: "tableBucketName='abc-s3alias': must be an S3 table bucket name: 3-63 of a-z 0-9 -, starting and ending with a letter or digit, not starting with aws, xn--, sthree- or amzn-s3-demo-, not ending with -s3alias, --ol-s3, --x-s3 or --table-s3" },
   ],
   namespace: [{ value: 'Sales', problem: "namespace='Sales': must be 1-255 of a-z 0-9 _, starting and ending with a letter or digit, not starting with aws" }],
   tables: [
@@ -663,15 +677,15 @@ describe('loadAppConfig: cross-field rules', () => {
     expect(config.startingTimestampSeconds).toBe(1714564800);
   });
 
-  it('needs a batching window when batchSize > 10', () => {
+  it('allows no batching window with any batchSize: the ≥ 1 s rule is for streams and SQS, not Kafka (CreateEventSourceMapping, MaximumBatchingWindowInSeconds)', () => {
     // Prepare
-    const overrides = { batchSize: '11', maxBatchingWindowSeconds: '0' };
+    const overrides = { batchSize: '100', maxBatchingWindowSeconds: '0' };
 
     // Act
-    const problems = problemsOf(overrides);
+    const config = load(overrides);
 
     // Assess
-    expect(problems).toEqual(["maxBatchingWindowSeconds='0': must be ≥ 1 when batchSize > 10 (batchSize=11)"]);
+    expect([config.batchSize, config.maxBatchingWindowSeconds]).toEqual([100, 0]);
   });
 
   it('allows no batching window with batchSize 10', () => {
@@ -1074,7 +1088,8 @@ describe('loadAppConfig: context keys the app does not know', () => {
   it("leaves CDK's own keys and cached lookups alone", () => {
     const own = {
       '@aws-cdk/core:newStyleStackSynthesis': 'true', 'aws:cdk:bundling-stacks': '[]', 'aws-cdk:enableDiffNoFail': 'true',
-      'availability-zones:account=111122223333:region=us-east-1': '[]', 'acknowledged-issue-numbers': '[]', 'cdk-migrate': 'true',
+      'availability-zones:account=111122223333:region=us-east-1': '[]', 'acknowledged-issue-numbers': '[]', 'cli-telemetry': 'false',
+      'vpc-provider:account=111122223333:filter.vpc-id=vpc-1:region=us-east-1:returnAsymmetricSubnets=true': '{}',
     };
     expect(problemsWithKeys(own)).toEqual([]);
   });

@@ -141,6 +141,25 @@ describe('several pipelines in one account and region', () => {
     expect([...new Set(env)].sort()).toEqual(['orders-lake-forwarder', 'orders-lake-sink', 'payments-lake-forwarder', 'payments-lake-sink']);
   });
 
+  it('refuses, in one app, a second pipeline that would share a stack, a consumer group or the table bucket', () => {
+    expect(() => build({ pipeline: 'a' }, { pipeline: 'a', format: 'parquet' })).toThrow(/its stack a-KafkaS3DirectStack is also pipeline 'a''s/);
+    expect(() => build({ pipeline: 'a' }, { pipeline: 'b', tableBucketName: 'a-tables' })).toThrow(/its table bucket a-tables is also pipeline 'a''s/);
+    expect(() => build({}, { pipeline: 'b', consumerGroupIds: 'orders=kafka-s3-direct-orders-13fb0ea5' })).toThrow(/consumer group kafka-s3-direct-orders-13fb0ea5/);
+  });
+
+  it('a named pipeline gets its own groups even with the same consumerGroupPrefix, and kafka-s3 is reserved for the unnamed one', () => {
+    const { pipelines } = build({ pipeline: 'a', consumerGroupPrefix: 'team' }, { pipeline: 'b', consumerGroupPrefix: 'team' });
+    const [a, b] = pipelines.map((p) => groupsByTopic(Template.fromStack(p.direct)).orders);
+    expect(a).toMatch(/^team-orders-[0-9a-f]{8}$/);
+    expect(b).not.toBe(a);
+    expect(() => build({ pipeline: 'kafka-s3' })).toThrow(/pipeline='kafka-s3': is the name of the unnamed pipeline/);
+  });
+
+  it('refuses a cluster or secret of another region than the stacks (Lambda guide: secrets in the same Region as the function)', () => {
+    expect(() => build({ mskClusterArn: MSK_ARN.replace('us-east-1', 'eu-west-1') })).toThrow(/mskClusterArn=.*is in eu-west-1, but the stacks deploy to us-east-1/);
+    expect(() => build({ ...SELF_MANAGED, kafkaSecretArn: SECRET.replace('us-east-1', 'eu-west-1') })).toThrow(/kafkaSecretArn=.*is in eu-west-1/);
+  });
+
   it('without a pipeline name, stacks and names stay those of earlier versions', () => {
     const { app: plain, pipelines: [p] } = build({});
     expect(plain.node.children.map((c) => c.node.id).sort()).toEqual(['KafkaS3DirectStack', 'KafkaS3TablesStack']);
@@ -162,13 +181,26 @@ describe('self-managed Kafka networking and TLS', () => {
   it('in on-demand mode, warns that PrivateLink endpoints are needed; vpcEndpoints=true creates them (Lambda guide, with-kafka-cluster-network)', () => {
     const warned = build(SELF_MANAGED).pipelines[0].direct;
     Annotations.fromStack(warned).hasWarning('*', Match.stringLikeRegexp('PrivateLink endpoints for Lambda, STS'));
-    const t = Template.fromStack(build({ ...SELF_MANAGED, vpcEndpoints: 'true', onFailure: 'sqs' }).pipelines[0].direct);
+    const [p] = build({ ...SELF_MANAGED, vpcEndpoints: 'true', onFailure: 'sqs' }).pipelines;
+    // A VPC takes one endpoint with private DNS per service: the endpoints are in a stack of their own, which both
+    // pipeline stacks depend on (cdk deploy of either deploys it first), never in both.
+    expect(p.endpoints?.stackName).toBe('KafkaS3EndpointsStack');
+    expect(p.direct.dependencies).toContain(p.endpoints);
+    expect(p.tables.dependencies).toContain(p.endpoints);
+    for (const s of [p.direct, p.tables]) Template.fromStack(s).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    const t = Template.fromStack(p.endpoints!);
     const services = resources(t, 'AWS::EC2::VPCEndpoint').map(([, r]) => JSON.stringify(r.Properties!.ServiceName));
     expect(services.map((s) => /\.(lambda|sts|secretsmanager|sqs|s3)"/.exec(s.replace(/"\]\]\}$/, '"'))?.[1] ?? s).sort())
       .toEqual(['lambda', 'secretsmanager', 'sqs', 'sts']);
     for (const [, r] of resources(t, 'AWS::EC2::VPCEndpoint')) {
       expect(r.Properties).toMatchObject({ VpcId: SELF_MANAGED.vpcId, VpcEndpointType: 'Interface', PrivateDnsEnabled: true, SubnetIds: SELF_MANAGED.subnetIds.split(','), SecurityGroupIds: [SELF_MANAGED.securityGroupIds] });
     }
+  });
+
+  it('an S3 interface endpoint (onFailure=s3) resolves for all resolvers: "inbound only" would need a gateway endpoint (EC2 API, DnsOptionsSpecification)', () => {
+    const t = Template.fromStack(build({ ...SELF_MANAGED, vpcEndpoints: 'true', onFailure: 's3' }).pipelines[0].endpoints!);
+    const s3 = resources(t, 'AWS::EC2::VPCEndpoint').find(([, r]) => JSON.stringify(r.Properties!.ServiceName).includes('.s3'));
+    expect(s3?.[1].Properties).toMatchObject({ PrivateDnsEnabled: true, DnsOptions: { PrivateDnsOnlyForInboundResolverEndpoint: 'AllResolvers' } });
   });
 
   it('onFailure warns about the 10-retry cap with retryAttempts=-1 and the endpoint it needs (Lambda guide, Kafka retries and on-failure destinations)', () => {

@@ -4,7 +4,7 @@
  * With tablesSource=msk, Firehose reads each MSK topic directly (one delivery stream per topic).
  * Wiring only: resources and their defaults live in the constructs.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
@@ -52,6 +52,12 @@ export class KafkaS3TablesStack extends Stack {
       tableBucketName: c.tableBucketName, namespace: c.namespace, tables: columns, createCatalog: c.createTablesCatalog,
     });
     this.errorBucket = new SinkBucket(this, 'Errors', { encryption: 's3' });
+    if (c.lakeFormation) {
+      // AWS::LakeFormation::PrincipalPermissions is created by the deploy role: "To grant permissions, you must be a
+      // data lake administrator or have grant permissions" (S3 User Guide, granting permissions on S3 Tables with
+      // Lake Formation). A template cannot check who deploys it, so synth says so.
+      Annotations.of(this).addWarningV2('kafka-s3:lake-formation-admin', 'lakeFormation=true: the role that deploys this stack (the CDK bootstrap\'s CloudFormation execution role) must be a Lake Formation data lake administrator, or hold the granted permissions with grant option; otherwise the grants fail to create.');
+    }
     const common = {
       tables: this.tables, errorBucket: this.errorBucket.bucket, errorPrefix: ERROR_PREFIX, appendOnly: c.appendOnly, uniqueKeys: UNIQUE_KEYS,
       bufferSeconds: c.firehoseBufferSeconds, bufferMb: c.firehoseBufferMb, retrySeconds: c.firehoseRetrySeconds,

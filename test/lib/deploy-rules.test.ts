@@ -168,6 +168,14 @@ describe('several pipelines in one account and region', () => {
   });
 });
 
+describe('Lake Formation access mode', () => {
+  it('warns that the deploy role must be a Lake Formation administrator (AWS::LakeFormation::PrincipalPermissions; S3 User Guide, granting permissions with Lake Formation)', () => {
+    const [p] = build({ lakeFormation: 'true' }).pipelines;
+    Annotations.fromStack(p.tables).hasWarning('*', Match.stringLikeRegexp('must be a Lake Formation data lake administrator'));
+    expect(Annotations.fromStack(build({}).pipelines[0].tables).findWarning('*', Match.stringLikeRegexp('Lake Formation'))).toEqual([]);
+  });
+});
+
 describe('self-managed Kafka networking and TLS', () => {
   it('a private root CA goes on every mapping as SERVER_ROOT_CA_CERTIFICATE, readable by the role (Lambda guide, self-managed Kafka: server root CA certificate)', () => {
     const t = Template.fromStack(build({ ...SELF_MANAGED, kafkaRootCaSecretArn: CA }).pipelines[0].direct);

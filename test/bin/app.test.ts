@@ -46,8 +46,24 @@ describe('cdk synth (CLI)', () => {
   it('a bad value fails synth with a message naming the key, the value and what is allowed', async () => {
     const r = await cdkSynth(['-c', `mskClusterArn=${MSK}`, '-c', 'topics=orders', '-c', 'batchSize=0', '-c', 'format=xml']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("batchSize='0': Too small: expected number to be >=1");
-    expect(r.stderr).toContain("format='xml'");
+    expect(r.stderr).toContain("batchSize='0': must be an integer from 1 to 10000");
+    expect(r.stderr).toContain("format='xml': must be one of jsonl, csv, csv_with_headers, text, bytes, avro, parquet");
+  }, 120_000);
+
+  it('a context key the app does not know fails synth, naming the closest known key', async () => {
+    // Typos must not synthesize silently with the defaults; CDK's own keys the CLI adds (aws:cdk:…) pass.
+    const r = await cdkSynth(['-c', `mskClusterArn=${MSK}`, '-c', 'topics=orders', '-c', 'batchSze=5', '-c', 'memoryMB=4096']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('batchSze: not a context key of this app; did you mean batchSize?');
+    expect(r.stderr).toContain('memoryMB: not a context key of this app; did you mean memoryMb?');
+  }, 120_000);
+
+  it('a named pipeline synthesizes its own stacks', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kafka-s3-cdk-cli-'));
+    const r = await run(join(ROOT, 'node_modules/.bin/cdk'), ['ls', '-o', out, '-c', `mskClusterArn=${MSK}`, '-c', 'topics=orders', '-c', 'pipeline=billing'], {
+      cwd: ROOT, env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true', CI: 'true' }, maxBuffer: 64 << 20,
+    });
+    expect(r.stdout.trim().split('\n').sort()).toEqual(['billing-KafkaS3DirectStack', 'billing-KafkaS3TablesStack']);
   }, 120_000);
 
   it('missing required keys fail synth with an example command', async () => {

@@ -4,8 +4,9 @@
  *   npm start                       built-in sample orders → local directory (.tmp/local-s3), Parquet
  *   npm start -- --brokers 127.0.0.1:9092 --topics orders --bucket my-bucket --s3-endpoint http://127.0.0.1:7070
  * Sink settings come from the same environment variables the function uses (FORMAT, KEY_TEMPLATE, …).
+ * User mistakes (flags, settings, unreachable brokers, missing topics or bucket, refused credentials) are one line
+ * and exit code 2; stacks only with --debug. See bin/runner/cli.ts for the flags and exit codes.
  */
-import { parseArgs } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromIni } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -14,61 +15,19 @@ import { ConfigError } from '../lambdas/shared/errors.ts';
 import { ClaimConflictError } from '../lambdas/shared/progress.ts';
 import { createSinkHandler } from '../lambdas/sink/app.ts';
 import { releaseStaleClaims } from './runner/claims.ts';
+import { EXIT_SIGNAL, EXIT_USAGE, HELP, RUNNER_DEFAULT_FORMAT, UsageError, parseCli, type CliOptions } from './runner/cli.ts';
+import type { RunnerRecord } from './runner/event.ts';
 import { KafkaSource } from './runner/kafka-source.ts';
+import { kafkaLag, sampleLag, tpName, type LagSource } from './runner/lag.ts';
 import { landingHint } from './runner/landed.ts';
 import { LocalObjectStore } from './runner/local-store.ts';
+import { RunnerMetrics } from './runner/metrics.ts';
+import { checkBucket, checkTopics, explainS3, probeBrokers } from './runner/preflight.ts';
+import { GiveUpError } from './runner/retry.ts';
 import { abortStaleUploads } from './runner/stale-uploads.ts';
-import { INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike, type RunnerStats } from './runner/runner.ts';
+import { INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike } from './runner/runner.ts';
 import { fileRecords, sampleRecords } from './runner/sample-source.ts';
-
-const HELP = `kafka-s3 local runner
-
-Source (default: built-in sample orders)
-  --brokers host:port[,…]     read Kafka with a consumer group instead
-  --topics a,b                topics to read (Kafka)               default orders
-  --group id                  consumer group                       default kafka-s3-local
-  --records n                 sample records to generate           default 20000
-  --partitions n              sample partitions                    default 3
-  --input file.jsonl          use the lines of a file as values instead of generated orders
-Destination (default: a local directory laid out like the bucket)
-  --out dir                   local directory                      default .tmp/local-s3
-  --bucket name               write to S3 instead
-  --s3-endpoint url           S3 endpoint (local servers); path-style addressing
-  --region r                  default us-east-1 (or AWS_REGION)
-  --profile name              credentials of this profile in ~/.aws (default: the AWS default chain)
-Batching and retries, as the event source mapping
-  --batch-size n              records per invocation at most       default 10000
-  --window-ms n               batching window                      default 500
-  --bisect                    retry a failed batch as its first half
-  --max-attempts n            give up (uncommitted) after n failed attempts of one batch   default unlimited
-                              (waiting for another invocation's claim on a partition is not a failed attempt)
-  --stop-after n              stop once n records are committed (Kafka)
-Output
-  --quiet                     no progress display
-Sink settings: the function's environment variables (FORMAT, COMPRESSION, KEY_TEMPLATE, FIELDS, …; see README).
-`;
-
-const { values: args } = parseArgs({
-  options: {
-    brokers: { type: 'string' }, topics: { type: 'string', default: 'orders' }, group: { type: 'string', default: 'kafka-s3-local' },
-    records: { type: 'string', default: '20000' }, partitions: { type: 'string', default: '3' }, input: { type: 'string' },
-    out: { type: 'string', default: '.tmp/local-s3' }, bucket: { type: 'string' }, 's3-endpoint': { type: 'string' }, region: { type: 'string' },
-    profile: { type: 'string' },
-    'batch-size': { type: 'string', default: '10000' }, 'window-ms': { type: 'string', default: '500' }, bisect: { type: 'boolean', default: false },
-    'max-attempts': { type: 'string' }, 'stop-after': { type: 'string' }, quiet: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
-  },
-  strict: true,
-});
-
-function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    console.error(`--${name}=${value}: expected an integer from ${min} to ${max}`);
-    process.exit(2);
-  }
-  return n;
-}
+import { StatusLine, condenseLog } from './runner/status.ts';
 
 function table(rows: [string, string][]): string {
   const w = Math.max(...rows.map(([k]) => k.length));
@@ -76,175 +35,286 @@ function table(rows: [string, string][]): string {
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+const num = (n: number) => n.toLocaleString('en-US');
+const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0];
 
-async function main(): Promise<void> {
+let args: CliOptions | undefined;
+const rawStderr = process.stderr.write.bind(process.stderr) as (s: string) => boolean;
+const rawStdout = process.stdout.write.bind(process.stdout) as (s: string) => boolean;
+
+/**
+ * The sink's logger (Powertools) writes JSON lines to stdout/stderr. Without --debug each becomes one short line
+ * above the status line (warnings such as dead letters, a failed batch); with --debug the JSON passes through.
+ */
+function captureSinkLogs(status: StatusLine, debug: boolean): void {
+  const wrap = (raw: (s: string) => boolean) => (chunk: unknown, ...rest: unknown[]): boolean => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('utf8') : undefined;
+    const short = text === undefined ? undefined : condenseLog(text);
+    if (short === undefined) return (raw as (...a: unknown[]) => boolean)(chunk, ...rest);
+    if (debug) status.note(text!.trimEnd());
+    else status.note(short);
+    const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    cb?.();
+    return true;
+  };
+  process.stdout.write = wrap(rawStdout) as typeof process.stdout.write;
+  process.stderr.write = wrap(rawStderr) as typeof process.stderr.write;
+}
+
+async function main(): Promise<number> {
+  args = parseCli(process.argv.slice(2));
   if (args.help) {
     console.log(HELP);
-    return;
+    return 0;
   }
-  const batchSize = intFlag('batch-size', args['batch-size'], 1, 10_000)!;
-  const windowMs = intFlag('window-ms', args['window-ms'], 0, 300_000)!;
-  const local = args.bucket === undefined;
-  const region = args.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  const a = args;
+  const local = a.bucket === undefined;
   const env: Record<string, string | undefined> = {
-    // The embedded default lands Parquet you can query; any sink variable in the environment wins.
-    ...(local ? { FORMAT: 'parquet' } : {}),
+    // One default for a local directory and for --bucket alike (the deployed function's is jsonl); any sink
+    // variable in the environment wins.
+    FORMAT: RUNNER_DEFAULT_FORMAT,
     ...process.env,
-    BUCKET_NAME: args.bucket ?? 'local-bucket',
-    ...(args['s3-endpoint'] ? { S3_ENDPOINT: args['s3-endpoint'] } : {}),
+    BUCKET_NAME: a.bucket ?? 'local-bucket',
+    ...(a.s3Endpoint ? { S3_ENDPOINT: a.s3Endpoint } : {}),
     // A local batch never needs multipart; remote uploads keep the configured threshold.
     ...(local ? { MULTIPART_THRESHOLD_BYTES: String(5 * 1024 ** 3), PART_SIZE_BYTES: String(5 * 1024 ** 3) } : {}),
   };
-  // Powertools reads these from the process: the function's per-batch logs and EMF lines would bury the progress display.
-  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+  // Powertools reads these from the process: the function's per-batch logs and EMF lines would bury the status line.
+  process.env.POWERTOOLS_LOG_LEVEL ??= a.debug ? 'INFO' : 'WARN';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   let settings;
   try {
     settings = loadSinkConfig(env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) throw new UsageError(err.message.split('\n').join('; '));
     throw err;
   }
-  const store = local ? new LocalObjectStore(args.out!) : undefined;
+  const status = new StatusLine({ tty: process.stderr.isTTY === true, quiet: a.quiet, write: (s) => void rawStderr(s) });
+  captureSinkLogs(status, a.debug);
+  const say = (line: string) => status.note(line);
+
+  const store = local ? new LocalObjectStore(a.out) : undefined;
   // A request that hangs is abandoned after 15 s and retried (S3_MAX_ATTEMPTS), as a Lambda's SDK client would.
   const s3 = store ?? new S3Client({
-    region, maxAttempts: settings.s3MaxAttempts, retryMode: 'adaptive',
-    ...(args.profile ? { credentials: fromIni({ profile: args.profile }) } : {}),
+    region: a.region, maxAttempts: settings.s3MaxAttempts, retryMode: 'adaptive',
+    ...(a.profile ? { credentials: fromIni({ profile: a.profile }) } : {}),
     requestHandler: new NodeHttpHandler({ requestTimeout: 15_000, connectionTimeout: 3_000, httpAgent: { keepAlive: true } as never }),
-    ...(args['s3-endpoint'] ? { endpoint: args['s3-endpoint'], forcePathStyle: true } : {}),
+    ...(a.s3Endpoint ? { endpoint: a.s3Endpoint, forcePathStyle: true } : {}),
   });
+  const topics = a.topics;
+  if (a.brokers) {
+    say(`connecting to ${a.brokers.join(', ')}…`);
+    await probeBrokers(a.brokers);
+    await checkTopics(a.brokers, topics);
+  }
   if (!store) {
-    const aborted = await abortStaleUploads(s3 as S3Client, settings.bucket, [settings.prefix, settings.errorPrefix], new Date());
-    if (aborted > 0 && !args.quiet) console.error(`aborted ${aborted} multipart upload(s) an earlier run left open`);
+    say(`checking s3://${settings.bucket}${a.s3Endpoint ? ` at ${a.s3Endpoint}` : ''}…`);
+    await checkBucket(s3 as S3Client, settings.bucket, a.s3Endpoint);
+    let aborted;
+    try {
+      aborted = await abortStaleUploads(s3 as S3Client, settings.bucket, [settings.prefix, settings.errorPrefix], new Date());
+    } catch (err) {
+      const msg = explainS3(err, settings.bucket, a.s3Endpoint);
+      if (msg) throw new UsageError(msg, { cause: err });
+      throw err;
+    }
+    if (aborted > 0) say(`aborted ${aborted} multipart upload(s) an earlier run left open`);
   }
   let sink;
   try {
     sink = createSinkHandler({ env, s3: s3 as never });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) throw new UsageError(err.message.split('\n').join('; '));
     throw err;
   }
   const config = sink.config;
+  say(`writing ${config.format} (${config.compression})${process.env.FORMAT ? '' : ' — the runner\'s default; set FORMAT and COMPRESSION to choose'} to ${store ? `${store.root}/${config.bucket}/` : `s3://${config.bucket}/`}`);
+
+  const metrics = a.metricsPort !== undefined ? new RunnerMetrics() : undefined;
+  if (metrics) {
+    const addr = await metrics.listen(a.metricsPort!, a.metricsHost).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`--metrics-port ${a.metricsPort}: cannot listen on ${a.metricsHost} (${err.code ?? firstLine(err)}): choose another port`);
+    });
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    rawStderr(`metrics on http://${host}:${addr.port}/metrics\n`);
+  }
+
   // As Lambda ends a function at its timeout: an invocation past its deadline stops the process, so that nothing of
   // it is still writing when its claims expire (a minute after the deadline) and another invocation takes them over.
   const handler: Handler = async (event, context) => {
     const watchdog = setTimeout(() => {
-      console.error(`\nan invocation ran past its ${INVOCATION_TIMEOUT_MS / 60_000}-minute deadline: stopping, as Lambda ends a function at its timeout (its records stay uncommitted)`);
+      status.note(`an invocation ran past its ${INVOCATION_TIMEOUT_MS / 60_000}-minute deadline: stopping, as Lambda ends a function at its timeout (its records stay uncommitted)`);
       process.exit(1);
     }, INVOCATION_TIMEOUT_MS);
+    const end = metrics?.batchSeconds.startTimer();
+    let outcome = 'failed';
     try {
-      return await sink(event, context);
+      const r = await sink(event, context);
+      outcome = 'ok';
+      return r;
     } finally {
+      end?.({ outcome });
       clearTimeout(watchdog);
     }
   };
 
-  let source: RunnerSourceLike;
-  const topics = args.topics!.split(',').map((t) => t.trim()).filter(Boolean);
-  if (args.brokers) {
-    source = new KafkaSource({ brokers: args.brokers.split(','), topics, groupId: args.group! });
+  let inner: RunnerSourceLike;
+  let lagSource: LagSource | undefined;
+  if (a.brokers) {
+    inner = new KafkaSource({ brokers: a.brokers, topics, groupId: a.group });
+    lagSource = kafkaLag(a.brokers, topics, a.group);
   } else {
-    const partitions = intFlag('partitions', args.partitions, 1, 1000)!;
-    const records = intFlag('records', args.records, 1, 100_000_000)!;
     const startTime = Date.UTC(2026, 0, 1);
-    source = {
-      records: () => (args.input ? fileRecords(args.input, topics[0], partitions, startTime) : sampleRecords({ topic: topics[0], partitions, records, startTime })),
+    inner = {
+      records: () => (a.input ? fileRecords(a.input, topics[0], a.partitions, startTime) : sampleRecords({ topic: topics[0], partitions: a.partitions, records: a.records, startTime })),
       commit: async () => {},
       describe: () => ({ eventSource: 'SelfManagedKafka', bootstrapServers: 'sample' }),
       close: async () => {},
     };
+    if (!a.input) lagSource = sampleLag(topics[0], a.partitions, a.records);
   }
+  let lag: Map<string, number> | undefined;
+  const pollLag = async () => {
+    if (!lagSource) return;
+    const l = await lagSource.poll();
+    if (!l) return;
+    lag = l;
+    status.setLag(l);
+    metrics?.setLag(l);
+  };
+  // The source as the runner loop sees it, with the commits counted per partition for the sample's lag.
+  const source: RunnerSourceLike = {
+    records: () => inner.records(),
+    commit: async (records: readonly RunnerRecord[]) => {
+      await inner.commit(records);
+      lagSource?.committed?.(records);
+    },
+    describe: () => inner.describe(),
+    ...(inner.owns ? { owns: (t: string, p: number) => inner.owns!(t, p) } : {}),
+    close: () => inner.close(),
+  };
 
   const controller = new AbortController();
+  let signalled: 'SIGINT' | 'SIGTERM' | undefined;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      if (!args.quiet) process.stderr.write(`\n${sig}: finishing the batch in flight, then stopping (uncommitted records are read again next time)\n`);
+    process.on(sig, () => {
+      if (signalled) return;
+      signalled = sig;
+      status.note(`${sig}: finishing the batch in flight, then stopping (uncommitted records are read again next time)`);
       controller.abort();
     });
   }
-  const tty = process.stderr.isTTY && !args.quiet;
-  let lastLine = 0;
-  let lag: number | undefined;
-  const lagTimer = source.lag && !args.quiet
-    ? setInterval(() => void source.lag!().then((l) => { lag = l; }), 2000).unref()
-    : undefined;
-  const progress = (s: RunnerStats) => {
-    const secs = (Date.now() - s.startedAt) / 1000;
-    const already = s.alreadyWritten > 0 ? ` · ${s.alreadyWritten.toLocaleString('en-US')} already written` : '';
-    const line = `${s.committed.toLocaleString('en-US')} records · ${(s.committed / secs).toFixed(0)} rec/s · ${mb(s.valueBytes)} · ${(s.valueBytes / 1e6 / secs).toFixed(1)} MB/s · ${s.objects} objects · ${s.deadLettered} dead letters${already} · ${s.retries} retries${lag === undefined ? '' : ` · lag ${lag.toLocaleString('en-US')}`}`;
-    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
-    else if (!args.quiet && Date.now() - lastLine > 5000) {
-      lastLine = Date.now();
-      console.error(line);
-    }
-  };
+  await pollLag();
+  status.start();
+  const lagTimer = lagSource ? setInterval(() => void pollLag(), a.brokers ? 2000 : 1000).unref() : undefined;
 
-  const maxAttempts = intFlag('max-attempts', args['max-attempts'], 1, 1_000_000);
+  let failure: unknown;
   const stats = await runPipeline({
     source, handler,
-    batch: { batchSize, windowMs },
-    retry: { bisectOnError: args.bisect!, baseDelayMs: 200, maxDelayMs: 10_000, ...(maxAttempts ? { maxAttempts } : {}) },
-    stopAfter: intFlag('stop-after', args['stop-after'], 1, Number.MAX_SAFE_INTEGER),
-    onProgress: progress,
+    batch: { batchSize: a.batchSize, windowMs: a.windowMs },
+    retry: { bisectOnError: a.bisect, baseDelayMs: 200, maxDelayMs: 10_000, ...(a.maxAttempts ? { maxAttempts: a.maxAttempts } : {}) },
+    stopAfter: a.stopAfter,
+    onProgress: (s) => {
+      status.update(s);
+      metrics?.update(s);
+      status.draw();
+    },
     onRetry: (attempt, records, err, delay) => {
-      if (args.quiet) return;
       const what = err instanceof ClaimConflictError
-        ? `batch of ${records} records waits for another invocation (attempt ${attempt}): ${err.message}`
-        : `batch of ${records} records failed (attempt ${attempt}): ${(err as Error).message}`;
-      process.stderr.write(`${tty ? '\n' : ''}${what}; retrying in ${delay} ms\n`);
+        ? `batch of ${num(records)} records waits for another invocation (attempt ${attempt}): ${firstLine(err)}`
+        : `batch of ${num(records)} records failed (attempt ${attempt}): ${a.debug ? (err as Error)?.stack ?? err : `${(err as Error)?.name ?? 'Error'}: ${firstLine(err)}`}`;
+      status.note(`${what}; retrying in ${delay} ms`);
     },
     // After a lost claim: claims of this runner, or of killed runners on this machine, need not be waited out.
     releaseStaleClaims: async (self) => {
       const released = await releaseStaleClaims(s3 as S3Client, { bucket: config.bucket, statePrefix: config.statePrefix, sseKmsKeyId: config.sseKmsKeyId }, self);
-      if (!args.quiet) for (const c of released) process.stderr.write(`${tty ? '\n' : ''}released the claim of ${c.owner} on offsets ${c.from}..${c.to} (${c.key}): its runner is gone\n`);
+      for (const c of released) status.note(`released the claim of ${c.owner} on offsets ${c.from}..${c.to} (${c.key}): its runner is gone`);
       return released.length;
     },
-    onReleaseError: (err) => {
-      if (!args.quiet) process.stderr.write(`${tty ? '\n' : ''}could not look for claims of stopped runners (${(err as Error).message}); waiting for the claim to expire\n`);
-    },
+    onReleaseError: (err) => status.note(`could not look for claims of stopped runners (${firstLine(err)}); waiting for the claim to expire`),
     signal: controller.signal,
-  }).finally(() => {
+  }).catch((err: unknown) => {
+    failure = err;
+    return undefined;
+  }).finally(async () => {
     if (lagTimer) clearInterval(lagTimer);
-    return source.close();
+    await source.close().catch(() => {});
   });
-  if (tty) process.stderr.write('\n');
+  if (!stats) {
+    status.stop();
+    await lagSource?.close();
+    await metrics?.close();
+    throw failure;
+  }
+  await pollLag();
+  await lagSource?.close();
+  status.update(stats);
+  metrics?.update(stats);
+  status.stop();
 
   const secs = (Date.now() - stats.startedAt) / 1000;
-  console.log(`\nkafka-s3 runner summary (${config.format}, ${config.compression})`);
+  let lagTotal: number | undefined;
+  if (lag) lagTotal = [...lag.values()].reduce((x, y) => x + y, 0);
+  console.log(`\nkafka-s3 runner summary (${config.format}, ${config.compression})${signalled ? ` — stopped by ${signalled}` : ''}`);
   console.log(table([
-    ['records in', stats.recordsIn.toLocaleString('en-US')],
-    ['written', stats.written.toLocaleString('en-US')],
-    ['filtered', stats.filtered.toLocaleString('en-US')],
-    ['tombstones ignored', stats.tombstonesIgnored.toLocaleString('en-US')],
-    ['dead-lettered', stats.deadLettered.toLocaleString('en-US')],
-    ['already written', `${stats.alreadyWritten.toLocaleString('en-US')} (below their partition's checkpoint: an earlier delivery wrote them)`],
-    ['committed', stats.committed.toLocaleString('en-US')],
+    ['records in', num(stats.recordsIn)],
+    ['written', num(stats.written)],
+    ['filtered', num(stats.filtered)],
+    ['tombstones ignored', num(stats.tombstonesIgnored)],
+    ['dead-lettered', num(stats.deadLettered)],
+    ['already written', `${num(stats.alreadyWritten)} (below their partition's checkpoint: an earlier delivery wrote them)`],
+    ['committed', num(stats.committed)],
     ['invocations', `${stats.batches} (${stats.retries} retries, ${stats.claimConflicts} claim conflicts${stats.claimsReleased > 0 ? `, ${stats.claimsReleased} stale claims released` : ''})`],
     ['objects', `${stats.objects} (${mb(stats.bytes)})`],
     ['value bytes', mb(stats.valueBytes)],
     ['throughput', `${(stats.committed / secs).toFixed(0)} records/s, ${(stats.valueBytes / 1e6 / secs).toFixed(1)} MB/s`],
-    ['destination', store ? `${store.root}/${env.BUCKET_NAME}/` : `s3://${args.bucket}/`],
+    ...(lagTotal !== undefined ? [['lag', `${num(lagTotal)}${lagTotal > 0 ? ` (${[...lag!.entries()].filter(([, v]) => v > 0).map(([k, v]) => `${tpName(k)} ${num(v)}`).join(', ')})` : ''}`] as [string, string]] : []),
+    ['destination', store ? `${store.root}/${env.BUCKET_NAME}/` : `s3://${a.bucket}/`],
   ]));
-  if (stats.alreadyWritten > 0 && !args.brokers) {
+  if (stats.alreadyWritten > 0 && !a.brokers) {
     const where = store ? `${store.bucketDir(config.bucket)}/${config.statePrefix}` : `s3://${config.bucket}/${config.statePrefix}`;
     const fix = store ? `use a new --out, or delete ${store.root}` : 'set another STATE_PREFIX';
-    console.log(`\n${stats.alreadyWritten.toLocaleString('en-US')} records were not written again: the checkpoints in ${where} show an earlier run wrote their offsets. To write them anew (in another FORMAT, say), ${fix}.`);
+    console.log(`\n${num(stats.alreadyWritten)} records were not written again: the checkpoints in ${where} show an earlier run wrote their offsets. To write them anew (in another FORMAT, say), ${fix}.`);
   }
   if (store) {
     // Checkpoints (STATE_PREFIX) and dead letters are keys of the bucket too: the hint names the data objects only.
     const keys = await store.keys(config.bucket);
-    const sampleOrders = !args.brokers && !args.input;
+    const sampleOrders = !a.brokers && !a.input;
     console.log(`\n${landingHint(store.bucketDir(config.bucket), keys, config, sampleOrders).join('\n')}`);
   }
+  if (metrics) {
+    if (a.linger && !signalled) {
+      rawStderr('run complete; serving /metrics until SIGINT/SIGTERM\n');
+      await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await metrics.close();
+      return 0;
+    }
+    await metrics.close();
+  }
+  return signalled ? EXIT_SIGNAL[signalled] : 0;
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const debug = args?.debug ?? process.argv.includes('--debug');
+    if (err instanceof UsageError) {
+      rawStderr(`${debug ? err.stack ?? err.message : err.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    if (debug) {
+      rawStderr(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      process.exit(1);
+    }
+    let msg: string;
+    if (err instanceof GiveUpError) {
+      const cause = err.cause;
+      const s3 = args?.bucket ? explainS3(cause, args.bucket, args.s3Endpoint) : undefined;
+      msg = `${err.message} (--max-attempts ${args?.maxAttempts}): ${s3 ?? `${(cause as Error)?.name ?? 'Error'}: ${firstLine(cause)}`}; the batch stays uncommitted (read again next time)`;
+    } else {
+      msg = `${(err as Error)?.name ?? 'Error'}: ${firstLine(err)} (run with --debug for the stack)`;
+    }
+    rawStderr(`${msg}\n`);
+    process.exit(1);
+  },
+);

@@ -76,7 +76,7 @@ describe('local runner CLI', () => {
   it('refuses a bad flag and a bad sink setting with messages that name them', async () => {
     const flag = await runner(['--batch-size', '0']);
     expect(flag.code).toBe(2);
-    expect(flag.stderr).toContain('--batch-size=0: expected an integer from 1 to 10000');
+    expect(flag.stderr).toContain('--batch-size=0: expected an integer from 1 to 10,000');
     const setting = await runner(['--records', '10'], { FORMAT: 'xml', TIMEZONE: 'Mars/Base' });
     expect(setting.code).toBe(2);
     expect(setting.stderr).toContain("FORMAT='xml'");
@@ -93,7 +93,8 @@ describe('local runner CLI', () => {
     await new Promise((r) => setTimeout(r, 2500));
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.once('exit', r));
-    expect(code).toBe(0);
+    expect(code).toBe(143);
+    expect(stdout).toContain('stopped by SIGTERM');
     expect(stderr).toContain('SIGTERM: finishing the batch in flight, then stopping');
     const committed = Number(/committed\s+([\d,]+)/.exec(stdout)![1].replace(/,/g, ''));
     expect(committed).toBeGreaterThan(0);

@@ -1,0 +1,124 @@
+/**
+ * Checks before the run, so that a wrong address, bucket, key or topic fails in seconds with one line naming it
+ * (UsageError) instead of after the Kafka client's or the SDK's retries with a stack:
+ * - each bootstrap broker gets a TCP connect with a short timeout (refused, unknown host, timeout told apart);
+ * - the topics must exist (listed with an admin client of the same brokers);
+ * - the bucket must answer HeadBucket (missing bucket, refused credentials, no access told apart).
+ */
+import { connect } from 'node:net';
+import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Admin } from '@platformatic/kafka';
+import { UsageError } from './cli.ts';
+
+export interface ProbeResult {
+  broker: string;
+  ok: boolean;
+  /** ECONNREFUSED, ENOTFOUND, ETIMEDOUT, … */
+  code?: string;
+  reason?: string;
+}
+
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (nothing listens on that port)',
+  ENOTFOUND: 'unknown host (DNS lookup failed)',
+  EAI_AGAIN: 'host name lookup failed (DNS not answering)',
+  ETIMEDOUT: 'no answer (timed out: a firewall, a wrong address or a broker not reachable from here)',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ECONNRESET: 'connection reset',
+};
+
+export function splitHostPort(broker: string): { host: string; port: number } {
+  const i = broker.lastIndexOf(':');
+  return { host: broker.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(broker.slice(i + 1)) };
+}
+
+/** One TCP connect to a broker; never throws. */
+export function probeBroker(broker: string, timeoutMs: number): Promise<ProbeResult> {
+  const { host, port } = splitHostPort(broker);
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (r: ProbeResult) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ broker, ok: false, code: 'ETIMEDOUT', reason: `${REASONS.ETIMEDOUT} after ${timeoutMs / 1000} s` }), timeoutMs);
+    socket.once('connect', () => done({ broker, ok: true }));
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? 'ERROR';
+      done({ broker, ok: false, code, reason: code === 'ETIMEDOUT' ? `${REASONS.ETIMEDOUT}` : REASONS[code] ?? `${code}: ${err.message}` });
+    });
+  });
+}
+
+/** Probes every bootstrap broker at once; throws UsageError (one line naming each broker and its cause) when none answers. */
+export async function probeBrokers(brokers: readonly string[], timeoutMs = 3000): Promise<ProbeResult[]> {
+  const results = await Promise.all(brokers.map((b) => probeBroker(b, timeoutMs)));
+  if (results.some((r) => r.ok)) return results;
+  const what = results.map((r) => `${r.broker}: ${r.reason}`).join('; ');
+  throw new UsageError(`Kafka broker${brokers.length > 1 ? 's' : ''} not reachable — ${what}. Check --brokers (host:port of a listener reachable from this machine)`);
+}
+
+/** Throws UsageError naming the topics that do not exist on the cluster. */
+export async function checkTopics(brokers: readonly string[], topics: readonly string[], timeoutMs = 5000): Promise<void> {
+  const admin = new Admin({ clientId: 'kafka-s3-runner-preflight', bootstrapBrokers: [...brokers], timeout: timeoutMs, retries: 1, retryDelay: 250 });
+  let existing: string[];
+  try {
+    existing = await admin.listTopics({ includeInternals: false });
+  } catch (err) {
+    throw new UsageError(`Kafka at ${brokers.join(',')} accepts connections but does not answer as a Kafka broker (${firstLine(err)}): check --brokers`);
+  } finally {
+    await admin.close().catch(() => {});
+  }
+  const missing = topics.filter((t) => !existing.includes(t));
+  if (missing.length > 0) {
+    const some = existing.filter((t) => !t.startsWith('__')).slice(0, 8);
+    throw new UsageError(`topic${missing.length > 1 ? 's' : ''} ${missing.map((t) => `'${t}'`).join(', ')} not found on ${brokers.join(',')}${some.length > 0 ? ` (topics there: ${some.join(', ')}${existing.length > some.length ? ', …' : ''})` : ' (no topics there)'}: check --topics`);
+  }
+}
+
+function firstLine(err: unknown): string {
+  const e = err as Error & { errors?: Error[] };
+  const inner = e?.errors?.[0] ?? e;
+  return String(inner?.message ?? inner).split('\n')[0];
+}
+
+/** An S3 error as one line for a user, or undefined when it is not one of the known mistakes. */
+export function explainS3(err: unknown, bucket: string, endpoint: string | undefined): string | undefined {
+  const e = err as Error & { $metadata?: { httpStatusCode?: number }; Code?: string; code?: string };
+  const name = e?.name ?? '';
+  const status = e?.$metadata?.httpStatusCode;
+  const where = endpoint ? ` at ${endpoint}` : '';
+  if (name === 'NoSuchBucket' || (name === 'NotFound' && status === 404) || status === 404) {
+    return `bucket '${bucket}' does not exist${where}: create it, or check --bucket${endpoint ? ' and --s3-endpoint' : ' and --region'}`;
+  }
+  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'InvalidClientTokenId'].includes(name)) {
+    return `S3${where} refused the credentials (${name}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, or refresh the session`;
+  }
+  if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e?.message ?? '')) {
+    return `no AWS credentials found (${(e.message ?? '').split('\n')[0]}): set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile`;
+  }
+  if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
+    return `S3${where} denied access to bucket '${bucket}' (${name || 403}): these credentials need s3:ListBucket, s3:GetObject, s3:PutObject on it`;
+  }
+  if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+    return `bucket '${bucket}' is in another region: pass its region with --region`;
+  }
+  const code = (e as { code?: string })?.code ?? (e?.cause as { code?: string } | undefined)?.code;
+  if (code && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT'].includes(code)) {
+    return `S3 endpoint${where || ''} not reachable: ${REASONS[code]}${endpoint ? ': check --s3-endpoint' : ''}`;
+  }
+  return undefined;
+}
+
+/** HeadBucket: throws UsageError for a missing bucket, refused credentials or denied access. */
+export async function checkBucket(s3: S3Client, bucket: string, endpoint: string | undefined): Promise<void> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const msg = explainS3(err, bucket, endpoint);
+    if (msg) throw new UsageError(msg, { cause: err });
+    throw err;
+  }
+}

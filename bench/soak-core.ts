@@ -9,6 +9,10 @@
  *   restarted; a whole group SIGKILLed (its commits since the last batch lost), its dead members removed and its
  *   committed offsets moved back to earlier ones; a group stopped with SIGTERM and rewound the same way. Each
  *   restart picks another batch size, so the redelivered ranges are cut differently.
+ * - `rebalance`: one consumer group, runners joining and leaving it over and over (1 to 3 members: a new member
+ *   started, a member stopped with SIGTERM or SIGKILLed, in turn): every rebalance moves partitions between live
+ *   runners while batches are in flight. The committed offsets of every partition are sampled all along, and the
+ *   longest time a partition with records left made no progress is reported (`maxPartitionIdleSeconds`).
  * Used by the e2e test and by `npm run soak`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,13 +28,13 @@ import type { S3Endpoint } from '../test/support/versitygw.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-export type SoakMode = 'kills' | 'rewinds';
+export type SoakMode = 'kills' | 'rewinds' | 'rebalance';
 
 export interface SoakOptions {
   readonly records: number;
   /** Share of S3 requests that fail (500, 503 SlowDown, reset, stall). */
   readonly faultRate: number;
-  /** kills: times the runner is SIGKILLed mid-run and restarted; rewinds: chaos events (kills and rewinds in turn). */
+  /** kills: times the runner is SIGKILLed mid-run and restarted; rewinds: chaos events (kills and rewinds in turn); rebalance: joins and leaves. */
   readonly kills: number;
   /** @default 'kills' */
   readonly mode?: SoakMode;
@@ -67,6 +71,11 @@ export interface SoakReport {
   groups: number;
   rewinds: number;
   offsetsRewound: number;
+  /** rebalance: members that joined and left the group (each a rebalance). */
+  joins: number;
+  leaves: number;
+  /** Longest time a partition with records left saw its committed offset not move (every mode; sampled every 250 ms). */
+  maxPartitionIdleSeconds: number;
   /**
    * From the runners' output, every run (a SIGKILLed one up to its death): invocations that succeeded, records they
    * wrote (each offset is in exactly one completed claim, so at most `records`; a run killed between a batch's
@@ -147,6 +156,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const random = mulberry32((o.seed ?? 7) * 7919 + 13);
   const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   const topics = { events: `soak-events-${id}`, blobs: `soak-blobs-${id}` };
+  if (!['kills', 'rewinds', 'rebalance'].includes(mode)) throw new Error(`unknown soak mode ${mode}`);
   const groups = mode === 'rewinds' ? [`soak-group-a-${id}`, `soak-group-b-${id}`] : [`soak-group-${id}`];
   const consumers = mode === 'rewinds' ? (o.consumers ?? 2) : 1;
   if (mode === 'rewinds' && consumers !== 2 && consumers !== 3) throw new Error('rewinds mode runs 2 or 3 consumers');
@@ -241,6 +251,32 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
   let rewinds = 0;
   let offsetsRewound = 0;
+  let joins = 0;
+  let leaves = 0;
+  // Committed offsets of every partition of every group, sampled: when each last moved, and the longest stand-still.
+  const lastMove = new Map<string, { offset: bigint; at: number }>();
+  const idle = new Map<string, number>();
+  let sampling = true;
+  const sampleOnce = async () => {
+    const now = Date.now();
+    for (const g of groups) {
+      for (const c of await committedOffsets(admin, g)) {
+        const k = `${g}/${c.topic}/${c.partition}`;
+        const seen = lastMove.get(k);
+        if (!seen) lastMove.set(k, { offset: c.offset, at: t1 });
+        else if (seen.offset !== c.offset) {
+          idle.set(k, Math.max(idle.get(k) ?? 0, now - seen.at));
+          lastMove.set(k, { offset: c.offset, at: now });
+        }
+      }
+    }
+  };
+  const sampler = (async () => {
+    while (sampling) {
+      await sampleOnce().catch(() => {});
+      await sleep(250);
+    }
+  })();
   /** Moves a stopped group's committed offsets back: to 0 for about a quarter of its partitions, else to a random earlier one. */
   const rewind = async (group: string) => {
     // Members killed with SIGKILL stay in the group until their session times out: remove them now.
@@ -287,7 +323,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         await sleep(200);
       }
       await stop(m, 'SIGTERM');
-    } else {
+    } else if (mode === 'rewinds') {
       const members: Member[] = Array.from({ length: consumers }, (_, i) => ({
         name: consumers === 3 ? ['a1', 'a2', 'b'][i] : ['a', 'b'][i], group: groups[consumers === 3 && i < 2 ? 0 : Math.min(i, 1)], stopping: false,
       }));
@@ -328,10 +364,51 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         await sleep(200);
       }
       await Promise.all(members.map((m) => stop(m, 'SIGTERM')));
+    } else {
+      // rebalance: one group; members join and leave it in turn, 1 to 3 running at any time.
+      const members: Member[] = ['a', 'b', 'c'].map((name) => ({ name, group: groups[0], stopping: true }));
+      const running = () => members.filter((m) => !m.stopping);
+      start(members[0], pickBatch());
+      const step = Math.max(1, Math.floor(o.records / (o.kills + 2)));
+      for (let k = 0; k < o.kills; k++) {
+        const target = Math.min(o.records, (await committedTotal(admin, groups[0])) + step);
+        while (Date.now() < deadline && (await committedTotal(admin, groups[0])) < target) {
+          checkAlive(members);
+          await sleep(100);
+        }
+        await sleep(50 + Math.floor(random() * 400));
+        checkAlive(members);
+        const up = running();
+        // Join when one runs (or randomly with two), leave when three run (or randomly with two).
+        const join = up.length === 1 || (up.length === 2 && random() < 0.5);
+        if (join) {
+          const m = members.find((x) => x.stopping)!;
+          start(m, pickBatch());
+          joins++;
+          log(`event ${k + 1}: ${m.name} joins (${up.length + 1} members)`);
+        } else {
+          const m = up[Math.floor(random() * up.length)];
+          const signal = random() < 0.5 ? 'SIGKILL' : 'SIGTERM';
+          await stop(m, signal);
+          leaves++;
+          log(`event ${k + 1}: ${m.name} leaves by ${signal} (${up.length - 1} members)`);
+        }
+      }
+      while ((await committedTotal(admin, groups[0])) < o.records) {
+        if (Date.now() > deadline) throw new Error(`soak timed out with ${await committedTotal(admin, groups[0])} of ${o.records} committed; runner stderr: ${stderr}`);
+        checkAlive(members);
+        await sleep(200);
+      }
+      await Promise.all(running().map((m) => stop(m, 'SIGTERM')));
     }
+    await sampleOnce();
   } finally {
+    sampling = false;
+    await sampler;
     await admin.close();
   }
+  // Partitions still behind at the last sample never got there: their stand-still counts to the end.
+  const maxPartitionIdleSeconds = Math.max(0, ...idle.values()) / 1000;
   const runSeconds = (Date.now() - t1) / 1000;
   proxy.setFaultRate(0);
   await proxy.stop();
@@ -417,7 +494,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   return {
     mode, records: o.records, objects, uniqueOffsets: seen.size, duplicates, missing: missingIndexes, contentMismatches, orderViolations,
     openUploads: (open.Uploads ?? []).length, deadLetterObjects, checkpointProblems, checkpoints: checkpointKeys.length,
-    runs, kills: o.kills, consumers, groups: groups.length, rewinds, offsetsRewound, runner,
+    runs, kills: o.kills, consumers: mode === 'rebalance' ? 3 : consumers, groups: groups.length, rewinds, offsetsRewound, joins, leaves,
+    maxPartitionIdleSeconds, runner,
     faults: { ...proxy.counts }, produceSeconds, runSeconds, recordsPerSecond: o.records / runSeconds, valueMB: valueBytes / 1e6,
   };
 }

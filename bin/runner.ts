@@ -112,7 +112,7 @@ async function main(): Promise<number> {
     await checkBucket(s3 as S3Client, settings.bucket, a.s3Endpoint);
     let aborted;
     try {
-      aborted = await abortStaleUploads(s3 as S3Client, settings.bucket, [settings.prefix, settings.errorPrefix], new Date());
+      aborted = await abortStaleUploads(s3 as S3Client, { bucket: settings.bucket, statePrefix: settings.statePrefix, before: new Date() });
     } catch (err) {
       const msg = explainS3(err, settings.bucket, a.s3Endpoint);
       if (msg) throw new UsageError(msg, { cause: err });

@@ -1,6 +1,16 @@
 /**
- * Kafka as the runner's source: a consumer group reading from the committed offsets (earliest when none), with no
- * automatic commits — offsets are committed only after the function succeeded for the records before them.
+ * Kafka as the runner's source: a consumer group, no automatic commits — offsets are committed only after the
+ * function succeeded for the records before them.
+ *
+ * Rebalances, correct by construction (see `Assignment`):
+ * - every `consumer:group:join` starts a new **generation** with the partitions the group gave this member;
+ * - for each generation a new stream is opened at the partitions' committed offsets (earliest where the group has
+ *   none) — the rewind is always applied, never left to the client's own position (which an in-flight fetch of the
+ *   previous assignment can move on, and which it keeps for partitions without a committed offset);
+ * - records of an older stream, or of a partition not owned in the current generation, are dropped without moving
+ *   any position (the partition's next owner, or this member's next generation, reads them from the committed offset);
+ * - a record handed out is tagged with its generation: the runner writes and commits it only while that generation
+ *   is current and its partition still owned (`current`), so a commit never covers a record it did not write.
  */
 import { Consumer, type Message } from '@platformatic/kafka';
 import type { RunnerRecord } from './event.ts';
@@ -12,13 +22,92 @@ export interface KafkaSourceOptions {
   readonly clientId?: string;
 }
 
+/** The generation a record was handed out in (a symbol: no serializer sees it). */
+export const GENERATION: unique symbol = Symbol('generation');
+type Tagged = RunnerRecord & { [GENERATION]?: number };
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/**
+ * Ownership and positions of one group member, without I/O (test/bin/runner/assignment.test.ts checks it against a
+ * model). A position exists only for a partition owned in the current generation, and only once that generation's
+ * start offsets are known; nothing else moves it.
+ */
+export class Assignment {
+  generation = 0;
+  private owned = new Set<string>();
+  private positions = new Map<string, bigint>();
+  private started = false;
+
+  /** A new generation owning exactly `partitions` (keys of `tpKey`); positions wait for `start`. */
+  assign(partitions: Iterable<string>): number {
+    this.generation++;
+    this.owned = new Set(partitions);
+    this.positions = new Map();
+    this.started = false;
+    return this.generation;
+  }
+
+  /** Nothing owned any more (left the group, failed): a new generation owning nothing. */
+  revokeAll(): number {
+    return this.assign([]);
+  }
+
+  /** The generation's start offsets (committed, or earliest): false when that generation is already over. */
+  start(generation: number, offsets: ReadonlyMap<string, bigint>): boolean {
+    if (generation !== this.generation) return false;
+    for (const tp of this.owned) {
+      const at = offsets.get(tp);
+      if (at === undefined) throw new Error(`no start offset for ${tp.replace('\u0000', '/')}`);
+      this.positions.set(tp, at);
+    }
+    this.started = true;
+    return true;
+  }
+
+  /** A record a stream of `generation` delivered: true when it is handed out (and the position moves past it). */
+  accept(generation: number, tp: string, offset: bigint): boolean {
+    if (generation !== this.generation || !this.started) return false;
+    const next = this.positions.get(tp);
+    if (next === undefined || offset < next) return false; // not owned, or handed out already in this generation
+    this.positions.set(tp, offset + 1n);
+    return true;
+  }
+
+  /** Whether a record handed out in `generation` may still be written and committed. */
+  current(generation: number | undefined, tp: string): boolean {
+    return generation === this.generation && this.positions.has(tp);
+  }
+
+  owns(tp: string): boolean {
+    return this.owned.has(tp);
+  }
+
+  partitions(): string[] {
+    return [...this.owned];
+  }
+
+  position(tp: string): bigint | undefined {
+    return this.positions.get(tp);
+  }
+
+  get isStarted(): boolean {
+    return this.started;
+  }
+}
+
+type MessageStream = AsyncIterable<Message> & { close(): Promise<void> | void };
+
 export class KafkaSource {
   private readonly consumer: Consumer;
   private readonly options: KafkaSourceOptions;
   private readonly epochs = new Map<string, number>();
-  /** Next offset to read per topic-partition (after the last record handed out). */
-  private readonly positions = new Map<string, bigint>();
-  private stream?: AsyncIterable<Message> & { close(): Promise<void> | void };
+  readonly assignment = new Assignment();
+  /** The stream of the current generation (undefined until it is open). */
+  private current?: { generation: number; stream: MessageStream };
+  private first?: MessageStream;
+  private wake?: () => void;
+  private opening = Promise.resolve();
 
   constructor(options: KafkaSourceOptions) {
     this.options = options;
@@ -34,30 +123,87 @@ export class KafkaSource {
       sessionTimeout: 20_000,
       heartbeatInterval: 1_000,
     });
-    // Partitions this member owns: records of a partition revoked by a rebalance are neither delivered nor committed
-    // by this runner any more (the new owner reads them from the committed offset).
     this.consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => {
-      const list = payload.assignments ?? this.consumer.assignments;
-      if (!list) return; // no assignment known yet: keep what we have
-      const owned = new Set<string>();
-      for (const a of list) for (const p of a.partitions) owned.add(`${a.topic}\u0000${p}`);
-      for (const tp of [...this.positions.keys()]) if (!owned.has(tp)) this.positions.delete(tp);
-      this.assigned = owned;
+      const list = payload.assignments ?? this.consumer.assignments ?? [];
+      const owned: string[] = [];
+      for (const a of list) if (this.options.topics.includes(a.topic)) for (const p of a.partitions) owned.push(tpKey(a.topic, p));
+      const generation = this.assignment.assign(owned);
+      this.opening = this.opening.then(() => this.open(generation)).catch((err: Error) => this.fail(err));
+    });
+    this.consumer.on('consumer:group:leave', () => {
+      this.assignment.revokeAll();
+      this.wake?.();
     });
     // A failed rejoin is reported as an 'error' event; unhandled it would end the process without closing cleanly.
-    this.consumer.on('error', (err: Error) => {
-      this.failure = err;
-      void this.stream?.close();
-    });
+    this.consumer.on('error', (err: Error) => this.fail(err));
   }
 
   /** Set when the consumer failed: the runner stops, uncommitted records are read again on the next start. */
   failure?: Error;
-  private assigned?: Set<string>;
 
-  /** Whether this member still owns the partition (true until the first assignment is known). */
+  private fail(err: Error): void {
+    if (this.closing) return;
+    this.failure ??= err;
+    this.assignment.revokeAll();
+    void Promise.resolve(this.current?.stream.close()).catch(() => {});
+    this.wake?.();
+  }
+
+  /** Opens the stream of `generation` at its committed offsets (earliest where none), then closes the previous one. */
+  private async open(generation: number): Promise<void> {
+    if (generation !== this.assignment.generation || this.closing) return;
+    const owned = this.assignment.partitions();
+    const byTopic = new Map<string, number[]>();
+    for (const tp of owned) {
+      const [topic, p] = tp.split('\u0000');
+      (byTopic.get(topic) ?? byTopic.set(topic, []).get(topic)!).push(Number(p));
+    }
+    const offsets = new Map<string, bigint>();
+    if (byTopic.size > 0) {
+      const topics = [...byTopic.keys()];
+      const [committed, earliest] = await Promise.all([
+        this.consumer.listCommittedOffsets({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }),
+        this.consumer.listOffsets({ topics, timestamp: -2n }),
+      ]);
+      for (const [topic, partitions] of byTopic) {
+        for (const p of partitions) {
+          const c = committed.get(topic)?.[p];
+          const e = earliest.get(topic)?.[p] ?? 0n;
+          offsets.set(tpKey(topic, p), c !== undefined && c >= 0n && c >= e ? c : e);
+        }
+      }
+    }
+    if (!this.assignment.start(generation, offsets) || this.closing) return; // a newer generation took over meanwhile
+    const previous = this.current?.stream ?? this.first;
+    this.first = undefined;
+    let stream: MessageStream | undefined;
+    if (offsets.size > 0) {
+      // Opened before the previous stream closes, so the topics stay subscribed (closing the last stream would
+      // unsubscribe them, and subscribing again would rejoin the group: a rebalance of its own).
+      stream = (await this.consumer.consume({
+        topics: [...this.options.topics], mode: 'manual', autocommit: false,
+        offsets: [...offsets].map(([tp, offset]) => ({ topic: tp.split('\u0000')[0], partition: Number(tp.split('\u0000')[1]), offset })),
+      })) as unknown as MessageStream;
+      // Superseded while opening: still made current, the next open (they run one at a time) replaces it.
+      this.current = { generation, stream };
+    } else if (previous) {
+      // Nothing owned: keep the previous stream open (topics stay subscribed); its records are all dropped.
+      this.current = { generation, stream: previous };
+      this.wake?.();
+      return;
+    }
+    if (previous && previous !== stream) await Promise.resolve(previous.close()).catch(() => {});
+    this.wake?.();
+  }
+
+  /** Whether a record handed out may still be written and committed: its generation is current, its partition owned. */
+  isCurrent(r: RunnerRecord): boolean {
+    return this.assignment.current((r as Tagged)[GENERATION], tpKey(r.topic, r.partition));
+  }
+
+  /** Whether this member owns the partition in the current generation. */
   owns(topic: string, partition: number): boolean {
-    return this.assigned === undefined || this.assigned.has(`${topic}\u0000${partition}`);
+    return this.assignment.owns(tpKey(topic, partition));
   }
 
   describe() {
@@ -65,10 +211,38 @@ export class KafkaSource {
   }
 
   async *records(): AsyncGenerator<RunnerRecord> {
-    const stream = await this.consumer.consume({ topics: [...this.options.topics], mode: 'committed', fallbackMode: 'earliest', autocommit: false });
-    this.stream = stream as unknown as AsyncIterable<Message> & { close(): Promise<void> };
+    // The first stream only joins the group (from the latest offsets, its records are never handed out): each
+    // generation's own stream starts at the committed offsets.
+    const first = (await this.consumer.consume({ topics: [...this.options.topics], mode: 'latest', autocommit: false })) as unknown as MessageStream;
+    // A generation's stream already open (the join came first): the first stream is not needed any more.
+    if (this.closing || this.current) await Promise.resolve(first.close()).catch(() => {});
+    else this.first = first;
     try {
-      yield* this.messages();
+      while (!this.closing && !this.failure) {
+        const cur = this.current;
+        if (!cur || cur.generation !== this.assignment.generation) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            if (this.closing || this.failure || (this.current && this.current !== cur)) resolve();
+          });
+          this.wake = undefined;
+          continue;
+        }
+        try {
+          yield* this.messages(cur.generation, cur.stream);
+        } catch (err) {
+          // An older stream closed under the loop (a new generation): not a failure.
+          if (cur.generation === this.assignment.generation && !this.closing && !this.failure) throw err;
+        }
+        if (cur === this.current && !this.closing && !this.failure) {
+          // The current stream ended on its own: wait for the next generation rather than spin.
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            if (this.closing || this.failure || this.current !== cur) resolve();
+          });
+          this.wake = undefined;
+        }
+      }
     } catch (err) {
       // Closing the source aborts the fetch in flight: the end of the records, not a failure.
       if (!this.closing && !this.failure) throw err;
@@ -77,16 +251,14 @@ export class KafkaSource {
     if (this.failure) throw new Error(`Kafka consumer failed: ${this.failure.message}`, { cause: this.failure });
   }
 
-  private async *messages(): AsyncGenerator<RunnerRecord> {
-    for await (const m of this.stream!) {
-      const tp = `${m.topic}\u0000${m.partition}`;
-      // After a group rejoin the client rewinds to the committed offset, while records read before it are still in
-      // the runner's batch: what was handed out already is not handed out again (no duplicates, offsets stay ordered).
-      const next = this.positions.get(tp);
-      if (next !== undefined && m.offset < next) continue;
+  private async *messages(generation: number, stream: MessageStream): AsyncGenerator<RunnerRecord> {
+    for await (const m of stream) {
+      if (generation !== this.assignment.generation) return; // a newer generation has its own stream
+      const tp = tpKey(m.topic, m.partition);
+      // Not owned in this generation, or before its start / handed out already: dropped, no position moves.
+      if (!this.assignment.accept(generation, tp, m.offset)) continue;
       this.epochs.set(tp, m.leaderEpoch);
-      this.positions.set(tp, m.offset + 1n);
-      yield {
+      const r: Tagged = {
         topic: m.topic,
         partition: m.partition,
         offset: m.offset,
@@ -96,30 +268,40 @@ export class KafkaSource {
         value: m.value === undefined || m.value === null ? null : Buffer.from(m.value),
         headers: (m.headerEntries ?? []).map(([k, v]) => [Buffer.from(k).toString('utf8'), v === null || v === undefined ? null : Buffer.from(v)] as const),
       };
+      r[GENERATION] = generation;
+      yield r;
     }
   }
 
-  /** Commits, per partition, the offset after the last record given. */
-  async commit(records: readonly RunnerRecord[]): Promise<void> {
+  /**
+   * Commits, per partition, the offset after the last record given — only records of the current generation whose
+   * partition is still owned (the runner passes only records the function wrote). Returns how many were committed.
+   */
+  async commit(records: readonly RunnerRecord[]): Promise<number> {
     const last = new Map<string, RunnerRecord>();
+    let n = 0;
     for (const r of records) {
-      const k = `${r.topic}\u0000${r.partition}`;
+      if (!this.isCurrent(r)) continue;
+      n++;
+      const k = tpKey(r.topic, r.partition);
       const seen = last.get(k);
       if (!seen || r.offset > seen.offset) last.set(k, r);
     }
+    if (last.size === 0) return 0;
     await this.consumer.commit({
       offsets: [...last.entries()].map(([k, r]) => ({ topic: r.topic, partition: r.partition, offset: r.offset + 1n, leaderEpoch: this.epochs.get(k) ?? -1 })),
     });
+    return n;
   }
 
-  /** Records in the topics not yet read: end offsets minus the positions reached (partitions not read yet count whole). */
+  /** Records in the topics not yet read: end offsets minus the positions reached (partitions not owned count whole). */
   async lag(): Promise<number | undefined> {
     try {
       const ends = await this.consumer.listOffsets({ topics: [...this.options.topics] });
       let lag = 0n;
       for (const [topic, offsets] of ends) {
         offsets.forEach((end, partition) => {
-          const pos = this.positions.get(`${topic}\u0000${partition}`) ?? 0n;
+          const pos = this.assignment.position(tpKey(topic, partition)) ?? 0n;
           if (end > pos) lag += end - pos;
         });
       }
@@ -133,11 +315,14 @@ export class KafkaSource {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.wake?.();
     // Closing aborts the fetch in flight, which the stream reports as an AbortError: expected here.
     const quiet = (err: unknown) => {
       if ((err as Error)?.name !== 'AbortError') throw err;
     };
-    await Promise.resolve(this.stream?.close()).catch(quiet);
+    await this.opening.catch(() => {});
+    await Promise.resolve(this.first?.close()).catch(quiet);
+    await Promise.resolve(this.current?.stream.close()).catch(quiet);
     await this.consumer.close(true).catch(quiet);
   }
 }

@@ -15,12 +15,18 @@ import { deliver, type RetryRules } from './retry.ts';
 
 export interface RunnerSourceLike {
   records(): AsyncIterable<RunnerRecord>;
-  commit(records: readonly RunnerRecord[]): Promise<void>;
+  /** Commits after the records (the source may leave out those it no longer owns); returns how many it committed. */
+  commit(records: readonly RunnerRecord[]): Promise<void | number>;
   describe(): { eventSource: 'aws:kafka' | 'SelfManagedKafka'; bootstrapServers: string; eventSourceArn?: string };
   /** Records not read yet, when the source knows. */
   lag?(): Promise<number | undefined>;
   /** False for a partition a rebalance took away: its records are dropped, uncommitted, for the new owner. */
   owns?(topic: string, partition: number): boolean;
+  /**
+   * False for a record of an earlier assignment (generation) or of a partition revoked since: it is neither written
+   * nor committed (the source reads it again from the committed offset). Takes precedence over `owns`.
+   */
+  isCurrent?(record: RunnerRecord): boolean;
   close(): Promise<void>;
 }
 
@@ -72,8 +78,6 @@ export interface RunnerOptions {
 /** Lambda's longest timeout for a Kafka event source: 14 minutes. */
 export const INVOCATION_TIMEOUT_MS = 14 * 60_000;
 
-const TICK = Symbol('tick');
-
 export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
   const stats: RunnerStats = {
     recordsIn: 0, written: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, alreadyWritten: 0, claimConflicts: 0,
@@ -87,12 +91,18 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
   const meta = source.describe();
   const stopping = () => o.signal?.aborted === true || (o.stopAfter !== undefined && stats.committed >= o.stopAfter);
 
-  const owned = (records: readonly RunnerRecord[]) => (source.owns ? records.filter((r) => source.owns!(r.topic, r.partition)) : records);
+  const owned = (records: readonly RunnerRecord[]) => {
+    if (source.isCurrent) return records.filter((r) => source.isCurrent!(r));
+    return source.owns ? records.filter((r) => source.owns!(r.topic, r.partition)) : records;
+  };
   const send = async (all: RunnerRecord[]) => {
     const batch = owned(all);
     if (batch.length === 0) return;
     await deliver(batch, o.retry, {
-      invoke: async (records) => {
+      invoke: async (part) => {
+        // A rebalance since the batch was cut: records of revoked partitions (or an earlier assignment) are not written.
+        const records = owned(part);
+        if (records.length === 0) return;
         const deadline = Date.now() + timeoutMs;
         const context = {
           functionName: 'kafka-s3-runner', awsRequestId: requestId(identity, ++invocations),
@@ -100,6 +110,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         } as Context;
         let r: BatchResult;
         try {
+          // The sink's second entry: the records decoded, not an event it would decode again (event.ts).
           r = await o.handler(toKafkaEvent(records, meta), context);
         } catch (err) {
           if (err instanceof ClaimConflictError) {
@@ -128,8 +139,8 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
       commit: async (delivered) => {
         // A partition revoked while its records were being written is not committed by this member.
         const records = owned(delivered);
-        if (records.length > 0) await source.commit(records);
-        stats.committed += records.length;
+        const n = records.length > 0 ? await source.commit(records) : 0;
+        stats.committed += typeof n === 'number' ? n : records.length;
         stats.batches++;
         if (records.length > 0) stats.lastDelayMs = Date.now() - Math.max(...records.map((r) => r.timestamp));
         o.onProgress?.(stats);
@@ -145,45 +156,71 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
 
   const it = source.records()[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<RunnerRecord>> | undefined;
+  let settled: IteratorResult<RunnerRecord> | undefined;
+  let failed: { error: unknown } | undefined;
   let ended = false;
-  const aborted = new Promise<typeof TICK>((resolve) => o.signal?.addEventListener('abort', () => resolve(TICK), { once: true }));
+  // One wake-up for whatever the loop waits on (the next record, the batch window, the abort signal), made per wait
+  // and dropped when it fires: nothing stays attached to a promise that never settles, so no record is kept alive by
+  // the wait it arrived in (a Promise.race against a never-settling abort promise retained every record).
+  let wake: (() => void) | undefined;
+  const onAbort = () => wake?.();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   // One timer per open batch (not per record): it fires when the batch's window closes.
-  let timer: Promise<typeof TICK> | undefined;
   let timerHandle: NodeJS.Timeout | undefined;
+  let timerFired = false;
   const resetTimer = () => {
     if (timerHandle) clearTimeout(timerHandle);
-    timer = undefined;
     timerHandle = undefined;
+    timerFired = false;
   };
-  while (!stopping()) {
-    pending ??= it.next();
-    const due = batcher.msUntilDue(Date.now());
-    if (due === undefined) resetTimer();
-    else timer ??= new Promise<typeof TICK>((resolve) => { timerHandle = setTimeout(resolve, due, TICK); });
-    const next = await Promise.race(timer ? [pending, aborted, timer] : [pending, aborted]);
-    if (next === TICK) {
-      timer = undefined;
+  try {
+    while (!stopping()) {
+      if (!pending) {
+        const p = it.next();
+        pending = p;
+        // One reaction per record, released when it settles.
+        p.then(
+          (v) => { if (pending === p) { settled = v; wake?.(); } },
+          (error: unknown) => { if (pending === p) { failed = { error }; wake?.(); } },
+        );
+      }
+      const due = batcher.msUntilDue(Date.now());
+      if (due === undefined) resetTimer();
+      else if (!timerHandle) timerHandle = setTimeout(() => { timerFired = true; wake?.(); }, due);
+      if (!settled && !failed && !timerFired && !o.signal?.aborted) await new Promise<void>((resolve) => { wake = resolve; });
+      wake = undefined;
+      if (failed) throw failed.error;
       if (o.signal?.aborted) break;
-      const ready = batcher.ready(Date.now());
-      if (ready) await send(ready);
-      continue;
+      if (settled) {
+        const next = settled;
+        settled = undefined;
+        pending = undefined;
+        if (next.done) {
+          ended = true;
+          const rest = batcher.ready(Date.now(), true);
+          if (rest) await send(rest);
+          break;
+        }
+        const closed = batcher.add(next.value, Date.now());
+        if (closed) await send(closed);
+        const ready = batcher.ready(Date.now());
+        if (ready) await send(ready);
+        continue;
+      }
+      if (timerFired) {
+        timerHandle = undefined;
+        timerFired = false;
+        const ready = batcher.ready(Date.now());
+        if (ready) await send(ready);
+      }
     }
-    pending = undefined;
-    if (next.done) {
-      ended = true;
-      const rest = batcher.ready(Date.now(), true);
-      if (rest) await send(rest);
-      break;
-    }
-    const closed = batcher.add(next.value, Date.now());
-    if (closed) await send(closed);
-    const ready = batcher.ready(Date.now());
-    if (ready) await send(ready);
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    // Not awaited: a generator blocked on the next message cannot return until the source closes (the caller's job),
+    // and the fetch in flight then ends with an abort that is not an error here.
+    resetTimer();
+    pending?.catch(() => {});
+    if (!ended) it.return?.(undefined)?.catch(() => {});
   }
-  // Not awaited: a generator blocked on the next message cannot return until the source closes (the caller's job),
-  // and the fetch in flight then ends with an abort that is not an error here.
-  resetTimer();
-  pending?.catch(() => {});
-  if (!ended) it.return?.(undefined)?.catch(() => {});
   return stats;
 }

@@ -7,6 +7,7 @@
  * User mistakes (flags, settings, unreachable brokers, missing topics or bucket, refused credentials) are one line
  * and exit code 2; stacks only with --debug. See bin/runner/cli.ts for the flags and exit codes.
  */
+import { inspect } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromIni } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -36,7 +37,15 @@ function table(rows: [string, string][]): string {
 
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
 const num = (n: number) => n.toLocaleString('en-US');
-const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0];
+/** The first line of an error's message, with the first inner error's (AggregateError, cause) when it adds one. */
+const firstLine = (err: unknown): string => {
+  const e = err as Error & { errors?: unknown[] };
+  const own = String(e?.message ?? err).split('\n')[0];
+  const inner = e?.errors?.[0] ?? e?.cause;
+  if (!inner || inner === err) return own;
+  const more = `${(inner as Error)?.name ?? 'Error'}: ${firstLine(inner)}`;
+  return own.includes(more) ? own : `${own} (${more})`;
+};
 
 let args: CliOptions | undefined;
 const rawStderr = process.stderr.write.bind(process.stderr) as (s: string) => boolean;
@@ -86,7 +95,7 @@ async function main(): Promise<number> {
   try {
     settings = loadSinkConfig(env);
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message.split('\n').join('; '));
+    if (err instanceof ConfigError) throw new UsageError(`invalid sink setting${err.problems.length > 1 ? 's' : ''}: ${err.problems.join('; ')} (see README, Settings)`);
     throw err;
   }
   const status = new StatusLine({ tty: process.stderr.isTTY === true, quiet: a.quiet, write: (s) => void rawStderr(s) });
@@ -124,7 +133,7 @@ async function main(): Promise<number> {
   try {
     sink = createSinkHandler({ env, s3: s3 as never });
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message.split('\n').join('; '));
+    if (err instanceof ConfigError) throw new UsageError(`invalid sink setting${err.problems.length > 1 ? 's' : ''}: ${err.problems.join('; ')} (see README, Settings)`);
     throw err;
   }
   const config = sink.config;
@@ -299,7 +308,7 @@ main().then(
   (err: unknown) => {
     const debug = args?.debug ?? process.argv.includes('--debug');
     if (err instanceof UsageError) {
-      rawStderr(`${debug ? err.stack ?? err.message : err.message}\n`);
+      rawStderr(`${debug ? `${err.stack ?? err.message}${err.cause ? `\ncaused by: ${inspect(err.cause)}` : ''}` : err.message}\n`);
       process.exit(EXIT_USAGE);
     }
     if (debug) {

@@ -6,7 +6,7 @@
  * - the bucket must answer HeadBucket (missing bucket, refused credentials, no access told apart).
  */
 import { connect } from 'node:net';
-import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { Admin } from '@platformatic/kafka';
 import { UsageError } from './cli.ts';
 
@@ -64,12 +64,18 @@ export async function probeBrokers(brokers: readonly string[], timeoutMs = 3000)
 export async function checkTopics(brokers: readonly string[], topics: readonly string[], timeoutMs = 5000): Promise<void> {
   const admin = new Admin({ clientId: 'kafka-s3-runner-preflight', bootstrapBrokers: [...brokers], timeout: timeoutMs, retries: 1, retryDelay: 250 });
   let existing: string[];
+  let timer: NodeJS.Timeout | undefined;
   try {
-    existing = await admin.listTopics({ includeInternals: false });
+    // The client's own timeout does not bound a listener that accepts and never answers: a timer does.
+    existing = await Promise.race([
+      admin.listTopics({ includeInternals: false }),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs / 1000} s`)), timeoutMs); }),
+    ]);
   } catch (err) {
-    throw new UsageError(`Kafka at ${brokers.join(',')} accepts connections but does not answer as a Kafka broker (${firstLine(err)}): check --brokers`);
+    throw new UsageError(`Kafka at ${brokers.join(',')} accepts connections but does not answer as a Kafka broker (${firstLine(err)}): check --brokers (the port of a Kafka listener)`);
   } finally {
-    await admin.close().catch(() => {});
+    clearTimeout(timer);
+    void admin.close().catch(() => {});
   }
   const missing = topics.filter((t) => !existing.includes(t));
   if (missing.length > 0) {
@@ -90,11 +96,12 @@ export function explainS3(err: unknown, bucket: string, endpoint: string | undef
   const name = e?.name ?? '';
   const status = e?.$metadata?.httpStatusCode;
   const where = endpoint ? ` at ${endpoint}` : '';
+  // The code first: some servers answer refused keys with a 404 (versitygw: XAdminUserNotFound).
+  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'InvalidClientTokenId', 'XAdminUserNotFound'].includes(name)) {
+    return `S3${where} refused the credentials (${name}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, or refresh the session`;
+  }
   if (name === 'NoSuchBucket' || (name === 'NotFound' && status === 404) || status === 404) {
     return `bucket '${bucket}' does not exist${where}: create it, or check --bucket${endpoint ? ' and --s3-endpoint' : ' and --region'}`;
-  }
-  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'InvalidClientTokenId'].includes(name)) {
-    return `S3${where} refused the credentials (${name}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, or refresh the session`;
   }
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e?.message ?? '')) {
     return `no AWS credentials found (${(e.message ?? '').split('\n')[0]}): set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile`;
@@ -116,7 +123,16 @@ export function explainS3(err: unknown, bucket: string, endpoint: string | undef
 export async function checkBucket(s3: S3Client, bucket: string, endpoint: string | undefined): Promise<void> {
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
-  } catch (err) {
+  } catch (head) {
+    // HeadBucket answers with a status only (no error code): a LIST tells a missing bucket from refused keys.
+    let err = head;
+    if ((head as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined) {
+      try {
+        await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }));
+      } catch (list) {
+        err = list;
+      }
+    }
     const msg = explainS3(err, bucket, endpoint);
     if (msg) throw new UsageError(msg, { cause: err });
     throw err;

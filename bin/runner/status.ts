@@ -47,8 +47,10 @@ export class StatusLine {
     while (this.samples.length > 2 && now - this.samples[0].t > 5000) this.samples.shift();
     const first = this.samples[0];
     const dt = (now - first.t) / 1000;
-    const rate = dt > 0 ? (s.committed - first.committed) / dt : 0;
-    const mbs = dt > 0 ? (s.valueBytes - first.bytes) / 1e6 / dt : 0;
+    // Over the last 5 s (0 when idle); until there are two samples, since the start.
+    const since = dt > 0.5 ? dt : (now - s.startedAt) / 1000;
+    const rate = since > 0 ? (dt > 0.5 ? s.committed - first.committed : s.committed) / since : 0;
+    const mbs = since > 0 ? (dt > 0.5 ? s.valueBytes - first.bytes : s.valueBytes) / 1e6 / since : 0;
     const parts = [
       `${n(s.committed)} records`, `${n(Math.round(rate))} rec/s`, `${mb(s.valueBytes)} (${mbs.toFixed(1)} MB/s)`, `${n(s.objects)} objects`,
       `${n(s.deadLettered)} dead letters`,

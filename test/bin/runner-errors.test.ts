@@ -1,0 +1,283 @@
+/**
+ * The runner's errors as a user meets them: each mistake one line naming the fix, exit code 2, no stack (only with
+ * --debug); an unreachable broker named with its cause within seconds; sink logs (dead letters, a failed batch) one
+ * short line each; a live status line; Prometheus metrics scraped from a real run that match its summary.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Producer, ProduceAcks } from '@platformatic/kafka';
+import { describe, expect, it } from 'vitest';
+import { condenseLog } from '../../bin/runner/status.ts';
+import { startFaultProxy } from '../support/fault-proxy.ts';
+import { describeKafka } from '../support/kafka-context.ts';
+import { createTopic } from '../support/kafka.ts';
+import { describeS3 } from '../support/s3-context.ts';
+import { createBucket, type S3Endpoint } from '../support/versitygw.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const NODE = process.execPath;
+
+interface Run { code: number | null; stdout: string; stderr: string; ms: number }
+
+function runner(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(NODE, ['bin/runner.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 << 20, timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+const s3Env = (s3: S3Endpoint) => ({ AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region });
+
+/** One line on stderr, no stack frame, exit code 2. */
+function expectUsage(r: Run, text: string | RegExp): void {
+  expect(r.code, r.stderr).toBe(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines.at(-1)).toMatch(text);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(r.stdout).toBe('');
+}
+
+describe('runner usage errors: one line with the fix, exit code 2', () => {
+  it('an unknown flag names it and a near flag', async () => {
+    const r = await runner(['--record', '10']);
+    expectUsage(r, /^unknown flag --record \(did you mean --records\?\); npm start -- --help lists the flags$/);
+  });
+
+  it('-h prints the help, exit 0', async () => {
+    const r = await runner(['-h']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('usage: npm start -- [flags]');
+    expect(r.stdout).toContain('--metrics-port');
+    expect(r.stdout).toMatch(/Exit codes: 0 done/);
+    expect(r.stderr).toBe('');
+  });
+
+  it('`npm start --records 10` (no --): npm keeps the flag, the runner says where the -- goes', async () => {
+    // What npm hands the script: the value as an argument, the flag as npm_config_records.
+    const r = await runner(['10'], { npm_config_records: 'true' });
+    expectUsage(r, "unexpected argument '10': npm took --records for itself: put -- before the runner's flags, e.g. npm start -- --records 10");
+  });
+
+  it('a flag that does not apply is refused', async () => {
+    expectUsage(await runner(['--records', '10', '--brokers', '127.0.0.1:9092']), '--records does not apply to a Kafka source (--brokers): the records come from the topics');
+    expectUsage(await runner(['--group', 'g']), '--group does not apply to the sample source: add --brokers host:port to read Kafka');
+    expectUsage(await runner(['--region', 'eu-west-1']), '--region does not apply to a local directory: add --bucket name to write to S3');
+    expectUsage(await runner(['--bucket', 'some-bucket', '--out', '/tmp/x']), '--out does not apply with --bucket: objects go to S3, not to a local directory');
+    expectUsage(await runner(['--linger']), '--linger does not apply without --metrics-port');
+  }, 60_000);
+
+  it('a bad value and a missing value name the flag', async () => {
+    expectUsage(await runner(['--records', 'many']), '--records=many: expected an integer from 1 to 100,000,000');
+    expectUsage(await runner(['--records']), '--records needs a value, e.g. --records <value>; npm start -- --help lists the flags');
+    expectUsage(await runner(['--brokers', 'localhost']), "--brokers: 'localhost' is not host:port (e.g. 127.0.0.1:9092)");
+  });
+
+  it('a bad sink setting is one line; COMPRESSION that does not suit the format is refused alike locally and with --bucket', async () => {
+    const r = await runner(['--records', '10'], { FORMAT: 'jsonl', COMPRESSION: 'snappy' });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('COMPRESSION');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('--debug shows the stack', async () => {
+    const r = await runner(['--brokers', '127.0.0.1:1', '--debug']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('runner: an unreachable broker fails within seconds, naming it and the cause', () => {
+  it('connection refused', async () => {
+    const r = await runner(['--brokers', '127.0.0.1:1', '--topics', 'orders', '--bucket', 'some-bucket']);
+    expectUsage(r, /^Kafka broker not reachable — 127\.0\.0\.1:1: connection refused/);
+    expect(r.stderr).toContain('connecting to 127.0.0.1:1…'); // said while it waits
+    expect(r.ms).toBeLessThan(15_000);
+  }, 30_000);
+
+  it('unknown host', async () => {
+    const r = await runner(['--brokers', 'no-such-broker.invalid:9092', '--bucket', 'some-bucket']);
+    expectUsage(r, /^Kafka broker not reachable — no-such-broker\.invalid:9092: (unknown host|host name lookup failed)/);
+    expect(r.ms).toBeLessThan(15_000);
+  }, 30_000);
+
+  it('a port that accepts connections but never answers (no Kafka there)', async () => {
+    const server: Server = createServer(() => {}); // accepts, says nothing
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await runner(['--brokers', `127.0.0.1:${port}`, '--bucket', 'some-bucket']);
+      expectUsage(r, new RegExp(`^Kafka at 127\\.0\\.0\\.1:${port} accepts connections but does not answer as a Kafka broker`));
+      expect(r.ms).toBeLessThan(30_000);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+
+  it('several brokers: each named with its cause', async () => {
+    const r = await runner(['--brokers', '127.0.0.1:1,no-such-broker.invalid:9092', '--bucket', 'some-bucket']);
+    expectUsage(r, /^Kafka brokers not reachable — 127\.0\.0\.1:1: connection refused.*; no-such-broker\.invalid:9092: /);
+    expect(r.ms).toBeLessThan(15_000);
+  }, 30_000);
+});
+
+describeS3('runner: S3 mistakes are one line, exit code 2', (s3) => {
+  it('a bucket that does not exist', async () => {
+    const bucket = `nope-${randomUUID().slice(0, 8)}`;
+    const r = await runner(['--bucket', bucket, '--s3-endpoint', s3.endpoint, '--records', '10'], s3Env(s3));
+    expectUsage(r, `bucket '${bucket}' does not exist at ${s3.endpoint}: create it, or check --bucket and --s3-endpoint`);
+  }, 60_000);
+
+  it('credentials S3 refuses', async () => {
+    const bucket = `creds-${randomUUID().slice(0, 8)}`;
+    await createBucket(s3, bucket);
+    const r = await runner(['--bucket', bucket, '--s3-endpoint', s3.endpoint, '--records', '10'], { ...s3Env(s3), AWS_ACCESS_KEY_ID: 'AKIAWRONG', AWS_SECRET_ACCESS_KEY: 'wrong' });
+    expectUsage(r, new RegExp(`^S3 at ${s3.endpoint.replace(/[.]/g, '\\.')} refused the credentials \\((InvalidAccessKeyId|SignatureDoesNotMatch|XAdminUserNotFound)\\)`));
+  }, 60_000);
+
+  it('the same default format with --bucket as locally (Parquet), said at start', async () => {
+    const bucket = `fmt-${randomUUID().slice(0, 8)}`;
+    await createBucket(s3, bucket);
+    const r = await runner(['--bucket', bucket, '--s3-endpoint', s3.endpoint, '--records', '100'], { ...s3Env(s3), FORMAT: undefined, COMPRESSION: undefined });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('kafka-s3 runner summary (parquet,');
+    expect(r.stderr).toMatch(/writing parquet \(\w+\) — the runner's default; set FORMAT and COMPRESSION to choose/);
+  }, 60_000);
+
+  it('a failing batch: one short line per attempt (no JSON), then a one-line give-up, exit 1', async () => {
+    const bucket = `fail-${randomUUID().slice(0, 8)}`;
+    await createBucket(s3, bucket);
+    // Every request fails once the preflight has passed: the proxy starts clean and turns to 500s.
+    const proxy = await startFaultProxy({ target: s3.endpoint, faultRate: 0, faults: ['error500'] });
+    try {
+      const child = spawn(NODE, ['bin/runner.ts', '--bucket', bucket, '--s3-endpoint', proxy.endpoint, '--records', '100', '--max-attempts', '2', '--window-ms', '2000'], {
+        cwd: ROOT, env: { ...process.env, ...s3Env(s3), S3_MAX_ATTEMPTS: '1', POWERTOOLS_LOG_LEVEL: 'WARN' }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      let stdout = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (stderr.includes('writing parquet')) proxy.setFaultRate(1);
+      });
+      const code = await new Promise((r) => child.once('exit', r));
+      expect(code).toBe(1);
+      expect(stderr).not.toContain('{"');
+      expect(stderr).not.toMatch(/\n\s+at /);
+      expect(stderr).toMatch(/^batch of 100 records failed \(attempt 1\): \w+: .*; retrying in 200 ms$/m);
+      expect(stderr.trim().split('\n').at(-1)).toMatch(/^batch still failing after 2 attempts \(--max-attempts 2\): .+; the batch stays uncommitted \(read again next time\)$/);
+      expect(stdout).toBe('');
+    } finally {
+      await proxy.stop();
+    }
+  }, 90_000);
+});
+
+describeKafka('runner: Kafka topics', ({ bootstrap }) => {
+  it('an unknown topic is one line naming it, exit code 2', async () => {
+    const r = await runner(['--brokers', bootstrap, '--topics', 'no-such-topic-here', '--bucket', 'some-bucket']);
+    expectUsage(r, new RegExp(`^topic 'no-such-topic-here' not found on ${bootstrap.replace(/[.]/g, '\\.')}.*: check --topics$`));
+  }, 60_000);
+});
+
+describeKafka('runner: lag that is true when idle', ({ bootstrap }) => {
+  describeS3('with S3', (s3) => {
+    it('after catching up, the lag per partition is 0 in the summary and in the metrics', async () => {
+      const topic = `lag-${randomUUID().slice(0, 8)}`;
+      await createTopic(bootstrap, topic, 2);
+      const producer = new Producer({ clientId: 'lag-test', bootstrapBrokers: [bootstrap], acks: ProduceAcks.ALL });
+      try {
+        await producer.send({ messages: Array.from({ length: 300 }, (_, i) => ({ topic, partition: i % 2, key: Buffer.from(`k${i}`), value: Buffer.from(JSON.stringify({ i })) })) });
+      } finally {
+        await producer.close();
+      }
+      const bucket = `lag-${randomUUID().slice(0, 8)}`;
+      await createBucket(s3, bucket);
+      const r = await runner(['--brokers', bootstrap, '--topics', topic, '--group', `g-${topic}`, '--bucket', bucket, '--s3-endpoint', s3.endpoint, '--stop-after', '300'], { ...s3Env(s3), FORMAT: 'jsonl' }, 90_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/committed\s+300\b/);
+      expect(r.stdout).toMatch(/\n\s+lag\s+0\n/);
+    }, 120_000);
+  });
+});
+
+describe('runner: sink logs condensed', () => {
+  it('a dead-letter warning is one short line, not JSON', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kafka-s3-dl-'));
+    writeFileSync(join(dir, 'in.jsonl'), '{"a":1}\nnot json\n{"a":2}\n');
+    const r = await runner(['--input', join(dir, 'in.jsonl'), '--out', join(dir, 'out')], { FORMAT: 'jsonl', COMPRESSION: 'none', POWERTOOLS_LOG_LEVEL: 'WARN' });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('warning: records dead-lettered (count 1, errorPrefix dead-letters/)');
+    expect(r.stderr).not.toContain('{"');
+    expect(r.stdout).toMatch(/dead-lettered\s+1\n/);
+    // A plain jsonl reader for jsonl output, no sample revenue query for --input files.
+    expect(r.stdout).toContain("read_json('");
+    expect(r.stdout).not.toContain('revenue');
+  });
+
+  it('condenses a Powertools error line with its error', () => {
+    const line = JSON.stringify({ level: 'ERROR', message: 'batch failed; the event source will retry it', timestamp: 't', service: 's', error: { name: 'NoSuchBucket', message: 'The bucket does not exist\nmore', stack: 'x\n at y' } });
+    expect(condenseLog(`${line}\n`)).toBe('error: batch failed; the event source will retry it: NoSuchBucket: The bucket does not exist');
+    expect(condenseLog('not json\n')).toBeUndefined();
+  });
+});
+
+describe('runner: Prometheus metrics from a real run', () => {
+  it('serves /metrics on 127.0.0.1 with the counters of the summary', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kafka-s3-metrics-'));
+    const child = spawn(NODE, ['bin/runner.ts', '--records', '3000', '--out', out, '--metrics-port', '0', '--linger'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORMAT: 'jsonl', COMPRESSION: 'none' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const lingering = new Promise<void>((resolve) => child.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('serving /metrics until')) resolve();
+    }));
+    const exited = new Promise((r) => child.once('exit', r));
+    await Promise.race([lingering, exited]);
+    const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(stderr)?.[1];
+    expect(url, stderr).toBeDefined();
+    const body = await (await fetch(url!)).text();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(body)?.[1]);
+    const summary = (row: string) => Number(new RegExp(`\\n\\s+${row}\\s+([\\d,]+)`).exec(stdout)![1].replace(/,/g, ''));
+    expect(value('kafka_s3_records_in_total')).toBe(summary('records in'));
+    expect(value('kafka_s3_records_written_total')).toBe(summary('written'));
+    expect(value('kafka_s3_records_dead_lettered_total')).toBe(summary('dead-lettered'));
+    expect(value('kafka_s3_records_committed_total')).toBe(3000);
+    expect(value('kafka_s3_objects_written_total')).toBe(summary('objects'));
+    expect(value('kafka_s3_bytes_written_total')).toBeGreaterThan(0);
+    expect(body).toMatch(/^kafka_s3_lag_records\{topic="orders",partition="0"\} 0$/m);
+    expect(value('kafka_s3_lag_records_total')).toBe(0);
+    expect(body).toMatch(/^kafka_s3_batch_duration_seconds_count\{outcome="ok"\} [1-9]\d*$/m);
+    expect(body).toContain('# TYPE kafka_s3_batch_duration_seconds histogram');
+  }, 60_000);
+});
+
+describe('runner: the status line', () => {
+  it('is true when idle: the rate falls to 0 and the lag per partition shows 0 without a new commit', async () => {
+    const { StatusLine } = await import('../../bin/runner/status.ts');
+    const out: string[] = [];
+    const line = new StatusLine({ tty: false, quiet: false, write: (s) => out.push(s) });
+    const t0 = 1_000_000;
+    const stats = {
+      recordsIn: 30_000, written: 30_000, filtered: 0, tombstonesIgnored: 0, deadLettered: 2, alreadyWritten: 0, claimConflicts: 0,
+      claimsReleased: 0, objects: 6, bytes: 5e6, valueBytes: 6e6, batches: 3, retries: 0, committed: 30_000, startedAt: t0 - 3000,
+    };
+    line.update(stats);
+    line.setLag(new Map([['orders\u00000', 30_000], ['orders\u00001', 0]]));
+    expect(line.line(t0)).toBe('30,000 records · 10,000 rec/s · 6.00 MB (2.0 MB/s) · 6 objects · 2 dead letters · lag 30,000 (orders/0 30,000)');
+    // Caught up, no commit since: the lag poll and the clock alone change the line.
+    line.setLag(new Map([['orders\u00000', 0], ['orders\u00001', 0]]));
+    expect(line.line(t0 + 2000)).toBe('30,000 records · 0 rec/s · 6.00 MB (0.0 MB/s) · 6 objects · 2 dead letters · lag 0');
+    line.note('warning: records dead-lettered (count 2)');
+    expect(out).toEqual(['warning: records dead-lettered (count 2)\n']);
+  });
+});

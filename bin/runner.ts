@@ -7,6 +7,8 @@
  * User mistakes (flags, settings, unreachable brokers, missing topics or bucket, refused credentials) are one line
  * and exit code 2; stacks only with --debug. See bin/runner/cli.ts for the flags and exit codes.
  */
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { inspect } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromIni } from '@aws-sdk/credential-providers';
@@ -46,6 +48,11 @@ const firstLine = (err: unknown): string => {
   const more = `${(inner as Error)?.name ?? 'Error'}: ${firstLine(inner)}`;
   return own.includes(more) ? own : `${own} (${more})`;
 };
+
+/** Whether a command is on PATH (for the DuckDB hint). */
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, cmd)));
+}
 
 let args: CliOptions | undefined;
 const rawStderr = process.stderr.write.bind(process.stderr) as (s: string) => boolean;
@@ -137,7 +144,7 @@ async function main(): Promise<number> {
     throw err;
   }
   const config = sink.config;
-  say(`writing ${config.format} (${config.compression})${process.env.FORMAT ? '' : ' — the runner\'s default; set FORMAT and COMPRESSION to choose'} to ${store ? `${store.root}/${config.bucket}/` : `s3://${config.bucket}/`}`);
+  say(`writing ${config.format} (${config.compression}) to ${store ? `${store.root}/${config.bucket}/` : `s3://${config.bucket}/`}${process.env.FORMAT ? '' : ' (the runner\'s default format; set FORMAT and COMPRESSION to choose)'}`);
 
   const metrics = a.metricsPort !== undefined ? new RunnerMetrics() : undefined;
   if (metrics) {
@@ -196,7 +203,10 @@ async function main(): Promise<number> {
     records: () => inner.records(),
     commit: async (records: readonly RunnerRecord[]) => {
       await inner.commit(records);
-      lagSource?.committed?.(records);
+      if (lagSource?.committed) {
+        lagSource.committed(records);
+        await pollLag(); // the sample's lag is bookkeeping: current at every commit
+      }
     },
     describe: () => inner.describe(),
     ...(inner.owns ? { owns: (t: string, p: number) => inner.owns!(t, p) } : {}),
@@ -289,7 +299,9 @@ async function main(): Promise<number> {
     // Checkpoints (STATE_PREFIX) and dead letters are keys of the bucket too: the hint names the data objects only.
     const keys = await store.keys(config.bucket);
     const sampleOrders = !a.brokers && !a.input;
-    console.log(`\n${landingHint(store.bucketDir(config.bucket), keys, config, sampleOrders).join('\n')}`);
+    const hint = landingHint(store.bucketDir(config.bucket), keys, config, sampleOrders);
+    if (hint.some((l) => l.includes('duckdb -c')) && !onPath('duckdb')) hint.push('  (duckdb is not on PATH: see https://duckdb.org/docs/installation, or read the files with any Parquet/JSON/CSV reader)');
+    console.log(`\n${hint.join('\n')}`);
   }
   if (metrics) {
     if (a.linger && !signalled) {

@@ -1,3 +1,5 @@
+import { DecodedRecords, type KafkaRecord } from '../../lambdas/shared/decode.ts';
+
 /**
  * Kafka records → the event a Kafka event source mapping hands the function (MSK shape): records keyed
  * `topic-partition`, base64 key/value, headers as a list of one-entry objects of byte arrays.
@@ -28,7 +30,8 @@ export function toKafkaEvent(records: readonly RunnerRecord[], source: { eventSo
     (grouped[`${r.topic}-${r.partition}`] ??= []).push({
       topic: r.topic,
       partition: r.partition,
-      offset: Number(r.offset),
+      // Beyond 2^53 a JSON number loses digits: the decimal string, which the sink's decode reads exactly.
+      offset: r.offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(r.offset) : r.offset.toString(),
       timestamp: r.timestamp,
       timestampType: 'CREATE_TIME',
       ...(r.key === null ? {} : { key: r.key.toString('base64') }),
@@ -42,4 +45,26 @@ export function toKafkaEvent(records: readonly RunnerRecord[], source: { eventSo
     bootstrapServers: source.bootstrapServers,
     records: grouped,
   };
+}
+
+/**
+ * Kafka records → the records the sink's decode stage produces, for its second entry (`handleRecords`): the same
+ * Buffers (no copy, no base64, no JSON), headers as {key, value}.
+ */
+export function toKafkaRecords(records: readonly RunnerRecord[]): KafkaRecord[] {
+  const out = new Array<KafkaRecord>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    const headers = r.headers.length === 0 ? NO_HEADERS : new Array<{ key: string; value: Buffer | null }>(r.headers.length);
+    for (let j = 0; j < r.headers.length; j++) (headers as { key: string; value: Buffer | null }[])[j] = { key: r.headers[j][0], value: r.headers[j][1] };
+    out[i] = { topic: r.topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, timestampType: 'CREATE_TIME', key: r.key, value: r.value, headers };
+  }
+  return out;
+}
+
+const NO_HEADERS: readonly { key: string; value: Buffer | null }[] = Object.freeze([]);
+
+/** What the runner hands the sink handler: the records decoded, from this source (the sink's second entry). */
+export function toSinkRecords(records: readonly RunnerRecord[], source: { eventSource: 'aws:kafka' | 'SelfManagedKafka'; eventSourceArn?: string }): DecodedRecords {
+  return new DecodedRecords(toKafkaRecords(records), source);
 }

@@ -10,7 +10,7 @@ import type { BatchResult } from '../../lambdas/shared/pipeline.ts';
 import { ClaimConflictError } from '../../lambdas/shared/progress.ts';
 import { Batcher, type BatchRules } from './batcher.ts';
 import { newIdentity, requestId, type RunnerIdentity } from './claims.ts';
-import { toKafkaEvent, type RunnerRecord } from './event.ts';
+import { toSinkRecords, type RunnerRecord } from './event.ts';
 import { deliver, type RetryRules } from './retry.ts';
 
 export interface RunnerSourceLike {
@@ -111,7 +111,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         let r: BatchResult;
         try {
           // The sink's second entry: the records decoded, not an event it would decode again (event.ts).
-          r = await o.handler(toKafkaEvent(records, meta), context);
+          r = await o.handler(toSinkRecords(records, meta), context);
         } catch (err) {
           if (err instanceof ClaimConflictError) {
             stats.claimConflicts++;

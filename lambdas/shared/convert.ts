@@ -117,9 +117,12 @@ function checkRaw(plan: ConvertPlan, r: KafkaRecord, rawBytes: number): void {
 }
 
 /** Validates a JSON value (see checkJson) and parses it with exact numbers when the fields are needed. */
-function readJson(plan: ConvertPlan, raw: Buffer, t: string, names?: (n: readonly string[]) => void): unknown {
+/** The top-level names the last readJson found (set before it can throw; no per-record closure to hand them back). */
+let jsonNames: readonly string[] | undefined;
+
+function readJson(plan: ConvertPlan, raw: Buffer, t: string): unknown {
   const check = checkJson(raw, plan.finiteNumbers, plan.finiteNumbers);
-  if (check.topLevelNames) names?.(check.topLevelNames);
+  jsonNames = check.topLevelNames ?? undefined;
   if (check.reason !== null) {
     if (check.reason !== 'syntax error') throw new RecordError('convert', `value is not accepted as JSON: ${check.reason}`);
     let reason = 'syntax error';
@@ -165,7 +168,8 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     else if (mode === 'text' || mode === 'utf8') valueText = text(r.value, 'value');
     else if (mode === 'json') {
       const t = text(r.value, 'value');
-      value = readJson(plan, r.value, t, (n) => (fieldNames = n));
+      value = readJson(plan, r.value, t);
+      fieldNames = jsonNames;
       valueText = toSingleLine(t);
     }
     if (plan.needsObject) {

@@ -107,6 +107,122 @@ function describeRaw(raw: unknown): string {
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
+/**
+ * Records already decoded, handed to the sink handler in place of an event (the local runner; a Lambda event is
+ * JSON and can never be one): the handler runs them through `decodeRecords`, then the same pipeline.
+ */
+export class DecodedRecords {
+  readonly records: readonly KafkaRecord[];
+  readonly eventSource?: DecodedEvent['eventSource'];
+  readonly eventSourceArn?: string;
+  constructor(records: readonly KafkaRecord[], source: { eventSource?: DecodedEvent['eventSource']; eventSourceArn?: string } = {}) {
+    this.records = records;
+    this.eventSource = source.eventSource;
+    this.eventSourceArn = source.eventSourceArn;
+  }
+}
+
+/**
+ * The second entry: records already decoded (the local runner's consumer hands over Buffers, no base64 or JSON in
+ * between), checked and grouped exactly as `decodeEvent` groups an event's records. Structural faults fail the batch
+ * (EventShapeError, as for an event): a missing topic, a bad partition or offset, one offset twice. A record whose
+ * own fields are wrong (timestamp not an integer, key/value not bytes or null, malformed headers) is dead-lettered,
+ * `received` holding it as the event would have held it, so the dead letter is the one the event path writes.
+ * Valid records are passed on as given (no copy).
+ */
+export function decodeRecords(input: readonly KafkaRecord[], source: { eventSource?: DecodedEvent['eventSource']; eventSourceArn?: string } = {}): DecodedEvent {
+  if (!Array.isArray(input)) fail('records must be a list');
+  const byPartition = new Map<string, { topic: string; partition: number; records: KafkaRecord[]; ordered: boolean }>();
+  let last: { topic: string; partition: number; records: KafkaRecord[]; ordered: boolean } | undefined;
+  for (let i = 0; i < input.length; i++) {
+    const r = input[i];
+    if (r === null || typeof r !== 'object') fail(`records[${i}] is not an object`);
+    const { topic, partition } = r;
+    if (typeof topic !== 'string' || topic === '') fail(`records[${i}].topic must be a non-empty string`);
+    if (typeof partition !== 'number' || !Number.isSafeInteger(partition) || partition < 0 || partition > 2 ** 31 - 1) {
+      fail(`records[${i}].partition ${JSON.stringify(String(partition))} is not a Kafka partition number`);
+    }
+    const offset = r.offset;
+    // The event path accepts offsets of up to 19 decimal digits; so does this one.
+    if (typeof offset !== 'bigint' || offset < 0n || offset > 9_999_999_999_999_999_999n) {
+      fail(`records[${i}].offset must be a non-negative integer, got ${JSON.stringify(String(offset))}`);
+    }
+    // Consecutive records of one partition (the usual case) find their group without a lookup.
+    let group = last !== undefined && last.partition === partition && last.topic === topic ? last : undefined;
+    if (!group) {
+      const id = `${topic}\u0000${partition}`;
+      group = byPartition.get(id);
+      if (!group) byPartition.set(id, (group = { topic, partition, records: [], ordered: true }));
+      last = group;
+    }
+    const records = group.records;
+    if (records.length > 0 && offset <= records[records.length - 1].offset) group.ordered = false;
+    const problem = r.invalid ? undefined : recordProblem(r);
+    if (r.invalid || problem === undefined) records.push(r);
+    else {
+      records.push({
+        topic, partition, offset, timestamp: 0, timestampType: 'CREATE_TIME', key: null, value: null, headers: [],
+        invalid: { reason: `record ${problem}`, received: eventRecordOf(r) },
+      });
+    }
+  }
+  return finish(byPartition, source.eventSource ?? 'SelfManagedKafka', source.eventSourceArn);
+}
+
+/** What the field checks of `decodeEvent` would say about a decoded record, or undefined when it is sound. */
+function recordProblem(r: KafkaRecord): string | undefined {
+  if (typeof r.timestamp !== 'number' || !Number.isInteger(r.timestamp)) return `timestamp ${describeRaw(r.timestamp)} is not an integer of epoch milliseconds`;
+  if (typeof r.timestampType !== 'string') return 'timestampType is not a string';
+  if (r.key !== null && !Buffer.isBuffer(r.key)) return 'key is not bytes or null';
+  if (r.value !== null && !Buffer.isBuffer(r.value)) return 'value is not bytes or null';
+  if (!Array.isArray(r.headers)) return 'headers is not a list';
+  for (const h of r.headers) {
+    if (h === null || typeof h !== 'object' || typeof h.key !== 'string') return 'a headers entry is not {key, value}';
+    if (h.value !== null && !Buffer.isBuffer(h.value)) return `header ${JSON.stringify(h.key)} is not bytes or null`;
+  }
+  return undefined;
+}
+
+/**
+ * One record as a Kafka event source event holds it (MSK shape: base64 key/value, headers as one-entry objects of
+ * byte arrays; an offset beyond 2^53 as its decimal string, which `decodeEvent` reads exactly).
+ */
+export function eventRecordOf(r: KafkaRecord): Record<string, unknown> {
+  const offset = r.offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(r.offset) : r.offset.toString();
+  const bytes = (b: unknown) => (Buffer.isBuffer(b) ? b.toString('base64') : b);
+  return {
+    topic: r.topic,
+    partition: r.partition,
+    offset,
+    timestamp: r.timestamp,
+    timestampType: r.timestampType,
+    ...(r.key === null ? {} : { key: bytes(r.key) }),
+    value: r.value === null ? null : bytes(r.value),
+    headers: Array.isArray(r.headers)
+      ? r.headers.map((h) => (h !== null && typeof h === 'object' ? { [h.key]: Buffer.isBuffer(h.value) ? [...h.value] : h.value } : h))
+      : r.headers,
+  };
+}
+
+type Groups = Map<string, { topic: string; partition: number; records: KafkaRecord[]; ordered: boolean }>;
+
+function finish(byPartition: Groups, eventSource: DecodedEvent['eventSource'], eventSourceArn: string | undefined): DecodedEvent {
+  const partitions: PartitionBatch[] = [];
+  let recordCount = 0;
+  for (const { topic, partition, records, ordered } of byPartition.values()) {
+    // The event source delivers offset order; if not, sort. One offset twice is not a record problem: the event is wrong.
+    if (!ordered) {
+      records.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+      for (let i = 1; i < records.length; i++) {
+        if (records[i].offset === records[i - 1].offset) fail(`topic-partition ${topic}-${partition} holds offset ${records[i].offset} twice`);
+      }
+    }
+    recordCount += records.length;
+    partitions.push({ topic, partition, records });
+  }
+  return { eventSource, eventSourceArn, partitions, recordCount };
+}
+
 export function decodeEvent(event: unknown): DecodedEvent {
   if (event === null || typeof event !== 'object') fail('event is not an object');
   const e = event as Record<string, unknown>;
@@ -165,23 +281,5 @@ export function decodeEvent(event: unknown): DecodedEvent {
       records.push(record);
     }
   }
-  const partitions: PartitionBatch[] = [];
-  let recordCount = 0;
-  for (const { topic, partition, records, ordered } of byPartition.values()) {
-    // The event source delivers offset order; if not, sort. One offset twice is not a record problem: the event is wrong.
-    if (!ordered) {
-      records.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
-      for (let i = 1; i < records.length; i++) {
-        if (records[i].offset === records[i - 1].offset) fail(`topic-partition ${topic}-${partition} holds offset ${records[i].offset} twice`);
-      }
-    }
-    recordCount += records.length;
-    partitions.push({ topic, partition, records });
-  }
-  return {
-    eventSource: e.eventSource as DecodedEvent['eventSource'],
-    eventSourceArn: typeof e.eventSourceArn === 'string' ? e.eventSourceArn : undefined,
-    partitions,
-    recordCount,
-  };
+  return finish(byPartition, e.eventSource as DecodedEvent['eventSource'], typeof e.eventSourceArn === 'string' ? e.eventSourceArn : undefined);
 }

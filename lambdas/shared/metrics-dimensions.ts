@@ -25,9 +25,23 @@ export function topicOf(event: unknown): string | undefined {
   return topic;
 }
 
+/** The one topic of decoded records, or undefined (none, or several topics). */
+export function topicOfRecords(records: readonly { readonly topic: unknown }[]): string | undefined {
+  let topic: string | undefined;
+  for (const r of records) {
+    if (typeof r?.topic !== 'string' || (topic !== undefined && r.topic !== topic)) return undefined;
+    topic = r.topic;
+  }
+  return topic;
+}
+
 /** Adds the per-topic dimension set beside the service-only one (both are published; alarms read the latter). */
 export function addTopicDimension(metrics: Metrics, event: unknown): void {
-  const topic = topicOf(event);
+  addTopicNameDimension(metrics, topicOf(event));
+}
+
+/** The same for a topic already known (undefined: only the service-only set). */
+export function addTopicNameDimension(metrics: Metrics, topic: string | undefined): void {
   if (topic === undefined || topic === '' || topic.length > 250) return;
   metrics.addDimensions({});
   metrics.addDimensions({ topic });

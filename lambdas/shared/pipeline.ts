@@ -14,7 +14,7 @@ import type { SinkConfig } from './config.ts';
 import { compressObject, contentTypeFor } from './compress.ts';
 import { convertPlan, convertRecord, type SinkRecord } from './convert.ts';
 import { deadLetterKey, planDeadLetters, type DeadLetter } from './dead-letter.ts';
-import { decodeEvent, type KafkaRecord } from './decode.ts';
+import { DecodedRecords, decodeEvent, decodeRecords, type DecodedEvent, type KafkaRecord } from './decode.ts';
 import { encodeObject } from './encode/index.ts';
 import { RecordError, UploadError, type RecordStage } from './errors.ts';
 import { filterRecord } from './filter.ts';
@@ -52,16 +52,24 @@ export interface BatchResult {
   ranges: PartitionRange[];
 }
 
-type Prepared =
-  | { readonly kind: 'keep'; readonly grouped: GroupedRecord }
-  | { readonly kind: 'filtered' | 'tombstone-ignored' }
-  | { readonly kind: 'dead'; readonly stage: RecordStage; readonly reason: string; readonly unexpected: boolean };
+/** What `prepare` makes of one record: kept (its converted record and object group; no wrapper object per record),
+ * one of two shared outcomes, or a dead letter. */
+type Dead = { readonly kind: 'dead'; readonly stage: RecordStage; readonly reason: string; readonly unexpected: boolean };
+const FILTERED = Object.freeze({ kind: 'filtered' as const });
+const TOMBSTONE_IGNORED = Object.freeze({ kind: 'tombstone-ignored' as const });
+type Prepared = GroupedRecord | typeof FILTERED | typeof TOMBSTONE_IGNORED | Dead;
 
 /** What an error thrown for one record's content becomes. */
 function asDeadLetter(err: unknown, stage: RecordStage): { stage: RecordStage; reason: string; unexpected: boolean } {
   if (err instanceof RecordError) return { stage: err.stage, reason: err.message, unexpected: false };
   const e = err as Error;
   return { stage, reason: `unexpected ${e?.name ?? 'error'}: ${String(e?.message ?? err).slice(0, 300)}`, unexpected: true };
+}
+
+/** Who runs an invocation (its claims' owner) and until when (the Lambda's deadline). */
+export interface Invocation {
+  readonly owner?: string;
+  readonly deadlineMs?: number;
 }
 
 interface Encoded {
@@ -100,14 +108,15 @@ export class SinkPipeline {
       if (record.invalid) return { kind: 'dead', stage, reason: record.invalid.reason, unexpected: false };
       stage = 'filter';
       const outcome = filterRecord(this.cfg, record);
-      if (outcome === 'filtered' || outcome === 'tombstone-ignored') return { kind: outcome };
+      if (outcome === 'filtered') return FILTERED;
+      if (outcome === 'tombstone-ignored') return TOMBSTONE_IGNORED;
       if (outcome === 'tombstone-deadletter') {
         return { kind: 'dead', stage, reason: 'tombstone (null value) with TOMBSTONES=deadletter', unexpected: false };
       }
       stage = 'convert';
       const r = convertRecord(this.cfg, this.plan, record);
       stage = 'partition';
-      return { kind: 'keep', grouped: { record: r, groupKey: grouper.groupKey(r, nowMs) } };
+      return { record: r, groupKey: grouper.groupKey(r, nowMs) };
     } catch (err) {
       return { kind: 'dead', ...asDeadLetter(err, stage) };
     }
@@ -158,12 +167,24 @@ export class SinkPipeline {
    * Handles one event. `invocation` names this invocation's claims (owner) and how long it can live (deadlineMs:
    * the Lambda's deadline); a claim expires a minute after it.
    */
-  async handle(event: unknown, invocation: { owner?: string; deadlineMs?: number } = {}): Promise<BatchResult> {
+  async handle(event: unknown, invocation: Invocation = {}): Promise<BatchResult> {
+    return this.run(() => decodeEvent(event), invocation);
+  }
+
+  /**
+   * The second entry: records already decoded (the local runner's consumer), without the event's base64 and JSON.
+   * Everything after decoding is the same code as `handle`: per-record checks, dead letters, claims, checkpoints.
+   */
+  async handleRecords(records: readonly KafkaRecord[] | DecodedRecords, invocation: Invocation = {}): Promise<BatchResult> {
+    return this.run(() => (records instanceof DecodedRecords ? decodeRecords(records.records, records) : decodeRecords(records)), invocation);
+  }
+
+  private async run(decode: () => DecodedEvent, invocation: Invocation): Promise<BatchResult> {
     const cfg = this.cfg;
     const nowMs = this.now();
     const owner = invocation.owner ?? `pid-${process.pid}-${nowMs}-${Math.random().toString(36).slice(2, 10)}`;
     const expiresAt = (invocation.deadlineMs ?? nowMs + MAX_INVOCATION_MS) + CLAIM_MARGIN_MS;
-    const decoded = decodeEvent(event);
+    const decoded = decode();
     const result: BatchResult = {
       recordsIn: decoded.recordCount, written: 0, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0,
       deadLettered: 0, objects: 0, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0,
@@ -189,13 +210,12 @@ export class SinkPipeline {
       const kept: GroupedRecord[] = [];
       for (const record of records) {
         const p = this.prepare(record, grouper, nowMs);
-        if (p.kind === 'keep') kept.push(p.grouped);
-        else if (p.kind === 'filtered') result.filtered++;
-        else if (p.kind === 'tombstone-ignored') result.tombstonesIgnored++;
-        else if (p.kind === 'dead') {
+        if (p === FILTERED) result.filtered++;
+        else if (p === TOMBSTONE_IGNORED) result.tombstonesIgnored++;
+        else if ('stage' in p) {
           deadLetters.push({ record, stage: p.stage, reason: p.reason });
           if (p.unexpected) result.unexpectedRecordErrors++;
-        }
+        } else kept.push(p as GroupedRecord);
       }
       const objects = partitionRecords(cfg, kept, pc.start);
       planned.push(...objects);

@@ -11,9 +11,10 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { loadSinkConfig, type SinkConfig } from '../shared/config.ts';
 import { MetricsNamespace, SinkServiceName } from '../shared/constants.ts';
+import { DecodedRecords, type KafkaRecord } from '../shared/decode.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { SinkPipeline, type BatchResult } from '../shared/pipeline.ts';
-import { addTopicDimension, serviceNameOf } from '../shared/metrics-dimensions.ts';
+import { addTopicDimension, addTopicNameDimension, serviceNameOf, topicOfRecords } from '../shared/metrics-dimensions.ts';
 import { ClaimConflictError } from '../shared/progress.ts';
 import { createS3Client } from '../shared/upload.ts';
 
@@ -28,7 +29,14 @@ export interface SinkHandlerOptions {
   readonly metrics?: Metrics;
 }
 
-export type SinkHandler = ((event: unknown, context: Context) => Promise<BatchResult>) & { readonly config: SinkConfig };
+export type SinkHandler = ((event: unknown, context: Context) => Promise<BatchResult>) & {
+  readonly config: SinkConfig;
+  /**
+   * The same invocation for records already decoded (the local runner): no event to build and decode, and the
+   * same pipeline, logs and metrics as the event path. The handler itself also takes them wrapped in DecodedRecords.
+   */
+  readonly handleRecords: (records: readonly KafkaRecord[], context: Context) => Promise<BatchResult>;
+};
 
 /** The invocation's identity and deadline, from the Lambda context (claims expire a minute after the deadline). */
 function invocationOf(context: Partial<Context> | undefined, now: number): { owner?: string; deadlineMs?: number } {
@@ -61,12 +69,16 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
     },
   }));
 
-  const processBatch = async (event: unknown, context: Context): Promise<BatchResult> => {
+  /** `input` is a Kafka event, or (the local runner) records already decoded (DecodedRecords). */
+  const processBatch = async (input: unknown, context: Context): Promise<BatchResult> => {
     const started = performance.now();
-    addTopicDimension(metrics, event);
+    const direct = input instanceof DecodedRecords;
+    if (direct) addTopicNameDimension(metrics, topicOfRecords(input.records));
+    else addTopicDimension(metrics, input);
     let r: BatchResult;
     try {
-      r = await pipeline.handle(event, invocationOf(context, Date.now()));
+      const invocation = invocationOf(context, Date.now());
+      r = direct ? await pipeline.handleRecords(input, invocation) : await pipeline.handle(input, invocation);
     } catch (err) {
       // The event source retries the batch; the metric lets an alarm see batches that keep failing.
       logger.error('batch failed; the event source will retry it', { error: err as Error });
@@ -105,5 +117,8 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
   const handler = middy(processBatch)
     .use(injectLambdaContext(logger))
     .use(logMetrics(metrics, { throwOnEmptyMetrics: false }));
-  return Object.assign((event: unknown, context: Context) => handler(event, context), { config });
+  return Object.assign((event: unknown, context: Context) => handler(event, context), {
+    config,
+    handleRecords: (records: readonly KafkaRecord[], context: Context) => handler(new DecodedRecords(records), context),
+  });
 }

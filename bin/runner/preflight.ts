@@ -64,18 +64,28 @@ export async function probeBrokers(brokers: readonly string[], timeoutMs = 3000)
 export async function checkTopics(brokers: readonly string[], topics: readonly string[], timeoutMs = 5000): Promise<void> {
   const admin = new Admin({ clientId: 'kafka-s3-runner-preflight', bootstrapBrokers: [...brokers], timeout: timeoutMs, retries: 1, retryDelay: 250 });
   let existing: string[];
+  let advertised: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
     // The client's own timeout does not bound a listener that accepts and never answers: a timer does.
-    existing = await Promise.race([
-      admin.listTopics({ includeInternals: false }),
+    const answered = await Promise.race([
+      Promise.all([admin.listTopics({ includeInternals: false }), admin.metadata({ topics: [] })]),
       new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs / 1000} s`)), timeoutMs); }),
     ]);
+    existing = answered[0];
+    advertised = [...answered[1].brokers.values()].map((b) => `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`);
   } catch (err) {
     throw new UsageError(`Kafka at ${brokers.join(',')} accepts connections but does not answer as a Kafka broker (${firstLine(err)}): check --brokers (the port of a Kafka listener)`);
   } finally {
     clearTimeout(timer);
     void admin.close().catch(() => {});
+  }
+  // The consumer talks to the addresses the brokers advertise, not to the bootstrap address: a broker that
+  // advertises a name or port not reachable from here (a container's hostname, say) would stall the group join.
+  // Only when none of them is reachable (the bootstrap address, when advertised too, just answered).
+  const unreachable = (await Promise.all(advertised.filter((b) => !brokers.includes(b)).map((b) => probeBroker(b, 3000)))).filter((r) => !r.ok);
+  if (advertised.length > 0 && unreachable.length === advertised.length) {
+    throw new UsageError(`Kafka at ${brokers.join(',')} answers, but advertises ${unreachable.map((r) => `${r.broker} (${r.reason})`).join(', ')}, which the consumer cannot reach from here: use a listener whose advertised address is reachable (the broker's advertised.listeners)`);
   }
   const missing = topics.filter((t) => !existing.includes(t));
   if (missing.length > 0) {

@@ -188,7 +188,7 @@ describeKafka('runner: Kafka topics', ({ bootstrap }) => {
 
 describeKafka('runner: lag that is true when idle', ({ bootstrap }) => {
   describeS3('with S3', (s3) => {
-    it('after catching up, the lag per partition is 0 in the summary and in the metrics', async () => {
+    it('after catching up (--stop-after), the lag is 0 in the summary', async () => {
       const topic = `lag-${randomUUID().slice(0, 8)}`;
       await createTopic(bootstrap, topic, 2);
       const producer = new Producer({ clientId: 'lag-test', bootstrapBrokers: [bootstrap], acks: ProduceAcks.ALL });
@@ -203,6 +203,50 @@ describeKafka('runner: lag that is true when idle', ({ bootstrap }) => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/committed\s+300\b/);
       expect(r.stdout).toMatch(/\n\s+lag\s+0\n/);
+    }, 120_000);
+
+    it('a runner kept running: once idle, /metrics shows lag 0 per partition; SIGTERM prints the summary and exits 143', async () => {
+      const topic = `idle-${randomUUID().slice(0, 8)}`;
+      await createTopic(bootstrap, topic, 2);
+      const producer = new Producer({ clientId: 'idle-test', bootstrapBrokers: [bootstrap], acks: ProduceAcks.ALL });
+      try {
+        await producer.send({ messages: Array.from({ length: 200 }, (_, i) => ({ topic, partition: i % 2, value: Buffer.from(JSON.stringify({ i })) })) });
+      } finally {
+        await producer.close();
+      }
+      const bucket = `idle-${randomUUID().slice(0, 8)}`;
+      await createBucket(s3, bucket);
+      const child = spawn(NODE, ['bin/runner.ts', '--brokers', bootstrap, '--topics', topic, '--group', `g-${topic}`, '--bucket', bucket, '--s3-endpoint', s3.endpoint, '--metrics-port', '0'], {
+        cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...s3Env(s3), FORMAT: 'jsonl' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        let body = '';
+        const deadline = Date.now() + 60_000;
+        const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(body)?.[1]);
+        // Caught up and idle: committed 200, and the lag the broker reports is 0 for both partitions.
+        while (Date.now() < deadline) {
+          const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(stderr)?.[1];
+          if (url) {
+            body = await (await fetch(url)).text();
+            if (value('kafka_s3_records_committed_total') === 200 && value('kafka_s3_lag_records_total') === 0 && body.includes(`partition="1"} 0`)) break;
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        expect(body).toMatch(new RegExp(`^kafka_s3_lag_records\\{topic="${topic}",partition="0"\\} 0$`, 'm'));
+        expect(body).toMatch(new RegExp(`^kafka_s3_lag_records\\{topic="${topic}",partition="1"\\} 0$`, 'm'));
+        expect(value('kafka_s3_records_written_total')).toBe(200);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(143);
+      expect(stdout).toContain('stopped by SIGTERM');
+      expect(stdout).toMatch(/committed\s+200\b/);
+      expect(stdout).toMatch(/\n\s+lag\s+0\n/);
     }, 120_000);
   });
 });

@@ -23,7 +23,7 @@ import {
 import { Admin, Producer } from '@platformatic/kafka';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createTopic } from '../test/support/kafka.ts';
-import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy.ts';
+import { startFaultProxy, type Fault, type FaultProxy } from '../test/support/fault-proxy.ts';
 import type { S3Endpoint } from '../test/support/versitygw.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -34,6 +34,8 @@ export interface SoakOptions {
   readonly records: number;
   /** Share of S3 requests that fail (500, 503 SlowDown, reset, stall). */
   readonly faultRate: number;
+  /** Which faults the proxy injects. @default all four: 500, 503 SlowDown, connection reset, stall past the client timeout */
+  readonly faults?: readonly Fault[];
   /** kills: times the runner is SIGKILLed mid-run and restarted; rewinds: chaos events (kills and rewinds in turn); rebalance: joins and leaves. */
   readonly kills: number;
   /** @default 'kills' */
@@ -76,6 +78,8 @@ export interface SoakReport {
   leaves: number;
   /** Longest time a partition with records left saw its committed offset not move (every mode; sampled every 250 ms). */
   maxPartitionIdleSeconds: number;
+  /** The partition that stood still longest: group/topic/partition, the offset it stood at, from when (s into the run). */
+  idlest?: { partition: string; offset: string; fromSecond: number; seconds: number };
   /**
    * From the runners' output, every run (a SIGKILLed one up to its death): invocations that succeeded, records they
    * wrote (each offset is in exactly one completed claim, so at most `records`; a run killed between a batch's
@@ -151,7 +155,8 @@ interface Member {
 }
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
-  const log = o.log ?? (() => {});
+  const startedAt = Date.now();
+  const log = o.log ? (line: string) => o.log!(`[${((Date.now() - startedAt) / 1000).toFixed(1)} s] ${line}`) : () => {};
   const mode = o.mode ?? 'kills';
   const random = mulberry32((o.seed ?? 7) * 7919 + 13);
   const id = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
@@ -174,7 +179,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const produceSeconds = (Date.now() - t0) / 1000;
   log(`produced ${o.records} records in ${produceSeconds.toFixed(1)} s`);
 
-  const proxy = await startFaultProxy({ target: o.s3.endpoint, faultRate: o.faultRate, seed: o.seed ?? 7, stallMs: 30_000 });
+  const proxy = await startFaultProxy({ target: o.s3.endpoint, faultRate: o.faultRate, seed: o.seed ?? 7, stallMs: 30_000, ...(o.faults ? { faults: o.faults } : {}) });
   const admin = new Admin({ clientId: 'soak-admin', bootstrapBrokers: [o.bootstrap] });
   const env = {
     ...process.env,
@@ -188,6 +193,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const argsFor = (group: string, batchSize: number) => [
     'bin/runner.ts', '--brokers', o.bootstrap, '--topics', `${topics.events},${topics.blobs}`, '--group', group,
     '--bucket', bucket, '--s3-endpoint', proxy.endpoint, '--batch-size', String(batchSize), '--window-ms', '300', '--bisect',
+    // The sink's JSON log lines as they are (counted below), not condensed for a terminal.
+    '--debug',
   ];
   const t1 = Date.now();
   const deadline = t1 + (o.timeoutMs ?? 20 * 60_000);
@@ -195,7 +202,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let stderr = '';
   const runner: SoakReport['runner'] = { invocations: 0, written: 0, alreadyWritten: 0, failedInvocations: 0, claimConflicts: 0, claimsReleased: 0 };
   const countLine = (line: string) => {
-    if (line.startsWith('released the claim of ')) runner.claimsReleased++;
+    if (line.includes('released the claim of ')) runner.claimsReleased++;
     if (!line.startsWith('{')) return;
     let log: { message?: string; written?: number; alreadyWritten?: number; error?: { name?: string } };
     try {
@@ -220,6 +227,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       rest = parts.pop()!;
       for (const line of parts) {
         countLine(line);
+        if (line.includes('stream reopened')) log(`[${name}] ${line}`);
         if (!line.startsWith('{') && line.trim() !== '') stderr = `${stderr}[${name}] ${line}\n`.slice(-8000);
         if (process.env.SOAK_DEBUG) process.stderr.write(`[${name}] ${line}\n`);
       }
@@ -257,6 +265,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const lastMove = new Map<string, { offset: bigint; at: number }>();
   const idle = new Map<string, number>();
   let sampling = true;
+  let idlest: SoakReport['idlest'];
   const sampleOnce = async () => {
     const now = Date.now();
     for (const g of groups) {
@@ -265,12 +274,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         const seen = lastMove.get(k);
         if (!seen) lastMove.set(k, { offset: c.offset, at: t1 });
         else if (seen.offset !== c.offset) {
-          idle.set(k, Math.max(idle.get(k) ?? 0, now - seen.at));
+          if (now - seen.at > (idle.get(k) ?? 0)) {
+            idle.set(k, now - seen.at);
+            if (now - seen.at > (idlest?.seconds ?? 0) * 1000) {
+              idlest = { partition: k.replace(/-[0-9a-z]+\//g, '/'), offset: String(seen.offset), fromSecond: (seen.at - t1) / 1000, seconds: (now - seen.at) / 1000 };
+            }
+          }
           lastMove.set(k, { offset: c.offset, at: now });
         }
       }
     }
   };
+  // Every partition from the start (offset 0 until its first commit): one never consumed counts too.
+  for (const g of groups) {
+    for (const [topic, n] of [[topics.events, 4], [topics.blobs, 1]] as const) for (let p = 0; p < n; p++) lastMove.set(`${g}/${topic}/${p}`, { offset: 0n, at: t1 });
+  }
   const sampler = (async () => {
     while (sampling) {
       await sampleOnce().catch(() => {});
@@ -495,7 +513,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     mode, records: o.records, objects, uniqueOffsets: seen.size, duplicates, missing: missingIndexes, contentMismatches, orderViolations,
     openUploads: (open.Uploads ?? []).length, deadLetterObjects, checkpointProblems, checkpoints: checkpointKeys.length,
     runs, kills: o.kills, consumers: mode === 'rebalance' ? 3 : consumers, groups: groups.length, rewinds, offsetsRewound, joins, leaves,
-    maxPartitionIdleSeconds, runner,
+    maxPartitionIdleSeconds, idlest, runner,
     faults: { ...proxy.counts }, produceSeconds, runSeconds, recordsPerSecond: o.records / runSeconds, valueMB: valueBytes / 1e6,
   };
 }

@@ -98,6 +98,9 @@ export class Assignment {
 
 type MessageStream = AsyncIterable<Message> & { close(): Promise<void> | void };
 
+/** The runner waiting this long for a record while an owned partition has records left: the stream is reopened. */
+export const STALL_MS = 30_000;
+
 export class KafkaSource {
   private readonly consumer: Consumer;
   private readonly options: KafkaSourceOptions;
@@ -108,6 +111,14 @@ export class KafkaSource {
   private first?: MessageStream;
   private wake?: () => void;
   private opening = Promise.resolve();
+  /** When the runner last asked for a record, while it waits for one (undefined while it works on a batch). */
+  private waitingSince?: number;
+  private watchdog?: NodeJS.Timeout;
+  /** Streams reopened because owned partitions had records left and none came for STALL_MS. */
+  stallRestarts = 0;
+  onStall?: (partitions: string[]) => void = (partitions) => {
+    process.stderr.write(`no record for ${STALL_MS / 1000} s while ${partitions.map((tp) => tp.replace('\u0000', '/')).join(', ')} had records left: stream reopened at the committed offsets\n`);
+  };
 
   constructor(options: KafkaSourceOptions) {
     this.options = options;
@@ -127,8 +138,7 @@ export class KafkaSource {
       const list = payload.assignments ?? this.consumer.assignments ?? [];
       const owned: string[] = [];
       for (const a of list) if (this.options.topics.includes(a.topic)) for (const p of a.partitions) owned.push(tpKey(a.topic, p));
-      const generation = this.assignment.assign(owned);
-      this.opening = this.opening.then(() => this.open(generation)).catch((err: Error) => this.fail(err));
+      this.reassign(owned);
     });
     this.consumer.on('consumer:group:leave', () => {
       this.assignment.revokeAll();
@@ -147,6 +157,48 @@ export class KafkaSource {
     this.assignment.revokeAll();
     void Promise.resolve(this.current?.stream.close()).catch(() => {});
     this.wake?.();
+  }
+
+  /** A new generation owning `owned`, its stream opened after those before it (one at a time). */
+  private reassign(owned: string[]): void {
+    const generation = this.assignment.assign(owned);
+    this.opening = this.opening.then(() => this.openRetrying(generation)).catch((err: Error) => this.fail(err));
+  }
+
+  /** Offsets are read from the coordinator, which refuses while a rebalance settles: retried while still current. */
+  private async openRetrying(generation: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.open(generation);
+        return;
+      } catch (err) {
+        if (generation !== this.assignment.generation || this.closing) return;
+        if (attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
+  }
+
+  /** Reopens the current generation's stream when the runner has waited STALL_MS with owned records left. */
+  private async checkStall(): Promise<void> {
+    if (this.waitingSince === undefined || Date.now() - this.waitingSince < STALL_MS || !this.assignment.isStarted || this.closing) return;
+    const generation = this.assignment.generation;
+    const owned = this.assignment.partitions();
+    if (owned.length === 0) return;
+    const ends = await this.consumer.listOffsets({ topics: [...new Set(owned.map((tp) => tp.split('\u0000')[0]))] });
+    const behind = owned.filter((tp) => {
+      const [topic, p] = tp.split('\u0000');
+      const end = ends.get(topic)?.[Number(p)];
+      const pos = this.assignment.position(tp);
+      return end !== undefined && pos !== undefined && pos < end;
+    });
+    if (behind.length === 0 || generation !== this.assignment.generation || this.waitingSince === undefined || Date.now() - this.waitingSince < STALL_MS) return;
+    this.stallRestarts++;
+    this.onStall?.(behind);
+    this.waitingSince = Date.now();
+    // As a rebalance to the same partitions: a new generation from the committed offsets (the open batch's records,
+    // of the old generation, are dropped and read again).
+    this.reassign(owned);
   }
 
   /** Opens the stream of `generation` at its committed offsets (earliest where none), then closes the previous one. */
@@ -217,6 +269,8 @@ export class KafkaSource {
     // A generation's stream already open (the join came first): the first stream is not needed any more.
     if (this.closing || this.current) await Promise.resolve(first.close()).catch(() => {});
     else this.first = first;
+    this.watchdog = setInterval(() => void this.checkStall().catch(() => {}), 5_000);
+    this.watchdog.unref();
     try {
       while (!this.closing && !this.failure) {
         const cur = this.current;
@@ -252,6 +306,7 @@ export class KafkaSource {
   }
 
   private async *messages(generation: number, stream: MessageStream): AsyncGenerator<RunnerRecord> {
+    this.waitingSince ??= Date.now();
     for await (const m of stream) {
       if (generation !== this.assignment.generation) return; // a newer generation has its own stream
       const tp = tpKey(m.topic, m.partition);
@@ -269,7 +324,9 @@ export class KafkaSource {
         headers: (m.headerEntries ?? []).map(([k, v]) => [Buffer.from(k).toString('utf8'), v === null || v === undefined ? null : Buffer.from(v)] as const),
       };
       r[GENERATION] = generation;
+      this.waitingSince = undefined;
       yield r;
+      this.waitingSince = Date.now();
     }
   }
 
@@ -315,6 +372,7 @@ export class KafkaSource {
 
   async close(): Promise<void> {
     this.closing = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     this.wake?.();
     // Closing aborts the fetch in flight, which the stream reports as an AbortError: expected here.
     const quiet = (err: unknown) => {

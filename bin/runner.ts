@@ -84,6 +84,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const a = args;
+  if (a.input !== undefined && !existsSync(a.input)) throw new UsageError(`--input ${a.input}: no such file`);
   const local = a.bucket === undefined;
   const env: Record<string, string | undefined> = {
     // One default for a local directory and for --bucket alike (the deployed function's is jsonl); any sink

@@ -150,6 +150,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
   }
   const topics = (a.topics ?? 'orders').split(',').map((t) => t.trim()).filter(Boolean);
   if (topics.length === 0) throw new UsageError('--topics: expected one or more topic names, comma-separated');
+  if (!brokers && topics.length > 1) throw new UsageError(`--topics ${topics.join(',')}: the sample source writes one topic; give one name, or add --brokers host:port to read several`);
   if (a.bucket !== undefined && a.bucket.trim() === '') throw new UsageError('--bucket: expected a bucket name');
   if (a['s3-endpoint'] !== undefined && !/^https?:\/\/[^/]+/.test(a['s3-endpoint'])) {
     throw new UsageError(`--s3-endpoint=${a['s3-endpoint']}: expected a URL such as http://127.0.0.1:7070`);

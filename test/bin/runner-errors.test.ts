@@ -72,6 +72,20 @@ describe('runner usage errors: one line with the fix, exit code 2', () => {
     expectUsage(await runner(['--linger']), '--linger does not apply without --metrics-port');
   }, 60_000);
 
+  it('several topics for the sample source, a missing --input file, a metrics port in use', async () => {
+    expectUsage(await runner(['--topics', 'a,b']), '--topics a,b: the sample source writes one topic; give one name, or add --brokers host:port to read several');
+    expectUsage(await runner(['--input', '/no/such/file.jsonl']), '--input /no/such/file.jsonl: no such file');
+    const busy: Server = createServer(() => {});
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const out = mkdtempSync(join(tmpdir(), 'kafka-s3-port-'));
+      expectUsage(await runner(['--records', '10', '--out', out, '--metrics-port', String(port)]), `--metrics-port ${port}: cannot listen on 127.0.0.1 (EADDRINUSE): choose another port`);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('a bad value and a missing value name the flag', async () => {
     expectUsage(await runner(['--records', 'many']), '--records=many: expected an integer from 1 to 100,000,000');
     expectUsage(await runner(['--records']), '--records needs a value, e.g. --records <value>; npm start -- --help lists the flags');

@@ -86,6 +86,12 @@ describe('runner usage errors: one line with the fix, exit code 2', () => {
     }
   });
 
+  it('no AWS credentials at all, and an S3 endpoint that refuses connections', async () => {
+    const noCreds = { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_PROFILE: undefined, HOME: mkdtempSync(join(tmpdir(), 'kafka-s3-home-')) };
+    expectUsage(await runner(['--bucket', 'my-bucket-x', '--s3-endpoint', 'http://127.0.0.1:1'], noCreds), /^no AWS credentials found \(.*\): set AWS_ACCESS_KEY_ID \/ AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile$/);
+    expectUsage(await runner(['--bucket', 'my-bucket-x', '--s3-endpoint', 'http://127.0.0.1:1'], { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }), 'S3 endpoint at http://127.0.0.1:1 not reachable: connection refused (nothing listens on that port): check --s3-endpoint');
+  }, 60_000);
+
   it('a bad value and a missing value name the flag', async () => {
     expectUsage(await runner(['--records', 'many']), '--records=many: expected an integer from 1 to 100,000,000');
     expectUsage(await runner(['--records']), '--records needs a value, e.g. --records <value>; npm start -- --help lists the flags');

@@ -9,7 +9,9 @@
  *
  * `--long`: one runner (jsonl+gzip) streaming LONG_RECORDS (default 5,000,000) records, its RSS (/proc/<pid>/status)
  * printed at intervals beside the records committed so far: flat when nothing accumulates.
- * Env: BENCH_RECORDS (200,000), BENCH_RUNS (3), BENCH_CASES (jsonl:gzip,parquet:zstd), LONG_RECORDS.
+ * Env: BENCH_RECORDS (200,000), BENCH_RUNS (3), BENCH_CASES (jsonl:gzip,parquet:zstd), LONG_RECORDS; BENCH_COMPARE
+ * (another checkout's directory, with node_modules) and BENCH_COMPARE_NAME add that checkout's runner to the same
+ * interleaved runs, for a before/after table.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -30,17 +32,20 @@ const LONG_RECORDS = Number(process.env.LONG_RECORDS ?? 5_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SMALL = 10_000;
 const CASES = (process.env.BENCH_CASES ?? 'jsonl:gzip,parquet:zstd').split(',').map((c) => c.split(':') as [string, string]);
+/** BENCH_COMPARE=<directory of another checkout>: its runner too, in the same runs (a before/after table). */
+const COMPARE = process.env.BENCH_COMPARE;
+const COMPARE_NAME = process.env.BENCH_COMPARE_NAME ?? 'compared checkout';
 const TMP = mkdtempSync(join(tmpdir(), 'runner-bench-'));
 
 interface Usage { cpuSeconds: number; peakRssMb: number; wallSeconds: number }
 
 /** Runs a node child with report-usage.ts preloaded; resolves with its CPU time, peak RSS and wall time. */
-function measured(args: string[], env: Record<string, string>, onStderr?: (line: string, pid: number) => void): Promise<Usage & { stdout: string }> {
+function measured(args: string[], env: Record<string, string>, onStderr?: (line: string, pid: number) => void, cwd = ROOT): Promise<Usage & { stdout: string }> {
   const file = join(TMP, `usage-${Math.random().toString(36).slice(2)}.json`);
   return new Promise((resolve, reject) => {
     const t = performance.now();
     const child = spawn(process.execPath, ['--import', './bench/report-usage.ts', ...args], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', onStderr ? 'pipe' : 'inherit'], env: { ...process.env, ...env, BENCH_USAGE_FILE: file },
+      cwd, stdio: ['ignore', 'pipe', onStderr ? 'pipe' : 'inherit'], env: { ...process.env, ...env, BENCH_USAGE_FILE: file },
     });
     let stdout = '';
     child.stdout!.on('data', (d) => (stdout += d));
@@ -67,12 +72,12 @@ function measured(args: string[], env: Record<string, string>, onStderr?: (line:
 const s3Env = (s3: S3Endpoint) => ({ AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region });
 
 let groups = 0;
-async function runner(bootstrap: string, s3: S3Endpoint, topic: string, records: number, format: string, compression: string, extra: string[] = [], onStderr?: (line: string, pid: number) => void) {
+async function runner(bootstrap: string, s3: S3Endpoint, topic: string, records: number, format: string, compression: string, extra: string[] = [], onStderr?: (line: string, pid: number) => void, cwd = ROOT) {
   const bucket = `bench-${format.replace(/_/g, '-')}-${++groups}-${Date.now() % 1e6}`;
   await createBucket(s3, bucket);
   return measured(['bin/runner.ts', '--brokers', bootstrap, '--s3-endpoint', s3.endpoint, ...(onStderr ? [] : ['--quiet']), '--topics', topic,
     '--group', `g-${bucket}`, '--bucket', bucket, '--stop-after', String(records), '--window-ms', '500', ...extra],
-  { ...s3Env(s3), FORMAT: format, COMPRESSION: compression }, onStderr);
+  { ...s3Env(s3), FORMAT: format, COMPRESSION: compression }, onStderr, cwd);
 }
 
 function bare(bootstrap: string, topic: string, records: number) {
@@ -115,11 +120,16 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     const kinds: [string, (n: number) => Promise<Usage>][] = [
       ['bare consumer (ceiling)', (n) => bare(kafka.bootstrap, 'bench-orders', n)],
-      ...CASES.map(([f, c]) => [`runner ${f}+${c}`, (n: number) => runner(kafka.bootstrap, s3, 'bench-orders', n, f, c)] as [string, (n: number) => Promise<Usage>]),
+      ...CASES.flatMap(([f, c]) => [
+        ...(COMPARE ? [[`runner ${f}+${c}, ${COMPARE_NAME}`, (n: number) => runner(kafka.bootstrap, s3, 'bench-orders', n, f, c, [], undefined, COMPARE)] as [string, (n: number) => Promise<Usage>]] : []),
+        [`runner ${f}+${c}`, (n: number) => runner(kafka.bootstrap, s3, 'bench-orders', n, f, c)] as [string, (n: number) => Promise<Usage>],
+      ]),
     ];
-    for (const [name, run] of kinds) {
-      const m = { rps: [] as number[], mbps: [] as number[], cpuGb: [] as number[], steady: [] as number[], rss: [] as number[] };
-      for (let i = 0; i < RUNS; i++) {
+    const all = kinds.map(() => ({ rps: [] as number[], mbps: [] as number[], cpuGb: [] as number[], steady: [] as number[], rss: [] as number[] }));
+    // Runs interleaved (run 1 of every process, then run 2, …): a change in the machine's load hits all of them.
+    for (let i = 0; i < RUNS; i++) {
+      for (const [k, [name, run]] of kinds.entries()) {
+        const m = all[k];
         const full = await run(RECORDS);
         const small = await run(SMALL);
         m.rps.push(RECORDS / full.wallSeconds);
@@ -129,6 +139,9 @@ async function main(): Promise<void> {
         m.rss.push(full.peakRssMb);
         process.stderr.write(`  ${name} run ${i + 1}: ${full.cpuSeconds.toFixed(2)} CPU-s (10k run ${small.cpuSeconds.toFixed(2)}), ${full.wallSeconds.toFixed(1)} s, ${full.peakRssMb.toFixed(0)} MB\n`);
       }
+    }
+    for (const [k, [name]] of kinds.entries()) {
+      const m = all[k];
       rows.push(`| ${name} | ${fmt(m.rps, 0)} | ${fmt(m.mbps, 1)} | ${fmt(m.cpuGb, 1)} | **${fmt(m.steady, 1)}** | ${fmt(m.rss, 0)} |`);
     }
     const delays = await latency(kafka.bootstrap, s3);

@@ -28,10 +28,13 @@ export interface BuiltTable {
   readonly rejected: readonly { readonly record: SinkRecord; readonly reason: string }[];
 }
 
-/** A record's top-level value field names: parsed (columnar formats) or listed by the JSON check (jsonl). */
-function* namesOf(r: SinkRecord): Iterable<string> {
-  if (r.fieldNames) yield* r.fieldNames;
-  else for (const k in (r.value ?? {}) as Record<string, unknown>) yield k;
+/** A record's top-level value field names: listed by the JSON check (jsonl) or parsed (columnar formats). An array,
+ * not a generator: this runs for every record, and the JSON check's list is reused as it is. */
+function namesOf(r: SinkRecord): readonly string[] {
+  if (r.fieldNames) return r.fieldNames;
+  const names: string[] = [];
+  for (const k in (r.value ?? {}) as Record<string, unknown>) names.push(k);
+  return names;
 }
 
 /**
@@ -46,7 +49,9 @@ export function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rej
   for (const r of records) {
     let reason: string | undefined;
     let added: string[] | undefined;
-    for (const k of namesOf(r)) {
+    const names = namesOf(r);
+    for (let i = 0; i < names.length; i++) {
+      const k = names[i];
       if (columns.has(k)) continue; // the common case: a name the object already has
       const folded = k.toLowerCase();
       const column = spelling.get(folded);

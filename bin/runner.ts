@@ -218,13 +218,22 @@ async function main(): Promise<number> {
   let signalled: 'SIGINT' | 'SIGTERM' | undefined;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
-      if (signalled) return;
+      if (signalled) {
+        // A second signal: stop now, as a SIGKILL would (claims left live are released by the next run here).
+        rawStderr(`\n${sig} again: exiting now, the batch in flight abandoned uncommitted\n`);
+        process.exit(EXIT_SIGNAL[sig]);
+      }
       signalled = sig;
-      status.note(`${sig}: finishing the batch in flight, then stopping (uncommitted records are read again next time)`);
+      status.note(`${sig}: finishing the batch in flight, then stopping (uncommitted records are read again next time; ${sig} again to exit now)`);
       controller.abort();
     });
   }
   await pollLag();
+  // Drawn before the first commit too (an empty or caught-up topic never commits): zeros until the loop reports.
+  status.update({
+    recordsIn: 0, written: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, alreadyWritten: 0, claimConflicts: 0,
+    claimsReleased: 0, objects: 0, bytes: 0, valueBytes: 0, batches: 0, retries: 0, committed: 0, startedAt: Date.now(),
+  });
   status.start();
   const lagTimer = lagSource ? setInterval(() => void pollLag(), a.brokers ? 2000 : 1000).unref() : undefined;
 

@@ -325,6 +325,51 @@ describe('runner: Prometheus metrics from a real run', () => {
   }, 60_000);
 });
 
+describe('runner: signals', () => {
+  it('SIGINT prints the summary and exits 130', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kafka-s3-sigint-'));
+    const child = spawn(NODE, ['bin/runner.ts', '--records', '5000000', '--out', out, '--batch-size', '1000'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((r) => child.once('exit', r));
+    while (!/\d records ·/.test(stderr)) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stdout).toContain('stopped by SIGINT');
+  }, 60_000);
+});
+
+describeS3('runner: a second signal', (s3) => {
+  it('exits at once while the batch in flight hangs', async () => {
+    const bucket = `sig-${randomUUID().slice(0, 8)}`;
+    await createBucket(s3, bucket);
+    // Requests stall once the preflight has passed: the first batch hangs in flight.
+    const proxy = await startFaultProxy({ target: s3.endpoint, faultRate: 0, faults: ['stall'], stallMs: 60_000 });
+    try {
+      const child = spawn(NODE, ['bin/runner.ts', '--bucket', bucket, '--s3-endpoint', proxy.endpoint, '--records', '100', '--window-ms', '0'], {
+        cwd: ROOT, env: { ...process.env, ...s3Env(s3) }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (stderr.includes('writing parquet')) proxy.setFaultRate(1);
+      });
+      const exited = new Promise((r) => child.once('exit', r));
+      while (!stderr.includes('writing parquet')) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 1000)); // the batch is in flight, stalled
+      child.kill('SIGINT');
+      while (!stderr.includes('SIGINT: finishing')) await new Promise((r) => setTimeout(r, 20));
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(stderr).toContain('SIGINT again: exiting now, the batch in flight abandoned uncommitted');
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
+});
+
 describe('runner: the status line', () => {
   it('is true when idle: the rate falls to 0 and the lag per partition shows 0 without a new commit', async () => {
     const { StatusLine } = await import('../../bin/runner/status.ts');

@@ -4,12 +4,13 @@
  * argv: bootstrap topic group count
  */
 import { Consumer } from '@platformatic/kafka';
+import { FETCH_MAX_BYTES, FETCH_PARTITION_MAX_BYTES } from '../bin/runner/kafka-source.ts';
 
 const [bootstrap, topic, groupId, countText] = process.argv.slice(2);
 const count = Number(countText);
 const consumer = new Consumer({
   groupId, clientId: 'bench-bare', bootstrapBrokers: [bootstrap], autocommit: false, maxWaitTime: 500,
-  maxBytes: 16 * 1024 * 1024, maxBytesPerPartition: 8 * 1024 * 1024, sessionTimeout: 20_000, heartbeatInterval: 1_000,
+  maxBytes: FETCH_MAX_BYTES, maxBytesPerPartition: FETCH_PARTITION_MAX_BYTES, sessionTimeout: 20_000, heartbeatInterval: 1_000,
 });
 const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
 let seen = 0;

@@ -12,10 +12,10 @@ import { delimiter, join } from 'node:path';
 import { inspect } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromIni } from '@aws-sdk/credential-providers';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { loadSinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { ClaimConflictError } from '../lambdas/shared/progress.ts';
+import { s3RequestHandler } from '../lambdas/shared/upload.ts';
 import { createSinkHandler } from '../lambdas/sink/app.ts';
 import { releaseStaleClaims } from './runner/claims.ts';
 import { EXIT_SIGNAL, EXIT_USAGE, HELP, RUNNER_DEFAULT_FORMAT, UsageError, parseCli, type CliOptions } from './runner/cli.ts';
@@ -111,11 +111,11 @@ async function main(): Promise<number> {
   const say = (line: string) => status.note(line);
 
   const store = local ? new LocalObjectStore(a.out) : undefined;
-  // A request that hangs is abandoned after 15 s and retried (S3_MAX_ATTEMPTS), as a Lambda's SDK client would.
+  // A connection idle for 15 s is abandoned and the request retried (S3_MAX_ATTEMPTS), as in the function.
   const s3 = store ?? new S3Client({
     region: a.region, maxAttempts: settings.s3MaxAttempts, retryMode: 'adaptive',
     ...(a.profile ? { credentials: fromIni({ profile: a.profile }) } : {}),
-    requestHandler: new NodeHttpHandler({ requestTimeout: 15_000, connectionTimeout: 3_000, httpAgent: { keepAlive: true } as never }),
+    requestHandler: s3RequestHandler(),
     ...(a.s3Endpoint ? { endpoint: a.s3Endpoint, forcePathStyle: true } : {}),
   });
   const topics = a.topics;

@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import { PutObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { Upload } from '@aws-sdk/lib-storage';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { SinkConfig } from './config.ts';
 import { SecretCredentials, type SecretReadEvent } from './credentials.ts';
 import { UploadError } from './errors.ts';
@@ -28,6 +29,28 @@ export interface UploadResult {
 export interface S3ClientOptions {
   /** Told of each read of S3_CREDENTIALS_SECRET_ARN (never the keys). */
   readonly onSecretRead?: (event: SecretReadEvent) => void;
+  /** @default S3_SOCKET_TIMEOUT_MS */
+  readonly socketTimeoutMs?: number;
+}
+
+/** A connection to S3 idle this long (no byte sent or received) is abandoned: the SDK retries the request. */
+export const S3_SOCKET_TIMEOUT_MS = 15_000;
+export const S3_CONNECTION_TIMEOUT_MS = 3_000;
+
+/**
+ * The HTTP handler of every S3 client here (the function's and the runner's). The SDK's own has no timeout: a
+ * connection S3 (or a proxy on the way) stops answering held its invocation until the function's timeout, and
+ * with it every partition of the batch. An idle timeout, unlike `requestTimeout` (a bound on the whole request,
+ * which a large part on a slow link can exceed while bytes flow; this SDK only warns on it unless told to throw),
+ * ends only a request on which nothing moves; the SDK's retry strategy treats the TimeoutError as transient.
+ */
+export function s3RequestHandler(socketTimeoutMs = S3_SOCKET_TIMEOUT_MS): NodeHttpHandler {
+  return new NodeHttpHandler({
+    connectionTimeout: S3_CONNECTION_TIMEOUT_MS,
+    socketTimeout: socketTimeoutMs,
+    httpAgent: { keepAlive: true },
+    httpsAgent: { keepAlive: true },
+  });
 }
 
 /**
@@ -57,6 +80,7 @@ export function createS3Client(cfg: SinkConfig, opts: S3ClientOptions = {}): S3C
   const client = new S3Client({
     maxAttempts: cfg.s3MaxAttempts,
     retryMode: 'adaptive',
+    requestHandler: s3RequestHandler(opts.socketTimeoutMs),
     ...(credentials ? { credentials } : {}),
     ...(cfg.s3Endpoint ? { endpoint: cfg.s3Endpoint, forcePathStyle: true } : {}),
   });

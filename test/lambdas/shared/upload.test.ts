@@ -1,9 +1,11 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { loadSinkConfig } from '../../../lambdas/shared/config.ts';
 import { UploadError } from '../../../lambdas/shared/errors.ts';
-import { mapBounded, uploadObject } from '../../../lambdas/shared/upload.ts';
+import { createS3Client, mapBounded, S3_SOCKET_TIMEOUT_MS, s3RequestHandler, uploadObject } from '../../../lambdas/shared/upload.ts';
 
 interface SentCommand {
   readonly name: string;
@@ -231,5 +233,47 @@ describe('uploadObject', () => {
     const abort = sent.filter((c) => c.name === 'AbortMultipartUploadCommand');
     expect(abort.map((c) => c.input)).toEqual([{ Bucket: 'my-bucket', Key: 'big.avro', UploadId: 'upload-2' }]);
     expect(sent.some((c) => c.name === 'CompleteMultipartUploadCommand')).toBe(false);
+  });
+});
+
+describe('the S3 client: a connection on which nothing moves', () => {
+  it('is abandoned after the idle timeout and retried, then the upload fails (not held until the function times out)', async () => {
+    // Prepare: a server that accepts connections and never answers (a stalled S3, or a proxy on the way).
+    const sockets: Socket[] = [];
+    const server = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const sink = loadSinkConfig({ BUCKET_NAME: 'my-bucket', S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_MAX_ATTEMPTS: '2' });
+    // As the Lambda runtime sets them.
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+    const client = createS3Client(sink, { socketTimeoutMs: 400 });
+
+    // Act
+    const t0 = Date.now();
+    const err = await uploadObject(client, sink, { key: 'k', body: Buffer.from('x'), contentType: 'text/plain' }).catch((e: unknown) => e);
+    const ms = Date.now() - t0;
+    client.destroy();
+    for (const k of ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+
+    // Assess: both attempts timed out (two connections), well before anything like a Lambda timeout.
+    expect(err).toBeInstanceOf(UploadError);
+    expect(String((err as Error).message)).toMatch(/timed out after 400 ms of inactivity/);
+    expect(sockets.length).toBe(2);
+    expect(ms).toBeLessThan(10_000);
+  });
+
+  it('is the function\'s and the runner\'s client: an idle timeout of 15 s by default', () => {
+    expect(S3_SOCKET_TIMEOUT_MS).toBe(15_000);
+    const handler = s3RequestHandler() as unknown as { configProvider: Promise<{ socketTimeout?: number; connectionTimeout?: number }> };
+    return handler.configProvider.then((c) => {
+      expect(c.socketTimeout).toBe(15_000);
+      expect(c.connectionTimeout).toBe(3_000);
+    });
   });
 });

@@ -3,7 +3,9 @@
  * that runs in Lambda → offsets committed only after the handler succeeded for a whole (part of a) batch.
  * Invocations run one at a time, each with a deadline (as a Lambda's timeout) that the sink's claims expire after.
  * An invocation that lost a partition's claim to another one (ClaimConflictError) is retried with backoff; before
- * that, claims this runner can prove dead are released (see claims.ts).
+ * that, claims this runner can prove dead are released (see claims.ts). After any failed invocation, this loop's own
+ * claims left live (the sink's release is best effort) are released before its next invocation, when the rest of the
+ * batch went to another member, or when it stops: the partition's next owner never waits for them to expire.
  */
 import type { Context } from 'aws-lambda';
 import type { BatchResult } from '../../lambdas/shared/pipeline.ts';
@@ -95,13 +97,28 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
     if (source.isCurrent) return records.filter((r) => source.isCurrent!(r));
     return source.owns ? records.filter((r) => source.owns!(r.topic, r.partition)) : records;
   };
+  // Set when an invocation of this loop failed, until a release scan succeeded (releaseOwnLeftovers). The scan (one
+  // LIST and a GET per checkpoint) also releases the claims of dead runners on this machine.
+  let leftovers = false;
+  const releaseOwnLeftovers = async () => {
+    if (!leftovers || !o.releaseStaleClaims) return;
+    try {
+      stats.claimsReleased += await o.releaseStaleClaims(identity);
+      leftovers = false;
+    } catch (scanError) {
+      o.onReleaseError?.(scanError); // tried again before the next invocation
+    }
+  };
   const send = async (all: RunnerRecord[]) => {
     const batch = owned(all);
-    if (batch.length === 0) return;
+    if (batch.length === 0) return releaseOwnLeftovers();
     await deliver(batch, o.retry, {
       invoke: async (part) => {
         // A rebalance since the batch was cut: records of revoked partitions (or an earlier assignment) are not written.
         const records = owned(part);
+        // Before this loop's next invocation, or when the rest of a failed batch went to another member: its own
+        // claims left live (nothing of this loop is writing between two invocations).
+        await releaseOwnLeftovers();
         if (records.length === 0) return;
         const deadline = Date.now() + timeoutMs;
         const context = {
@@ -113,16 +130,15 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
           // The sink's second entry: the records decoded, not an event it would decode again (event.ts).
           r = await o.handler(toSinkRecords(records, meta), context);
         } catch (err) {
+          // The sink gives back its claims when it fails, but only once and best effort (S3 may be failing just then): a
+          // claim left live would make the partition's next owner wait for it to expire (15 minutes), since this
+          // process is alive and no other can judge it dead.
+          leftovers = true;
           if (err instanceof ClaimConflictError) {
             stats.claimConflicts++;
-            // Nothing of this loop is writing now: its own leftover claims, and those of dead runners here, can go.
-            if (o.releaseStaleClaims) {
-              try {
-                stats.claimsReleased += await o.releaseStaleClaims(identity);
-              } catch (scanError) {
-                o.onReleaseError?.(scanError);
-              }
-            }
+            // Nothing of this loop is writing now: its own leftover claims, and those of dead runners here, can go
+            // before the retry waits.
+            await releaseOwnLeftovers();
           }
           throw err;
         }
@@ -214,6 +230,8 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         if (ready) await send(ready);
       }
     }
+    // Stopping (a signal, stopAfter, the end of the records) after a failed invocation: its claims go too.
+    await releaseOwnLeftovers();
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     // Not awaited: a generator blocked on the next message cannot return until the source closes (the caller's job),

@@ -11,7 +11,8 @@
  * printed at intervals beside the records committed so far: flat when nothing accumulates.
  * Env: BENCH_RECORDS (200,000), BENCH_RUNS (3), BENCH_CASES (jsonl:gzip,parquet:zstd), LONG_RECORDS; BENCH_COMPARE
  * (another checkout's directory, with node_modules) and BENCH_COMPARE_NAME add that checkout's runner to the same
- * interleaved runs, for a before/after table.
+ * interleaved runs, for a before/after table; BENCH_CPU_PROF=<directory>: each measured process writes a V8 CPU
+ * profile there (--cpu-prof; open it in Chrome DevTools).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -44,7 +45,8 @@ function measured(args: string[], env: Record<string, string>, onStderr?: (line:
   const file = join(TMP, `usage-${Math.random().toString(36).slice(2)}.json`);
   return new Promise((resolve, reject) => {
     const t = performance.now();
-    const child = spawn(process.execPath, ['--import', './bench/report-usage.ts', ...args], {
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const child = spawn(process.execPath, [...prof, '--import', './bench/report-usage.ts', ...args], {
       cwd, stdio: ['ignore', 'pipe', onStderr ? 'pipe' : 'inherit'], env: { ...process.env, ...env, BENCH_USAGE_FILE: file },
     });
     let stdout = '';

@@ -47,6 +47,15 @@ export class Batcher {
     return undefined;
   }
 
+  /**
+   * The open batch's window starts again now. After an invocation the runner calls this: the event source keeps
+   * reading while a function runs, the runner does not, so the record that closed the previous batch (payload limit)
+   * would otherwise find its window already passed and go alone, one invocation of one record after each full one.
+   */
+  restartWindow(now: number): void {
+    if (this.records.length > 0) this.firstAt = now;
+  }
+
   /** Milliseconds until the open batch's window closes (undefined when empty). */
   msUntilDue(now: number): number | undefined {
     return this.records.length === 0 ? undefined : Math.max(0, this.firstAt + this.rules.windowMs - now);

@@ -218,7 +218,10 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
           break;
         }
         const closed = batcher.add(next.value, Date.now());
-        if (closed) await send(closed);
+        if (closed) {
+          await send(closed);
+          batcher.restartWindow(Date.now());
+        }
         const ready = batcher.ready(Date.now());
         if (ready) await send(ready);
         continue;

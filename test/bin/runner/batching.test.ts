@@ -10,6 +10,7 @@ import { Batcher, EVENT_ENVELOPE_BYTES } from '../../../bin/runner/batcher.ts';
 import { recordEventBytes, toKafkaEvent, type RunnerRecord } from '../../../bin/runner/event.ts';
 import { LocalObjectStore } from '../../../bin/runner/local-store.ts';
 import { deliver, GiveUpError } from '../../../bin/runner/retry.ts';
+import { runPipeline, type RunnerSourceLike } from '../../../bin/runner/runner.ts';
 import { sampleRecords } from '../../../bin/runner/sample-source.ts';
 
 const rec = (offset: number, partition = 0, size = 10): RunnerRecord => ({
@@ -49,6 +50,34 @@ describe('Batcher', () => {
     const records = [rec(0, 0, 1), rec(1, 1, 3000), { ...rec(2), key: null, value: null }];
     const real = JSON.stringify(toKafkaEvent(records, { eventSource: 'SelfManagedKafka', bootstrapServers: 'b:9092' })).length;
     expect(EVENT_ENVELOPE_BYTES + records.reduce((n, r) => n + recordEventBytes(r), 0)).toBeGreaterThanOrEqual(real);
+  });
+});
+
+describe('runner loop: batches cut by the payload limit while invocations take longer than the window', () => {
+  it('never sends the record that closed a batch alone: its window starts after the invocation', async () => {
+    // Prepare: 20 records of 1 MB (4 fit a 6 MB event), a 10 ms window, invocations of 40 ms.
+    const records = Array.from({ length: 20 }, (_, i) => rec(i, 0, 1_000_000));
+    const sizes: number[] = [];
+    const source: RunnerSourceLike = {
+      async *records() {
+        yield* records;
+      },
+      commit: async () => {},
+      describe: () => ({ eventSource: 'SelfManagedKafka', bootstrapServers: 'test' }),
+      close: async () => {},
+    };
+    const handler = async (event: unknown) => {
+      const n = (event as { records: readonly unknown[] }).records.length;
+      sizes.push(n);
+      await new Promise((r) => setTimeout(r, 40));
+      return { recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, keys: [], ranges: [] };
+    };
+
+    // Act
+    await runPipeline({ source, handler, batch: { batchSize: 100, windowMs: 10 }, retry: { bisectOnError: false, baseDelayMs: 1, maxDelayMs: 1 } });
+
+    // Assess: full batches of 4; before, each full batch was followed by one of a single record.
+    expect(sizes).toEqual([4, 4, 4, 4, 4]);
   });
 });
 

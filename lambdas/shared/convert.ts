@@ -17,7 +17,8 @@ export interface SinkRecord {
   readonly record: KafkaRecord;
   /** Key per KEY_ENCODING (text or base64), null when the record has no key. */
   readonly keyText: string | null;
-  /** Value per VALUE_ENCODING: single-line JSON text, UTF-8 text or base64; null for a tombstone. */
+  /** Value per VALUE_ENCODING: single-line JSON text, UTF-8 text or base64; null for a tombstone. For jsonl, a JSON
+   * value without line breaks is written from its bytes and its text is not decoded: RAW_JSON_TEXT. */
   readonly valueText: string | null;
   /** Parsed JSON value, when VALUE_ENCODING=json and the format or key template needs fields. */
   readonly value?: unknown;
@@ -30,8 +31,12 @@ export interface SinkRecord {
   readonly fieldNames?: readonly string[];
 }
 
-function text(buf: Buffer, what: string): string {
+function checkUtf8(buf: Buffer, what: string): void {
   if (!isUtf8(buf)) throw new RecordError('convert', `${what} is not valid UTF-8 (use base64 encoding for binary data)`);
+}
+
+function text(buf: Buffer, what: string): string {
+  checkUtf8(buf, what);
   return buf.toString('utf8');
 }
 
@@ -64,6 +69,9 @@ export interface ConvertPlan {
   /** The JSON value is written as JSON (jsonl): a number beyond a double's range would make readers refuse the file,
    * and its top-level names become columns for readers that infer them (checked across the object's records). */
   readonly finiteNumbers?: boolean;
+  /** The encoder writes a JSON value's bytes as they are unless they hold a line break (jsonl): its text is then
+   * decoded only for that case, for a syntax error's wording, or when its fields are needed. */
+  readonly rawJsonBytes?: boolean;
 }
 
 export function convertPlan(cfg: SinkConfig): ConvertPlan {
@@ -85,6 +93,7 @@ export function convertPlan(cfg: SinkConfig): ConvertPlan {
     separator: cfg.format === 'bytes' && cfg.bytesSeparator.length > 0 ? cfg.bytesSeparator : undefined,
     maxRawBytes: cfg.maxObjectBytes,
     finiteNumbers: cfg.format === 'jsonl' && cfg.fields.includes('value'),
+    rawJsonBytes: cfg.format === 'jsonl',
   };
 }
 
@@ -120,14 +129,14 @@ function checkRaw(plan: ConvertPlan, r: KafkaRecord, rawBytes: number): void {
 /** The top-level names the last readJson found (set before it can throw; no per-record closure to hand them back). */
 let jsonNames: readonly string[] | undefined;
 
-function readJson(plan: ConvertPlan, raw: Buffer, t: string): unknown {
+function readJson(plan: ConvertPlan, raw: Buffer, t: string | undefined): unknown {
   const check = checkJson(raw, plan.finiteNumbers, plan.finiteNumbers);
   jsonNames = check.topLevelNames ?? undefined;
   if (check.reason !== null) {
     if (check.reason !== 'syntax error') throw new RecordError('convert', `value is not accepted as JSON: ${check.reason}`);
     let reason = 'syntax error';
     try {
-      JSON.parse(t); // only to word the reason
+      JSON.parse(t ?? raw.toString('utf8')); // only to word the reason
     } catch (err) {
       reason = (err as Error).message;
     }
@@ -136,8 +145,16 @@ function readJson(plan: ConvertPlan, raw: Buffer, t: string): unknown {
   if (plan.inferColumns && check.topLevelFields > Limits.maxInferredFields) {
     throw new RecordError('schema', `value has ${check.topLevelFields} fields, over ${Limits.maxInferredFields} columns (use AVRO_SCHEMA, or VALUE_ENCODING=text)`);
   }
-  return plan.needsValue ? parseJsonExact(t, check.riskyNumbers) : undefined;
+  return plan.needsValue ? parseJsonExact(t ?? raw.toString('utf8'), check.riskyNumbers) : undefined;
 }
+
+/** Whether bytes hold LF or CR: a JSON value's whitespace that would split a JSON line. */
+export function hasLineBreak(b: Buffer): boolean {
+  return b.indexOf(10) !== -1 || b.indexOf(13) !== -1;
+}
+
+/** `valueText` of a JSON value whose bytes the jsonl encoder writes as they are (see ConvertPlan.rawJsonBytes). */
+export const RAW_JSON_TEXT = '';
 
 /** What converting a record reads from a configuration (the sink's, or the forwarder's). */
 export type ConvertSettings = Pick<SinkConfig, 'format' | 'keyEncoding' | 'valueEncoding' | 'headerEncoding' | 'schema'>;
@@ -167,10 +184,12 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     if (mode === 'base64') valueText = r.value.toString('base64');
     else if (mode === 'text' || mode === 'utf8') valueText = text(r.value, 'value');
     else if (mode === 'json') {
-      const t = text(r.value, 'value');
+      checkUtf8(r.value, 'value');
+      const asIs = plan.rawJsonBytes === true && !plan.needsValue && !hasLineBreak(r.value);
+      const t = asIs ? undefined : r.value.toString('utf8');
       value = readJson(plan, r.value, t);
       fieldNames = jsonNames;
-      valueText = toSingleLine(t);
+      valueText = t === undefined ? RAW_JSON_TEXT : toSingleLine(t);
     }
     if (plan.needsObject) {
       // A number no double holds arrives as a JSON.rawJSON object: it is a number, not an object.

@@ -202,15 +202,52 @@ function keyText(at: number): string {
   return keys[at + 2] & KEY_ESCAPED ? (JSON.parse(`"${raw.toString('utf8')}"`) as string) : raw.toString('utf8');
 }
 
+/** The top-level names of the last value that listed them, and their bytes (one copy, end offsets in `lastEnds`). */
+let lastNames: string[] | undefined;
+let lastBytes = new Uint8Array(0);
+const lastEnds: number[] = [];
+
+/**
+ * The names of the top-level object whose keys start at `base`. Records of a topic mostly share their field names:
+ * when the keys' bytes are those of the previous value's, its list is returned as it is (no string built, and the
+ * same array, which lets the caller see at once that nothing changed). Callers must not change the list.
+ */
+function topLevelNames(base: number): string[] {
+  const count = (keys.length - base) / 3;
+  if (lastNames !== undefined && lastNames.length === count) {
+    let same = true;
+    let from = 0;
+    for (let k = base, j = 0; k < keys.length && same; k += 3, j++) {
+      const s = keys[k], e = keys[k + 1], end = lastEnds[j];
+      if (e - s !== end - from) same = false;
+      else for (let x = 0; x < e - s; x++) if (b[s + x] !== lastBytes[from + x]) { same = false; break; }
+      from = end;
+    }
+    if (same) return lastNames;
+  }
+  const list: string[] = [];
+  let total = 0;
+  for (let k = base; k < keys.length; k += 3) total += keys[k + 1] - keys[k];
+  const bytes = new Uint8Array(total);
+  lastEnds.length = 0;
+  let at = 0;
+  for (let k = base; k < keys.length; k += 3) {
+    list.push(keyText(k));
+    bytes.set(b.subarray(keys[k], keys[k + 1]), at);
+    at += keys[k + 1] - keys[k];
+    lastEnds.push(at);
+  }
+  lastNames = list;
+  lastBytes = bytes;
+  return list;
+}
+
 /** Checks the keys of the object that just closed, then drops them. */
 function closeObject(): boolean {
   const base = keyBase[keyBase.length - 1];
   const count = (keys.length - base) / 3;
   let ok = true;
-  if (wantNames && stack.length === 1) {
-    names = [];
-    for (let k = base; k < keys.length; k += 3) names.push(keyText(k));
-  }
+  if (wantNames && stack.length === 1) names = topLevelNames(base);
   if (count > 1) {
     let plain = true;
     for (let k = base; k < keys.length; k += 3) if (keys[k + 2] !== 0) { plain = false; break; }

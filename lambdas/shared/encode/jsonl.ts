@@ -4,7 +4,7 @@
  * which keeps big integers exact and skips a decode/encode round trip.
  */
 import type { SinkConfig } from '../config.ts';
-import type { SinkRecord } from '../convert.ts';
+import { hasLineBreak, type SinkRecord } from '../convert.ts';
 
 class ByteSink {
   buf: Buffer;
@@ -60,10 +60,6 @@ function headersJson(headers: SinkRecord['headers']): string {
     s += `${i > 0 ? ',' : ''}{"key":${jsonString(headers[i].key)},"value":${headers[i].value === null ? 'null' : jsonString(headers[i].value as string)}}`;
   }
   return s + ']';
-}
-
-function hasLineBreak(b: Buffer): boolean {
-  return b.indexOf(10) !== -1 || b.indexOf(13) !== -1;
 }
 
 export function encodeJsonl(cfg: SinkConfig, records: readonly SinkRecord[]): Buffer {

@@ -46,10 +46,16 @@ export function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rej
   const spelling = new Map<string, string>(); // folded name -> the column's name
   const kept: SinkRecord[] = [];
   const rejected: { record: SinkRecord; reason: string }[] = [];
+  // The list of the last record kept: the JSON check hands out one list for values with the same names.
+  let admitted: readonly string[] | undefined;
   for (const r of records) {
     let reason: string | undefined;
     let added: string[] | undefined;
     const names = namesOf(r);
+    if (names === admitted) {
+      kept.push(r);
+      continue;
+    }
     for (let i = 0; i < names.length; i++) {
       const k = names[i];
       if (columns.has(k)) continue; // the common case: a name the object already has
@@ -73,6 +79,7 @@ export function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rej
       spelling.set(k.toLowerCase(), k);
     }
     kept.push(r);
+    admitted = names;
   }
   return { kept, rejected };
 }

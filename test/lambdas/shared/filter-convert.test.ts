@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.ts';
-import { convertPlan, convertRecord, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
+import { convertPlan, convertRecord, RAW_JSON_TEXT, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 import { filterRecord } from '../../../lambdas/shared/filter.ts';
@@ -126,7 +126,7 @@ describe('filterRecord: FILTER_REGEX', () => {
 });
 
 describe('convertRecord: text and encodings', () => {
-  it('converts a jsonl record: key and header text, single-line value, raw byte count', () => {
+  it('converts a jsonl record: key and header text, the value written from its bytes (not decoded), raw byte count', () => {
     // Prepare
     const cfg = cfgOf();
     const r = rec({ key: 'order-1', value: '{"status":"paid"}', headers: [['trace', 'abc'], ['trace', 'def']] });
@@ -138,7 +138,7 @@ describe('convertRecord: text and encodings', () => {
     expect(got).toEqual({
       record: r,
       keyText: 'order-1',
-      valueText: '{"status":"paid"}',
+      valueText: RAW_JSON_TEXT, // the encoder copies the value's bytes
       value: undefined,
       cells: undefined,
       headers: [{ key: 'trace', value: 'abc' }, { key: 'trace', value: 'def' }],
@@ -276,7 +276,12 @@ describe('convertRecord: parsed values, exact integers and schemas', () => {
 
     // Assess
     expect(got.value).toBeUndefined();
-    expect(got.valueText).toBe('{"id":9223372036854775807}');
+    expect(got.valueText).toBe(RAW_JSON_TEXT);
+  });
+
+  it('jsonl: a JSON value with line breaks gets its single-line text (the encoder writes that instead of the bytes)', () => {
+    const got = convert(cfgOf({ FORMAT: 'jsonl' }), rec({ value: '{\n  "id": 1,\r\n  "s": "a b"\n}' }));
+    expect(got.valueText).toBe('{"id": 1,"s": "a b"}');
   });
 
   it.each([
@@ -442,7 +447,7 @@ describe('convertRecord: only what the output holds is checked', () => {
     const got = convert({ FIELDS: 'value,offset' }, r);
 
     // Assess
-    expect([got.keyText, got.headers, got.valueText]).toEqual([null, [], '{"a":1}']);
+    expect([got.keyText, got.headers, got.valueText]).toEqual([null, [], RAW_JSON_TEXT]);
   });
 
   it('the same binary header dead-letters the record when the output writes headers as text', () => {

@@ -273,7 +273,7 @@ describe('second line of defence: an encoder that still throws costs only the re
     const cfg = loadSinkConfig({ BUCKET_NAME: 'bkt', FORMAT: 'jsonl', COMPRESSION: 'none', FIELDS: 'value,offset' });
     const bucket = new MemoryBucket();
     const poisoned: typeof encodeObject = (c, records) => {
-      if (records.some((r) => r.valueText?.includes('poison'))) throw new RangeError('Maximum call stack size exceeded');
+      if (records.some((r) => r.record.value?.includes('poison'))) throw new RangeError('Maximum call stack size exceeded');
       return encodeObject(c, records);
     };
     const pipeline = new SinkPipeline(cfg, bucket as never, Date.now, poisoned);

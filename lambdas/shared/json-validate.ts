@@ -202,29 +202,33 @@ function keyText(at: number): string {
   return keys[at + 2] & KEY_ESCAPED ? (JSON.parse(`"${raw.toString('utf8')}"`) as string) : raw.toString('utf8');
 }
 
+/*
+ * Top-level names, when asked for. Records of a topic mostly share their field names: when a top-level object's keys
+ * are, byte for byte, those of the last one that passed, its list is handed out as it is (no string built, the key
+ * checks not repeated since their outcome is the same, and the same array, which lets the caller see at once that
+ * nothing changed). Callers must not change the list.
+ */
 /** The top-level names of the last value that listed them, and their bytes (one copy, end offsets in `lastEnds`). */
 let lastNames: string[] | undefined;
 let lastBytes = new Uint8Array(0);
 const lastEnds: number[] = [];
 
-/**
- * The names of the top-level object whose keys start at `base`. Records of a topic mostly share their field names:
- * when the keys' bytes are those of the previous value's, its list is returned as it is (no string built, and the
- * same array, which lets the caller see at once that nothing changed). Callers must not change the list.
- */
-function topLevelNames(base: number): string[] {
+/** Whether the keys from `base` are, byte for byte, those of the last list kept (`lastNames`). */
+function sameAsLastNames(base: number): boolean {
   const count = (keys.length - base) / 3;
-  if (lastNames !== undefined && lastNames.length === count) {
-    let same = true;
-    let from = 0;
-    for (let k = base, j = 0; k < keys.length && same; k += 3, j++) {
-      const s = keys[k], e = keys[k + 1], end = lastEnds[j];
-      if (e - s !== end - from) same = false;
-      else for (let x = 0; x < e - s; x++) if (b[s + x] !== lastBytes[from + x]) { same = false; break; }
-      from = end;
-    }
-    if (same) return lastNames;
+  if (lastNames === undefined || lastNames.length !== count) return false;
+  let from = 0;
+  for (let k = base, j = 0; k < keys.length; k += 3, j++) {
+    const s = keys[k], e = keys[k + 1], end = lastEnds[j];
+    if (e - s !== end - from) return false;
+    for (let x = 0; x < e - s; x++) if (b[s + x] !== lastBytes[from + x]) return false;
+    from = end;
   }
+  return true;
+}
+
+/** Keeps the names of a top-level object that passed the key checks, for the next values (sameAsLastNames). */
+function keepNames(base: number): string[] {
   const list: string[] = [];
   let total = 0;
   for (let k = base; k < keys.length; k += 3) total += keys[k + 1] - keys[k];
@@ -247,7 +251,14 @@ function closeObject(): boolean {
   const base = keyBase[keyBase.length - 1];
   const count = (keys.length - base) / 3;
   let ok = true;
-  if (wantNames && stack.length === 1) names = topLevelNames(base);
+  const top = wantNames && stack.length === 1;
+  if (top && sameAsLastNames(base)) {
+    names = lastNames;
+    keys.length = base;
+    keyBase.pop();
+    stack.pop();
+    return true;
+  }
   if (count > 1) {
     let plain = true;
     for (let k = base; k < keys.length; k += 3) if (keys[k + 2] !== 0) { plain = false; break; }
@@ -268,6 +279,7 @@ function closeObject(): boolean {
       }
     }
   }
+  if (ok && top) names = keepNames(base);
   keys.length = base;
   keyBase.pop();
   stack.pop();

@@ -59,8 +59,16 @@ export function rotateFetch<T>(partitions: readonly T[], turn: number): T[] {
 /** The generation a record was handed out in (a symbol: no serializer sees it). */
 export const GENERATION: unique symbol = Symbol('generation');
 type Tagged = RunnerRecord & { [GENERATION]?: number };
+const NO_HEADERS: RunnerRecord['headers'] = Object.freeze([]);
 
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+/** Keys of topic-partitions, made once each: a record's checks (several per record) allocate no string and find
+ * their Map entries by a string whose hash is already known. */
+const tpKeys = new Map<string, string[]>();
+function tpKey(topic: string, partition: number): string {
+  let keys = tpKeys.get(topic);
+  if (keys === undefined) tpKeys.set(topic, (keys = []));
+  return (keys[partition] ??= `${topic}\u0000${partition}`);
+}
 
 /**
  * Ownership and positions of one group member, without I/O (test/bin/runner/assignment.test.ts checks it against a
@@ -70,7 +78,8 @@ const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 export class Assignment {
   generation = 0;
   private owned = new Set<string>();
-  private positions = new Map<string, bigint>();
+  /** Per owned partition: the generation's start offset and the last offset handed out (no BigInt made per record). */
+  private positions = new Map<string, { readonly start: bigint; last?: bigint }>();
   private started = false;
 
   /** A new generation owning exactly `partitions` (keys of `tpKey`); positions wait for `start`. */
@@ -93,7 +102,7 @@ export class Assignment {
     for (const tp of this.owned) {
       const at = offsets.get(tp);
       if (at === undefined) throw new Error(`no start offset for ${tp.replace('\u0000', '/')}`);
-      this.positions.set(tp, at);
+      this.positions.set(tp, { start: at });
     }
     this.started = true;
     return true;
@@ -102,9 +111,10 @@ export class Assignment {
   /** A record a stream of `generation` delivered: true when it is handed out (and the position moves past it). */
   accept(generation: number, tp: string, offset: bigint): boolean {
     if (generation !== this.generation || !this.started) return false;
-    const next = this.positions.get(tp);
-    if (next === undefined || offset < next) return false; // not owned, or handed out already in this generation
-    this.positions.set(tp, offset + 1n);
+    const p = this.positions.get(tp);
+    // Not owned, or before the start, or handed out already in this generation.
+    if (p === undefined || (p.last === undefined ? offset < p.start : offset <= p.last)) return false;
+    p.last = offset;
     return true;
   }
 
@@ -121,8 +131,10 @@ export class Assignment {
     return [...this.owned];
   }
 
+  /** The next offset to hand out. */
   position(tp: string): bigint | undefined {
-    return this.positions.get(tp);
+    const p = this.positions.get(tp);
+    return p === undefined ? undefined : p.last === undefined ? p.start : p.last + 1n;
   }
 
   get isStarted(): boolean {
@@ -349,18 +361,30 @@ export class KafkaSource {
       const tp = tpKey(m.topic, m.partition);
       // Not owned in this generation, or before its start / handed out already: dropped, no position moves.
       if (!this.assignment.accept(generation, tp, m.offset)) continue;
-      this.epochs.set(tp, m.leaderEpoch);
+      if (this.epochs.get(tp) !== m.leaderEpoch) this.epochs.set(tp, m.leaderEpoch);
+      // Key, value and header values are the client's views of the fetch response, not copies: a batch keeps alive
+      // the responses its records came from (FETCH_MAX_BYTES each, about its own size), and nothing after it does.
+      const entries = m.headerEntries;
+      let headers = NO_HEADERS;
+      if (entries !== undefined && entries.length > 0) {
+        const list = new Array<readonly [string, Buffer | null]>(entries.length);
+        for (let j = 0; j < entries.length; j++) {
+          const [k, v] = entries[j] as [Buffer, Buffer | null | undefined];
+          list[j] = [k.toString('utf8'), v === null || v === undefined ? null : v];
+        }
+        headers = list;
+      }
       const r: Tagged = {
         topic: m.topic,
         partition: m.partition,
         offset: m.offset,
         timestamp: Number(m.timestamp),
         // The client gives an absent key/value as undefined; an empty one stays an empty buffer.
-        key: m.key === undefined || m.key === null ? null : Buffer.from(m.key),
-        value: m.value === undefined || m.value === null ? null : Buffer.from(m.value),
-        headers: (m.headerEntries ?? []).map(([k, v]) => [Buffer.from(k).toString('utf8'), v === null || v === undefined ? null : Buffer.from(v)] as const),
+        key: m.key === undefined || m.key === null ? null : (m.key as Buffer),
+        value: m.value === undefined || m.value === null ? null : (m.value as Buffer),
+        headers,
+        [GENERATION]: generation,
       };
-      r[GENERATION] = generation;
       this.waitingSince = undefined;
       yield r;
       this.waitingSince = Date.now();

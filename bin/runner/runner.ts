@@ -17,6 +17,8 @@ import { deliver, type RetryRules } from './retry.ts';
 
 export interface RunnerSourceLike {
   records(): AsyncIterable<RunnerRecord>;
+  /** The same records in chunks (what the source holds at a time): no promise per record. Used when present. */
+  chunks?(): AsyncIterable<readonly RunnerRecord[]>;
   /** Commits after the records (the source may leave out those it no longer owns); returns how many it committed. */
   commit(records: readonly RunnerRecord[]): Promise<void | number>;
   describe(): { eventSource: 'aws:kafka' | 'SelfManagedKafka'; bootstrapServers: string; eventSourceArn?: string };
@@ -170,9 +172,9 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
     });
   };
 
-  const it = source.records()[Symbol.asyncIterator]();
-  let pending: Promise<IteratorResult<RunnerRecord>> | undefined;
-  let settled: IteratorResult<RunnerRecord> | undefined;
+  const it = (source.chunks ? source.chunks() : singles(source.records()))[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<readonly RunnerRecord[]>> | undefined;
+  let settled: IteratorResult<readonly RunnerRecord[]> | undefined;
   let failed: { error: unknown } | undefined;
   let ended = false;
   // One wake-up for whatever the loop waits on (the next record, the batch window, the abort signal), made per wait
@@ -194,7 +196,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
       if (!pending) {
         const p = it.next();
         pending = p;
-        // One reaction per record, released when it settles.
+        // One reaction per chunk, released when it settles.
         p.then(
           (v) => { if (pending === p) { settled = v; wake?.(); } },
           (error: unknown) => { if (pending === p) { failed = { error }; wake?.(); } },
@@ -217,13 +219,17 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
           if (rest) await send(rest);
           break;
         }
-        const closed = batcher.add(next.value, Date.now());
-        if (closed) {
-          await send(closed);
-          batcher.restartWindow(Date.now());
+        for (const record of next.value) {
+          const closed = batcher.add(record, Date.now());
+          if (closed) {
+            await send(closed);
+            batcher.restartWindow(Date.now());
+          }
+          const ready = batcher.ready(Date.now());
+          if (ready) await send(ready);
+          // The rest of the chunk stays uncommitted (read again next time), as an open batch does.
+          if (stopping()) break;
         }
-        const ready = batcher.ready(Date.now());
-        if (ready) await send(ready);
         continue;
       }
       if (timerFired) {
@@ -244,4 +250,9 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
     if (!ended) it.return?.(undefined)?.catch(() => {});
   }
   return stats;
+}
+
+/** A source without chunks: each record a chunk of its own. */
+async function* singles(records: AsyncIterable<RunnerRecord>): AsyncGenerator<readonly RunnerRecord[]> {
+  for await (const r of records) yield [r];
 }

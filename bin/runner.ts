@@ -19,7 +19,6 @@ import { s3RequestHandler } from '../lambdas/shared/upload.ts';
 import { createSinkHandler } from '../lambdas/sink/app.ts';
 import { releaseStaleClaims } from './runner/claims.ts';
 import { EXIT_SIGNAL, EXIT_USAGE, HELP, RUNNER_DEFAULT_FORMAT, UsageError, parseCli, type CliOptions } from './runner/cli.ts';
-import type { RunnerRecord } from './runner/event.ts';
 import { KafkaSource } from './runner/kafka-source.ts';
 import { kafkaLag, sampleLag, tpName, type LagSource } from './runner/lag.ts';
 import { landingHint } from './runner/landed.ts';
@@ -28,7 +27,7 @@ import { RunnerMetrics } from './runner/metrics.ts';
 import { checkBucket, checkTopics, explainS3, probeBrokers } from './runner/preflight.ts';
 import { GiveUpError } from './runner/retry.ts';
 import { abortStaleUploads } from './runner/stale-uploads.ts';
-import { INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike } from './runner/runner.ts';
+import { afterCommit, INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike } from './runner/runner.ts';
 import { fileRecords, sampleRecords } from './runner/sample-source.ts';
 import { StatusLine, condenseLog } from './runner/status.ts';
 
@@ -200,19 +199,12 @@ async function main(): Promise<number> {
     metrics?.setLag(l);
   };
   // The source as the runner loop sees it, with the commits counted per partition for the sample's lag.
-  const source: RunnerSourceLike = {
-    records: () => inner.records(),
-    commit: async (records: readonly RunnerRecord[]) => {
-      await inner.commit(records);
-      if (lagSource?.committed) {
-        lagSource.committed(records);
-        await pollLag(); // the sample's lag is bookkeeping: current at every commit
-      }
-    },
-    describe: () => inner.describe(),
-    ...(inner.owns ? { owns: (t: string, p: number) => inner.owns!(t, p) } : {}),
-    close: () => inner.close(),
-  };
+  const source = afterCommit(inner, async (records) => {
+    if (lagSource?.committed) {
+      lagSource.committed(records);
+      await pollLag(); // the sample's lag is bookkeeping: current at every commit
+    }
+  });
 
   const controller = new AbortController();
   let signalled: 'SIGINT' | 'SIGTERM' | undefined;

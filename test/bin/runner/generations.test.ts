@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunnerRecord } from '../../../bin/runner/event.ts';
-import { runPipeline, type RunnerSourceLike } from '../../../bin/runner/runner.ts';
+import { afterCommit, runPipeline, type RunnerSourceLike } from '../../../bin/runner/runner.ts';
 
 const rec = (partition: number, offset: number): RunnerRecord => ({
   topic: 't', partition, offset: BigInt(offset), timestamp: 0, key: null, value: Buffer.from(`v${offset}`), headers: [],
@@ -68,5 +68,44 @@ describe('runner loop: records of an earlier generation', () => {
     expect(seen[0].sort((a, b) => a - b)).toEqual([5, 6, 7, 8, 9, 100, 101, 102, 103, 104]); // partition 0: 5–9; partition 1: 100–104
     expect(committed.map((r) => `${r.partition}/${r.offset}`)).toEqual(['0/5', '0/6', '0/7', '0/8', '0/9']);
     expect(stats.committed).toBe(5);
+  });
+});
+
+describe('afterCommit: the CLI wrapper of a source', () => {
+  it('forwards every member of the source, optional hooks included, and runs its hook after each commit', async () => {
+    // Prepare: a source with every hook of RunnerSourceLike, as a class (methods on the prototype, as KafkaSource).
+    const calls: string[] = [];
+    class Full implements RunnerSourceLike {
+      seen = 0;
+      async *records() { calls.push('records'); yield rec(0, 0); }
+      async *chunks() { calls.push('chunks'); yield [rec(0, 0)]; }
+      async commit(records: readonly RunnerRecord[]) { calls.push(`commit ${records.length}`); this.seen++; return 7; }
+      describe() { calls.push('describe'); return { eventSource: 'SelfManagedKafka' as const, bootstrapServers: 'x' }; }
+      async lag() { calls.push('lag'); return 3; }
+      owns() { calls.push('owns'); return true; }
+      isCurrent() { calls.push('isCurrent'); return false; }
+      async close() { calls.push('close'); }
+    }
+    const inner = new Full();
+    const wrapped = afterCommit(inner, async (records) => void calls.push(`after ${records.length}`));
+
+    // Act
+    for await (const _ of wrapped.chunks!()) { /* drain */ }
+    const n = await wrapped.commit([rec(0, 0), rec(0, 1)]);
+    wrapped.describe();
+    await wrapped.lag!();
+    wrapped.owns!('t', 0);
+    const current = wrapped.isCurrent!(rec(0, 0));
+    await wrapped.close();
+
+    // Assess: each call reached the source (its `this` intact), the commit's count came back, the hook ran after it.
+    expect(calls).toEqual(['chunks', 'commit 2', 'after 2', 'describe', 'lag', 'owns', 'isCurrent', 'close']);
+    expect(n).toBe(7);
+    expect(current).toBe(false);
+    expect(inner.seen).toBe(1);
+    expect('chunks' in wrapped && typeof wrapped.chunks).toBe('function');
+    // A source without a hook does not gain one.
+    const bare = afterCommit({ records: inner.records.bind(inner), commit: async () => {}, describe: () => inner.describe(), close: async () => {} }, async () => {});
+    expect([bare.chunks, bare.isCurrent, bare.owns]).toEqual([undefined, undefined, undefined]);
   });
 });

@@ -34,14 +34,16 @@ export interface KafkaSourceOptions {
  * of it (the next generation reads again from the committed offsets). With 8 MiB per partition and 16 MiB a
  * response, a backlog of small records filled each response with one or two partitions, so the others waited tens of
  * seconds behind them, and under rebalances every few seconds a 1-partition topic of large values got nothing
- * written for 1,237 s of a 1,000,000-record soak. 1 MiB per partition (the Java consumer's
- * max.partition.fetch.bytes) in responses of 4 MiB puts every partition with records in each response (up to four
- * with a backlog; the broker's fetch session moves those that returned data to the end of its list), so a partition
- * with records left waits at most two responses (8 MiB) of the others' records, and the read-ahead held in memory
- * stays small.
+ * written for 1,237 s of a 1,000,000-record soak. 256 KiB per partition in responses of at most 4 MiB puts every
+ * partition with records in each response (up to sixteen with a backlog; the broker's fetch session moves those that
+ * returned data to the end of its list), so a partition with records left waits at most two responses (8 MiB) of
+ * the others' records, in practice one share of each other partition (a few thousand small records, not tens of
+ * thousands: with 1 MiB a share, a runner alone on five backlogged partitions at batch size 600 left one partition
+ * unwritten for 348 s while it worked through the others' shares under S3 stalls), and the read-ahead held in
+ * memory stays small.
  */
 export const FETCH_MAX_BYTES = 4 * 1024 * 1024;
-export const FETCH_PARTITION_MAX_BYTES = 1024 * 1024;
+export const FETCH_PARTITION_MAX_BYTES = 256 * 1024;
 
 /**
  * The partitions of fetch number `turn`, rotated so that each is first in turn. Without a fetch session (the broker's

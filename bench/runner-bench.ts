@@ -23,6 +23,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import { Producer } from '@platformatic/kafka';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { sampleOrder } from '../bin/runner/sample-source.ts';
+import { fmt, median } from './stats.ts';
 import { createTopic, startKafka } from '../test/support/kafka.ts';
 import { createBucket, startVersitygw, type S3Endpoint } from '../test/support/versitygw.ts';
 
@@ -106,9 +107,6 @@ async function produce(bootstrap: string, topic: string, records: number): Promi
   return sizes;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const spread = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
-const fmt = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} (${spread(xs, digits)})`;
 
 async function main(): Promise<void> {
   const [kafka, s3] = await Promise.all([startKafka(), startVersitygw()]);

@@ -1,9 +1,14 @@
 /**
- * `npm run bench` — end-to-end sink throughput (a benchmark, not a test: nothing is asserted).
- * For each format and compression, a fresh process runs the esbuild-bundled sink (as deployed) on a generated MSK
- * event at the 6 MB invoke payload limit (realistic order events): event JSON parse → decode → encode → compress →
- * upload to versitygw on 127.0.0.1. The floor is parse + decode + upload of the raw value bytes. Each case also
- * runs once in another fresh process to measure the peak RSS of handling one event (a cold Lambda invocation).
+ * `npm run bench` — the sink's cost per event in CPU time (a benchmark, not a test: nothing is asserted).
+ * For each format and compression, PROCESSES fresh processes (default 3) each run the esbuild-bundled sink (as
+ * deployed) on a generated MSK event at the 6 MB invoke payload limit (realistic order events): event JSON parse →
+ * decode → convert → encode → compress → upload to versitygw on 127.0.0.1. Per process: CPU ms per event of the sink
+ * process (user + system, all threads) and of the S3 server, separately, over ITERATIONS events after 3 warm-ups;
+ * printed as the median over the processes with the spread (min–max). CPU time, not wall time: the machine's two
+ * cores are shared by the sink, its GC threads and the S3 server, and a Lambda function of 1,769 MB has one vCPU.
+ * The floor is what any sink of this event must do: parse it, base64-decode the values, upload compressed bytes
+ * (precompressed) with the SDK's checksum. Each case also runs once in another fresh process for the peak RSS of
+ * handling one event (a cold invocation). Env: PROCESSES (3), BENCH_ITERATIONS (10), BENCH_CASES (format+compression,…).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,11 +17,16 @@ import { fileURLToPath } from 'node:url';
 import { bundle } from '../scripts/bundle.mjs';
 import { kafkaEvent, orderValue, type RecordSpec } from '../test/support/events.ts';
 import { createBucket, startVersitygw } from '../test/support/versitygw.ts';
+import { fmt, median } from './stats.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PAYLOAD_LIMIT = 6 * 1024 * 1024;
 const MAX_RECORDS = 10_000;
-const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 15);
+const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 10);
+const PROCESSES = Number(process.env.PROCESSES ?? 3);
+/** Per-core targets (issue 14), value MB per CPU-second. */
+const TARGETS: Record<string, number> = { 'jsonl+zstd': 85, 'csv_with_headers+zstd': 45, 'avro+snappy': 45, 'parquet+zstd': 45 };
+const RSS_TARGET_MB = 200;
 const CASES: [string, string][] = [
   ['floor', '-'],
   ['jsonl', 'none'], ['jsonl', 'gzip'], ['jsonl', 'zstd'],
@@ -67,28 +77,46 @@ async function main(): Promise<void> {
     await createBucket(server, 'bench');
     const env = { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' };
     const runChild = (mode: string, format: string, compression: string) => {
-      const out = execFileSync(process.execPath, ['--expose-gc', child, mode, format, compression, eventFile,
-        server.endpoint, server.accessKeyId, server.secretAccessKey, String(ITERATIONS)], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
-      return JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{"records"')).pop() ?? 'null') as { ms: number; peakRssMb: number; records: number };
+      const out = execFileSync(process.execPath, [child, mode, format, compression, eventFile,
+        server.endpoint, server.accessKeyId, server.secretAccessKey, String(ITERATIONS), String(server.pid ?? '')], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
+      const line = out.trim().split('\n').filter((l) => l.startsWith('{"records"')).pop();
+      if (!line) throw new Error(`${format}+${compression}: the child printed no result`);
+      return JSON.parse(line) as { records: number; cpuMs: number; serverCpuMs: number; wallMs: number; peakRssMb: number };
     };
-    const rows: { format: string; compression: string; ms: number; rss1: number; rssRun: number }[] = [];
     const only = process.env.BENCH_CASES?.split(',');
-    for (const [format, compression] of CASES.filter(([f, c]) => f === 'floor' || !only || only.includes(`${f}+${c}`))) {
-      const t = runChild('throughput', format, compression);
-      const one = runChild('rss', format, compression);
-      if (t.records !== event.records) throw new Error(`${format}: handled ${t.records} of ${event.records} records`);
-      rows.push({ format, compression, ms: t.ms, rss1: one.peakRssMb, rssRun: t.peakRssMb });
-      process.stderr.write(`  measured ${format} + ${compression}\n`);
+    const cases = CASES.filter(([f, c]) => f === 'floor' || !only || only.includes(`${f}+${c}`));
+    const rows = cases.map(([format, compression]) => ({ format, compression, cpu: [] as number[], server: [] as number[], wall: [] as number[], rss1: 0, rssRun: [] as number[] }));
+    // Processes interleaved (process 1 of every case, then process 2, …): a change in the machine's load hits all alike.
+    for (let p = 0; p < PROCESSES; p++) {
+      for (const row of rows) {
+        const t = runChild('throughput', row.format, row.compression);
+        if (t.records !== event.records) throw new Error(`${row.format}: handled ${t.records} of ${event.records} records`);
+        row.cpu.push(t.cpuMs);
+        row.server.push(t.serverCpuMs);
+        row.wall.push(t.wallMs);
+        row.rssRun.push(t.peakRssMb);
+        if (p === 0) row.rss1 = runChild('rss', row.format, row.compression).peakRssMb;
+        process.stderr.write(`  process ${p + 1}: ${row.format} + ${row.compression}: ${t.cpuMs.toFixed(1)} CPU ms/event (S3 server ${t.serverCpuMs.toFixed(0)}), ${t.wallMs.toFixed(1)} ms wall\n`);
+      }
     }
     const mb = event.valueBytes / 1e6;
-    const floor = rows[0].ms;
-    console.log(`\nNode ${process.version}; event ${(event.text.length / 1e6).toFixed(2)} MB (limit ${(PAYLOAD_LIMIT / 1e6).toFixed(2)} MB), ${event.records} records, ${mb.toFixed(2)} MB of value bytes; median of ${ITERATIONS} after 3 warm-up runs; one process = one core; S3 = versitygw on 127.0.0.1 (same machine)\n`);
-    console.log('| format | compression | ms / event | value MB/s | records/s | ratio to floor | peak RSS, one event (MB) | peak RSS, whole run (MB) |');
-    console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+    const floor = median(rows[0].cpu);
+    console.log(`\nNode ${process.version}; event ${(event.text.length / 1e6).toFixed(2)} MB (limit ${(PAYLOAD_LIMIT / 1e6).toFixed(2)} MB), ${event.records} records, ${mb.toFixed(2)} MB of value bytes; per case ${PROCESSES} fresh processes × ${ITERATIONS} events after 3 warm-ups; median (min–max) over the processes; CPU = user + system time of all the process's threads; S3 = versitygw on 127.0.0.1 (same machine), its CPU counted apart\n`);
+    console.log('| format | compression | sink CPU ms / event | value MB per CPU-s | records per CPU-s | CPU ratio to floor | S3 server CPU ms / event | wall ms / event | peak RSS, one event (MB) | peak RSS, whole run (MB) |');
+    console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
-      const s = r.ms / 1000;
-      console.log(`| ${r.format} | ${r.compression} | ${r.ms.toFixed(1)} | ${(mb / s).toFixed(1)} | ${Math.round(event.records / s).toLocaleString('en-US')} | ${(floor / r.ms).toFixed(2)} | ${r.rss1.toFixed(0)} | ${r.rssRun.toFixed(0)} |`);
+      const s = median(r.cpu) / 1000;
+      console.log(`| ${r.format} | ${r.compression} | ${fmt(r.cpu, 1)} | ${(mb / s).toFixed(1)} | ${Math.round(event.records / s).toLocaleString('en-US')} | ${(floor / median(r.cpu)).toFixed(2)} | ${fmt(r.server, 0)} | ${median(r.wall).toFixed(1)} | ${r.rss1.toFixed(0)} | ${fmt(r.rssRun, 0)} |`);
     }
+    console.log('');
+    for (const r of rows) {
+      const target = TARGETS[`${r.format}+${r.compression}`];
+      if (target === undefined) continue;
+      const got = mb / (median(r.cpu) / 1000);
+      console.log(`target ${r.format}+${r.compression} ≥ ${target} MB per CPU-s: ${got.toFixed(1)} (${got >= target ? 'met' : `${((1 - got / target) * 100).toFixed(0)} % short`})`);
+    }
+    const over = rows.filter((r) => r.rss1 > RSS_TARGET_MB);
+    console.log(`target peak RSS of one event ≤ ${RSS_TARGET_MB} MB: ${over.length === 0 ? 'met for every case' : `over for ${over.map((r) => `${r.format}+${r.compression} (${r.rss1.toFixed(0)} MB)`).join(', ')}`}`);
   } finally {
     await server.stop();
   }

@@ -8,6 +8,8 @@ const STDERR_TAIL_BYTES = 16 * 1024;
 export class ServerProcess {
   readonly exitPromise: Promise<void>;
   exited = false;
+  /** The server's process ID (benchmarks read its CPU time from /proc); undefined if it could not be spawned. */
+  readonly pid: number | undefined;
   private readonly child: ChildProcess;
   private stderrBuf = '';
   private exitCode: number | null = null;
@@ -18,6 +20,7 @@ export class ServerProcess {
 
   constructor(bin: string, args: string[], env: NodeJS.ProcessEnv) {
     this.child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    this.pid = this.child.pid;
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (chunk: string) => {
       this.stderrBuf = (this.stderrBuf + chunk).slice(-STDERR_TAIL_BYTES);

@@ -28,6 +28,8 @@ export interface S3Endpoint {
 export interface S3Server extends S3Endpoint {
   /** Top-level posix directory: each bucket is a subdirectory, each object a file. */
   dataDir: string;
+  /** The gateway's process ID: benchmarks read its CPU time from /proc/<pid>/stat. */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -166,6 +168,7 @@ function makeServer(proc: ServerProcess, endpoint: S3Endpoint, dataDir: string, 
   return {
     ...endpoint,
     dataDir,
+    pid: proc.pid,
     stop() {
       stopping ??= (async () => {
         await proc.kill();

@@ -128,10 +128,13 @@ function checkRaw(plan: ConvertPlan, r: KafkaRecord, rawBytes: number): void {
 /** Validates a JSON value (see checkJson) and parses it with exact numbers when the fields are needed. */
 /** The top-level names the last readJson found (set before it can throw; no per-record closure to hand them back). */
 let jsonNames: readonly string[] | undefined;
+/** Whether the value readJson last checked holds LF or CR (JsonCheck.lineBreaks). */
+let jsonLineBreaks = false;
 
 function readJson(plan: ConvertPlan, raw: Buffer, t: string | undefined): unknown {
   const check = checkJson(raw, plan.finiteNumbers, plan.finiteNumbers);
   jsonNames = check.topLevelNames ?? undefined;
+  jsonLineBreaks = check.lineBreaks;
   if (check.reason !== null) {
     if (check.reason !== 'syntax error') throw new RecordError('convert', `value is not accepted as JSON: ${check.reason}`);
     let reason = 'syntax error';
@@ -153,7 +156,10 @@ export function hasLineBreak(b: Buffer): boolean {
   return b.indexOf(10) !== -1 || b.indexOf(13) !== -1;
 }
 
-/** `valueText` of a JSON value whose bytes the jsonl encoder writes as they are (see ConvertPlan.rawJsonBytes). */
+/**
+ * `valueText` of a JSON value whose bytes are one line (no LF or CR), which the jsonl encoder writes as they are (see
+ * ConvertPlan.rawJsonBytes).
+ */
 export const RAW_JSON_TEXT = '';
 
 /** What converting a record reads from a configuration (the sink's, or the forwarder's). */
@@ -185,11 +191,11 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     else if (mode === 'text' || mode === 'utf8') valueText = text(r.value, 'value');
     else if (mode === 'json') {
       checkUtf8(r.value, 'value');
-      const asIs = plan.rawJsonBytes === true && !plan.needsValue && !hasLineBreak(r.value);
-      const t = asIs ? undefined : r.value.toString('utf8');
+      // jsonl copies a value's bytes when they are one line (the check says so); only others become text.
+      const t = plan.rawJsonBytes === true && !plan.needsValue ? undefined : r.value.toString('utf8');
       value = readJson(plan, r.value, t);
       fieldNames = jsonNames;
-      valueText = t === undefined ? RAW_JSON_TEXT : toSingleLine(t);
+      valueText = t === undefined && !jsonLineBreaks ? RAW_JSON_TEXT : toSingleLine(t ?? r.value.toString('utf8'));
     }
     if (plan.needsObject) {
       // A number no double holds arrives as a JSON.rawJSON object: it is a number, not an object.

@@ -20,6 +20,11 @@ const HEX = new Uint8Array(256);
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
 const ESC = new Uint8Array(256);
 for (const c of '"\\/bfnrtu') ESC[c.charCodeAt(0)] = 1;
+/** Bytes a string holds as they are, with nothing to note: printable ASCII but the quote and the backslash. */
+const PLAIN = new Uint8Array(256);
+for (let c = 0x20; c < 0x80; c++) PLAIN[c] = 1;
+PLAIN[0x22] = 0;
+PLAIN[0x5c] = 0;
 
 const OBJECT = 1;
 const ARRAY = 2;
@@ -29,6 +34,11 @@ export interface JsonCheck {
   readonly reason: string | null;
   /** A number has 16 or more digits or an exponent: it may not be exact as a double. */
   readonly riskyNumbers: boolean;
+  /**
+   * The value holds LF or CR. Strings cannot (a control character must be escaped there), so these are whitespace
+   * between tokens: the bytes would split a JSON line.
+   */
+  readonly lineBreaks: boolean;
   /** Fields of the top-level value when it is an object, else 0. */
   readonly topLevelFields: number;
   /** The top-level object's field names, when asked for (checkJson's `names`). */
@@ -41,18 +51,45 @@ let n = 0;
 let i = 0;
 let problem: string | null = null;
 let risky = false;
+let breaks = false;
 let topFields = 0;
-const stack: number[] = [];
+/** Kind of each open container, `depth` of them (typed arrays with a top index: no array growth or trimming). */
+const stack = new Uint8Array(Limits.maxJsonDepth + 1);
+let depth = 0;
 /** Index into `keys` where each open object's keys start (parallel to `stack`). */
-const keyBase: number[] = [];
+const keyBase = new Int32Array(Limits.maxJsonDepth + 1);
 /** Flat triples per key of the open objects: start, end (bytes inside the quotes), flags. */
-const keys: number[] = [];
+let keys = new Int32Array(3 * 64);
+let keyTop = 0;
+/** Above this many entries, the key array is dropped after a check rather than kept for the next value. */
+const KEYS_KEPT = 3 * 4096;
+
+function pushKey(start: number, end: number, flags: number): void {
+  if (keyTop + 3 > keys.length) {
+    const next = new Int32Array(keys.length * 2);
+    next.set(keys);
+    keys = next;
+  }
+  keys[keyTop] = start;
+  keys[keyTop + 1] = end;
+  keys[keyTop + 2] = flags;
+  keyTop += 3;
+}
 const KEY_ESCAPED = 1;
 const KEY_NON_ASCII = 2;
 let stringFlags = 0;
 
+// The hot loops copy the module-level cursor into locals (registers) and store it back once.
 function ws(): void {
-  while (i < n && WS[b[i]]) i++;
+  const bytes = b, end = n;
+  let at = i;
+  while (at < end) {
+    const c = bytes[at];
+    if (WS[c] === 0) break;
+    if (c === 0x0a || c === 0x0d) breaks = true;
+    at++;
+  }
+  i = at;
 }
 
 function hex4(at: number): number {
@@ -68,6 +105,12 @@ function string(): boolean {
   i++; // opening quote
   stringFlags = 0;
   for (;;) {
+    {
+      const bytes = b, end = n;
+      let at = i;
+      while (at < end && PLAIN[bytes[at]] === 1) at++; // the common bytes, one test each
+      i = at;
+    }
     if (i >= n) return false;
     const c = b[i];
     if (c === 0x22) { i++; return true; }
@@ -98,9 +141,11 @@ function string(): boolean {
 }
 
 function digits(): number {
-  const s = i;
-  while (i < n && b[i] >= 0x30 && b[i] <= 0x39) i++;
-  return i - s;
+  const bytes = b, end = n, s = i;
+  let at = s;
+  while (at < end && bytes[at] >= 0x30 && bytes[at] <= 0x39) at++;
+  i = at;
+  return at - s;
 }
 
 function number(): boolean {
@@ -149,12 +194,13 @@ function literal(a: number, c2: number, c3: number, c4: number, c5: number): boo
 
 function open(kind: number): boolean {
   i++;
-  stack.push(kind);
-  keyBase.push(keys.length);
-  if (stack.length > Limits.maxJsonDepth) {
+  if (depth === Limits.maxJsonDepth) {
     problem = `nested deeper than ${Limits.maxJsonDepth} levels`;
     return false;
   }
+  stack[depth] = kind;
+  keyBase[depth] = keyTop;
+  depth++;
   return true;
 }
 
@@ -177,8 +223,8 @@ function memberKey(): boolean {
   if (b[i] !== 0x22) return false;
   const start = i + 1;
   if (!string()) return false;
-  keys.push(start, i - 1, stringFlags);
-  if (stack.length === 1) topFields++;
+  pushKey(start, i - 1, stringFlags);
+  if (depth === 1) topFields++;
   ws();
   if (b[i] !== 0x3a) return false;
   i++;
@@ -215,10 +261,10 @@ const lastEnds: number[] = [];
 
 /** Whether the keys from `base` are, byte for byte, those of the last list kept (`lastNames`). */
 function sameAsLastNames(base: number): boolean {
-  const count = (keys.length - base) / 3;
+  const count = (keyTop - base) / 3;
   if (lastNames === undefined || lastNames.length !== count) return false;
   let from = 0;
-  for (let k = base, j = 0; k < keys.length; k += 3, j++) {
+  for (let k = base, j = 0; k < keyTop; k += 3, j++) {
     const s = keys[k], e = keys[k + 1], end = lastEnds[j];
     if (e - s !== end - from) return false;
     for (let x = 0; x < e - s; x++) if (b[s + x] !== lastBytes[from + x]) return false;
@@ -231,11 +277,11 @@ function sameAsLastNames(base: number): boolean {
 function keepNames(base: number): string[] {
   const list: string[] = [];
   let total = 0;
-  for (let k = base; k < keys.length; k += 3) total += keys[k + 1] - keys[k];
+  for (let k = base; k < keyTop; k += 3) total += keys[k + 1] - keys[k];
   const bytes = new Uint8Array(total);
   lastEnds.length = 0;
   let at = 0;
-  for (let k = base; k < keys.length; k += 3) {
+  for (let k = base; k < keyTop; k += 3) {
     list.push(keyText(k));
     bytes.set(b.subarray(keys[k], keys[k + 1]), at);
     at += keys[k + 1] - keys[k];
@@ -248,29 +294,28 @@ function keepNames(base: number): string[] {
 
 /** Checks the keys of the object that just closed, then drops them. */
 function closeObject(): boolean {
-  const base = keyBase[keyBase.length - 1];
-  const count = (keys.length - base) / 3;
+  const base = keyBase[depth - 1];
+  const count = (keyTop - base) / 3;
   let ok = true;
-  const top = wantNames && stack.length === 1;
+  const top = wantNames && depth === 1;
   if (top && sameAsLastNames(base)) {
     names = lastNames;
-    keys.length = base;
-    keyBase.pop();
-    stack.pop();
+    keyTop = base;
+    depth--;
     return true;
   }
   if (count > 1) {
     let plain = true;
-    for (let k = base; k < keys.length; k += 3) if (keys[k + 2] !== 0) { plain = false; break; }
+    for (let k = base; k < keyTop; k += 3) if (keys[k + 2] !== 0) { plain = false; break; }
     if (plain && count <= 16) {
-      for (let x = base; x < keys.length && ok; x += 3) {
-        for (let y = x + 3; y < keys.length; y += 3) {
+      for (let x = base; x < keyTop && ok; x += 3) {
+        for (let y = x + 3; y < keyTop; y += 3) {
           if (sameFolded(x, y)) { problem = duplicate(keyText(x), keyText(y)); ok = false; break; }
         }
       }
     } else {
       const seen = new Map<string, string>();
-      for (let k = base; k < keys.length; k += 3) {
+      for (let k = base; k < keyTop; k += 3) {
         const name = keyText(k);
         const folded = name.toLowerCase();
         const other = seen.get(folded);
@@ -280,9 +325,8 @@ function closeObject(): boolean {
     }
   }
   if (ok && top) names = keepNames(base);
-  keys.length = base;
-  keyBase.pop();
-  stack.pop();
+  keyTop = base;
+  depth--;
   return ok;
 }
 
@@ -315,14 +359,15 @@ export function checkJson(bytes: Uint8Array, finiteNumbers = false, topLevelName
   i = 0;
   problem = null;
   risky = false;
+  breaks = false;
   topFields = 0;
-  stack.length = 0;
-  keyBase.length = 0;
-  keys.length = 0;
+  depth = 0;
+  keyTop = 0;
   const ok = walk();
   b = EMPTY; // do not keep the record's buffer alive
-  keys.length = 0;
-  return { reason: ok ? null : (problem ?? 'syntax error'), riskyNumbers: risky, topLevelFields: topFields, topLevelNames: names };
+  keyTop = 0;
+  if (keys.length > KEYS_KEPT) keys = new Int32Array(3 * 64); // one huge object does not hold memory for good
+  return { reason: ok ? null : (problem ?? 'syntax error'), riskyNumbers: risky, lineBreaks: breaks, topLevelFields: topFields, topLevelNames: names };
 }
 
 /** True when `bytes` holds exactly one JSON value that passes checkJson. */
@@ -334,19 +379,19 @@ function walk(): boolean {
   ws();
   if (!value()) return false;
   // Containers are walked iteratively: `entered` says one was just entered.
-  let entered = stack.length > 0;
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1];
+  let entered = depth > 0;
+  while (depth > 0) {
+    const top = stack[depth - 1];
     if (entered) {
       entered = false;
       ws();
       if (top === OBJECT) {
         if (b[i] === 0x7d) { i++; closeObject(); continue; }
         if (!memberKey()) return false;
-      } else if (b[i] === 0x5d) { i++; stack.pop(); keyBase.pop(); continue; }
-      const depth = stack.length;
+      } else if (b[i] === 0x5d) { i++; depth--; continue; }
+      const before = depth;
       if (!value()) return false;
-      entered = stack.length > depth;
+      entered = depth > before;
       continue;
     }
     ws();
@@ -357,16 +402,15 @@ function walk(): boolean {
       if (top === OBJECT) {
         if (!memberKey()) return false;
       } else ws();
-      const depth = stack.length;
+      const before = depth;
       if (!value()) return false;
-      entered = stack.length > depth;
+      entered = depth > before;
     } else if (c === 0x7d && top === OBJECT) {
       i++;
       if (!closeObject()) return false;
     } else if (c === 0x5d && top === ARRAY) {
       i++;
-      stack.pop();
-      keyBase.pop();
+      depth--;
     } else return false;
   }
   ws();

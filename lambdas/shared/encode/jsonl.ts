@@ -4,7 +4,7 @@
  * which keeps big integers exact and skips a decode/encode round trip.
  */
 import type { SinkConfig } from '../config.ts';
-import { hasLineBreak, type SinkRecord } from '../convert.ts';
+import { hasLineBreak, RAW_JSON_TEXT, type SinkRecord } from '../convert.ts';
 
 class ByteSink {
   buf: Buffer;
@@ -71,7 +71,7 @@ export function encodeJsonl(cfg: SinkConfig, records: readonly SinkRecord[]): Bu
     const raw = r.record.value;
     if (r.valueText === null || raw === null) out.string('null');
     else if (!valueJson) out.string(jsonString(r.valueText));
-    else if (!hasLineBreak(raw)) out.bytes(raw);
+    else if (r.valueText === RAW_JSON_TEXT || !hasLineBreak(raw)) out.bytes(raw); // RAW_JSON_TEXT: convert saw one line
     else out.string(r.valueText);
   };
   if (!cfg.envelope) {
@@ -83,9 +83,11 @@ export function encodeJsonl(cfg: SinkConfig, records: readonly SinkRecord[]): Bu
   }
   const fields = cfg.fields;
   const iso = new IsoTime();
+  // The text between two values (one line's end, the next one's start) goes out in one write.
+  let line = '';
   for (const r of records) {
     const rec = r.record;
-    let line = '{';
+    line += '{';
     for (let i = 0; i < fields.length; i++) {
       if (i > 0) line += ',';
       switch (fields[i]) {
@@ -102,7 +104,8 @@ export function encodeJsonl(cfg: SinkConfig, records: readonly SinkRecord[]): Bu
           break;
       }
     }
-    out.string(line + '}\n');
+    line += '}\n';
   }
+  out.string(line);
   return out.result();
 }

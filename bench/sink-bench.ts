@@ -8,10 +8,13 @@
  * cores are shared by the sink, its GC threads and the S3 server, and a Lambda function of 1,769 MB has one vCPU.
  * The floor is what any sink of this event must do: parse it, base64-decode the values, upload compressed bytes
  * (precompressed) with the SDK's checksum. Each case also runs once in another fresh process for the peak RSS of
- * handling one event (a cold invocation). Env: PROCESSES (3), BENCH_ITERATIONS (10), BENCH_CASES (format+compression,…).
+ * handling one event (a cold invocation). Env: PROCESSES (3), BENCH_ITERATIONS (10), BENCH_CASES (format+compression,…);
+ * BENCH_COMPARE (another checkout's directory, with node_modules) and BENCH_COMPARE_NAME add that checkout's sink to the
+ * same interleaved processes, each case beside it: a before/after table on a machine whose load drifts. That checkout's
+ * sink runs under this checkout's child (bench/child.ts and stats.ts are copied beside its sources as bench/.compared-*.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundle } from '../scripts/bundle.mjs';
@@ -27,6 +30,8 @@ const PROCESSES = Number(process.env.PROCESSES ?? 3);
 /** Per-core targets (issue 14), value MB per CPU-second. */
 const TARGETS: Record<string, number> = { 'jsonl+zstd': 85, 'csv_with_headers+zstd': 45, 'avro+snappy': 45, 'parquet+zstd': 45 };
 const RSS_TARGET_MB = 200;
+const COMPARE = process.env.BENCH_COMPARE;
+const COMPARE_NAME = process.env.BENCH_COMPARE_NAME ?? 'compared checkout';
 const CASES: [string, string][] = [
   ['floor', '-'],
   ['jsonl', 'none'], ['jsonl', 'gzip'], ['jsonl', 'zstd'],
@@ -69,6 +74,12 @@ async function main(): Promise<void> {
   const work = join(ROOT, '.tmp/bench');
   mkdirSync(work, { recursive: true });
   const child = await bundle(join(ROOT, 'bench/child.ts'), join(work, 'child.mjs'));
+  let compared: string | undefined;
+  if (COMPARE) {
+    writeFileSync(join(COMPARE, 'bench/.compared-stats.ts'), readFileSync(join(ROOT, 'bench/stats.ts')));
+    writeFileSync(join(COMPARE, 'bench/.compared-child.ts'), readFileSync(join(ROOT, 'bench/child.ts'), 'utf8').replace("'./stats.ts'", "'./.compared-stats.ts'"));
+    compared = await bundle(join(COMPARE, 'bench/.compared-child.ts'), join(work, 'child-compared.mjs'));
+  }
   const event = buildEvent();
   const eventFile = join(work, 'event.json');
   writeFileSync(eventFile, event.text);
@@ -76,8 +87,8 @@ async function main(): Promise<void> {
   try {
     await createBucket(server, 'bench');
     const env = { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' };
-    const runChild = (mode: string, format: string, compression: string) => {
-      const out = execFileSync(process.execPath, [child, mode, format, compression, eventFile,
+    const runChild = (mode: string, format: string, compression: string, script = child) => {
+      const out = execFileSync(process.execPath, [script, mode, format, compression, eventFile,
         server.endpoint, server.accessKeyId, server.secretAccessKey, String(ITERATIONS), String(server.pid ?? '')], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
       const line = out.trim().split('\n').filter((l) => l.startsWith('{"records"')).pop();
       if (!line) throw new Error(`${format}+${compression}: the child printed no result`);
@@ -85,37 +96,39 @@ async function main(): Promise<void> {
     };
     const only = process.env.BENCH_CASES?.split(',');
     const cases = CASES.filter(([f, c]) => f === 'floor' || !only || only.includes(`${f}+${c}`));
-    const rows = cases.map(([format, compression]) => ({ format, compression, cpu: [] as number[], server: [] as number[], wall: [] as number[], rss1: 0, rssRun: [] as number[] }));
+    const rows = cases.flatMap(([format, compression]) => [...(compared ? [compared] : []), child].map((script) => ({
+      format, compression, script, name: script === child ? '' : ` (${COMPARE_NAME})`, cpu: [] as number[], server: [] as number[], wall: [] as number[], rss1: 0, rssRun: [] as number[],
+    })));
     // Processes interleaved (process 1 of every case, then process 2, …): a change in the machine's load hits all alike.
     for (let p = 0; p < PROCESSES; p++) {
       for (const row of rows) {
-        const t = runChild('throughput', row.format, row.compression);
+        const t = runChild('throughput', row.format, row.compression, row.script);
         if (t.records !== event.records) throw new Error(`${row.format}: handled ${t.records} of ${event.records} records`);
         row.cpu.push(t.cpuMs);
         row.server.push(t.serverCpuMs);
         row.wall.push(t.wallMs);
         row.rssRun.push(t.peakRssMb);
-        if (p === 0) row.rss1 = runChild('rss', row.format, row.compression).peakRssMb;
-        process.stderr.write(`  process ${p + 1}: ${row.format} + ${row.compression}: ${t.cpuMs.toFixed(1)} CPU ms/event (S3 server ${t.serverCpuMs.toFixed(0)}), ${t.wallMs.toFixed(1)} ms wall\n`);
+        if (p === 0) row.rss1 = runChild('rss', row.format, row.compression, row.script).peakRssMb;
+        process.stderr.write(`  process ${p + 1}: ${row.format} + ${row.compression}${row.name}: ${t.cpuMs.toFixed(1)} CPU ms/event (S3 server ${t.serverCpuMs.toFixed(0)}), ${t.wallMs.toFixed(1)} ms wall\n`);
       }
     }
     const mb = event.valueBytes / 1e6;
-    const floor = median(rows[0].cpu);
+    const floor = median(rows.find((r) => r.script === child)!.cpu);
     console.log(`\nNode ${process.version}; event ${(event.text.length / 1e6).toFixed(2)} MB (limit ${(PAYLOAD_LIMIT / 1e6).toFixed(2)} MB), ${event.records} records, ${mb.toFixed(2)} MB of value bytes; per case ${PROCESSES} fresh processes × ${ITERATIONS} events after 3 warm-ups; median (min–max) over the processes; CPU = user + system time of all the process's threads; S3 = versitygw on 127.0.0.1 (same machine), its CPU counted apart\n`);
     console.log('| format | compression | sink CPU ms / event | value MB per CPU-s | records per CPU-s | CPU ratio to floor | S3 server CPU ms / event | wall ms / event | peak RSS, one event (MB) | peak RSS, whole run (MB) |');
     console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const s = median(r.cpu) / 1000;
-      console.log(`| ${r.format} | ${r.compression} | ${fmt(r.cpu, 1)} | ${(mb / s).toFixed(1)} | ${Math.round(event.records / s).toLocaleString('en-US')} | ${(floor / median(r.cpu)).toFixed(2)} | ${fmt(r.server, 0)} | ${median(r.wall).toFixed(1)} | ${r.rss1.toFixed(0)} | ${fmt(r.rssRun, 0)} |`);
+      console.log(`| ${r.format}${r.name} | ${r.compression} | ${fmt(r.cpu, 1)} | ${(mb / s).toFixed(1)} | ${Math.round(event.records / s).toLocaleString('en-US')} | ${(floor / median(r.cpu)).toFixed(2)} | ${fmt(r.server, 0)} | ${median(r.wall).toFixed(1)} | ${r.rss1.toFixed(0)} | ${fmt(r.rssRun, 0)} |`);
     }
     console.log('');
-    for (const r of rows) {
+    for (const r of rows.filter((x) => x.script === child)) {
       const target = TARGETS[`${r.format}+${r.compression}`];
       if (target === undefined) continue;
       const got = mb / (median(r.cpu) / 1000);
       console.log(`target ${r.format}+${r.compression} ≥ ${target} MB per CPU-s: ${got.toFixed(1)} (${got >= target ? 'met' : `${((1 - got / target) * 100).toFixed(0)} % short`})`);
     }
-    const over = rows.filter((r) => r.rss1 > RSS_TARGET_MB);
+    const over = rows.filter((r) => r.script === child && r.rss1 > RSS_TARGET_MB);
     console.log(`target peak RSS of one event ≤ ${RSS_TARGET_MB} MB: ${over.length === 0 ? 'met for every case' : `over for ${over.map((r) => `${r.format}+${r.compression} (${r.rss1.toFixed(0)} MB)`).join(', ')}`}`);
   } finally {
     await server.stop();

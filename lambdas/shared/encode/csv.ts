@@ -2,10 +2,19 @@
 import type { Column } from '../schema.ts';
 import type { Table } from './table.ts';
 
-const NEEDS_QUOTES = /[",\r\n]|^\s|\s$/;
+/** What JavaScript's \s matches (the old rule quoted a cell that starts or ends with one): spaces, line ends, BOM. */
+function isSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || (c >= 0x80 && /\s/.test(String.fromCharCode(c)));
+}
 
+const NEEDS_QUOTES = /[",\r\n]/;
+
+/** A cell quoted when it holds a quote, comma or line end, starts or ends with a space, or is empty. */
 function quote(s: string): string {
-  return NEEDS_QUOTES.test(s) || s === '' ? `"${s.replaceAll('"', '""')}"` : s;
+  if (s === '' || isSpace(s.charCodeAt(0)) || isSpace(s.charCodeAt(s.length - 1)) || NEEDS_QUOTES.test(s)) {
+    return `"${s.replaceAll('"', '""')}"`;
+  }
+  return s;
 }
 
 export function csvCell(col: Column, v: unknown): string {
@@ -28,16 +37,26 @@ export function csvCell(col: Column, v: unknown): string {
 }
 
 export function encodeCsv(table: Table, withHeader: boolean): Buffer {
-  const lines: string[] = [];
-  if (withHeader) lines.push(table.columns.map((c) => quote(c.name)).join(','));
   const cols = table.columns;
+  // Rows go into one buffer as they are built: no list of lines, no joined copy of them.
+  let buf = Buffer.allocUnsafe(Math.max(1024, table.rowCount * cols.length * 12));
+  let pos = 0;
+  const write = (line: string): void => {
+    if (pos + line.length * 3 > buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + line.length * 3));
+      buf.copy(next, 0, 0, pos);
+      buf = next;
+    }
+    pos += buf.write(line, pos, 'utf8');
+  };
+  if (withHeader) write(`${cols.map((c) => quote(c.name)).join(',')}\r\n`);
   for (let row = 0; row < table.rowCount; row++) {
     let line = '';
     for (let c = 0; c < cols.length; c++) {
       if (c > 0) line += ',';
       line += csvCell(cols[c], table.data[c][row]);
     }
-    lines.push(line);
+    write(`${line}\r\n`);
   }
-  return Buffer.from(lines.join('\r\n') + '\r\n', 'utf8');
+  return buf.subarray(0, pos);
 }

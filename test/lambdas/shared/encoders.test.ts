@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import avro from 'avsc';
+import fc from 'fast-check';
 import { parquetMetadata, parquetReadObjects, type Compressors } from 'hyparquet';
 import snappy from 'snappyjs';
 import { describe, expect, it } from 'vitest';
@@ -310,6 +311,16 @@ describe('csv', () => {
 
     // Assess
     expect(got).toBe('1969-12-31T23:59:59.999999Z');
+  });
+
+  it('quotes a string cell exactly when it is empty, holds a quote, comma or line end, or starts or ends with whitespace', () => {
+    const col = { name: 's', type: 'string', nullable: true } as const;
+    // The rule as a regular expression (JavaScript's \s: ASCII and Unicode spaces, line ends, BOM), quotes doubled.
+    const expected = (s: string) => (s === '' || /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+    const edge = fc.constantFrom(' ', '\t', '\u000b', '\f', '\u00a0', '\u1680', '\u2003', '\u2028', '\u3000', '\ufeff', '\u0085', '\u200b', 'x', '"', ',');
+    fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.tuple(edge, fc.string(), edge).map(([a, m, z]) => a + m + z)), (s) => {
+      expect(csvCell(col, s)).toBe(expected(s));
+    }), { numRuns: 3000 });
   });
 });
 

@@ -1,5 +1,6 @@
 /** CSV (RFC 4180): value fields and metadata columns; null is an empty cell, an empty string is "". */
 import type { Column } from '../schema.ts';
+import { ByteSink } from './byte-sink.ts';
 import type { Table } from './table.ts';
 
 /** What JavaScript's \s matches (the old rule quoted a cell that starts or ends with one): spaces, line ends, BOM. */
@@ -39,24 +40,15 @@ export function csvCell(col: Column, v: unknown): string {
 export function encodeCsv(table: Table, withHeader: boolean): Buffer {
   const cols = table.columns;
   // Rows go into one buffer as they are built: no list of lines, no joined copy of them.
-  let buf = Buffer.allocUnsafe(Math.max(1024, table.rowCount * cols.length * 12));
-  let pos = 0;
-  const write = (line: string): void => {
-    if (pos + line.length * 3 > buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + line.length * 3));
-      buf.copy(next, 0, 0, pos);
-      buf = next;
-    }
-    pos += buf.write(line, pos, 'utf8');
-  };
-  if (withHeader) write(`${cols.map((c) => quote(c.name)).join(',')}\r\n`);
+  const out = new ByteSink(table.rowCount * cols.length * 12);
+  if (withHeader) out.string(`${cols.map((c) => quote(c.name)).join(',')}\r\n`);
   for (let row = 0; row < table.rowCount; row++) {
     let line = '';
     for (let c = 0; c < cols.length; c++) {
       if (c > 0) line += ',';
       line += csvCell(cols[c], table.data[c][row]);
     }
-    write(`${line}\r\n`);
+    out.string(`${line}\r\n`);
   }
-  return buf.subarray(0, pos);
+  return out.result();
 }

@@ -5,31 +5,7 @@
  */
 import type { SinkConfig } from '../config.ts';
 import { hasLineBreak, RAW_JSON_TEXT, type SinkRecord } from '../convert.ts';
-
-class ByteSink {
-  buf: Buffer;
-  pos = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
-  }
-  private ensure(extra: number): void {
-    if (this.pos + extra <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + extra));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  string(s: string): void {
-    this.ensure(s.length * 3);
-    this.pos += this.buf.write(s, this.pos, 'utf8');
-  }
-  bytes(b: Buffer): void {
-    this.ensure(b.length);
-    this.pos += b.copy(this.buf, this.pos);
-  }
-  result(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-}
+import { ByteSink } from './byte-sink.ts';
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
 

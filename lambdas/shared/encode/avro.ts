@@ -10,12 +10,13 @@ import snappy from 'snappyjs';
 import type { Column } from '../schema.ts';
 import type { Table } from './table.ts';
 
+/** avsc packs a long's 8 bytes into the output at once and keeps nothing: one scratch buffer serves every value. */
+const longBytes = Buffer.alloc(8);
 const ExactLong = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
   toBuffer: (n: bigint) => {
-    const buf = Buffer.allocUnsafe(8);
-    buf.writeBigInt64LE(n);
-    return buf;
+    longBytes.writeBigInt64LE(n);
+    return longBytes;
   },
   fromJSON: (v: unknown) => BigInt(v as string),
   toJSON: (n: bigint) => Number(n),
@@ -105,14 +106,15 @@ export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buff
   ];
   const cols = table.columns;
   const convert = cols.map((c) => (c.type === 'timestamp-millis' ? (v: unknown) => (v === null ? null : BigInt(v as number)) : undefined));
-  let block: Buffer[] = [];
+  // Rows are encoded straight into one block buffer (no Buffer per row), reused after each block is written out.
+  let block = Buffer.allocUnsafe(BLOCK_BYTES + 64 * 1024);
   let blockBytes = 0;
   let blockCount = 0;
   const flush = () => {
     if (blockCount === 0) return;
-    const data = compressBlock(codec, Buffer.concat(block, blockBytes), level);
-    out.push(zigzag(blockCount), zigzag(data.length), data, sync);
-    block = [];
+    const view = block.subarray(0, blockBytes);
+    const data = compressBlock(codec, view, level);
+    out.push(zigzag(blockCount), zigzag(data.length), data === view ? Buffer.from(view) : data, sync);
     blockBytes = 0;
     blockCount = 0;
   };
@@ -124,9 +126,17 @@ export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buff
       const conv = convert[c];
       obj[cols[c].name] = conv ? conv(v) : v;
     }
-    const buf = type.toBuffer(obj);
-    block.push(buf);
-    blockBytes += buf.length;
+    let end = type.encode(obj, block, blockBytes);
+    if (end < 0) {
+      // It does not fit (encode returns minus the missing bytes): write out the block, or grow it for one huge row.
+      if (blockCount > 0) flush();
+      end = type.encode(obj, block, 0);
+      if (end < 0) {
+        block = Buffer.allocUnsafe(block.length - end);
+        end = type.encode(obj, block, 0);
+      }
+    }
+    blockBytes = end;
     blockCount++;
     if (blockBytes >= BLOCK_BYTES) flush();
   }

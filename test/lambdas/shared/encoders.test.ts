@@ -422,6 +422,21 @@ describe('avro', () => {
     { offset: INT64_MAX, key: null, value: '{"id":9223372036854775807,"name":null,"score":2}' },
   ];
 
+  it.each(['null', 'snappy', 'deflate', 'zstandard'])('keeps every row across block boundaries and rows larger than a block (%s)', async (codec) => {
+    // Prepare: small rows filling several 1 MiB blocks, with rows of 3 MiB (larger than a block) among them.
+    const big = (i: number) => 'x'.repeat(3 * 1024 * 1024 + i);
+    const rows = Array.from({ length: 9000 }, (_, i) => ({ offset: BigInt(i), key: `k${i}`, value: JSON.stringify({ id: i, s: i % 3000 === 7 ? big(i) : `v${i}`.repeat(40) }) }));
+
+    // Act
+    const file = await readAvro(encode({ FORMAT: 'avro', COMPRESSION: codec, MAX_OBJECT_BYTES: String(64 * 1024 * 1024) }, rows));
+
+    // Assess
+    expect(file.codec).toBe(codec);
+    expect(file.rows.map((r) => r.id)).toEqual(rows.map((_, i) => BigInt(i)));
+    expect(file.rows.map((r) => (r.s as string).length)).toEqual(rows.map((_, i) => (i % 3000 === 7 ? big(i).length : `v${i}`.repeat(40).length)));
+    expect(file.rows.map((r) => r._kafka_offset)).toEqual(rows.map((r) => r.offset));
+  });
+
   it('writes a container file avsc reads back, with exact longs and a timestamp-millis logical type', async () => {
     // Prepare
     const env = { FORMAT: 'avro' };

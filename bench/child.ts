@@ -1,6 +1,6 @@
 /**
  * One benchmark case in a fresh process, bundled by esbuild like the Lambda (see sink-bench.ts).
- * argv: mode (throughput|rss) format compression eventFile endpoint accessKey secretKey iterations serverPid
+ * argv: mode (throughput|rss) format compression eventFile endpoint accessKey secretKey iterations serverPid warmups
  * Prints one JSON line: CPU ms per event of this process (user + system, all its threads: V8's GC and compiler
  * threads) and of the S3 server (/proc/<serverPid>/stat), both over the timed
  * events taken together (no forced GC in between: each event pays for the garbage it leaves, as in a long-lived
@@ -13,7 +13,7 @@ import { compressObject } from '../lambdas/shared/compress.ts';
 import { createSinkHandler } from '../lambdas/sink/app.ts';
 import { processCpuSeconds } from './stats.ts';
 
-const [mode, format, compression, eventFile, endpoint, accessKeyId, secretAccessKey, iterationsText, serverPidText] = process.argv.slice(2);
+const [mode, format, compression, eventFile, endpoint, accessKeyId, secretAccessKey, iterationsText, serverPidText, warmupsText] = process.argv.slice(2);
 const text = readFileSync(eventFile, 'utf8');
 const bucket = 'bench';
 const serverPid = Number(serverPidText) || undefined;
@@ -81,7 +81,9 @@ let result = { cpuMs: Number.NaN, serverCpuMs: Number.NaN, wallMs: Number.NaN };
 if (mode === 'rss') {
   await run();
 } else {
-  for (let i = 0; i < 3; i++) await run();
+  // Warm-up events first: a warm function has long since compiled its hot paths (V8's optimizing compiler runs on
+  // threads of its own, whose CPU would count in the first events).
+  for (let i = 0; i < Number(warmupsText ?? 10); i++) await run();
   const n = Number(iterationsText);
   const [c0, s0, t0] = [cpuMs(), processCpuSeconds(serverPid), performance.now()];
   for (let i = 0; i < n; i++) await run();

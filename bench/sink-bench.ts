@@ -3,12 +3,12 @@
  * For each format and compression, PROCESSES fresh processes (default 3) each run the esbuild-bundled sink (as
  * deployed) on a generated MSK event at the 6 MB invoke payload limit (realistic order events): event JSON parse →
  * decode → convert → encode → compress → upload to versitygw on 127.0.0.1. Per process: CPU ms per event of the sink
- * process (user + system, all threads) and of the S3 server, separately, over ITERATIONS events after 3 warm-ups;
+ * process (user + system, all threads) and of the S3 server, separately, over ITERATIONS events after WARMUPS warm-up events;
  * printed as the median over the processes with the spread (min–max). CPU time, not wall time: the machine's two
  * cores are shared by the sink, its GC threads and the S3 server, and a Lambda function of 1,769 MB has one vCPU.
  * The floor is what any sink of this event must do: parse it, base64-decode the values, upload compressed bytes
  * (precompressed) with the SDK's checksum. Each case also runs once in another fresh process for the peak RSS of
- * handling one event (a cold invocation). Env: PROCESSES (3), BENCH_ITERATIONS (10), BENCH_CASES (format+compression,…);
+ * handling one event (a cold invocation). Env: PROCESSES (3), BENCH_ITERATIONS (20), BENCH_WARMUPS (10), BENCH_CASES (format+compression,…);
  * BENCH_COMPARE (another checkout's directory, with node_modules) and BENCH_COMPARE_NAME add that checkout's sink to the
  * same interleaved processes, each case beside it: a before/after table on a machine whose load drifts. That checkout's
  * sink runs under this checkout's child (bench/child.ts and stats.ts are copied beside its sources as bench/.compared-*.ts).
@@ -25,7 +25,8 @@ import { fmt, median } from './stats.ts';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PAYLOAD_LIMIT = 6 * 1024 * 1024;
 const MAX_RECORDS = 10_000;
-const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 10);
+const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 20);
+const WARMUPS = Number(process.env.BENCH_WARMUPS ?? 10);
 const PROCESSES = Number(process.env.PROCESSES ?? 3);
 /** Per-core targets (issue 14), value MB per CPU-second. */
 const TARGETS: Record<string, number> = { 'jsonl+zstd': 85, 'csv_with_headers+zstd': 45, 'avro+snappy': 45, 'parquet+zstd': 45 };
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
     const env = { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' };
     const runChild = (mode: string, format: string, compression: string, script = child) => {
       const out = execFileSync(process.execPath, [script, mode, format, compression, eventFile,
-        server.endpoint, server.accessKeyId, server.secretAccessKey, String(ITERATIONS), String(server.pid ?? '')], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
+        server.endpoint, server.accessKeyId, server.secretAccessKey, String(ITERATIONS), String(server.pid ?? ''), String(WARMUPS)], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
       const line = out.trim().split('\n').filter((l) => l.startsWith('{"records"')).pop();
       if (!line) throw new Error(`${format}+${compression}: the child printed no result`);
       return JSON.parse(line) as { records: number; cpuMs: number; serverCpuMs: number; wallMs: number; peakRssMb: number };
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
     }
     const mb = event.valueBytes / 1e6;
     const floor = median(rows.find((r) => r.script === child)!.cpu);
-    console.log(`\nNode ${process.version}; event ${(event.text.length / 1e6).toFixed(2)} MB (limit ${(PAYLOAD_LIMIT / 1e6).toFixed(2)} MB), ${event.records} records, ${mb.toFixed(2)} MB of value bytes; per case ${PROCESSES} fresh processes × ${ITERATIONS} events after 3 warm-ups; median (min–max) over the processes; CPU = user + system time of all the process's threads; S3 = versitygw on 127.0.0.1 (same machine), its CPU counted apart\n`);
+    console.log(`\nNode ${process.version}; event ${(event.text.length / 1e6).toFixed(2)} MB (limit ${(PAYLOAD_LIMIT / 1e6).toFixed(2)} MB), ${event.records} records, ${mb.toFixed(2)} MB of value bytes; per case ${PROCESSES} fresh processes × ${ITERATIONS} events after ${WARMUPS} warm-up events; median (min–max) over the processes; CPU = user + system time of all the process's threads; S3 = versitygw on 127.0.0.1 (same machine), its CPU counted apart\n`);
     console.log('| format | compression | sink CPU ms / event | value MB per CPU-s | records per CPU-s | CPU ratio to floor | S3 server CPU ms / event | wall ms / event | peak RSS, one event (MB) | peak RSS, whole run (MB) |');
     console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {

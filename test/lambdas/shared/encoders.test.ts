@@ -559,6 +559,31 @@ describe('parquet', () => {
     { offset: INT64_MAX, key: null, value: '{"id":9223372036854775807,"name":null,"score":2}' },
   ];
 
+  it('writes string and JSON columns (ASCII or not, empty, null, repeated, nested) that read back as written, with UTF-8 byte-order statistics', async () => {
+    // The encoder hands hyparquet-writer each string column as UTF-8 bytes (views of one buffer when all ASCII).
+    const text = fc.oneof(fc.string({ unit: 'binary-ascii', maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.constantFrom('', 'a', 'é', '😀', 'Ω'));
+    const cell = fc.option(text, { nil: null });
+    const nested = fc.option(fc.dictionary(fc.constantFrom('x', 'y'), text, { maxKeys: 2 }), { nil: null });
+    await fc.assert(fc.asyncProperty(fc.array(fc.tuple(cell, nested), { minLength: 1, maxLength: 60 }), async (rows) => {
+      const specs: Spec[] = rows.map(([s, n], i) => ({ offset: BigInt(i), value: JSON.stringify({ s, n }) }));
+      const buf = encode({ FORMAT: 'parquet', FIELDS: 'value' }, specs);
+      const back = await readParquet(buf);
+      expect(back.map((r) => r.s)).toEqual(rows.map(([s]) => s));
+      expect(back.map((r) => (r.n === null ? null : JSON.parse(r.n as string)))).toEqual(rows.map(([, n]) => n));
+      const stats = parquetMetadata(arrayBufferOf(buf)).row_groups[0].columns[0].meta_data?.statistics;
+      const present = rows.map(([s]) => s).filter((s): s is string => s !== null).map((s) => Buffer.from(s)).sort(Buffer.compare);
+      if (present.length > 0) {
+        // Bounds: exact, or (long values) truncated to a lower bound of the minimum and an upper bound of the maximum.
+        const min = Buffer.from(stats?.min_value as Uint8Array), max = Buffer.from(stats?.max_value as Uint8Array);
+        const [lo, hi] = [present[0], present[present.length - 1]];
+        if (stats?.is_min_value_exact === false) expect(Buffer.compare(min, lo)).toBeLessThanOrEqual(0);
+        else expect(min.toString()).toBe(lo.toString());
+        if (stats?.is_max_value_exact === false) expect(Buffer.compare(max, hi)).toBeGreaterThanOrEqual(0);
+        else expect(max.toString()).toBe(hi.toString());
+      }
+    }), { numRuns: 150 });
+  });
+
   it('writes rows hyparquet reads back with exact INT64 and a UTC TIMESTAMP(MILLIS) column', async () => {
     // Prepare
     const env = { FORMAT: 'parquet', FIELDS: 'value,key,offset,timestamp' };

@@ -20,9 +20,13 @@ const HEX = new Uint8Array(256);
 for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
 const ESC = new Uint8Array(256);
 for (const c of '"\\/bfnrtu') ESC[c.charCodeAt(0)] = 1;
-/** Bytes a string holds as they are, with nothing to note: printable ASCII but the quote and the backslash. */
+/**
+ * Bytes a string holds as they are: printable ASCII but the quote and the backslash (1), and bytes of non-ASCII
+ * characters (KEY_NON_ASCII, noted in the string's flags); 0 for the bytes the string scan must look at.
+ */
 const PLAIN = new Uint8Array(256);
 for (let c = 0x20; c < 0x80; c++) PLAIN[c] = 1;
+for (let c = 0x80; c < 0x100; c++) PLAIN[c] = 2;
 PLAIN[0x22] = 0;
 PLAIN[0x5c] = 0;
 
@@ -108,14 +112,16 @@ function string(): boolean {
     {
       const bytes = b, end = n;
       let at = i;
-      while (at < end && PLAIN[bytes[at]] === 1) at++; // the common bytes, one test each
+      let seen = 0;
+      // The common bytes, one lookup each; a non-ASCII byte only sets a flag.
+      for (let k: number; at < end && (k = PLAIN[bytes[at]]) !== 0; at++) seen |= k;
       i = at;
+      stringFlags |= seen & KEY_NON_ASCII;
     }
     if (i >= n) return false;
     const c = b[i];
     if (c === 0x22) { i++; return true; }
     if (c < 0x20) return false;
-    if (c >= 0x80) stringFlags |= KEY_NON_ASCII;
     if (c === 0x5c) {
       if (i + 1 >= n) return false;
       const e = b[i + 1];

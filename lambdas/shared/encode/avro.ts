@@ -106,8 +106,9 @@ export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buff
   ];
   const cols = table.columns;
   const convert = cols.map((c) => (c.type === 'timestamp-millis' ? (v: unknown) => (v === null ? null : BigInt(v as number)) : undefined));
-  // Rows are encoded straight into one block buffer (no Buffer per row), reused after each block is written out.
-  let block = Buffer.allocUnsafe(BLOCK_BYTES + 64 * 1024);
+  // Rows are encoded straight into one block buffer (no Buffer per row), reused after each block is written out. It
+  // starts at the size the rows suggest (an object of one record needs a small one) and grows when a row does not fit.
+  let block = Buffer.allocUnsafe(Math.min(BLOCK_BYTES, Math.max(1024, table.rowCount * 256)));
   let blockBytes = 0;
   let blockCount = 0;
   const flush = () => {
@@ -128,13 +129,11 @@ export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buff
     }
     let end = type.encode(obj, block, blockBytes);
     if (end < 0) {
-      // It does not fit (encode returns minus the missing bytes): write out the block, or grow it for one huge row.
-      if (blockCount > 0) flush();
-      end = type.encode(obj, block, 0);
-      if (end < 0) {
-        block = Buffer.allocUnsafe(block.length - end);
-        end = type.encode(obj, block, 0);
-      }
+      // It does not fit (encode returns minus the missing bytes): a larger buffer holding the block so far.
+      const next = Buffer.allocUnsafe(Math.max(block.length * 2, block.length - end));
+      block.copy(next, 0, 0, blockBytes);
+      block = next;
+      end = type.encode(obj, block, blockBytes);
     }
     blockBytes = end;
     blockCount++;

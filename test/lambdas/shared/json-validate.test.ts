@@ -96,4 +96,11 @@ describe('checkJson limits', () => {
     expect(checkJson(Buffer.from('{"a":{"b":1,"B":2}}')).reason).toMatch(/"b" and "B"/);
     expect(checkJson(Buffer.from('{"a":{"b":1},"b":2}')).reason).toBeNull();
   });
+
+  it('folds the letter case of non-ASCII keys too (raw UTF-8 or escaped), in objects of few keys', () => {
+    expect(checkJson(Buffer.from('{"é":1,"É":2}')).reason).toMatch(/"é" and "É" of one object differ only in letter case/);
+    expect(checkJson(Buffer.from('{"straße":1,"STRASSE":2}')).reason).toBeNull(); // toLowerCase: different lengths
+    expect(checkJson(Buffer.from('{"\\u00e9":1,"É":2}')).reason).toMatch(/differ only in letter case/);
+    expect(checkJson(Buffer.from('{"éa":1,"éb":2}')).reason).toBeNull();
+  });
 });

@@ -12,13 +12,15 @@
  * BENCH_COMPARE (another checkout's directory, with node_modules) and BENCH_COMPARE_NAME add that checkout's sink to the
  * same interleaved processes, each case beside it: a before/after table on a machine whose load drifts. That checkout's
  * sink runs under this checkout's child (bench/child.ts and stats.ts are copied beside its sources as bench/.compared-*.ts).
+ * BENCH_CPU_PROF=<directory>: each throughput process writes a V8 CPU profile there (--cpu-prof; Chrome DevTools opens it).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundle } from '../scripts/bundle.mjs';
-import { kafkaEvent, orderValue, type RecordSpec } from '../test/support/events.ts';
+import { kafkaEvent, type RecordSpec } from '../test/support/events.ts';
+import { benchOrder } from './orders.ts';
 import { createBucket, startVersitygw } from '../test/support/versitygw.ts';
 import { fmt, median } from './stats.ts';
 
@@ -40,15 +42,6 @@ const CASES: [string, string][] = [
   ['avro', 'null'], ['avro', 'snappy'], ['avro', 'zstandard'],
   ['parquet', 'snappy'], ['parquet', 'zstd'],
 ];
-
-/** An order event of about 400 bytes: 10,000 of them fill the 6 MB invoke payload, as in a full batch. */
-function benchOrder(i: number): Record<string, unknown> {
-  return {
-    ...orderValue(i),
-    shipping: { name: `Customer ${i % 5000}`, street: `${(i % 300) + 1} Long Street`, city: ['Berlin', 'Lyon', 'Porto', 'Graz'][i % 4], zip: String(10_000 + (i % 80_000)), country: 'DE' },
-    lines: [{ sku: `SKU-${i % 977}`, qty: (i % 3) + 1, price: 19.99 }],
-  };
-}
 
 /** Records across 3 partitions, as many as fit the 6 MB payload (at most 10,000), measured on the real JSON. */
 function buildEvent(): { text: string; records: number; valueBytes: number } {
@@ -89,7 +82,8 @@ async function main(): Promise<void> {
     await createBucket(server, 'bench');
     const env = { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' };
     const runChild = (mode: string, format: string, compression: string, script = child) => {
-      const out = execFileSync(process.execPath, [script, mode, format, compression, eventFile,
+      const prof = process.env.BENCH_CPU_PROF && mode === 'throughput' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+      const out = execFileSync(process.execPath, [...prof, script, mode, format, compression, eventFile,
         server.endpoint, server.accessKeyId, server.secretAccessKey, String(ITERATIONS), String(server.pid ?? ''), String(WARMUPS)], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
       const line = out.trim().split('\n').filter((l) => l.startsWith('{"records"')).pop();
       if (!line) throw new Error(`${format}+${compression}: the child printed no result`);

@@ -19,14 +19,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundle } from '../scripts/bundle.mjs';
-import { kafkaEvent, type RecordSpec } from '../test/support/events.ts';
-import { benchOrder } from './orders.ts';
+import { benchEvent, PAYLOAD_LIMIT } from './orders.ts';
 import { createBucket, startVersitygw } from '../test/support/versitygw.ts';
 import { fmt, median } from './stats.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const PAYLOAD_LIMIT = 6 * 1024 * 1024;
-const MAX_RECORDS = 10_000;
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 20);
 const WARMUPS = Number(process.env.BENCH_WARMUPS ?? 10);
 const PROCESSES = Number(process.env.PROCESSES ?? 3);
@@ -43,27 +40,6 @@ const CASES: [string, string][] = [
   ['parquet', 'snappy'], ['parquet', 'zstd'],
 ];
 
-/** Records across 3 partitions, as many as fit the 6 MB payload (at most 10,000), measured on the real JSON. */
-function buildEvent(): { text: string; records: number; valueBytes: number } {
-  const specs: RecordSpec[] = [];
-  let size = JSON.stringify(kafkaEvent([])).length + 3 * 32;
-  let valueBytes = 0;
-  for (let i = 0; specs.length < MAX_RECORDS; i++) {
-    const spec: RecordSpec = {
-      topic: 'orders', partition: i % 3, offset: 5_000_000 + i, timestamp: 1_767_225_600_000 + i * 10,
-      key: `cust-${i % 5000}`, value: JSON.stringify(benchOrder(i)), headers: [['trace-id', `t-${i}`]],
-    };
-    const one = JSON.stringify((kafkaEvent([spec]).records as Record<string, unknown[]>)[`orders-${i % 3}`][0]).length + 1;
-    if (size + one > PAYLOAD_LIMIT) break;
-    size += one;
-    valueBytes += Buffer.byteLength(spec.value as string);
-    specs.push(spec);
-  }
-  const text = JSON.stringify(kafkaEvent(specs));
-  if (text.length > PAYLOAD_LIMIT) throw new Error(`event is ${text.length} bytes, over the payload limit`);
-  return { text, records: specs.length, valueBytes };
-}
-
 async function main(): Promise<void> {
   const work = join(ROOT, '.tmp/bench');
   mkdirSync(work, { recursive: true });
@@ -74,7 +50,7 @@ async function main(): Promise<void> {
     writeFileSync(join(COMPARE, 'bench/.compared-child.ts'), readFileSync(join(ROOT, 'bench/child.ts'), 'utf8').replace("'./stats.ts'", "'./.compared-stats.ts'"));
     compared = await bundle(join(COMPARE, 'bench/.compared-child.ts'), join(work, 'child-compared.mjs'));
   }
-  const event = buildEvent();
+  const event = benchEvent(3);
   const eventFile = join(work, 'event.json');
   writeFileSync(eventFile, event.text);
   const server = await startVersitygw();

@@ -9,8 +9,8 @@ import type { SinkConfig } from './config.ts';
 import type { KafkaRecord } from './decode.ts';
 import { RecordError } from './errors.ts';
 import { Limits } from './constants.ts';
-import { checkJson } from './json-validate.ts';
-import { parseJsonExact, stringifyJsonExact, toSingleLine } from './json.ts';
+import { checkJson, topLevelSpans, type JsonCheck } from './json-validate.ts';
+import { exactNumberOf, JsonText, parseJsonExact, stringifyJsonExact, toSingleLine } from './json.ts';
 import { checkFieldName, checkTimestampMs, ownField, toCell } from './schema.ts';
 
 export interface SinkRecord {
@@ -20,14 +20,18 @@ export interface SinkRecord {
   /** Value per VALUE_ENCODING: single-line JSON text, UTF-8 text or base64; null for a tombstone. For jsonl, a JSON
    * value without line breaks is written from its bytes and its text is not decoded: RAW_JSON_TEXT. */
   readonly valueText: string | null;
-  /** Parsed JSON value, when VALUE_ENCODING=json and the format or key template needs fields. */
+  /** Parsed JSON value, when VALUE_ENCODING=json and the key template or a configured schema needs fields. */
   readonly value?: unknown;
+  /** Columns inferred from the values (ConvertPlan.topLevelCells): the value of each top-level field, in the order of
+   * `fieldNames`, as parseJsonExact would hold it, but a nested object or array as its JSON text (JsonText). */
+  readonly fieldValues?: readonly unknown[];
   /** Value cells in schema column order, when a schema is configured. */
   readonly cells?: readonly unknown[];
   readonly headers: readonly { readonly key: string; readonly value: string | null }[];
   /** Raw bytes of key, value and headers: what MAX_OBJECT_BYTES counts. */
   readonly rawBytes: number;
-  /** jsonl: the value's top-level field names (readers infer columns from them across the object's records). */
+  /** jsonl, and columns inferred from the values: the value's top-level field names (readers infer columns from
+   * them across the object's records). One list is shared by records whose names are the same. */
   readonly fieldNames?: readonly string[];
 }
 
@@ -72,14 +76,19 @@ export interface ConvertPlan {
   /** The encoder writes a JSON value's bytes as they are unless they hold a line break (jsonl): its text is then
    * decoded only for that case, for a syntax error's wording, or when its fields are needed. */
   readonly rawJsonBytes?: boolean;
+  /** Columns inferred from the values, and nothing else reads them (no schema, no {{value.…}}): each top-level
+   * field's value is taken from its bytes as the JSON check walks them (SinkRecord.fieldValues), with no object
+   * built, no text decoded, and nested values kept as their JSON text. */
+  readonly topLevelCells?: boolean;
 }
 
 export function convertPlan(cfg: SinkConfig): ConvertPlan {
   const columnar = cfg.format === 'avro' || cfg.format === 'parquet' || cfg.format === 'csv' || cfg.format === 'csv_with_headers';
   const columns = columnar && cfg.fields.includes('value') && cfg.valueEncoding === 'json';
   const valueUsed = cfg.fields.includes('value') || cfg.keyTemplate.valuePaths.length > 0;
+  const topLevelCells = columns && !cfg.schema && cfg.keyTemplate.valuePaths.length === 0;
   return {
-    needsValue: cfg.valueEncoding === 'json' && (columns || cfg.keyTemplate.valuePaths.length > 0),
+    needsValue: cfg.valueEncoding === 'json' && ((columns && !topLevelCells) || cfg.keyTemplate.valuePaths.length > 0),
     needsObject: columns,
     avroNames: cfg.format === 'avro',
     needsKey: cfg.fields.includes('key') || cfg.keyTemplate.usesKey,
@@ -94,6 +103,7 @@ export function convertPlan(cfg: SinkConfig): ConvertPlan {
     maxRawBytes: cfg.maxObjectBytes,
     finiteNumbers: cfg.format === 'jsonl' && cfg.fields.includes('value'),
     rawJsonBytes: cfg.format === 'jsonl',
+    topLevelCells,
   };
 }
 
@@ -131,8 +141,13 @@ let jsonNames: readonly string[] | undefined;
 /** Whether the value readJson last checked holds LF or CR (JsonCheck.lineBreaks). */
 let jsonLineBreaks = false;
 
+/** What readJson found besides the value (module-level like jsonNames, for the same reason). */
+let jsonCheck: JsonCheck | undefined;
+
 function readJson(plan: ConvertPlan, raw: Buffer, t: string | undefined): unknown {
-  const check = checkJson(raw, plan.finiteNumbers, plan.finiteNumbers);
+  const cells = plan.topLevelCells === true;
+  const check = checkJson(raw, plan.finiteNumbers, plan.finiteNumbers || cells, cells);
+  jsonCheck = check;
   jsonNames = check.topLevelNames ?? undefined;
   jsonLineBreaks = check.lineBreaks;
   if (check.reason !== null) {
@@ -185,19 +200,38 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
   let value: unknown;
   let cells: unknown[] | undefined;
   let fieldNames: readonly string[] | undefined;
+  let fieldValues: unknown[] | undefined;
   if (r.value !== null) {
     const mode = plan.valueMode;
     if (mode === 'base64') valueText = r.value.toString('base64');
     else if (mode === 'text' || mode === 'utf8') valueText = text(r.value, 'value');
     else if (mode === 'json') {
       checkUtf8(r.value, 'value');
-      // jsonl copies a value's bytes when they are one line (the check says so); only others become text.
-      const t = plan.rawJsonBytes === true && !plan.needsValue ? undefined : r.value.toString('utf8');
+      // jsonl copies a value's bytes when they are one line (the check says so); only others become text. Cells
+      // taken from the bytes need no text either.
+      const cellsFromBytes = plan.topLevelCells === true;
+      const t = (plan.rawJsonBytes === true || cellsFromBytes) && !plan.needsValue ? undefined : r.value.toString('utf8');
       value = readJson(plan, r.value, t);
       fieldNames = jsonNames;
-      valueText = t === undefined && !jsonLineBreaks ? RAW_JSON_TEXT : toSingleLine(t ?? r.value.toString('utf8'));
+      if (cellsFromBytes) {
+        valueText = RAW_JSON_TEXT;
+        if (jsonCheck!.topLevelObject) {
+          if (!jsonCheck!.integerNames) fieldValues = topLevelValues(r.value, fieldNames!.length, jsonCheck!.riskyNumbers);
+          else {
+            // JSON.parse orders integer-like names first: such a value is parsed, so its columns come in that order.
+            const obj = parseJsonExact(r.value.toString('utf8'), jsonCheck!.riskyNumbers) as Record<string, unknown>;
+            fieldNames = Object.keys(obj);
+            fieldValues = fieldNames.map((k) => obj[k]);
+          }
+        }
+      } else valueText = t === undefined && !jsonLineBreaks ? RAW_JSON_TEXT : toSingleLine(t ?? r.value.toString('utf8'));
     }
-    if (plan.needsObject) {
+    if (plan.needsObject && plan.topLevelCells) {
+      if (!jsonCheck!.topLevelObject) {
+        throw new RecordError('convert', `value is not a JSON object (got ${jsonKindOf(r.value)}); ${cfg.format} needs one object per record, or VALUE_ENCODING=text/base64`);
+      }
+      checkFieldNames(plan, fieldNames!);
+    } else if (plan.needsObject) {
       // A number no double holds arrives as a JSON.rawJSON object: it is a number, not an object.
       if (value === null || typeof value !== 'object' || Array.isArray(value) || JSON.isRawJSON(value)) {
         const got = Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' || typeof value === 'bigint' ? 'number' : typeof value;
@@ -226,7 +260,69 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     });
   }
   if (!plan.needsValue) value = undefined;
-  return { record: r, keyText, valueText, value, cells, headers, rawBytes, fieldNames };
+  return { record: r, keyText, valueText, value, cells, headers, rawBytes, fieldNames, fieldValues };
+}
+
+/** The names of the last list checked, and for which plan (a list is shared by the records that have it). */
+let checkedNames: { plan: ConvertPlan; names: readonly string[] } | undefined;
+
+/** The value's top-level names as inferred columns: each checked once per list (see checkFieldName). */
+function checkFieldNames(plan: ConvertPlan, names: readonly string[]): void {
+  if (checkedNames !== undefined && checkedNames.names === names && checkedNames.plan === plan) return;
+  for (const k of names) checkFieldName(k, plan.avroNames, plan.headerNames);
+  if (names.length === 0 && plan.valueColumnsOnly) {
+    throw new RecordError('schema', 'value has no fields and FIELDS=value: the row would have no columns (readers refuse zero-column files and skip blank lines)');
+  }
+  checkedNames = { plan, names };
+}
+
+/** What a JSON value that is not an object is, from its first byte, worded as for a parsed value. */
+function jsonKindOf(raw: Buffer): string {
+  let at = 0;
+  while (raw[at] === 0x20 || raw[at] === 0x09 || raw[at] === 0x0a || raw[at] === 0x0d) at++;
+  const c = raw[at];
+  return c === 0x5b ? 'an array' : c === 0x6e ? 'null' : c === 0x22 ? 'string' : c === 0x74 || c === 0x66 ? 'boolean' : 'number';
+}
+
+function isInteger(raw: Buffer, s: number, e: number): boolean {
+  for (let k = s; k < e; k++) if (raw[k] === 0x2e) return false;
+  return true;
+}
+
+/** An integer of up to 15 digits, from its bytes (exact: below 2^53). */
+function smallInteger(raw: Buffer, s: number, e: number): number {
+  const negative = raw[s] === 0x2d;
+  let v = 0;
+  for (let k = negative ? s + 1 : s; k < e; k++) v = v * 10 + (raw[k] - 0x30);
+  return negative ? -v : v;
+}
+
+/**
+ * The values of a top-level object's members, from the spans the JSON check just recorded (json-validate.ts,
+ * topLevelSpans): what parseJsonExact would give for each, but nested objects and arrays as their JSON text
+ * (JsonText: the bytes themselves when they are what stringifyJsonExact would write, else that text).
+ */
+function topLevelValues(raw: Buffer, count: number, riskyNumbers: boolean): unknown[] {
+  const spans = topLevelSpans();
+  const out = new Array<unknown>(count);
+  for (let j = 0; j < count; j++) {
+    const k = j * 4, first = spans[k], s = spans[k + 1], e = spans[k + 2], odd = spans[k + 3] !== 0;
+    switch (first) {
+      case 0x22: out[j] = odd ? JSON.parse(raw.toString('utf8', s, e)) : raw.toString('utf8', s + 1, e - 1); break;
+      case 0x7b:
+      case 0x5b:
+        out[j] = new JsonText(odd ? stringifyJsonExact(parseJsonExact(raw.toString('utf8', s, e), riskyNumbers)) : raw.toString('utf8', s, e));
+        break;
+      case 0x74: out[j] = true; break;
+      case 0x66: out[j] = false; break;
+      case 0x6e: out[j] = null; break;
+      default:
+        // A number: up to 15 digits and no exponent is exact as a double; others as parseJsonExact holds them.
+        if (odd) out[j] = exactNumberOf(raw.toString('latin1', s, e));
+        else out[j] = isInteger(raw, s, e) ? smallInteger(raw, s, e) : Number(raw.toString('latin1', s, e));
+    }
+  }
+  return out;
 }
 
 /** {{value.a.b}} → text of that field for the key template. */

@@ -47,6 +47,11 @@ export interface JsonCheck {
   readonly topLevelFields: number;
   /** The top-level object's field names, when asked for (checkJson's `names`). */
   readonly topLevelNames?: string[];
+  /** The value is an object (its first byte is `{`). */
+  readonly topLevelObject: boolean;
+  /** A top-level name may be an integer such as "2" (JSON.parse puts those first, in numeric order): it starts with
+   * a digit or holds an escape. */
+  readonly integerNames: boolean;
 }
 
 // Module-level cursor instead of closures: the check runs once per record, so it must not allocate.
@@ -93,6 +98,7 @@ function ws(): void {
     if (c === 0x0a || c === 0x0d) breaks = true;
     at++;
   }
+  if (at !== i) odd = true;
   i = at;
 }
 
@@ -127,6 +133,7 @@ function string(): boolean {
       const e = b[i + 1];
       if (!ESC[e]) return false;
       stringFlags |= KEY_ESCAPED;
+      odd = true;
       if (e === 0x75) {
         if (i + 5 >= n || !HEX[b[i + 2]] || !HEX[b[i + 3]] || !HEX[b[i + 4]] || !HEX[b[i + 5]]) return false;
         const unit = hex4(i + 2);
@@ -159,23 +166,31 @@ function number(): boolean {
   if (b[i] === 0x2d) i++;
   if (i >= n) return false;
   let count = 0;
-  if (b[i] === 0x30) { i++; count = 1; } else if (b[i] >= 0x31 && b[i] <= 0x39) count = digits();
+  const zero = b[i] === 0x30;
+  if (zero) { i++; count = 1; } else if (b[i] >= 0x31 && b[i] <= 0x39) count = digits();
   else return false;
   if (i < n && b[i] === 0x2e) {
     i++;
+    const from = i;
     const f = digits();
     if (f === 0) return false;
     count += f;
-  }
+    // JSON.stringify writes a fraction otherwise when it ends in 0 (1.50 -> 1.5) or is below 1e-6 (0.0000001 -> 1e-7).
+    if (b[i - 1] === 0x30 || (zero && f >= 7 && b[from] === 0x30 && b[from + 1] === 0x30 && b[from + 2] === 0x30 && b[from + 3] === 0x30 && b[from + 4] === 0x30 && b[from + 5] === 0x30)) odd = true;
+  } else if (zero && b[start] === 0x2d) odd = true; // -0 is written 0
   if (i < n && (b[i] === 0x65 || b[i] === 0x45)) {
     i++;
     if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++;
     if (digits() === 0) return false;
     risky = true;
     exponent = true;
+    odd = true;
   } else exponent = false;
   // Up to 15 significant digits always survive a double (DBL_DIG); more may not.
-  if (count >= 16) risky = true;
+  if (count >= 16) {
+    risky = true;
+    odd = true;
+  }
   // Only an exponent or 309+ digits can go beyond a double's range; Number() runs for those alone.
   if (finiteOnly && (exponent || count >= 309)) {
     const text = Buffer.from(b.buffer, b.byteOffset + start, i - start).toString('latin1');
@@ -230,12 +245,53 @@ function memberKey(): boolean {
   const start = i + 1;
   if (!string()) return false;
   pushKey(start, i - 1, stringFlags);
-  if (depth === 1) topFields++;
+  // An integer-like key: JSON.parse orders such keys first, so the text is not what JSON.stringify writes back.
+  // An escaped key may spell one too ("\u0032"): counted as such.
+  const integer = (b[start] >= 0x30 && b[start] <= 0x39) || (stringFlags & KEY_ESCAPED) !== 0;
+  if (depth === 1) {
+    topFields++;
+    if (integer) integerNames = true;
+  } else if (integer) odd = true;
   ws();
   if (b[i] !== 0x3a) return false;
   i++;
   ws();
+  if (wantValues && depth === 1) startTop();
   return true;
+}
+
+/*
+ * Top-level values, when asked for: where each member of the top-level object starts and ends, its first byte, and
+ * whether its text is not what JSON.stringify(JSON.parse(text)) writes (`odd`: whitespace, an escape, an
+ * integer-like key, or a number written otherwise: 1.50, 1e3, -0, 16+ digits). Flat quadruples in `tops`, read with
+ * topLevelSpans() until the next check.
+ */
+let wantValues = false;
+let odd = false;
+let integerNames = false;
+let tops = new Int32Array(4 * 64);
+
+function startTop(): void {
+  const k = (topFields - 1) * 4;
+  if (k + 4 > tops.length) {
+    const next = new Int32Array(tops.length * 2);
+    next.set(tops);
+    tops = next;
+  }
+  tops[k] = b[i];
+  tops[k + 1] = i;
+  odd = false;
+}
+
+function endTop(): void {
+  const k = (topFields - 1) * 4;
+  tops[k + 2] = i;
+  tops[k + 3] = odd ? 1 : 0;
+}
+
+/** First byte, start, end (exclusive) and odd flag (1) of each top-level member's value, from the last check. */
+export function topLevelSpans(): Int32Array {
+  return tops;
 }
 
 const lowerAscii = (c: number) => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
@@ -356,9 +412,11 @@ let names: string[] | undefined;
  * Checks that `bytes` holds exactly one JSON value (surrounding whitespace allowed) that readers accept. With
  * `finiteNumbers`, a number beyond the range of a double (1e400) is refused too: for JSON that is written as JSON.
  */
-export function checkJson(bytes: Uint8Array, finiteNumbers = false, topLevelNames = false): JsonCheck {
+export function checkJson(bytes: Uint8Array, finiteNumbers = false, topLevelNames = false, topLevelValues = false): JsonCheck {
   finiteOnly = finiteNumbers;
   wantNames = topLevelNames;
+  integerNames = false;
+  if (tops.length > KEYS_KEPT) tops = new Int32Array(4 * 64); // the last caller has read them
   names = undefined;
   b = bytes;
   n = bytes.length;
@@ -369,11 +427,19 @@ export function checkJson(bytes: Uint8Array, finiteNumbers = false, topLevelName
   topFields = 0;
   depth = 0;
   keyTop = 0;
+  let first = 0;
+  while (first < n && WS[bytes[first]] === 1) first++;
+  const object = bytes[first] === 0x7b;
+  // Values only of a top-level object (the spans of an array's elements are not kept).
+  wantValues = topLevelValues && object;
   const ok = walk();
   b = EMPTY; // do not keep the record's buffer alive
   keyTop = 0;
   if (keys.length > KEYS_KEPT) keys = new Int32Array(3 * 64); // one huge object does not hold memory for good
-  return { reason: ok ? null : (problem ?? 'syntax error'), riskyNumbers: risky, lineBreaks: breaks, topLevelFields: topFields, topLevelNames: names };
+  return {
+    reason: ok ? null : (problem ?? 'syntax error'), riskyNumbers: risky, lineBreaks: breaks, topLevelFields: topFields, topLevelNames: names,
+    topLevelObject: object, integerNames,
+  };
 }
 
 /** True when `bytes` holds exactly one JSON value that passes checkJson. */
@@ -392,12 +458,13 @@ function walk(): boolean {
       entered = false;
       ws();
       if (top === OBJECT) {
-        if (b[i] === 0x7d) { i++; closeObject(); continue; }
+        if (b[i] === 0x7d) { i++; closeObject(); if (depth === 1 && wantValues) endTop(); continue; }
         if (!memberKey()) return false;
-      } else if (b[i] === 0x5d) { i++; depth--; continue; }
+      } else if (b[i] === 0x5d) { i++; depth--; if (depth === 1 && wantValues) endTop(); continue; }
       const before = depth;
       if (!value()) return false;
       entered = depth > before;
+      if (!entered && depth === 1 && wantValues) endTop();
       continue;
     }
     ws();
@@ -411,12 +478,15 @@ function walk(): boolean {
       const before = depth;
       if (!value()) return false;
       entered = depth > before;
+      if (!entered && depth === 1 && wantValues) endTop();
     } else if (c === 0x7d && top === OBJECT) {
       i++;
       if (!closeObject()) return false;
+      if (depth === 1 && wantValues) endTop();
     } else if (c === 0x5d && top === ARRAY) {
       i++;
       depth--;
+      if (depth === 1 && wantValues) endTop();
     } else return false;
   }
   ws();

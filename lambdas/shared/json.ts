@@ -51,16 +51,36 @@ export function isExactDouble(text: string, n: number): boolean {
   return Number.isFinite(n) && decimalKey(text) === decimalKey(String(n));
 }
 
-function exactNumber(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value !== 'number') return value;
-  const source = context?.source;
-  if (source === undefined) return value;
+/** What parseJsonExact makes of a number literal whose double is `value`. */
+function exactFrom(source: string, value: number): unknown {
   if (INTEGER.test(source)) {
     if (Number.isSafeInteger(value)) return value;
     const big = BigInt(source);
     return big >= INT64_MIN && big <= INT64_MAX ? big : JSON.rawJSON(source);
   }
   return isExactDouble(source, value) ? value : JSON.rawJSON(source);
+}
+
+/** A valid JSON number literal as parseJsonExact holds it: number, BigInt or JSON.rawJSON (see the module comment). */
+export function exactNumberOf(source: string): unknown {
+  return exactFrom(source, Number(source));
+}
+
+function exactNumber(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== 'number') return value;
+  const source = context?.source;
+  return source === undefined ? value : exactFrom(source, value);
+}
+
+/**
+ * A nested object or array held as its JSON text (what stringifyJsonExact writes for it), not as an object graph:
+ * the columnar formats' JSON cells, taken from the value's bytes (convert.ts, topLevelValues).
+ */
+export class JsonText {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { isReservedName, Limits, MetadataColumnPrefix } from './constants.ts';
 import { RecordError, type RecordStage } from './errors.ts';
-import { stringifyJsonExact } from './json.ts';
+import { JsonText, stringifyJsonExact } from './json.ts';
 
 export const ColumnTypes = [
   'boolean', 'int', 'long', 'float', 'double', 'string', 'bytes', 'timestamp-millis', 'timestamp-micros', 'date', 'json',
@@ -119,15 +119,81 @@ function widen(a: Inferred, b: Inferred): Inferred {
  * everywhere is string.
  */
 export function inferSchema(values: readonly Record<string, unknown>[]): TableSchema {
-  const kinds = new Map<string, Inferred>();
-  for (const v of values) {
-    for (const k in v) kinds.set(k, widen(kinds.get(k) ?? 'null', kindOf(v[k])));
+  return inferTable(values.map((v) => {
+    const names: string[] = [];
+    for (const k in v) names.push(k);
+    return { names, values: names.map((k) => v[k]) };
+  })).schema;
+}
+
+/** One record's top-level fields: names, and values in the same order (a nested value as an object or JsonText). */
+export interface FieldRow {
+  readonly names: readonly string[];
+  readonly values: readonly unknown[];
+}
+
+/**
+ * Infers the columns of rows (inferSchema's rules) and converts their cells (toCell), column-major. Rows that share
+ * one names list (the JSON check hands out one list for records with the same names) share its column layout, found
+ * once. toCell may throw RecordError: the caller has admitted the rows (table.ts), so it does not for inferred types.
+ */
+export function inferTable(rows: readonly FieldRow[]): { schema: TableSchema; data: unknown[][] } {
+  const index = new Map<string, number>();
+  const kinds: Inferred[] = [];
+  const names: string[] = [];
+  // Per names list: the column of each of its names.
+  const layouts = new Map<readonly string[], Int32Array>();
+  const layoutOf = new Array<Int32Array>(rows.length);
+  let lastNames: readonly string[] | undefined;
+  let last: Int32Array = new Int32Array(0);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    if (row.names !== lastNames) {
+      lastNames = row.names;
+      let layout = layouts.get(row.names);
+      if (layout === undefined) {
+        layout = new Int32Array(row.names.length);
+        for (let j = 0; j < row.names.length; j++) {
+          const k = row.names[j];
+          let c = index.get(k);
+          if (c === undefined) {
+            c = kinds.length;
+            index.set(k, c);
+            kinds.push('null');
+            names.push(k);
+          }
+          layout[j] = c;
+        }
+        layouts.set(row.names, layout);
+      }
+      last = layout;
+    }
+    layoutOf[r] = last;
+    for (let j = 0; j < last.length; j++) kinds[last[j]] = widen(kinds[last[j]], kindOf(row.values[j]));
   }
-  const columns: Column[] = [];
-  for (const [name, kind] of kinds) {
-    columns.push({ name, type: kind === 'null' ? 'string' : kind === 'bigLong' ? 'long' : kind, nullable: true });
+  const columns: Column[] = names.map((name, c) => {
+    const kind = kinds[c];
+    return { name, type: kind === 'null' ? 'string' : kind === 'bigLong' ? 'long' : kind, nullable: true };
+  });
+  // Where each column sits in each layout's row (-1: the rows of that layout lack it).
+  const positions = new Map<Int32Array, Int32Array>();
+  for (const layout of layouts.values()) {
+    const at = new Int32Array(columns.length).fill(-1);
+    for (let j = 0; j < layout.length; j++) at[layout[j]] = j;
+    positions.set(layout, at);
   }
-  return { name: 'KafkaRecord', columns, given: false };
+  const data = columns.map(() => new Array<unknown>(rows.length));
+  let lastLayout: Int32Array | undefined;
+  let at: Int32Array = new Int32Array(0);
+  for (let r = 0; r < rows.length; r++) {
+    if (layoutOf[r] !== lastLayout) {
+      lastLayout = layoutOf[r];
+      at = positions.get(lastLayout)!;
+    }
+    const values = rows[r].values;
+    for (let c = 0; c < columns.length; c++) data[c][r] = toCell(columns[c], at[c] < 0 ? undefined : values[at[c]]);
+  }
+  return { schema: { name: 'KafkaRecord', columns, given: false }, data };
 }
 
 /** Control characters in a column name break CSV headers and SQL identifiers. */
@@ -173,7 +239,7 @@ const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 
 function describe(v: unknown): string {
-  const text = typeof v === 'string' ? JSON.stringify(v) : stringifyJsonExact(v);
+  const text = typeof v === 'string' ? JSON.stringify(v) : v instanceof JsonText ? v.text : stringifyJsonExact(v);
   return text === undefined ? String(v) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
@@ -268,7 +334,7 @@ export function toCell(col: Column, v: unknown): unknown {
       if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v) && realDate(v)) return Date.parse(v) / 86_400_000;
       return mismatch(col, v);
     case 'json':
-      return stringifyJsonExact(v);
+      return v instanceof JsonText ? v.text : stringifyJsonExact(v);
   }
 }
 

@@ -9,7 +9,7 @@
 import type { SinkConfig } from '../config.ts';
 import { Limits, MetadataColumnPrefix } from '../constants.ts';
 import type { SinkRecord } from '../convert.ts';
-import { inferSchema, ownField, toCell, type Column, type TableSchema } from '../schema.ts';
+import { inferTable, type Column, type FieldRow, type TableSchema } from '../schema.ts';
 
 export interface Table {
   readonly name: string;
@@ -35,6 +35,18 @@ function namesOf(r: SinkRecord): readonly string[] {
   const names: string[] = [];
   for (const k in (r.value ?? {}) as Record<string, unknown>) names.push(k);
   return names;
+}
+
+const NO_FIELDS: FieldRow = { names: [], values: [] };
+
+/** A record's top-level fields for inferred columns: taken from the bytes by convert (fieldValues), or from the
+ * parsed value (a key template that reads value fields keeps it). */
+function fieldRow(r: SinkRecord): FieldRow {
+  if (r.fieldValues) return { names: r.fieldNames!, values: r.fieldValues };
+  if (r.value === null || r.value === undefined) return NO_FIELDS;
+  const names = namesOf(r);
+  const obj = r.value as Record<string, unknown>;
+  return { names, values: names.map((k) => obj[k]) };
 }
 
 /**
@@ -101,9 +113,9 @@ export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTa
         schema = cfg.schema;
         schema.columns.forEach((c, i) => add(c, records.map((r) => (r.cells ? r.cells[i] : null))));
       } else {
-        const objects = records.map((r) => (r.value ?? {}) as Record<string, unknown>);
-        schema = inferSchema(objects);
-        for (const c of schema.columns) add(c, objects.map((o) => toCell(c, ownField(o, c.name))));
+        const inferred = inferTable(records.map(fieldRow));
+        schema = inferred.schema;
+        schema.columns.forEach((c, i) => add(c, inferred.data[i]));
       }
     } else {
       const type = cfg.valueEncoding === 'base64' ? 'bytes' : 'string';

@@ -4,6 +4,7 @@ import { convertPlan, convertRecord, RAW_JSON_TEXT, valueFieldText, type SinkRec
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 import { filterRecord } from '../../../lambdas/shared/filter.ts';
+import { JsonText } from '../../../lambdas/shared/json.ts';
 
 const cfgOf = (env: Record<string, string> = {}): SinkConfig => loadSinkConfig({ BUCKET_NAME: 'my-bucket', ...env });
 
@@ -241,18 +242,19 @@ describe('convertRecord: text and encodings', () => {
 });
 
 describe('convertRecord: parsed values, exact integers and schemas', () => {
-  it('keeps 2^63-1 exactly as a BigInt when parquet needs the value', () => {
+  it('keeps 2^63-1 exactly as a BigInt when parquet needs the value (its fields, taken from the bytes)', () => {
     // Prepare
     const cfg = cfgOf({ FORMAT: 'parquet' });
-    const value = '{"id":9223372036854775807,"small":5,"neg":-9223372036854775808,"f":1.5}';
+    const value = '{"id":9223372036854775807,"small":5,"neg":-9223372036854775808,"f":1.5,"o":{"a":[1,2]}}';
 
     // Act
     const got = convert(cfg, rec({ value }));
 
     // Assess
-    expect(got.value).toEqual({ id: 9223372036854775807n, small: 5, neg: -9223372036854775808n, f: 1.5 });
-    expect(typeof (got.value as { id: unknown }).id).toBe('bigint');
-    expect(got.valueText).toBe(value);
+    expect(got.value).toBeUndefined();
+    expect(got.fieldNames).toEqual(['id', 'small', 'neg', 'f', 'o']);
+    expect(got.fieldValues).toEqual([9223372036854775807n, 5, -9223372036854775808n, 1.5, new JsonText('{"a":[1,2]}')]);
+    expect(typeof got.fieldValues![0]).toBe('bigint');
   });
 
   it('keeps 2^63-1 exactly when a key template reads a value field', () => {
@@ -382,7 +384,7 @@ describe('convertRecord: parsed values, exact integers and schemas', () => {
     expect([badName.stage, badName.message]).toEqual(['schema', 'value field "order-id" is not a valid Avro name ([A-Za-z_][A-Za-z0-9_]*)']);
     expect([reserved.stage, reserved.message]).toEqual(['schema', 'value field "_kafka_offset" uses the prefix "_kafka_" (in any letter case) reserved for Kafka metadata columns']);
     expect(convertError(parquet, rec({ value: '{"_KAFKA_offset":1}' })).message).toBe('value field "_KAFKA_offset" uses the prefix "_kafka_" (in any letter case) reserved for Kafka metadata columns');
-    expect(parquetDash.value).toEqual({ 'order-id': 1 });
+    expect([parquetDash.fieldNames, parquetDash.fieldValues]).toEqual([['order-id'], [1]]);
   });
 });
 
@@ -413,8 +415,10 @@ describe('convertPlan', () => {
   const all = { needsKey: true, needsHeaders: true };
   it.each([
     [{}, { needsValue: false, needsObject: false, avroNames: false, ...all, valueMode: 'json' }],
-    [{ FORMAT: 'csv' }, { needsValue: true, needsObject: true, avroNames: false, ...all, valueMode: 'json' }],
-    [{ FORMAT: 'avro' }, { needsValue: true, needsObject: true, avroNames: true, ...all, valueMode: 'json' }],
+    [{ FORMAT: 'csv' }, { needsValue: false, needsObject: true, topLevelCells: true, avroNames: false, ...all, valueMode: 'json' }],
+    [{ FORMAT: 'avro' }, { needsValue: false, needsObject: true, topLevelCells: true, avroNames: true, ...all, valueMode: 'json' }],
+    [{ FORMAT: 'avro', AVRO_SCHEMA: '{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}' }, { needsValue: true, needsObject: true, topLevelCells: false, valueMode: 'json' }],
+    [{ FORMAT: 'parquet', KEY_TEMPLATE: '{{topic}}/{{value.a}}/{{partition}}+{{start_offset}}' }, { needsValue: true, needsObject: true, topLevelCells: false, valueMode: 'json' }],
     [{ FORMAT: 'parquet', FIELDS: 'key,offset' }, { needsValue: false, needsObject: false, avroNames: false, needsKey: true, needsHeaders: false, valueMode: 'raw' }],
     [{ FORMAT: 'parquet', VALUE_ENCODING: 'base64' }, { needsValue: false, needsObject: false, avroNames: false, ...all, valueMode: 'base64' }],
     [{ KEY_TEMPLATE: '{{topic}}/{{value.a}}/{{partition}}+{{start_offset}}' }, { needsValue: true, needsObject: false, avroNames: false, ...all, valueMode: 'json' }],

@@ -270,8 +270,9 @@ function parseTime(col: Column, v: string): number {
 }
 
 /**
- * Converts one JSON value to the column's cell value: boolean, number (int/float/double/timestamp-millis/date),
- * bigint (long/timestamp-micros), string, Buffer (bytes), or string of JSON (json). Throws RecordError on mismatch.
+ * Converts one JSON value to the column's cell value: boolean, number (int/float/double/timestamp-millis/date, and
+ * long within ±2^53), bigint (long beyond ±2^53, timestamp-micros), string, Buffer (bytes), or string of JSON (json).
+ * Throws RecordError on mismatch.
  */
 export function toCell(col: Column, v: unknown): unknown {
   if (v === undefined) {
@@ -290,7 +291,8 @@ export function toCell(col: Column, v: unknown): unknown {
       if (typeof v === 'number' && Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX) return v;
       return mismatch(col, v);
     case 'long':
-      if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
+      // A number when a double holds it exactly: no BigInt per cell unless the digits need one.
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
       if (typeof v === 'bigint' && v >= INT64_MIN && v <= INT64_MAX) return v;
       return mismatch(col, v);
     case 'double':

@@ -10,18 +10,26 @@ import snappy from 'snappyjs';
 import type { Column } from '../schema.ts';
 import type { Table } from './table.ts';
 
-/** avsc packs a long's 8 bytes into the output at once and keeps nothing: one scratch buffer serves every value. */
+/**
+ * avsc packs a long's 8 bytes into the output at once and keeps nothing: one scratch buffer serves every value. A
+ * long cell is a number when a double holds it exactly (no BigInt made for it), else a BigInt (schema.ts, toCell).
+ */
 const longBytes = Buffer.alloc(8);
+const TWO_32 = 2 ** 32;
 const ExactLong = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
-  toBuffer: (n: bigint) => {
-    longBytes.writeBigInt64LE(n);
+  toBuffer: (n: bigint | number) => {
+    if (typeof n === 'number') {
+      // Two's complement of a safe integer, as two 32-bit halves.
+      longBytes.writeUInt32LE(n >>> 0, 0);
+      longBytes.writeInt32LE(Math.floor(n / TWO_32), 4);
+    } else longBytes.writeBigInt64LE(n);
     return longBytes;
   },
   fromJSON: (v: unknown) => BigInt(v as string),
-  toJSON: (n: bigint) => Number(n),
-  isValid: (n: unknown) => typeof n === 'bigint',
-  compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
+  toJSON: (n: bigint | number) => Number(n),
+  isValid: (n: unknown) => typeof n === 'bigint' || Number.isSafeInteger(n),
+  compare: (a: bigint | number, b: bigint | number) => (a < b ? -1 : a > b ? 1 : 0),
 });
 
 function avroType(c: Column, logical = true): unknown {
@@ -105,7 +113,6 @@ export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buff
     sync,
   ];
   const cols = table.columns;
-  const convert = cols.map((c) => (c.type === 'timestamp-millis' ? (v: unknown) => (v === null ? null : BigInt(v as number)) : undefined));
   // Rows are encoded straight into one block buffer (no Buffer per row), reused after each block is written out. It
   // starts at the size the rows suggest (an object of one record needs a small one) and grows when a row does not fit.
   let block = Buffer.allocUnsafe(Math.min(BLOCK_BYTES, Math.max(1024, table.rowCount * 256)));
@@ -122,11 +129,7 @@ export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buff
   for (let row = 0; row < table.rowCount; row++) {
     // No prototype: a field named "__proto__" must be an own field, not a prototype change.
     const obj = Object.create(null) as Record<string, unknown>;
-    for (let c = 0; c < cols.length; c++) {
-      const v = table.data[c][row];
-      const conv = convert[c];
-      obj[cols[c].name] = conv ? conv(v) : v;
-    }
+    for (let c = 0; c < cols.length; c++) obj[cols[c].name] = table.data[c][row];
     let end = type.encode(obj, block, blockBytes);
     if (end < 0) {
       // It does not fit (encode returns minus the missing bytes): a larger buffer holding the block so far.

@@ -76,7 +76,9 @@ export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: n
   };
   const columnData = table.columns.map((c, i) => {
     let data = table.data[i];
-    if (c.type === 'timestamp-millis') data = data.map((v) => (v === null ? null : BigInt(v as number)));
+    // hyparquet-writer takes INT64 values as BigInt only: long cells that are numbers (schema.ts, toCell) and
+    // millisecond timestamps become BigInt here, at the writer's door.
+    if (c.type === 'timestamp-millis' || c.type === 'long') data = data.map((v) => (typeof v === 'number' ? BigInt(v) : v));
     else if (c.type === 'bytes') data = data.map((v) => (v === null ? null : new Uint8Array(v as Buffer)));
     else if (c.type === 'string' || c.type === 'json') data = utf8Values(data);
     return { name: c.name, data, nullable: c.nullable };

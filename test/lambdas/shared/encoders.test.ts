@@ -437,6 +437,20 @@ describe('avro', () => {
     expect(file.rows.map((r) => r._kafka_offset)).toEqual(rows.map((r) => r.offset));
   });
 
+  it('writes long cells held as numbers (within ±2^53) and as BigInts alike, at every edge of the two halves', async () => {
+    // Prepare: a number is written from two 32-bit halves; each edge of them, the sign, and BigInts beyond 2^53.
+    const edges = ['0', '-0', '1', '-1', '2147483647', '-2147483648', '4294967295', '4294967296', '-4294967296', '-4294967297',
+      '-5000000000', '9007199254740991', '-9007199254740991', '9007199254740993', '-9223372036854775808', '9223372036854775807'];
+    const rows = edges.map((n) => ({ value: `{"n":${n}}` }));
+
+    // Act
+    const file = await readAvro(encode({ FORMAT: 'avro', FIELDS: 'value,timestamp' }, rows));
+
+    // Assess
+    expect(file.rows.map((r) => r.n)).toEqual(edges.map((n) => BigInt(n)));
+    expect(file.rows.map((r) => r._kafka_timestamp)).toEqual(edges.map((_, i) => T0 + i)); // avsc reads the logical type as a number
+  });
+
   it('writes a container file avsc reads back, with exact longs and a timestamp-millis logical type', async () => {
     // Prepare
     const env = { FORMAT: 'avro' };

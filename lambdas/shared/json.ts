@@ -55,6 +55,9 @@ export function isExactDouble(text: string, n: number): boolean {
 function exactFrom(source: string, value: number): unknown {
   if (INTEGER.test(source)) {
     if (Number.isSafeInteger(value)) return value;
+    // More than 19 digits is beyond int64 (JSON integers have no leading zeros): no BigInt of a huge literal is made
+    // just to compare it (a literal of hundreds of millions of digits would throw a RangeError in BigInt()).
+    if (source.length - (source.charCodeAt(0) === 0x2d ? 1 : 0) > 19) return JSON.rawJSON(source);
     const big = BigInt(source);
     return big >= INT64_MIN && big <= INT64_MAX ? big : JSON.rawJSON(source);
   }

@@ -30,6 +30,11 @@ export interface TableSchema {
 
 export const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** A valid Avro name that JavaScript's Avro libraries cannot hold: avsc keeps a record's fields by name in a plain
+ * object, where "__proto__" replaces the prototype (encoding then throws, and avsc's reader drops the field). */
+const PROTO = '__proto__';
+const PROTO_WHY = 'JavaScript Avro libraries (avsc, which writes these files) turn it into an object prototype instead of a field';
+
 const PRIMITIVES: Record<string, ColumnType> = {
   boolean: 'boolean', int: 'int', long: 'long', float: 'float', double: 'double', string: 'string', bytes: 'bytes',
 };
@@ -67,6 +72,7 @@ export function parseAvroSchema(text: string): TableSchema {
   for (const f of o.fields as Record<string, unknown>[]) {
     const name = f?.name;
     if (typeof name !== 'string' || !AVRO_NAME.test(name)) throw new Error(`field name ${JSON.stringify(name)} is not a valid Avro name`);
+    if (name === PROTO) throw new Error(`field name "${PROTO}" is refused: ${PROTO_WHY}`);
     if (isReservedName(name)) throw new Error(`field "${name}" uses the prefix "${MetadataColumnPrefix}" (in any letter case) reserved for Kafka metadata columns`);
     if (seen.has(name.toLowerCase())) throw new Error(`field "${name}" appears twice (names are compared ignoring letter case, as Athena, Spark and DuckDB do)`);
     seen.add(name.toLowerCase());
@@ -212,6 +218,7 @@ export function checkFieldName(name: string, avro: boolean, header = false): voi
   if (avro && !AVRO_NAME.test(name)) {
     throw new RecordError('schema', `value field ${JSON.stringify(name)} is not a valid Avro name ([A-Za-z_][A-Za-z0-9_]*)`);
   }
+  if (avro && name === PROTO) throw new RecordError('schema', `value field "${PROTO}" is refused as an Avro field name: ${PROTO_WHY}`);
   if (name === '') throw new RecordError('schema', 'value field "" has an empty name, which no column can have');
   if (CONTROL.test(name)) throw new RecordError('schema', `value field ${JSON.stringify(name)} has a control character in its name`);
   if (header && name.trim() !== name) {

@@ -46,8 +46,9 @@ describeS3('hostile records read back whole by independent readers', (s3) => {
     const result = await handler(kafkaEvent(hostile), context);
 
     // Assess
-    // jsonl writes the value as JSON: 1e400 would make pyarrow refuse the whole file, so that record is set aside too.
-    expect([result.written, result.deadLettered]).toEqual(format === 'jsonl' ? [4, 4] : [5, 3]);
+    // jsonl writes the value as JSON: 1e400 would make pyarrow refuse the whole file, so that record is set aside too;
+    // avro refuses a field named __proto__ (avsc would turn it into a prototype), the other formats write it.
+    expect([result.written, result.deadLettered]).toEqual(format === 'jsonl' || format === 'avro' ? [4, 4] : [5, 3]);
     const [key] = result.keys.filter((k) => k.startsWith('topics/'));
     const row = format === 'avro' || format === 'parquet';
     const doc = (await readObject(s3, bucket, key, format, row ? undefined : compression)) as { rows: unknown[] };
@@ -68,13 +69,15 @@ describeS3('hostile records read back whole by independent readers', (s3) => {
       return;
     }
     const rows = doc.rows as Record<string, unknown>[];
-    expect(rows.map((r) => Number(r._kafka_offset))).toEqual([1, 2, 4, 5, 7]);
-    expect(rows.map((r) => r.n)).toEqual(['9007199254740993', '1.5', null, '2', '3']);
-    expect(rows.map((r) => r.m)).toEqual(['1e400', '0.1234567890123456789', null, null, null]);
-    expect(rows[2].__proto__).toBe(7);
+    const avro = format === 'avro'; // offset 4 ({"__proto__":7}) dead-lettered
+    const pick = <T,>(xs: T[]) => (avro ? xs.filter((_, i) => i !== 2) : xs);
+    expect(rows.map((r) => Number(r._kafka_offset))).toEqual(pick([1, 2, 4, 5, 7]));
+    expect(rows.map((r) => r.n)).toEqual(pick(['9007199254740993', '1.5', null, '2', '3']));
+    expect(rows.map((r) => r.m)).toEqual(pick(['1e400', '0.1234567890123456789', null, null, null]));
+    if (!avro) expect(Object.hasOwn(rows[2], '__proto__') && rows[2].__proto__).toBe(7);
     expect(rows[0].s).toBe('\u{1f600} ok');
-    expect(rows[3]._kafka_timestamp).toBe('9999-12-31T23:59:59.999+00:00');
-    expect(rows[4]._kafka_timestamp).toBe('1969-12-31T23:59:59.999+00:00');
+    expect(rows.at(-2)!._kafka_timestamp).toBe('9999-12-31T23:59:59.999+00:00');
+    expect(rows.at(-1)!._kafka_timestamp).toBe('1969-12-31T23:59:59.999+00:00');
   });
 
   it('text: values with U+2028, NEL, VT or FF are dead-lettered, so a line-splitting reader sees exactly the records', async () => {

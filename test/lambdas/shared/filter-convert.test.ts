@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.ts';
 import { convertPlan, convertRecord, RAW_JSON_TEXT, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 import { filterRecord } from '../../../lambdas/shared/filter.ts';
-import { JsonText } from '../../../lambdas/shared/json.ts';
+import { exactNumberOf, JsonText } from '../../../lambdas/shared/json.ts';
 
 const cfgOf = (env: Record<string, string> = {}): SinkConfig => loadSinkConfig({ BUCKET_NAME: 'my-bucket', ...env });
 
@@ -255,6 +255,32 @@ describe('convertRecord: parsed values, exact integers and schemas', () => {
     expect(got.fieldNames).toEqual(['id', 'small', 'neg', 'f', 'o']);
     expect(got.fieldValues).toEqual([9223372036854775807n, 5, -9223372036854775808n, 1.5, new JsonText('{"a":[1,2]}')]);
     expect(typeof got.fieldValues![0]).toBe('bigint');
+  });
+
+  it('integers at the edges of int64 and beyond: BigInt within, the literal itself beyond (no BigInt of a huge literal)', () => {
+    // 19 digits is the longest int64; 20 and more are beyond it whatever the digits (JSON has no leading zeros).
+    const cases: [string, unknown][] = [
+      ['9223372036854775807', 9223372036854775807n], ['-9223372036854775808', -9223372036854775808n],
+      ['9223372036854775808', JSON.rawJSON('9223372036854775808')], ['-9223372036854775809', JSON.rawJSON('-9223372036854775809')],
+      ['9999999999999999999', JSON.rawJSON('9999999999999999999')], ['10000000000000000000', JSON.rawJSON('10000000000000000000')],
+      ['-10000000000000000000', JSON.rawJSON('-10000000000000000000')], ['9007199254740993', 9007199254740993n],
+    ];
+    for (const [literal, want] of cases) {
+      const got = exactNumberOf(literal);
+      const text = (v: unknown) => (typeof v === 'bigint' ? v.toString() : JSON.stringify(v));
+      expect([literal, typeof got, text(got)]).toEqual([literal, typeof want, text(want)]);
+    }
+    // Beyond 19 digits no BigInt is built just to compare it (a literal of 300M+ digits makes BigInt() throw).
+    const spy = vi.spyOn(globalThis, 'BigInt');
+    try {
+      expect(JSON.isRawJSON(exactNumberOf('9'.repeat(100_000)))).toBe(true);
+      expect(JSON.isRawJSON(exactNumberOf(`-1${'0'.repeat(19)}`))).toBe(true);
+      expect(spy).not.toHaveBeenCalled();
+      exactNumberOf('9223372036854775807');
+      expect(spy).toHaveBeenCalledTimes(1); // the spy sees the calls it must
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('keeps 2^63-1 exactly when a key template reads a value field', () => {

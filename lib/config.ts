@@ -9,10 +9,11 @@ import { z } from 'zod';
 import { CompressionsByFormat, DefaultKeyTemplate, Formats, TombstoneModes, type Format } from '../lambdas/shared/constants.ts';
 import { loadForwarderConfig } from '../lambdas/forwarder/config.ts';
 import { encodeTableColumns, encodeTableRoutes } from '../lambdas/forwarder/table-columns.ts';
-import { loadSinkConfig } from '../lambdas/shared/config.ts';
+import { loadSinkConfig, type SinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { parseSettings, showValue as show } from '../lambdas/shared/settings.ts';
 import { unknownContextKeyProblems } from './context-keys.ts';
+import { catalogFromContext, GLUE_NAME, type CatalogConfig } from './catalog.ts';
 import { parseTableSchemas, tableRoutes, type IcebergColumn } from './table-schema.ts';
 
 const EXAMPLE = 'npx cdk deploy KafkaS3DirectStack -c mskClusterArn=arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1 -c topics=orders,payments';
@@ -148,6 +149,14 @@ export const ContextSchema = z.object({
   lakeFormation: bool.describe('Tables stack: grant Firehose through Lake Formation (LF access mode) instead of IAM; the deploy role must be a Lake Formation data lake administrator or hold the granted permissions with grant option.'),
   createTablesCatalog: bool.describe('Tables stack: create the s3tablescatalog Glue catalog (S3 Tables analytics integration), once per account and region.'),
   freshnessAlarmSeconds: int(60, 86_400).describe('Tables stack: alarm when Firehose data freshness exceeds this.'),
+  // Glue Data Catalog over the direct stack's objects (lib/catalog.ts)
+  catalog: bool.describe('Direct stack: register a Glue database and a table per topic over the objects, with Athena partition projection from keyTemplate (avro, parquet and csv need schemaFile).'),
+  catalogDatabase: z.string().regex(GLUE_NAME, 'must be 1-255 of a-z 0-9 _ (Glue and Athena database names)').optional()
+    .describe('Direct stack: name of the Glue database; unset = the pipeline name with _ for - (kafka_s3).'),
+  catalogTables: z.string().optional().describe('Direct stack: topic=table pairs, comma list; unset = one table per topic, named after it (topics sharing a table need topic={{topic}} in keyTemplate).'),
+  catalogPartitionCount: int(1, 100_000).optional().describe('Direct stack: the topics\' partition count, the projected range of a {{partition}} directory in keyTemplate.'),
+  catalogStartDate: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, 'must be a date YYYY-MM-DD')
+    .describe('Direct stack: first day of the projected time partitions (objects of earlier days are not queried; every day since is listed by a query that does not filter on time).'),
 });
 
 export type ContextInput = z.input<typeof ContextSchema>;
@@ -173,6 +182,8 @@ export interface AppConfig extends Omit<Parsed, 'tableBucketName'> {
   /** Tables stack: the forwarder's environment from the context (the stack adds stream, bucket and prefix),
    * validated by the forwarder's own schema at synth. */
   readonly forwarderEnvironment: Record<string, string>;
+  /** Direct stack: the Glue database and tables to register (catalog=true). */
+  readonly catalogConfig?: CatalogConfig;
 }
 
 /** Lambda refuses a function whose environment (names, values and their encoding) exceeds 4 KB. */
@@ -381,8 +392,9 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   ];
   // Keys that failed above are left out: the sink then checks the rest against its defaults, without repeating them.
   const sinkEnvironment: Record<string, string> = Object.fromEntries(fromContext.filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+  let sinkConfig: SinkConfig | undefined;
   try {
-    loadSinkConfig({ ...sinkEnvironment, ...(schemaText ? { AVRO_SCHEMA: schemaText } : {}) });
+    sinkConfig = loadSinkConfig({ ...sinkEnvironment, ...(schemaText ? { AVRO_SCHEMA: schemaText } : {}) });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const p of err.problems) {
@@ -427,6 +439,11 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     problems.push(`valueEncoding=${show(c.valueEncoding)}: value columns of a table schema come from JSON values (valueEncoding=json)`);
   }
 
+  // With a catalog key unparsed (reported above) the catalog is not judged against its default.
+  const catalog = ok('topics', 'catalog', 'catalogTables', 'catalogPartitionCount', 'catalogStartDate', 'pipeline')
+    ? catalogFromContext(c, sinkConfig, c.pipeline ?? DEFAULT_PIPELINE) : { problems: [] };
+  problems.push(...catalog.problems);
+
   const forwarderEnvironment = forwarderEnvironmentOf(c, routes, tableColumnsByTable);
   if (c.tablesSource === 'kinesis') problems.push(...checkForwarderEnvironment(c, input, forwarderEnvironment, problems));
 
@@ -438,6 +455,7 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   return {
     ...c, pipelineName, pipelineNamed: c.pipeline !== undefined, tableBucketName, pinnedConsumerGroups,
     startingTimestampSeconds, provisioned, sinkEnvironment, schemaText, tableRoutes: routes, tableColumnsByTable, forwarderEnvironment,
+    catalogConfig: catalog.config,
   };
 }
 

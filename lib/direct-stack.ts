@@ -9,6 +9,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { BUNDLED_SCHEMA_PATH, type AppConfig } from './config.ts';
+import { GlueCatalog } from './constructs/glue-catalog.ts';
 import { KafkaSinkFunction } from './constructs/kafka-sink-function.ts';
 import { SinkBucket } from './constructs/sink-bucket.ts';
 import { SinkMonitoring } from './constructs/sink-monitoring.ts';
@@ -24,6 +25,8 @@ export class KafkaS3DirectStack extends Stack {
   readonly sink: KafkaSinkFunction;
   readonly bucket: SinkBucket;
   readonly monitoring: SinkMonitoring;
+  /** The Glue database and tables over the objects (catalog=true). */
+  readonly catalog?: GlueCatalog;
 
   constructor(scope: Construct, id: string, props: DirectStackProps) {
     super(scope, id, props);
@@ -73,6 +76,16 @@ export class KafkaS3DirectStack extends Stack {
     this.monitoring = new SinkMonitoring(this, 'Monitoring', {
       fn: this.sink.fn, serviceName: serviceName(c, 'sink'), offsetLagThreshold: c.offsetLagAlarmThreshold, alarmTopicArn: c.alarmTopicArn, alarmEmail: c.alarmEmail,
     });
+
+    if (c.catalogConfig) {
+      const cat = c.catalogConfig;
+      this.catalog = new GlueCatalog(this, 'Catalog', { bucket: this.bucket.bucket, config: cat, description: `Kafka topics landed by the ${c.pipelineName} pipeline` });
+      new CfnOutput(this, 'CatalogDatabase', { value: cat.database, description: 'Glue database of the tables over the objects (Athena)' });
+      new CfnOutput(this, 'CatalogTables', {
+        value: cat.tables.map((t) => `${t.topics.join('+')}=${cat.database}.${t.name}`).join(','),
+        description: 'Glue table of each topic (topic=database.table); query with Athena, e.g. SELECT * FROM <database>.<table> LIMIT 10',
+      });
+    }
 
     new CfnOutput(this, 'BucketName', { value: this.bucket.bucket.bucketName, description: 'Bucket the sink writes to' });
     new CfnOutput(this, 'FunctionName', { value: this.sink.fn.functionName, description: 'The sink function' });

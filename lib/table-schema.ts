@@ -121,7 +121,7 @@ export function parseTableSchemas(tables: readonly string[], schemaText?: string
 }
 
 /** Topic → table: from `topic=table` pairs, else each topic's own name made a valid table name. */
-export function tableRoutes(topics: readonly string[], routes?: string): Map<string, string> {
+export function tableRoutes(topics: readonly string[], routes?: string, key = 'tables'): Map<string, string> {
   const map = new Map<string, string>();
   const given = new Map<string, string>();
   for (const pair of (routes ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
@@ -133,7 +133,7 @@ export function tableRoutes(topics: readonly string[], routes?: string): Map<str
   }
   for (const t of topics) {
     const table = given.get(t) ?? t.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/^_+|_+$/g, '');
-    if (!table) throw new Error(`topic "${t}" gives no valid table name; route it with tables=${t}=<table>`);
+    if (!table) throw new Error(`topic "${t}" gives no valid table name; route it with ${key}=${t}=<table>`);
     map.set(t, table);
   }
   return map;

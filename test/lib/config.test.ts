@@ -425,6 +425,17 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   lakeFormation: [{ value: 'yes', problem: "lakeFormation='yes': must be true or false" }],
   createTablesCatalog: [{ value: '1', problem: "createTablesCatalog='1': must be true or false" }],
   freshnessAlarmSeconds: [{ value: '30', problem: "freshnessAlarmSeconds='30': must be an integer from 60 to 86400" }],
+  catalog: [{ value: 'on', problem: "catalog='on': must be true or false" }],
+  catalogDatabase: [
+    { value: 'Kafka-Lake', problem: "catalogDatabase='Kafka-Lake': must be 1-255 of a-z 0-9 _ (Glue and Athena database names)" },
+    { value: 'lake', problem: "catalogDatabase='lake': only with catalog=true" },
+  ],
+  catalogTables: [
+    { value: 'orders', with: { catalog: 'true' }, problem: `catalogTables='orders': "orders" is not topic=table` },
+    { value: 'orders=Orders', with: { catalog: 'true' }, problem: `catalogTables='orders=Orders': table "Orders" must be lowercase letters, digits and _ (starting and ending with a letter or digit)` },
+  ],
+  catalogPartitionCount: [{ value: '0', problem: "catalogPartitionCount='0': must be an integer from 1 to 100000" }],
+  catalogStartDate: [{ value: '2025-13-01', problem: "catalogStartDate='2025-13-01': must be a date YYYY-MM-DD" }],
 };
 
 describe('loadAppConfig: a bad value of every context key', () => {

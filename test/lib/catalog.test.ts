@@ -8,7 +8,7 @@ import { catalogTables, CatalogError, projectionParameters, type CatalogTableSpe
 import { avroSchemaFor } from '../../lambdas/shared/encode/avro.ts';
 import { buildTable } from '../../lambdas/shared/encode/table.ts';
 import { loadSinkConfig } from '../../lambdas/shared/config.ts';
-import { synth } from './synth.ts';
+import { nagFindings, synth } from './synth.ts';
 
 const SCHEMA = JSON.stringify({
   type: 'record', name: 'Order', fields: [
@@ -172,6 +172,7 @@ describe('the stack with catalog=true', () => {
     expect(orders.Parameters).toMatchObject({ 'projection.enabled': 'true', 'storage.location.template': 's3://my-lake/topics/orders/dt=${dt}/hour=${hour}/', has_encrypted_data: 'false' });
     expect(orders.TableType).toBe('EXTERNAL_TABLE');
     s.template.hasOutput('CatalogTables', { Value: 'orders=kafka_s3.orders,payments=kafka_s3.payments' });
+    expect(nagFindings(s)).toEqual([]);
   });
 
   it('fails synth naming why no catalog can be registered', () => {

@@ -23,6 +23,11 @@ const CONFIGS: Record<string, Record<string, string>> = {
     minPollers: '1', maxPollers: '10', retryAttempts: '5', maxRecordAgeSeconds: '600', bisectOnError: 'true', onFailure: 's3', encryption: 'kms',
   },
   'sqs on-failure, alarm email, parquet': { onFailure: 'sqs', alarmEmail: 'ops@example.com', format: 'parquet', reservedConcurrency: '10' },
+  'catalog: jsonl tables over a created bucket': { catalog: 'true' },
+  'catalog: parquet with a schema, one table for both topics, every projection type': {
+    catalog: 'true', format: 'parquet', schemaFile: 'test/events/order.avsc', bucketName: 'lake-bucket', catalogTables: 'orders=events,payments=events',
+    catalogPartitionCount: '6', keyTemplate: 'kafka_topic={{topic}}/dt={{timestamp:yyyy-MM-dd}}/p={{partition}}/k={{key}}/{{topic}}+{{partition}}+{{start_offset}}',
+  },
   'existing bucket, cross-account, x86': {
     bucketName: 'partner-lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/writer', externalId: 'ext-1', architecture: 'x86_64',
     alarmTopicArn: 'arn:aws:sns:us-east-1:111122223333:ops',

@@ -17,6 +17,7 @@
 import type { SinkConfig } from '../lambdas/shared/config.ts';
 import { avroSchemaFor } from '../lambdas/shared/encode/avro.ts';
 import { buildTable } from '../lambdas/shared/encode/table.ts';
+import { keyLayout, patternText, type LayoutDir } from '../lambdas/shared/key-layout.ts';
 import { safeKeyValue, type TemplatePart, type TimePart } from '../lambdas/shared/key-template.ts';
 import type { Column } from '../lambdas/shared/schema.ts';
 import { showValue as show } from '../lambdas/shared/settings.ts';
@@ -82,14 +83,18 @@ const TEXT_IO = { inputFormat: 'org.apache.hadoop.mapred.TextInputFormat', outpu
 const AVRO_IO = { inputFormat: 'org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat', outputFormat: 'org.apache.hadoop.hive.ql.io.avro.AvroContainerOutputFormat' };
 const PARQUET_IO = { inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat', outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat' };
 
-/** Sink column type → Hive type, for files that carry their types (parquet, avro). */
-function typedColumn(c: Column): string {
+/**
+ * Sink column type → Hive type, for files that carry their types (parquet, avro). Hive's Avro SerDe reads
+ * timestamp-micros as its long ("other logical types ignored by hive" in Trino's Hive Avro reader, which maps only
+ * timestamp-millis to a timestamp), so in avro such a column is a bigint of microseconds.
+ */
+function typedColumn(c: Column, format: 'avro' | 'parquet'): string {
   switch (c.type) {
     case 'long': return 'bigint';
     case 'bytes': return 'binary';
     case 'json': return 'string';
-    case 'timestamp-millis':
-    case 'timestamp-micros': return 'timestamp';
+    case 'timestamp-millis': return 'timestamp';
+    case 'timestamp-micros': return format === 'avro' ? 'bigint' : 'timestamp';
     default: return c.type; // boolean, int, float, double, string, date
   }
 }
@@ -170,7 +175,7 @@ function storageOf(cfg: SinkConfig): Storage | string {
       const table = buildTable(cfg, []).table;
       // "Athena does not support using avro.schema.url … use avro.schema.literal" (Athena user guide, "Avro SerDe").
       return {
-        columns: table.columns.map((c) => ({ name: c.name.toLowerCase(), type: typedColumn(c) })),
+        columns: table.columns.map((c) => ({ name: c.name.toLowerCase(), type: typedColumn(c, 'avro') })),
         serde: { library: SERDE.avro, parameters: { 'avro.schema.literal': JSON.stringify(avroSchemaFor(table)) } }, ...AVRO_IO,
         parameters: { classification: 'avro' },
       };
@@ -178,30 +183,11 @@ function storageOf(cfg: SinkConfig): Storage | string {
     case 'parquet': {
       const table = buildTable(cfg, []).table;
       return {
-        columns: table.columns.map((c) => ({ name: c.name.toLowerCase(), type: typedColumn(c) })),
+        columns: table.columns.map((c) => ({ name: c.name.toLowerCase(), type: typedColumn(c, 'parquet') })),
         serde: { library: SERDE.parquet, parameters: {} }, ...PARQUET_IO, parameters: { classification: 'parquet' },
       };
     }
   }
-}
-
-type Piece = TemplatePart;
-
-/** The template's parts split into '/'-separated segments (a literal may hold several '/'). */
-function segmentsOf(parts: readonly TemplatePart[]): Piece[][] {
-  const segments: Piece[][] = [[]];
-  for (const p of parts) {
-    if (p.kind !== 'literal') {
-      segments[segments.length - 1].push(p);
-      continue;
-    }
-    const pieces = p.text.split('/');
-    pieces.forEach((text, i) => {
-      if (i > 0) segments.push([]);
-      if (text !== '') segments[segments.length - 1].push({ kind: 'literal', text });
-    });
-  }
-  return segments;
 }
 
 const TIME_ORDER = ['yyyy', 'MM', 'dd', 'HH', 'mm', 'ss'] as const;
@@ -240,6 +226,8 @@ function partitionOf(name: string, part: TemplatePart, topics: readonly string[]
       // yyyy, yyyy-MM, yyyy-MM-dd, …: a date projection, stepping by its smallest field.
       if (tokens[0] === 'yyyy' && tokens.every((t, i) => t === TIME_ORDER[i])) {
         if (literals.some((l) => l.includes("'"))) return `directory "${name}=…": a quote in the time pattern is not a literal in Java date formats`;
+        // projection.<key>.range is "a two-element comma-separated list": a comma in the values would split it.
+        if (literals.some((l) => l.includes(','))) return `directory "${name}=…": a comma in the time pattern would split the date projection's range (a comma-separated pair)`;
         const last = tokens[tokens.length - 1];
         // Date projections are "generated in Coordinated Universal Time (UTC) at query execution time": a day more
         // at the end reaches the prefixes of time zones ahead of UTC and of producers' clocks running ahead.
@@ -259,12 +247,6 @@ function partitionOf(name: string, part: TemplatePart, topics: readonly string[]
   }
 }
 
-function patternText(pattern: readonly TimePart[]): string {
-  return pattern.map((p) => ('literal' in p ? p.literal : p.token)).join('');
-}
-
-const describe = (segment: readonly Piece[]) => segment.map((p) => (p.kind === 'literal' ? p.text : p.kind === 'timestamp' ? `{{timestamp:${patternText(p.pattern)}}}` : p.kind === 'value' ? `{{value.${p.path.join('.')}}}` : `{{${p.kind}}}`)).join('');
-
 /**
  * The tables over the sink's objects, or every reason there can be none (CatalogError). `cfg` is the sink's
  * configuration as deployed (lambdas/shared/config.ts).
@@ -273,21 +255,11 @@ export function catalogTables(cfg: SinkConfig, opts: CatalogOptions): CatalogTab
   const problems: string[] = [];
   const storage = storageOf(cfg);
   if (typeof storage === 'string') problems.push(storage);
-  const segments = segmentsOf(cfg.keyTemplate.parts);
-  const dirs = segments.slice(0, -1);
-  // Each directory is literal text, {{topic}} alone (a table per topic), or Hive-style name={{variable}}.
-  type Dir = { kind: 'text'; text: string } | { kind: 'topic' } | { kind: 'partition'; name: string; part: TemplatePart };
-  const layout: Dir[] = [];
-  for (const seg of dirs) {
-    if (seg.every((p) => p.kind === 'literal')) layout.push({ kind: 'text', text: seg.map((p) => (p as { text: string }).text).join('') });
-    else if (seg.length === 1 && seg[0].kind === 'topic') layout.push({ kind: 'topic' });
-    else if (seg.length === 2 && seg[0].kind === 'literal' && /^[^=]+=$/.test(seg[0].text)) {
-      layout.push({ kind: 'partition', name: seg[0].text.slice(0, -1), part: seg[1] });
-    } else {
-      problems.push(`keyTemplate directory "${describe(seg)}" is not Hive-style (name={{variable}}): partition projection and Hive readers take a partition's value from a directory named key=value, so no table can be registered; write it as e.g. dt={{timestamp:yyyy-MM-dd}}`);
-    }
+  const { dirs: layout, unclassified } = keyLayout(cfg.keyTemplate.parts);
+  for (const dir of unclassified) {
+    problems.push(`keyTemplate directory "${dir}" is not Hive-style (name={{variable}}): partition projection and Hive readers take a partition's value from a directory named key=value, so no table can be registered; write it as e.g. dt={{timestamp:yyyy-MM-dd}}`);
   }
-  const partitionDirs = layout.filter((d): d is Extract<Dir, { kind: 'partition' }> => d.kind === 'partition');
+  const partitionDirs = layout.filter((d): d is Extract<LayoutDir, { kind: 'partition' }> => d.kind === 'partition');
   const columnNames = new Set(typeof storage === 'string' ? [] : storage.columns.map((c) => c.name));
   const seenNames = new Set<string>();
   for (const d of partitionDirs) {
@@ -299,11 +271,15 @@ export function catalogTables(cfg: SinkConfig, opts: CatalogOptions): CatalogTab
   const tables = new Map<string, string[]>();
   for (const [topic, table] of opts.routes) (tables.get(table) ?? tables.set(table, []).get(table)!).push(topic);
   const topicDir = layout.some((d) => d.kind === 'topic');
+  const topicPartition = partitionDirs.some((d) => d.part.kind === 'topic');
   for (const [table, topics] of tables) {
     if (!GLUE_NAME.test(table)) problems.push(`table "${table}" must be 1-255 of a-z 0-9 _ (Glue and Athena table names)`);
     if (topicDir && topics.length > 1) {
-      problems.push(`topics ${topics.join(', ')} share table "${table}", but keyTemplate puts each topic in a directory of its own ({{topic}}/…): give the directory a name (topic={{topic}}) so the topic is a partition, or one table per topic`);
+      problems.push(`topics ${topics.join(', ')} share table "${table}", but keyTemplate puts each topic in a directory of its own ({{topic}}/…): make the topic a partition (kafka_topic={{topic}}/…), or give each topic its own table`);
     }
+  }
+  if (!topicDir && !topicPartition && tables.size > 1) {
+    problems.push(`keyTemplate puts every topic's objects in the same directories ({{topic}} only in the file name), so each of the tables ${[...tables.keys()].join(', ')} would read all topics: put the topic in a directory ({{topic}}/… or kafka_topic={{topic}}/…), or route every topic to one table with catalogTables`);
   }
   const specs: CatalogTableSpec[] = [];
   for (const [name, topics] of tables) {
@@ -314,10 +290,20 @@ export function catalogTables(cfg: SinkConfig, opts: CatalogOptions): CatalogTab
       else partitions.push(p);
     }
     // The table's root: the directories before the first partition (a topic's own directory is rendered).
-    const render = (d: Dir) => (d.kind === 'text' ? d.text : d.kind === 'topic' ? safeKeyValue(topics[0]) : `${d.name}=\${${d.name}}`);
+    const render = (d: LayoutDir) => (d.kind === 'text' ? d.text : d.kind === 'topic' ? safeKeyValue(topics[0]) : `${d.name}=\${${d.name}}`);
     const first = layout.findIndex((d) => d.kind === 'partition');
     const root = (first < 0 ? layout : layout.slice(0, first)).map(render);
     const locationPrefix = `${cfg.prefix}${root.map((s) => `${s}/`).join('')}`;
+    // "Use a trailing slash for your folder or bucket" (Athena user guide, "Table location in Amazon S3").
+    if (locationPrefix !== '' && !locationPrefix.endsWith('/')) {
+      problems.push(`prefix=${JSON.stringify(cfg.prefix)}: the table's location would be "${locationPrefix}", not a folder (Athena reads a location as a folder, ending with /): end prefix with /`);
+    }
+    // A table without partitions reads everything under its location: never the dead letters or checkpoints.
+    if (first < 0) {
+      for (const [key, other] of [['errorPrefix', cfg.errorPrefix], ['statePrefix', cfg.statePrefix]] as const) {
+        if (other.startsWith(locationPrefix)) problems.push(`${key}=${JSON.stringify(other)} lies under the location of table "${name}" (s3://…/${locationPrefix}), which has no partitions and so reads everything below it: give keyTemplate a directory, or set prefix`);
+      }
+    }
     if (typeof storage === 'string') continue;
     specs.push({
       name,

@@ -104,7 +104,24 @@ describe('partition projection from the key template', () => {
       'keyTemplate directory "topic=…" has the name of a column of the records; Athena refuses a partition key named like a column: rename the directory (e.g. kafka_topic=…)',
     ]);
     expect(problems({}, { routes: new Map([['orders', 'all'], ['payments', 'all']]) })).toEqual([
-      'topics orders, payments share table "all", but keyTemplate puts each topic in a directory of its own ({{topic}}/…): give the directory a name (topic={{topic}}) so the topic is a partition, or one table per topic',
+      'topics orders, payments share table "all", but keyTemplate puts each topic in a directory of its own ({{topic}}/…): make the topic a partition (kafka_topic={{topic}}/…), or give each topic its own table',
+    ]);
+    // Found by an attack: the topic only in the file name made each topic's table read every topic.
+    expect(problems({ KEY_TEMPLATE: 'dt={{timestamp:yyyy-MM-dd}}/{{topic}}+{{partition}}+{{start_offset}}' })).toEqual([
+      'keyTemplate puts every topic\'s objects in the same directories ({{topic}} only in the file name), so each of the tables orders, payments would read all topics: put the topic in a directory ({{topic}}/… or kafka_topic={{topic}}/…), or route every topic to one table with catalogTables',
+    ]);
+    expect(tables({ KEY_TEMPLATE: 'dt={{timestamp:yyyy-MM-dd}}/{{topic}}+{{partition}}+{{start_offset}}' }, { routes: new Map([['orders', 'all'], ['payments', 'all']]) })[0].locationPrefix).toBe('topics/');
+    // A prefix that is not a folder; a table without partitions over the dead letters and checkpoints.
+    expect(problems({ PREFIX: 'data', KEY_TEMPLATE: '{{topic}}+{{partition}}+{{start_offset}}' }, { routes: new Map([['orders', 'all']]) })).toEqual([
+      'prefix="data": the table\'s location would be "data", not a folder (Athena reads a location as a folder, ending with /): end prefix with /',
+    ]);
+    expect(problems({ PREFIX: '', KEY_TEMPLATE: '{{topic}}+{{partition}}+{{start_offset}}' }, { routes: new Map([['orders', 'all']]) })).toEqual([
+      'errorPrefix="dead-letters/" lies under the location of table "all" (s3://…/), which has no partitions and so reads everything below it: give keyTemplate a directory, or set prefix',
+      'statePrefix="checkpoints/" lies under the location of table "all" (s3://…/), which has no partitions and so reads everything below it: give keyTemplate a directory, or set prefix',
+    ]);
+    // A comma would split the date projection's range "from,to".
+    expect(problems({ KEY_TEMPLATE: '{{topic}}/dt={{timestamp:yyyy,MM,dd}}/{{partition}}+{{start_offset}}' })).toEqual([
+      'keyTemplate directory "dt=…": a comma in the time pattern would split the date projection\'s range (a comma-separated pair)',
     ]);
     expect(problems({ KEY_TEMPLATE: '{{topic}}/o={{start_offset}}/{{partition}}' })).toEqual([
       'keyTemplate directory "o={{start_offset}}": an offset names objects, not a partition of them',
@@ -131,6 +148,10 @@ describe('columns and SerDe per format', () => {
     expect(p.serde.library).toBe('org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe');
     const [a] = tables({ ...env, FORMAT: 'avro' });
     expect(a.columns).toEqual(p.columns);
+    // Hive's Avro SerDe maps only timestamp-millis to a timestamp: micros stay the long they are.
+    const micros = JSON.stringify({ type: 'record', name: 'M', fields: [{ name: 'ts', type: { type: 'long', logicalType: 'timestamp-micros' } }] });
+    expect(tables({ FORMAT: 'avro', AVRO_SCHEMA: micros, FIELDS: 'value' })[0].columns).toEqual([{ name: 'ts', type: 'bigint' }]);
+    expect(tables({ FORMAT: 'parquet', AVRO_SCHEMA: micros, FIELDS: 'value' })[0].columns).toEqual([{ name: 'ts', type: 'timestamp' }]);
     const cfg = loadSinkConfig({ BUCKET_NAME: 'lake', ...env, FORMAT: 'avro' });
     expect(JSON.parse(a.serde.parameters['avro.schema.literal'])).toEqual(avroSchemaFor(buildTable(cfg, []).table));
   });

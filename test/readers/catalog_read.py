@@ -184,7 +184,9 @@ def read_avro(req, path):
             raise ValueError("column %s is not a field of avro.schema.literal" % c["name"])
         kind = avro_kind(f["type"])
         if c["type"] == "timestamp":
-            ok = kind in (("long", "timestamp-millis"), ("long", "timestamp-micros"))
+            ok = kind == ("long", "timestamp-millis")
+        elif c["type"] == "bigint":
+            ok = kind in (("long", None), ("long", "timestamp-micros"))  # Hive's Avro SerDe ignores timestamp-micros
         else:
             ok = kind == AVRO_FOR_HIVE.get(c["type"])
         if not ok:

@@ -99,7 +99,15 @@ export class ProgressStore {
   }
 
   async read(topic: string, partition: number): Promise<StoredCheckpoint> {
-    const key = checkpointKey(this.statePrefix, topic, partition);
+    return this.readKey(checkpointKey(this.statePrefix, topic, partition));
+  }
+
+  /** The checkpoint of a topic as object keys render it (safeKeyValue), as the compactor knows topics. */
+  async readRendered(renderedTopic: string, partition: number): Promise<StoredCheckpoint> {
+    return this.readKey(`${this.statePrefix}${renderedTopic}/${partition}.json`);
+  }
+
+  private async readKey(key: string): Promise<StoredCheckpoint> {
     try {
       const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       const text = await out.Body!.transformToString('utf8');

@@ -1,0 +1,91 @@
+/**
+ * What the compactor reads from and writes to one object, per format: rows (kept as the bytes the sink wrote, never
+ * re-encoded, so a compacted file holds byte for byte the records of the objects it merges) and, per row, the
+ * offset that deduplicates it and the record time that the manifest's bounds come from.
+ */
+import { zstdDecompressSync, gunzipSync } from 'node:zlib';
+import type { SinkConfig } from '../shared/config.ts';
+import { compressObject } from '../shared/compress.ts';
+
+export interface Row {
+  readonly offset: bigint;
+  /** Record time (epoch ms) when the records carry it. */
+  readonly timeMs?: number;
+  /** The row as the format holds it (a JSON line without its line feed). */
+  readonly bytes: Buffer;
+}
+
+export interface Codec {
+  /** The object's rows in offset order; throws for an object that is not what the sink writes. */
+  decode(body: Buffer, where: string): Row[];
+  /** One file of rows, compressed as configured. */
+  encode(rows: readonly Row[]): Buffer;
+  /** What the compactor cannot do with this configuration, if anything. */
+  readonly problem?: string;
+}
+
+function decompress(cfg: Pick<SinkConfig, 'compression'>, body: Buffer): Buffer {
+  if (cfg.compression === 'gzip') return gunzipSync(body);
+  if (cfg.compression === 'zstd') return zstdDecompressSync(body);
+  return body;
+}
+
+/** Top-level "offset" and "timestamp" of an envelope line, the offset exact (int64 is beyond a double). */
+function envelopeOf(line: string): { offset: bigint; timeMs?: number } {
+  let offset: bigint | undefined;
+  let time: unknown;
+  const root = JSON.parse(line, function (this: unknown, key: string, value: unknown, ctx?: { source?: string }) {
+    return key === 'offset' && typeof value === 'number' && ctx?.source !== undefined ? BigInt(ctx.source) : value;
+  }) as Record<string, unknown>;
+  if (root !== null && typeof root === 'object') {
+    offset = typeof root.offset === 'bigint' ? root.offset : typeof root.offset === 'number' ? BigInt(root.offset) : undefined;
+    time = root.timestamp;
+  }
+  if (offset === undefined) throw new Error('a line without a top-level "offset"');
+  const timeMs = typeof time === 'string' ? Date.parse(time) : undefined;
+  return { offset, timeMs: timeMs !== undefined && Number.isFinite(timeMs) ? timeMs : undefined };
+}
+
+function jsonlCodec(cfg: SinkConfig): Codec {
+  return {
+    decode(body, where) {
+      const text = decompress(cfg, body);
+      const rows: Row[] = [];
+      let start = 0;
+      while (start < text.length) {
+        let end = text.indexOf(0x0a, start);
+        if (end < 0) end = text.length;
+        if (end > start) {
+          const bytes = text.subarray(start, end);
+          try {
+            rows.push({ ...envelopeOf(bytes.toString('utf8')), bytes });
+          } catch (err) {
+            throw new Error(`${where}: line ${rows.length + 1} is not a record of this sink (${(err as Error).message})`, { cause: err });
+          }
+        }
+        start = end + 1;
+      }
+      // The sink writes a partition's records in offset order; a file merged here too. Sorting keeps it so for any.
+      return rows.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+    },
+    encode(rows) {
+      let size = 0;
+      for (const r of rows) size += r.bytes.length + 1;
+      const out = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (const r of rows) {
+        at += r.bytes.copy(out, at);
+        out[at++] = 0x0a;
+      }
+      return compressObject(cfg, out);
+    },
+  };
+}
+
+/** The codec of a configuration, or why the compactor cannot merge its objects. */
+export function codecFor(cfg: SinkConfig): Codec | string {
+  if (cfg.format !== 'jsonl') return `format=${cfg.format}: the compactor merges jsonl objects (other formats are not built yet)`;
+  if (!cfg.envelope) return 'jsonl without the envelope: each line needs its offset to be deduplicated';
+  if (!cfg.fields.includes('offset')) return `fields=${cfg.fields.join(',')}: the compactor deduplicates records by offset, so fields must include offset`;
+  return jsonlCodec(cfg);
+}

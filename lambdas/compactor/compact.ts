@@ -1,0 +1,328 @@
+/**
+ * Compaction of closed windows, resumable and safe to crash at any step. Per window:
+ *   1. read its manifest (the commit point, manifest.ts), then the sink's checkpoint of each partition in it (the
+ *      watermarks), then list its raw objects: objects listed after a checkpoint was read hold every record below it;
+ *   2. nothing new since the manifest (same keys and ETags): done, or finish publishing (step 5) if a run died there;
+ *   3. merge, per topic-partition, the earlier generation's files and the new raw objects in offset order, each
+ *      offset once (merge.ts), into files of about the target size, under names of this generation and run: never
+ *      a name a reader may be reading (Athena: "does not support deleting or replacing the contents of a file when
+ *      a query is running");
+ *   4. write the manifest, conditional on the one read in step 1: of two runs, one wins, the other's files are never
+ *      referenced (swept as orphans later);
+ *   5. publish: the symlink file readers list the window's files from (one PUT replaces the whole list: old files or
+ *      new, never both, never half), tag the merged raw objects and the superseded files so that lifecycle rules
+ *      expire them after a delay, then mark the manifest published.
+ * A crash before 4 leaves the window as it was; after 4, the next run finishes 5. Nothing is deleted here: the
+ * bucket's lifecycle rules remove what is tagged, after queries that may read it have ended.
+ */
+import { ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, GetObjectCommand, type S3Client, type _Object } from '@aws-sdk/client-s3';
+import type { SinkConfig } from '../shared/config.ts';
+import { extensionFor } from '../shared/constants.ts';
+import { padOffset } from '../shared/key-template.ts';
+import { ProgressStore } from '../shared/progress.ts';
+import { mapBounded, uploadObject } from '../shared/upload.ts';
+import { codecFor, type Codec, type Row } from './codec.ts';
+import { readManifest, writeManifest, MANIFEST_VERSION, type Manifest, type ManifestFile, type ManifestPartition } from './manifest.ts';
+import { mergeRows, type MergeInput, type MergeStats } from './merge.ts';
+import { WindowResolver, type ObjectWindow, type WindowedObject } from './windows.ts';
+
+/** Tag of what the compactor hands to the bucket's lifecycle rules. */
+export const COMPACTION_TAG = 'kafka-s3-compaction';
+/** Raw objects merged into a published generation. */
+export const TAG_COMPACTED = 'compacted';
+/** Compacted files no manifest references any more (an older generation, or a run that lost or died). */
+export const TAG_SUPERSEDED = 'superseded';
+
+export interface CompactorOptions {
+  readonly sink: SinkConfig;
+  /** Where the compactor writes (ends with '/'): data/, manifests/, symlinks/ below it. */
+  readonly compactedPrefix: string;
+  /** Compressed bytes a compacted file aims at. */
+  readonly targetBytes: number;
+  /** How long after a window's end its objects keep arriving in the normal course (the sink's batching and retries). */
+  readonly graceMs: number;
+  /** A file in a window's data directory that its manifest does not list, this old, is an orphan (a lost or dead run). */
+  readonly orphanAgeMs: number;
+  /** Names this run's files apart from any other run's. */
+  readonly runId: string;
+}
+
+export type WindowAction = 'compacted' | 'current' | 'republished' | 'lost-race' | 'failed';
+
+export interface WindowReport {
+  readonly window: string;
+  readonly action: WindowAction;
+  readonly generation: number;
+  readonly sources: number;
+  readonly newSources: number;
+  readonly records: number;
+  readonly duplicates: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly files: number;
+  /** Why the window failed (action 'failed'): it is retried by the next run, the other windows go on. */
+  readonly error?: string;
+}
+
+export interface RunReport {
+  readonly windows: WindowReport[];
+  /** Closed windows left for the next run (the deadline came first). */
+  readonly windowsLeft: number;
+  /** Seconds since the end (plus grace) of the oldest closed window left with objects not compacted; 0 when none. */
+  readonly lagSeconds: number;
+  readonly objectsSkipped: number;
+}
+
+interface Listed {
+  readonly key: string;
+  readonly etag: string;
+  readonly bytes: number;
+  readonly lastModified: number;
+  readonly name: WindowedObject;
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+export class Compactor {
+  private readonly s3: S3Client;
+  private readonly o: CompactorOptions;
+  private readonly now: () => number;
+  private readonly codec: Codec;
+  private readonly windows: WindowResolver;
+  private readonly progress: ProgressStore;
+  private readonly ext: string;
+
+  constructor(s3: S3Client, options: CompactorOptions, now: () => number = Date.now) {
+    const codec = codecFor(options.sink);
+    if (typeof codec === 'string') throw new Error(codec);
+    this.s3 = s3;
+    this.o = options;
+    this.now = now;
+    this.codec = codec;
+    this.windows = new WindowResolver(options.sink);
+    this.progress = new ProgressStore(s3, { bucket: options.sink.bucket, statePrefix: options.sink.statePrefix, sseKmsKeyId: options.sink.sseKmsKeyId });
+    this.ext = extensionFor(options.sink.format, options.sink.compression);
+  }
+
+  manifestKey(w: ObjectWindow): string {
+    return `${this.o.compactedPrefix}manifests/${w.rel}manifest.json`;
+  }
+
+  symlinkKey(w: ObjectWindow): string {
+    return `${this.o.compactedPrefix}symlinks/${w.rel}symlink.txt`;
+  }
+
+  dataDir(w: ObjectWindow): string {
+    return `${this.o.compactedPrefix}data/${w.rel}`;
+  }
+
+  private async list(prefix: string): Promise<_Object[]> {
+    const out: _Object[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.o.sink.bucket, Prefix: prefix, ContinuationToken: token }));
+      out.push(...(page.Contents ?? []));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** The raw objects under `prefix` with their windows; keys the sink does not write are counted apart. */
+  private async listRaw(prefix: string): Promise<{ objects: Listed[]; skipped: number }> {
+    const objects: Listed[] = [];
+    let skipped = 0;
+    for (const o of await this.list(prefix)) {
+      const name = this.windows.resolve(o.Key!);
+      if (name === null) skipped++;
+      else objects.push({ key: o.Key!, etag: o.ETag ?? '', bytes: o.Size ?? 0, lastModified: o.LastModified?.getTime() ?? 0, name });
+    }
+    return { objects, skipped };
+  }
+
+  /** Compacts the closed windows, oldest first, until `deadlineMs` (leaving the rest for the next run). */
+  async run(deadlineMs = Number.POSITIVE_INFINITY): Promise<RunReport> {
+    const { objects, skipped } = await this.listRaw(this.o.sink.prefix);
+    const byWindow = new Map<string, ObjectWindow>();
+    for (const o of objects) byWindow.set(o.name.window.dir, o.name.window);
+    const now = this.now();
+    const closed = [...byWindow.values()].filter((w) => w.endMs + this.o.graceMs <= now).sort((a, b) => a.startMs - b.startMs || (a.dir < b.dir ? -1 : 1));
+    const reports: WindowReport[] = [];
+    let i = 0;
+    for (; i < closed.length && this.now() < deadlineMs; i++) {
+      // One window's failure (an object that does not decode, S3 refusing) does not hold the others back.
+      reports.push(await this.compactWindow(closed[i]).catch((err: Error) => ({
+        window: closed[i].dir, action: 'failed' as const, generation: 0, sources: 0, newSources: 0, records: 0, duplicates: 0, bytesIn: 0, bytesOut: 0, files: 0,
+        error: err.message,
+      })));
+    }
+    const left = closed.slice(i);
+    // The oldest window still to do: one not reached, or one that failed or lost a race.
+    const behind = [...closed.slice(0, i).filter((_, j) => reports[j].action === 'failed' || reports[j].action === 'lost-race'), ...left];
+    const oldest = behind.reduce<ObjectWindow | undefined>((a, w) => (a === undefined || w.endMs < a.endMs ? w : a), undefined);
+    return {
+      windows: reports,
+      windowsLeft: left.length,
+      lagSeconds: oldest ? Math.max(0, Math.round((this.now() - oldest.endMs - this.o.graceMs) / 1000)) : 0,
+      objectsSkipped: skipped,
+    };
+  }
+
+  /** One window (see the module comment). */
+  async compactWindow(w: ObjectWindow): Promise<WindowReport> {
+    const bucket = this.o.sink.bucket;
+    const manifestKey = this.manifestKey(w);
+    const stored = await readManifest(this.s3, bucket, manifestKey);
+    const prev = stored.manifest;
+    // 1. Watermarks before the listing: every record below a checkpoint is in an object the listing shows.
+    const first = await this.listRaw(w.dir);
+    const topicOf = (o: Listed) => o.name.topic ?? w.topic ?? '';
+    const partitions = [...new Map(first.objects.map((o) => [tpKey(topicOf(o), o.name.partition), { topic: topicOf(o), partition: o.name.partition }])).values()];
+    const marks = new Map<string, string | null>();
+    await mapBounded(partitions, 8, async (p) => {
+      const cp = await this.progress.readRendered(p.topic, p.partition);
+      marks.set(tpKey(p.topic, p.partition), cp.checkpoint.next?.toString() ?? null);
+    });
+    // Partitions first seen in this listing wait for the next run (their checkpoint was not read before it).
+    const listed = (await this.listRaw(w.dir)).objects.filter((o) => marks.has(tpKey(topicOf(o), o.name.partition)));
+
+    // 2. What is new since the manifest.
+    const known = new Set((prev?.sources ?? []).map((s) => `${s.key}\u0000${s.etag}`));
+    const fresh = listed.filter((o) => !known.has(`${o.key}\u0000${o.etag}`));
+    const base = { window: w.dir, sources: listed.length, newSources: fresh.length, duplicates: 0, bytesIn: 0, bytesOut: 0 };
+    if (prev && fresh.length === 0) {
+      const done = { ...base, generation: prev.generation, records: prev.records, files: prev.files.length };
+      // The symlink file is checked against the manifest each run (one small GET): a run that lost a race may have
+      // written an older list after a newer one, and readers must not keep it.
+      if (prev.published) return { ...done, action: (await this.writeSymlink(w, prev, true)) ? 'republished' : 'current' };
+      return { ...done, action: (await this.publish(w, prev, stored.etag!, [])) ? 'republished' : 'lost-race' };
+    }
+    if (!prev && listed.length === 0) return { ...base, action: 'current', generation: 0, records: 0, files: 0 };
+
+    // 3. Merge per topic-partition into this generation's files.
+    const generation = (prev?.generation ?? 0) + 1;
+    const groups = new Map<string, { topic: string; partition: number; inputs: MergeInput[] }>();
+    const group = (topic: string, partition: number) => {
+      const k = tpKey(topic, partition);
+      let g = groups.get(k);
+      if (!g) groups.set(k, (g = { topic, partition, inputs: [] }));
+      return g;
+    };
+    const sizes = { compressed: 0, raw: 0 };
+    const load = async (key: string): Promise<Row[]> => {
+      const body = Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+      const rows = this.codec.decode(body, `s3://${bucket}/${key}`);
+      sizes.compressed += body.length;
+      for (const r of rows) sizes.raw += r.bytes.length + 1;
+      return rows;
+    };
+    for (const f of prev?.files ?? []) group(f.topic, f.partition).inputs.push({ lowerBound: BigInt(f.firstOffset), load: () => load(f.key) });
+    for (const o of fresh) group(topicOf(o), o.name.partition).inputs.push({ lowerBound: o.name.start, load: () => load(o.key) });
+
+    const stats: MergeStats = { duplicates: 0 };
+    const files: ManifestFile[] = [];
+    const parts: ManifestPartition[] = [];
+    let records = 0;
+    let bytesOut = 0;
+    for (const g of [...groups.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))) {
+      // Rows come in ascending offsets: the ranges grow at their end (no offset is kept per row).
+      const ranges: [bigint, bigint][] = [];
+      let count = 0;
+      let minT = Number.POSITIVE_INFINITY;
+      let maxT = Number.NEGATIVE_INFINITY;
+      let chunk: Row[] = [];
+      let chunkBytes = 0;
+      const flush = async () => {
+        if (chunk.length === 0) return;
+        const body = this.codec.encode(chunk);
+        const key = `${this.dataDir(w)}${g.topic}+${g.partition}+${padOffset(chunk[0].offset)}+g${generation}-${this.o.runId}.${this.ext}`;
+        await uploadObject(this.s3, this.o.sink, { key, body, contentType: 'application/octet-stream', metadata: { 'kafka-record-count': String(chunk.length) } });
+        files.push({ key, bytes: body.length, records: chunk.length, topic: g.topic, partition: g.partition, firstOffset: chunk[0].offset.toString(), lastOffset: chunk[chunk.length - 1].offset.toString() });
+        bytesOut += body.length;
+        chunk = [];
+        chunkBytes = 0;
+      };
+      for await (const row of mergeRows(g.inputs, stats)) {
+        chunk.push(row);
+        chunkBytes += row.bytes.length + 1;
+        count++;
+        const tail = ranges[ranges.length - 1];
+        if (tail && row.offset === tail[1] + 1n) tail[1] = row.offset;
+        else ranges.push([row.offset, row.offset]);
+        if (row.timeMs !== undefined) {
+          if (row.timeMs < minT) minT = row.timeMs;
+          if (row.timeMs > maxT) maxT = row.timeMs;
+        }
+        // The target is in compressed bytes: the inputs read so far tell the ratio.
+        const ratio = sizes.compressed > 0 ? sizes.raw / sizes.compressed : 1;
+        if (chunkBytes >= this.o.targetBytes * ratio) await flush();
+      }
+      await flush();
+      records += count;
+      parts.push({
+        topic: g.topic, partition: g.partition, records: count, offsetRanges: ranges.map(([a, b]) => [a.toString(), b.toString()] as const),
+        minTimestamp: Number.isFinite(minT) ? new Date(minT).toISOString() : null, maxTimestamp: Number.isFinite(maxT) ? new Date(maxT).toISOString() : null,
+        watermark: marks.get(tpKey(g.topic, g.partition)) ?? null,
+      });
+    }
+
+    // 4. The commit point.
+    const manifest: Manifest = {
+      version: MANIFEST_VERSION, window: w.dir, values: w.values, start: new Date(w.startMs).toISOString(), end: new Date(w.endMs).toISOString(),
+      generation, compactedAt: new Date(this.now()).toISOString(), format: this.o.sink.format, compression: this.o.sink.compression,
+      records, files, partitions: parts, sources: listed.map((o) => ({ key: o.key, etag: o.etag, bytes: o.bytes })), published: false,
+    };
+    const report = { ...base, generation, records, duplicates: stats.duplicates, bytesIn: sizes.compressed, bytesOut, files: files.length };
+    const etag = await writeManifest(this.s3, bucket, manifestKey, manifest, stored.etag, this.o.sink.sseKmsKeyId);
+    if (etag === null) return { ...report, action: 'lost-race' };
+    // 5. Publish.
+    return { ...report, action: (await this.publish(w, manifest, etag, prev?.files ?? [])) ? 'compacted' : 'lost-race' };
+  }
+
+  /**
+   * The readers' list of the window's files: "one full S3 URI per line" (the symlink format of Hive's
+   * SymlinkTextInputFormat, as S3 Inventory writes it). With `onlyIfStale`, read first and written only when it is not
+   * the manifest's list. Returns whether it was written.
+   */
+  private async writeSymlink(w: ObjectWindow, manifest: Manifest, onlyIfStale: boolean): Promise<boolean> {
+    const bucket = this.o.sink.bucket;
+    const body = manifest.files.map((f) => `s3://${bucket}/${f.key}\n`).join('');
+    if (onlyIfStale) {
+      const current = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: this.symlinkKey(w) }))
+        .then((o) => o.Body!.transformToString('utf8'), (err: unknown) => {
+          ignoreMissing(err);
+          return undefined;
+        });
+      if (current === body) return false;
+    }
+    await this.s3.send(new PutObjectCommand({
+      Bucket: bucket, Key: this.symlinkKey(w), Body: body, ContentType: 'text/plain',
+      ...(this.o.sink.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.o.sink.sseKmsKeyId } : {}),
+    }));
+    return true;
+  }
+
+  /**
+   * Step 5: the readers' symlink file, the tags for the lifecycle rules, then the manifest marked published. False
+   * when another run changed the manifest meanwhile (it published this generation, or a newer one): it owns the window.
+   */
+  private async publish(w: ObjectWindow, manifest: Manifest, etag: string, superseded: readonly ManifestFile[]): Promise<boolean> {
+    const bucket = this.o.sink.bucket;
+    await this.writeSymlink(w, manifest, false);
+    const referenced = new Set(manifest.files.map((f) => f.key));
+    // Orphans: files in the window's data directory no manifest lists, old enough that no live run is writing them.
+    const orphans = (await this.list(this.dataDir(w)))
+      .filter((o) => !referenced.has(o.Key!) && (o.LastModified?.getTime() ?? 0) + this.o.orphanAgeMs <= this.now())
+      .map((o) => o.Key!);
+    const tag = (key: string, value: string) => this.s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: key, Tagging: { TagSet: [{ Key: COMPACTION_TAG, Value: value }] } }));
+    const gone = new Set([...superseded.map((f) => f.key), ...orphans].filter((k) => !referenced.has(k)));
+    await mapBounded([...gone], 8, (key) => tag(key, TAG_SUPERSEDED).catch(ignoreMissing));
+    await mapBounded(manifest.sources, 8, (s) => tag(s.key, TAG_COMPACTED).catch(ignoreMissing));
+    return (await writeManifest(this.s3, bucket, this.manifestKey(w), { ...manifest, published: true }, etag, this.o.sink.sseKmsKeyId)) !== null;
+  }
+}
+
+/** An object gone since it was listed (a lifecycle rule expired it, or a claim takeover removed it): nothing to tag. */
+function ignoreMissing(err: unknown): void {
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (status !== 404 && (err as { name?: string }).name !== 'NoSuchKey') throw err;
+}

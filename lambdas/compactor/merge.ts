@@ -1,0 +1,47 @@
+/**
+ * The merge of one topic-partition's inputs (raw objects and an earlier generation's files) into its rows in offset
+ * order, each offset once. An input is opened only when the merge reaches its lower bound (no row of it is below
+ * that), so memory holds the inputs that overlap at one offset, not the window: raw objects of successive claims
+ * cover successive offset ranges, and an earlier generation's files are cut in offset order.
+ */
+import type { Row } from './codec.ts';
+
+export interface MergeInput {
+  /** No row of the input has an offset below this. */
+  readonly lowerBound: bigint;
+  /** Its rows in offset order. */
+  readonly load: () => Promise<Row[]>;
+}
+
+export interface MergeStats {
+  /** Rows dropped because an earlier input held their offset (a record written twice, or merged before). */
+  duplicates: number;
+}
+
+export async function* mergeRows(inputs: readonly MergeInput[], stats: MergeStats): AsyncGenerator<Row> {
+  const pending = [...inputs].sort((a, b) => (a.lowerBound < b.lowerBound ? -1 : a.lowerBound > b.lowerBound ? 1 : 0));
+  const open: { rows: Row[]; at: number }[] = [];
+  let next = 0;
+  let last: bigint | undefined;
+  for (;;) {
+    // The smallest offset at the head of an open input; inputs that could hold a smaller one are opened first.
+    let min = -1;
+    for (;;) {
+      min = -1;
+      for (let i = 0; i < open.length; i++) if (min < 0 || open[i].rows[open[i].at].offset < open[min].rows[open[min].at].offset) min = i;
+      if (next >= pending.length || (min >= 0 && pending[next].lowerBound > open[min].rows[open[min].at].offset)) break;
+      const rows = await pending[next++].load();
+      if (rows.length > 0) open.push({ rows, at: 0 });
+    }
+    if (min < 0) return;
+    const input = open[min];
+    const row = input.rows[input.at++];
+    if (input.at === input.rows.length) open.splice(min, 1);
+    if (last !== undefined && row.offset <= last) {
+      stats.duplicates++;
+      continue;
+    }
+    last = row.offset;
+    yield row;
+  }
+}

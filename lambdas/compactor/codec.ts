@@ -5,7 +5,6 @@
  */
 import { zstdDecompressSync, gunzipSync } from 'node:zlib';
 import type { SinkConfig } from '../shared/config.ts';
-import { compressObject } from '../shared/compress.ts';
 
 export interface Row {
   readonly offset: bigint;
@@ -18,8 +17,6 @@ export interface Row {
 export interface Codec {
   /** The object's rows in offset order; throws for an object that is not what the sink writes. */
   decode(body: Buffer, where: string): Row[];
-  /** One file of rows, compressed as configured. */
-  encode(rows: readonly Row[]): Buffer;
   /** What the compactor cannot do with this configuration, if anything. */
   readonly problem?: string;
 }
@@ -67,18 +64,7 @@ function jsonlCodec(cfg: SinkConfig): Codec {
       }
       // The sink writes a partition's records in offset order; a file merged here too. Sorting keeps it so for any.
       return rows.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
-    },
-    encode(rows) {
-      let size = 0;
-      for (const r of rows) size += r.bytes.length + 1;
-      const out = Buffer.allocUnsafe(size);
-      let at = 0;
-      for (const r of rows) {
-        at += r.bytes.copy(out, at);
-        out[at++] = 0x0a;
-      }
-      return compressObject(cfg, out);
-    },
+    }
   };
 }
 

@@ -20,8 +20,9 @@ import type { SinkConfig } from '../shared/config.ts';
 import { extensionFor } from '../shared/constants.ts';
 import { padOffset } from '../shared/key-template.ts';
 import { ProgressStore } from '../shared/progress.ts';
-import { mapBounded, uploadObject } from '../shared/upload.ts';
+import { mapBounded } from '../shared/upload.ts';
 import { codecFor, type Codec, type Row } from './codec.ts';
+import { FileWriter } from './file-writer.ts';
 import { readManifest, writeManifest, MANIFEST_VERSION, type Manifest, type ManifestFile, type ManifestPartition } from './manifest.ts';
 import { mergeRows, type MergeInput, type MergeStats } from './merge.ts';
 import { WindowResolver, type ObjectWindow, type WindowedObject } from './windows.ts';
@@ -229,21 +230,17 @@ export class Compactor {
       let count = 0;
       let minT = Number.POSITIVE_INFINITY;
       let maxT = Number.NEGATIVE_INFINITY;
-      let chunk: Row[] = [];
-      let chunkBytes = 0;
-      const flush = async () => {
-        if (chunk.length === 0) return;
-        const body = this.codec.encode(chunk);
-        const key = `${this.dataDir(w)}${g.topic}+${g.partition}+${padOffset(chunk[0].offset)}+g${generation}-${this.o.runId}.${this.ext}`;
-        await uploadObject(this.s3, this.o.sink, { key, body, contentType: 'application/octet-stream', metadata: { 'kafka-record-count': String(chunk.length) } });
-        files.push({ key, bytes: body.length, records: chunk.length, topic: g.topic, partition: g.partition, firstOffset: chunk[0].offset.toString(), lastOffset: chunk[chunk.length - 1].offset.toString() });
-        bytesOut += body.length;
-        chunk = [];
-        chunkBytes = 0;
+      let file: FileWriter | undefined;
+      const close = async () => {
+        if (!file) return;
+        await file.close();
+        files.push({ key: file.key, bytes: file.bytes, records: file.records, topic: g.topic, partition: g.partition, firstOffset: file.firstOffset.toString(), lastOffset: file.lastOffset.toString() });
+        bytesOut += file.bytes;
+        file = undefined;
       };
       for await (const row of mergeRows(g.inputs, stats)) {
-        chunk.push(row);
-        chunkBytes += row.bytes.length + 1;
+        if (file) await file.write(row);
+        else file = new FileWriter(this.s3, this.o.sink, `${this.dataDir(w)}${g.topic}+${g.partition}+${padOffset(row.offset)}+g${generation}-${this.o.runId}.${this.ext}`, row, this.o.targetBytes);
         count++;
         const tail = ranges[ranges.length - 1];
         if (tail && row.offset === tail[1] + 1n) tail[1] = row.offset;
@@ -252,11 +249,10 @@ export class Compactor {
           if (row.timeMs < minT) minT = row.timeMs;
           if (row.timeMs > maxT) maxT = row.timeMs;
         }
-        // The target is in compressed bytes: the inputs read so far tell the ratio.
-        const ratio = sizes.compressed > 0 ? sizes.raw / sizes.compressed : 1;
-        if (chunkBytes >= this.o.targetBytes * ratio) await flush();
+        // The target is compressed bytes: the inputs read so far give the ratio until the file's own output does.
+        if (file.estimatedBytes(sizes.raw > 0 ? sizes.compressed / sizes.raw : 1) >= this.o.targetBytes) await close();
       }
-      await flush();
+      await close();
       records += count;
       parts.push({
         topic: g.topic, partition: g.partition, records: count, offsetRanges: ranges.map(([a, b]) => [a.toString(), b.toString()] as const),

@@ -1,4 +1,5 @@
 /** Stage 6 — compress: row formats as a whole (gzip, zstd); avro and parquet carry their own codecs. */
+import { PassThrough, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { SinkConfig } from './config.ts';
 
@@ -17,6 +18,23 @@ export function compressObject(cfg: Pick<SinkConfig, 'format' | 'compression' | 
         pledgedSrcSize: data.length,
       });
     default: return data;
+  }
+}
+
+/**
+ * The same compression as a stream, for files too large to hold whole (the compactor's): one gzip member or one
+ * zstd frame with its checksum, as compressObject writes, without the content size (not known up front).
+ */
+export function compressionStream(cfg: Pick<SinkConfig, 'format' | 'compression' | 'compressionLevel'>): Transform {
+  const level = cfg.compressionLevel;
+  if (cfg.format === 'avro' || cfg.format === 'parquet') return new PassThrough();
+  switch (cfg.compression) {
+    case 'gzip': return zlib.createGzip(level === undefined ? {} : { level });
+    case 'zstd':
+      return zlib.createZstdCompress({
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: level ?? 3, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
+      });
+    default: return new PassThrough();
   }
 }
 

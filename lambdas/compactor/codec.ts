@@ -3,7 +3,8 @@
  * re-encoded, so a compacted file holds byte for byte the records of the objects it merges) and, per row, the
  * offset that deduplicates it and the record time that the manifest's bounds come from.
  */
-import { zstdDecompressSync, gunzipSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { createGunzip, createZstdDecompress, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import type { SinkConfig } from '../shared/config.ts';
 
 export interface Row {
@@ -17,6 +18,11 @@ export interface Row {
 export interface Codec {
   /** The object's rows in offset order; throws for an object that is not what the sink writes. */
   decode(body: Buffer, where: string): Row[];
+  /**
+   * The rows of a file already in offset order (the compactor's own), a chunk at a time as the body streams in:
+   * a file of hundreds of MB is never held whole. Throws for a row out of order.
+   */
+  decodeStream(body: Readable, where: string): AsyncIterable<Row[]>;
   /** What the compactor cannot do with this configuration, if anything. */
   readonly problem?: string;
 }
@@ -64,7 +70,43 @@ function jsonlCodec(cfg: SinkConfig): Codec {
       }
       // The sink writes a partition's records in offset order; a file merged here too. Sorting keeps it so for any.
       return rows.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
-    }
+    },
+    async *decodeStream(body, where) {
+      const decompressor = cfg.compression === 'gzip' ? createGunzip() : cfg.compression === 'zstd' ? createZstdDecompress() : undefined;
+      let text: AsyncIterable<Buffer> = body;
+      if (decompressor) {
+        body.on('error', (err) => decompressor.destroy(err));
+        text = body.pipe(decompressor);
+      }
+      let carry: Buffer | undefined;
+      let line = 0;
+      let last: bigint | undefined;
+      const parse = (bytes: Buffer): Row => {
+        line++;
+        let row: Row;
+        try {
+          row = { ...envelopeOf(bytes.toString('utf8')), bytes };
+        } catch (err) {
+          throw new Error(`${where}: line ${line} is not a record of this sink (${(err as Error).message})`, { cause: err });
+        }
+        if (last !== undefined && row.offset <= last) throw new Error(`${where}: line ${line} (offset ${row.offset}) is not after offset ${last}: not a compacted file`);
+        last = row.offset;
+        return row;
+      };
+      for await (const chunk of text) {
+        const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
+        const rows: Row[] = [];
+        let start = 0;
+        for (let end = buf.indexOf(0x0a, start); end >= 0; end = buf.indexOf(0x0a, start)) {
+          if (end > start) rows.push(parse(buf.subarray(start, end)));
+          start = end + 1;
+        }
+        // The unfinished line is copied: a view would keep this whole chunk alive.
+        carry = start < buf.length ? Buffer.from(buf.subarray(start)) : undefined;
+        if (rows.length > 0) yield rows;
+      }
+      if (carry) yield [parse(carry)];
+    },
   };
 }
 

@@ -16,6 +16,7 @@
  * bucket's lifecycle rules remove what is tagged, after queries that may read it have ended.
  */
 import { ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, GetObjectCommand, type S3Client, type _Object } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
 import type { SinkConfig } from '../shared/config.ts';
 import { extensionFor } from '../shared/constants.ts';
 import { padOffset } from '../shared/key-template.ts';
@@ -209,15 +210,24 @@ export class Compactor {
       return g;
     };
     const sizes = { compressed: 0, raw: 0 };
-    const load = async (key: string): Promise<Row[]> => {
+    // A raw object (one invocation's records of a partition: small) is read whole; an earlier generation's file as it streams.
+    const loadRaw = async function* (this: Compactor, key: string): AsyncGenerator<Row[]> {
       const body = Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
       const rows = this.codec.decode(body, `s3://${bucket}/${key}`);
       sizes.compressed += body.length;
       for (const r of rows) sizes.raw += r.bytes.length + 1;
-      return rows;
-    };
-    for (const f of prev?.files ?? []) group(f.topic, f.partition).inputs.push({ lowerBound: BigInt(f.firstOffset), load: () => load(f.key) });
-    for (const o of fresh) group(topicOf(o), o.name.partition).inputs.push({ lowerBound: o.name.start, load: () => load(o.key) });
+      yield rows;
+    }.bind(this);
+    const loadFile = async function* (this: Compactor, f: ManifestFile): AsyncGenerator<Row[]> {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
+      sizes.compressed += f.bytes;
+      for await (const rows of this.codec.decodeStream(out.Body as Readable, `s3://${bucket}/${f.key}`)) {
+        for (const r of rows) sizes.raw += r.bytes.length + 1;
+        yield rows;
+      }
+    }.bind(this);
+    for (const f of prev?.files ?? []) group(f.topic, f.partition).inputs.push({ lowerBound: BigInt(f.firstOffset), load: () => loadFile(f) });
+    for (const o of fresh) group(topicOf(o), o.name.partition).inputs.push({ lowerBound: o.name.start, load: () => loadRaw(o.key) });
 
     const stats: MergeStats = { duplicates: 0 };
     const files: ManifestFile[] = [];

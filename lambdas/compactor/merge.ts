@@ -1,16 +1,17 @@
 /**
  * The merge of one topic-partition's inputs (raw objects and an earlier generation's files) into its rows in offset
  * order, each offset once. An input is opened only when the merge reaches its lower bound (no row of it is below
- * that), so memory holds the inputs that overlap at one offset, not the window: raw objects of successive claims
- * cover successive offset ranges, and an earlier generation's files are cut in offset order.
+ * that), and read a chunk at a time, so memory holds a chunk of each input that overlaps at one offset, not the
+ * window: raw objects of successive claims cover successive offset ranges, and an earlier generation's files are cut
+ * in offset order.
  */
 import type { Row } from './codec.ts';
 
 export interface MergeInput {
   /** No row of the input has an offset below this. */
   readonly lowerBound: bigint;
-  /** Its rows in offset order. */
-  readonly load: () => Promise<Row[]>;
+  /** Its rows in offset order, a chunk at a time. */
+  readonly load: () => AsyncIterable<Row[]>;
 }
 
 export interface MergeStats {
@@ -18,9 +19,26 @@ export interface MergeStats {
   duplicates: number;
 }
 
+interface Open {
+  readonly chunks: AsyncIterator<Row[]>;
+  rows: Row[];
+  at: number;
+}
+
+/** Moves an input to its next row; false when it has none left. */
+async function fill(o: Open): Promise<boolean> {
+  while (o.at >= o.rows.length) {
+    const next = await o.chunks.next();
+    if (next.done) return false;
+    o.rows = next.value;
+    o.at = 0;
+  }
+  return true;
+}
+
 export async function* mergeRows(inputs: readonly MergeInput[], stats: MergeStats): AsyncGenerator<Row> {
   const pending = [...inputs].sort((a, b) => (a.lowerBound < b.lowerBound ? -1 : a.lowerBound > b.lowerBound ? 1 : 0));
-  const open: { rows: Row[]; at: number }[] = [];
+  const open: Open[] = [];
   let next = 0;
   let last: bigint | undefined;
   for (;;) {
@@ -30,13 +48,13 @@ export async function* mergeRows(inputs: readonly MergeInput[], stats: MergeStat
       min = -1;
       for (let i = 0; i < open.length; i++) if (min < 0 || open[i].rows[open[i].at].offset < open[min].rows[open[min].at].offset) min = i;
       if (next >= pending.length || (min >= 0 && pending[next].lowerBound > open[min].rows[open[min].at].offset)) break;
-      const rows = await pending[next++].load();
-      if (rows.length > 0) open.push({ rows, at: 0 });
+      const o: Open = { chunks: pending[next++].load()[Symbol.asyncIterator](), rows: [], at: 0 };
+      if (await fill(o)) open.push(o);
     }
     if (min < 0) return;
     const input = open[min];
     const row = input.rows[input.at++];
-    if (input.at === input.rows.length) open.splice(min, 1);
+    if (input.at === input.rows.length && !(await fill(input))) open.splice(min, 1);
     if (last !== undefined && row.offset <= last) {
       stats.duplicates++;
       continue;

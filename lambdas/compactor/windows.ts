@@ -142,10 +142,15 @@ export class WindowResolver {
     return { dir, rel, values, topic, startMs: this.toUtc(localStart), endMs: this.toUtc(local.getTime()) };
   }
 
-  /** A wall-clock time of the zone (as if UTC) → the instant; the later of two at a repeated hour. */
+  /**
+   * A wall-clock time of the zone (as if UTC) → the first instant the zone's clocks show it, so that a window of an
+   * hour repeated when clocks go back covers both (the sink puts both in its directory); a time skipped when they go
+   * forward → the instant of the change.
+   */
   private toUtc(localMs: number): number {
-    const first = localMs - zoneOffset(this.dtf, localMs);
-    return localMs - zoneOffset(this.dtf, first);
+    const before = localMs - zoneOffset(this.dtf, localMs - 86_400_000);
+    const after = localMs - zoneOffset(this.dtf, localMs + 86_400_000);
+    const valid = [before, after].filter((c) => c + zoneOffset(this.dtf, c) === localMs);
+    return valid.length > 0 ? Math.min(...valid) : before;
   }
-
 }

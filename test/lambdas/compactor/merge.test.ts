@@ -10,6 +10,12 @@ import { mergeRows, type MergeInput } from '../../../lambdas/compactor/merge.ts'
 
 const row = (offset: bigint, tag: string): Row => ({ offset, bytes: Buffer.from(tag) });
 
+/** Rows in chunks of `size` (and an empty chunk first: a stream may hand out one). */
+async function* chunked(rows: Row[], size: number): AsyncGenerator<Row[]> {
+  yield [];
+  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
+}
+
 async function drain(inputs: MergeInput[]): Promise<{ rows: Row[]; duplicates: number }> {
   const stats = { duplicates: 0 };
   const rows: Row[] = [];
@@ -24,7 +30,7 @@ describe('mergeRows', () => {
       async (sets) => {
         const inputs = sets.map((offsets, i) => {
           const sorted = [...offsets].sort((a, b) => (a < b ? -1 : 1));
-          return { lowerBound: sorted[0] ?? 0n, load: async () => sorted.map((o) => row(o, `${i}`)) };
+          return { lowerBound: sorted[0] ?? 0n, load: () => chunked(sorted.map((o) => row(o, `${i}`)), 1 + (i % 3)) };
         });
         const { rows, duplicates } = await drain(inputs);
         const all = sets.flat();
@@ -40,11 +46,11 @@ describe('mergeRows', () => {
     const emitted: bigint[] = [];
     const input = (i: number, from: bigint, to: bigint): MergeInput => ({
       lowerBound: from,
-      load: async () => {
+      load: () => {
         opened.push(i);
         // What has been emitted when an input opens is below its lower bound.
         expect(emitted.every((o) => o < from), `input ${i} opened after ${emitted.at(-1)}`).toBe(true);
-        return Array.from({ length: Number(to - from) + 1 }, (_, k) => row(from + BigInt(k), `${i}`));
+        return chunked(Array.from({ length: Number(to - from) + 1 }, (_, k) => row(from + BigInt(k), `${i}`)), 7);
       },
     });
     for await (const r of mergeRows([input(2, 200n, 299n), input(0, 0n, 99n), input(1, 100n, 199n)], { duplicates: 0 })) emitted.push(r.offset);
@@ -54,9 +60,9 @@ describe('mergeRows', () => {
 
   it('lower bounds below the rows (a claim start) and overlapping inputs still merge right', async () => {
     const { rows, duplicates } = await drain([
-      { lowerBound: 0n, load: async () => [row(5n, 'a'), row(9n, 'a')] },
-      { lowerBound: 0n, load: async () => [row(5n, 'b'), row(7n, 'b'), row(12n, 'b')] },
-      { lowerBound: 10n, load: async () => [row(11n, 'c'), row(12n, 'c')] },
+      { lowerBound: 0n, load: () => chunked([row(5n, 'a'), row(9n, 'a')], 1) },
+      { lowerBound: 0n, load: () => chunked([row(5n, 'b'), row(7n, 'b'), row(12n, 'b')], 2) },
+      { lowerBound: 10n, load: () => chunked([row(11n, 'c'), row(12n, 'c')], 5) },
     ]);
     expect(rows.map((r) => `${r.offset}${r.bytes}`)).toEqual(['5a', '7b', '9a', '11c', '12b']);
     expect(duplicates).toBe(2);

@@ -44,6 +44,20 @@ describe('WindowResolver', () => {
     }), { numRuns: 400 });
   });
 
+  it('daylight-saving changes: the repeated hour is one window of two hours, the skipped hour none', () => {
+    const env = { TIMEZONE: 'Europe/Berlin', KEY_TEMPLATE: '{{topic}}/dt={{timestamp:yyyy-MM-dd}}/h={{timestamp:HH}}/{{topic}}+{{partition}}+{{start_offset}}' };
+    // 2022-10-30: 03:00 CEST (01:00Z) back to 02:00 CET. Both 00:30Z and 01:30Z are 02:30 on the clock.
+    const a = keyOf(env, Date.UTC(2022, 9, 30, 0, 30));
+    const b = keyOf(env, Date.UTC(2022, 9, 30, 1, 30));
+    expect(a.key.split('/').slice(0, 3)).toEqual(b.key.split('/').slice(0, 3));
+    const w = a.resolver.resolve(a.key)!.window;
+    expect([w.dir, new Date(w.startMs).toISOString(), new Date(w.endMs).toISOString()]).toEqual(['topics/orders/dt=2022-10-30/h=02/', '2022-10-30T00:00:00.000Z', '2022-10-30T02:00:00.000Z']);
+    // 2022-03-27: 02:00 CET (01:00Z) on to 03:00 CEST: the hour 01 ends at the change, the hour 03 starts there.
+    const before = keyOf(env, Date.UTC(2022, 2, 27, 0, 59)).resolver.resolve(keyOf(env, Date.UTC(2022, 2, 27, 0, 59)).key)!.window;
+    const next = keyOf(env, Date.UTC(2022, 2, 27, 1, 0)).resolver.resolve(keyOf(env, Date.UTC(2022, 2, 27, 1, 0)).key)!.window;
+    expect([before.values.h, before.endMs, next.values.h, next.startMs]).toEqual(['01', Date.UTC(2022, 2, 27, 1), '03', Date.UTC(2022, 2, 27, 1)]);
+  });
+
   it('says why a template has no windows', () => {
     const problems = (env: Record<string, string>) => windowProblems(loadSinkConfig({ BUCKET_NAME: 'lake', ...env }));
     expect(problems({ KEY_TEMPLATE: '{{topic}}/{{partition}}+{{start_offset}}' })).toEqual([

@@ -375,3 +375,20 @@ export function catalogFromContext(c: CatalogContext, sink: SinkConfig | undefin
     return { problems: err.problems.map((p) => `catalog='true': ${p}`) };
   }
 }
+
+/**
+ * The tables over the compacted view (compaction=true): the same columns, SerDe and partitions, read through each
+ * window's symlink file (lambdas/compactor), which lists the window's compacted files and is replaced in one PUT, so
+ * a query sees one whole generation of a window. Named <table>_compacted.
+ */
+export function compactedTables(tables: readonly CatalogTableSpec[], sinkPrefix: string, compactedPrefix: string): CatalogTableSpec[] {
+  const moved = (key: string) => `${compactedPrefix}symlinks/${key.slice(sinkPrefix.length)}`;
+  return tables.map((t) => ({
+    ...t,
+    name: `${t.name}_compacted`,
+    locationPrefix: moved(t.locationPrefix),
+    partitionTemplate: t.partitionTemplate === undefined ? undefined : moved(t.partitionTemplate),
+    // Hive's symlink input: each file at the location lists data files, one s3:// URI a line (as S3 Inventory's).
+    inputFormat: 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat',
+  }));
+}

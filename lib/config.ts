@@ -13,6 +13,7 @@ import { loadSinkConfig, type SinkConfig } from '../lambdas/shared/config.ts';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { parseSettings, showValue as show } from '../lambdas/shared/settings.ts';
 import { unknownContextKeyProblems } from './context-keys.ts';
+import { loadCompactorConfig } from '../lambdas/compactor/config.ts';
 import { catalogFromContext, GLUE_NAME, type CatalogConfig } from './catalog.ts';
 import { parseTableSchemas, tableRoutes, type IcebergColumn } from './table-schema.ts';
 
@@ -157,6 +158,14 @@ export const ContextSchema = z.object({
   catalogPartitionCount: int(1, 100_000).optional().describe('Direct stack: the topics\' partition count, the projected range of a {{partition}} directory in keyTemplate.'),
   catalogStartDate: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, 'must be a date YYYY-MM-DD')
     .describe('Direct stack: first day of the projected time partitions (objects of earlier days are not queried; every day since is listed by a query that does not filter on time).'),
+  // Compaction of the direct stack's objects (lambdas/compactor)
+  compaction: bool.describe('Direct stack: merge each closed window (keyTemplate\'s time directories) into files of compactionTargetMb under compactedPrefix, with a manifest per window (jsonl).'),
+  compactedPrefix: z.string().regex(/^[^/].{0,254}\/$/, 'must be 1-256 characters ending with / (not starting with /)').describe('Direct stack: where the compactor writes: data/, manifests/, symlinks/ below it.'),
+  compactionTargetMb: int(1, 5120).describe('Direct stack: compressed size a compacted file aims at (MB).'),
+  compactionGraceMinutes: int(0, 10_080).describe('Direct stack: how long after a window\'s end it is compacted (later records are merged by a later run).'),
+  compactionScheduleMinutes: int(1, 1440).describe('Direct stack: minutes between compaction runs.'),
+  compactionRawRetentionDays: int(1, 3650).describe('Direct stack: days after they were written that raw objects merged into a published window are removed (lifecycle rule).'),
+  compactionMemoryMb: int(512, 10_240).describe('Direct stack: memory of the compactor function (MB).'),
 });
 
 export type ContextInput = z.input<typeof ContextSchema>;
@@ -439,6 +448,17 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     problems.push(`valueEncoding=${show(c.valueEncoding)}: value columns of a table schema come from JSON values (valueEncoding=json)`);
   }
 
+  if (c.compaction && sinkConfig && ok('compactedPrefix', 'compactionTargetMb', 'compactionGraceMinutes')) {
+    try {
+      loadCompactorConfig({
+        ...sinkEnvironment, BUCKET_NAME: sinkConfig.bucket, ...(schemaText ? { AVRO_SCHEMA: schemaText } : {}),
+        COMPACTED_PREFIX: c.compactedPrefix, COMPACTION_TARGET_BYTES: String(c.compactionTargetMb * 1024 * 1024), COMPACTION_GRACE_SECONDS: String(c.compactionGraceMinutes * 60),
+      });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      for (const p of err.problems) problems.push(p.startsWith('COMPACTED_PREFIX=') ? `compactedPrefix${p.slice('COMPACTED_PREFIX'.length)}` : `compaction='true': ${p}`);
+    }
+  }
   // With a catalog key unparsed (reported above) the catalog is not judged against its default.
   const catalog = ok('topics', 'catalog', 'catalogTables', 'catalogPartitionCount', 'catalogStartDate', 'pipeline')
     ? catalogFromContext(c, sinkConfig, c.pipeline ?? DEFAULT_PIPELINE) : { problems: [] };

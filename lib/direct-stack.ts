@@ -9,6 +9,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { BUNDLED_SCHEMA_PATH, type AppConfig } from './config.ts';
+import { compactedTables } from './catalog.ts';
+import { Compactor } from './constructs/compactor.ts';
 import { GlueCatalog } from './constructs/glue-catalog.ts';
 import { KafkaSinkFunction } from './constructs/kafka-sink-function.ts';
 import { SinkBucket } from './constructs/sink-bucket.ts';
@@ -27,6 +29,8 @@ export class KafkaS3DirectStack extends Stack {
   readonly monitoring: SinkMonitoring;
   /** The Glue database and tables over the objects (catalog=true). */
   readonly catalog?: GlueCatalog;
+  /** The compactor (compaction=true). */
+  readonly compactor?: Compactor;
 
   constructor(scope: Construct, id: string, props: DirectStackProps) {
     super(scope, id, props);
@@ -73,16 +77,38 @@ export class KafkaS3DirectStack extends Stack {
       reservedConcurrency: c.reservedConcurrency,
       logRetention: c.logRetentionDays as logs.RetentionDays,
     });
+    if (c.compaction) {
+      this.compactor = new Compactor(this, 'Compaction', {
+        bucket: this.bucket.bucket, key: this.bucket.key, sinkEnvironment: c.sinkEnvironment,
+        prefix: c.prefix, statePrefix: c.statePrefix, compactedPrefix: c.compactedPrefix,
+        targetBytes: c.compactionTargetMb * 1024 * 1024, grace: Duration.minutes(c.compactionGraceMinutes), schedule: Duration.minutes(c.compactionScheduleMinutes),
+        rawRetentionDays: c.compactionRawRetentionDays, serviceName: serviceName(c, 'compactor'), memoryMb: c.compactionMemoryMb,
+        architecture: c.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64, logRetention: c.logRetentionDays as logs.RetentionDays,
+      });
+      new CfnOutput(this, 'CompactedPrefix', { value: `s3://${c.bucketName ?? '<bucket>'}/${c.compactedPrefix}`, description: 'Compacted files (data/), one manifest per window (manifests/), and what readers list (symlinks/)' });
+      if (!this.bucket.created) {
+        // An existing bucket's lifecycle belongs to its owner: without these rules nothing merged is ever removed.
+        new CfnOutput(this, 'CompactionLifecycleRules', {
+          value: Stack.of(this).toJsonString(this.compactor.lifecycleRules.map((r) => ({
+            ID: r.id, Status: 'Enabled', Filter: { And: { Prefix: r.prefix, Tags: Object.entries(r.tagFilters ?? {}).map(([Key, Value]) => ({ Key, Value })) } },
+            Expiration: { Days: r.expiration!.toDays() },
+          }))),
+          description: 'Add these rules to the bucket\'s lifecycle configuration: they remove merged raw objects and superseded compacted files',
+        });
+      }
+    }
     this.monitoring = new SinkMonitoring(this, 'Monitoring', {
       fn: this.sink.fn, serviceName: serviceName(c, 'sink'), offsetLagThreshold: c.offsetLagAlarmThreshold, alarmTopicArn: c.alarmTopicArn, alarmEmail: c.alarmEmail,
+      extraAlarms: this.compactor?.alarms, extraWidgets: this.compactor ? [this.compactor.widgets] : undefined,
     });
 
     if (c.catalogConfig) {
       const cat = c.catalogConfig;
-      this.catalog = new GlueCatalog(this, 'Catalog', { bucket: this.bucket.bucket, config: cat, description: `Kafka topics landed by the ${c.pipelineName} pipeline` });
+      const tables = c.compaction ? [...cat.tables, ...compactedTables(cat.tables, c.prefix, c.compactedPrefix)] : cat.tables;
+      this.catalog = new GlueCatalog(this, 'Catalog', { bucket: this.bucket.bucket, config: { ...cat, tables }, description: `Kafka topics landed by the ${c.pipelineName} pipeline` });
       new CfnOutput(this, 'CatalogDatabase', { value: cat.database, description: 'Glue database of the tables over the objects (Athena)' });
       new CfnOutput(this, 'CatalogTables', {
-        value: cat.tables.map((t) => `${t.topics.join('+')}=${cat.database}.${t.name}`).join(','),
+        value: tables.map((t) => `${t.topics.join('+')}=${cat.database}.${t.name}`).join(','),
         description: 'Glue table of each topic (topic=database.table); query with Athena, e.g. SELECT * FROM <database>.<table> LIMIT 10',
       });
     }

@@ -16,7 +16,7 @@ export function stackId(c: Pick<AppConfig, 'pipelineName' | 'pipelineNamed'>, ki
 }
 
 /** The Powertools service name, the `service` dimension of the metrics: kafka-s3-sink by default. */
-export function serviceName(c: Pick<AppConfig, 'pipelineName'>, fn: 'sink' | 'forwarder'): string {
+export function serviceName(c: Pick<AppConfig, 'pipelineName'>, fn: 'sink' | 'forwarder' | 'compactor'): string {
   return `${c.pipelineName}-${fn}`;
 }
 

@@ -41,6 +41,8 @@ export interface KafkaS3FunctionProps {
   readonly reservedConcurrency?: number;
   /** @default ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /** Why the function needs no dead-letter queue (checkov CKV_AWS_116). @default invoked synchronously by its caller */
+  readonly noDeadLetterQueueReason?: string;
   /** Extra files copied next to the bundle: [absolute source path, file name in the bundle]. */
   readonly bundleFiles?: readonly (readonly [string, string])[];
 }
@@ -93,7 +95,7 @@ export class KafkaS3Function extends Construct {
       },
     });
     checkovSkip(this.fn,
-      { id: 'CKV_AWS_116', comment: 'Invoked synchronously (Kafka event source mapping or Firehose); a function DLQ applies to asynchronous invocations only. Failed batches are retried by the caller.' },
+      { id: 'CKV_AWS_116', comment: props.noDeadLetterQueueReason ?? 'Invoked synchronously (Kafka event source mapping or Firehose); a function DLQ applies to asynchronous invocations only. Failed batches are retried by the caller.' },
       { id: 'CKV_AWS_117', comment: `${props.purpose} It needs no VPC: the Kafka event source mapping, not the function, connects to the brokers in their VPC.` },
       { id: 'CKV_AWS_173', comment: 'The environment holds settings only (names, formats, prefixes), no secrets; Kafka credentials stay in Secrets Manager.' },
       ...(props.reservedConcurrency === undefined

@@ -436,6 +436,16 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   ],
   catalogPartitionCount: [{ value: '0', problem: "catalogPartitionCount='0': must be an integer from 1 to 100000" }],
   catalogStartDate: [{ value: '2025-13-01', problem: "catalogStartDate='2025-13-01': must be a date YYYY-MM-DD" }],
+  compaction: [{ value: 'yes', problem: "compaction='yes': must be true or false" }],
+  compactedPrefix: [
+    { value: 'compacted', problem: "compactedPrefix='compacted': must be 1-256 characters ending with / (not starting with /)" },
+    { value: 'topics/compacted/', with: { compaction: 'true' }, problem: "compactedPrefix='topics/compacted/': overlaps PREFIX='topics/' (the compactor would read its own files as the sink's, or the sink's as its own)" },
+  ],
+  compactionTargetMb: [{ value: '0', problem: "compactionTargetMb='0': must be an integer from 1 to 5120" }],
+  compactionGraceMinutes: [{ value: '-1', problem: "compactionGraceMinutes='-1': must be an integer from 0 to 10080" }],
+  compactionScheduleMinutes: [{ value: '0', problem: "compactionScheduleMinutes='0': must be an integer from 1 to 1440" }],
+  compactionRawRetentionDays: [{ value: '0', problem: "compactionRawRetentionDays='0': must be an integer from 1 to 3650" }],
+  compactionMemoryMb: [{ value: '256', problem: "compactionMemoryMb='256': must be an integer from 512 to 10240" }],
 };
 
 describe('loadAppConfig: a bad value of every context key', () => {

@@ -28,6 +28,7 @@ const CONFIGS: Record<string, Record<string, string>> = {
     catalog: 'true', format: 'parquet', schemaFile: 'test/events/order.avsc', bucketName: 'lake-bucket', catalogTables: 'orders=events,payments=events',
     catalogPartitionCount: '6', keyTemplate: 'kafka_topic={{topic}}/dt={{timestamp:yyyy-MM-dd}}/p={{partition}}/k={{key}}/{{topic}}+{{partition}}+{{start_offset}}',
   },
+  'compaction with the catalog, kms': { compaction: 'true', catalog: 'true', encryption: 'kms', alarmEmail: 'ops@example.com' },
   'existing bucket, cross-account, x86': {
     bucketName: 'partner-lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/writer', externalId: 'ext-1', architecture: 'x86_64',
     alarmTopicArn: 'arn:aws:sns:us-east-1:111122223333:ops',

@@ -1,0 +1,77 @@
+/**
+ * compaction=true in the direct stack: the compactor function (one run at a time, on a schedule), its least-privilege
+ * role, the lifecycle rules that remove what it tags, its alarms, and the compacted tables of the catalog; and the
+ * configurations it cannot serve, refused at synth with the reason.
+ */
+import { describe, expect, it } from 'vitest';
+import { Match } from 'aws-cdk-lib/assertions';
+import { nagFindings, synth } from './synth.ts';
+
+describe('the stack with compaction=true', () => {
+  it('a scheduled compactor, reserved concurrency 1, 15 minutes, with the sink\'s settings and its own', () => {
+    const s = synth({ compaction: 'true', compactionTargetMb: '128', compactionGraceMinutes: '30', compactionScheduleMinutes: '10' });
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('compactor'), ReservedConcurrentExecutions: 1, Timeout: 900, MemorySize: 2048,
+      Environment: { Variables: Match.objectLike({ FORMAT: 'jsonl', PREFIX: 'topics/', STATE_PREFIX: 'checkpoints/', COMPACTED_PREFIX: 'compacted/', COMPACTION_TARGET_BYTES: String(128 << 20), COMPACTION_GRACE_SECONDS: '1800', POWERTOOLS_SERVICE_NAME: 'kafka-s3-compactor' }) },
+    });
+    s.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(10 minutes)', Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 600 } })] });
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  it('the role reads raw objects and checkpoints, writes only under the compacted prefix, lists only the three prefixes', () => {
+    const s = synth({ compaction: 'true', encryption: 'kms' });
+    const policy = Object.entries(s.template.findResources('AWS::IAM::Policy')).find(([id]) => id.startsWith('CompactionFn'))![1];
+    const statements = (policy.Properties.PolicyDocument.Statement as { Sid: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[])
+      .map((st) => [st.Sid, [st.Action].flat().sort(), JSON.stringify(st.Resource).match(/"\/[^"]*"|Arn"\]/g)?.join(''), st.Condition ?? null]);
+    expect(statements).toEqual([
+      ['Logs', ['logs:CreateLogStream', 'logs:PutLogEvents'], 'Arn"]', null],
+      ['ReadAndTagRawObjects', ['s3:GetObject', 's3:PutObjectTagging'], 'Arn"]"/topics/*"', null],
+      ['ReadCheckpoints', ['s3:GetObject'], 'Arn"]"/checkpoints/*"', null],
+      ['WriteCompacted', ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject', 's3:PutObjectTagging'], 'Arn"]"/compacted/*"', null],
+      ['ListWindows', ['s3:ListBucket'], 'Arn"]', { StringLike: { 's3:prefix': ['topics/*', 'compacted/*', 'checkpoints/*'] } }],
+      ['EncryptObjects', ['kms:Decrypt', 'kms:GenerateDataKey'], 'Arn"]', null],
+    ]);
+  });
+
+  it('lifecycle rules on the created bucket expire what the compactor tags; an existing bucket gets them as an output', () => {
+    const created = synth({ compaction: 'true', compactionRawRetentionDays: '3' });
+    created.template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          { Id: 'ExpireCompactedRawObjects', Prefix: 'topics/', TagFilters: [{ Key: 'kafka-s3-compaction', Value: 'compacted' }], ExpirationInDays: 3, Status: 'Enabled' },
+          { Id: 'ExpireSupersededCompactedFiles', Prefix: 'compacted/data/', TagFilters: [{ Key: 'kafka-s3-compaction', Value: 'superseded' }], ExpirationInDays: 1, Status: 'Enabled' },
+        ]),
+      },
+    });
+    const existing = synth({ compaction: 'true', bucketName: 'their-lake' });
+    const rules = JSON.parse(existing.template.findOutputs('CompactionLifecycleRules').CompactionLifecycleRules.Value as string);
+    expect(rules).toEqual([
+      { ID: 'ExpireCompactedRawObjects', Status: 'Enabled', Filter: { And: { Prefix: 'topics/', Tags: [{ Key: 'kafka-s3-compaction', Value: 'compacted' }] } }, Expiration: { Days: 7 } },
+      { ID: 'ExpireSupersededCompactedFiles', Status: 'Enabled', Filter: { And: { Prefix: 'compacted/data/', Tags: [{ Key: 'kafka-s3-compaction', Value: 'superseded' }] } }, Expiration: { Days: 1 } },
+    ]);
+  });
+
+  it('alarms on lag, failed runs and function errors, on the stack\'s alarm topic', () => {
+    const s = synth({ compaction: 'true', alarmEmail: 'ops@example.com' });
+    for (const name of ['CompactionLag', 'CompactionFailures']) s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: name, Dimensions: [{ Name: 'service', Value: 'kafka-s3-compactor' }], AlarmActions: Match.anyValue() });
+  });
+
+  it('with catalog=true, a table per topic over the compacted view, read through the symlink files', () => {
+    const s = synth({ compaction: 'true', catalog: 'true', bucketName: 'lake' });
+    const t = Object.values(s.template.findResources('AWS::Glue::Table')).map((r) => r.Properties.TableInput).find((x) => x.Name === 'orders_compacted');
+    expect([t.StorageDescriptor.InputFormat, t.StorageDescriptor.Location, t.Parameters['storage.location.template']]).toEqual([
+      'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat', 's3://lake/compacted/symlinks/orders/', 's3://lake/compacted/symlinks/orders/dt=${dt}/hour=${hour}/',
+    ]);
+  });
+
+  it('refuses at synth what the compactor cannot merge, naming why', () => {
+    expect(() => synth({ compaction: 'true', format: 'parquet', schemaFile: 'test/events/order.avsc' })).toThrow(/compaction='true': format=parquet: the compactor merges jsonl objects/);
+    expect(() => synth({ compaction: 'true', fields: 'value,key' })).toThrow(/compaction='true': fields=value,key: the compactor deduplicates records by offset/);
+    expect(() => synth({ compaction: 'true', keyTemplate: '{{topic}}/{{topic}}+{{partition}}+{{start_offset}}' })).toThrow(/compaction='true': keyTemplate has no time directory with the year/);
+  });
+
+  it('without compaction=true nothing of it', () => {
+    const s = synth({});
+    expect(Object.keys(s.template.findResources('AWS::Events::Rule'))).toEqual([]);
+  });
+});

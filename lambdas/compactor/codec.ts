@@ -33,23 +33,41 @@ function decompress(cfg: Pick<SinkConfig, 'compression'>, body: Buffer): Buffer 
   return body;
 }
 
-/** Top-level "offset" and "timestamp" of an envelope line, the offset exact (int64 is beyond a double). */
-function envelopeOf(line: string): { offset: bigint; timeMs?: number } {
-  let offset: bigint | undefined;
-  let time: unknown;
-  const root = JSON.parse(line, function (this: unknown, key: string, value: unknown, ctx?: { source?: string }) {
-    return key === 'offset' && typeof value === 'number' && ctx?.source !== undefined ? BigInt(ctx.source) : value;
-  }) as Record<string, unknown>;
-  if (root !== null && typeof root === 'object') {
-    offset = typeof root.offset === 'bigint' ? root.offset : typeof root.offset === 'number' ? BigInt(root.offset) : undefined;
-    time = root.timestamp;
-  }
-  if (offset === undefined) throw new Error('a line without a top-level "offset"');
-  const timeMs = typeof time === 'string' ? Date.parse(time) : undefined;
-  return { offset, timeMs: timeMs !== undefined && Number.isFinite(timeMs) ? timeMs : undefined };
+const OFFSET_KEY = Buffer.from('"offset":');
+const TIME_KEY = Buffer.from('"timestamp":"');
+
+/**
+ * Where an envelope line's top-level "offset" and "timestamp" are, by the layout the sink writes (encode/jsonl.ts):
+ * the fields in FIELDS order, a quote inside a JSON string always escaped, so the bytes `"offset":` are a key, and
+ * only the value can hold nested keys. A top-level key is then the last such bytes when the value comes before it,
+ * the first when the value comes after. No JSON is parsed: the row is copied as it is.
+ */
+function envelopeReader(fields: readonly string[]): (line: Buffer) => { offset: bigint; timeMs?: number } {
+  const last = (f: string) => fields.indexOf('value') >= 0 && fields.indexOf('value') < fields.indexOf(f);
+  const find = (line: Buffer, key: Buffer, fromEnd: boolean) => (fromEnd ? line.lastIndexOf(key) : line.indexOf(key));
+  const offsetLast = last('offset');
+  const hasTime = fields.includes('timestamp');
+  const timeLast = last('timestamp');
+  return (line) => {
+    const at = find(line, OFFSET_KEY, offsetLast);
+    if (at < 0) throw new Error('a line without a top-level "offset"');
+    let i = at + OFFSET_KEY.length;
+    let end = i;
+    while (end < line.length && line[end] >= 0x30 && line[end] <= 0x39) end++;
+    if (end === i || end - i > 19) throw new Error('a line whose "offset" is not an offset');
+    const offset = end - i <= 15 ? BigInt(Number(line.toString('latin1', i, end))) : BigInt(line.toString('latin1', i, end));
+    if (!hasTime) return { offset };
+    const t = find(line, TIME_KEY, timeLast);
+    if (t < 0) return { offset };
+    i = t + TIME_KEY.length;
+    const close = line.indexOf(0x22, i);
+    const timeMs = close > i ? Date.parse(line.toString('latin1', i, close)) : Number.NaN;
+    return Number.isFinite(timeMs) ? { offset, timeMs } : { offset };
+  };
 }
 
 function jsonlCodec(cfg: SinkConfig): Codec {
+  const envelopeOf = envelopeReader(cfg.fields);
   return {
     decode(body, where) {
       const text = decompress(cfg, body);
@@ -61,7 +79,7 @@ function jsonlCodec(cfg: SinkConfig): Codec {
         if (end > start) {
           const bytes = text.subarray(start, end);
           try {
-            rows.push({ ...envelopeOf(bytes.toString('utf8')), bytes });
+            rows.push({ ...envelopeOf(bytes), bytes });
           } catch (err) {
             throw new Error(`${where}: line ${rows.length + 1} is not a record of this sink (${(err as Error).message})`, { cause: err });
           }
@@ -85,7 +103,7 @@ function jsonlCodec(cfg: SinkConfig): Codec {
         line++;
         let row: Row;
         try {
-          row = { ...envelopeOf(bytes.toString('utf8')), bytes };
+          row = { ...envelopeOf(bytes), bytes };
         } catch (err) {
           throw new Error(`${where}: line ${line} is not a record of this sink (${(err as Error).message})`, { cause: err });
         }

@@ -19,9 +19,18 @@ describe('jsonl codec', () => {
     ]);
   });
 
+  it('whatever the fields\' order, the top-level offset and time, never a value\'s own keys', () => {
+    const first = codecFor(loadSinkConfig({ BUCKET_NAME: 'lake', FIELDS: 'offset,timestamp,value' })) as Codec;
+    const line = '{"offset":5,"timestamp":"2026-01-01T00:00:00.000Z","value":{"offset":9,"timestamp":"1999-01-01T00:00:00.000Z","s":"\\"offset\\":7"}}';
+    expect(first.decode(gzipSync(`${line}\n`), 't').map((r) => [r.offset, r.timeMs])).toEqual([[5n, Date.UTC(2026, 0, 1)]]);
+    const last = codecFor(loadSinkConfig({ BUCKET_NAME: 'lake', FIELDS: 'value,offset,timestamp' })) as Codec;
+    const line2 = '{"value":{"offset":9,"timestamp":"1999-01-01T00:00:00.000Z"},"offset":6,"timestamp":"2026-01-01T00:00:00.001Z"}';
+    expect(last.decode(gzipSync(`${line2}\n`), 't').map((r) => [r.offset, r.timeMs])).toEqual([[6n, Date.UTC(2026, 0, 1, 0, 0, 0, 1)]]);
+  });
+
   it('names the object and line of what it cannot read', () => {
     expect(() => codec.decode(gzipSync('{"offset":1}\n{"value":2}\n'), 's3://lake/k')).toThrow('s3://lake/k: line 2 is not a record of this sink (a line without a top-level "offset")');
-    expect(() => codec.decode(gzipSync('{"offset":1}\nnot json\n'), 's3://lake/k')).toThrow(/s3:\/\/lake\/k: line 2 is not a record of this sink/);
+    expect(() => codec.decode(gzipSync('{"offset":1}\n{"offset":"x"}\n'), 's3://lake/k')).toThrow('s3://lake/k: line 2 is not a record of this sink (a line whose "offset" is not an offset)');
   });
 
   it('refuses what it cannot deduplicate', () => {

@@ -36,38 +36,44 @@ function decompress(cfg: Pick<SinkConfig, 'compression'>, body: Buffer): Buffer 
 const OFFSET_KEY = Buffer.from('"offset":');
 const TIME_KEY = Buffer.from('"timestamp":"');
 
+function startsWithAt(line: Buffer, at: number, key: Buffer): boolean {
+  if (at + key.length > line.length) return false;
+  for (let k = 1; k < key.length; k++) if (line[at + k] !== key[k]) return false;
+  return true;
+}
+
 /**
- * Where an envelope line's top-level "offset" and "timestamp" are, by the layout the sink writes (encode/jsonl.ts):
- * the fields in FIELDS order, a quote inside a JSON string always escaped, so the bytes `"offset":` are a key, and
- * only the value can hold nested keys. A top-level key is then the last such bytes when the value comes before it,
- * the first when the value comes after. No JSON is parsed: the row is copied as it is.
+ * An envelope line's top-level "offset" and "timestamp": one pass over its bytes that skips strings and counts
+ * nesting, so the value's own keys (at any depth, in any field order, whatever FIELDS said when the line was
+ * written) are never taken. No JSON is built: the row is copied as it is.
  */
-function envelopeReader(fields: readonly string[]): (line: Buffer) => { offset: bigint; timeMs?: number } {
-  const last = (f: string) => fields.indexOf('value') >= 0 && fields.indexOf('value') < fields.indexOf(f);
-  const find = (line: Buffer, key: Buffer, fromEnd: boolean) => (fromEnd ? line.lastIndexOf(key) : line.indexOf(key));
-  const offsetLast = last('offset');
-  const hasTime = fields.includes('timestamp');
-  const timeLast = last('timestamp');
-  return (line) => {
-    const at = find(line, OFFSET_KEY, offsetLast);
-    if (at < 0) throw new Error('a line without a top-level "offset"');
-    let i = at + OFFSET_KEY.length;
-    let end = i;
-    while (end < line.length && line[end] >= 0x30 && line[end] <= 0x39) end++;
-    if (end === i || end - i > 19) throw new Error('a line whose "offset" is not an offset');
-    const offset = end - i <= 15 ? BigInt(Number(line.toString('latin1', i, end))) : BigInt(line.toString('latin1', i, end));
-    if (!hasTime) return { offset };
-    const t = find(line, TIME_KEY, timeLast);
-    if (t < 0) return { offset };
-    i = t + TIME_KEY.length;
-    const close = line.indexOf(0x22, i);
-    const timeMs = close > i ? Date.parse(line.toString('latin1', i, close)) : Number.NaN;
-    return Number.isFinite(timeMs) ? { offset, timeMs } : { offset };
-  };
+function envelopeOf(line: Buffer): { offset: bigint; timeMs?: number } {
+  let depth = 0;
+  let offsetAt = -1;
+  let timeAt = -1;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === 0x22) {
+      if (depth === 1 && offsetAt < 0 && startsWithAt(line, i, OFFSET_KEY)) offsetAt = i + OFFSET_KEY.length;
+      else if (depth === 1 && timeAt < 0 && startsWithAt(line, i, TIME_KEY)) timeAt = i + TIME_KEY.length;
+      // Skip the string: a backslash escapes the next byte.
+      for (i++; i < line.length && line[i] !== 0x22; i++) if (line[i] === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  if (offsetAt < 0) throw new Error('a line without a top-level "offset"');
+  let end = offsetAt;
+  while (end < line.length && line[end] >= 0x30 && line[end] <= 0x39) end++;
+  if (end === offsetAt || end - offsetAt > 19) throw new Error('a line whose "offset" is not an offset');
+  const digits = line.toString('latin1', offsetAt, end);
+  const offset = end - offsetAt <= 15 ? BigInt(Number(digits)) : BigInt(digits);
+  if (timeAt < 0) return { offset };
+  const close = line.indexOf(0x22, timeAt);
+  const timeMs = close > timeAt ? Date.parse(line.toString('latin1', timeAt, close)) : Number.NaN;
+  return Number.isFinite(timeMs) ? { offset, timeMs } : { offset };
 }
 
 function jsonlCodec(cfg: SinkConfig): Codec {
-  const envelopeOf = envelopeReader(cfg.fields);
   return {
     decode(body, where) {
       const text = decompress(cfg, body);

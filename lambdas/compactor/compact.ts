@@ -10,21 +10,22 @@
  *   4. write the manifest, conditional on the one read in step 1: of two runs, one wins, the other's files are never
  *      referenced (swept as orphans later);
  *   5. publish: the symlink file readers list the window's files from (one PUT replaces the whole list: old files or
- *      new, never both, never half), tag the merged raw objects and the superseded files so that lifecycle rules
- *      expire them after a delay, then mark the manifest published.
+ *      new, never both, never half; never an older generation's list than it holds), tag the raw objects merged
+ *      (those still as merged) so that a lifecycle rule expires them, then mark the manifest published. Files no
+ *      generation lists any more are retired, and tagged for their lifecycle rule once no query can be reading them.
  * A crash before 4 leaves the window as it was; after 4, the next run finishes 5. Nothing is deleted here: the
  * bucket's lifecycle rules remove what is tagged, after queries that may read it have ended.
  */
-import { ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, GetObjectCommand, type S3Client, type _Object } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, type S3Client, type _Object } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { SinkConfig } from '../shared/config.ts';
 import { extensionFor } from '../shared/constants.ts';
 import { padOffset } from '../shared/key-template.ts';
-import { ProgressStore } from '../shared/progress.ts';
+import { isConditionFailure, ProgressStore } from '../shared/progress.ts';
 import { mapBounded } from '../shared/upload.ts';
 import { codecFor, type Codec, type Row } from './codec.ts';
 import { FileWriter } from './file-writer.ts';
-import { readManifest, writeManifest, MANIFEST_VERSION, type Manifest, type ManifestFile, type ManifestPartition } from './manifest.ts';
+import { MANIFEST_VERSION, MAX_OFFSET_RANGES, readManifest, writeManifest, type Manifest, type ManifestFile, type ManifestPartition } from './manifest.ts';
 import { mergeRows, type MergeInput, type MergeStats } from './merge.ts';
 import { WindowResolver, type ObjectWindow, type WindowedObject } from './windows.ts';
 
@@ -178,7 +179,11 @@ export class Compactor {
     // 1. Watermarks before the listing: every record below a checkpoint is in an object the listing shows.
     const first = await this.listRaw(w.dir);
     const topicOf = (o: Listed) => o.name.topic ?? w.topic ?? '';
-    const partitions = [...new Map(first.objects.map((o) => [tpKey(topicOf(o), o.name.partition), { topic: topicOf(o), partition: o.name.partition }])).values()];
+    // The partitions listed, and those of the previous generation (whose raw objects may have expired since).
+    const partitions = [...new Map([
+      ...first.objects.map((o) => [tpKey(topicOf(o), o.name.partition), { topic: topicOf(o), partition: o.name.partition }] as const),
+      ...(prev?.partitions ?? []).map((p) => [tpKey(p.topic, p.partition), { topic: p.topic, partition: p.partition }] as const),
+    ]).values()];
     const marks = new Map<string, string | null>();
     await mapBounded(partitions, 8, async (p) => {
       const cp = await this.progress.readRendered(p.topic, p.partition);
@@ -193,12 +198,16 @@ export class Compactor {
     const base = { window: w.dir, sources: listed.length, newSources: fresh.length, duplicates: 0, bytesIn: 0, bytesOut: 0 };
     if (prev && fresh.length === 0) {
       const done = { ...base, generation: prev.generation, records: prev.records, files: prev.files.length };
-      // The symlink file is checked against the manifest each run (one small GET): a run that lost a race may have
-      // written an older list after a newer one, and readers must not keep it.
-      if (prev.published) return { ...done, action: (await this.writeSymlink(w, prev, true)) ? 'republished' : 'current' };
-      return { ...done, action: (await this.publish(w, prev, stored.etag!, [])) ? 'republished' : 'lost-race' };
+      if (!prev.published) return { ...done, action: (await this.publish(w, prev, stored.etag!)) ? 'republished' : 'lost-race' };
+      // The symlink file is checked each run (one small GET): a run that died before it, or a hand that changed it.
+      const fixed = await this.writeSymlink(w, prev);
+      await this.tidy(w, prev, stored.etag!);
+      return { ...done, action: fixed ? 'republished' : 'current' };
     }
     if (!prev && listed.length === 0) return { ...base, action: 'current', generation: 0, records: 0, files: 0 };
+
+    const prevSources = new Map((prev?.sources ?? []).map((x) => [x.key, x.generation]));
+    const prevGeneration = (key: string) => prevSources.get(key) ?? 0;
 
     // 3. Merge per topic-partition into this generation's files.
     const generation = (prev?.generation ?? 0) + 1;
@@ -237,6 +246,7 @@ export class Compactor {
     for (const g of [...groups.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition))) {
       // Rows come in ascending offsets: the ranges grow at their end (no offset is kept per row).
       const ranges: [bigint, bigint][] = [];
+      let exact = true;
       let count = 0;
       let minT = Number.POSITIVE_INFINITY;
       let maxT = Number.NEGATIVE_INFINITY;
@@ -253,8 +263,11 @@ export class Compactor {
         else file = new FileWriter(this.s3, this.o.sink, `${this.dataDir(w)}${g.topic}+${g.partition}+${padOffset(row.offset)}+g${generation}-${this.o.runId}.${this.ext}`, row, this.o.targetBytes);
         count++;
         const tail = ranges[ranges.length - 1];
-        if (tail && row.offset === tail[1] + 1n) tail[1] = row.offset;
-        else ranges.push([row.offset, row.offset]);
+        const gap = tail !== undefined && row.offset !== tail[1] + 1n;
+        if (tail && (!gap || ranges.length >= MAX_OFFSET_RANGES)) {
+          if (gap) exact = false;
+          tail[1] = row.offset;
+        } else ranges.push([row.offset, row.offset]);
         if (row.timeMs !== undefined) {
           if (row.timeMs < minT) minT = row.timeMs;
           if (row.timeMs > maxT) maxT = row.timeMs;
@@ -265,7 +278,7 @@ export class Compactor {
       await close();
       records += count;
       parts.push({
-        topic: g.topic, partition: g.partition, records: count, offsetRanges: ranges.map(([a, b]) => [a.toString(), b.toString()] as const),
+        topic: g.topic, partition: g.partition, records: count, offsetRanges: ranges.map(([a, b]) => [a.toString(), b.toString()] as const), offsetRangesExact: exact,
         minTimestamp: Number.isFinite(minT) ? new Date(minT).toISOString() : null, maxTimestamp: Number.isFinite(maxT) ? new Date(maxT).toISOString() : null,
         watermark: marks.get(tpKey(g.topic, g.partition)) ?? null,
       });
@@ -275,57 +288,101 @@ export class Compactor {
     const manifest: Manifest = {
       version: MANIFEST_VERSION, window: w.dir, values: w.values, start: new Date(w.startMs).toISOString(), end: new Date(w.endMs).toISOString(),
       generation, compactedAt: new Date(this.now()).toISOString(), format: this.o.sink.format, compression: this.o.sink.compression,
-      records, files, partitions: parts, sources: listed.map((o) => ({ key: o.key, etag: o.etag, bytes: o.bytes })), published: false,
+      records, files, partitions: parts, published: false,
+      sources: listed.map((o) => ({ key: o.key, etag: o.etag, bytes: o.bytes, generation: known.has(`${o.key}\u0000${o.etag}`) ? prevGeneration(o.key) : generation })),
+      // The previous generation's files leave the readers' list with this one.
+      retired: [...(prev?.retired ?? []), ...(prev?.files ?? []).map((f) => ({ key: f.key, since: new Date(this.now()).toISOString() }))],
     };
     const report = { ...base, generation, records, duplicates: stats.duplicates, bytesIn: sizes.compressed, bytesOut, files: files.length };
     const etag = await writeManifest(this.s3, bucket, manifestKey, manifest, stored.etag, this.o.sink.sseKmsKeyId);
     if (etag === null) return { ...report, action: 'lost-race' };
     // 5. Publish.
-    return { ...report, action: (await this.publish(w, manifest, etag, prev?.files ?? [])) ? 'compacted' : 'lost-race' };
+    return { ...report, action: (await this.publish(w, manifest, etag)) ? 'compacted' : 'lost-race' };
   }
 
   /**
    * The readers' list of the window's files: "one full S3 URI per line" (the symlink format of Hive's
-   * SymlinkTextInputFormat, as S3 Inventory writes it). With `onlyIfStale`, read first and written only when it is not
-   * the manifest's list. Returns whether it was written.
+   * SymlinkTextInputFormat, as S3 Inventory writes it), with the generation it lists in its metadata. Written only
+   * when it lists another generation than the manifest's, never one older than it lists (a run that read an older
+   * manifest must not put old files back), and conditionally on the one read. Returns whether it was written.
    */
-  private async writeSymlink(w: ObjectWindow, manifest: Manifest, onlyIfStale: boolean): Promise<boolean> {
+  private async writeSymlink(w: ObjectWindow, manifest: Manifest): Promise<boolean> {
     const bucket = this.o.sink.bucket;
+    const key = this.symlinkKey(w);
     const body = manifest.files.map((f) => `s3://${bucket}/${f.key}\n`).join('');
-    if (onlyIfStale) {
-      const current = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: this.symlinkKey(w) }))
-        .then((o) => o.Body!.transformToString('utf8'), (err: unknown) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const current = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key })).then(
+        async (o) => ({ body: await o.Body!.transformToString('utf8'), generation: Number(o.Metadata?.generation ?? 0), etag: o.ETag! }),
+        (err: unknown) => {
           ignoreMissing(err);
           return undefined;
-        });
-      if (current === body) return false;
+        },
+      );
+      if (current && (current.generation > manifest.generation || (current.generation === manifest.generation && current.body === body))) return false;
+      try {
+        await this.s3.send(new PutObjectCommand({
+          Bucket: bucket, Key: key, Body: body, ContentType: 'text/plain', Metadata: { generation: String(manifest.generation) },
+          ...(current ? { IfMatch: current.etag } : { IfNoneMatch: '*' }),
+          ...(this.o.sink.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.o.sink.sseKmsKeyId } : {}),
+        }));
+        return true;
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err; // another run wrote it meanwhile: look again
+      }
     }
-    await this.s3.send(new PutObjectCommand({
-      Bucket: bucket, Key: this.symlinkKey(w), Body: body, ContentType: 'text/plain',
-      ...(this.o.sink.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.o.sink.sseKmsKeyId } : {}),
-    }));
-    return true;
+    return false;
+  }
+
+  private tag(key: string, value: string, versionId?: string): Promise<unknown> {
+    return this.s3.send(new PutObjectTaggingCommand({ Bucket: this.o.sink.bucket, Key: key, VersionId: versionId, Tagging: { TagSet: [{ Key: COMPACTION_TAG, Value: value }] } }));
   }
 
   /**
-   * Step 5: the readers' symlink file, the tags for the lifecycle rules, then the manifest marked published. False
-   * when another run changed the manifest meanwhile (it published this generation, or a newer one): it owns the window.
+   * The manifest's housekeeping: retired files no query can still be reading (retired longer than the orphan age)
+   * tagged superseded, and orphans (files in the window's data directory no manifest ever listed: a run that lost or
+   * died) tagged too. Returns the manifest without the retired files it tagged.
    */
-  private async publish(w: ObjectWindow, manifest: Manifest, etag: string, superseded: readonly ManifestFile[]): Promise<boolean> {
-    const bucket = this.o.sink.bucket;
-    await this.writeSymlink(w, manifest, false);
-    const referenced = new Set(manifest.files.map((f) => f.key));
-    // Orphans: files in the window's data directory no manifest lists, old enough that no live run is writing them.
+  private async housekeeping(w: ObjectWindow, manifest: Manifest): Promise<Manifest> {
+    const now = this.now();
+    const due = manifest.retired.filter((r) => Date.parse(r.since) + this.o.orphanAgeMs <= now);
+    const known = new Set([...manifest.files.map((f) => f.key), ...manifest.retired.map((r) => r.key)]);
     const orphans = (await this.list(this.dataDir(w)))
-      .filter((o) => !referenced.has(o.Key!) && (o.LastModified?.getTime() ?? 0) + this.o.orphanAgeMs <= this.now())
+      .filter((o) => !known.has(o.Key!) && (o.LastModified?.getTime() ?? 0) + this.o.orphanAgeMs <= now)
       .map((o) => o.Key!);
-    const tag = (key: string, value: string) => this.s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: key, Tagging: { TagSet: [{ Key: COMPACTION_TAG, Value: value }] } }));
-    const gone = new Set([...superseded.map((f) => f.key), ...orphans].filter((k) => !referenced.has(k)));
-    await mapBounded([...gone], 8, (key) => tag(key, TAG_SUPERSEDED).catch(ignoreMissing));
-    await mapBounded(manifest.sources, 8, (s) => tag(s.key, TAG_COMPACTED).catch(ignoreMissing));
-    return (await writeManifest(this.s3, bucket, this.manifestKey(w), { ...manifest, published: true }, etag, this.o.sink.sseKmsKeyId)) !== null;
+    await mapBounded([...due.map((r) => r.key), ...orphans], 8, (key) => this.tag(key, TAG_SUPERSEDED).catch(ignoreMissing));
+    const tagged = new Set(due.map((r) => r.key));
+    return { ...manifest, retired: manifest.retired.filter((r) => !tagged.has(r.key)) };
+  }
+
+  /** Housekeeping of a published window: while it has retired files, or was compacted recently (orphans of races). */
+  private async tidy(w: ObjectWindow, manifest: Manifest, etag: string): Promise<void> {
+    if (manifest.retired.length === 0 && Date.parse(manifest.compactedAt) + this.o.orphanAgeMs + DAY_MS < this.now()) return;
+    const next = await this.housekeeping(w, manifest);
+    if (next.retired.length !== manifest.retired.length) await writeManifest(this.s3, this.o.sink.bucket, this.manifestKey(w), next, etag, this.o.sink.sseKmsKeyId);
+  }
+
+  /**
+   * Step 5: the readers' symlink file, the raw objects merged by this generation tagged for the lifecycle rule (each
+   * only if it is still the object merged: one rewritten since, by a claim taken over, is merged by a later run),
+   * housekeeping, then the manifest marked published. False when another run changed the manifest meanwhile.
+   */
+  private async publish(w: ObjectWindow, manifest: Manifest, etag: string): Promise<boolean> {
+    const bucket = this.o.sink.bucket;
+    await this.writeSymlink(w, manifest);
+    await mapBounded(manifest.sources.filter((x) => x.generation === manifest.generation), 8, async (x) => {
+      const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: x.key })).catch((err: unknown) => {
+        ignoreMissing(err);
+        return undefined;
+      });
+      // The version read is the one tagged (in a versioned bucket a rewrite after this makes a new version, untagged).
+      if (head?.ETag === x.etag) await this.tag(x.key, TAG_COMPACTED, head.VersionId).catch(ignoreMissing);
+    });
+    const next = await this.housekeeping(w, manifest);
+    return (await writeManifest(this.s3, bucket, this.manifestKey(w), { ...next, published: true }, etag, this.o.sink.sseKmsKeyId)) !== null;
   }
 }
+
+const DAY_MS = 86_400_000;
 
 /** An object gone since it was listed (a lifecycle rule expired it, or a claim takeover removed it): nothing to tag. */
 function ignoreMissing(err: unknown): void {

@@ -20,7 +20,7 @@ export const CompactorEnvSchema = z.object({
   COMPACTION_TARGET_BYTES: int(1 << 20, 5 * 1024 ** 3).default(256 * 1024 ** 2).describe('Compressed bytes a compacted file aims at.'),
   COMPACTION_GRACE_SECONDS: int(0, 7 * 86_400).default(3600).describe('How long after a window\'s end before it is compacted (records still arriving then are merged by a later run).'),
   COMPACTION_ORPHAN_AGE_SECONDS: int(MAX_RUN_SECONDS, 7 * 86_400).default(3600)
-    .describe('A file in a window\'s data directory that its manifest does not list, this old, is an orphan (a run that lost or died) and is tagged for expiry.'),
+    .describe('How long a compacted file no generation lists any more is kept before it is tagged for expiry (longer than the longest query that may read it), and the age at which a file no manifest ever listed (a run that lost or died) is.'),
 });
 
 export interface CompactorConfig {

@@ -14,6 +14,9 @@ import { isConditionFailure } from '../shared/progress.ts';
 
 export const MANIFEST_VERSION = 1;
 
+/** Offset ranges kept per topic-partition (a manifest stays small whatever the gaps). */
+export const MAX_OFFSET_RANGES = 1000;
+
 export interface ManifestFile {
   readonly key: string;
   readonly bytes: number;
@@ -28,8 +31,11 @@ export interface ManifestPartition {
   readonly topic: string;
   readonly partition: number;
   readonly records: number;
-  /** Inclusive [first, last] runs of consecutive offsets present, ascending. */
+  /** Inclusive [first, last] runs of consecutive offsets present, ascending; at most MAX_OFFSET_RANGES, the last one
+   * then spanning the gaps of the rest (offsetRangesExact false: a transactional topic's commit markers leave a gap
+   * after every transaction). */
   readonly offsetRanges: readonly (readonly [string, string])[];
+  readonly offsetRangesExact: boolean;
   /** Record time bounds (ISO-8601), when the records carry their time. */
   readonly minTimestamp: string | null;
   readonly maxTimestamp: string | null;
@@ -52,8 +58,11 @@ export interface Manifest {
   readonly records: number;
   readonly files: readonly ManifestFile[];
   readonly partitions: readonly ManifestPartition[];
-  /** Raw objects merged into these files (a later run merges those not listed, or listed with another ETag). */
-  readonly sources: readonly { readonly key: string; readonly etag: string; readonly bytes: number }[];
+  /** Raw objects merged into these files (a later run merges those not listed, or listed with another ETag), each with
+   * the generation that merged it. */
+  readonly sources: readonly { readonly key: string; readonly etag: string; readonly bytes: number; readonly generation: number }[];
+  /** Files no generation references any more, since when: tagged for expiry once no query can be reading them. */
+  readonly retired: readonly { readonly key: string; readonly since: string }[];
   /** The reader's symlink file is written and the merged objects tagged for expiry: the compaction is complete. */
   readonly published: boolean;
 }

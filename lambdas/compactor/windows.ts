@@ -17,6 +17,8 @@ export interface ObjectWindow {
   readonly values: Readonly<Record<string, string>>;
   /** The topic as rendered in keys, when a directory holds it ({{topic}}, or name={{topic}}). */
   readonly topic?: string;
+  /** The Kafka partition, when a directory holds it (name={{partition}}). */
+  readonly partition?: number;
   /** The record time the window covers, epoch ms UTC: [startMs, endMs). */
   readonly startMs: number;
   readonly endMs: number;
@@ -110,7 +112,8 @@ export class WindowResolver {
     }
     if (window === null) return null;
     const name = this.matchName(key.slice(slash + 1));
-    return name === null ? null : { window, ...name };
+    const partition = name?.partition ?? window.partition;
+    return name === null || partition === undefined ? null : { window, topic: name.topic, partition, start: name.start };
   }
 
   private windowOf(dir: string): ObjectWindow | null {
@@ -119,6 +122,7 @@ export class WindowResolver {
     if (segments.length !== this.layout.dirs.length) return null;
     const values: Record<string, string> = {};
     let topic: string | undefined;
+    let partition: number | undefined;
     for (const [i, d] of this.layout.dirs.entries()) {
       const seg = segments[i];
       if (d.kind === 'text' && seg !== d.text) return null;
@@ -127,6 +131,10 @@ export class WindowResolver {
         if (!seg.startsWith(`${d.name}=`)) return null;
         values[d.name] = seg.slice(d.name.length + 1);
         if (d.part.kind === 'topic') topic = values[d.name];
+        if (d.part.kind === 'partition') {
+          if (!/^\d+$/.test(values[d.name])) return null;
+          partition = Number(values[d.name]);
+        }
       }
     }
     const f: Record<Field, number> = { yyyy: 1970, MM: 1, dd: 1, HH: 0, mm: 0, ss: 0 };
@@ -139,7 +147,7 @@ export class WindowResolver {
     if (local.getUTCFullYear() !== f.yyyy) local.setUTCFullYear(f.yyyy); // years 0-99
     const localStart = local.getTime();
     STEP[this.unit](local);
-    return { dir, rel, values, topic, startMs: this.toUtc(localStart), endMs: this.toUtc(local.getTime()) };
+    return { dir, rel, values, topic, partition, startMs: this.toUtc(localStart), endMs: this.toUtc(local.getTime()) };
   }
 
   /**

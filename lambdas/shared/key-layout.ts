@@ -67,9 +67,10 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * A matcher of the object names a layout's file segment renders (with the extension): the topic (as rendered in
- * keys), the partition and the start offset of an object, or null for a name it does not render.
+ * keys) and the partition when the name holds them (else a directory does), and the start offset of an object, or
+ * null for a name it does not render.
  */
-export function fileNameMatcher(file: readonly TemplatePart[], extension: string): (name: string) => { topic?: string; partition: number; start: bigint } | null {
+export function fileNameMatcher(file: readonly TemplatePart[], extension: string): (name: string) => { topic?: string; partition?: number; start: bigint } | null {
   const groups: string[] = [];
   let source = '';
   for (const p of file) {
@@ -87,6 +88,10 @@ export function fileNameMatcher(file: readonly TemplatePart[], extension: string
     const m = re.exec(name);
     if (!m) return null;
     const at = (g: string) => m[groups.indexOf(g) + 1];
-    return { topic: groups.includes('topic') ? at('topic') : undefined, partition: Number(at('partition')), start: BigInt(at('start')) };
+    return {
+      topic: groups.includes('topic') ? at('topic') : undefined,
+      partition: groups.includes('partition') ? Number(at('partition')) : undefined,
+      start: BigInt(at('start')),
+    };
   };
 }

@@ -47,7 +47,11 @@ export interface CompactorProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
-/** A superseded compacted file is removed a day after its tag (queries reading it are long over; Athena's are at most 30 minutes by default). */
+/**
+ * Lifecycle expiration counts from an object's creation, not its tag: a superseded file is tagged only once no
+ * generation has listed it for the compactor's retirement age (longer than queries run), and then goes at the next
+ * lifecycle pass after a day from its creation.
+ */
 const SUPERSEDED_EXPIRY_DAYS = 1;
 
 export class Compactor extends Construct {
@@ -87,7 +91,8 @@ export class Compactor extends Construct {
     const objects = (p: string) => props.bucket.arnForObjects(`${p}*`);
     const statements = [
       // Raw objects: read, and tagged once merged (the lifecycle rule removes them after the retention).
-      new iam.PolicyStatement({ sid: 'ReadAndTagRawObjects', actions: ['s3:GetObject', 's3:PutObjectTagging'], resources: [objects(props.prefix)] }),
+      // Tagged by version in a versioned bucket (the version merged, not a rewrite since): s3:PutObjectVersionTagging.
+      new iam.PolicyStatement({ sid: 'ReadAndTagRawObjects', actions: ['s3:GetObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'], resources: [objects(props.prefix)] }),
       new iam.PolicyStatement({ sid: 'ReadCheckpoints', actions: ['s3:GetObject'], resources: [objects(props.statePrefix)] }),
       // Its own files, manifests (conditional writes: If-Match needs GetObject too) and symlink files; multipart for large files.
       new iam.PolicyStatement({

@@ -184,10 +184,16 @@ describeS3('compaction: the compacted view is exactly once, whatever runs, races
     expectExactlyOnce(view, await rawView(client, bucket));
     await expectManifestsAgree(client, bucket, view);
 
-    // Lifecycle hand-off: merged raw objects tagged compacted, the first generation's files superseded.
+    // Lifecycle hand-off: merged raw objects tagged compacted; the first generation's files retired, and tagged
+    // superseded only once no query can be reading them (the retirement age, an hour by default).
     const tagOf = async (key: string) => (await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet?.find((t) => t.Key === COMPACTION_TAG)?.Value;
     for (const key of await keysUnder(client, bucket, 'topics/')) expect(await tagOf(key), key).toBe(TAG_COMPACTED);
     const referenced = new Set(view.manifests.flatMap((m) => m.files.map((f) => f.key)));
+    const old = (await keysUnder(client, bucket, 'compacted/data/')).filter((k) => !referenced.has(k));
+    expect(old.length).toBe(2);
+    expect(view.manifests.flatMap((m) => m.retired.map((r) => r.key)).sort()).toEqual(old.sort());
+    for (const key of old) expect(await tagOf(key), key).toBeUndefined();
+    await compactor(client, AFTER + 2 * HOUR).run();
     for (const key of await keysUnder(client, bucket, 'compacted/data/')) expect(await tagOf(key), key).toBe(referenced.has(key) ? undefined : TAG_SUPERSEDED);
   });
 

@@ -25,7 +25,7 @@ describe('the stack with compaction=true', () => {
       .map((st) => [st.Sid, [st.Action].flat().sort(), JSON.stringify(st.Resource).match(/"\/[^"]*"|Arn"\]/g)?.join(''), st.Condition ?? null]);
     expect(statements).toEqual([
       ['Logs', ['logs:CreateLogStream', 'logs:PutLogEvents'], 'Arn"]', null],
-      ['ReadAndTagRawObjects', ['s3:GetObject', 's3:PutObjectTagging'], 'Arn"]"/topics/*"', null],
+      ['ReadAndTagRawObjects', ['s3:GetObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'], 'Arn"]"/topics/*"', null],
       ['ReadCheckpoints', ['s3:GetObject'], 'Arn"]"/checkpoints/*"', null],
       ['WriteCompacted', ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject', 's3:PutObjectTagging'], 'Arn"]"/compacted/*"', null],
       ['ListWindows', ['s3:ListBucket'], 'Arn"]', { StringLike: { 's3:prefix': ['topics/*', 'compacted/*', 'checkpoints/*'] } }],

@@ -28,6 +28,15 @@ describe('jsonl codec', () => {
     expect(last.decode(gzipSync(`${line2}\n`), 't').map((r) => [r.offset, r.timeMs])).toEqual([[6n, Date.UTC(2026, 0, 1, 0, 0, 0, 1)]]);
   });
 
+  it('lines written with another field order than the configuration\'s (FIELDS changed) read the same', () => {
+    // Found by an attack: the offset was looked for by the configured order, so a value's own "offset" was taken.
+    const line = '{"topic":"orders","partition":0,"offset":7,"value":{"n":1,"offset":2,"a":[{"offset":3}]},"timestamp":"2026-01-01T00:00:00.000Z"}';
+    for (const fields of ['key,value,headers,topic,partition,offset,timestamp', 'offset,value', 'value,offset']) {
+      const c = codecFor(loadSinkConfig({ BUCKET_NAME: 'lake', FIELDS: fields })) as Codec;
+      expect(c.decode(gzipSync(`${line}\n`), 't').map((r) => r.offset)).toEqual([7n]);
+    }
+  });
+
   it('names the object and line of what it cannot read', () => {
     expect(() => codec.decode(gzipSync('{"offset":1}\n{"value":2}\n'), 's3://lake/k')).toThrow('s3://lake/k: line 2 is not a record of this sink (a line without a top-level "offset")');
     expect(() => codec.decode(gzipSync('{"offset":1}\n{"offset":"x"}\n'), 's3://lake/k')).toThrow('s3://lake/k: line 2 is not a record of this sink (a line whose "offset" is not an offset)');

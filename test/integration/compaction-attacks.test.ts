@@ -1,0 +1,235 @@
+/**
+ * Attacks on the compactor's guarantees (an adversarial review found each; every test failed before its fix):
+ * A. lines written with another field order (FIELDS changed) read with the new one; B. a run with an old manifest
+ * putting an old symlink list back over a newer generation; C. a raw object rewritten (a claim taken over) between
+ * the listing and its tag; D. a watermark lost when a partition's raw objects have expired; E. files of a race loser,
+ * or superseded by a generation a rerun finished, never tagged for expiry; F. manifests growing with every record
+ * on transactional topics; G. {{partition}} in a directory.
+ */
+import { gunzipSync } from 'node:zlib';
+import { DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { expect, it } from 'vitest';
+import { Compactor, COMPACTION_TAG, TAG_SUPERSEDED, type CompactorOptions } from '../../lambdas/compactor/compact.ts';
+import { loadCompactorConfig } from '../../lambdas/compactor/config.ts';
+import type { Manifest } from '../../lambdas/compactor/manifest.ts';
+import { WindowResolver } from '../../lambdas/compactor/windows.ts';
+import { createSinkHandler } from '../../lambdas/sink/app.ts';
+import { kafkaEvent, orderValue, type RecordSpec } from '../support/events.ts';
+import { describeS3 } from '../support/s3-context.ts';
+import { createBucket, s3ClientFor } from '../support/versitygw.ts';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 2, 1, 21);
+const AFTER = T0 + 6 * HOUR;
+const context = { functionName: 'sink', awsRequestId: 'attack', getRemainingTimeInMillis: () => 300_000 } as never;
+const H21 = 'topics/orders/dt=2026-03-01/hour=21/';
+
+function records(from: number, to: number, opts: { partition?: number; late?: boolean; value?: (i: number) => string } = {}): RecordSpec[] {
+  const out: RecordSpec[] = [];
+  for (let i = from; i < to; i++) {
+    for (const partition of opts.partition === undefined ? [0, 1] : [opts.partition]) {
+      const timestamp = opts.late ? T0 + (i % 40) * 60_000 + partition : T0 + i * 90_000 + partition;
+      out.push({ topic: 'orders', partition, offset: i, timestamp, key: `k-${i}`, value: opts.value?.(i) ?? JSON.stringify({ ...orderValue(i), n: i }) });
+    }
+  }
+  return out;
+}
+
+async function body(client: S3Client, bucket: string, key: string): Promise<Buffer> {
+  return Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+}
+async function keysUnder(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    out.push(...(page.Contents ?? []).map((o) => o.Key!));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+const symlinkFiles = async (client: S3Client, bucket: string, rel = 'orders/dt=2026-03-01/hour=21/') =>
+  (await body(client, bucket, `compacted/symlinks/${rel}symlink.txt`)).toString().split('\n').filter(Boolean).map((u) => u.replace(`s3://${bucket}/`, ''));
+const offsetsIn = async (client: S3Client, bucket: string, files: string[], partition: number) => {
+  const out: number[] = [];
+  for (const f of files) for (const l of gunzipSync(await body(client, bucket, f)).toString().split('\n').filter(Boolean)) {
+    const r = JSON.parse(l) as { partition: number; offset: number };
+    if (r.partition === partition) out.push(r.offset);
+  }
+  return out.sort((a, b) => a - b);
+};
+const manifestOf = async (client: S3Client, bucket: string, rel = 'orders/dt=2026-03-01/hour=21/') =>
+  JSON.parse((await body(client, bucket, `compacted/manifests/${rel}manifest.json`)).toString()) as Manifest;
+
+describeS3('compaction under attack', (s3) => {
+  const client = s3ClientFor(s3);
+  let n = 0;
+
+  async function setup(extra: Partial<CompactorOptions> = {}) {
+    const bucket = `attack-${++n}`;
+    await createBucket(s3, bucket);
+    const env = { BUCKET_NAME: bucket, S3_ENDPOINT: s3.endpoint, FORMAT: 'jsonl', COMPRESSION: 'gzip' };
+    const sink = createSinkHandler({ env, s3: client });
+    const cfg = loadCompactorConfig(env);
+    let run = 0;
+    const compactor = (s3c: S3Client = client, now = AFTER) => new Compactor(s3c, { ...cfg, runId: `r${++run}`, ...extra }, () => now);
+    const write = async (recs: RecordSpec[], size = 15) => {
+      for (let i = 0; i < recs.length; i += size) await sink(kafkaEvent(recs.slice(i, i + size)), context);
+    };
+    const resolver = new WindowResolver(cfg.sink);
+    const windowOf = async (dir: string) => resolver.resolve((await keysUnder(client, bucket, dir))[0])!.window;
+    const tagOf = async (key: string) => (await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet?.find((t) => t.Key === COMPACTION_TAG)?.Value;
+    return { bucket, sink, compactor, write, cfg, env, windowOf, tagOf };
+  }
+
+  /** A client whose requests pass `hook` first (context.commandName, args.input). */
+  function hooked(hook: (command: string, input: Record<string, unknown>) => Promise<void> | void): S3Client {
+    const c = s3ClientFor(s3);
+    c.middlewareStack.add((next, ctx) => async (args) => {
+      await hook((ctx as { commandName: string }).commandName, args.input as Record<string, unknown>);
+      return next(args);
+    }, { step: 'initialize', name: 'attackHook' });
+    return c;
+  }
+
+  it('A: objects written with another field order than the compactor is configured with are read right', async () => {
+    const { bucket, env } = await setup();
+    const sink = createSinkHandler({ env, s3: client });
+    // Values with their own integer "offset" (a page offset): the default FIELDS put the value before the offset.
+    const recs = records(0, 60, { value: (i) => JSON.stringify({ n: i, offset: i % 5 }) });
+    for (let i = 0; i < recs.length; i += 15) await sink(kafkaEvent(recs.slice(i, i + 15)), context);
+    // The operator reorders FIELDS (offset first); the compactor reads the earlier objects with the new configuration.
+    const cfg2 = loadCompactorConfig({ ...env, FIELDS: 'topic,partition,offset,timestamp,key,value,headers' });
+    const r = await new Compactor(client, { ...cfg2, runId: 'reordered' }, () => AFTER).run();
+    expect(r.windows.every((w) => w.action === 'compacted' && w.duplicates === 0)).toBe(true);
+    const raw: number[] = [];
+    for (const k of await keysUnder(client, bucket, H21)) if (k.includes('orders+0+')) raw.push(...(await offsetsIn(client, bucket, [k], 0)));
+    expect(await offsetsIn(client, bucket, await symlinkFiles(client, bucket), 0)).toEqual(raw.sort((a, b) => a - b));
+  });
+
+  it('B: a run that read an older generation never puts its list back over a newer one', async () => {
+    const { bucket, compactor, write, windowOf, tagOf } = await setup();
+    await write(records(0, 60));
+    await compactor().run();
+    const w = await windowOf(H21);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let paused!: () => void;
+    const atGate = new Promise<void>((r) => (paused = r));
+    const c = compactor(hooked(async (cmd, input) => {
+      if (cmd === 'GetObjectCommand' && String(input.Key).endsWith('hour=21/symlink.txt')) {
+        paused();
+        await gate;
+      }
+    }));
+    const slow = c.compactWindow(w); // read generation 1 (published, nothing new): on to the symlink check
+    await atGate;
+    await write(records(60, 80, { partition: 0, late: true }));
+    const d = await compactor().compactWindow(w);
+    expect([d.action, d.generation]).toEqual(['compacted', 2]);
+    release();
+    await slow;
+    const m = await manifestOf(client, bucket);
+    const listed = await symlinkFiles(client, bucket);
+    expect(listed).toEqual(m.files.map((f) => f.key));
+    expect(await Promise.all(listed.map(tagOf))).toEqual(listed.map(() => undefined));
+  });
+
+  it('C: a raw object rewritten (a claim taken over) after it was listed is not tagged until a run merges what it holds', async () => {
+    const { bucket, compactor, write, env, windowOf, tagOf, cfg } = await setup();
+    await write(records(0, 60));
+    await compactor().run();
+    // An invocation writes late records 60..69 of partition 0 and fails before completing its claim (it releases it).
+    const failing = hooked((cmd, input) => {
+      if (cmd === 'PutObjectCommand' && String(input.Key).startsWith(cfg.sink.statePrefix) && String(input.Body).includes('"claim":null')) {
+        throw Object.assign(new Error('injected: completeClaim lost'), { $metadata: { httpStatusCode: 500 } });
+      }
+    });
+    await expect(createSinkHandler({ env, s3: failing })(kafkaEvent(records(60, 70, { partition: 0, late: true })), context)).rejects.toThrow();
+    const x = (await keysUnder(client, bucket, H21)).find((k) => /orders\+0\+0*60\./.test(k))!;
+    const w = await windowOf(H21);
+    const sink2 = createSinkHandler({ env, s3: client });
+    let rewritten = false;
+    // The retry (a bigger batch) takes the released claim over from 60 and writes the same key with 60..89, just
+    // before the compactor looks at x again to tag it.
+    const c = compactor(hooked(async (cmd, input) => {
+      if (cmd === 'HeadObjectCommand' && input.Key === x && !rewritten) {
+        rewritten = true;
+        await sink2(kafkaEvent(records(60, 90, { partition: 0, late: true })), context);
+      }
+    }));
+    await c.compactWindow(w);
+    expect(rewritten).toBe(true);
+    expect(await tagOf(x)).toBeUndefined();
+    // The next run merges x as it is now, and tags it; no offset is missing from the view.
+    await compactor(client, AFTER + HOUR).compactWindow(w);
+    expect(await tagOf(x)).toBe('compacted');
+    const inX = await offsetsIn(client, bucket, [x], 0);
+    const inView = await offsetsIn(client, bucket, await symlinkFiles(client, bucket), 0);
+    expect(inX.filter((o) => !inView.includes(o))).toEqual([]);
+  });
+
+  it('D: a partition whose raw objects have expired keeps its watermark in later generations', async () => {
+    const { bucket, compactor, write } = await setup();
+    await write(records(0, 60));
+    await compactor().run();
+    for (const k of await keysUnder(client, bucket, H21)) if (k.includes('orders+1+')) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }));
+    await write(records(60, 70, { partition: 0, late: true }));
+    await compactor().run();
+    const m = await manifestOf(client, bucket);
+    expect(m.generation).toBe(2);
+    expect(m.partitions.map((p) => [p.partition, p.watermark])).toEqual([[0, '70'], [1, '60']]);
+  });
+
+  it('E: a race loser\'s files and a superseded generation are tagged for expiry once no query can read them', async () => {
+    const { bucket, compactor, write, windowOf, tagOf } = await setup();
+    await write(records(0, 60));
+    const w = await windowOf(H21);
+    const now = Date.now();
+    await Promise.all([compactor(client, now).compactWindow(w), compactor(client, now).compactWindow(w)]);
+    // A crash of generation 2's run right after its manifest (the symlink PUT fails); the next run finishes it.
+    await write(records(60, 70, { partition: 0, late: true }));
+    const crash = hooked((cmd, input) => {
+      if (cmd === 'PutObjectCommand' && String(input.Key).endsWith('symlink.txt')) throw Object.assign(new Error('injected'), { $metadata: { httpStatusCode: 500 } });
+    });
+    await expect(compactor(crash, now).compactWindow(w)).rejects.toThrow();
+    expect((await compactor(client, now + 60_000).compactWindow(w)).action).toBe('republished');
+    // Within the retirement age nothing is tagged (a query may be reading the old files); after it, all is.
+    const unreferenced = async () => {
+      const referenced = new Set((await manifestOf(client, bucket)).files.map((f) => f.key));
+      return (await keysUnder(client, bucket, `compacted/data/${H21.slice('topics/'.length)}`)).filter((k) => !referenced.has(k));
+    };
+    expect((await unreferenced()).length).toBeGreaterThan(0);
+    expect((await Promise.all((await unreferenced()).map(tagOf))).filter((t) => t === TAG_SUPERSEDED)).toEqual([]);
+    await compactor(client, now + 2 * HOUR).compactWindow(w);
+    expect(await Promise.all((await unreferenced()).map(tagOf))).toEqual((await unreferenced()).map(() => TAG_SUPERSEDED));
+    expect((await manifestOf(client, bucket)).retired).toEqual([]);
+  });
+
+  it('F: a manifest stays small when every other offset is a transaction marker', async () => {
+    const { bucket, compactor, sink } = await setup();
+    const recs: RecordSpec[] = [];
+    for (let i = 0; i < 20_000; i++) recs.push({ topic: 'orders', partition: 0, offset: 2 * i, timestamp: T0 + i * 100, key: `k${i}`, value: `{"n":${i}}` });
+    for (let i = 0; i < recs.length; i += 2000) await sink(kafkaEvent(recs.slice(i, i + 2000)), context);
+    await compactor().run();
+    const m = await manifestOf(client, bucket);
+    const p = m.partitions[0];
+    expect([p.records, p.offsetRanges.length, p.offsetRangesExact, p.offsetRanges[0][0], p.offsetRanges.at(-1)![1]]).toEqual([m.records, 1000, false, '0', String(2 * (m.records - 1))]);
+  });
+
+  it('G: {{partition}} in a directory: the partition from the directory, its checkpoint read', async () => {
+    const bucket = 'attack-g';
+    await createBucket(s3, bucket);
+    const env = { BUCKET_NAME: bucket, S3_ENDPOINT: s3.endpoint, FORMAT: 'jsonl', COMPRESSION: 'gzip',
+      KEY_TEMPLATE: '{{topic}}/partition={{partition}}/dt={{timestamp:yyyy-MM-dd}}/hour={{timestamp:HH}}/{{topic}}+{{start_offset}}' };
+    const sink = createSinkHandler({ env, s3: client });
+    for (let i = 0; i < 60; i += 15) await sink(kafkaEvent(records(i, i + 15)), context);
+    const read: string[] = [];
+    const spy = hooked((cmd, input) => { if (cmd === 'GetObjectCommand' && String(input.Key).startsWith('checkpoints/')) read.push(String(input.Key)); });
+    await new Compactor(spy, { ...loadCompactorConfig(env), runId: 'g' }, () => AFTER).run();
+    const m = await manifestOf(client, bucket, 'orders/partition=0/dt=2026-03-01/hour=21/');
+    expect(m.partitions.map((p) => [p.partition, p.watermark])).toEqual([[0, '60']]);
+    expect(m.files.every((f) => f.key.includes('/orders+0+'))).toBe(true);
+    expect([...new Set(read)].sort()).toEqual(['checkpoints/orders/0.json', 'checkpoints/orders/1.json']);
+  });
+});

@@ -7,79 +7,43 @@
  * on transactional topics; G. {{partition}} in a directory.
  */
 import { gunzipSync } from 'node:zlib';
-import { DeleteObjectCommand, GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
 import { Compactor, COMPACTION_TAG, TAG_SUPERSEDED, type CompactorOptions } from '../../lambdas/compactor/compact.ts';
 import { loadCompactorConfig } from '../../lambdas/compactor/config.ts';
 import type { Manifest } from '../../lambdas/compactor/manifest.ts';
 import { WindowResolver } from '../../lambdas/compactor/windows.ts';
 import { createSinkHandler } from '../../lambdas/sink/app.ts';
-import { kafkaEvent, orderValue, type RecordSpec } from '../support/events.ts';
+import { AFTER, compactionSetup, context, HOUR, keysUnder, objectBytes, records, T0 } from '../support/compaction.ts';
+import { kafkaEvent, type RecordSpec } from '../support/events.ts';
 import { describeS3 } from '../support/s3-context.ts';
 import { createBucket, s3ClientFor } from '../support/versitygw.ts';
 
-const HOUR = 3_600_000;
-const T0 = Date.UTC(2026, 2, 1, 21);
-const AFTER = T0 + 6 * HOUR;
-const context = { functionName: 'sink', awsRequestId: 'attack', getRemainingTimeInMillis: () => 300_000 } as never;
 const H21 = 'topics/orders/dt=2026-03-01/hour=21/';
 
-function records(from: number, to: number, opts: { partition?: number; late?: boolean; value?: (i: number) => string } = {}): RecordSpec[] {
-  const out: RecordSpec[] = [];
-  for (let i = from; i < to; i++) {
-    for (const partition of opts.partition === undefined ? [0, 1] : [opts.partition]) {
-      const timestamp = opts.late ? T0 + (i % 40) * 60_000 + partition : T0 + i * 90_000 + partition;
-      out.push({ topic: 'orders', partition, offset: i, timestamp, key: `k-${i}`, value: opts.value?.(i) ?? JSON.stringify({ ...orderValue(i), n: i }) });
-    }
-  }
-  return out;
-}
-
-async function body(client: S3Client, bucket: string, key: string): Promise<Buffer> {
-  return Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
-}
-async function keysUnder(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    out.push(...(page.Contents ?? []).map((o) => o.Key!));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out;
-}
 const symlinkFiles = async (client: S3Client, bucket: string, rel = 'orders/dt=2026-03-01/hour=21/') =>
-  (await body(client, bucket, `compacted/symlinks/${rel}symlink.txt`)).toString().split('\n').filter(Boolean).map((u) => u.replace(`s3://${bucket}/`, ''));
+  (await objectBytes(client, bucket, `compacted/symlinks/${rel}symlink.txt`)).toString().split('\n').filter(Boolean).map((u) => u.replace(`s3://${bucket}/`, ''));
 const offsetsIn = async (client: S3Client, bucket: string, files: string[], partition: number) => {
   const out: number[] = [];
-  for (const f of files) for (const l of gunzipSync(await body(client, bucket, f)).toString().split('\n').filter(Boolean)) {
+  for (const f of files) for (const l of gunzipSync(await objectBytes(client, bucket, f)).toString().split('\n').filter(Boolean)) {
     const r = JSON.parse(l) as { partition: number; offset: number };
     if (r.partition === partition) out.push(r.offset);
   }
   return out.sort((a, b) => a - b);
 };
 const manifestOf = async (client: S3Client, bucket: string, rel = 'orders/dt=2026-03-01/hour=21/') =>
-  JSON.parse((await body(client, bucket, `compacted/manifests/${rel}manifest.json`)).toString()) as Manifest;
+  JSON.parse((await objectBytes(client, bucket, `compacted/manifests/${rel}manifest.json`)).toString()) as Manifest;
 
 describeS3('compaction under attack', (s3) => {
   const client = s3ClientFor(s3);
   let n = 0;
 
   async function setup(extra: Partial<CompactorOptions> = {}) {
-    const bucket = `attack-${++n}`;
-    await createBucket(s3, bucket);
-    const env = { BUCKET_NAME: bucket, S3_ENDPOINT: s3.endpoint, FORMAT: 'jsonl', COMPRESSION: 'gzip' };
-    const sink = createSinkHandler({ env, s3: client });
-    const cfg = loadCompactorConfig(env);
-    let run = 0;
-    const compactor = (s3c: S3Client = client, now = AFTER) => new Compactor(s3c, { ...cfg, runId: `r${++run}`, ...extra }, () => now);
-    const write = async (recs: RecordSpec[], size = 15) => {
-      for (let i = 0; i < recs.length; i += size) await sink(kafkaEvent(recs.slice(i, i + size)), context);
-    };
-    const resolver = new WindowResolver(cfg.sink);
-    const windowOf = async (dir: string) => resolver.resolve((await keysUnder(client, bucket, dir))[0])!.window;
-    const tagOf = async (key: string) => (await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))).TagSet?.find((t) => t.Key === COMPACTION_TAG)?.Value;
-    return { bucket, sink, compactor, write, cfg, env, windowOf, tagOf };
+    const base = await compactionSetup(s3, client, `attack-${++n}`, extra);
+    const resolver = new WindowResolver(base.cfg.sink);
+    const windowOf = async (dir: string) => resolver.resolve((await keysUnder(client, base.bucket, dir))[0])!.window;
+    const tagOf = async (key: string) => (await client.send(new GetObjectTaggingCommand({ Bucket: base.bucket, Key: key }))).TagSet?.find((t) => t.Key === COMPACTION_TAG)?.Value;
+    return { ...base, windowOf, tagOf };
   }
 
   /** A client whose requests pass `hook` first (context.commandName, args.input). */

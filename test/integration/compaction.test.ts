@@ -6,34 +6,15 @@
  * there; the manifest agrees with the files; a crashed run leaves the previous view, and a rerun converges.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { GetObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectTaggingCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
-import { Compactor, COMPACTION_TAG, TAG_COMPACTED, TAG_SUPERSEDED, type CompactorOptions } from '../../lambdas/compactor/compact.ts';
+import { COMPACTION_TAG, TAG_COMPACTED, TAG_SUPERSEDED, type CompactorOptions } from '../../lambdas/compactor/compact.ts';
 import { loadCompactorConfig } from '../../lambdas/compactor/config.ts';
 import type { Manifest } from '../../lambdas/compactor/manifest.ts';
-import { createSinkHandler } from '../../lambdas/sink/app.ts';
-import { kafkaEvent, orderValue, type RecordSpec } from '../support/events.ts';
+import { AFTER, compactionSetup, context, HOUR, keysUnder, objectBytes, records, T0 } from '../support/compaction.ts';
+import { kafkaEvent } from '../support/events.ts';
 import { describeS3 } from '../support/s3-context.ts';
-import { createBucket, s3ClientFor } from '../support/versitygw.ts';
-
-const HOUR = 3_600_000;
-/** 2026-03-01T21:00Z: records over three hours. */
-const T0 = Date.UTC(2026, 2, 1, 21);
-const AFTER = T0 + 6 * HOUR; // every window closed, grace included
-const context = { functionName: 'sink', awsRequestId: 'compaction', getRemainingTimeInMillis: () => 300_000 } as never;
-
-/** Records of topic orders, partitions 0-1: offset i at T0 + i × 90 s (three hour windows). */
-function records(from: number, to: number, opts: { partition?: number; late?: boolean } = {}): RecordSpec[] {
-  const out: RecordSpec[] = [];
-  for (let i = from; i < to; i++) {
-    for (const partition of opts.partition === undefined ? [0, 1] : [opts.partition]) {
-      // A late record: a high offset whose time lies in the first hour (a producer's clock, a replay).
-      const timestamp = opts.late ? T0 + (i % 40) * 60_000 + partition : T0 + i * 90_000 + partition;
-      out.push({ topic: 'orders', partition, offset: i, timestamp, key: `k-${i}`, value: JSON.stringify({ ...orderValue(i), n: i }) });
-    }
-  }
-  return out;
-}
+import { s3ClientFor } from '../support/versitygw.ts';
 
 interface View {
   /** topic/partition/offset → times seen, and each line. */
@@ -42,29 +23,14 @@ interface View {
   readonly manifests: Manifest[];
 }
 
-async function text(client: S3Client, bucket: string, key: string): Promise<Buffer> {
-  return Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
-}
-
-async function keysUnder(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    out.push(...(page.Contents ?? []).map((o) => o.Key!));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return out;
-}
-
 /** What readers see: every window's symlink file, and the records of the files it lists. */
 async function compactedView(client: S3Client, bucket: string): Promise<View> {
   const counts = new Map<string, number>();
   const lines = new Map<string, string>();
   for (const key of await keysUnder(client, bucket, 'compacted/symlinks/')) {
-    for (const uri of (await text(client, bucket, key)).toString().split('\n').filter(Boolean)) {
+    for (const uri of (await objectBytes(client, bucket, key)).toString().split('\n').filter(Boolean)) {
       const file = uri.replace(`s3://${bucket}/`, '');
-      for (const line of gunzipSync(await text(client, bucket, file)).toString().split('\n').filter(Boolean)) {
+      for (const line of gunzipSync(await objectBytes(client, bucket, file)).toString().split('\n').filter(Boolean)) {
         const r = JSON.parse(line) as { topic: string; partition: number; offset: number };
         const id = `${r.topic}/${r.partition}/${r.offset}`;
         counts.set(id, (counts.get(id) ?? 0) + 1);
@@ -73,7 +39,7 @@ async function compactedView(client: S3Client, bucket: string): Promise<View> {
     }
   }
   const manifests: Manifest[] = [];
-  for (const key of await keysUnder(client, bucket, 'compacted/manifests/')) manifests.push(JSON.parse((await text(client, bucket, key)).toString()) as Manifest);
+  for (const key of await keysUnder(client, bucket, 'compacted/manifests/')) manifests.push(JSON.parse((await objectBytes(client, bucket, key)).toString()) as Manifest);
   return { counts, lines, manifests };
 }
 
@@ -81,7 +47,7 @@ async function compactedView(client: S3Client, bucket: string): Promise<View> {
 async function rawView(client: S3Client, bucket: string): Promise<Map<string, string>> {
   const lines = new Map<string, string>();
   for (const key of await keysUnder(client, bucket, 'topics/')) {
-    for (const line of gunzipSync(await text(client, bucket, key)).toString().split('\n').filter(Boolean)) {
+    for (const line of gunzipSync(await objectBytes(client, bucket, key)).toString().split('\n').filter(Boolean)) {
       const r = JSON.parse(line) as { topic: string; partition: number; offset: number };
       const id = `${r.topic}/${r.partition}/${r.offset}`;
       expect(lines.has(id), `raw ${id} twice`).toBe(false);
@@ -105,7 +71,7 @@ async function expectManifestsAgree(client: S3Client, bucket: string, view: View
     expect(m.published).toBe(true);
     let records = 0;
     for (const f of m.files) {
-      const rows = gunzipSync(await text(client, bucket, f.key)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { offset: number; partition: number; timestamp: string });
+      const rows = gunzipSync(await objectBytes(client, bucket, f.key)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { offset: number; partition: number; timestamp: string });
       expect([rows.length, String(rows[0].offset), String(rows[rows.length - 1].offset)]).toEqual([f.records, f.firstOffset, f.lastOffset]);
       expect(rows.every((r) => r.partition === f.partition)).toBe(true);
       records += rows.length;
@@ -134,19 +100,7 @@ describeS3('compaction: the compacted view is exactly once, whatever runs, races
   const client = s3ClientFor(s3);
   let n = 0;
 
-  async function setup(extra: Partial<CompactorOptions> = {}) {
-    const bucket = `compaction-${++n}`;
-    await createBucket(s3, bucket);
-    const env = { BUCKET_NAME: bucket, S3_ENDPOINT: s3.endpoint, FORMAT: 'jsonl', COMPRESSION: 'gzip' };
-    const sink = createSinkHandler({ env, s3: client });
-    const cfg = loadCompactorConfig(env);
-    let run = 0;
-    const compactor = (s3c: S3Client = client, now = AFTER) => new Compactor(s3c, { ...cfg, runId: `r${++run}`, ...extra }, () => now);
-    const write = async (recs: RecordSpec[], size = 15) => {
-      for (let i = 0; i < recs.length; i += size) await sink(kafkaEvent(recs.slice(i, i + size)), context);
-    };
-    return { bucket, sink, compactor, write };
-  }
+  const setup = (extra: Partial<CompactorOptions> = {}) => compactionSetup(s3, client, `compaction-${++n}`, extra);
 
   it('merges closed windows into one file per partition, late records and redeliveries in later generations', async () => {
     // Prepare: 120 records per partition over three hours, in small batches, one batch delivered twice
@@ -176,7 +130,7 @@ describeS3('compaction: the compacted view is exactly once, whatever runs, races
     await write(records(120, 160, { late: true }));
     await sink(kafkaEvent(records(100, 130)), context);
     const [rewritten] = await keysUnder(client, bucket, 'topics/orders/dt=2026-03-01/hour=21/');
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: rewritten, Body: gzipSync(gunzipSync(await text(client, bucket, rewritten)), { level: 1 }) }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: rewritten, Body: gzipSync(gunzipSync(await objectBytes(client, bucket, rewritten)), { level: 1 }) }));
     const second = await compactor().run();
     expect(second.windows.map((w) => [w.action, w.generation])).toEqual([['compacted', 2], ['current', 1], ['current', 1]]);
     expect(second.windows[0].duplicates).toBeGreaterThan(0);

@@ -45,6 +45,7 @@ import { UploadError } from '../../lambdas/shared/errors.ts';
 import { checkpointKey, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../../lambdas/shared/progress.ts';
 import { createSinkHandler } from '../../lambdas/sink/app.ts';
 import { kafkaEvent } from '../support/events.ts';
+import { asList, resolveIntrinsics, roleS3Statements, type CfnResource, type Statement } from '../support/iam-template.ts';
 import { createUserWithPolicy, startMotoOrSkipReason, type AwsCredentials, type MotoServer } from '../support/moto.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -57,16 +58,6 @@ const STATE_PREFIX = 'checkpoints/';
 const MiB = 1024 * 1024;
 const context = { functionName: 'sink', awsRequestId: 'req-iam' } as never;
 
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource: string | string[];
-  Sid?: string;
-  Condition?: Record<string, Record<string, string | string[]>>;
-}
-type CfnResource = { Type: string; Properties?: Record<string, unknown> };
-
-const asList = (v: string | string[]): string[] => (Array.isArray(v) ? v : [v]);
 
 /** Objects the denial probes aim at: one under each prefix the sink may not read or delete there, one outside. */
 interface Victims {
@@ -94,51 +85,6 @@ function synthesize(): { resources: Record<string, CfnResource> } {
   const stack = new KafkaS3DirectStack(app, 'KafkaS3DirectStack', { config, baseDir: ROOT });
   const json = Template.fromStack(stack).toJSON() as { Resources: Record<string, CfnResource> };
   return { resources: json.Resources };
-}
-
-/** Turns the intrinsics an S3 ARN of an existing bucket is built from into plain strings; anything else is an error. */
-function resolveIntrinsics(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) return v.map(resolveIntrinsics);
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  if (keys.length === 1 && keys[0] === 'Fn::Join') {
-    const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
-    return parts.map((p) => {
-      const s = resolveIntrinsics(p);
-      if (typeof s !== 'string') throw new Error(`cannot resolve ${JSON.stringify(p)} to a string`);
-      return s;
-    }).join(sep);
-  }
-  if (keys.length === 1 && keys[0] === 'Ref') {
-    if (o.Ref === 'AWS::Partition') return 'aws';
-    if (o.Ref === 'AWS::URLSuffix') return 'amazonaws.com';
-    throw new Error(`cannot resolve Ref ${String(o.Ref)}: the test expects an existing bucket (bucketName), whose ARNs are literals`);
-  }
-  if (keys.length === 1 && keys[0].startsWith('Fn::')) {
-    throw new Error(`cannot resolve ${JSON.stringify(o)}: the test expects an existing bucket (bucketName), whose ARNs are literals`);
-  }
-  return Object.fromEntries(keys.map((k) => [k, resolveIntrinsics(o[k])]));
-}
-
-/** The S3 statements of the policies attached to the sink function's role, resolved to plain ARNs. */
-function sinkRoleS3Statements(resources: Record<string, CfnResource>): Statement[] {
-  const functions = Object.values(resources).filter(
-    (r) => r.Type === 'AWS::Lambda::Function' && String(r.Properties?.Description ?? '').startsWith('Kafka to S3 sink'),
-  );
-  if (functions.length !== 1) throw new Error(`expected one sink function in the template, found ${functions.length}`);
-  const roleRef = functions[0].Properties?.Role as { 'Fn::GetAtt'?: [string, string] };
-  const roleId = roleRef['Fn::GetAtt']?.[0];
-  if (!roleId || resources[roleId]?.Type !== 'AWS::IAM::Role') throw new Error(`the sink function's Role is not a role of the stack: ${JSON.stringify(roleRef)}`);
-  const statements = Object.values(resources)
-    .filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties?.Roles as unknown[] | undefined)?.some((x) => (x as { Ref?: string }).Ref === roleId))
-    .flatMap((p) => (p.Properties?.PolicyDocument as { Statement: unknown[] }).Statement);
-  // Only the S3 statements are resolved: the others (logs, kafka, ec2) reference resources of the stack.
-  const s3 = (statements as Statement[]).filter((s) => asList(s.Action).some((a) => a.startsWith('s3:')));
-  for (const s of s3) {
-    if (!asList(s.Action).every((a) => a.startsWith('s3:'))) throw new Error(`a statement mixes S3 and other actions: ${JSON.stringify(s)}`);
-  }
-  return s3.map((s) => resolveIntrinsics(s) as Statement);
 }
 
 /** Whether one Allow statement names exactly this action and this resource (no wildcard matching: what the template says). */
@@ -241,7 +187,7 @@ describe('sink role S3 permissions, enforced by moto IAM', () => {
 
   beforeAll(async () => {
     const { resources } = synthesize();
-    statements = sinkRoleS3Statements(resources);
+    statements = roleS3Statements(resources, 'Kafka to S3 sink');
     enforced = statements.filter((st) => st.Condition === undefined);
     const fn = Object.values(resources).find((r) => r.Type === 'AWS::Lambda::Function' && String(r.Properties?.Description ?? '').startsWith('Kafka to S3 sink'));
     functionEnv = resolveIntrinsics((fn?.Properties?.Environment as { Variables: unknown }).Variables) as Record<string, string>;

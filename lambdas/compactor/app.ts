@@ -61,13 +61,15 @@ export function createCompactorHandler(opts: CompactorHandlerOptions = {}): Comp
       windowsLeft: report.windowsLeft, lagSeconds: report.lagSeconds, objectsSkipped: report.objectsSkipped,
     });
     metrics.addMetric('WindowsCompacted', MetricUnit.Count, compacted.length);
-    metrics.addMetric('WindowsPending', MetricUnit.Count, report.windowsLeft + report.windows.filter((w) => w.action === 'lost-race').length);
+    metrics.addMetric('WindowsPending', MetricUnit.Count, report.windowsLeft + report.windows.filter((w) => w.action !== 'compacted' && w.action !== 'current' && w.action !== 'republished').length);
     metrics.addMetric('CompactionLag', MetricUnit.Seconds, report.lagSeconds);
     metrics.addMetric('ObjectsCompacted', MetricUnit.Count, sum((w) => (w.action === 'compacted' ? w.newSources : 0)));
     metrics.addMetric('BytesCompacted', MetricUnit.Bytes, sum((w) => w.bytesIn));
     metrics.addMetric('CompactedBytesWritten', MetricUnit.Bytes, sum((w) => w.bytesOut));
     metrics.addMetric('DuplicatesDropped', MetricUnit.Count, sum((w) => w.duplicates));
     metrics.addMetric('CompactionRacesLost', MetricUnit.Count, report.windows.filter((w) => w.action === 'lost-race').length);
+    metrics.addMetric('WindowsTooLarge', MetricUnit.Count, report.windows.filter((w) => w.action === 'too-large').length);
+    metrics.addMetric('WindowsFailed', MetricUnit.Count, report.windows.filter((w) => w.action === 'failed').length);
     metrics.publishStoredMetrics();
     return report;
   };

@@ -133,6 +133,8 @@ export class Compactor extends Construct {
     this.alarms = [
       { id: 'CompactionLagAlarm', metric: metric('CompactionLag', 'Maximum'), threshold: lagLimit, evaluationPeriods: 2, description: `A closed window has waited more than ${lagLimit} s (after its grace period) to be compacted` },
       { id: 'CompactionFailuresAlarm', metric: metric('CompactionFailures', 'Sum'), threshold: 0, description: 'A compaction run failed (the next run resumes; see the compactor\'s logs)' },
+      { id: 'CompactionWindowsFailedAlarm', metric: metric('WindowsFailed', 'Sum'), threshold: 0, description: 'A window failed to compact (an object that does not decode, S3 refusing); the next run tries it again' },
+      { id: 'CompactionWindowsTooLargeAlarm', metric: metric('WindowsTooLarge', 'Sum'), threshold: 0, description: 'A window holds more than one compactor run can merge: it is left aside (raise compactionMemoryMb, or make windows smaller in keyTemplate)' },
       { id: 'CompactorErrorsAlarm', metric: this.fn.metricErrors({ period: Duration.minutes(15) }), threshold: 0, description: 'The compactor function failed (a timeout, or a failure before its first window)' },
     ];
     this.widgets = [

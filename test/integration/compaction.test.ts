@@ -9,6 +9,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { GetObjectTaggingCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
 import { COMPACTION_TAG, TAG_COMPACTED, TAG_SUPERSEDED, type CompactorOptions } from '../../lambdas/compactor/compact.ts';
+import { createCompactorHandler } from '../../lambdas/compactor/app.ts';
 import { loadCompactorConfig } from '../../lambdas/compactor/config.ts';
 import type { Manifest } from '../../lambdas/compactor/manifest.ts';
 import { AFTER, compactionSetup, context, HOUR, keysUnder, objectBytes, records, T0 } from '../support/compaction.ts';
@@ -159,6 +160,17 @@ describeS3('compaction: the compacted view is exactly once, whatever runs, races
     expect(report.windows.map((w) => w.window)).toEqual(['topics/orders/dt=2026-03-01/hour=21/']);
   });
 
+  it('a window more than a run can merge is left aside (too-large), and the windows after it are compacted', async () => {
+    const { compactor, write } = await setup();
+    await write(records(0, 120)); // three hours, about 4 KB of objects each
+    await write(records(120, 3120, { partition: 0, late: true }), 500); // the first hour grows to about 150 KB
+    // A run of 60 ms at the cautious 1 MB/s merge rate: the first hour cannot fit, the others can.
+    const report = await compactor().run(AFTER + 60);
+    expect(report.windows.map((w) => w.action)).toEqual(['too-large', 'compacted', 'compacted']);
+    expect(report.windows[0].error).toMatch(/^\d+ objects: more than one run can merge/);
+    expect(report.lagSeconds).toBe((AFTER - (T0 + HOUR) - 3600_000) / 1000);
+  });
+
   it('files of about the target size', async () => {
     const target = 16 * 1024;
     const { bucket, compactor, write } = await setup({ targetBytes: target });
@@ -195,7 +207,7 @@ describeS3('compaction: the compacted view is exactly once, whatever runs, races
       // Mid-way, readers see one whole generation: every offset at most once, and no record of another window.
       expectExactlyOnce(view, await rawView(client, bucket), false);
       if (outcome === 'done') {
-        requests = seen;
+        requests = k; // failure points tried, each on the state the ones before left
         break;
       }
       expect(outcome).toContain(`injected failure at request ${k}`);
@@ -221,6 +233,23 @@ describeS3('compaction: the compacted view is exactly once, whatever runs, races
     view = await compactedView(client, bucket);
     expectExactlyOnce(view, await rawView(client, bucket));
     await expectManifestsAgree(client, bucket, view);
+  });
+
+  it('the function: a run to a minute before its deadline, its metrics', async () => {
+    const { env, write, bucket } = await setup();
+    await write(records(0, 120));
+    const raw = (await keysUnder(client, bucket, 'topics/')).length;
+    const metrics: Record<string, number> = {};
+    const stub = { addMetric: (name: string, _unit: string, value: number) => (metrics[name] = value), publishStoredMetrics: () => undefined };
+    const quiet = new Proxy({}, { get: () => () => undefined });
+    const handler = createCompactorHandler({ env, s3: client, metrics: stub as never, logger: quiet as never, now: () => AFTER });
+    // 59 s left: the run keeps a minute back, so no window starts.
+    expect((await handler({}, { getRemainingTimeInMillis: () => 59_000 })).windows).toEqual([]);
+    expect(metrics).toMatchObject({ WindowsCompacted: 0, WindowsPending: 3 });
+    const report = await handler({}, { getRemainingTimeInMillis: () => 900_000 });
+    expect(report.windows.map((w) => w.action)).toEqual(['compacted', 'compacted', 'compacted']);
+    expect(metrics).toMatchObject({ WindowsCompacted: 3, WindowsPending: 0, CompactionLag: 0, ObjectsCompacted: raw, DuplicatesDropped: 0, WindowsFailed: 0, WindowsTooLarge: 0, CompactionRacesLost: 0 });
+    expect(metrics.BytesCompacted).toBeGreaterThan(0);
   });
 
   it('configuration: what the compactor cannot merge is named at cold start', () => {

@@ -84,20 +84,28 @@ try {
   const cpus = rows.map((x) => x.cpu);
   console.log(`| ${(rawBytes / 1e6).toFixed(1)} | ${files} | ${(outBytes / 1e6).toFixed(1)} | ${fmt(cpus, 2)} | ${fmt(cpus.map((c) => rawBytes / 1e6 / c), 1)} | ${fmt(cpus.map((c) => valueBytes / 1e6 / c), 1)} | ${fmt(rows.map((x) => x.wall), 1)} | ${fmt(rows.map((x) => x.rss), 0)} |`);
 
-  // Per TB of values: what compaction adds, and what it saves a reader that scans the data once.
+  // Per TB of values: what compaction adds (defaults: runs every 15 min, raw objects kept 7 days, a window checked
+  // for a day and an hour after its compaction), and what it saves a reader that scans the data once.
   const perTb = 1e12 / valueBytes;
   const windows = w.length;
   const partitionsPerWindow = 3;
-  const putParts = w.reduce((s, x) => s + x.files, 0) * (outBytes / files > 5 * 1024 * 1024 ? Math.ceil(outBytes / files / PART_BYTES) + 2 : 1);
-  const adds = {
-    gets: (objects + windows * (partitionsPerWindow + 1)) * perTb, // raw objects, checkpoints, manifest
-    puts: (putParts + objects /* tags */ + windows * 3 /* manifest twice, symlink */) * perTb,
-    lists: windows * 3 * perTb,
-    lambda: median(cpus) * COMPACTOR_MEMORY_GB * PRICE.lambdaGbSecond * perTb,
+  const runsWhileKept = (7 * 24 * 60) / 15;
+  const runsWhileRecent = (25 * 60) / 15;
+  const filePuts = files * (outBytes / files > 16 * 1024 * 1024 ? Math.ceil(outBytes / files / PART_BYTES) + 2 : 1);
+  const once = {
+    gets: (2 * objects + windows * (partitionsPerWindow + 2)) * perTb, // raw GET + HEAD, checkpoints, manifest, symlink
+    puts: (filePuts + objects + windows * 3) * perTb, // files, tags, manifest twice and the symlink
   };
-  const addCost = adds.gets * PRICE.get + (adds.puts + adds.lists) * PRICE.put + adds.lambda;
-  console.log(`\nPer TB of values (${perTb.toFixed(0)} such windows): compaction adds ${(adds.gets / 1e3).toFixed(0)}k GETs, ${(adds.puts / 1e3).toFixed(0)}k PUT-class requests (files, tags, manifests, symlinks), ${(adds.lists / 1e3).toFixed(1)}k LISTs and ${(median(cpus) * perTb / 3600).toFixed(1)} h of a ${COMPACTOR_MEMORY_GB * 1024} MB arm64 function: $${addCost.toFixed(2)}.`);
-  console.log(`A reader that scans the data once makes ${((objects * perTb) / 1e3).toFixed(0)}k GETs on the raw objects ($${(objects * perTb * PRICE.get).toFixed(2)}), ${((files * perTb) / 1e3).toFixed(1)}k on the compacted files ($${(files * perTb * PRICE.get).toFixed(3)}): compaction pays for itself in requests after ${(addCost / ((objects - files) * perTb * PRICE.get)).toFixed(0)} full scans, and every query opens ${(objects / files).toFixed(0)}× fewer files.`);
+  const recurring = {
+    gets: windows * (runsWhileKept + runsWhileRecent) * perTb, // each run: the manifest, and the symlink while recent
+    lists: (objects * runsWhileKept / 1000) * perTb, // each run lists every raw object kept, 1,000 a page
+  };
+  const lambda = median(cpus) * COMPACTOR_MEMORY_GB * PRICE.lambdaGbSecond * perTb;
+  const onceCost = once.gets * PRICE.get + once.puts * PRICE.put;
+  const recurringCost = recurring.gets * PRICE.get + recurring.lists * PRICE.put;
+  const total = onceCost + recurringCost + lambda;
+  console.log(`\nPer TB of values (${perTb.toFixed(0)} windows like this one): merging adds ${(once.gets / 1e6).toFixed(2)} M GET-class requests (raw objects and their HEAD before the tag, checkpoints, manifests, symlinks), ${(once.puts / 1e6).toFixed(2)} M PUT-class (files, one tag per raw object, manifests, symlinks): $${onceCost.toFixed(2)}; the runs that see each window again while its raw objects are kept add ${(recurring.gets / 1e6).toFixed(1)} M GETs and ${(recurring.lists / 1e6).toFixed(2)} M LISTs: $${recurringCost.toFixed(2)}; ${(median(cpus) * perTb / 3600).toFixed(1)} CPU-hours at ${COMPACTOR_MEMORY_GB * 1024} MB: $${lambda.toFixed(2)} (billed duration adds S3's latency); in all $${total.toFixed(2)}.`);
+  console.log(`A reader that scans the data once makes ${((objects * perTb) / 1e3).toFixed(0)}k GETs on the raw objects ($${(objects * perTb * PRICE.get).toFixed(2)}), ${((files * perTb) / 1e3).toFixed(1)}k on the compacted files ($${(files * perTb * PRICE.get).toFixed(3)}); every query opens ${(objects / files).toFixed(0)}× fewer files.`);
 } finally {
   await s3.stop();
   rmSync(TMP, { recursive: true, force: true });

@@ -154,13 +154,16 @@ export const ContextSchema = z.object({
   catalog: bool.describe('Direct stack: register a Glue database and a table per topic over the objects, with Athena partition projection from keyTemplate (avro, parquet and csv need schemaFile).'),
   catalogDatabase: z.string().regex(GLUE_NAME, 'must be 1-255 of a-z 0-9 _ (Glue and Athena database names)').optional()
     .describe('Direct stack: name of the Glue database; unset = the pipeline name with _ for - (kafka_s3).'),
-  catalogTables: z.string().optional().describe('Direct stack: topic=table pairs, comma list; unset = one table per topic, named after it (topics sharing a table need topic={{topic}} in keyTemplate).'),
+  catalogTables: z.string().optional().describe('Direct stack: topic=table pairs, comma list; unset = one table per topic, named after it (topics sharing a table need a name={{topic}} directory in keyTemplate, or the topic in no directory).'),
   catalogPartitionCount: int(1, 100_000).optional().describe('Direct stack: the topics\' partition count, the projected range of a {{partition}} directory in keyTemplate.'),
-  catalogStartDate: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, 'must be a date YYYY-MM-DD')
+  catalogStartDate: z.string({ error: 'must be a date YYYY-MM-DD' }).refine((v) => {
+    const d = new Date(`${v}T00:00:00Z`);
+    return /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(d.getTime()) && d.toISOString().startsWith(v);
+  }, 'must be a date YYYY-MM-DD')
     .describe('Direct stack: first day of the projected time partitions (objects of earlier days are not queried; every day since is listed by a query that does not filter on time).'),
   // Compaction of the direct stack's objects (lambdas/compactor)
   compaction: bool.describe('Direct stack: merge each closed window (keyTemplate\'s time directories) into files of compactionTargetMb under compactedPrefix, with a manifest per window (jsonl).'),
-  compactedPrefix: z.string().regex(/^[^/].{0,254}\/$/, 'must be 1-256 characters ending with / (not starting with /)').describe('Direct stack: where the compactor writes: data/, manifests/, symlinks/ below it.'),
+  compactedPrefix: z.string().regex(/^[^/].{0,254}\/$/, 'must be 2-256 characters ending with / (not starting with /)').describe('Direct stack: where the compactor writes: data/, manifests/, symlinks/ below it.'),
   compactionTargetMb: int(1, 5120).describe('Direct stack: compressed size a compacted file aims at (MB).'),
   compactionGraceMinutes: int(0, 10_080).describe('Direct stack: how long after a window\'s end it is compacted (later records are merged by a later run).'),
   compactionScheduleMinutes: int(1, 1440).describe('Direct stack: minutes between compaction runs.'),

@@ -435,10 +435,13 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
     { value: 'orders=Orders', with: { catalog: 'true' }, problem: `catalogTables='orders=Orders': table "Orders" must be lowercase letters, digits and _ (starting and ending with a letter or digit)` },
   ],
   catalogPartitionCount: [{ value: '0', problem: "catalogPartitionCount='0': must be an integer from 1 to 100000" }],
-  catalogStartDate: [{ value: '2025-13-01', problem: "catalogStartDate='2025-13-01': must be a date YYYY-MM-DD" }],
+  catalogStartDate: [
+    { value: '2025-13-01', problem: "catalogStartDate='2025-13-01': must be a date YYYY-MM-DD" },
+    { value: '2025-02-30', problem: "catalogStartDate='2025-02-30': must be a date YYYY-MM-DD" },
+  ],
   compaction: [{ value: 'yes', problem: "compaction='yes': must be true or false" }],
   compactedPrefix: [
-    { value: 'compacted', problem: "compactedPrefix='compacted': must be 1-256 characters ending with / (not starting with /)" },
+    { value: 'compacted', problem: "compactedPrefix='compacted': must be 2-256 characters ending with / (not starting with /)" },
     { value: 'topics/compacted/', with: { compaction: 'true' }, problem: "compactedPrefix='topics/compacted/': overlaps PREFIX='topics/' (the compactor would read its own files as the sink's, or the sink's as its own)" },
   ],
   compactionTargetMb: [{ value: '0', problem: "compactionTargetMb='0': must be an integer from 1 to 5120" }],

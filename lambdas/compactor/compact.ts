@@ -50,7 +50,7 @@ export interface CompactorOptions {
   readonly runId: string;
 }
 
-export type WindowAction = 'compacted' | 'current' | 'republished' | 'lost-race' | 'failed' | 'too-large';
+export type WindowAction = 'compacted' | 'current' | 'republished' | 'lost-race' | 'failed' | 'too-large' | 'deferred';
 
 export interface WindowReport {
   readonly window: string;
@@ -153,25 +153,17 @@ export class Compactor {
     for (const o of objects) (listedIn.get(o.name.window.dir) ?? listedIn.set(o.name.window.dir, []).get(o.name.window.dir)!).push(o);
     const reports: WindowReport[] = [];
     const started = this.now();
-    const failed = (w: ObjectWindow, action: 'failed' | 'too-large', error: string): WindowReport => ({
+    const failed = (w: ObjectWindow, action: 'failed', error: string): WindowReport => ({
       window: w.dir, action, generation: 0, sources: 0, newSources: 0, records: 0, duplicates: 0, bytesIn: 0, bytesOut: 0, files: 0, error,
     });
     let i = 0;
     for (; i < closed.length && this.now() < deadlineMs; i++) {
       const w = closed[i];
-      const listed = listedIn.get(w.dir) ?? [];
-      // A window whose objects a whole run could not merge at a cautious rate is left aside (WindowsTooLarge), so it
-      // cannot take every run's time and keep the windows after it waiting; one this run has no time left for waits.
-      const needMs = listed.reduce((sum, o) => sum + o.bytes, 0) / MERGE_BYTES_PER_MS;
-      if (needMs > deadlineMs - this.now()) {
-        if (needMs > deadlineMs - started) {
-          reports.push(failed(w, 'too-large', `${listed.length} objects: more than one run can merge (about ${Math.round(needMs / 60_000)} min at ${MERGE_BYTES_PER_MS / 1000} MB/s)`));
-          continue;
-        }
-        break;
-      }
       // One window's failure (an object that does not decode, S3 refusing) does not hold the others back.
-      reports.push(await this.compactWindow(w, listed).catch((err: Error) => failed(w, 'failed', err.message)));
+      const report = await this.compactWindow(w, listedIn.get(w.dir) ?? [], { leftMs: deadlineMs - this.now(), runMs: deadlineMs - started })
+        .catch((err: Error) => failed(w, 'failed', err.message));
+      if (report.action === 'deferred') break; // no time left in this run for it: the next run starts with it
+      reports.push(report);
     }
     const left = closed.slice(i);
     // The oldest window still to do: one not reached, or one that failed, lost a race or is too large.
@@ -189,9 +181,11 @@ export class Compactor {
    * One window (see the module comment). `listedByRun`: the window's objects in the run's listing; when the manifest
    * already holds exactly those, the window costs its manifest's GET (and housekeeping while due), nothing more.
    */
-  async compactWindow(w: ObjectWindow, listedByRun?: readonly Listed[]): Promise<WindowReport> {
+  async compactWindow(w: ObjectWindow, listedByRun?: readonly Listed[], budget?: { readonly leftMs: number; readonly runMs: number }): Promise<WindowReport> {
     const bucket = this.o.sink.bucket;
     const manifestKey = this.manifestKey(w);
+    // Orphans are judged by the time the manifest was read: a file written after it may be a newer generation's.
+    const readAt = this.now();
     const stored = await readManifest(this.s3, bucket, manifestKey);
     const prev = stored.manifest;
     if (prev?.published && listedByRun) {
@@ -201,7 +195,7 @@ export class Compactor {
         // retired files wait for their tags; after that a current window is one GET a run.
         const recent = Date.parse(prev.compactedAt) + this.o.orphanAgeMs + DAY_MS >= this.now();
         const fixed = recent && (await this.writeSymlink(w, prev));
-        await this.tidy(w, prev, stored.etag!);
+        await this.tidy(w, prev, stored.etag!, readAt);
         return {
           window: w.dir, action: fixed ? 'republished' : 'current', generation: prev.generation, sources: listedByRun.length, newSources: 0,
           records: prev.records, duplicates: 0, bytesIn: 0, bytesOut: 0, files: prev.files.length,
@@ -230,10 +224,10 @@ export class Compactor {
     const base = { window: w.dir, sources: listed.length, newSources: fresh.length, duplicates: 0, bytesIn: 0, bytesOut: 0 };
     if (prev && fresh.length === 0) {
       const done = { ...base, generation: prev.generation, records: prev.records, files: prev.files.length };
-      if (!prev.published) return { ...done, action: (await this.publish(w, prev, stored.etag!)) ? 'republished' : 'lost-race' };
-      // The symlink file is checked each run (one small GET): a run that died before it, or a hand that changed it.
+      if (!prev.published) return { ...done, action: (await this.publish(w, prev, stored.etag!, readAt)) ? 'republished' : 'lost-race' };
+      // The symlink file is checked (one small GET): a run that died before it, or a hand that changed it.
       const fixed = await this.writeSymlink(w, prev);
-      await this.tidy(w, prev, stored.etag!);
+      await this.tidy(w, prev, stored.etag!, readAt);
       return { ...done, action: fixed ? 'republished' : 'current' };
     }
     if (!prev && listed.length === 0) return { ...base, action: 'current', generation: 0, records: 0, files: 0 };
@@ -267,8 +261,19 @@ export class Compactor {
         yield rows;
       }
     }.bind(this);
-    for (const f of prev?.files ?? []) group(f.topic, f.partition).inputs.push({ lowerBound: BigInt(f.firstOffset), load: () => loadFile(f) });
+    // Only partitions with new objects are merged again; the others keep their files as they are.
+    const changed = new Set(fresh.map((o) => tpKey(topicOf(o), o.name.partition)));
+    const kept = (prev?.files ?? []).filter((f) => !changed.has(tpKey(f.topic, f.partition)));
+    for (const f of prev?.files ?? []) if (changed.has(tpKey(f.topic, f.partition))) group(f.topic, f.partition).inputs.push({ lowerBound: BigInt(f.firstOffset), load: () => loadFile(f) });
     for (const o of fresh) group(topicOf(o), o.name.partition).inputs.push({ lowerBound: o.name.start, load: () => loadRaw(o.key) });
+    // What this merge reads, at a cautious rate: a window no run could merge is left aside (it would take every run's
+    // time and hold back the windows after it); one this run has no time left for waits for the next.
+    if (budget) {
+      const bytes = fresh.reduce((sum, o) => sum + o.bytes, 0) + (prev?.files ?? []).filter((f) => changed.has(tpKey(f.topic, f.partition))).reduce((sum, f) => sum + f.bytes, 0);
+      const needMs = bytes / MERGE_BYTES_PER_MS;
+      if (needMs > budget.runMs) return { ...base, action: 'too-large', generation: prev?.generation ?? 0, records: prev?.records ?? 0, files: prev?.files.length ?? 0, error: `${fresh.length} new objects, ${bytes} bytes to merge: more than one run can (about ${Math.round(needMs / 60_000)} min at ${MERGE_BYTES_PER_MS / 1000} MB/s)` };
+      if (needMs > budget.leftMs) return { ...base, action: 'deferred', generation: prev?.generation ?? 0, records: 0, files: 0 };
+    }
 
     const stats: MergeStats = { duplicates: 0 };
     const files: ManifestFile[] = [];
@@ -316,20 +321,35 @@ export class Compactor {
       });
     }
 
+    for (const f of kept) files.push(f);
+    for (const p of prev?.partitions ?? []) {
+      const k = tpKey(p.topic, p.partition);
+      if (!changed.has(k)) parts.push({ ...p, watermark: marks.get(k) ?? p.watermark });
+    }
+    records = parts.reduce((sum, p) => sum + p.records, 0);
+    files.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition || (BigInt(a.firstOffset) < BigInt(b.firstOffset) ? -1 : 1)));
+    parts.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+
     // 4. The commit point.
     const manifest: Manifest = {
       version: MANIFEST_VERSION, window: w.dir, values: w.values, start: new Date(w.startMs).toISOString(), end: new Date(w.endMs).toISOString(),
       generation, compactedAt: new Date(this.now()).toISOString(), format: this.o.sink.format, compression: this.o.sink.compression,
       records, files, partitions: parts, published: false,
-      sources: listed.map((o) => ({ key: o.key, etag: o.etag, bytes: o.bytes, generation: known.has(`${o.key}\u0000${o.etag}`) ? prevGeneration(o.key) : generation })),
-      // The previous generation's files leave the readers' list with this one.
-      retired: [...(prev?.retired ?? []), ...(prev?.files ?? []).map((f) => ({ key: f.key, since: new Date(this.now()).toISOString() }))],
+      // A source keeps the generation that merged it once a published generation did (its tag is done); those of an
+      // unpublished one are this generation's to tag.
+      sources: listed.map((o) => {
+        const g = known.has(`${o.key}\u0000${o.etag}`) ? prevGeneration(o.key) : generation;
+        return { key: o.key, etag: o.etag, bytes: o.bytes, generation: prev && !prev.published && g === prev.generation ? generation : g };
+      }),
+      // The previous generation's files of the partitions merged again leave the readers' list with this one: their
+      // retirement starts when the symlink file stops listing them (publish).
+      retired: [...(prev?.retired ?? []), ...(prev?.files ?? []).filter((f) => changed.has(tpKey(f.topic, f.partition))).map((f) => ({ key: f.key, since: null }))],
     };
     const report = { ...base, generation, records, duplicates: stats.duplicates, bytesIn: sizes.compressed, bytesOut, files: files.length };
     const etag = await writeManifest(this.s3, bucket, manifestKey, manifest, stored.etag, this.o.sink.sseKmsKeyId);
     if (etag === null) return { ...report, action: 'lost-race' };
     // 5. Publish.
-    return { ...report, action: (await this.publish(w, manifest, etag)) ? 'compacted' : 'lost-race' };
+    return { ...report, action: (await this.publish(w, manifest, etag, readAt)) ? 'compacted' : 'lost-race' };
   }
 
   /**
@@ -374,12 +394,12 @@ export class Compactor {
    * tagged superseded, and orphans (files in the window's data directory no manifest ever listed: a run that lost or
    * died) tagged too. Returns the manifest without the retired files it tagged.
    */
-  private async housekeeping(w: ObjectWindow, manifest: Manifest): Promise<Manifest> {
+  private async housekeeping(w: ObjectWindow, manifest: Manifest, readAt: number): Promise<Manifest> {
     const now = this.now();
-    const due = manifest.retired.filter((r) => Date.parse(r.since) + this.o.orphanAgeMs <= now);
+    const due = manifest.retired.filter((r) => r.since !== null && Date.parse(r.since) + this.o.orphanAgeMs <= now);
     const known = new Set([...manifest.files.map((f) => f.key), ...manifest.retired.map((r) => r.key)]);
     const orphans = (await this.list(this.dataDir(w)))
-      .filter((o) => !known.has(o.Key!) && (o.LastModified?.getTime() ?? 0) + this.o.orphanAgeMs <= now)
+      .filter((o) => !known.has(o.Key!) && (o.LastModified?.getTime() ?? 0) + this.o.orphanAgeMs <= readAt)
       .map((o) => o.Key!);
     await mapBounded([...due.map((r) => r.key), ...orphans], 8, (key) => this.tag(key, TAG_SUPERSEDED).catch(ignoreMissing));
     const tagged = new Set(due.map((r) => r.key));
@@ -387,9 +407,9 @@ export class Compactor {
   }
 
   /** Housekeeping of a published window: while it has retired files, or was compacted recently (orphans of races). */
-  private async tidy(w: ObjectWindow, manifest: Manifest, etag: string): Promise<void> {
+  private async tidy(w: ObjectWindow, manifest: Manifest, etag: string, readAt: number): Promise<void> {
     if (manifest.retired.length === 0 && Date.parse(manifest.compactedAt) + this.o.orphanAgeMs + DAY_MS < this.now()) return;
-    const next = await this.housekeeping(w, manifest);
+    const next = await this.housekeeping(w, manifest, readAt);
     if (next.retired.length !== manifest.retired.length) await writeManifest(this.s3, this.o.sink.bucket, this.manifestKey(w), next, etag, this.o.sink.sseKmsKeyId);
   }
 
@@ -398,9 +418,13 @@ export class Compactor {
    * only if it is still the object merged: one rewritten since, by a claim taken over, is merged by a later run),
    * housekeeping, then the manifest marked published. False when another run changed the manifest meanwhile.
    */
-  private async publish(w: ObjectWindow, manifest: Manifest, etag: string): Promise<boolean> {
+  private async publish(w: ObjectWindow, manifest: Manifest, etag: string, readAt: number): Promise<boolean> {
     const bucket = this.o.sink.bucket;
     await this.writeSymlink(w, manifest);
+    // The symlink file lists this generation (or a newer one) now: the files it retired are off the readers' list
+    // from here, and their retirement age counts from here.
+    const switched = new Date(this.now()).toISOString();
+    manifest = { ...manifest, retired: manifest.retired.map((r) => (r.since === null ? { ...r, since: switched } : r)) };
     await mapBounded(manifest.sources.filter((x) => x.generation === manifest.generation), 8, async (x) => {
       const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: x.key })).catch((err: unknown) => {
         ignoreMissing(err);
@@ -409,7 +433,7 @@ export class Compactor {
       // The version read is the one tagged (in a versioned bucket a rewrite after this makes a new version, untagged).
       if (head?.ETag === x.etag) await this.tag(x.key, TAG_COMPACTED, head.VersionId).catch(ignoreMissing);
     });
-    const next = await this.housekeeping(w, manifest);
+    const next = await this.housekeeping(w, manifest, readAt);
     return (await writeManifest(this.s3, bucket, this.manifestKey(w), { ...next, published: true }, etag, this.o.sink.sseKmsKeyId)) !== null;
   }
 }

@@ -61,8 +61,9 @@ export interface Manifest {
   /** Raw objects merged into these files (a later run merges those not listed, or listed with another ETag), each with
    * the generation that merged it. */
   readonly sources: readonly { readonly key: string; readonly etag: string; readonly bytes: number; readonly generation: number }[];
-  /** Files no generation references any more, since when: tagged for expiry once no query can be reading them. */
-  readonly retired: readonly { readonly key: string; readonly since: string }[];
+  /** Files no generation references any more, since when the readers' symlink file stopped listing them (null until
+   * it has): tagged for expiry once no query can be reading them. */
+  readonly retired: readonly { readonly key: string; readonly since: string | null }[];
   /** The reader's symlink file is written and the merged objects tagged for expiry: the compaction is complete. */
   readonly published: boolean;
 }

@@ -4,12 +4,14 @@
  * putting an old symlink list back over a newer generation; C. a raw object rewritten (a claim taken over) between
  * the listing and its tag; D. a watermark lost when a partition's raw objects have expired; E. files of a race loser,
  * or superseded by a generation a rerun finished, never tagged for expiry; F. manifests growing with every record
- * on transactional topics; G. {{partition}} in a directory.
+ * on transactional topics; G. {{partition}} in a directory. A second review: H. raw objects of an unpublished
+ * generation never tagged; I. retired files tagged as the symlink switched; J. a stale run taking live files for
+ * orphans; K. the run's budget not counting the files merged again; L. current windows reported too large.
  */
 import { gunzipSync } from 'node:zlib';
-import { DeleteObjectCommand, GetObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectTaggingCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
-import { Compactor, COMPACTION_TAG, TAG_SUPERSEDED, type CompactorOptions } from '../../lambdas/compactor/compact.ts';
+import { Compactor, COMPACTION_TAG, TAG_COMPACTED, TAG_SUPERSEDED, type CompactorOptions } from '../../lambdas/compactor/compact.ts';
 import { loadCompactorConfig } from '../../lambdas/compactor/config.ts';
 import type { Manifest } from '../../lambdas/compactor/manifest.ts';
 import { WindowResolver } from '../../lambdas/compactor/windows.ts';
@@ -55,6 +57,10 @@ describeS3('compaction under attack', (s3) => {
     }, { step: 'initialize', name: 'attackHook' });
     return c;
   }
+
+  const crashOnSymlinkPut = () => hooked((cmd, input) => {
+    if (cmd === 'PutObjectCommand' && String(input.Key).endsWith('symlink.txt')) throw Object.assign(new Error('injected'), { $metadata: { httpStatusCode: 500 } });
+  });
 
   it('A: objects written with another field order than the compactor is configured with are read right', async () => {
     const { bucket, env } = await setup();
@@ -195,5 +201,130 @@ describeS3('compaction under attack', (s3) => {
     expect(m.partitions.map((p) => [p.partition, p.watermark])).toEqual([[0, '60']]);
     expect(m.files.every((f) => f.key.includes('/orders+0+'))).toBe(true);
     expect([...new Set(read)].sort()).toEqual(['checkpoints/orders/0.json', 'checkpoints/orders/1.json']);
+  });
+  it('H: raw objects merged by a generation that never published are tagged by the generation that publishes them', async () => {
+    const { bucket, compactor, write, windowOf, tagOf } = await setup();
+    const now = Date.now();
+    await write(records(0, 60));
+    await compactor(client, now).run();
+    const before = new Set(await keysUnder(client, bucket, H21));
+    await write(records(60, 70, { partition: 0, late: true }));
+    const x = (await keysUnder(client, bucket, H21)).filter((k) => !before.has(k));
+    expect(x.length).toBeGreaterThan(0);
+    const w = await windowOf(H21);
+    // Generation 2 commits its manifest, then the run dies at the symlink PUT.
+    await expect(compactor(crashOnSymlinkPut(), now).compactWindow(w)).rejects.toThrow();
+    expect((await manifestOf(client, bucket)).published).toBe(false);
+    // More late records arrive before the next run: it builds generation 3 on the unpublished generation 2.
+    await write(records(70, 80, { partition: 0, late: true }));
+    expect((await compactor(client, now + 60_000).compactWindow(w)).action).toBe('compacted');
+    // And any number of later runs.
+    for (const t of [HOUR, 3 * HOUR, 2 * 24 * HOUR]) await compactor(client, now + t).compactWindow(w);
+    const m = await manifestOf(client, bucket);
+    expect(m.published).toBe(true);
+    // Merged by generation 2, which never published: generation 3 published them, and tagged them.
+    expect(m.sources.filter((s) => x.includes(s.key)).map((s) => s.generation)).toEqual(x.map(() => 3));
+    // Their records are in the published files: they should be tagged for expiry.
+    expect(await Promise.all(x.map(tagOf))).toEqual(x.map(() => TAG_COMPACTED));
+  });
+
+  it('I: retired files wait the retirement age from when the symlink file stopped listing them, not from the manifest', async () => {
+    const { bucket, compactor, write, windowOf, tagOf } = await setup();
+    const now = Date.now();
+    await write(records(0, 60));
+    await compactor(client, now).run();
+    const gen1 = await symlinkFiles(client, bucket);
+    await write(records(60, 70, { partition: 0, late: true }));
+    const w = await windowOf(H21);
+    await expect(compactor(crashOnSymlinkPut(), now).compactWindow(w)).rejects.toThrow();
+    // The readers still list generation 1 (a query may be reading its files right now).
+    expect(await symlinkFiles(client, bucket)).toEqual(gen1);
+    // The next run comes two hours later (the compactor was failing or throttled): it republishes and in the same call tags.
+    let tagsWhileListed = 0;
+    const spy = hooked(async (cmd, input) => {
+      if (cmd === 'PutObjectTaggingCommand' && gen1.includes(String(input.Key))) {
+        // What do readers list at the instant the tag is applied?
+        const listed = await symlinkFiles(client, bucket);
+        if (!listed.includes(String(input.Key))) tagsWhileListed++;
+      }
+    });
+    expect((await compactor(spy, now + 2 * HOUR).compactWindow(w)).action).toBe('republished');
+    expect(await symlinkFiles(client, bucket)).not.toEqual(gen1);
+    // Expected: gen1 files stay untagged for the retirement age after they left the symlink list.
+    expect(await Promise.all(gen1.map(tagOf)), `tagged ${tagsWhileListed} files just after the symlink switch`).toEqual(gen1.map(() => undefined));
+  });
+
+  it('J: a run holding an older manifest never takes a newer generation\'s files for orphans', async () => {
+    const { bucket, compactor, write, windowOf, tagOf, cfg } = await setup();
+    const now = Date.now();
+    await write(records(0, 60));
+    await compactor(client, now).run();
+    const w = await windowOf(H21);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let paused!: () => void;
+    const atGate = new Promise<void>((r) => (paused = r));
+    // D: a run that read generation 1 and then stalls, past a retirement age, before its housekeeping.
+    let dClock = now;
+    const d = new Compactor(hooked(async (cmd, input) => {
+      if (cmd === 'GetObjectCommand' && String(input.Key).endsWith('hour=21/symlink.txt')) {
+        paused();
+        await gate;
+      }
+    }), { ...cfg, runId: 'stalled' }, () => dClock);
+    const slow = d.compactWindow(w);
+    await atGate;
+    // A: generation 2, published, symlink lists its files.
+    await write(records(60, 80, { partition: 0, late: true }));
+    expect((await compactor(client, Date.now()).compactWindow(w)).action).toBe('compacted');
+    const live = await symlinkFiles(client, bucket);
+    expect(live).toEqual((await manifestOf(client, bucket)).files.map((f) => f.key));
+    dClock = Date.now() + cfg.orphanAgeMs + 120_000;
+    release();
+    await slow;
+    expect(await symlinkFiles(client, bucket)).toEqual(live);
+    expect(await Promise.all(live.map(tagOf))).toEqual(live.map(() => undefined));
+  });
+
+  const rawBytes = async (bucket: string, prefix: string) => {
+    const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    return (out.Contents ?? []).reduce((s, o) => s + (o.Size ?? 0), 0);
+  };
+  const padded = (i: number) => JSON.stringify({ n: i, pad: `${i}`.repeat(50 + (i % 17)) });
+
+  it('K: the run\'s budget counts what a window merges (the earlier files of the partitions merged again), and a partition with nothing new keeps its files', async () => {
+    const { bucket, compactor, write } = await setup();
+    await write(records(0, 120, { value: padded }));
+    await compactor().run();
+    const m1 = await manifestOf(client, bucket);
+    const prevBytes = m1.files.reduce((s, f) => s + f.bytes, 0);
+    // The raw objects of hour 21 expire (lifecycle, compactionRawRetentionDays); one late record lands after.
+    for (const k of await keysUnder(client, bucket, H21)) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }));
+    await write(records(120, 121, { partition: 0, late: true, value: padded }));
+    const lateBytes = await rawBytes(bucket, H21);
+    const budgetBytes = Math.round((lateBytes + prevBytes) / 2);
+    // A run whose budget (deadline - start, at MERGE_BYTES_PER_MS = 1000 B/ms) holds half of it all.
+    const r = await compactor(client, AFTER).run(AFTER + budgetBytes / 1000);
+    const h21 = r.windows.find((x) => x.window === H21);
+    // Let in only if what it merges fits: the late object and partition 0's files, not partition 1's.
+    if (h21?.action === 'compacted') expect(h21.bytesIn, 'bytes merged by a window the budget let in').toBeLessThanOrEqual(budgetBytes);
+    else expect(h21?.action ?? 'deferred').toMatch(/^(too-large|deferred)$/);
+    const unbounded = await compactor(client, AFTER).run();
+    expect(unbounded.windows.find((x) => x.window === H21)!.action).toBe('compacted');
+    const m2 = await manifestOf(client, bucket);
+    expect(m2.files.filter((f) => f.partition === 1)).toEqual(m1.files.filter((f) => f.partition === 1));
+    expect(m2.retired.map((x) => x.key)).toEqual(m1.files.filter((f) => f.partition === 0).map((f) => f.key));
+  });
+
+  it('L: a current window is never too large, whatever the budget, nor counted in the lag', async () => {
+    const { bucket, compactor, write } = await setup();
+    await write(records(0, 120, { value: padded }));
+    expect((await compactor().run()).windows.map((w) => w.action)).toEqual(['compacted', 'compacted', 'compacted']);
+    const sizes = await Promise.all(['21', '22', '23'].map((h) => rawBytes(bucket, `topics/orders/dt=2026-03-01/hour=${h}/`)));
+    // The next run, whose budget is 1% short of the biggest window's raw bytes (a slower listing, say).
+    const budget = Math.max(...sizes) * 0.99;
+    const r = await compactor(client, AFTER + HOUR).run(AFTER + HOUR + budget / 1000);
+    expect(r.windows.map((w) => w.action)).toEqual(['current', 'current', 'current']);
+    expect(r.lagSeconds).toBe(0);
   });
 });

@@ -167,7 +167,7 @@ describeS3('compaction: the compacted view is exactly once, whatever runs, races
     // A run of 60 ms at the cautious 1 MB/s merge rate: the first hour cannot fit, the others can.
     const report = await compactor().run(AFTER + 60);
     expect(report.windows.map((w) => w.action)).toEqual(['too-large', 'compacted', 'compacted']);
-    expect(report.windows[0].error).toMatch(/^\d+ objects: more than one run can merge/);
+    expect(report.windows[0].error).toMatch(/^\d+ new objects, \d+ bytes to merge: more than one run can/);
     expect(report.lagSeconds).toBe((AFTER - (T0 + HOUR) - 3600_000) / 1000);
   });
 

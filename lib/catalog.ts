@@ -16,7 +16,7 @@
  */
 import type { SinkConfig } from '../lambdas/shared/config.ts';
 import { avroSchemaFor } from '../lambdas/shared/encode/avro.ts';
-import { buildTable } from '../lambdas/shared/encode/table.ts';
+import { buildTable, inferredColumns } from '../lambdas/shared/encode/table.ts';
 import { keyLayout, patternText, type LayoutDir } from '../lambdas/shared/key-layout.ts';
 import { safeKeyValue, type TemplatePart, type TimePart } from '../lambdas/shared/key-template.ts';
 import type { Column } from '../lambdas/shared/schema.ts';
@@ -147,7 +147,7 @@ interface Storage {
 /** How a format is declared, or why it cannot be. */
 function storageOf(cfg: SinkConfig): Storage | string {
   const columnar = cfg.format === 'avro' || cfg.format === 'parquet' || cfg.format === 'csv' || cfg.format === 'csv_with_headers';
-  if (columnar && cfg.fields.includes('value') && cfg.valueEncoding === 'json' && !cfg.schema) {
+  if (columnar && inferredColumns(cfg)) {
     return `format=${cfg.format} without schemaFile infers columns per object, so objects differ and no table can declare them: set schemaFile (an Avro record schema), or use format=jsonl`;
   }
   switch (cfg.format) {

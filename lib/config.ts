@@ -162,7 +162,7 @@ export const ContextSchema = z.object({
   }, 'must be a date YYYY-MM-DD')
     .describe('Direct stack: first day of the projected time partitions (objects of earlier days are not queried; every day since is listed by a query that does not filter on time).'),
   // Compaction of the direct stack's objects (lambdas/compactor)
-  compaction: bool.describe('Direct stack: merge each closed window (keyTemplate\'s time directories) into files of compactionTargetMb under compactedPrefix, with a manifest per window (jsonl).'),
+  compaction: bool.describe('Direct stack: merge each closed window (keyTemplate\'s time directories) into files of compactionTargetMb under compactedPrefix, with a manifest per window (jsonl, csv, csv_with_headers, avro, parquet; offset in fields).'),
   compactedPrefix: z.string().regex(/^[^/].{0,254}\/$/, 'must be 2-256 characters ending with / (not starting with /)').describe('Direct stack: where the compactor writes: data/, manifests/, symlinks/ below it.'),
   compactionTargetMb: int(1, 5120).describe('Direct stack: compressed size a compacted file aims at (MB).'),
   compactionGraceMinutes: int(0, 10_080).describe('Direct stack: how long after a window\'s end it is compacted (later records are merged by a later run).'),

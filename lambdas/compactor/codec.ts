@@ -1,143 +1,90 @@
 /**
- * What the compactor reads from and writes to one object, per format: rows (kept as the bytes the sink wrote, never
- * re-encoded, so a compacted file holds byte for byte the records of the objects it merges) and, per row, the
- * offset that deduplicates it and the record time that the manifest's bounds come from.
+ * What the compactor reads from and writes to one object, per format (formats/): rows kept as the format holds them
+ * (a JSON or CSV line, an Avro record's binary encoding: never re-encoded, so a compacted file holds byte for byte the
+ * records of the objects it merges; Parquet rows as the cells read, written back with the same schema) and, per row,
+ * the offset that deduplicates it and the record time that the manifest's bounds come from.
  */
 import type { Readable } from 'node:stream';
-import { createGunzip, createZstdDecompress, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import type { SinkConfig } from '../shared/config.ts';
+import { inferredColumns } from '../shared/encode/table.ts';
+import { avroCodec } from './formats/avro.ts';
+import { csvCodec, jsonlCodec } from './formats/text.ts';
+import { parquetCodec } from './formats/parquet.ts';
 
 export interface Row {
   readonly offset: bigint;
   /** Record time (epoch ms) when the records carry it. */
   readonly timeMs?: number;
-  /** The row as the format holds it (a JSON line without its line feed). */
-  readonly bytes: Buffer;
+  /** Uncompressed bytes the row takes in a file (what the compression ratio is taken over). */
+  readonly size: number;
+  /** The row as the format holds it: a JSON or CSV line without its line end, an Avro record's encoding. */
+  readonly bytes?: Buffer;
+  /** Parquet: the row's cells in the table's column order, as hyparquet reads and hyparquet-writer takes them. */
+  readonly cells?: readonly unknown[];
+}
+
+/** A compacted file of an earlier generation, read as it streams (or by ranges, for Parquet's footer first). */
+export interface StoredFile {
+  readonly bytes: number;
+  stream(): Promise<Readable>;
+  range(start: number, end: number): Promise<Buffer>;
+}
+
+/** A compacted file's bytes as its rows come: handed out a piece at a time (a text piece, an Avro block, a Parquet row group). */
+export interface FileBody {
+  add(row: Row): void;
+  /** Uncompressed bytes of rows added and not yet handed out. */
+  readonly held: number;
+  /** Whether a piece is worth handing out. */
+  readonly ready: boolean;
+  /** The rows held, as bytes of the file (its start included the first time). */
+  take(): Buffer;
+  /** The rest of the file, its end included. */
+  end(): Buffer;
 }
 
 export interface Codec {
   /** The object's rows in offset order; throws for an object that is not what the sink writes. */
-  decode(body: Buffer, where: string): Row[];
+  decode(body: Buffer, where: string): Promise<Row[]>;
   /**
-   * The rows of a file already in offset order (the compactor's own), a chunk at a time as the body streams in:
-   * a file of hundreds of MB is never held whole. Throws for a row out of order.
+   * The rows of a file already in offset order (the compactor's own), a chunk at a time as the file is read: a file of
+   * hundreds of MB is never held whole. Throws for a row out of order.
    */
-  decodeStream(body: Readable, where: string): AsyncIterable<Row[]>;
-  /** What the compactor cannot do with this configuration, if anything. */
-  readonly problem?: string;
+  decodeFile(file: StoredFile, where: string): AsyncIterable<Row[]>;
+  /** A new file's body. */
+  body(): FileBody;
+  /** Whether the file's bytes are compressed as one stream (row formats) rather than by the format (avro, parquet). */
+  readonly streamCompressed: boolean;
 }
 
-function decompress(cfg: Pick<SinkConfig, 'compression'>, body: Buffer): Buffer {
-  if (cfg.compression === 'gzip') return gunzipSync(body);
-  if (cfg.compression === 'zstd') return zstdDecompressSync(body);
-  return body;
-}
-
-const OFFSET_KEY = Buffer.from('"offset":');
-const TIME_KEY = Buffer.from('"timestamp":"');
-
-function startsWithAt(line: Buffer, at: number, key: Buffer): boolean {
-  if (at + key.length > line.length) return false;
-  for (let k = 1; k < key.length; k++) if (line[at + k] !== key[k]) return false;
-  return true;
-}
-
-/**
- * An envelope line's top-level "offset" and "timestamp": one pass over its bytes that skips strings and counts
- * nesting, so the value's own keys (at any depth, in any field order, whatever FIELDS said when the line was
- * written) are never taken. No JSON is built: the row is copied as it is.
- */
-function envelopeOf(line: Buffer): { offset: bigint; timeMs?: number } {
-  let depth = 0;
-  let offsetAt = -1;
-  let timeAt = -1;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (c === 0x22) {
-      if (depth === 1 && offsetAt < 0 && startsWithAt(line, i, OFFSET_KEY)) offsetAt = i + OFFSET_KEY.length;
-      else if (depth === 1 && timeAt < 0 && startsWithAt(line, i, TIME_KEY)) timeAt = i + TIME_KEY.length;
-      // Skip the string: a backslash escapes the next byte.
-      for (i++; i < line.length && line[i] !== 0x22; i++) if (line[i] === 0x5c) i++;
-    } else if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  if (offsetAt < 0) throw new Error('a line without a top-level "offset"');
-  let end = offsetAt;
-  while (end < line.length && line[end] >= 0x30 && line[end] <= 0x39) end++;
-  if (end === offsetAt || end - offsetAt > 19) throw new Error('a line whose "offset" is not an offset');
-  const digits = line.toString('latin1', offsetAt, end);
-  const offset = end - offsetAt <= 15 ? BigInt(Number(digits)) : BigInt(digits);
-  if (timeAt < 0) return { offset };
-  const close = line.indexOf(0x22, timeAt);
-  const timeMs = close > timeAt ? Date.parse(line.toString('latin1', timeAt, close)) : Number.NaN;
-  return Number.isFinite(timeMs) ? { offset, timeMs } : { offset };
-}
-
-function jsonlCodec(cfg: SinkConfig): Codec {
-  return {
-    decode(body, where) {
-      const text = decompress(cfg, body);
-      const rows: Row[] = [];
-      let start = 0;
-      while (start < text.length) {
-        let end = text.indexOf(0x0a, start);
-        if (end < 0) end = text.length;
-        if (end > start) {
-          const bytes = text.subarray(start, end);
-          try {
-            rows.push({ ...envelopeOf(bytes), bytes });
-          } catch (err) {
-            throw new Error(`${where}: line ${rows.length + 1} is not a record of this sink (${(err as Error).message})`, { cause: err });
-          }
-        }
-        start = end + 1;
-      }
-      // The sink writes a partition's records in offset order; a file merged here too. Sorting keeps it so for any.
-      return rows.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
-    },
-    async *decodeStream(body, where) {
-      const decompressor = cfg.compression === 'gzip' ? createGunzip() : cfg.compression === 'zstd' ? createZstdDecompress() : undefined;
-      let text: AsyncIterable<Buffer> = body;
-      if (decompressor) {
-        body.on('error', (err) => decompressor.destroy(err));
-        text = body.pipe(decompressor);
-      }
-      let carry: Buffer | undefined;
-      let line = 0;
-      let last: bigint | undefined;
-      const parse = (bytes: Buffer): Row => {
-        line++;
-        let row: Row;
-        try {
-          row = { ...envelopeOf(bytes), bytes };
-        } catch (err) {
-          throw new Error(`${where}: line ${line} is not a record of this sink (${(err as Error).message})`, { cause: err });
-        }
-        if (last !== undefined && row.offset <= last) throw new Error(`${where}: line ${line} (offset ${row.offset}) is not after offset ${last}: not a compacted file`);
-        last = row.offset;
-        return row;
-      };
-      for await (const chunk of text) {
-        const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
-        const rows: Row[] = [];
-        let start = 0;
-        for (let end = buf.indexOf(0x0a, start); end >= 0; end = buf.indexOf(0x0a, start)) {
-          if (end > start) rows.push(parse(buf.subarray(start, end)));
-          start = end + 1;
-        }
-        // The unfinished line is copied: a view would keep this whole chunk alive.
-        carry = start < buf.length ? Buffer.from(buf.subarray(start)) : undefined;
-        if (rows.length > 0) yield rows;
-      }
-      if (carry) yield [parse(carry)];
-    },
+/** Throws when rows of a compacted file are not in ascending offsets. */
+export function inOrder(where: string): (row: Row, at: number) => void {
+  let last: bigint | undefined;
+  return (row, at) => {
+    if (last !== undefined && row.offset <= last) throw new Error(`${where}: row ${at} (offset ${row.offset}) is not after offset ${last}: not a compacted file`);
+    last = row.offset;
   };
+}
+
+export function byOffset(a: Row, b: Row): number {
+  return a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0;
 }
 
 /** The codec of a configuration, or why the compactor cannot merge its objects. */
 export function codecFor(cfg: SinkConfig): Codec | string {
-  if (cfg.format !== 'jsonl') return `format=${cfg.format}: the compactor merges jsonl objects (other formats are not built yet)`;
-  if (!cfg.envelope) return 'jsonl without the envelope: each line needs its offset to be deduplicated';
+  if (cfg.format === 'text' || cfg.format === 'bytes') {
+    return `format=${cfg.format} holds values only, no offsets, so the compactor cannot tell a record written twice from two records: use jsonl, csv, csv_with_headers, avro or parquet (with fields including offset)`;
+  }
+  if (cfg.format === 'jsonl' && !cfg.envelope) return 'jsonl without the envelope: each line needs its offset to be deduplicated';
   if (!cfg.fields.includes('offset')) return `fields=${cfg.fields.join(',')}: the compactor deduplicates records by offset, so fields must include offset`;
-  return jsonlCodec(cfg);
+  if (cfg.format !== 'jsonl' && inferredColumns(cfg)) {
+    return `format=${cfg.format} without schemaFile infers columns per object, so objects differ and cannot be merged into one file: set schemaFile (an Avro record schema), or use format=jsonl`;
+  }
+  switch (cfg.format) {
+    case 'jsonl': return jsonlCodec(cfg);
+    case 'csv':
+    case 'csv_with_headers': return csvCodec(cfg);
+    case 'avro': return avroCodec(cfg);
+    case 'parquet': return parquetCodec(cfg);
+  }
 }

@@ -23,7 +23,7 @@ import { extensionFor } from '../shared/constants.ts';
 import { padOffset } from '../shared/key-template.ts';
 import { isConditionFailure, ProgressStore } from '../shared/progress.ts';
 import { mapBounded } from '../shared/upload.ts';
-import { codecFor, type Codec, type Row } from './codec.ts';
+import { codecFor, type Codec, type Row, type StoredFile } from './codec.ts';
 import { FileWriter } from './file-writer.ts';
 import { MANIFEST_VERSION, MAX_OFFSET_RANGES, readManifest, writeManifest, type Manifest, type ManifestFile, type ManifestPartition } from './manifest.ts';
 import { mergeRows, type MergeInput, type MergeStats } from './merge.ts';
@@ -248,16 +248,20 @@ export class Compactor {
     // A raw object (one invocation's records of a partition: small) is read whole; an earlier generation's file as it streams.
     const loadRaw = async function* (this: Compactor, key: string): AsyncGenerator<Row[]> {
       const body = Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
-      const rows = this.codec.decode(body, `s3://${bucket}/${key}`);
+      const rows = await this.codec.decode(body, `s3://${bucket}/${key}`);
       sizes.compressed += body.length;
-      for (const r of rows) sizes.raw += r.bytes.length + 1;
+      for (const r of rows) sizes.raw += r.size;
       yield rows;
     }.bind(this);
     const loadFile = async function* (this: Compactor, f: ManifestFile): AsyncGenerator<Row[]> {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }));
+      const stored: StoredFile = {
+        bytes: f.bytes,
+        stream: async () => (await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key }))).Body as Readable,
+        range: async (start, end) => Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: f.key, Range: `bytes=${start}-${end - 1}` }))).Body!.transformToByteArray()),
+      };
       sizes.compressed += f.bytes;
-      for await (const rows of this.codec.decodeStream(out.Body as Readable, `s3://${bucket}/${f.key}`)) {
-        for (const r of rows) sizes.raw += r.bytes.length + 1;
+      for await (const rows of this.codec.decodeFile(stored, `s3://${bucket}/${f.key}`)) {
+        for (const r of rows) sizes.raw += r.size;
         yield rows;
       }
     }.bind(this);
@@ -297,7 +301,7 @@ export class Compactor {
       };
       for await (const row of mergeRows(g.inputs, stats)) {
         if (file) await file.write(row);
-        else file = new FileWriter(this.s3, this.o.sink, `${this.dataDir(w)}${g.topic}+${g.partition}+${padOffset(row.offset)}+g${generation}-${this.o.runId}.${this.ext}`, row, this.o.targetBytes);
+        else file = new FileWriter(this.s3, this.o.sink, this.codec, `${this.dataDir(w)}${g.topic}+${g.partition}+${padOffset(row.offset)}+g${generation}-${this.o.runId}.${this.ext}`, row);
         count++;
         const tail = ranges[ranges.length - 1];
         const gap = tail !== undefined && row.offset !== tail[1] + 1n;

@@ -254,7 +254,10 @@ describeS3('compaction: the compacted view is exactly once, whatever runs, races
 
   it('configuration: what the compactor cannot merge is named at cold start', () => {
     const base = { BUCKET_NAME: 'b-b-b' };
-    expect(() => loadCompactorConfig({ ...base, FORMAT: 'parquet' })).toThrow(/format=parquet: the compactor merges jsonl objects/);
+    expect(() => loadCompactorConfig({ ...base, FORMAT: 'parquet' })).toThrow(/format=parquet without schemaFile infers columns per object, so objects differ and cannot be merged/);
+    expect(() => loadCompactorConfig({ ...base, FORMAT: 'text' })).toThrow(/format=text holds values only, no offsets/);
+    expect(() => loadCompactorConfig({ ...base, FORMAT: 'avro', FIELDS: 'value,partition', VALUE_ENCODING: 'text' })).toThrow(/fields must include offset/);
+    expect(() => loadCompactorConfig({ ...base, FORMAT: 'parquet', VALUE_ENCODING: 'base64' })).not.toThrow();
     expect(() => loadCompactorConfig({ ...base, FIELDS: 'value,key' })).toThrow(/fields must include offset/);
     expect(() => loadCompactorConfig({ ...base, COMPACTED_PREFIX: 'topics/compacted/' })).toThrow(/COMPACTED_PREFIX='topics\/compacted\/': overlaps PREFIX='topics\/'/);
     expect(() => loadCompactorConfig({ ...base, KEY_TEMPLATE: '{{topic}}/{{topic}}+{{partition}}+{{start_offset}}' })).toThrow(/no time directory with the year/);

@@ -65,7 +65,9 @@ describe('the stack with compaction=true', () => {
   });
 
   it('refuses at synth what the compactor cannot merge, naming why', () => {
-    expect(() => synth({ compaction: 'true', format: 'parquet', schemaFile: 'test/events/order.avsc' })).toThrow(/compaction='true': format=parquet: the compactor merges jsonl objects/);
+    expect(() => synth({ compaction: 'true', format: 'parquet' })).toThrow(/compaction='true': format=parquet without schemaFile infers columns per object, so objects differ and cannot be merged/);
+    expect(() => synth({ compaction: 'true', format: 'text' })).toThrow(/compaction='true': format=text holds values only, no offsets/);
+    for (const format of ['parquet', 'avro', 'csv', 'csv_with_headers']) expect(() => synth({ compaction: 'true', format, schemaFile: 'test/events/order.avsc' })).not.toThrow();
     expect(() => synth({ compaction: 'true', fields: 'value,key' })).toThrow(/compaction='true': fields=value,key: the compactor deduplicates records by offset/);
     expect(() => synth({ compaction: 'true', keyTemplate: '{{topic}}/{{topic}}+{{partition}}+{{start_offset}}' })).toThrow(/compaction='true': keyTemplate has no time directory with the year/);
   });

@@ -16,7 +16,7 @@ import type { Table } from './table.ts';
  */
 const longBytes = Buffer.alloc(8);
 const TWO_32 = 2 ** 32;
-const ExactLong = avro.types.LongType.__with({
+export const ExactLong = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
   toBuffer: (n: bigint | number) => {
     if (typeof n === 'number') {
@@ -96,33 +96,72 @@ function compressBlock(codec: AvroCodec, data: Buffer, level?: number): Buffer {
   }
 }
 
-const BLOCK_BYTES = 1024 * 1024;
+/** A block's data as written by `codec` (any of the four; a snappy block's CRC is checked). */
+export function decompressBlock(codec: string, data: Buffer): Buffer {
+  switch (codec) {
+    case 'null': return data;
+    case 'deflate': return zlib.inflateRawSync(data);
+    case 'zstandard': return zlib.zstdDecompressSync(data);
+    case 'snappy': {
+      const out = Buffer.from(snappy.uncompress(data.subarray(0, data.length - 4)));
+      if (data.length < 4 || zlib.crc32(out) !== data.readUInt32BE(data.length - 4)) throw new Error('a snappy block whose CRC does not match its data');
+      return out;
+    }
+    default: throw new Error(`an Avro codec this sink does not write: ${JSON.stringify(codec)}`);
+  }
+}
 
-export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buffer {
-  const schema = avroSchemaFor(table);
-  const schemaText = JSON.stringify(schema);
-  // avsc resolves the registry's exact long type only for plain 'long', so it encodes with logical types removed.
-  const type = avro.Type.forSchema(avroSchemaFor(table, false) as avro.Schema, { registry: { long: ExactLong } as never, wrapUnions: false });
+/** Rows a block holds at most, in uncompressed bytes (a block is compressed as one piece). */
+export const AVRO_BLOCK_BYTES = 1024 * 1024;
+
+/** avsc's type for encoding (or decoding) a table's records: logical types removed, longs exact. */
+export function avroRecordType(schema: Record<string, unknown>): avro.Type {
+  return avro.Type.forSchema(schema as avro.Schema, { registry: { long: ExactLong } as never, wrapUnions: false });
+}
+
+export interface AvroContainer {
+  /** The file's schema, as its header holds it. */
+  readonly schemaText: string;
+  /** Magic, metadata (schema, codec) and sync marker: what every file of this table and codec starts with. */
+  readonly header: Buffer;
+  readonly sync: Buffer;
+}
+
+/** The container of a table's files. The sync marker is derived from the schema, so equal input gives equal bytes. */
+export function avroContainer(table: Table, codec: AvroCodec): AvroContainer {
+  const schemaText = JSON.stringify(avroSchemaFor(table));
   const sync = createHash('md5').update(schemaText).digest();
-  const out: Buffer[] = [
+  const header = Buffer.concat([
     Buffer.from('Obj\x01', 'latin1'),
     zigzag(2),
     ...avroBytes(Buffer.from('avro.schema')), ...avroBytes(Buffer.from(schemaText)),
     ...avroBytes(Buffer.from('avro.codec')), ...avroBytes(Buffer.from(codec)),
     zigzag(0),
     sync,
-  ];
+  ]);
+  return { schemaText, header, sync };
+}
+
+/** One data block: the count of its records, the size of its compressed data, the data, the sync marker. */
+export function avroBlock(codec: AvroCodec, data: Buffer, count: number, sync: Buffer, level?: number): Buffer[] {
+  const body = compressBlock(codec, data, level);
+  return [zigzag(count), zigzag(body.length), body === data ? Buffer.from(data) : body, sync];
+}
+
+export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buffer {
+  const { header, sync } = avroContainer(table, codec);
+  // avsc resolves the registry's exact long type only for plain 'long', so it encodes with logical types removed.
+  const type = avroRecordType(avroSchemaFor(table, false));
+  const out: Buffer[] = [header];
   const cols = table.columns;
   // Rows are encoded straight into one block buffer (no Buffer per row), reused after each block is written out. It
   // starts at the size the rows suggest (an object of one record needs a small one) and grows when a row does not fit.
-  let block = Buffer.allocUnsafe(Math.min(BLOCK_BYTES, Math.max(1024, table.rowCount * 256)));
+  let block = Buffer.allocUnsafe(Math.min(AVRO_BLOCK_BYTES, Math.max(1024, table.rowCount * 256)));
   let blockBytes = 0;
   let blockCount = 0;
   const flush = () => {
     if (blockCount === 0) return;
-    const view = block.subarray(0, blockBytes);
-    const data = compressBlock(codec, view, level);
-    out.push(zigzag(blockCount), zigzag(data.length), data === view ? Buffer.from(view) : data, sync);
+    out.push(...avroBlock(codec, block.subarray(0, blockBytes), blockCount, sync, level));
     blockBytes = 0;
     blockCount = 0;
   };
@@ -140,7 +179,7 @@ export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buff
     }
     blockBytes = end;
     blockCount++;
-    if (blockBytes >= BLOCK_BYTES) flush();
+    if (blockBytes >= AVRO_BLOCK_BYTES) flush();
   }
   flush();
   return Buffer.concat(out);

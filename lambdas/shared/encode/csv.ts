@@ -37,11 +37,16 @@ export function csvCell(col: Column, v: unknown): string {
   }
 }
 
+/** The header row (without its line end). */
+export function csvHeader(cols: readonly Column[]): string {
+  return cols.map((c) => quote(c.name)).join(',');
+}
+
 export function encodeCsv(table: Table, withHeader: boolean): Buffer {
   const cols = table.columns;
   // Rows go into one buffer as they are built: no list of lines, no joined copy of them.
   const out = new ByteSink(table.rowCount * cols.length * 12);
-  if (withHeader) out.string(`${cols.map((c) => quote(c.name)).join(',')}\r\n`);
+  if (withHeader) out.string(`${csvHeader(cols)}\r\n`);
   for (let row = 0; row < table.rowCount; row++) {
     let line = '';
     for (let c = 0; c < cols.length; c++) {

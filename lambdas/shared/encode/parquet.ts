@@ -9,7 +9,7 @@ import type { Table } from './table.ts';
 
 export type ParquetCodec = 'none' | 'snappy' | 'gzip' | 'zstd';
 
-interface SchemaElement {
+export interface SchemaElement {
   name: string;
   type?: string;
   repetition_type?: string;
@@ -18,7 +18,7 @@ interface SchemaElement {
   logical_type?: Record<string, unknown>;
 }
 
-function element(c: Column): SchemaElement {
+export function parquetElement(c: Column): SchemaElement {
   const repetition_type = c.nullable ? 'OPTIONAL' : 'REQUIRED';
   const base = { name: c.name, repetition_type };
   switch (c.type) {
@@ -65,15 +65,27 @@ function utf8Values(values: readonly unknown[]): (Uint8Array | null)[] {
   return out;
 }
 
-const CODECS = { none: 'UNCOMPRESSED', snappy: 'SNAPPY', gzip: 'GZIP', zstd: 'ZSTD' } as const;
+export const PARQUET_CODECS = { none: 'UNCOMPRESSED', snappy: 'SNAPPY', gzip: 'GZIP', zstd: 'ZSTD' } as const;
 
-export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: number, level?: number): Buffer {
-  const schema: SchemaElement[] = [{ name: 'root', num_children: table.columns.length }, ...table.columns.map(element)];
-  const compressors = {
+/** The file schema of a table: a root and one column each. */
+export function parquetSchemaOf(table: Pick<Table, 'columns'>): SchemaElement[] {
+  return [{ name: 'root', num_children: table.columns.length }, ...table.columns.map(parquetElement)];
+}
+
+/** Compressors for hyparquet-writer at a level (snappy is its own). */
+export function parquetCompressors(level?: number): Record<string, (input: Uint8Array) => Uint8Array> {
+  return {
     ZSTD: (input: Uint8Array) =>
       zlib.zstdCompressSync(input, level === undefined ? {} : { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }),
     GZIP: (input: Uint8Array) => zlib.gzipSync(input, level === undefined ? {} : { level }),
   };
+}
+
+export const PARQUET_CREATED_BY = 'kafka-s3 sink (hyparquet-writer)';
+
+export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: number, level?: number): Buffer {
+  const schema = parquetSchemaOf(table);
+  const compressors = parquetCompressors(level);
   const columnData = table.columns.map((c, i) => {
     let data = table.data[i];
     // hyparquet-writer takes INT64 values as BigInt only: long cells that are numbers (schema.ts, toCell) and
@@ -86,10 +98,10 @@ export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: n
   const ab = parquetWriteBuffer({
     columnData: columnData as never,
     schema: schema as never,
-    codec: CODECS[codec],
+    codec: PARQUET_CODECS[codec],
     compressors: compressors as never,
     rowGroupSize,
-    createdBy: 'kafka-s3 sink (hyparquet-writer)',
+    createdBy: PARQUET_CREATED_BY,
   });
   return Buffer.from(ab);
 }

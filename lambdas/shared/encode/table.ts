@@ -96,8 +96,13 @@ export function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rej
   return { kept, rejected };
 }
 
+/** Whether the value's columns are inferred per object (JSON values, no schema): objects may then differ in columns. */
+export function inferredColumns(cfg: Pick<SinkConfig, 'fields' | 'valueEncoding' | 'schema'>): boolean {
+  return cfg.fields.includes('value') && cfg.valueEncoding === 'json' && !cfg.schema;
+}
+
 export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTable {
-  const inferred = cfg.fields.includes('value') && cfg.valueEncoding === 'json' && !cfg.schema;
+  const inferred = inferredColumns(cfg);
   const { kept: records, rejected } = inferred ? admit(all) : { kept: [...all], rejected: [] };
   const columns: Column[] = [];
   const data: unknown[][] = [];

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Row } from '../../../lambdas/compactor/codec.ts';
 import { mergeRows, type MergeInput } from '../../../lambdas/compactor/merge.ts';
 
-const row = (offset: bigint, tag: string): Row => ({ offset, bytes: Buffer.from(tag) });
+const row = (offset: bigint, tag: string): Row => ({ offset, size: tag.length + 1, bytes: Buffer.from(tag) });
 
 /** Rows in chunks of `size` (and an empty chunk first: a stream may hand out one). */
 async function* chunked(rows: Row[], size: number): AsyncGenerator<Row[]> {

@@ -195,7 +195,9 @@ export class Compactor {
         // retired files wait for their tags; after that a current window is one GET a run.
         const recent = Date.parse(prev.compactedAt) + this.o.orphanAgeMs + DAY_MS >= this.now();
         const fixed = recent && (await this.writeSymlink(w, prev));
-        await this.tidy(w, prev, stored.etag!, readAt);
+        // While recent, the watermarks follow the checkpoints (a partition may have been behind the window's end).
+        const current = recent ? await this.refreshWatermarks(w, prev, stored.etag!) : { manifest: prev, etag: stored.etag! };
+        if (current) await this.tidy(w, current.manifest, current.etag, readAt);
         return {
           window: w.dir, action: fixed ? 'republished' : 'current', generation: prev.generation, sources: listedByRun.length, newSources: 0,
           records: prev.records, duplicates: 0, bytesIn: 0, bytesOut: 0, files: prev.files.length,
@@ -227,7 +229,9 @@ export class Compactor {
       if (!prev.published) return { ...done, action: (await this.publish(w, prev, stored.etag!, readAt)) ? 'republished' : 'lost-race' };
       // The symlink file is checked (one small GET): a run that died before it, or a hand that changed it.
       const fixed = await this.writeSymlink(w, prev);
-      await this.tidy(w, prev, stored.etag!, readAt);
+      // Nothing new below the checkpoints read before this listing: the watermarks can rise to them.
+      const current = await this.raiseWatermarks(w, prev, stored.etag!, marks, listed);
+      if (current) await this.tidy(w, current.manifest, current.etag, readAt);
       return { ...done, action: fixed ? 'republished' : 'current' };
     }
     if (!prev && listed.length === 0) return { ...base, action: 'current', generation: 0, records: 0, files: 0 };
@@ -357,6 +361,40 @@ export class Compactor {
   }
 
   /**
+   * A published window's watermarks, raised to the partitions' checkpoints when nothing was written into the window
+   * that the manifest does not hold: the checkpoints are read first, then the window is listed, so every record below
+   * a checkpoint is in an object the listing shows, and every such object is merged. A window is compacted again only
+   * when objects land in it; without this, a partition whose checkpoint was still behind the window's end when it was
+   * compacted would keep that watermark, and a job waiting for it would wait for ever. Returns the manifest as it now
+   * stands, or undefined when another run changed it meanwhile.
+   */
+  private async refreshWatermarks(w: ObjectWindow, manifest: Manifest, etag: string): Promise<{ manifest: Manifest; etag: string } | undefined> {
+    const marks = new Map<string, string | null>();
+    await mapBounded(manifest.partitions, 8, async (p) => {
+      const cp = await this.progress.readRendered(p.topic, p.partition);
+      marks.set(tpKey(p.topic, p.partition), cp.checkpoint.next?.toString() ?? null);
+    });
+    const moved = manifest.partitions.some((p) => above(marks.get(tpKey(p.topic, p.partition)) ?? null, p.watermark));
+    if (!moved) return { manifest, etag };
+    return this.raiseWatermarks(w, manifest, etag, marks, (await this.listRaw(w.dir)).objects);
+  }
+
+  /** Raises the watermarks to `marks` (read before `listed` was listed) if the manifest holds every object listed. */
+  private async raiseWatermarks(w: ObjectWindow, manifest: Manifest, etag: string, marks: ReadonlyMap<string, string | null>, listed: readonly Listed[]): Promise<{ manifest: Manifest; etag: string } | undefined> {
+    const merged = new Set(manifest.sources.map((x) => `${x.key}\u0000${x.etag}`));
+    const raised = manifest.partitions.map((p) => {
+      const mark = marks.get(tpKey(p.topic, p.partition)) ?? null;
+      return above(mark, p.watermark) ? { ...p, watermark: mark } : p;
+    });
+    if (raised.every((p, i) => p === manifest.partitions[i])) return { manifest, etag };
+    // An object the manifest does not hold may have records below a checkpoint: the next compaction merges it first.
+    if (!listed.every((o) => merged.has(`${o.key}\u0000${o.etag}`))) return { manifest, etag };
+    const next = { ...manifest, partitions: raised };
+    const written = await writeManifest(this.s3, this.o.sink.bucket, this.manifestKey(w), next, etag, this.o.sink.sseKmsKeyId);
+    return written === null ? undefined : { manifest: next, etag: written };
+  }
+
+  /**
    * The readers' list of the window's files: "one full S3 URI per line" (the symlink format of Hive's
    * SymlinkTextInputFormat, as S3 Inventory writes it), with the generation it lists in its metadata. Written only
    * when it lists another generation than the manifest's, never one older than it lists (a run that read an older
@@ -443,6 +481,11 @@ export class Compactor {
 }
 
 const DAY_MS = 86_400_000;
+
+/** Whether checkpoint `mark` is past watermark `was` (offsets as decimal strings; null is none yet). */
+function above(mark: string | null, was: string | null): boolean {
+  return mark !== null && (was === null || BigInt(mark) > BigInt(was));
+}
 /** A cautious merge rate (compressed bytes a millisecond) for judging whether a window fits one run: npm run
  * bench:compact measured about 3 MB of gzip objects a CPU-second, whole process included. */
 const MERGE_BYTES_PER_MS = 1000;

@@ -45,7 +45,7 @@ describeS3('compaction under attack', (s3) => {
     const resolver = new WindowResolver(base.cfg.sink);
     const windowOf = async (dir: string) => resolver.resolve((await keysUnder(client, base.bucket, dir))[0])!.window;
     const tagOf = async (key: string) => (await client.send(new GetObjectTaggingCommand({ Bucket: base.bucket, Key: key }))).TagSet?.find((t) => t.Key === COMPACTION_TAG)?.Value;
-    return { ...base, windowOf, tagOf };
+    return { ...base, windowOf, tagOf, resolver };
   }
 
   /** A client whose requests pass `hook` first (context.commandName, args.input). */
@@ -326,5 +326,37 @@ describeS3('compaction under attack', (s3) => {
     const r = await compactor(client, AFTER + HOUR).run(AFTER + HOUR + budget / 1000);
     expect(r.windows.map((w) => w.action)).toEqual(['current', 'current', 'current']);
     expect(r.lagSeconds).toBe(0);
+  });
+  it('M: a window compacted while a partition was behind keeps following its checkpoint, never past an object it has not merged', async () => {
+    // Prepare: the first hour written and compacted (watermark 40), then the sink goes on into later hours
+    const { bucket, compactor, write, windowOf, resolver } = await setup();
+    await write(records(0, 40));
+    expect((await compactor().run()).windows.map((w) => w.action)).toEqual(['compacted']);
+    expect((await manifestOf(client, bucket)).partitions.map((p) => p.watermark)).toEqual(['40', '40']);
+    await write(records(40, 120));
+
+    // Act: runs while the first window has nothing new
+    const second = await compactor().run();
+
+    // Assess: its watermarks rose to the checkpoints (every record below them is durably written, and in its files)
+    expect(second.windows.map((w) => w.action)).toEqual(['current', 'compacted', 'compacted']);
+    expect((await manifestOf(client, bucket)).partitions.map((p) => p.watermark)).toEqual(['120', '120']);
+
+    // A run whose listing predates late records in the window: its checkpoint read is past them, the window's
+    // listing shows an object not merged, so the watermark stays (the next compaction merges the object first).
+    const dir = 'topics/orders/dt=2026-03-01/hour=21/';
+    const stale = ((await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: dir }))).Contents ?? [])
+      .map((o) => ({ key: o.Key!, etag: o.ETag!, bytes: o.Size!, lastModified: o.LastModified!.getTime(), name: resolver.resolve(o.Key!)! }));
+    const w = await windowOf(dir);
+    await write(records(120, 125, { late: true }));
+    expect((await compactor().compactWindow(w, stale)).action).toBe('current');
+    expect((await manifestOf(client, bucket)).partitions.map((p) => p.watermark)).toEqual(['120', '120']);
+    const third = await compactor().run();
+    expect(third.windows[0].action).toBe('compacted');
+    expect((await manifestOf(client, bucket)).partitions.map((p) => p.watermark)).toEqual(['125', '125']);
+
+    // A day after its last compaction a window is no longer followed: one GET a run, as before.
+    const later = await compactor(client, AFTER + 2 * 86_400_000).run();
+    expect(later.windows.map((x) => x.action)).toEqual(['current', 'current', 'current']);
   });
 });

@@ -43,16 +43,22 @@ export interface FileBody {
   end(): Buffer;
 }
 
+/** A raw object's rows, and the compressed bytes they take in it (its container's fixed overhead left out). */
+export interface Decoded {
+  readonly rows: Row[];
+  readonly bytes: number;
+}
+
 export interface Codec {
-  /** The object's rows in offset order; throws for an object that is not what the sink writes. */
-  decode(body: Buffer, where: string): Promise<Row[]>;
+  /** The object's rows in offset order; throws for an object that is not what the sink writes, naming it. */
+  decode(body: Buffer, where: string): Promise<Decoded>;
   /**
    * The rows of a file already in offset order (the compactor's own), a chunk at a time as the file is read: a file of
    * hundreds of MB is never held whole. Throws for a row out of order.
    */
   decodeFile(file: StoredFile, where: string): AsyncIterable<Row[]>;
-  /** A new file's body. */
-  body(): FileBody;
+  /** A new file's body, for a file of about `targetBytes` (compressed). */
+  body(targetBytes: number): FileBody;
   /** Whether the file's bytes are compressed as one stream (row formats) rather than by the format (avro, parquet). */
   readonly streamCompressed: boolean;
 }
@@ -68,6 +74,21 @@ export function inOrder(where: string): (row: Row, at: number) => void {
 
 export function byOffset(a: Row, b: Row): number {
   return a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0;
+}
+
+/** An error about an object or file, with its name in front (once). */
+export function named(where: string, err: unknown): Error {
+  const message = (err as Error)?.message ?? String(err);
+  return message.startsWith(`${where}: `) ? (err as Error) : new Error(`${where}: ${message}`, { cause: err });
+}
+
+/** The rows of `it`, with any error (a decompressor's, a reader's) naming the file. */
+export async function* namedRows(where: string, it: AsyncIterable<Row[]>): AsyncGenerator<Row[]> {
+  try {
+    yield* it;
+  } catch (err) {
+    throw named(where, err);
+  }
 }
 
 /** The codec of a configuration, or why the compactor cannot merge its objects. */

@@ -250,10 +250,13 @@ export class Compactor {
     };
     const sizes = { compressed: 0, raw: 0 };
     // A raw object (one invocation's records of a partition: small) is read whole; an earlier generation's file as it streams.
-    const loadRaw = async function* (this: Compactor, key: string): AsyncGenerator<Row[]> {
-      const body = Buffer.from(await (await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
-      const rows = await this.codec.decode(body, `s3://${bucket}/${key}`);
-      sizes.compressed += body.length;
+    const loadRaw = async function* (this: Compactor, o: Listed): AsyncGenerator<Row[]> {
+      const got = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
+      const body = Buffer.from(await got.Body!.transformToByteArray());
+      const where = `s3://${bucket}/${o.key}`;
+      const { rows, bytes } = await this.codec.decode(body, where);
+      checkRawObject(rows, o.name.start, got.Metadata ?? {}, where);
+      sizes.compressed += bytes;
       for (const r of rows) sizes.raw += r.size;
       yield rows;
     }.bind(this);
@@ -273,7 +276,7 @@ export class Compactor {
     const changed = new Set(fresh.map((o) => tpKey(topicOf(o), o.name.partition)));
     const kept = (prev?.files ?? []).filter((f) => !changed.has(tpKey(f.topic, f.partition)));
     for (const f of prev?.files ?? []) if (changed.has(tpKey(f.topic, f.partition))) group(f.topic, f.partition).inputs.push({ lowerBound: BigInt(f.firstOffset), load: () => loadFile(f) });
-    for (const o of fresh) group(topicOf(o), o.name.partition).inputs.push({ lowerBound: o.name.start, load: () => loadRaw(o.key) });
+    for (const o of fresh) group(topicOf(o), o.name.partition).inputs.push({ lowerBound: o.name.start, load: () => loadRaw(o) });
     // What this merge reads, at a cautious rate: a window no run could merge is left aside (it would take every run's
     // time and hold back the windows after it); one this run has no time left for waits for the next.
     if (budget) {
@@ -305,7 +308,7 @@ export class Compactor {
       };
       for await (const row of mergeRows(g.inputs, stats)) {
         if (file) await file.write(row);
-        else file = new FileWriter(this.s3, this.o.sink, this.codec, `${this.dataDir(w)}${g.topic}+${g.partition}+${padOffset(row.offset)}+g${generation}-${this.o.runId}.${this.ext}`, row);
+        else file = new FileWriter(this.s3, this.o.sink, this.codec, `${this.dataDir(w)}${g.topic}+${g.partition}+${padOffset(row.offset)}+g${generation}-${this.o.runId}.${this.ext}`, row, this.o.targetBytes);
         count++;
         const tail = ranges[ranges.length - 1];
         const gap = tail !== undefined && row.offset !== tail[1] + 1n;
@@ -481,6 +484,26 @@ export class Compactor {
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * Throws unless the rows (in offset order) are what the sink wrote into an object named for `start`: each offset
+ * once, none below the object's first, and as many as, ending at the offset that, the sink's metadata on the object
+ * says (kafka-record-count, kafka-last-offset; objects written before the sink set them have only the first checks).
+ * Rows read with another layout than they were written with (a CSV without header whose fields changed order,
+ * another cell taken for the offset) fail here, instead of being merged wrong or dropped as duplicates while the
+ * object is tagged merged.
+ */
+export function checkRawObject(rows: readonly Row[], start: bigint, metadata: Record<string, string>, where: string): void {
+  const fail = (what: string) => {
+    throw new Error(`${where}: ${what}: not read as it was written (fields or layout changed since?)`);
+  };
+  if (rows.length > 0 && rows[0].offset < start) fail(`holds offset ${rows[0].offset}, below its first (${start})`);
+  for (let i = 1; i < rows.length; i++) if (rows[i].offset === rows[i - 1].offset) fail(`holds offset ${rows[i].offset} twice`);
+  const count = metadata['kafka-record-count'];
+  if (count !== undefined && Number(count) !== rows.length) fail(`${rows.length} rows read where the sink wrote ${count}`);
+  const last = metadata['kafka-last-offset'];
+  if (last !== undefined && rows.length > 0 && rows[rows.length - 1].offset.toString() !== last) fail(`its last offset read is ${rows[rows.length - 1].offset}, the sink wrote ${last}`);
+}
 
 /** Whether checkpoint `mark` is past watermark `was` (offsets as decimal strings; null is none yet). */
 function above(mark: string | null, was: string | null): boolean {

@@ -12,6 +12,30 @@ import { compressionStream, contentTypeFor } from '../shared/compress.ts';
 import { UploadError } from '../shared/errors.ts';
 import type { Codec, FileBody, Row } from './codec.ts';
 
+/** What a file being written has handed out and holds (see FileWriter). */
+export interface FileProgress {
+  readonly streamCompressed: boolean;
+  /** Bytes uploaded so far. */
+  readonly uploaded: number;
+  /** Uncompressed bytes the body handed out, and the bytes they became (before any stream compression). */
+  readonly taken: number;
+  readonly out: number;
+  /** Uncompressed bytes the body holds. */
+  readonly held: number;
+}
+
+/**
+ * A file's compressed size if it ended now, `ratio` being the compressed / uncompressed bytes of the inputs (written
+ * by the same codec from rows alike). A stream compressor's output lags what it holds by its buffers, so its count
+ * only bounds the estimate from below. A format that compresses its own pieces (Avro blocks, Parquet row groups) has
+ * counted those exactly, and once one is out its own ratio serves for the rest: the inputs' ratio counts the fixed
+ * overhead of small objects (headers, footers) as if it grew with their rows, and would cut files early.
+ */
+export function estimateFileBytes(f: FileProgress, ratio: number): number {
+  if (f.streamCompressed) return Math.max(f.uploaded, (f.taken + f.held) * ratio);
+  return f.out + f.held * (f.taken > 0 ? f.out / f.taken : ratio);
+}
+
 export class FileWriter {
   readonly key: string;
   readonly firstOffset: bigint;
@@ -28,7 +52,7 @@ export class FileWriter {
   private out = 0;
   private failed?: Error;
 
-  constructor(s3: S3Client, cfg: Pick<SinkConfig, 'bucket' | 'format' | 'compression' | 'compressionLevel' | 'partSizeBytes' | 'sseKmsKeyId'>, codec: Codec, key: string, first: Row) {
+  constructor(s3: S3Client, cfg: Pick<SinkConfig, 'bucket' | 'format' | 'compression' | 'compressionLevel' | 'partSizeBytes' | 'sseKmsKeyId'>, codec: Codec, key: string, first: Row, targetBytes: number) {
     this.key = key;
     this.firstOffset = first.offset;
     this.lastOffset = first.offset;
@@ -53,7 +77,7 @@ export class FileWriter {
       throw new UploadError(`Upload of s3://${cfg.bucket}/${key} failed: ${err.message}`, { cause: err });
     });
     this.done.catch(() => {}); // observed in close(); a write that sees `failed` throws first
-    this.body = codec.body();
+    this.body = codec.body(targetBytes);
     this.add(first);
   }
 
@@ -77,14 +101,9 @@ export class FileWriter {
     if (piece.length > 0 && !this.compressor.write(piece)) await Promise.race([once(this.compressor, 'drain'), this.done]);
   }
 
-  /**
-   * The file's compressed size if it ended now, at `ratio` (compressed / uncompressed bytes of the objects merged,
-   * written by the same codec from rows alike). A stream compressor's output lags what it holds by its buffers, so
-   * its count only bounds the estimate from below; a format that compresses its own pieces has counted them exactly.
-   */
+  /** The file's compressed size if it ended now (estimateFileBytes). */
   estimatedBytes(ratio: number): number {
-    if (this.streamCompressed) return Math.max(this.bytes, (this.taken + this.body.held) * ratio);
-    return this.out + this.body.held * ratio;
+    return estimateFileBytes({ streamCompressed: this.streamCompressed, uploaded: this.bytes, taken: this.taken, out: this.out, held: this.body.held }, ratio);
   }
 
   /** Ends the file: every row encoded, compressed and uploaded. */

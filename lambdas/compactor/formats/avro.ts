@@ -65,7 +65,7 @@ class ByteReader {
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
 
 /** A container's rows, a block at a time, after checking its header is the table's. */
-async function* containerRows(chunks: AsyncIterable<Buffer>, schemaText: string, decodeRows: (block: Buffer, count: number) => Row[], where: string): AsyncGenerator<Row[]> {
+async function* containerRows(chunks: AsyncIterable<Buffer>, schemaText: string, decodeRows: (block: Buffer, count: number) => Row[], where: string, data = { bytes: 0 }): AsyncGenerator<Row[]> {
   const r = new ByteReader(chunks[Symbol.asyncIterator]());
   try {
     if (!(await r.bytes(4)).equals(MAGIC)) throw new Error('not an Avro object container file');
@@ -89,9 +89,10 @@ async function* containerRows(chunks: AsyncIterable<Buffer>, schemaText: string,
     for (let count = await r.long(); count !== undefined; count = await r.long()) {
       const size = await r.long();
       if (size === undefined || count < 0) throw new Error('a block without its size');
-      const data = decompressBlock(codec, await r.bytes(size));
+      const block = decompressBlock(codec, await r.bytes(size));
       if (!(await r.bytes(16)).equals(sync)) throw new Error('a block whose sync marker is not the file\'s');
-      yield decodeRows(data, count);
+      data.bytes += size;
+      yield decodeRows(block, count);
     }
   } catch (err) {
     throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
@@ -185,8 +186,9 @@ export function avroCodec(cfg: SinkConfig): Codec {
     streamCompressed: false,
     async decode(body, where) {
       const rows: Row[] = [];
-      for await (const block of containerRows(one(body), schemaText, decodeRows, where)) for (const r of block) rows.push(r);
-      return rows.sort(byOffset);
+      const data = { bytes: 0 };
+      for await (const block of containerRows(one(body), schemaText, decodeRows, where, data)) for (const r of block) rows.push(r);
+      return { rows: rows.sort(byOffset), bytes: data.bytes };
     },
     async *decodeFile(file, where) {
       const check = inOrder(where);

@@ -11,10 +11,13 @@ import type { SinkConfig } from '../../shared/config.ts';
 import { MetadataColumnPrefix } from '../../shared/constants.ts';
 import { PARQUET_CODECS, PARQUET_CREATED_BY, parquetCompressors, parquetSchemaOf, type ParquetCodec, type SchemaElement } from '../../shared/encode/parquet.ts';
 import { buildTable } from '../../shared/encode/table.ts';
-import { byOffset, inOrder, type Codec, type FileBody, type Row } from '../codec.ts';
+import { byOffset, inOrder, named, namedRows, type Codec, type FileBody, type Row } from '../codec.ts';
 
-/** Values a compacted file's row group holds at most (uncompressed): bounds the cells held in memory while writing. */
+/** Values a compacted file's row group holds at most (uncompressed, a quarter of the target for small targets):
+ * bounds the cells held in memory while writing. */
 export const ROW_GROUP_BYTES = 32 * 1024 * 1024;
+/** Rows a compacted file's row group holds at most: small rows cost memory per row and cell more than their bytes. */
+export const ROW_GROUP_ROWS = 250_000;
 
 const raw = <T>(v: T): T => v;
 /** No conversion: values stay what the file stores, so they are written back exactly. */
@@ -33,10 +36,16 @@ function sizeOf(cells: readonly unknown[]): number {
   return n;
 }
 
+/** What a column is, as far as its values mean: physical type, repetition, and the annotations of its logical type. */
+function columnKind(e: SchemaElement): string {
+  const lt = e.logical_type as { type?: string; unit?: unknown; isAdjustedToUTC?: boolean } | undefined;
+  const unit = typeof lt?.unit === 'string' ? lt.unit : lt?.unit && typeof lt.unit === 'object' ? Object.keys(lt.unit).join() : '';
+  return [e.name, e.type, e.repetition_type, e.converted_type ?? '', lt?.type ?? '', unit, lt?.isAdjustedToUTC ?? ''].join(' ').trim();
+}
+
 function sameSchema(actual: readonly SchemaElement[], expected: readonly SchemaElement[]): string | undefined {
-  const show = (s: readonly SchemaElement[]) => s.slice(1).map((e) => `${e.name} ${e.repetition_type} ${e.type}`).join(', ');
-  const same = actual.length === expected.length
-    && expected.every((e, i) => e.name === actual[i].name && (i === 0 || (e.type === actual[i].type && e.repetition_type === actual[i].repetition_type)));
+  const show = (s: readonly SchemaElement[]) => s.slice(1).map(columnKind).join(', ');
+  const same = actual.length === expected.length && expected.every((e, i) => (i === 0 ? e.name === actual[i].name : columnKind(e) === columnKind(actual[i])));
   return same ? undefined : `written with another schema than the configured one (schemaFile or fields changed since): its columns are ${show(actual)}, the table's ${show(expected)}`;
 }
 
@@ -48,9 +57,13 @@ class ParquetBody implements FileBody {
   private bytes = 0;
   private readonly schema: readonly SchemaElement[];
   private readonly nullable: readonly boolean[];
-  constructor(schema: readonly SchemaElement[], codec: ParquetCodec, level: number | undefined, nullable: readonly boolean[]) {
+  private readonly groupBytes: number;
+  constructor(schema: readonly SchemaElement[], codec: ParquetCodec, level: number | undefined, nullable: readonly boolean[], targetBytes: number) {
     this.schema = schema;
     this.nullable = nullable;
+    // A file smaller than a few row groups gets smaller ones: its first row group then tells the file's own
+    // compression ratio, which cuts it at its target (the small inputs' ratio counts their footers as data).
+    this.groupBytes = Math.min(ROW_GROUP_BYTES, Math.max(256 * 1024, Math.floor(targetBytes / 4)));
     this.pw = new ParquetWriter({ writer: this.writer, schema: schema as never, codec: PARQUET_CODECS[codec], compressors: parquetCompressors(level) as never, createdBy: PARQUET_CREATED_BY });
     this.columns = nullable.map(() => []);
   }
@@ -67,7 +80,7 @@ class ParquetBody implements FileBody {
   }
 
   get ready(): boolean {
-    return this.bytes >= ROW_GROUP_BYTES;
+    return this.bytes >= this.groupBytes || this.rows >= ROW_GROUP_ROWS;
   }
 
   /** What the writer holds, handed out (the writer counts on: its offsets are the file's). */
@@ -119,16 +132,23 @@ export function parquetCodec(cfg: SinkConfig): Codec {
   return {
     streamCompressed: false,
     async decode(body, where) {
-      const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.length) as ArrayBuffer;
-      let metadata: FileMetaData;
       try {
-        metadata = parquetMetadata(file);
+        const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.length) as ArrayBuffer;
+        let metadata: FileMetaData;
+        try {
+          metadata = parquetMetadata(file);
+        } catch (err) {
+          throw new Error(`not a Parquet file (${(err as Error).message})`, { cause: err });
+        }
+        const rows = await read(file, metadata, where);
+        // The rows' compressed bytes: the column chunks, without the footer and its statistics.
+        const bytes = metadata.row_groups.reduce((sum, g) => sum + Number(g.total_compressed_size ?? 0n), 0);
+        return { rows: rows.sort(byOffset), bytes: bytes > 0 ? bytes : body.length };
       } catch (err) {
-        throw new Error(`${where}: not a Parquet file (${(err as Error).message})`, { cause: err });
+        throw named(where, err);
       }
-      return (await read(file, metadata, where)).sort(byOffset);
     },
-    async *decodeFile(stored, where) {
+    decodeFile: (stored, where) => namedRows(where, (async function* () {
       const file: AsyncBuffer = {
         byteLength: stored.bytes,
         slice: async (start, end) => {
@@ -147,7 +167,7 @@ export function parquetCodec(cfg: SinkConfig): Codec {
         start = end;
         yield rows;
       }
-    },
-    body: () => new ParquetBody(schema, cfg.compression as ParquetCodec, cfg.compressionLevel, nullable),
+    })()),
+    body: (targetBytes) => new ParquetBody(schema, cfg.compression as ParquetCodec, cfg.compressionLevel, nullable, targetBytes),
   };
 }

@@ -9,7 +9,7 @@ import type { SinkConfig } from '../../shared/config.ts';
 import { csvHeader } from '../../shared/encode/csv.ts';
 import { buildTable } from '../../shared/encode/table.ts';
 import { MetadataColumnPrefix } from '../../shared/constants.ts';
-import { byOffset, inOrder, type Codec, type FileBody, type Row } from '../codec.ts';
+import { byOffset, inOrder, named, namedRows, type Codec, type FileBody, type Row } from '../codec.ts';
 
 interface RowFormat {
   /** The index of the line feed that ends the row starting at `start`, or -1 when `buf` does not hold its end. */
@@ -128,16 +128,20 @@ function rowCodec(compression: Compression, f: RowFormat): Codec {
   return {
     streamCompressed: true,
     async decode(body, where) {
-      const rows: Row[] = [];
-      const text = decompress(compression, body);
-      const counter = { rows: 0, header: f.header !== undefined };
-      const rest = splitRows(f, text, where, counter, rows);
-      // The last row may lack its line end.
-      if (rest < text.length) lastRow(f, text.subarray(rest), where, counter, rows);
-      // The sink writes a partition's records in offset order; sorting keeps it so for any object.
-      return rows.sort(byOffset);
+      try {
+        const rows: Row[] = [];
+        const text = decompress(compression, body);
+        const counter = { rows: 0, header: f.header !== undefined };
+        const rest = splitRows(f, text, where, counter, rows);
+        // The last row may lack its line end.
+        if (rest < text.length) lastRow(f, text.subarray(rest), where, counter, rows);
+        // The sink writes a partition's records in offset order; sorting keeps it so for any object.
+        return { rows: rows.sort(byOffset), bytes: body.length };
+      } catch (err) {
+        throw named(where, err);
+      }
     },
-    async *decodeFile(file, where) {
+    decodeFile: (file, where) => namedRows(where, (async function* () {
       const check = inOrder(where);
       const counter = { rows: 0, header: f.header !== undefined };
       let carry: Buffer | undefined;
@@ -157,7 +161,7 @@ function rowCodec(compression: Compression, f: RowFormat): Codec {
         for (const r of rows) check(r, ++n);
         yield rows;
       }
-    },
+    })()),
     body: () => new TextBody(f, PIECE_BYTES),
   };
 }
@@ -211,20 +215,35 @@ export function jsonlCodec(cfg: SinkConfig): Codec {
 
 /**
  * The end of a CSV row: the first line feed outside quotes. Quotes pair up (one inside a quoted cell is doubled, so
- * it closes and reopens), so the text between a quote and the next one is skipped whole.
+ * it closes and reopens), so the text between a quote and the next one is skipped whole. The next quote found is
+ * kept for the rows after (a search from each row to the end of a buffer without quotes would make reading
+ * quadratic in its rows).
  */
-function csvRowEnd(buf: Buffer, start: number): number {
-  let i = start;
-  let lf = buf.indexOf(0x0a, i);
-  while (lf >= 0) {
-    const open = buf.indexOf(0x22, i);
-    if (open < 0 || open > lf) return lf;
-    const close = buf.indexOf(0x22, open + 1);
-    if (close < 0) return -1;
-    i = close + 1;
-    if (lf < i) lf = buf.indexOf(0x0a, i);
-  }
-  return -1;
+function csvRowEnder(): (buf: Buffer, start: number) => number {
+  let seen: Buffer | undefined;
+  let from = 0;
+  let quote = -1; // the first quote at or after `from` in `seen`, -1 for none
+  const quoteAt = (buf: Buffer, i: number): number => {
+    if (buf !== seen || i < from || (quote >= 0 && quote < i)) {
+      seen = buf;
+      from = i;
+      quote = buf.indexOf(0x22, i);
+    }
+    return quote;
+  };
+  return (buf, start) => {
+    let i = start;
+    let lf = buf.indexOf(0x0a, i);
+    while (lf >= 0) {
+      const open = quoteAt(buf, i);
+      if (open < 0 || open > lf) return lf;
+      const close = quoteAt(buf, open + 1);
+      if (close < 0) return -1;
+      i = close + 1;
+      if (lf < i) lf = buf.indexOf(0x0a, i);
+    }
+    return -1;
+  };
 }
 
 /**
@@ -270,7 +289,7 @@ export function csvCodec(cfg: SinkConfig): Codec {
   const timeAt = columns.findIndex((c) => c.name === `${MetadataColumnPrefix}timestamp`);
   const wanted = timeAt >= 0 ? [offsetAt, timeAt] : [offsetAt];
   return rowCodec(cfg.compression, {
-    rowEnd: csvRowEnd,
+    rowEnd: csvRowEnder(),
     terminator: CRLF,
     header: cfg.format === 'csv_with_headers' ? Buffer.from(csvHeader(columns)) : undefined,
     parse(row) {

@@ -12,7 +12,7 @@ describe('jsonl codec', () => {
       '{"value":{"offset":1,"n":12345678901234567890},"offset":9223372036854775807,"timestamp":"2026-03-01T22:00:00.001Z"}',
       '{"offset":9007199254740993,"value":"x"}',
     ];
-    const rows = await codec.decode(gzipSync(`${lines.join('\n')}\n`), 'test');
+    const { rows } = await codec.decode(gzipSync(`${lines.join('\n')}\n`), 'test');
     expect(rows.map((r) => [r.offset, r.timeMs, r.bytes!.toString()])).toEqual([
       [9007199254740993n, undefined, lines[1]],
       [9223372036854775807n, Date.UTC(2026, 2, 1, 22, 0, 0, 1), lines[0]],
@@ -22,10 +22,10 @@ describe('jsonl codec', () => {
   it('whatever the fields\' order, the top-level offset and time, never a value\'s own keys', async () => {
     const first = codecFor(loadSinkConfig({ BUCKET_NAME: 'lake', FIELDS: 'offset,timestamp,value' })) as Codec;
     const line = '{"offset":5,"timestamp":"2026-01-01T00:00:00.000Z","value":{"offset":9,"timestamp":"1999-01-01T00:00:00.000Z","s":"\\"offset\\":7"}}';
-    expect((await first.decode(gzipSync(`${line}\n`), 't')).map((r) => [r.offset, r.timeMs])).toEqual([[5n, Date.UTC(2026, 0, 1)]]);
+    expect((await first.decode(gzipSync(`${line}\n`), 't')).rows.map((r) => [r.offset, r.timeMs])).toEqual([[5n, Date.UTC(2026, 0, 1)]]);
     const last = codecFor(loadSinkConfig({ BUCKET_NAME: 'lake', FIELDS: 'value,offset,timestamp' })) as Codec;
     const line2 = '{"value":{"offset":9,"timestamp":"1999-01-01T00:00:00.000Z"},"offset":6,"timestamp":"2026-01-01T00:00:00.001Z"}';
-    expect((await last.decode(gzipSync(`${line2}\n`), 't')).map((r) => [r.offset, r.timeMs])).toEqual([[6n, Date.UTC(2026, 0, 1, 0, 0, 0, 1)]]);
+    expect((await last.decode(gzipSync(`${line2}\n`), 't')).rows.map((r) => [r.offset, r.timeMs])).toEqual([[6n, Date.UTC(2026, 0, 1, 0, 0, 0, 1)]]);
   });
 
   it('lines written with another field order than the configuration\'s (FIELDS changed) read the same', async () => {
@@ -33,7 +33,7 @@ describe('jsonl codec', () => {
     const line = '{"topic":"orders","partition":0,"offset":7,"value":{"n":1,"offset":2,"a":[{"offset":3}]},"timestamp":"2026-01-01T00:00:00.000Z"}';
     for (const fields of ['key,value,headers,topic,partition,offset,timestamp', 'offset,value', 'value,offset']) {
       const c = codecFor(loadSinkConfig({ BUCKET_NAME: 'lake', FIELDS: fields })) as Codec;
-      expect((await c.decode(gzipSync(`${line}\n`), 't')).map((r) => r.offset)).toEqual([7n]);
+      expect((await c.decode(gzipSync(`${line}\n`), 't')).rows.map((r) => r.offset)).toEqual([7n]);
     }
   });
 

@@ -5,10 +5,9 @@
  * lost); a file reads back the same whole or as it streams (Parquet by ranges); what the sink did not write, or
  * wrote with another layout, is refused with its reason.
  */
-import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { codecFor, type Codec, type Row, type StoredFile } from '../../../lambdas/compactor/codec.ts';
+import { codecFor, type Codec, type Row } from '../../../lambdas/compactor/codec.ts';
 import { csvCells } from '../../../lambdas/compactor/formats/text.ts';
 import { mergeRows } from '../../../lambdas/compactor/merge.ts';
 import { compressObject } from '../../../lambdas/shared/compress.ts';
@@ -17,6 +16,7 @@ import { convertPlan, convertRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { csvCell } from '../../../lambdas/shared/encode/csv.ts';
 import { encodeObject } from '../../../lambdas/shared/encode/index.ts';
+import { collect, fileOf, stored } from '../../support/codec-files.ts';
 import { REPO_ROOT } from '../../support/versitygw.ts';
 
 const AVRO_SCHEMA_FILE = `${REPO_ROOT}test/events/order.avsc`;
@@ -60,35 +60,6 @@ function sinkObject(cfg: SinkConfig, recs: readonly KafkaRecord[]): Buffer {
   return compressObject(cfg, encoded.body);
 }
 
-function stored(bytes: Buffer, chunk = 7): StoredFile {
-  return {
-    bytes: bytes.length,
-    // Small chunks: rows, blocks and headers cross chunk boundaries.
-    stream: async () => Readable.from((function* () {
-      for (let i = 0; i < bytes.length; i += chunk) yield bytes.subarray(i, i + chunk);
-    })()),
-    range: async (start, end) => Buffer.from(bytes.subarray(start, end)),
-  };
-}
-
-async function fileOf(codec: Codec, cfg: SinkConfig, rows: AsyncIterable<Row>): Promise<Buffer> {
-  const body = codec.body();
-  const parts: Buffer[] = [];
-  for await (const r of rows) {
-    body.add(r);
-    if (body.ready) parts.push(body.take());
-  }
-  parts.push(body.end());
-  const whole = Buffer.concat(parts);
-  return codec.streamCompressed ? compressObject(cfg, whole) : whole;
-}
-
-async function collect(it: AsyncIterable<Row[]>): Promise<Row[]> {
-  const out: Row[] = [];
-  for await (const rows of it) out.push(...rows);
-  return out;
-}
-
 const offsets = (rows: readonly Row[]) => rows.map((r) => r.offset);
 
 describe.each(Object.entries(CONFIGS))('%s', (_name, env) => {
@@ -100,7 +71,7 @@ describe.each(Object.entries(CONFIGS))('%s', (_name, env) => {
   it('decodes the sink\'s objects: each row\'s exact offset (to int64) and time, in offset order', async () => {
     expect(typeof codec).toBe('object');
     const recs = [5n, 6n, 9_007_199_254_740_993n, INT64_MAX].map((o, i) => kafka(o, i, textValue(i)));
-    const rows = await codec.decode(sinkObject(cfg, recs), 'obj');
+    const { rows } = await codec.decode(sinkObject(cfg, recs), 'obj');
     expect(offsets(rows)).toEqual([5n, 6n, 9_007_199_254_740_993n, INT64_MAX]);
     expect(rows.map((r) => r.timeMs)).toEqual(recs.map((r) => (withTime ? r.timestamp : undefined)));
     expect(rows.every((r) => r.size > 0)).toBe(true);
@@ -111,7 +82,7 @@ describe.each(Object.entries(CONFIGS))('%s', (_name, env) => {
     // Three objects: the second overlaps both others (a redelivery written again under another claim).
     const objects = [recs.slice(0, 25), recs.slice(20, 45), recs.slice(40)].map((part) => sinkObject(cfg, part));
     const inputs = await Promise.all(objects.map(async (o) => {
-      const rows = await codec.decode(o, 'obj');
+      const { rows } = await codec.decode(o, 'obj');
       return { lowerBound: rows[0].offset, load: async function* () { yield rows; } };
     }));
     const stats = { duplicates: 0 };
@@ -119,7 +90,7 @@ describe.each(Object.entries(CONFIGS))('%s', (_name, env) => {
     expect(stats.duplicates).toBe(10);
     // Byte for byte the sink's object of the 60 records (Parquet: one row group either way).
     expect(file.equals(sinkObject(cfg, recs))).toBe(true);
-    const whole = await codec.decode(file, 'file');
+    const whole = (await codec.decode(file, 'file')).rows;
     const streamed = await collect(codec.decodeFile(stored(file), 'file'));
     expect(offsets(whole)).toEqual(recs.map((r) => r.offset));
     expect(streamed).toEqual(whole);
@@ -127,8 +98,8 @@ describe.each(Object.entries(CONFIGS))('%s', (_name, env) => {
 
   it('a file too large for one piece is cut into pieces (blocks, row groups) that read back in order', async () => {
     const recs = Array.from({ length: 3000 }, (_, i) => kafka(BigInt(i), i, textValue(i)?.repeat(40), 600));
-    const rows = await codec.decode(sinkObject(cfg, recs), 'obj');
-    const body = codec.body();
+    const { rows } = await codec.decode(sinkObject(cfg, recs), 'obj');
+    const body = codec.body(256 << 20);
     const parts: Buffer[] = [];
     let pieces = 0;
     for (const r of rows) {
@@ -150,7 +121,7 @@ describe.each(Object.entries(CONFIGS))('%s', (_name, env) => {
     const body = compressObject(cfg, encodeObject(cfg, recs.map((r) => convertRecord(cfg, plan, r))).body);
     await expect(collect(codec.decodeFile(stored(body), 's3://lake/f'))).rejects.toThrow(/s3:\/\/lake\/f: row 2 \(offset 3\) is not after offset 7: not a compacted file/);
     // As a raw object it is fine: the sink's objects are sorted when read.
-    expect(offsets(await codec.decode(body, 'obj'))).toEqual([3n, 7n]);
+    expect(offsets((await codec.decode(body, 'obj')).rows)).toEqual([3n, 7n]);
   });
 });
 

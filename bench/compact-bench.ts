@@ -107,7 +107,8 @@ try {
     puts: (filePuts + objects + windows * 3) * perTb, // files, tags, manifest twice and the symlink
   };
   const recurring = {
-    gets: windows * (runsWhileKept + runsWhileRecent) * perTb, // each run: the manifest, and the symlink while recent
+    // Each run: the manifest; while recent, the symlink file and the checkpoints (the watermarks follow them).
+    gets: windows * (runsWhileKept + runsWhileRecent * (1 + partitionsPerWindow)) * perTb,
     lists: (objects * runsWhileKept / 1000) * perTb, // each run lists every raw object kept, 1,000 a page
   };
   const lambda = median(cpus) * COMPACTOR_MEMORY_GB * PRICE.lambdaGbSecond * perTb;

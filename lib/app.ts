@@ -42,6 +42,7 @@ function regionProblems(c: AppConfig, region: string | undefined): string[] {
   const arns: [string, string | undefined][] = [
     ['mskClusterArn', c.mskClusterArn], ['kafkaSecretArn', c.kafkaSecretArn], ['kafkaRootCaSecretArn', c.kafkaRootCaSecretArn],
     ['kafkaSecretKmsKeyArn', c.kafkaSecretKmsKeyArn], ['s3CredentialsSecretArn', c.s3CredentialsSecretArn],
+    ['schemaRegistry', c.schemaRegistry?.startsWith('arn:') ? c.schemaRegistry : undefined], ['schemaRegistrySecretArn', c.schemaRegistrySecretArn],
   ];
   return arns.flatMap(([key, arn]) => {
     const r = arn?.split(':')[3];

@@ -84,6 +84,14 @@ export const ContextSchema = z.object({
     .describe('Direct stack: exact consumer groups per topic, topic=group comma list (e.g. to continue from an existing group); each unique.'),
   startingPosition: oneOf(['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP']).describe('Where a new consumer group starts reading (an existing group continues from its committed offsets).'),
   startingTimestamp: z.string().optional().describe('With AT_TIMESTAMP: ISO-8601 time or epoch seconds, not in the future.'),
+  // The event source's own schema registry support (Lambda guide, services-consume-kafka-events): provisioned mode only.
+  schemaRegistry: z.string().regex(/^(arn:aws[a-z-]*:glue:[a-z0-9-]+:\d{12}:registry\/[A-Za-z0-9_$#.-]{1,255}|https:\/\/[^\s/?#]+(:\d{1,5})?(\/[^\s?#]*)?)$/,
+    'must be an AWS Glue schema registry ARN (arn:aws:glue:<region>:<account>:registry/<name>) or a Confluent Schema Registry https:// URL')
+    .optional().describe('The event source validates registry-framed records and delivers them as JSON (or their bare payload): a Glue registry ARN or a Confluent https:// URL (provisioned mode).'),
+  schemaRegistryFormat: oneOf(['json', 'source']).describe('With schemaRegistry: records delivered as JSON (valueEncoding json or text) or as their payload without the registry framing (source: valueEncoding base64).'),
+  schemaRegistryAttributes: oneOf(['value', 'key', 'key,value']).describe('With schemaRegistry: what the event source validates and converts: the value, the key, or both.'),
+  schemaRegistryAuth: oneOf(['basic', 'mtls']).describe('With a Confluent schemaRegistry: how the event source authenticates (basic: {"username","password"}; mtls: a client certificate), with schemaRegistrySecretArn.'),
+  schemaRegistrySecretArn: secretArn.optional().describe('With a Confluent schemaRegistry: the secret with its credentials (complete ARN).'),
   // Batching and retries
   batchSize: int(1, 10_000).describe('Records per invocation at most.'),
   maxBatchingWindowSeconds: int(0, 300).describe('Seconds to gather records before invoking (Kafka default 0.5 s; any value once set).'),
@@ -323,6 +331,7 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   } else if (provisioned && c.minPollers! > c.maxPollers!) {
     problems.push(`minPollers=${show(c.minPollers)}: must not exceed maxPollers=${show(c.maxPollers)}`);
   }
+  problems.push(...schemaRegistryProblems(c, provisioned, ok));
   if (!provisioned && ok('minPollers', 'maxPollers')) {
     if (ok('retryAttempts') && c.retryAttempts !== -1) problems.push(`retryAttempts=${show(c.retryAttempts)}: Kafka retry controls need provisioned mode (set minPollers and maxPollers) or -1`);
     if (ok('maxRecordAgeSeconds') && c.maxRecordAgeSeconds !== -1) problems.push(`maxRecordAgeSeconds=${show(c.maxRecordAgeSeconds)}: needs provisioned mode (minPollers, maxPollers) or -1`);
@@ -539,3 +548,43 @@ function checkForwarderEnvironment(c: Parsed, input: Record<string, unknown>, en
 }
 
 export { DefaultKeyTemplate };
+
+/**
+ * The event source's schema registry settings (Lambda guide, "Using schema registries with Kafka event sources in
+ * Lambda": "only available for event source mappings using provisioned mode"; a Confluent registry authenticates
+ * with a secret (BASIC_AUTH or CLIENT_CERTIFICATE_TLS_AUTH), a Glue registry through the function's role; JSON
+ * delivers the validated records as JSON, SOURCE as their payload with the schema metadata removed).
+ */
+function schemaRegistryProblems(c: Parsed, provisioned: boolean, ok: (...keys: (keyof Parsed)[]) => boolean): string[] {
+  const problems: string[] = [];
+  // Set to other than their defaults in cdk.json.
+  const defaults = { schemaRegistryFormat: 'json', schemaRegistryAttributes: 'value', schemaRegistryAuth: 'basic' } as const;
+  const set = (k: keyof typeof defaults) => c[k] !== defaults[k];
+  if (!c.schemaRegistry) {
+    if (!ok('schemaRegistry')) return problems;
+    for (const k of ['schemaRegistryFormat', 'schemaRegistryAttributes', 'schemaRegistryAuth'] as const) if (ok(k) && set(k)) problems.push(`${k}=${show(c[k])}: only with schemaRegistry`);
+    if (c.schemaRegistrySecretArn) problems.push(`schemaRegistrySecretArn=${show(c.schemaRegistrySecretArn)}: only with a Confluent schemaRegistry`);
+    return problems;
+  }
+  const glue = c.schemaRegistry.startsWith('arn:');
+  if (ok('minPollers', 'maxPollers') && !provisioned) {
+    problems.push(`schemaRegistry=${show(c.schemaRegistry)}: the event source supports a schema registry in provisioned mode only (set minPollers and maxPollers)`);
+  }
+  if (glue && c.schemaRegistrySecretArn) problems.push(`schemaRegistrySecretArn=${show(c.schemaRegistrySecretArn)}: a Glue registry is reached with the function's role, not a secret`);
+  if (glue && ok('schemaRegistryAuth') && set('schemaRegistryAuth')) problems.push(`schemaRegistryAuth=${show(c.schemaRegistryAuth)}: only for a Confluent registry`);
+  if (!glue && ok('schemaRegistrySecretArn') && !c.schemaRegistrySecretArn) {
+    problems.push(`schemaRegistrySecretArn=(unset): a Confluent registry needs the secret the event source authenticates with (schemaRegistryAuth=${c.schemaRegistryAuth})`);
+  }
+  if (ok('schemaRegistryAttributes', 'schemaRegistryFormat', 'valueEncoding', 'keyEncoding')) {
+    const value = c.schemaRegistryAttributes.includes('value');
+    const key = c.schemaRegistryAttributes.includes('key');
+    if (c.schemaRegistryFormat === 'json') {
+      if (value && c.valueEncoding === 'base64') problems.push(`valueEncoding='base64': with schemaRegistryFormat=json the event source delivers each value as JSON text; use valueEncoding json (or text)`);
+    } else {
+      // The bare payload (Avro, Protobuf) is binary: only base64 keeps it.
+      if (value && c.valueEncoding !== 'base64') problems.push(`valueEncoding=${show(c.valueEncoding)}: with schemaRegistryFormat=source values arrive as their binary payload (the registry framing removed); use valueEncoding=base64`);
+      if (key && c.keyEncoding !== 'base64') problems.push(`keyEncoding=${show(c.keyEncoding)}: with schemaRegistryFormat=source keys arrive as their binary payload; use keyEncoding=base64`);
+    }
+  }
+  return problems;
+}

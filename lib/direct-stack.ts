@@ -13,6 +13,7 @@ import { compactedTables } from './catalog.ts';
 import { Compactor } from './constructs/compactor.ts';
 import { GlueCatalog } from './constructs/glue-catalog.ts';
 import { KafkaSinkFunction } from './constructs/kafka-sink-function.ts';
+import { schemaRegistrySource } from './constructs/kafka-event-sources.ts';
 import { SinkBucket } from './constructs/sink-bucket.ts';
 import { SinkMonitoring } from './constructs/sink-monitoring.ts';
 import { consumerGroupId, serviceName } from './naming.ts';
@@ -58,6 +59,7 @@ export class KafkaS3DirectStack extends Stack {
         bisectOnError: c.bisectOnError,
         pollers: c.provisioned ? { min: c.minPollers!, max: c.maxPollers! } : undefined,
         onFailure: c.onFailure,
+        schemaRegistry: schemaRegistrySource(c),
       },
       serviceName: serviceName(c, 'sink'),
       bucket: this.bucket.bucket,

@@ -16,7 +16,7 @@ import { MetadataColumnPrefix } from '../lambdas/shared/constants.ts';
 import { FORWARDER_ERROR_PREFIX, FORWARDER_STATE_PREFIX, type AppConfig } from './config.ts';
 import { IcebergDelivery } from './constructs/iceberg-delivery.ts';
 import { IcebergTables } from './constructs/iceberg-tables.ts';
-import { KafkaEventSources } from './constructs/kafka-event-sources.ts';
+import { KafkaEventSources, schemaRegistrySource } from './constructs/kafka-event-sources.ts';
 import { KafkaS3Function } from './constructs/kafka-s3-function.ts';
 import { acknowledgeWildcards } from './constructs/nag.ts';
 import { SinkBucket } from './constructs/sink-bucket.ts';
@@ -129,7 +129,7 @@ export class KafkaS3TablesStack extends Stack {
           startingPosition: c.startingPosition, startingTimestampSeconds: c.startingTimestampSeconds, batchSize: c.batchSize,
           maxBatchingWindow: Duration.seconds(c.maxBatchingWindowSeconds), retryAttempts: c.retryAttempts,
           maxRecordAge: c.maxRecordAgeSeconds === -1 ? undefined : Duration.seconds(c.maxRecordAgeSeconds), bisectOnError: c.bisectOnError,
-          pollers: c.provisioned ? { min: c.minPollers!, max: c.maxPollers! } : undefined, onFailure: c.onFailure,
+          pollers: c.provisioned ? { min: c.minPollers!, max: c.maxPollers! } : undefined, onFailure: c.onFailure, schemaRegistry: schemaRegistrySource(c),
         },
       });
       extraAlarms.push(

@@ -284,6 +284,17 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   ],
   maxPollers: [{ value: '2001', problem: "maxPollers='2001': must be an integer from 1 to 2000", with: { minPollers: '1' } }],
   onFailure: [{ value: 'kinesis', problem: `onFailure='kinesis': must be one of s3, sqs, none` }],
+  schemaRegistry: [
+    { value: 'http://registry.example.com', problem: "schemaRegistry='http://registry.example.com': must be an AWS Glue schema registry ARN (arn:aws:glue:<region>:<account>:registry/<name>) or a Confluent Schema Registry https:// URL" },
+    { value: 'arn:aws:glue:us-east-1:111122223333:registry/r', problem: "schemaRegistry='arn:aws:glue:us-east-1:111122223333:registry/r': the event source supports a schema registry in provisioned mode only (set minPollers and maxPollers)" },
+  ],
+  schemaRegistryFormat: [
+    { value: 'avro', problem: "schemaRegistryFormat='avro': must be one of json, source" },
+    { value: 'source', problem: "schemaRegistryFormat='source': only with schemaRegistry" },
+  ],
+  schemaRegistryAttributes: [{ value: 'headers', problem: "schemaRegistryAttributes='headers': must be one of value, key, key,value" }],
+  schemaRegistryAuth: [{ value: 'oauth', problem: "schemaRegistryAuth='oauth': must be one of basic, mtls" }],
+  schemaRegistrySecretArn: [{ value: 'secret', problem: `schemaRegistrySecretArn='secret': ${SECRET_ARN_RULE}` }],
   bucketName: [
     { value: 'My_Bucket', problem: "bucketName='My_Bucket': must be an S3 bucket name" },
     { value: 'ab', problem: "bucketName='ab': must be an S3 bucket name" },

@@ -98,6 +98,28 @@ interface Emf {
 }
 
 describe('createSinkHandler', () => {
+  it('an event from a mapping with a schema registry (schemaRegistryFormat=json): records carry keySchemaMetadata and valueSchemaMetadata, values are JSON text; written as any JSON value, int64 digits kept', async () => {
+    // Prepare: the record shape AWS documents for such mappings (Powertools' KafkaRecord: {dataFormat, schemaId})
+    const { client, sent } = fakeS3();
+    const handler = createSinkHandler({ env: { BUCKET_NAME: 'my-bucket' }, s3: client });
+    const event = kafkaEvent([
+      { offset: 0, key: 'k-0', value: '{"order_id":"o-1","customer_id":9223372036854775807,"amount":12.5}' },
+      { offset: 1, key: 'k-1', value: '{"order_id":"o-2","customer_id":1,"amount":3}' },
+    ]);
+    for (const list of Object.values(event.records as Record<string, Record<string, unknown>[]>)) {
+      for (const r of list) Object.assign(r, { keySchemaMetadata: { dataFormat: 'JSON', schemaId: null }, valueSchemaMetadata: { dataFormat: 'AVRO', schemaId: '7' } });
+    }
+
+    // Act
+    const result = await handler(event, context);
+
+    // Assess
+    expect(result).toMatchObject({ recordsIn: 2, written: 2, deadLettered: 0 });
+    const lines = zlib.gunzipSync(sent[0].input.Body as Buffer).toString().trim().split('\n');
+    expect(lines[0]).toContain('"value":{"order_id":"o-1","customer_id":9223372036854775807,"amount":12.5}');
+    expect(lines.map((l) => JSON.parse(l).offset)).toEqual([0, 1]);
+  });
+
   it('processes an event: every record is written, filtered, ignored or dead-lettered', async () => {
     // Prepare
     const { client, sent } = fakeS3();

@@ -107,13 +107,16 @@ try {
     puts: (filePuts + objects + windows * 3) * perTb, // files, tags, manifest twice and the symlink
   };
   const recurring = {
-    // Each run: the manifest; while recent, the symlink file and the checkpoints (the watermarks follow them).
-    gets: windows * (runsWhileKept + runsWhileRecent * (1 + partitionsPerWindow)) * perTb,
+    // Each run: the manifest; for the first day, the symlink file. (Checkpoints are read only for a window whose
+    // watermark has not passed its records, a sink running behind: none here.)
+    gets: windows * (runsWhileKept + runsWhileRecent) * perTb,
+    // Once per window: the sweep for orphans, a LIST of its data directory and a manifest PUT.
+    sweeps: windows * 2 * perTb,
     lists: (objects * runsWhileKept / 1000) * perTb, // each run lists every raw object kept, 1,000 a page
   };
   const lambda = median(cpus) * COMPACTOR_MEMORY_GB * PRICE.lambdaGbSecond * perTb;
   const onceCost = once.gets * PRICE.get + once.puts * PRICE.put;
-  const recurringCost = recurring.gets * PRICE.get + recurring.lists * PRICE.put;
+  const recurringCost = recurring.gets * PRICE.get + (recurring.lists + recurring.sweeps) * PRICE.put;
   const total = onceCost + recurringCost + lambda;
   console.log(`\nPer TB of values (${perTb.toFixed(0)} windows like this one): merging adds ${(once.gets / 1e6).toFixed(2)} M GET-class requests (raw objects and their HEAD before the tag, checkpoints, manifests, symlinks), ${(once.puts / 1e6).toFixed(2)} M PUT-class (files, one tag per raw object, manifests, symlinks): $${onceCost.toFixed(2)}; the runs that see each window again while its raw objects are kept add ${(recurring.gets / 1e6).toFixed(1)} M GETs and ${(recurring.lists / 1e6).toFixed(2)} M LISTs: $${recurringCost.toFixed(2)}; ${(median(cpus) * perTb / 3600).toFixed(1)} CPU-hours at ${COMPACTOR_MEMORY_GB * 1024} MB: $${lambda.toFixed(2)} (billed duration adds S3's latency); in all $${total.toFixed(2)}.`);
   console.log(`A reader that scans the data once makes ${((objects * perTb) / 1e3).toFixed(0)}k GETs on the raw objects ($${(objects * perTb * PRICE.get).toFixed(2)}), ${((files * perTb) / 1e3).toFixed(1)}k on the compacted files ($${(files * perTb * PRICE.get).toFixed(3)}); every query opens ${(objects / files).toFixed(0)}× fewer files.`);

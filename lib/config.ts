@@ -460,6 +460,10 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     problems.push(`valueEncoding=${show(c.valueEncoding)}: value columns of a table schema come from JSON values (valueEncoding=json)`);
   }
 
+  // The compactor reads and tags with its own role in the stack's account: a bucket reached through another account's
+  // role or access keys is the sink's alone.
+  if (c.compaction && c.crossAccountRoleArn) problems.push(`compaction='true': not with crossAccountRoleArn (the compactor has no role in the bucket's account); compact in the bucket owner's account`);
+  if (c.compaction && c.s3CredentialsSecretArn) problems.push(`compaction='true': not with s3CredentialsSecretArn (the compactor does not sign with the secret's keys)`);
   if (c.compaction && sinkConfig && ok('compactedPrefix', 'compactionTargetMb', 'compactionGraceMinutes')) {
     try {
       loadCompactorConfig({

@@ -86,6 +86,7 @@ export class KafkaS3DirectStack extends Stack {
         targetBytes: c.compactionTargetMb * 1024 * 1024, grace: Duration.minutes(c.compactionGraceMinutes), schedule: Duration.minutes(c.compactionScheduleMinutes),
         rawRetentionDays: c.compactionRawRetentionDays, serviceName: serviceName(c, 'compactor'), memoryMb: c.compactionMemoryMb,
         architecture: c.architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64, logRetention: c.logRetentionDays as logs.RetentionDays,
+        schemaFile, bundledSchemaPath: BUNDLED_SCHEMA_PATH,
       });
       new CfnOutput(this, 'CompactedPrefix', { value: `s3://${c.bucketName ?? '<bucket>'}/${c.compactedPrefix}`, description: 'Compacted files (data/), one manifest per window (manifests/), and what readers list (symlinks/)' });
       if (!this.bucket.created) {

@@ -61,6 +61,9 @@ export interface Codec {
   body(targetBytes: number): FileBody;
   /** Whether the file's bytes are compressed as one stream (row formats) rather than by the format (avro, parquet). */
   readonly streamCompressed: boolean;
+  /** A cautious merge rate, compressed input bytes a millisecond (npm run bench:compact measures 2-3 MB a CPU-second
+   * for jsonl, csv and avro, 0.6-1 for parquet, whose objects are small for their rows): whether a window fits a run. */
+  readonly mergeBytesPerMs: number;
 }
 
 /** Throws when rows of a compacted file are not in ascending offsets. */

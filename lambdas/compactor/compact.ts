@@ -281,8 +281,8 @@ export class Compactor {
     // time and hold back the windows after it); one this run has no time left for waits for the next.
     if (budget) {
       const bytes = fresh.reduce((sum, o) => sum + o.bytes, 0) + (prev?.files ?? []).filter((f) => changed.has(tpKey(f.topic, f.partition))).reduce((sum, f) => sum + f.bytes, 0);
-      const needMs = bytes / MERGE_BYTES_PER_MS;
-      if (needMs > budget.runMs) return { ...base, action: 'too-large', generation: prev?.generation ?? 0, records: prev?.records ?? 0, files: prev?.files.length ?? 0, error: `${fresh.length} new objects, ${bytes} bytes to merge: more than one run can (about ${Math.round(needMs / 60_000)} min at ${MERGE_BYTES_PER_MS / 1000} MB/s)` };
+      const needMs = bytes / this.codec.mergeBytesPerMs;
+      if (needMs > budget.runMs) return { ...base, action: 'too-large', generation: prev?.generation ?? 0, records: prev?.records ?? 0, files: prev?.files.length ?? 0, error: `${fresh.length} new objects, ${bytes} bytes to merge: more than one run can (about ${Math.round(needMs / 60_000)} min at ${this.codec.mergeBytesPerMs / 1000} MB/s)` };
       if (needMs > budget.leftMs) return { ...base, action: 'deferred', generation: prev?.generation ?? 0, records: 0, files: 0 };
     }
 
@@ -372,12 +372,19 @@ export class Compactor {
    * stands, or undefined when another run changed it meanwhile.
    */
   private async refreshWatermarks(w: ObjectWindow, manifest: Manifest, etag: string): Promise<{ manifest: Manifest; etag: string } | undefined> {
+    // Only partitions whose watermark has not passed the window's last offset + 1 (the sink had not yet written past
+    // this window's records when it was compacted): once it has, a run costs no checkpoint reads for the window.
+    const behind = manifest.partitions.filter((p) => {
+      const last = p.offsetRanges[p.offsetRanges.length - 1]?.[1];
+      return p.watermark === null || (last !== undefined && BigInt(p.watermark) <= BigInt(last) + 1n);
+    });
+    if (behind.length === 0) return { manifest, etag };
     const marks = new Map<string, string | null>();
-    await mapBounded(manifest.partitions, 8, async (p) => {
+    await mapBounded(behind, 8, async (p) => {
       const cp = await this.progress.readRendered(p.topic, p.partition);
       marks.set(tpKey(p.topic, p.partition), cp.checkpoint.next?.toString() ?? null);
     });
-    const moved = manifest.partitions.some((p) => above(marks.get(tpKey(p.topic, p.partition)) ?? null, p.watermark));
+    const moved = behind.some((p) => above(marks.get(tpKey(p.topic, p.partition)) ?? null, p.watermark));
     if (!moved) return { manifest, etag };
     return this.raiseWatermarks(w, manifest, etag, marks, (await this.listRaw(w.dir)).objects);
   }
@@ -436,26 +443,32 @@ export class Compactor {
 
   /**
    * The manifest's housekeeping: retired files no query can still be reading (retired longer than the orphan age)
-   * tagged superseded, and orphans (files in the window's data directory no manifest ever listed: a run that lost or
-   * died) tagged too. Returns the manifest without the retired files it tagged.
+   * tagged superseded, and, with `sweep`, orphans (files in the window's data directory no manifest ever listed: a
+   * run that lost or died) tagged too. Returns the manifest without the retired files it tagged.
    */
-  private async housekeeping(w: ObjectWindow, manifest: Manifest, readAt: number): Promise<Manifest> {
+  private async housekeeping(w: ObjectWindow, manifest: Manifest, readAt: number, sweep = true): Promise<Manifest> {
     const now = this.now();
     const due = manifest.retired.filter((r) => r.since !== null && Date.parse(r.since) + this.o.orphanAgeMs <= now);
     const known = new Set([...manifest.files.map((f) => f.key), ...manifest.retired.map((r) => r.key)]);
-    const orphans = (await this.list(this.dataDir(w)))
-      .filter((o) => !known.has(o.Key!) && (o.LastModified?.getTime() ?? 0) + this.o.orphanAgeMs <= readAt)
-      .map((o) => o.Key!);
+    const orphans = sweep
+      ? (await this.list(this.dataDir(w))).filter((o) => !known.has(o.Key!) && (o.LastModified?.getTime() ?? 0) + this.o.orphanAgeMs <= readAt).map((o) => o.Key!)
+      : [];
     await mapBounded([...due.map((r) => r.key), ...orphans], 8, (key) => this.tag(key, TAG_SUPERSEDED).catch(ignoreMissing));
     const tagged = new Set(due.map((r) => r.key));
     return { ...manifest, retired: manifest.retired.filter((r) => !tagged.has(r.key)) };
   }
 
-  /** Housekeeping of a published window: while it has retired files, or was compacted recently (orphans of races). */
+  /**
+   * Housekeeping of a published window, only when some is due: retired files past their age (no listing), and once,
+   * when every run that could have raced this generation has ended (its orphans old enough), a sweep of the data
+   * directory for orphans. A window with nothing due costs nothing here.
+   */
   private async tidy(w: ObjectWindow, manifest: Manifest, etag: string, readAt: number): Promise<void> {
-    if (manifest.retired.length === 0 && Date.parse(manifest.compactedAt) + this.o.orphanAgeMs + DAY_MS < this.now()) return;
-    const next = await this.housekeeping(w, manifest, readAt);
-    if (next.retired.length !== manifest.retired.length) await writeManifest(this.s3, this.o.sink.bucket, this.manifestKey(w), next, etag, this.o.sink.sseKmsKeyId);
+    const sweep = !manifest.orphansSwept && Date.parse(manifest.compactedAt) + this.o.orphanAgeMs + RUN_MS <= readAt;
+    const retiredDue = manifest.retired.some((r) => r.since !== null && Date.parse(r.since) + this.o.orphanAgeMs <= this.now());
+    if (!sweep && !retiredDue) return;
+    const next = await this.housekeeping(w, manifest, readAt, sweep);
+    await writeManifest(this.s3, this.o.sink.bucket, this.manifestKey(w), { ...next, ...(sweep ? { orphansSwept: true } : {}) }, etag, this.o.sink.sseKmsKeyId);
   }
 
   /**
@@ -484,6 +497,8 @@ export class Compactor {
 }
 
 const DAY_MS = 86_400_000;
+/** The longest a run can last (Lambda's timeout): a run that raced a generation has ended this long after it. */
+const RUN_MS = 15 * 60_000;
 
 /**
  * Throws unless the rows (in offset order) are what the sink wrote into an object named for `start`: each offset
@@ -509,9 +524,6 @@ export function checkRawObject(rows: readonly Row[], start: bigint, metadata: Re
 function above(mark: string | null, was: string | null): boolean {
   return mark !== null && (was === null || BigInt(mark) > BigInt(was));
 }
-/** A cautious merge rate (compressed bytes a millisecond) for judging whether a window fits one run: npm run
- * bench:compact measured about 3 MB of gzip objects a CPU-second, whole process included. */
-const MERGE_BYTES_PER_MS = 1000;
 
 /** An object gone since it was listed (a lifecycle rule expired it, or a claim takeover removed it): nothing to tag. */
 function ignoreMissing(err: unknown): void {

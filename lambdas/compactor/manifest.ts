@@ -66,6 +66,8 @@ export interface Manifest {
   readonly retired: readonly { readonly key: string; readonly since: string | null }[];
   /** The reader's symlink file is written and the merged objects tagged for expiry: the compaction is complete. */
   readonly published: boolean;
+  /** The window's data directory was swept for orphans once every run that raced this generation had ended. */
+  readonly orphansSwept?: boolean;
 }
 
 export interface StoredManifest {

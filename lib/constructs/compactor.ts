@@ -45,6 +45,9 @@ export interface CompactorProps {
   readonly architecture?: lambda.Architecture;
   /** @default ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /** The value schema file (schemaFile), bundled where the sink's environment says (AVRO_SCHEMA_FILE), as the sink's is. */
+  readonly schemaFile?: string;
+  readonly bundledSchemaPath?: string;
 }
 
 /**
@@ -85,6 +88,8 @@ export class Compactor extends Construct {
       architecture: props.architecture,
       reservedConcurrency: 1,
       logRetention: props.logRetention,
+      // The compactor reads the columns the sink writes from the same schema file (csv, avro, parquet).
+      bundleFiles: props.schemaFile ? [[props.schemaFile, (props.bundledSchemaPath ?? '/var/task/value-schema.avsc').split('/').pop()!]] : [],
     });
     this.fn = f.fn;
     this.role = f.role;
@@ -125,8 +130,11 @@ export class Compactor extends Construct {
     ];
     if (props.bucket instanceof s3.Bucket) for (const rule of this.lifecycleRules) props.bucket.addLifecycleRule(rule);
 
+    // A run publishes its metrics once: a period shorter than the schedule would leave periods without data (not
+    // breaching), and an alarm over two periods could then never fire.
+    const period = Duration.minutes(Math.max(15, props.schedule.toMinutes()));
     const metric = (name: string, statistic: string) => new cloudwatch.Metric({
-      namespace: MetricsNamespace, metricName: name, dimensionsMap: { service: props.serviceName }, statistic, period: Duration.minutes(15),
+      namespace: MetricsNamespace, metricName: name, dimensionsMap: { service: props.serviceName }, statistic, period,
     });
     // Behind by more than four runs past the grace period: runs fail, time out, or cannot keep up.
     const lagLimit = props.schedule.toSeconds() * 4;
@@ -134,8 +142,8 @@ export class Compactor extends Construct {
       { id: 'CompactionLagAlarm', metric: metric('CompactionLag', 'Maximum'), threshold: lagLimit, evaluationPeriods: 2, description: `A closed window has waited more than ${lagLimit} s (after its grace period) to be compacted` },
       { id: 'CompactionFailuresAlarm', metric: metric('CompactionFailures', 'Sum'), threshold: 0, description: 'A compaction run failed (the next run resumes; see the compactor\'s logs)' },
       { id: 'CompactionWindowsFailedAlarm', metric: metric('WindowsFailed', 'Sum'), threshold: 0, description: 'A window failed to compact (an object that does not decode, S3 refusing); the next run tries it again' },
-      { id: 'CompactionWindowsTooLargeAlarm', metric: metric('WindowsTooLarge', 'Sum'), threshold: 0, description: 'A window holds more than one compactor run can merge: it is left aside (raise compactionMemoryMb, or make windows smaller in keyTemplate)' },
-      { id: 'CompactorErrorsAlarm', metric: this.fn.metricErrors({ period: Duration.minutes(15) }), threshold: 0, description: 'The compactor function failed (a timeout, or a failure before its first window)' },
+      { id: 'CompactionWindowsTooLargeAlarm', metric: metric('WindowsTooLarge', 'Sum'), threshold: 0, description: 'A window holds more than one compactor run can merge: it is left aside (its raw objects stay; make windows smaller in keyTemplate for the windows to come)' },
+      { id: 'CompactorErrorsAlarm', metric: this.fn.metricErrors({ period }), threshold: 0, description: 'The compactor function failed (a timeout, or a failure before its first window)' },
     ];
     this.widgets = [
       new cloudwatch.GraphWidget({ title: 'Compaction: windows', left: [metric('WindowsCompacted', 'Sum'), metric('WindowsPending', 'Maximum')], width: 8 }),

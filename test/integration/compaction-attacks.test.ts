@@ -355,8 +355,46 @@ describeS3('compaction under attack', (s3) => {
     expect(third.windows[0].action).toBe('compacted');
     expect((await manifestOf(client, bucket)).partitions.map((p) => p.watermark)).toEqual(['125', '125']);
 
-    // A day after its last compaction a window is no longer followed: one GET a run, as before.
-    const later = await compactor(client, AFTER + 2 * 86_400_000).run();
-    expect(later.windows.map((x) => x.action)).toEqual(['current', 'current', 'current']);
+    // Once the sink has written past a window's last record, its watermark is no longer followed (no checkpoint
+    // reads): the window's is 125 = its last offset + 1, so one more move raises it, and no later one.
+    await write(records(125, 130));
+    await compactor().run();
+    expect((await manifestOf(client, bucket)).partitions.map((p) => p.watermark)).toEqual(['130', '130']);
+    await write(records(130, 135));
+    await compactor().run();
+    expect((await manifestOf(client, bucket)).partitions.map((p) => p.watermark)).toEqual(['130', '130']);
+  });
+
+  it('N: a current window costs its manifest GET (and, the first day, its symlink GET): the orphan sweep runs once, when every run that raced it has ended', async () => {
+    // Prepare: three windows compacted at AFTER, the sink past all of them
+    const { compactor, write } = await setup();
+    await write(records(0, 120));
+    await write(records(120, 125)); // the next day's first hour: the watermarks of the first three are past their records
+    expect((await compactor().run()).windows.map((w) => w.action)).toEqual(['compacted', 'compacted', 'compacted', 'compacted']);
+    const requests = async (now: number) => {
+      const seen: string[] = [];
+      const c = hooked((command, input) => {
+        seen.push(`${command.replace('Command', '')} ${String(input.Prefix ?? input.Key ?? '').replace(/^(topics|compacted\/[a-z]+)\/orders\/dt=2026-03-01\/hour=(\d\d)\/.*$/, '$1 $2')}`);
+      });
+      const r = await compactor(c, now).run();
+      expect(r.windows.map((w) => w.action)).toEqual(['current', 'current', 'current', 'current']);
+      return seen;
+    };
+
+    // Act: runs before and after the retirement age (plus the longest run) has passed since the compaction
+    const early = await requests(AFTER + 15 * 60_000);
+    const sweep = await requests(AFTER + HOUR + 16 * 60_000);
+    const after = await requests(AFTER + 2 * HOUR);
+    const dayLater = await requests(AFTER + 2 * 86_400_000);
+
+    // Assess: the listing of the raw prefix, then per window of the first day only what is due (the next day's window
+    // is still followed: its watermark is its last offset + 1)
+    const perWindow = (seen: string[]) => seen.filter((x) => / 2[123]$/.test(x) && !x.startsWith('ListObjectsV2 topics/')).sort();
+    const gets = ['21', '22', '23'].flatMap((h) => [`GetObject compacted/manifests ${h}`, `GetObject compacted/symlinks ${h}`]).sort();
+    expect(early.filter((x) => x.startsWith('ListObjectsV2 topics/'))).toHaveLength(1);
+    expect(perWindow(early)).toEqual(gets);
+    expect(perWindow(sweep)).toEqual([...gets, ...['21', '22', '23'].flatMap((h) => [`ListObjectsV2 compacted/data ${h}`, `PutObject compacted/manifests ${h}`])].sort());
+    expect(perWindow(after)).toEqual(gets);
+    expect(perWindow(dayLater)).toEqual(['21', '22', '23'].map((h) => `GetObject compacted/manifests ${h}`));
   });
 });

@@ -3,6 +3,8 @@
  * role, the lifecycle rules that remove what it tags, its alarms, and the compacted tables of the catalog; and the
  * configurations it cannot serve, refused at synth with the reason.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Match } from 'aws-cdk-lib/assertions';
 import { nagFindings, synth } from './synth.ts';
@@ -68,6 +70,27 @@ describe('the stack with compaction=true', () => {
     expect(() => synth({ compaction: 'true', format: 'parquet' })).toThrow(/compaction='true': format=parquet without schemaFile infers columns per object, so objects differ and cannot be merged/);
     expect(() => synth({ compaction: 'true', format: 'text' })).toThrow(/compaction='true': format=text holds values only, no offsets/);
     for (const format of ['parquet', 'avro', 'csv', 'csv_with_headers']) expect(() => synth({ compaction: 'true', format, schemaFile: 'test/events/order.avsc' })).not.toThrow();
+    expect(() => synth({ compaction: 'true', bucketName: 'lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/writer' }, { nag: false })).toThrow(/compaction='true': not with crossAccountRoleArn/);
+    expect(() => synth({ compaction: 'true', bucketName: 'lake', s3CredentialsSecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:keys-AbCdEf' }, { nag: false })).toThrow(/compaction='true': not with s3CredentialsSecretArn/);
+  });
+
+  it('alarm periods cover the schedule: a run publishes once, so a lag alarm over two periods can fire whatever the schedule', () => {
+    for (const [minutes, period] of [['15', 900], ['60', 3600], ['5', 900]] as const) {
+      const s = synth({ compaction: 'true', compactionScheduleMinutes: minutes }, { nag: false });
+      const lag = Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).find((a) => a.Properties.MetricName === 'CompactionLag')!;
+      expect([lag.Properties.Period, lag.Properties.EvaluationPeriods, lag.Properties.Threshold], minutes).toEqual([period, 2, Number(minutes) * 60 * 4]);
+    }
+  });
+
+  it('the schema file is bundled with the compactor too, where the environment it shares with the sink says', () => {
+    const s = synth({ compaction: 'true', format: 'parquet', schemaFile: 'test/events/order.avsc' }, { bundle: true });
+    const fns = Object.values(s.template.findResources('AWS::Lambda::Function')) as { Properties: { Environment?: { Variables?: Record<string, string> }; Code: { S3Key: string } } }[];
+    const compactor = fns.find((f) => f.Properties.Environment?.Variables?.COMPACTED_PREFIX)!;
+    expect(compactor.Properties.Environment!.Variables!.AVRO_SCHEMA_FILE).toBe('/var/task/value-schema.avsc');
+    const asm = s.app.synth().directory;
+    const assetDir = `asset.${compactor.Properties.Code.S3Key.replace(/\.zip$/, '')}`;
+    expect(readdirSync(join(asm, assetDir)).sort()).toEqual(['index.mjs', 'index.mjs.map', 'value-schema.avsc']);
+    expect(readFileSync(join(asm, assetDir, 'value-schema.avsc'), 'utf8')).toBe(readFileSync('test/events/order.avsc', 'utf8'));
     expect(() => synth({ compaction: 'true', fields: 'value,key' })).toThrow(/compaction='true': fields=value,key: the compactor deduplicates records by offset/);
     expect(() => synth({ compaction: 'true', keyTemplate: '{{topic}}/{{topic}}+{{partition}}+{{start_offset}}' })).toThrow(/compaction='true': keyTemplate has no time directory with the year/);
   });

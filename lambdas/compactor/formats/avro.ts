@@ -184,6 +184,7 @@ export function avroCodec(cfg: SinkConfig): Codec {
   };
   return {
     streamCompressed: false,
+    mergeBytesPerMs: 1000,
     async decode(body, where) {
       const rows: Row[] = [];
       const data = { bytes: 0 };

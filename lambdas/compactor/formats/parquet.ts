@@ -131,6 +131,7 @@ export function parquetCodec(cfg: SinkConfig): Codec {
   };
   return {
     streamCompressed: false,
+    mergeBytesPerMs: 250,
     async decode(body, where) {
       try {
         const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.length) as ArrayBuffer;

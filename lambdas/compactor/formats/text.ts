@@ -127,6 +127,7 @@ const PIECE_BYTES = 256 * 1024;
 function rowCodec(compression: Compression, f: RowFormat): Codec {
   return {
     streamCompressed: true,
+    mergeBytesPerMs: 1000,
     async decode(body, where) {
       try {
         const rows: Row[] = [];

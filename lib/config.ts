@@ -479,6 +479,15 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   const catalog = ok('topics', 'catalog', 'catalogTables', 'catalogPartitionCount', 'catalogStartDate', 'pipeline')
     ? catalogFromContext(c, sinkConfig, c.pipeline ?? DEFAULT_PIPELINE) : { problems: [] };
   problems.push(...catalog.problems);
+  if (c.compaction && catalog.config) {
+    // The compacted view's tables are <table>_compacted, next to the raw ones (Glue table names: at most 255 characters).
+    const names = new Set(catalog.config.tables.map((t) => t.name));
+    for (const t of catalog.config.tables) {
+      const compacted = `${t.name}_compacted`;
+      if (names.has(compacted)) problems.push(`catalogTables: table ${show(compacted)} is also the name of the compacted view of table ${show(t.name)} (compaction=true): rename one in catalogTables`);
+      if (compacted.length > 255) problems.push(`catalogTables: table ${show(t.name)} is too long for its compacted view's name ${show(compacted)} (Glue tables: at most 255 characters)`);
+    }
+  }
 
   const forwarderEnvironment = forwarderEnvironmentOf(c, routes, tableColumnsByTable);
   if (c.tablesSource === 'kinesis') problems.push(...checkForwarderEnvironment(c, input, forwarderEnvironment, problems));

@@ -29,6 +29,14 @@ const CONFIGS: Record<string, Record<string, string>> = {
     catalogPartitionCount: '6', keyTemplate: 'kafka_topic={{topic}}/dt={{timestamp:yyyy-MM-dd}}/p={{partition}}/k={{key}}/{{topic}}+{{partition}}+{{start_offset}}',
   },
   'compaction with the catalog, kms': { compaction: 'true', catalog: 'true', encryption: 'kms', alarmEmail: 'ops@example.com' },
+  'compaction of avro with the catalog (Avro SerDe literal), a Glue schema registry on the event source': {
+    compaction: 'true', catalog: 'true', format: 'avro', schemaFile: 'test/events/order.avsc', compactionScheduleMinutes: '60',
+    minPollers: '1', maxPollers: '2', schemaRegistry: 'arn:aws:glue:us-east-1:111122223333:registry/orders-registry',
+  },
+  'csv_with_headers catalog, a Confluent schema registry': {
+    catalog: 'true', format: 'csv_with_headers', schemaFile: 'test/events/order.avsc', minPollers: '1', maxPollers: '2',
+    schemaRegistry: 'https://registry.example.com', schemaRegistrySecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:registry-AbCdEf',
+  },
   'existing bucket, cross-account, x86': {
     bucketName: 'partner-lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/writer', externalId: 'ext-1', architecture: 'x86_64',
     alarmTopicArn: 'arn:aws:sns:us-east-1:111122223333:ops',

@@ -460,6 +460,17 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     problems.push(`valueEncoding=${show(c.valueEncoding)}: value columns of a table schema come from JSON values (valueEncoding=json)`);
   }
 
+  if (!c.compaction) {
+    // Set to other than their defaults in cdk.json: settings of a compactor that is not deployed.
+    const defaults = { compactedPrefix: 'compacted/', compactionTargetMb: 256, compactionGraceMinutes: 60, compactionScheduleMinutes: 15, compactionRawRetentionDays: 7, compactionMemoryMb: 2048 } as const;
+    for (const [key, value] of Object.entries(defaults) as [keyof typeof defaults, string | number][]) {
+      if (ok(key) && c[key] !== value) problems.push(`${key}=${show(c[key])}: only with compaction=true`);
+    }
+  }
+  // Parquet's row group being written, and the inputs open, peaked at about 600 MB RSS (npm run bench:compact).
+  if (c.compaction && c.format === 'parquet' && ok('compactionMemoryMb') && c.compactionMemoryMb < 1024) {
+    problems.push(`compactionMemoryMb=${show(c.compactionMemoryMb)}: Parquet compaction needs at least 1024 (a row group of up to 32 MB of values is held while a file is written)`);
+  }
   // The compactor reads and tags with its own role in the stack's account: a bucket reached through another account's
   // role or access keys is the sink's alone.
   if (c.compaction && c.crossAccountRoleArn) problems.push(`compaction='true': not with crossAccountRoleArn (the compactor has no role in the bucket's account); compact in the bucket owner's account`);

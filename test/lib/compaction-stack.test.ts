@@ -70,6 +70,9 @@ describe('the stack with compaction=true', () => {
     expect(() => synth({ compaction: 'true', format: 'parquet' })).toThrow(/compaction='true': format=parquet without schemaFile infers columns per object, so objects differ and cannot be merged/);
     expect(() => synth({ compaction: 'true', format: 'text' })).toThrow(/compaction='true': format=text holds values only, no offsets/);
     for (const format of ['parquet', 'avro', 'csv', 'csv_with_headers']) expect(() => synth({ compaction: 'true', format, schemaFile: 'test/events/order.avsc' })).not.toThrow();
+    expect(() => synth({ compactionTargetMb: '512' }, { nag: false })).toThrow(/compactionTargetMb='512': only with compaction=true/);
+    expect(() => synth({ compactedPrefix: 'lake/' }, { nag: false })).toThrow(/compactedPrefix='lake\/': only with compaction=true/);
+    expect(() => synth({ compaction: 'true', format: 'parquet', schemaFile: 'test/events/order.avsc', compactionMemoryMb: '512' }, { nag: false })).toThrow(/compactionMemoryMb='?512'?: Parquet compaction needs at least 1024/);
     expect(() => synth({ compaction: 'true', catalog: 'true', topics: 'orders,orders_compacted' }, { nag: false })).toThrow(/catalogTables: table 'orders_compacted' is also the name of the compacted view of table 'orders'/);
     expect(() => synth({ compaction: 'true', bucketName: 'lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/writer' }, { nag: false })).toThrow(/compaction='true': not with crossAccountRoleArn/);
     expect(() => synth({ compaction: 'true', bucketName: 'lake', s3CredentialsSecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:keys-AbCdEf' }, { nag: false })).toThrow(/compaction='true': not with s3CredentialsSecretArn/);

@@ -92,11 +92,15 @@ export class KafkaS3DirectStack extends Stack {
       if (!this.bucket.created) {
         // An existing bucket's lifecycle belongs to its owner: without these rules nothing merged is ever removed.
         new CfnOutput(this, 'CompactionLifecycleRules', {
-          value: Stack.of(this).toJsonString(this.compactor.lifecycleRules.map((r) => ({
-            ID: r.id, Status: 'Enabled', Filter: { And: { Prefix: r.prefix, Tags: Object.entries(r.tagFilters ?? {}).map(([Key, Value]) => ({ Key, Value })) } },
-            Expiration: { Days: r.expiration!.toDays() },
-          }))),
-          description: 'Add these rules to the bucket\'s lifecycle configuration: they remove merged raw objects and superseded compacted files',
+          value: Stack.of(this).toJsonString([
+            ...this.compactor.lifecycleRules.map((r) => ({
+              ID: r.id, Status: 'Enabled', Filter: { And: { Prefix: r.prefix, Tags: Object.entries(r.tagFilters ?? {}).map(([Key, Value]) => ({ Key, Value })) } },
+              Expiration: { Days: r.expiration!.toDays() },
+            })),
+            // A run stopped at its timeout leaves a file's multipart upload open: its parts are billed until aborted.
+            { ID: 'AbortCompactorUploads', Status: 'Enabled', Filter: { Prefix: c.compactedPrefix }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+          ]),
+          description: 'Add these rules to the bucket\'s lifecycle configuration: they remove merged raw objects and superseded compacted files, and the parts of uploads a stopped run left',
         });
       }
     }

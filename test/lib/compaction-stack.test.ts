@@ -50,6 +50,8 @@ describe('the stack with compaction=true', () => {
     expect(rules).toEqual([
       { ID: 'ExpireCompactedRawObjects', Status: 'Enabled', Filter: { And: { Prefix: 'topics/', Tags: [{ Key: 'kafka-s3-compaction', Value: 'compacted' }] } }, Expiration: { Days: 7 } },
       { ID: 'ExpireSupersededCompactedFiles', Status: 'Enabled', Filter: { And: { Prefix: 'compacted/data/', Tags: [{ Key: 'kafka-s3-compaction', Value: 'superseded' }] } }, Expiration: { Days: 1 } },
+      // The S3 API's LifecycleRule: AbortIncompleteMultipartUpload.DaysAfterInitiation (PutBucketLifecycleConfiguration).
+      { ID: 'AbortCompactorUploads', Status: 'Enabled', Filter: { Prefix: 'compacted/' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
     ]);
   });
 

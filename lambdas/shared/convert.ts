@@ -33,6 +33,10 @@ export interface SinkRecord {
   /** jsonl, and columns inferred from the values: the value's top-level field names (readers infer columns from
    * them across the object's records). One list is shared by records whose names are the same. */
   readonly fieldNames?: readonly string[];
+  /** SCHEMA_REGISTRY: the record as it arrived (framed), when `record` holds its decoded JSON; dead letters keep it. */
+  readonly original?: KafkaRecord;
+  /** SCHEMA_REGISTRY: the schema the value (and key: "value/key") was decoded with; objects hold one each. */
+  readonly schemaId?: string;
 }
 
 function checkUtf8(buf: Buffer, what: string): void {

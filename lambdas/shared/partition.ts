@@ -20,6 +20,8 @@ export interface PlannedObject {
   /** Last offset this object may hold: the end of its offset window (see README, "Object keys"). */
   readonly endOffset: bigint;
   readonly records: readonly SinkRecord[];
+  /** SCHEMA_REGISTRY: the one schema of the object's records (none for an object of tombstones only). */
+  readonly schemaId?: string;
 }
 
 /** A converted record and the prefix group its key template puts it in. */
@@ -97,18 +99,26 @@ export function partitionRecords(cfg: SinkConfig, records: readonly GroupedRecor
       const windowEnd = windowStart + n - 1n;
       let j = i;
       let bytes = 0;
-      // Greedy cut by MAX_OBJECT_BYTES: only reached when a window holds more raw bytes than the limit.
+      // Greedy cut by MAX_OBJECT_BYTES (only reached when a window holds more raw bytes than the limit), and where
+      // the registry schema changes (SCHEMA_REGISTRY: one schema per object; a new version starts a new object).
+      // A record without a schema (a tombstone) fits any object.
+      let schemaId: string | undefined;
       while (j < list.length && list[j].record.offset <= windowEnd && (j === i || bytes + list[j].rawBytes <= cfg.maxObjectBytes)) {
+        const sid = list[j].schemaId;
+        if (sid !== undefined) {
+          if (schemaId !== undefined && sid !== schemaId) break;
+          schemaId = sid;
+        }
         bytes += list[j].rawBytes;
         j++;
       }
       const slice = list.slice(i, j);
-      // The first object of a window starts where the window or the claim does; a byte cut starts at its record.
-      const cutByBytes = i > 0 && list[i - 1].record.offset >= windowStart;
-      const start = cutByBytes ? slice[0].record.offset : claimStart !== undefined && claimStart > windowStart ? claimStart : claimStart !== undefined ? windowStart : slice[0].record.offset;
+      // The first object of a window starts where the window or the claim does; a cut starts at its record.
+      const cutInWindow = i > 0 && list[i - 1].record.offset >= windowStart;
+      const start = cutInWindow ? slice[0].record.offset : claimStart !== undefined && claimStart > windowStart ? claimStart : claimStart !== undefined ? windowStart : slice[0].record.offset;
       const end = j < list.length && list[j].record.offset <= windowEnd ? list[j].record.offset - 1n : windowEnd;
       const key = `${cfg.prefix}${renderObjectKey(groupKey, start, end)}.${ext}`;
-      objects.push({ key, topic: slice[0].record.topic, partition: slice[0].record.partition, startOffset: start, endOffset: end, records: slice });
+      objects.push({ key, topic: slice[0].record.topic, partition: slice[0].record.partition, startOffset: start, endOffset: end, records: slice, ...(schemaId !== undefined ? { schemaId } : {}) });
       i = j;
     }
   }

@@ -22,6 +22,7 @@ import { TimeFormatter } from './key-template.ts';
 import { KeyGrouper, partitionRecords, type GroupedRecord, type PlannedObject } from './partition.ts';
 import { completeClaim, openClaim, ProgressStore, releaseClaim, takeClaim, type PartitionClaim } from './progress.ts';
 import { mapBounded, uploadObject, type ObjectToUpload } from './upload.ts';
+import type { RegistryDecoder } from './registry/index.ts';
 
 export interface PartitionRange {
   readonly topic: string;
@@ -90,6 +91,9 @@ export class SinkPipeline {
 
   private readonly progress: ProgressStore;
 
+  /** SCHEMA_REGISTRY: made at the first batch (its module, and the Glue SDK, load only when configured). */
+  private registry?: Promise<RegistryDecoder>;
+
   /** `encode` replaces the encoder stage (tests of the second line of defence inject one that fails). */
   constructor(cfg: SinkConfig, s3: S3Client, now: () => number = Date.now, encode: typeof encodeObject = encodeObject) {
     this.cfg = cfg;
@@ -101,11 +105,40 @@ export class SinkPipeline {
     this.plan = convertPlan(cfg);
   }
 
+  /** `registry` given by tests (a fetcher of their own); otherwise made from SCHEMA_REGISTRY. */
+  useRegistry(registry: RegistryDecoder): void {
+    this.registry = Promise.resolve(registry);
+  }
+
+  private registryDecoder(): Promise<RegistryDecoder> | undefined {
+    const settings = this.cfg.registry;
+    if (settings === undefined) return undefined;
+    this.registry ??= import('./registry/index.ts').then((m) => new m.RegistryDecoder(settings));
+    return this.registry;
+  }
+
   /** The per-record boundary: one record → kept (converted, with its object group) or an outcome with a reason. */
-  private prepare(record: KafkaRecord, grouper: KeyGrouper, nowMs: number): Prepared {
+  private prepare(original: KafkaRecord, grouper: KeyGrouper, nowMs: number, registry: RegistryDecoder | undefined): Prepared {
     let stage: RecordStage = 'decode';
+    let record = original;
     try {
       if (record.invalid) return { kind: 'dead', stage, reason: record.invalid.reason, unexpected: false };
+      // Registry-framed value and key → their JSON; the record goes on as that JSON (dead letters keep the original).
+      let schemaId: string | undefined;
+      if (registry !== undefined) {
+        const s = registry.settings;
+        const value = s.value && record.value !== null ? registry.decode(record.value, 'value') : undefined;
+        const key = s.key && record.key !== null ? registry.decode(record.key, 'key') : undefined;
+        if (value || key) {
+          schemaId = key ? `${value?.schemaId ?? '-'}/${key.schemaId}` : value!.schemaId;
+          record = {
+            ...record,
+            value: value ? Buffer.from(value.json, 'utf8') : record.value,
+            // A key decoded to a JSON string is written as that string; any other key as its JSON text.
+            key: key ? Buffer.from(key.json.startsWith('"') ? (JSON.parse(key.json) as string) : key.json, 'utf8') : record.key,
+          };
+        }
+      }
       stage = 'filter';
       const outcome = filterRecord(this.cfg, record);
       if (outcome === 'filtered') return FILTERED;
@@ -114,7 +147,8 @@ export class SinkPipeline {
         return { kind: 'dead', stage, reason: 'tombstone (null value) with TOMBSTONES=deadletter', unexpected: false };
       }
       stage = 'convert';
-      const r = convertRecord(this.cfg, this.plan, record);
+      let r = convertRecord(this.cfg, this.plan, record);
+      if (record !== original) r = { ...r, original, schemaId };
       stage = 'partition';
       return { record: r, groupKey: grouper.groupKey(r, nowMs) };
     } catch (err) {
@@ -194,12 +228,18 @@ export class SinkPipeline {
     const planned: PlannedObject[] = [];
     const claims: { pc: PartitionClaim; to: bigint; keys: string[] }[] = [];
     const batches = decoded.partitions.filter((b) => b.records.length > 0);
+    const registryPending = this.registryDecoder();
+    const registry = registryPending === undefined ? undefined : await registryPending;
 
     // 1. Where each partition's progress stands (one GET each); records below it were written by an earlier delivery.
     const opened = await mapBounded(batches, cfg.uploadConcurrency, (b) => openClaim(this.progress, b.topic, b.partition, b.records[0].offset, nowMs));
+    const toWrite = batches.map((batch, i) => batch.records.filter((r) => r.offset >= opened[i].start));
+    // 1b. The schemas the records name, fetched before anything is written: a registry that cannot answer fails the
+    // batch here (retried), never a record.
+    if (registry !== undefined) await registry.prefetch(toWrite.flat());
     for (const [i, batch] of batches.entries()) {
       const pc = opened[i];
-      const records = batch.records.filter((r) => r.offset >= pc.start);
+      const records = toWrite[i];
       result.alreadyWritten += batch.records.length - records.length;
       result.ranges.push({
         topic: batch.topic, partition: batch.partition, records: batch.records.length,
@@ -209,7 +249,7 @@ export class SinkPipeline {
       const grouper = new KeyGrouper(cfg, this.fmt);
       const kept: GroupedRecord[] = [];
       for (const record of records) {
-        const p = this.prepare(record, grouper, nowMs);
+        const p = this.prepare(record, grouper, nowMs, registry);
         if (p === FILTERED) result.filtered++;
         else if (p === TOMBSTONE_IGNORED) result.tombstonesIgnored++;
         else if ('stage' in p) {
@@ -257,7 +297,7 @@ export class SinkPipeline {
     const uploaded = await mapBounded(planned, cfg.uploadConcurrency, async (o) => {
       const enc = this.encode(o);
       if (enc.fallback) result.encodeFallbacks++;
-      for (const { record, reason } of enc.rejected) deadLetters.push({ record: record.record, stage: 'encode', reason });
+      for (const { record, reason } of enc.rejected) deadLetters.push({ record: record.original ?? record.record, stage: 'encode', reason });
       if (enc.records.length === 0) return null;
       const upload: ObjectToUpload = {
         key: o.key,
@@ -269,6 +309,8 @@ export class SinkPipeline {
           'kafka-start-offset': o.startOffset.toString(),
           'kafka-last-offset': enc.records[enc.records.length - 1].record.offset.toString(),
           'kafka-record-count': String(enc.records.length),
+          // One schema per object (partition.ts cuts where it changes): its ID in the registry.
+          ...(o.schemaId !== undefined ? { 'registry-schema-id': o.schemaId } : {}),
         },
       };
       const u = await uploadObject(this.s3, cfg, upload);

@@ -1,0 +1,156 @@
+/**
+ * Stage 1b — deserialize: registry-framed values (and keys) → their JSON, by the schema the registry holds.
+ *
+ * The batch first learns every schema its records name (`prefetch`: async, each schema fetched once per process
+ * and kept across invocations); then each record is decoded on its own (`decode`: sync, in the per-record boundary
+ * of the pipeline), so one record's bytes can only make that record a dead letter:
+ * - not framed, framed for another registry, a schema the registry says does not exist, a schema that does not
+ *   compile, a payload that does not decode with its schema → RecordError (dead letter with the reason);
+ * - the registry not answering (network, timeout, throttling, 5xx, refused credentials) → RegistryUnavailableError
+ *   from `prefetch`: the batch fails before anything is written, and the event source retries it.
+ */
+import { RecordError } from '../errors.ts';
+import { compileAvro, decodeAvro } from './avro.ts';
+import { ConfluentFetcher, GlueFetcher, type MissingSchema, type RawSchema, type SchemaFetcher } from './client.ts';
+import { compileProtobuf, type ProtobufSchema } from './protobuf.ts';
+import { jsonOf, type RType } from './types.ts';
+import { readMessageIndexes, unframe, type RegistryKind } from './wire.ts';
+
+export { RegistryUnavailableError } from './client.ts';
+
+export interface RegistrySettings {
+  /** A Confluent-compatible registry's URL (credentials may be in it), or a Glue registry's ARN. */
+  readonly location: string;
+  readonly kind: RegistryKind;
+  readonly value: boolean;
+  readonly key: boolean;
+  /** Confluent: a Secrets Manager secret with {"username","password"} for basic auth. */
+  readonly secretArn?: string;
+  /** Endpoint overrides: Glue (for a Glue registry) and Secrets Manager. */
+  readonly glueEndpoint?: string;
+  readonly secretsEndpoint?: string;
+}
+
+/** A schema ready to decode with. */
+type Compiled =
+  | { readonly format: 'AVRO'; readonly type: RType }
+  | { readonly format: 'PROTOBUF'; readonly schema: ProtobufSchema }
+  | { readonly format: 'JSON' }
+  | { readonly format: 'broken'; readonly reason: string };
+
+/** What decoding one value or key gives. */
+export interface Deserialized {
+  /** Its JSON text (one line, exact numbers). */
+  readonly json: string;
+  /** The schema's identity in its registry. */
+  readonly schemaId: string;
+  /** Set for Avro and Protobuf: the type the value was decoded by, and the decoded value (plain data). */
+  readonly type?: RType;
+  readonly value?: unknown;
+}
+
+/** Schemas kept per process (across invocations), and how long a "no such schema" answer is believed. */
+const MAX_SCHEMAS = 1_000;
+const MISSING_TTL_MS = 60_000;
+const FETCH_CONCURRENCY = 4;
+
+export function fetcherFor(s: RegistrySettings): SchemaFetcher {
+  return s.kind === 'glue'
+    ? new GlueFetcher({ registryArn: s.location, endpoint: s.glueEndpoint })
+    : new ConfluentFetcher({ url: s.location, secretArn: s.secretArn, secretsEndpoint: s.secretsEndpoint });
+}
+
+function compile(raw: RawSchema): Compiled {
+  try {
+    switch (raw.type) {
+      case 'AVRO': return { format: 'AVRO', type: compileAvro(raw.text, raw.references.map((r) => r.text)) };
+      case 'PROTOBUF': return { format: 'PROTOBUF', schema: compileProtobuf(raw.text, new Map(raw.references.map((r) => [r.name, r.text]))) };
+      case 'JSON': return { format: 'JSON' };
+    }
+  } catch (err) {
+    return { format: 'broken', reason: `its ${raw.type} schema (${raw.source ?? 'from the registry'}) cannot be read: ${(err as Error).message}` };
+  }
+}
+
+export class RegistryDecoder {
+  readonly settings: RegistrySettings;
+  private readonly fetcher: SchemaFetcher;
+  private readonly schemas = new Map<string, Compiled>();
+  private readonly missing = new Map<string, { reason: string; until: number }>();
+  private readonly now: () => number;
+
+  constructor(settings: RegistrySettings, fetcher: SchemaFetcher = fetcherFor(settings), now: () => number = Date.now) {
+    this.settings = settings;
+    this.fetcher = fetcher;
+    this.now = now;
+  }
+
+  /** The schema identity a framed value names, or undefined when it is not framed (decode then says why). */
+  private idOf(bytes: Buffer | null): string | undefined {
+    if (bytes === null) return undefined;
+    try {
+      return unframe(this.settings.kind, bytes, 'value').schemaId;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Fetches every schema the records name that this process does not hold yet. Throws RegistryUnavailableError
+   * when the registry cannot answer; a schema it says does not exist is remembered for a minute (its records are
+   * dead letters).
+   */
+  async prefetch(records: Iterable<{ readonly key: Buffer | null; readonly value: Buffer | null }>): Promise<void> {
+    const wanted = new Set<string>();
+    const now = this.now();
+    for (const r of records) {
+      for (const bytes of [this.settings.value ? r.value : null, this.settings.key ? r.key : null]) {
+        const id = this.idOf(bytes);
+        if (id === undefined || this.schemas.has(id)) continue;
+        const m = this.missing.get(id);
+        if (m && m.until > now) continue;
+        wanted.add(id);
+      }
+    }
+    const ids = [...wanted];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        const got: RawSchema | MissingSchema = await this.fetcher.fetch(id);
+        if ('missing' in got) this.missing.set(id, { reason: got.missing, until: this.now() + MISSING_TTL_MS });
+        else {
+          if (this.schemas.size >= MAX_SCHEMAS) this.schemas.delete(this.schemas.keys().next().value!);
+          this.schemas.set(id, compile(got));
+          this.missing.delete(id);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, ids.length) }, worker));
+  }
+
+  /** Decodes one framed value or key (`what`: "value" or "key"). Throws RecordError. Needs `prefetch` first. */
+  decode(bytes: Buffer, what: 'value' | 'key'): Deserialized {
+    const framed = unframe(this.settings.kind, bytes, what);
+    const id = framed.schemaId;
+    const schema = this.schemas.get(id);
+    if (schema === undefined) {
+      const m = this.missing.get(id);
+      throw new RecordError('decode', `${what} names ${m ? m.reason : `schema ${id}, which was not fetched`}`);
+    }
+    switch (schema.format) {
+      case 'broken': throw new RecordError('decode', `${what} names schema ${id}, but ${schema.reason}`);
+      case 'JSON': return { json: framed.payload.subarray(framed.offset).toString('utf8'), schemaId: id };
+      case 'AVRO': {
+        const value = decodeAvro(schema.type, framed.payload, framed.offset);
+        return { json: jsonOf(schema.type, value), schemaId: id, type: schema.type, value };
+      }
+      case 'PROTOBUF': {
+        const { indexes, start } = this.settings.kind === 'confluent' ? readMessageIndexes(framed.payload, framed.offset) : { indexes: [0], start: framed.offset };
+        const m = schema.schema.message(indexes);
+        const value = m.decode(framed.payload, start);
+        return { json: jsonOf(m.type, value), schemaId: indexes.length === 1 && indexes[0] === 0 ? id : `${id}:${indexes.join('.')}`, type: m.type, value };
+      }
+    }
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * Protobuf values of a registry schema, with protobufjs: the schema's .proto text (and the files it imports, given
+ * as schema references) parsed into one root, the message named by the payload's message indexes, decoded from the
+ * wire and turned into plain data by the type tree compiled from it.
+ *
+ * What a message becomes (the decoded value's plain data, then JSON or columns):
+ * - every field of the message, in declaration order, by its name in the .proto file;
+ * - a field without presence (a proto3 scalar, repeated, map) that is not on the wire: its default (0, "", false,
+ *   [], {}); a field with presence (a message, a oneof member, proto3 `optional`, proto2) that is not: null;
+ * - 64-bit integers exact; enums by name (a number the enum does not name: its number as text); bytes as bytes;
+ *   map keys as text; google.protobuf.Timestamp as an instant; the wrapper types (Int64Value, …) as their value.
+ *
+ * Message indexes count a file's messages in declaration order, as protoc does for files without map fields in
+ * the message that nests the indexed one (protoc adds a nested map-entry message per map field; protobufjs has none).
+ */
+import protobuf from 'protobufjs';
+import { RecordError } from '../errors.ts';
+import { MAX_DEPTH, type RField, type RType } from './types.ts';
+
+const WRAPPERS: Record<string, RType> = {
+  'google.protobuf.DoubleValue': { kind: 'double' }, 'google.protobuf.FloatValue': { kind: 'float' },
+  'google.protobuf.Int64Value': { kind: 'long' }, 'google.protobuf.UInt64Value': { kind: 'long', unsigned: true },
+  'google.protobuf.Int32Value': { kind: 'int' }, 'google.protobuf.UInt32Value': { kind: 'long' },
+  'google.protobuf.BoolValue': { kind: 'boolean' }, 'google.protobuf.StringValue': { kind: 'string' },
+  'google.protobuf.BytesValue': { kind: 'bytes' },
+};
+
+const WELL_KNOWN = ['any', 'duration', 'timestamp', 'empty', 'struct', 'wrappers', 'field_mask'].map((f) => `google/protobuf/${f}.proto`);
+
+const SCALARS: Record<string, RType> = {
+  double: { kind: 'double' }, float: { kind: 'float' },
+  int32: { kind: 'int' }, sint32: { kind: 'int' }, sfixed32: { kind: 'int' },
+  uint32: { kind: 'long' }, fixed32: { kind: 'long' },
+  int64: { kind: 'long' }, sint64: { kind: 'long' }, sfixed64: { kind: 'long' },
+  uint64: { kind: 'long', unsigned: true }, fixed64: { kind: 'long', unsigned: true },
+  bool: { kind: 'boolean' }, string: { kind: 'string' }, bytes: { kind: 'bytes' },
+};
+
+/** How one field is read from a decoded message. */
+interface FieldPlan {
+  readonly name: string;
+  readonly field: protobuf.Field;
+  /** null when absent (explicit presence), else the default the type gives. */
+  readonly presence: boolean;
+  readonly read: (v: unknown, depth: number) => unknown;
+}
+
+export interface ProtobufSchema {
+  /** The message of each index path ("0", "1.2"), compiled on first use. */
+  message(indexes: readonly number[]): { type: RType; decode: (payload: Buffer, start: number) => unknown };
+}
+
+function fullNameOf(t: protobuf.ReflectionObject): string {
+  return t.fullName.replace(/^\./, '');
+}
+
+function longValue(v: unknown, unsigned: boolean): number | bigint {
+  if (typeof v === 'number') return v;
+  const l = v as { low: number; high: number; unsigned?: boolean };
+  const big = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
+  const n = unsigned ? big : BigInt.asIntN(64, big);
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+}
+
+function isLongType(type: string): boolean {
+  return type === 'int64' || type === 'uint64' || type === 'sint64' || type === 'fixed64' || type === 'sfixed64';
+}
+
+/**
+ * Parses a Protobuf schema. `references` are the files it imports (name → .proto text), each parsed into the same
+ * root; google/protobuf's well-known types come from protobufjs. Throws Error when the text is not a valid schema.
+ */
+export function compileProtobuf(text: string, references: ReadonlyMap<string, string> = new Map()): ProtobufSchema {
+  const root = new protobuf.Root();
+  // google/protobuf/*.proto (Timestamp, wrappers, Struct, …), as protoc knows them without an import path.
+  for (const file of WELL_KNOWN) root.addJSON(protobuf.common.get(file)!.nested as never);
+  for (const [name, ref] of references) {
+    if (name.startsWith('google/protobuf/')) continue; // protobufjs's own
+    protobuf.parse(ref, root, { keepCase: true });
+  }
+  // The main file alone, to learn its own top-level messages in declaration order.
+  const own = protobuf.parse(text, new protobuf.Root(), { keepCase: true });
+  protobuf.parse(text, root, { keepCase: true });
+  root.resolveAll();
+  const pkg = own.package ?? '';
+  const ownNs = pkg === '' ? own.root : own.root.lookup(pkg);
+  const topNames = ((ownNs as protobuf.Namespace | null)?.nestedArray ?? []).filter((n) => n instanceof protobuf.Type).map((n) => n.name);
+  if (topNames.length === 0) throw new Error('the Protobuf schema defines no message');
+  const compiled = new Map<string, { type: RType; decode: (payload: Buffer, start: number) => unknown }>();
+  const plans = new Map<protobuf.Type, { type: RType; read: (m: unknown, depth: number) => unknown }>();
+
+  const messageOf = (t: protobuf.Type): { type: RType; read: (m: unknown, depth: number) => unknown } => {
+    let plan = plans.get(t);
+    if (plan) return plan;
+    const fields: RField[] = [];
+    const fieldPlans: FieldPlan[] = [];
+    const type: RType = { kind: 'record', name: fullNameOf(t), fields };
+    const read = (m: unknown, depth: number): unknown => {
+      if (depth > MAX_DEPTH) throw new RecordError('decode', `value does not decode with its Protobuf schema: messages nest deeper than ${MAX_DEPTH} levels`);
+      const msg = m as Record<string, unknown>;
+      const out = Object.create(null) as Record<string, unknown>;
+      for (const p of fieldPlans) {
+        const has = Object.hasOwn(msg, p.name) && msg[p.name] !== null && msg[p.name] !== undefined;
+        out[p.name] = has ? p.read(msg[p.name], depth + 1) : p.presence ? null : p.read(p.field.repeated ? [] : p.field.map ? {} : p.field.typeDefault, depth + 1);
+      }
+      return out;
+    };
+    plan = { type, read };
+    plans.set(t, plan); // before the fields: a message may hold itself
+    for (const f of t.fieldsArray) {
+      const [ft, reader] = fieldType(f);
+      const presence = !f.repeated && !f.map && (f.resolvedType instanceof protobuf.Type || f.partOf !== null && f.partOf !== undefined || f.hasPresence);
+      fields.push({ name: f.name, type: presence ? { kind: 'union', branches: [{ kind: 'null' }, ft] } : ft });
+      fieldPlans.push({ name: f.name, field: f, presence, read: presence ? (v, d) => ({ branch: 1, value: reader(v, d) }) : reader });
+    }
+    return plan;
+  };
+
+  /** A single (not repeated) value of a field's type, and how to read it. */
+  const valueType = (typeName: string, resolved: protobuf.ReflectionObject | null, keyOf = false): [RType, (v: unknown, depth: number) => unknown] => {
+    if (resolved instanceof protobuf.Enum) {
+      const e = resolved;
+      const symbols = Object.keys(e.values);
+      return [{ kind: 'enum', name: fullNameOf(e), symbols }, (v) => e.valuesById[v as number] ?? String(v)];
+    }
+    if (resolved instanceof protobuf.Type) {
+      const name = fullNameOf(resolved);
+      if (name === 'google.protobuf.Timestamp') {
+        return [{ kind: 'pb-timestamp' }, (v) => {
+          const m = v as { seconds?: unknown; nanos?: number };
+          return { seconds: longValue(m.seconds ?? 0, false), nanos: m.nanos ?? 0 };
+        }];
+      }
+      const wrapped = WRAPPERS[name];
+      if (wrapped) {
+        return [wrapped, (v) => {
+          const x = (v as { value?: unknown }).value;
+          return wrapped.kind === 'long' ? longValue(x ?? 0, wrapped.unsigned === true) : wrapped.kind === 'bytes' ? Buffer.from((x as Uint8Array) ?? []) : x ?? (wrapped.kind === 'string' ? '' : wrapped.kind === 'boolean' ? false : 0);
+        }];
+      }
+      const m = messageOf(resolved);
+      return [m.type, (v, d) => m.read(v, d)];
+    }
+    const scalar = SCALARS[typeName];
+    if (!scalar) throw new Error(`Protobuf type "${typeName}" is not known`);
+    if (isLongType(typeName)) {
+      const unsigned = typeName.startsWith('u') || typeName === 'fixed64';
+      // Map keys of 64 bits come as protobufjs's 8-character hashes.
+      if (keyOf) return [scalar, (v) => longValue(protobuf.util.longFromHash(v as string, unsigned), unsigned)];
+      return [scalar, (v) => longValue(v, unsigned)];
+    }
+    if (typeName === 'bytes') return [scalar, (v) => Buffer.from(v as Uint8Array)];
+    return [scalar, (v) => v];
+  };
+
+  const fieldType = (f: protobuf.Field): [RType, (v: unknown, depth: number) => unknown] => {
+    if (f.map) {
+      const mf = f as unknown as protobuf.MapField;
+      const [vt, readValue] = valueType(mf.type, mf.resolvedType);
+      const [, readKey] = valueType(mf.keyType, null, true);
+      return [{ kind: 'map', values: vt }, (v, d) => {
+        const out = Object.create(null) as Record<string, unknown>;
+        for (const k of Object.keys(v as object)) out[String(readKey(k, d))] = readValue((v as Record<string, unknown>)[k], d);
+        return out;
+      }];
+    }
+    const [vt, read] = valueType(f.type, f.resolvedType);
+    if (!f.repeated) return [vt, read];
+    return [{ kind: 'array', items: vt }, (v, d) => (v as unknown[]).map((x) => read(x, d))];
+  };
+
+  return {
+    message(indexes) {
+      const key = indexes.join('.');
+      let c = compiled.get(key);
+      if (c) return c;
+      let t: protobuf.Type | null = null;
+      let names = topNames;
+      let scope: protobuf.Namespace = (pkg === '' ? root : root.lookup(pkg)) as protobuf.Namespace;
+      for (const i of indexes) {
+        if (i >= names.length) throw new RecordError('decode', `Protobuf message indexes [${indexes.join(', ')}] name no message of the schema`);
+        t = scope.get(names[i]) as protobuf.Type;
+        scope = t;
+        names = t.nestedArray.filter((n) => n instanceof protobuf.Type).map((n) => n.name);
+      }
+      const m = messageOf(t!);
+      const type = t!;
+      c = {
+        type: m.type,
+        decode: (payload, start) => {
+          let msg: protobuf.Message;
+          try {
+            msg = type.decode(payload.subarray(start));
+          } catch (err) {
+            throw new RecordError('decode', `value does not decode with its Protobuf schema (${fullNameOf(type)}): ${(err as Error).message}`);
+          }
+          return m.read(msg, 0);
+        },
+      };
+      compiled.set(key, c);
+      return c;
+    },
+  };
+}

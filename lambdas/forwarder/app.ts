@@ -85,24 +85,39 @@ export async function forwardBatch(
   const letters: DeadLetter[] = [];
   const batches = decoded.partitions.filter((b) => b.records.length > 0);
   const opened = await mapBounded(batches, 4, (b) => openClaim(store, b.topic, b.partition, b.records[0].offset, nowMs));
+  const toSend = batches.map((batch, i) => batch.records.filter((r) => r.offset >= opened[i].start));
+  // SCHEMA_REGISTRY: the schemas the records name, fetched before anything is sent (an outage fails the batch).
+  const registry = cfg.registry ? (await import('../shared/registry/index.ts')).decoderFor(cfg.registry) : undefined;
+  if (registry !== undefined) await registry.prefetch(toSend.flat());
   const claims: ForwarderClaim[] = [];
   for (const [i, batch] of batches.entries()) {
     const pc = opened[i];
-    const records = batch.records.filter((r) => r.offset >= pc.start);
+    const records = toSend[i];
     result.alreadySent += batch.records.length - records.length;
     if (records.length === 0) continue;
     const lettersBefore = letters.length;
-    for (const record of records) {
+    for (const original of records) {
       // A record whose own fields the event could not carry (decode.ts) is its own dead letter.
-      if (record.invalid) {
-        letters.push({ record, stage: 'decode', reason: record.invalid.reason });
+      if (original.invalid) {
+        letters.push({ record: original, stage: 'decode', reason: original.invalid.reason });
         continue;
+      }
+      // Registry-framed value and key → their JSON (dead letters keep the record as it arrived).
+      let record = original;
+      if (registry !== undefined) {
+        try {
+          record = registry.decodeRecord(original).record;
+        } catch (err) {
+          if (!(err instanceof RecordError)) throw err;
+          letters.push({ record: original, stage: err.stage, reason: err.message });
+          continue;
+        }
       }
       const outcome = filterRecord(cfg, record);
       if (outcome === 'filtered') { result.filtered++; continue; }
       if (outcome === 'tombstone-ignored') { result.tombstonesIgnored++; continue; }
       if (outcome === 'tombstone-deadletter') {
-        letters.push({ record, stage: 'filter', reason: 'tombstone (null value) with TOMBSTONES=deadletter' });
+        letters.push({ record: original, stage: 'filter', reason: 'tombstone (null value) with TOMBSTONES=deadletter' });
         continue;
       }
       // Nothing in here does I/O: whatever it throws is about this record's content, so it fails this record only.
@@ -110,12 +125,12 @@ export async function forwardBatch(
         entries.push(toEntry(cfg, convertRecord(convertSettings, plan, record)));
       } catch (err) {
         if (err instanceof RecordError) {
-          letters.push({ record, stage: err.stage, reason: err.message });
+          letters.push({ record: original, stage: err.stage, reason: err.message });
           continue;
         }
         // An error no check foresaw: a missing check, logged and counted (RecordCheckGaps) by the handler.
         const e = err as Error;
-        letters.push({ record, stage: 'encode', reason: `unexpected ${e?.name ?? 'error'}: ${String(e?.message ?? err).slice(0, 300)}` });
+        letters.push({ record: original, stage: 'encode', reason: `unexpected ${e?.name ?? 'error'}: ${String(e?.message ?? err).slice(0, 300)}` });
         result.unexpectedRecordErrors++;
       }
     }

@@ -7,6 +7,8 @@ import { HeaderEncodings, KeyEncodings, OutputFields, ValueEncodings, type Outpu
 import { ConfigError } from '../shared/errors.ts';
 import { compileFilter, type ValueFilter } from '../shared/filter.ts';
 import { parseSettings, showValue as show } from '../shared/settings.ts';
+import type { RegistrySettings } from '../shared/registry/index.ts';
+import { registrySettings, RegistryEnvFields } from '../shared/registry/settings.ts';
 import { parseTables, type Tables } from './table-columns.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -42,6 +44,8 @@ export const ForwarderEnvSchema = z.object({
   TABLE_ROUTES: z.string().optional().describe('Topic → table, comma list of topic=table (with TABLE_COLUMNS).'),
   KINESIS_ENDPOINT: z.url().optional().describe('Kinesis endpoint override (VPC endpoints, local servers).'),
   S3_ENDPOINT: z.url().optional().describe('S3 endpoint override for dead letters (local servers); path-style addressing.'),
+  ...RegistryEnvFields,
+  SECRETS_MANAGER_ENDPOINT: z.url().optional().describe('Secrets Manager endpoint override for SCHEMA_REGISTRY_SECRET_ARN (VPC endpoints, local servers).'),
 });
 
 export interface ForwarderConfig {
@@ -66,6 +70,8 @@ export interface ForwarderConfig {
   readonly tables?: Tables;
   readonly kinesisEndpoint?: string;
   readonly s3Endpoint?: string;
+  /** Registry-framed values and keys are decoded with this registry's schemas (lambdas/shared/registry). */
+  readonly registry?: RegistrySettings;
 }
 
 export function loadForwarderConfig(env: Record<string, string | undefined> = process.env): ForwarderConfig {
@@ -105,6 +111,7 @@ export function loadForwarderConfig(env: Record<string, string | undefined> = pr
   if (e.TABLE_COLUMNS !== undefined && e.VALUE_ENCODING !== 'json') {
     problems.push(`TABLE_COLUMNS: only with VALUE_ENCODING='json' (the columns are a JSON object value's fields)`);
   }
+  const registry = registrySettings(e, problems, { format: 'jsonl', valueEncoding: e.VALUE_ENCODING, keyEncoding: e.KEY_ENCODING });
   if (problems.length > 0) throw new ConfigError(problems, 'forwarder configuration');
   return {
     streamName: e.STREAM_NAME,
@@ -126,5 +133,6 @@ export function loadForwarderConfig(env: Record<string, string | undefined> = pr
     ...(tables ? { tables } : {}),
     kinesisEndpoint: e.KINESIS_ENDPOINT,
     s3Endpoint: e.S3_ENDPOINT,
+    ...(registry ? { registry } : {}),
   };
 }

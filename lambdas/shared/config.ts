@@ -27,6 +27,7 @@ import { parseKeyTemplate, type KeyTemplate } from './key-template.ts';
 import { parseAvroSchema, type TableSchema } from './schema.ts';
 import { compileFilter, type ValueFilter } from './filter.ts';
 import type { RegistrySettings } from './registry/index.ts';
+import { registrySettings, RegistryEnvFields, secretArnSchema } from './registry/settings.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
@@ -49,14 +50,6 @@ const checked = (schema: z.ZodString, check: (value: string) => unknown) =>
  * refusal must reach the next request, so the age the provider reports as expiration stays within that window.
  */
 export const MAX_KEY_AGE_SECONDS = 300;
-
-const secretArnSchema = z.string().regex(
-  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
-  'must be the complete ARN of a Secrets Manager secret, ending in the 6 characters Secrets Manager appends to the name (…:secret:<name>-AbCdEf)',
-);
-
-/** Where a schema registry is: a Confluent-compatible URL, or a Glue registry's ARN. */
-export const RegistryLocation = /^(arn:aws[a-z-]*:glue:[a-z0-9-]+:\d{12}:registry\/[A-Za-z0-9_$#.-]{1,255}|https?:\/\/[^\s/?#]+(:\d{1,5})?(\/[^\s?#]*)?)$/;
 
 /** Environment variables of the sink function, with defaults. */
 export const SinkEnvSchema = z.object({
@@ -104,11 +97,7 @@ export const SinkEnvSchema = z.object({
   S3_CREDENTIALS_MAX_AGE_SECONDS: int(1, MAX_KEY_AGE_SECONDS).default(MAX_KEY_AGE_SECONDS)
     .describe('Keys from S3_CREDENTIALS_SECRET_ARN are read again once they are this old (and whenever S3 refuses them).'),
   SECRETS_MANAGER_ENDPOINT: z.url().optional().describe('Secrets Manager endpoint override for S3_CREDENTIALS_SECRET_ARN and SCHEMA_REGISTRY_SECRET_ARN (VPC endpoints, local servers).'),
-  SCHEMA_REGISTRY: z.string().regex(RegistryLocation, 'must be a Confluent-compatible registry URL (http(s)://host[:port][/path]) or an AWS Glue registry ARN (arn:aws:glue:<region>:<account>:registry/<name>)').optional()
-    .describe('Decode registry-framed values (and keys) with the schemas of this registry: a Confluent-compatible URL (Confluent, Apicurio ccompat, Karapace, Redpanda) or an AWS Glue registry ARN.'),
-  SCHEMA_REGISTRY_ATTRIBUTES: z.enum(['value', 'key', 'key,value']).default('value').describe('With SCHEMA_REGISTRY: what is registry-framed and decoded: the value, the key, or both.'),
-  SCHEMA_REGISTRY_SECRET_ARN: secretArnSchema.optional().describe('With a Confluent-compatible SCHEMA_REGISTRY: a Secrets Manager secret holding {"username","password"} (or an API key as {"key","secret"}) for basic auth.'),
-  GLUE_ENDPOINT: z.url().optional().describe('AWS Glue endpoint override for a Glue SCHEMA_REGISTRY (VPC endpoints, local servers).'),
+  ...RegistryEnvFields,
 });
 
 export type SinkEnv = z.input<typeof SinkEnvSchema>;
@@ -298,7 +287,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   if (input.S3_CREDENTIALS_MAX_AGE_SECONDS !== undefined && e.S3_CREDENTIALS_SECRET_ARN === undefined && !failed.includes('S3_CREDENTIALS_SECRET_ARN')) {
     problems.push(`S3_CREDENTIALS_MAX_AGE_SECONDS: only used with S3_CREDENTIALS_SECRET_ARN, which is unset`);
   }
-  const registry = registrySettings(e, format, problems);
+  const registry = registrySettings(e, problems, { format, valueEncoding: e.VALUE_ENCODING, keyEncoding: e.KEY_ENCODING });
   if (problems.length > 0) {
     const mentionsFailed = (p: string) => failed.some((k) => new RegExp(`\\b${k}\\b`).test(p));
     throw new ConfigError([...problems.slice(0, reportedBySchema), ...problems.slice(reportedBySchema).filter((p) => !mentionsFailed(p))]);
@@ -341,34 +330,6 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
       ? { arn: e.S3_CREDENTIALS_SECRET_ARN, maxAgeSeconds: e.S3_CREDENTIALS_MAX_AGE_SECONDS, endpoint: e.SECRETS_MANAGER_ENDPOINT }
       : undefined,
     registry,
-  };
-}
-
-/** SCHEMA_REGISTRY and its companions, checked against the settings they meet. */
-function registrySettings(e: z.output<typeof SinkEnvSchema>, format: Format, problems: string[]): RegistrySettings | undefined {
-  const location = e.SCHEMA_REGISTRY;
-  if (location === undefined) {
-    if (e.SCHEMA_REGISTRY_SECRET_ARN !== undefined) problems.push('SCHEMA_REGISTRY_SECRET_ARN: only used with SCHEMA_REGISTRY, which is unset');
-    if (e.SCHEMA_REGISTRY_ATTRIBUTES !== 'value') problems.push(`SCHEMA_REGISTRY_ATTRIBUTES=${show(e.SCHEMA_REGISTRY_ATTRIBUTES)}: only used with SCHEMA_REGISTRY, which is unset`);
-    if (e.GLUE_ENDPOINT !== undefined) problems.push('GLUE_ENDPOINT: only used with an AWS Glue SCHEMA_REGISTRY, which is unset');
-    return undefined;
-  }
-  const kind = location.startsWith('arn:') ? 'glue' : 'confluent';
-  const value = e.SCHEMA_REGISTRY_ATTRIBUTES.includes('value');
-  const key = e.SCHEMA_REGISTRY_ATTRIBUTES.includes('key');
-  if (kind === 'glue' && e.SCHEMA_REGISTRY_SECRET_ARN !== undefined) problems.push('SCHEMA_REGISTRY_SECRET_ARN: an AWS Glue registry is read with the function\'s role, not a secret');
-  if (kind === 'confluent' && e.GLUE_ENDPOINT !== undefined) problems.push('GLUE_ENDPOINT: only used with an AWS Glue SCHEMA_REGISTRY');
-  if (kind === 'confluent' && e.SCHEMA_REGISTRY_SECRET_ARN !== undefined && new URL(location).username !== '') {
-    problems.push('SCHEMA_REGISTRY_SECRET_ARN: the SCHEMA_REGISTRY URL holds credentials already; use one of them');
-  }
-  if (format === 'bytes') problems.push('SCHEMA_REGISTRY: FORMAT=bytes writes values as they are; decoding needs jsonl, csv, csv_with_headers, text, avro or parquet');
-  if (value && e.VALUE_ENCODING !== 'json') problems.push(`VALUE_ENCODING=${show(e.VALUE_ENCODING)}: values decoded with SCHEMA_REGISTRY are JSON; use VALUE_ENCODING=json (or SCHEMA_REGISTRY_ATTRIBUTES=key)`);
-  if (key && e.KEY_ENCODING !== 'text') problems.push(`KEY_ENCODING=${show(e.KEY_ENCODING)}: keys decoded with SCHEMA_REGISTRY are text; use KEY_ENCODING=text (or SCHEMA_REGISTRY_ATTRIBUTES=value)`);
-  return {
-    location, kind, value, key,
-    secretArn: e.SCHEMA_REGISTRY_SECRET_ARN,
-    glueEndpoint: e.GLUE_ENDPOINT,
-    secretsEndpoint: e.SECRETS_MANAGER_ENDPOINT,
   };
 }
 

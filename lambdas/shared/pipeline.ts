@@ -113,7 +113,7 @@ export class SinkPipeline {
   private registryDecoder(): Promise<RegistryDecoder> | undefined {
     const settings = this.cfg.registry;
     if (settings === undefined) return undefined;
-    this.registry ??= import('./registry/index.ts').then((m) => new m.RegistryDecoder(settings));
+    this.registry ??= import('./registry/index.ts').then((m) => m.decoderFor(settings));
     return this.registry;
   }
 
@@ -125,20 +125,7 @@ export class SinkPipeline {
       if (record.invalid) return { kind: 'dead', stage, reason: record.invalid.reason, unexpected: false };
       // Registry-framed value and key → their JSON; the record goes on as that JSON (dead letters keep the original).
       let schemaId: string | undefined;
-      if (registry !== undefined) {
-        const s = registry.settings;
-        const value = s.value && record.value !== null ? registry.decode(record.value, 'value') : undefined;
-        const key = s.key && record.key !== null ? registry.decode(record.key, 'key') : undefined;
-        if (value || key) {
-          schemaId = key ? `${value?.schemaId ?? '-'}/${key.schemaId}` : value!.schemaId;
-          record = {
-            ...record,
-            value: value ? Buffer.from(value.json, 'utf8') : record.value,
-            // A key decoded to a JSON string is written as that string; any other key as its JSON text.
-            key: key ? Buffer.from(key.json.startsWith('"') ? (JSON.parse(key.json) as string) : key.json, 'utf8') : record.key,
-          };
-        }
-      }
+      if (registry !== undefined) ({ record, schemaId } = registry.decodeRecord(record));
       stage = 'filter';
       const outcome = filterRecord(this.cfg, record);
       if (outcome === 'filtered') return FILTERED;

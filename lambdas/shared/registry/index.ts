@@ -9,6 +9,7 @@
  * - the registry not answering (network, timeout, throttling, 5xx, refused credentials) → RegistryUnavailableError
  *   from `prefetch`: the batch fails before anything is written, and the event source retries it.
  */
+import type { KafkaRecord } from '../decode.ts';
 import { RecordError } from '../errors.ts';
 import { compileAvro, decodeAvro } from './avro.ts';
 import { ConfluentFetcher, GlueFetcher, type MissingSchema, type RawSchema, type SchemaFetcher } from './client.ts';
@@ -129,6 +130,26 @@ export class RegistryDecoder {
     await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, ids.length) }, worker));
   }
 
+  /**
+   * A record with its registry-framed value and key (per the settings) replaced by their JSON, and the schema it was
+   * decoded with ("value ID", or "value ID/key ID" when keys are decoded; "-" for a side that is null). A key decoded
+   * to a JSON string becomes that string's text; any other key its JSON text. Throws RecordError.
+   */
+  decodeRecord(record: KafkaRecord): { record: KafkaRecord; schemaId?: string } {
+    const s = this.settings;
+    const value = s.value && record.value !== null ? this.decode(record.value, 'value') : undefined;
+    const key = s.key && record.key !== null ? this.decode(record.key, 'key') : undefined;
+    if (!value && !key) return { record };
+    return {
+      record: {
+        ...record,
+        value: value ? Buffer.from(value.json, 'utf8') : record.value,
+        key: key ? Buffer.from(key.json.startsWith('"') ? (JSON.parse(key.json) as string) : key.json, 'utf8') : record.key,
+      },
+      schemaId: s.key ? `${value?.schemaId ?? '-'}/${key?.schemaId ?? '-'}` : value!.schemaId,
+    };
+  }
+
   /** Decodes one framed value or key (`what`: "value" or "key"). Throws RecordError. Needs `prefetch` first. */
   decode(bytes: Buffer, what: 'value' | 'key'): Deserialized {
     const framed = unframe(this.settings.kind, bytes, what);
@@ -153,4 +174,12 @@ export class RegistryDecoder {
       }
     }
   }
+}
+
+/** One decoder per settings object (a function's configuration, made once per cold start): schemas outlive invocations. */
+const decoders = new WeakMap<RegistrySettings, RegistryDecoder>();
+export function decoderFor(settings: RegistrySettings): RegistryDecoder {
+  let d = decoders.get(settings);
+  if (!d) decoders.set(settings, (d = new RegistryDecoder(settings)));
+  return d;
 }

@@ -19,7 +19,10 @@ class MapFetcher implements SchemaFetcher {
   readonly name = 'map';
   readonly calls: string[] = [];
   down = false;
-  constructor(readonly schemas: Map<string, RawSchema>) {}
+  readonly schemas: Map<string, RawSchema>;
+  constructor(schemas: Map<string, RawSchema>) {
+    this.schemas = schemas;
+  }
   async fetch(id: string): Promise<RawSchema | MissingSchema> {
     this.calls.push(id);
     if (this.down) throw new RegistryUnavailableError('schema registry map did not answer: connect ECONNREFUSED');

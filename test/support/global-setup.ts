@@ -12,9 +12,10 @@ function isCi(): boolean {
 }
 
 /**
- * Installs what the integration tests need (scripts/infra/install-all.sh: versitygw, the Python venv, the Kafka jars;
- * idempotent, cached per user, instant when present), so `npm test` on a fresh machine runs the whole suite with no
- * skips. A failed install fails the run in CI; locally, the tests that need the missing tool skip with a warning.
+ * Installs what the integration tests need (scripts/infra/install-all.sh: versitygw, the Python venv, the Kafka jars,
+ * Apicurio Registry; idempotent, cached per user, instant when present), so `npm test` on a fresh machine runs the
+ * whole suite with no skips. A failed install fails the run in CI; locally, the tests that need the missing tool skip
+ * with a warning.
  */
 function installTools(): void {
   if (process.env.KAFKA_S3_SKIP_INSTALL) return;

@@ -38,6 +38,8 @@ export interface InfraPaths {
   pyVenvPython: string;
   /** Directory of the Kafka broker's jars (scripts/infra/install-kafka.sh); undefined if paths.sh predates it. */
   kafkaLibs: string | undefined;
+  /** Apicurio Registry's runner jar (scripts/infra/install-apicurio.sh); undefined if paths.sh predates it. */
+  apicurioJar: string | undefined;
 }
 
 let pathsPromise: Promise<InfraPaths> | undefined;
@@ -57,7 +59,7 @@ export function infraPaths(): Promise<InfraPaths> {
     if (!versitygwBin || !pyVenvPython) {
       throw new Error(`scripts/infra/paths.sh did not print VERSITYGW_BIN and PY_VENV_PYTHON:\n${stdout}`);
     }
-    return { versitygwBin, pyVenvPython, kafkaLibs: vars.get('KAFKA_LIBS') || undefined };
+    return { versitygwBin, pyVenvPython, kafkaLibs: vars.get('KAFKA_LIBS') || undefined, apicurioJar: vars.get('APICURIO_JAR') || undefined };
   })();
   pathsPromise.catch(() => {
     pathsPromise = undefined;

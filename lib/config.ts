@@ -84,14 +84,16 @@ export const ContextSchema = z.object({
     .describe('Direct stack: exact consumer groups per topic, topic=group comma list (e.g. to continue from an existing group); each unique.'),
   startingPosition: oneOf(['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP']).describe('Where a new consumer group starts reading (an existing group continues from its committed offsets).'),
   startingTimestamp: z.string().optional().describe('With AT_TIMESTAMP: ISO-8601 time or epoch seconds, not in the future.'),
-  // The event source's own schema registry support (Lambda guide, services-consume-kafka-events): provisioned mode only.
-  schemaRegistry: z.string().regex(/^(arn:aws[a-z-]*:glue:[a-z0-9-]+:\d{12}:registry\/[A-Za-z0-9_$#.-]{1,255}|https:\/\/[^\s/?#]+(:\d{1,5})?(\/[^\s?#]*)?)$/,
-    'must be an AWS Glue schema registry ARN (arn:aws:glue:<region>:<account>:registry/<name>) or a Confluent Schema Registry https:// URL')
-    .optional().describe('The event source validates registry-framed records and delivers them as JSON (or their bare payload): a Glue registry ARN or a Confluent https:// URL (provisioned mode).'),
-  schemaRegistryFormat: oneOf(['json', 'source']).describe('With schemaRegistry: records delivered as JSON (valueEncoding json or text) or as their payload without the registry framing (source: valueEncoding base64).'),
-  schemaRegistryAttributes: oneOf(['value', 'key', 'key,value']).describe('With schemaRegistry: what the event source validates and converts: the value, the key, or both.'),
-  schemaRegistryAuth: oneOf(['basic', 'mtls']).describe('With a Confluent schemaRegistry: how the event source authenticates (basic: {"username","password"}; mtls: a client certificate), with schemaRegistrySecretArn.'),
-  schemaRegistrySecretArn: secretArn.optional().describe('With a Confluent schemaRegistry: the secret with its credentials (complete ARN).'),
+  // Registry-framed values: decoded by the stack's function (any mode), or by the event source itself (Lambda guide,
+  // services-consume-kafka-events: provisioned mode only).
+  schemaRegistry: z.string().regex(/^(arn:aws[a-z-]*:glue:[a-z0-9-]+:\d{12}:registry\/[A-Za-z0-9_$#.-]{1,255}|https?:\/\/[^\s/?#@]+(:\d{1,5})?(\/[^\s?#]*)?)$/,
+    'must be an AWS Glue schema registry ARN (arn:aws:glue:<region>:<account>:registry/<name>) or a Confluent-compatible registry URL (https://host[:port][/path], no credentials in it: use schemaRegistrySecretArn)')
+    .optional().describe('Registry of registry-framed values (Avro, Protobuf, JSON Schema): a Glue registry ARN or a Confluent-compatible URL; decoded per schemaRegistryDecoder.'),
+  schemaRegistryDecoder: oneOf(['function', 'eventSource']).describe('With schemaRegistry: who decodes — the stack\'s function (the sink or forwarder: any mode, dead letters for undecodable values) or the event source (provisioned mode only).'),
+  schemaRegistryFormat: oneOf(['json', 'source']).describe('With schemaRegistryDecoder=eventSource: records delivered as JSON (valueEncoding json or text) or as their payload without the registry framing (source: valueEncoding base64).'),
+  schemaRegistryAttributes: oneOf(['value', 'key', 'key,value']).describe('With schemaRegistry: what is registry-framed and decoded: the value, the key, or both.'),
+  schemaRegistryAuth: oneOf(['basic', 'mtls']).describe('With a Confluent schemaRegistry: how to authenticate (basic: {"username","password"}; mtls: a client certificate, schemaRegistryDecoder=eventSource only), with schemaRegistrySecretArn.'),
+  schemaRegistrySecretArn: secretArn.optional().describe('With a Confluent schemaRegistry: the secret with its credentials (complete ARN); optional when the function decodes a registry without authentication.'),
   // Batching and retries
   batchSize: int(1, 10_000).describe('Records per invocation at most.'),
   maxBatchingWindowSeconds: int(0, 300).describe('Seconds to gather records before invoking (Kafka default 0.5 s; any value once set).'),
@@ -234,7 +236,8 @@ const ENV_TO_CONTEXT: Record<string, string> = {
   KEY_TEMPLATE: 'keyTemplate', FIELDS: 'fields', TIMEZONE: 'timezone', MAX_RECORDS_PER_OBJECT: 'maxRecordsPerObject',
   TOMBSTONES: 'tombstones', FILTER_REGEX: 'filterRegex', VALUE_ENCODING: 'valueEncoding', KEY_ENCODING: 'keyEncoding',
   AVRO_SCHEMA: 'schemaFile', AVRO_SCHEMA_FILE: 'schemaFile', CROSS_ACCOUNT_ROLE_ARN: 'crossAccountRoleArn', EXTERNAL_ID: 'externalId',
-  S3_CREDENTIALS_SECRET_ARN: 's3CredentialsSecretArn',
+  S3_CREDENTIALS_SECRET_ARN: 's3CredentialsSecretArn', SCHEMA_REGISTRY: 'schemaRegistry', SCHEMA_REGISTRY_ATTRIBUTES: 'schemaRegistryAttributes',
+  SCHEMA_REGISTRY_SECRET_ARN: 'schemaRegistrySecretArn',
 };
 
 
@@ -409,7 +412,7 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     ['TOMBSTONES', c.tombstones], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding], ['HEADER_ENCODING', c.headerEncoding],
     ['COMPRESSION', c.compression],
     ['FIELDS', c.fields], ['FILTER_REGEX', c.filterRegex], ['CROSS_ACCOUNT_ROLE_ARN', c.crossAccountRoleArn], ['EXTERNAL_ID', c.externalId],
-    ['S3_CREDENTIALS_SECRET_ARN', c.s3CredentialsSecretArn],
+    ['S3_CREDENTIALS_SECRET_ARN', c.s3CredentialsSecretArn], ...registryEnvironment(c),
   ];
   // Keys that failed above are left out: the sink then checks the rest against its defaults, without repeating them.
   const sinkEnvironment: Record<string, string> = Object.fromEntries(fromContext.filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
@@ -518,14 +521,22 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
 /** Forwarder variable → the context key users set. */
 const FORWARDER_ENV_TO_CONTEXT: Record<string, string> = {
   VALUE_ENCODING: 'valueEncoding', KEY_ENCODING: 'keyEncoding', HEADER_ENCODING: 'headerEncoding', TOMBSTONES: 'tombstones',
-  FILTER_REGEX: 'filterRegex', TABLE_ROUTES: 'tables',
+  FILTER_REGEX: 'filterRegex', TABLE_ROUTES: 'tables', SCHEMA_REGISTRY: 'schemaRegistry', SCHEMA_REGISTRY_ATTRIBUTES: 'schemaRegistryAttributes',
+  SCHEMA_REGISTRY_SECRET_ARN: 'schemaRegistrySecretArn',
 };
+
+/** The function's registry settings (schemaRegistryDecoder=function), as the sink's and the forwarder's variables. */
+function registryEnvironment(c: Pick<Parsed, 'schemaRegistry' | 'schemaRegistryDecoder' | 'schemaRegistryAttributes' | 'schemaRegistrySecretArn'>): [string, string | undefined][] {
+  if (!c.schemaRegistry || c.schemaRegistryDecoder !== 'function') return [];
+  return [['SCHEMA_REGISTRY', c.schemaRegistry], ['SCHEMA_REGISTRY_ATTRIBUTES', c.schemaRegistryAttributes], ['SCHEMA_REGISTRY_SECRET_ARN', c.schemaRegistrySecretArn]];
+}
 
 /** What the forwarder gets from the context: layout, encodings, filters, and the tables' columns to check documents. */
 function forwarderEnvironmentOf(c: Parsed, routes: ReadonlyMap<string, string>, columns: ReadonlyMap<string, IcebergColumn[]> | undefined): Record<string, string> {
   const given: [string, string | undefined][] = [
     ['VALUE_LAYOUT', columns ? 'columns' : 'single'], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding],
     ['HEADER_ENCODING', c.headerEncoding], ['TOMBSTONES', c.tombstones], ['FILTER_REGEX', c.filterRegex || undefined],
+    ...registryEnvironment(c),
   ];
   // Keys that failed to parse are left out: their problems are reported already.
   const env: Record<string, string> = Object.fromEntries(given.filter((e): e is [string, string] => e[1] !== undefined));
@@ -574,28 +585,39 @@ function checkForwarderEnvironment(c: Parsed, input: Record<string, unknown>, en
 export { DefaultKeyTemplate };
 
 /**
- * The event source's schema registry settings (Lambda guide, "Using schema registries with Kafka event sources in
- * Lambda": "only available for event source mappings using provisioned mode"; a Confluent registry authenticates
- * with a secret (BASIC_AUTH or CLIENT_CERTIFICATE_TLS_AUTH), a Glue registry through the function's role; JSON
- * delivers the validated records as JSON, SOURCE as their payload with the schema metadata removed).
+ * The schema registry settings. With schemaRegistryDecoder=function the stack's function (the sink, the forwarder)
+ * decodes: it reads the registry over HTTPS (or HTTP) with basic auth from an optional secret, or Glue with its role,
+ * and its own settings schema checks encodings and format (lambdas/shared/registry/settings.ts). With eventSource the
+ * event source converts (Lambda guide, "Using schema registries with Kafka event sources in Lambda": "only available
+ * for event source mappings using provisioned mode"; a Confluent registry authenticates with a secret (BASIC_AUTH or
+ * CLIENT_CERTIFICATE_TLS_AUTH), a Glue registry through the function's role; JSON delivers the validated records as
+ * JSON, SOURCE as their payload with the schema metadata removed).
  */
 function schemaRegistryProblems(c: Parsed, provisioned: boolean, ok: (...keys: (keyof Parsed)[]) => boolean): string[] {
   const problems: string[] = [];
   // Set to other than their defaults in cdk.json.
-  const defaults = { schemaRegistryFormat: 'json', schemaRegistryAttributes: 'value', schemaRegistryAuth: 'basic' } as const;
+  const defaults = { schemaRegistryFormat: 'json', schemaRegistryAttributes: 'value', schemaRegistryAuth: 'basic', schemaRegistryDecoder: 'function' } as const;
   const set = (k: keyof typeof defaults) => c[k] !== defaults[k];
   if (!c.schemaRegistry) {
     if (!ok('schemaRegistry')) return problems;
-    for (const k of ['schemaRegistryFormat', 'schemaRegistryAttributes', 'schemaRegistryAuth'] as const) if (ok(k) && set(k)) problems.push(`${k}=${show(c[k])}: only with schemaRegistry`);
+    for (const k of ['schemaRegistryFormat', 'schemaRegistryAttributes', 'schemaRegistryAuth', 'schemaRegistryDecoder'] as const) if (ok(k) && set(k)) problems.push(`${k}=${show(c[k])}: only with schemaRegistry`);
     if (c.schemaRegistrySecretArn) problems.push(`schemaRegistrySecretArn=${show(c.schemaRegistrySecretArn)}: only with a Confluent schemaRegistry`);
     return problems;
   }
   const glue = c.schemaRegistry.startsWith('arn:');
-  if (ok('minPollers', 'maxPollers') && !provisioned) {
-    problems.push(`schemaRegistry=${show(c.schemaRegistry)}: the event source supports a schema registry in provisioned mode only (set minPollers and maxPollers)`);
-  }
   if (glue && c.schemaRegistrySecretArn) problems.push(`schemaRegistrySecretArn=${show(c.schemaRegistrySecretArn)}: a Glue registry is reached with the function's role, not a secret`);
   if (glue && ok('schemaRegistryAuth') && set('schemaRegistryAuth')) problems.push(`schemaRegistryAuth=${show(c.schemaRegistryAuth)}: only for a Confluent registry`);
+  if (!ok('schemaRegistryDecoder')) return problems;
+  if (c.schemaRegistryDecoder === 'function') {
+    if (ok('schemaRegistryFormat') && set('schemaRegistryFormat')) problems.push(`schemaRegistryFormat=${show(c.schemaRegistryFormat)}: only with schemaRegistryDecoder=eventSource (the function writes decoded values as JSON)`);
+    if (!glue && ok('schemaRegistryAuth') && c.schemaRegistryAuth === 'mtls') problems.push(`schemaRegistryAuth='mtls': the function authenticates with basic auth (or none); a client certificate needs schemaRegistryDecoder=eventSource`);
+    if (c.tablesSource === 'msk') problems.push(`schemaRegistry=${show(c.schemaRegistry)}: with tablesSource=msk Firehose reads the topics itself and no function decodes registry-framed values; use tablesSource=kinesis`);
+    return problems;
+  }
+  if (c.schemaRegistry.startsWith('http:')) problems.push(`schemaRegistry=${show(c.schemaRegistry)}: the event source reaches a Confluent registry over https only`);
+  if (ok('minPollers', 'maxPollers') && !provisioned) {
+    problems.push(`schemaRegistry=${show(c.schemaRegistry)}: the event source supports a schema registry in provisioned mode only (set minPollers and maxPollers, or schemaRegistryDecoder=function)`);
+  }
   if (!glue && ok('schemaRegistrySecretArn') && !c.schemaRegistrySecretArn) {
     problems.push(`schemaRegistrySecretArn=(unset): a Confluent registry needs the secret the event source authenticates with (schemaRegistryAuth=${c.schemaRegistryAuth})`);
   }

@@ -14,6 +14,7 @@ import { Compactor } from './constructs/compactor.ts';
 import { GlueCatalog } from './constructs/glue-catalog.ts';
 import { KafkaSinkFunction } from './constructs/kafka-sink-function.ts';
 import { schemaRegistrySource } from './constructs/kafka-event-sources.ts';
+import { grantRegistryRead } from './constructs/registry-access.ts';
 import { SinkBucket } from './constructs/sink-bucket.ts';
 import { SinkMonitoring } from './constructs/sink-monitoring.ts';
 import { consumerGroupId, serviceName } from './naming.ts';
@@ -79,6 +80,8 @@ export class KafkaS3DirectStack extends Stack {
       reservedConcurrency: c.reservedConcurrency,
       logRetention: c.logRetentionDays as logs.RetentionDays,
     });
+    // schemaRegistryDecoder=function: the sink reads the registry itself (SCHEMA_REGISTRY is in its environment).
+    if (c.schemaRegistry && c.schemaRegistryDecoder === 'function') grantRegistryRead(this.sink, this.sink.role, { registry: c.schemaRegistry, secretArn: c.schemaRegistrySecretArn });
     if (c.compaction) {
       this.compactor = new Compactor(this, 'Compaction', {
         bucket: this.bucket.bucket, key: this.bucket.key, sinkEnvironment: c.sinkEnvironment,

@@ -17,6 +17,7 @@ import { FORWARDER_ERROR_PREFIX, FORWARDER_STATE_PREFIX, type AppConfig } from '
 import { IcebergDelivery } from './constructs/iceberg-delivery.ts';
 import { IcebergTables } from './constructs/iceberg-tables.ts';
 import { KafkaEventSources, schemaRegistrySource } from './constructs/kafka-event-sources.ts';
+import { grantRegistryRead } from './constructs/registry-access.ts';
 import { KafkaS3Function } from './constructs/kafka-s3-function.ts';
 import { acknowledgeWildcards } from './constructs/nag.ts';
 import { SinkBucket } from './constructs/sink-bucket.ts';
@@ -110,6 +111,8 @@ export class KafkaS3TablesStack extends Stack {
         logRetention: c.logRetentionDays as logs.RetentionDays,
       });
       const role = this.forwarder.role;
+      // schemaRegistryDecoder=function: the forwarder reads the registry itself (SCHEMA_REGISTRY is in its environment).
+      if (c.schemaRegistry && c.schemaRegistryDecoder === 'function') grantRegistryRead(this.forwarder, role, { registry: c.schemaRegistry, secretArn: c.schemaRegistrySecretArn });
       role.addToPolicy(new iam.PolicyStatement({ sid: 'PutRecords', actions: ['kinesis:PutRecords'], resources: [this.stream.streamArn] }));
       for (const st of forwarderS3Statements(this.errorBucket.bucket, { deadLetters: FORWARDER_ERROR_PREFIX, state: FORWARDER_STATE_PREFIX })) role.addToPolicy(st);
       acknowledgeWildcards(role, [this.errorBucket.bucket.arnForObjects(`${FORWARDER_ERROR_PREFIX}*`)],

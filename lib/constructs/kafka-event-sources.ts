@@ -67,9 +67,9 @@ export interface SchemaRegistrySource {
   readonly secretArn?: string;
 }
 
-/** The context's schema registry settings as the event source's, or undefined without schemaRegistry. */
-export function schemaRegistrySource(c: { schemaRegistry?: string; schemaRegistryFormat: 'json' | 'source'; schemaRegistryAttributes: string; schemaRegistryAuth: 'basic' | 'mtls'; schemaRegistrySecretArn?: string }): SchemaRegistrySource | undefined {
-  if (!c.schemaRegistry) return undefined;
+/** The context's schema registry settings as the event source's, or undefined unless the event source decodes. */
+export function schemaRegistrySource(c: { schemaRegistry?: string; schemaRegistryDecoder: 'function' | 'eventSource'; schemaRegistryFormat: 'json' | 'source'; schemaRegistryAttributes: string; schemaRegistryAuth: 'basic' | 'mtls'; schemaRegistrySecretArn?: string }): SchemaRegistrySource | undefined {
+  if (!c.schemaRegistry || c.schemaRegistryDecoder !== 'eventSource') return undefined;
   const glue = c.schemaRegistry.startsWith('arn:');
   return {
     uri: c.schemaRegistry, format: c.schemaRegistryFormat, attributes: c.schemaRegistryAttributes.split(',') as ('key' | 'value')[],

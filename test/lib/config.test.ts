@@ -285,8 +285,12 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   maxPollers: [{ value: '2001', problem: "maxPollers='2001': must be an integer from 1 to 2000", with: { minPollers: '1' } }],
   onFailure: [{ value: 'kinesis', problem: `onFailure='kinesis': must be one of s3, sqs, none` }],
   schemaRegistry: [
-    { value: 'http://registry.example.com', problem: "schemaRegistry='http://registry.example.com': must be an AWS Glue schema registry ARN (arn:aws:glue:<region>:<account>:registry/<name>) or a Confluent Schema Registry https:// URL" },
-    { value: 'arn:aws:glue:us-east-1:111122223333:registry/r', problem: "schemaRegistry='arn:aws:glue:us-east-1:111122223333:registry/r': the event source supports a schema registry in provisioned mode only (set minPollers and maxPollers)" },
+    { value: 'ftp://registry.example.com', problem: "schemaRegistry='ftp://registry.example.com': must be an AWS Glue schema registry ARN (arn:aws:glue:<region>:<account>:registry/<name>) or a Confluent-compatible registry URL (https://host[:port][/path], no credentials in it: use schemaRegistrySecretArn)" },
+    { value: 'arn:aws:glue:us-east-1:111122223333:registry/r', problem: "schemaRegistry='arn:aws:glue:us-east-1:111122223333:registry/r': the event source supports a schema registry in provisioned mode only (set minPollers and maxPollers, or schemaRegistryDecoder=function)", with: { schemaRegistryDecoder: 'eventSource' } },
+  ],
+  schemaRegistryDecoder: [
+    { value: 'sink', problem: "schemaRegistryDecoder='sink': must be one of function, eventSource" },
+    { value: 'eventSource', problem: "schemaRegistryDecoder='eventSource': only with schemaRegistry" },
   ],
   schemaRegistryFormat: [
     { value: 'avro', problem: "schemaRegistryFormat='avro': must be one of json, source" },

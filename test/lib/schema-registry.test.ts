@@ -16,7 +16,8 @@ import { CDK_DEFAULTS, MSK_ARN, nagFindings, synth, synthTables } from './synth.
 const GLUE = 'arn:aws:glue:us-east-1:111122223333:registry/orders-registry';
 const CONFLUENT = 'https://schema-registry.example.com:8081';
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:registry/basic-AbCdEf';
-const PROVISIONED = { minPollers: '1', maxPollers: '3' };
+/** The event source converts: provisioned mode, and schemaRegistryDecoder=eventSource. */
+const PROVISIONED = { minPollers: '1', maxPollers: '3', schemaRegistryDecoder: 'eventSource' };
 
 type Statement = { Action: string | string[]; Resource: unknown; Sid?: string };
 
@@ -76,7 +77,7 @@ describe('schemaRegistry: the event source validates and converts registry-frame
   });
 
   it('without schemaRegistry: no SchemaRegistryConfig, and its settings alone are refused', () => {
-    const s = synth({ ...PROVISIONED });
+    const s = synth({ minPollers: '1', maxPollers: '3' });
     expect(registryConfigs(s.template)).toEqual([undefined, undefined]);
     expect(() => synth({ schemaRegistryFormat: 'source' })).toThrow(/schemaRegistryFormat='source': only with schemaRegistry/);
     expect(() => synth({ schemaRegistrySecretArn: SECRET })).toThrow(/schemaRegistrySecretArn=.*: only with a Confluent schemaRegistry/);
@@ -84,8 +85,9 @@ describe('schemaRegistry: the event source validates and converts registry-frame
 
   it('refuses at synth what AWS refuses or what would dead-letter every record, naming the key', () => {
     const refused: [Record<string, string>, RegExp][] = [
-      [{ schemaRegistry: GLUE }, /schemaRegistry='arn:aws:glue:.*': the event source supports a schema registry in provisioned mode only \(set minPollers and maxPollers\)/],
-      [{ ...PROVISIONED, schemaRegistry: 'http://registry.example.com' }, /schemaRegistry='http:\/\/registry\.example\.com': must be an AWS Glue schema registry ARN .* or a Confluent Schema Registry https:\/\/ URL/],
+      [{ schemaRegistry: GLUE, schemaRegistryDecoder: 'eventSource' }, /schemaRegistry='arn:aws:glue:.*': the event source supports a schema registry in provisioned mode only \(set minPollers and maxPollers, or schemaRegistryDecoder=function\)/],
+      [{ ...PROVISIONED, schemaRegistry: 'http://registry.example.com', schemaRegistrySecretArn: SECRET }, /schemaRegistry='http:\/\/registry\.example\.com': the event source reaches a Confluent registry over https only/],
+      [{ ...PROVISIONED, schemaRegistry: 'https://user:pw@registry.example.com' }, /schemaRegistry='https:\/\/user:pw@registry\.example\.com': must be an AWS Glue schema registry ARN .* no credentials in it/],
       [{ ...PROVISIONED, schemaRegistry: 'arn:aws:glue:us-east-1:111122223333:schema/orders/x' }, /schemaRegistry='arn:aws:glue:us-east-1:111122223333:schema\/orders\/x': must be an AWS Glue schema registry ARN/],
       [{ ...PROVISIONED, schemaRegistry: CONFLUENT }, /schemaRegistrySecretArn=\(unset\): a Confluent registry needs the secret/],
       [{ ...PROVISIONED, schemaRegistry: CONFLUENT, schemaRegistrySecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:registry/basic' }, /schemaRegistrySecretArn='arn:aws:secretsmanager:[^']*': must be the complete ARN of a Secrets Manager secret/],
@@ -101,5 +103,58 @@ describe('schemaRegistry: the event source validates and converts registry-frame
     expect(() => addPipeline(app, { env: { account: '111122223333', region: 'us-east-1' } })).toThrow(/schemaRegistry='arn:aws:glue:eu-west-1:.*': is in eu-west-1, but the stacks deploy to us-east-1/);
     // A key-only registry leaves the value as it was.
     expect(() => synth({ ...PROVISIONED, schemaRegistry: GLUE, schemaRegistryFormat: 'source', schemaRegistryAttributes: 'key', keyEncoding: 'base64' }, { nag: false })).not.toThrow();
+  });
+});
+
+describe('schemaRegistryDecoder=function (the default): the stack\'s function decodes, any capacity mode', () => {
+  const env = (template: ReturnType<typeof synth>['template'], entry: string): Record<string, string> => {
+    const fns = Object.values(template.findResources('AWS::Lambda::Function')) as { Properties: { Handler?: string; Environment?: { Variables: Record<string, string> } } }[];
+    return fns.map((f) => f.Properties.Environment?.Variables ?? {}).find((v) => entry in v) ?? {};
+  };
+
+  it('a Glue registry: SCHEMA_REGISTRY in the sink\'s environment, glue:GetSchemaVersion on that registry and its schemas only, no SchemaRegistryConfig', () => {
+    const s = synth({ schemaRegistry: GLUE, schemaRegistryAttributes: 'key,value' });
+    expect(registryConfigs(s.template)).toEqual([undefined, undefined]);
+    const vars = env(s.template, 'SCHEMA_REGISTRY');
+    expect([vars.SCHEMA_REGISTRY, vars.SCHEMA_REGISTRY_ATTRIBUTES, vars.SCHEMA_REGISTRY_SECRET_ARN]).toEqual([GLUE, 'key,value', undefined]);
+    const glue = statements(s.template).filter((st) => actionsOf(st).some((a) => a.startsWith('glue:')));
+    expect(glue.flatMap(actionsOf)).toEqual(['glue:GetSchemaVersion']);
+    const resources = JSON.stringify(glue[0].Resource);
+    expect(resources).toContain(GLUE);
+    expect(resources).toContain(':schema/orders-registry/*');
+    expect(statements(s.template).some((st) => actionsOf(st).some((a) => a.startsWith('secretsmanager:')))).toBe(false);
+    expect(nagFindings(s)).toEqual([]);
+  });
+
+  it('a Confluent-compatible registry: its URL and the secret in the environment, read access to that secret only; http is allowed, a secret optional', () => {
+    const s = synth({ schemaRegistry: CONFLUENT, schemaRegistrySecretArn: SECRET });
+    expect(registryConfigs(s.template)).toEqual([undefined, undefined]);
+    const vars = env(s.template, 'SCHEMA_REGISTRY');
+    expect([vars.SCHEMA_REGISTRY, vars.SCHEMA_REGISTRY_SECRET_ARN]).toEqual([CONFLUENT, SECRET]);
+    const secretReads = statements(s.template).filter((st) => actionsOf(st).some((a) => a.startsWith('secretsmanager:')));
+    expect(secretReads.map((st) => [actionsOf(st), st.Resource])).toEqual([[['secretsmanager:GetSecretValue'], SECRET]]);
+    expect(statements(s.template).some((st) => actionsOf(st).some((a) => a.startsWith('glue:')))).toBe(false);
+    expect(nagFindings(s)).toEqual([]);
+    expect(() => synth({ schemaRegistry: 'http://registry.internal:8081' }, { nag: false })).not.toThrow();
+  });
+
+  it('the Tables stack\'s forwarder decodes too', () => {
+    const t = synthTables({ schemaRegistry: GLUE });
+    expect(registryConfigs(t.template).every((c) => c === undefined)).toBe(true);
+    expect(env(t.template, 'STREAM_NAME').SCHEMA_REGISTRY).toBe(GLUE);
+    expect(statements(t.template).filter((st) => actionsOf(st).includes('glue:GetSchemaVersion'))).toHaveLength(1);
+  });
+
+  it('refuses what the function cannot do, naming the key', () => {
+    const refused: [Record<string, string>, RegExp][] = [
+      [{ schemaRegistry: CONFLUENT, schemaRegistrySecretArn: SECRET, schemaRegistryAuth: 'mtls' }, /schemaRegistryAuth='mtls': the function authenticates with basic auth/],
+      [{ schemaRegistry: GLUE, schemaRegistryFormat: 'source' }, /schemaRegistryFormat='source': only with schemaRegistryDecoder=eventSource/],
+      [{ schemaRegistry: GLUE, valueEncoding: 'base64' }, /valueEncoding='base64'.*values decoded with SCHEMA_REGISTRY are JSON/],
+      [{ schemaRegistry: GLUE, schemaRegistryAttributes: 'key', keyEncoding: 'base64' }, /keyEncoding='base64'.*keys decoded with SCHEMA_REGISTRY are text/],
+      [{ schemaRegistry: GLUE, format: 'bytes' }, /FORMAT=bytes writes values as they are/],
+      [{ schemaRegistry: GLUE, tablesSource: 'msk', tableColumns: 'id:long' }, /with tablesSource=msk Firehose reads the topics itself/],
+      [{ schemaRegistryDecoder: 'eventSource' }, /schemaRegistryDecoder='eventSource': only with schemaRegistry/],
+    ];
+    for (const [context, message] of refused) expect(() => synth(context, { nag: false }), JSON.stringify(context)).toThrow(message);
   });
 });

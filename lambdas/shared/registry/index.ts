@@ -15,7 +15,7 @@ import { compileAvro, decodeAvro } from './avro.ts';
 import { ConfluentFetcher, GlueFetcher, type MissingSchema, type RawSchema, type SchemaFetcher } from './client.ts';
 import { compileProtobuf, type ProtobufSchema } from './protobuf.ts';
 import { jsonOf, type RType } from './types.ts';
-import { readMessageIndexes, unframe, type RegistryKind } from './wire.ts';
+import { readGlueMessageIndex, readMessageIndexes, unframe, type RegistryKind } from './wire.ts';
 
 export { RegistryUnavailableError } from './client.ts';
 
@@ -167,7 +167,13 @@ export class RegistryDecoder {
         return { json: jsonOf(schema.type, value), schemaId: id, type: schema.type, value };
       }
       case 'PROTOBUF': {
-        const { indexes, start } = this.settings.kind === 'confluent' ? readMessageIndexes(framed.payload, framed.offset) : { indexes: [0], start: framed.offset };
+        if (this.settings.kind === 'glue') {
+          const { index, start } = readGlueMessageIndex(framed.payload, framed.offset);
+          const m = schema.schema.glueMessage(index);
+          const value = m.decode(framed.payload, start);
+          return { json: jsonOf(m.type, value), schemaId: `${id}:${index}`, type: m.type, value };
+        }
+        const { indexes, start } = readMessageIndexes(framed.payload, framed.offset);
         const m = schema.schema.message(indexes);
         const value = m.decode(framed.payload, start);
         return { json: jsonOf(m.type, value), schemaId: indexes.length === 1 && indexes[0] === 0 ? id : `${id}:${indexes.join('.')}`, type: m.type, value };

@@ -45,9 +45,25 @@ interface FieldPlan {
   readonly read: (v: unknown, depth: number) => unknown;
 }
 
+export interface ProtobufMessage {
+  readonly type: RType;
+  decode(payload: Buffer, start: number): unknown;
+}
+
 export interface ProtobufSchema {
-  /** The message of each index path ("0", "1.2"), compiled on first use. */
-  message(indexes: readonly number[]): { type: RType; decode: (payload: Buffer, start: number) => unknown };
+  /** Confluent: the message of an index path ([0], [1, 2]: top-level and nested messages in declaration order). */
+  message(indexes: readonly number[]): ProtobufMessage;
+  /**
+   * AWS Glue: the message at `index` among every message type of the file (nested ones and protoc's map-entry types
+   * included) sorted by full name, as the Glue Schema Registry library writes it (awslabs/aws-glue-schema-registry,
+   * serializers/protobuf/MessageIndexFinder.java and ProtobufWireFormatEncoder.java).
+   */
+  glueMessage(index: number): ProtobufMessage;
+}
+
+/** protoc's name for a map field's entry message: the field name in CamelCase, then "Entry" (descriptor.cc). */
+function mapEntryName(field: string): string {
+  return `${field.replace(/(?:^|_)([a-z0-9]?)/g, (_m, c: string) => c.toUpperCase())}Entry`;
 }
 
 function fullNameOf(t: protobuf.ReflectionObject): string {
@@ -86,7 +102,7 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
   const ownNs = pkg === '' ? own.root : own.root.lookup(pkg);
   const topNames = ((ownNs as protobuf.Namespace | null)?.nestedArray ?? []).filter((n) => n instanceof protobuf.Type).map((n) => n.name);
   if (topNames.length === 0) throw new Error('the Protobuf schema defines no message');
-  const compiled = new Map<string, { type: RType; decode: (payload: Buffer, start: number) => unknown }>();
+  const compiled = new Map<string, ProtobufMessage>();
   const plans = new Map<protobuf.Type, { type: RType; read: (m: unknown, depth: number) => unknown }>();
 
   const messageOf = (t: protobuf.Type): { type: RType; read: (m: unknown, depth: number) => unknown } => {
@@ -169,11 +185,50 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
     return [{ kind: 'array', items: vt }, (v, d) => (v as unknown[]).map((x) => read(x, d))];
   };
 
+  const compileType = (key: string, type: protobuf.Type): ProtobufMessage => {
+    let c = compiled.get(key);
+    if (c) return c;
+    const m = messageOf(type);
+    c = {
+      type: m.type,
+      decode: (payload, start) => {
+        let msg: protobuf.Message;
+        try {
+          msg = type.decode(payload.subarray(start));
+        } catch (err) {
+          throw new RecordError('decode', `value does not decode with its Protobuf schema (${fullNameOf(type)}): ${(err as Error).message}`);
+        }
+        return m.read(msg, 0);
+      },
+    };
+    compiled.set(key, c);
+    return c;
+  };
+
+  // Glue's index: every message type of the file by full name, protoc's map-entry types included (named, never read).
+  let glueNames: string[] | undefined;
+  const allNames = (): string[] => {
+    if (glueNames) return glueNames;
+    const names: string[] = [];
+    const walk = (ns: protobuf.NamespaceBase): void => {
+      for (const n of ns.nestedArray) {
+        if (n instanceof protobuf.Type) {
+          names.push(fullNameOf(n));
+          for (const f of n.fieldsArray) if (f.map) names.push(`${fullNameOf(n)}.${mapEntryName(f.name)}`);
+        }
+        if (n instanceof protobuf.Namespace || n instanceof protobuf.Type) walk(n);
+      }
+    };
+    walk(own.root);
+    glueNames = names.sort();
+    return glueNames;
+  };
+
   return {
     message(indexes) {
       const key = indexes.join('.');
-      let c = compiled.get(key);
-      if (c) return c;
+      const known = compiled.get(key);
+      if (known) return known;
       let t: protobuf.Type | null = null;
       let names = topNames;
       let scope: protobuf.Namespace = (pkg === '' ? root : root.lookup(pkg)) as protobuf.Namespace;
@@ -183,22 +238,17 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
         scope = t;
         names = t.nestedArray.filter((n) => n instanceof protobuf.Type).map((n) => n.name);
       }
-      const m = messageOf(t!);
-      const type = t!;
-      c = {
-        type: m.type,
-        decode: (payload, start) => {
-          let msg: protobuf.Message;
-          try {
-            msg = type.decode(payload.subarray(start));
-          } catch (err) {
-            throw new RecordError('decode', `value does not decode with its Protobuf schema (${fullNameOf(type)}): ${(err as Error).message}`);
-          }
-          return m.read(msg, 0);
-        },
-      };
-      compiled.set(key, c);
-      return c;
+      return compileType(key, t!);
+    },
+    glueMessage(index) {
+      const key = `glue:${index}`;
+      const known = compiled.get(key);
+      if (known) return known;
+      const names = allNames();
+      if (index >= names.length) throw new RecordError('decode', `Protobuf message index ${index} names no message of the schema (it has ${names.length})`);
+      const t = root.lookup(names[index]);
+      if (!(t instanceof protobuf.Type)) throw new RecordError('decode', `Protobuf message index ${index} names ${names[index]}, a map entry, not a message a value can be`);
+      return compileType(key, t);
     },
   };
 }

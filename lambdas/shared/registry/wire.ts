@@ -105,3 +105,23 @@ export function readMessageIndexes(payload: Buffer, offset: number): { indexes: 
   }
   return { indexes, start: at };
 }
+
+/**
+ * AWS Glue Protobuf: one unsigned varint before the message, its index among the file's message types sorted by
+ * full name (awslabs/aws-glue-schema-registry: serializers/protobuf/ProtobufWireFormatEncoder.java writes it with
+ * writeUInt32NoTag; deserializers/protobuf/ProtobufWireFormatDecoder.java reads it with readUInt32).
+ */
+export function readGlueMessageIndex(payload: Buffer, offset: number): { index: number; start: number } {
+  let index = 0;
+  let shift = 0;
+  let at = offset;
+  for (;;) {
+    if (at >= payload.length) throw new RecordError('decode', 'the Protobuf message index ends before the payload does');
+    const b = payload[at++];
+    index += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) break;
+    shift += 7;
+    if (shift > 28) throw new RecordError('decode', 'the Protobuf message index is a varint longer than 5 bytes');
+  }
+  return { index, start: at };
+}

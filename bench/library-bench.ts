@@ -77,7 +77,7 @@ function records(): KafkaRecord[] {
 
 const SQL_TYPES: Record<Column['type'], string> = {
   boolean: 'BOOLEAN', int: 'INTEGER', long: 'BIGINT', float: 'FLOAT', double: 'DOUBLE', string: 'VARCHAR', json: 'VARCHAR',
-  bytes: 'BLOB', date: 'DATE', 'timestamp-millis': 'TIMESTAMP_MS', 'timestamp-micros': 'TIMESTAMP',
+  bytes: 'BLOB', date: 'DATE', 'timestamp-millis': 'TIMESTAMP_MS', 'timestamp-micros': 'TIMESTAMP', registry: 'VARCHAR',
 };
 const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
 

@@ -11,6 +11,7 @@ import { RecordError } from './errors.ts';
 import { Limits } from './constants.ts';
 import { checkJson, topLevelSpans, type JsonCheck } from './json-validate.ts';
 import { exactNumberOf, JsonText, parseJsonExact, stringifyJsonExact, toSingleLine } from './json.ts';
+import type { RType } from './registry/types.ts';
 import { checkFieldName, checkTimestampMs, ownField, toCell } from './schema.ts';
 
 export interface SinkRecord {
@@ -37,6 +38,8 @@ export interface SinkRecord {
   readonly original?: KafkaRecord;
   /** SCHEMA_REGISTRY: the schema the value (and key: "value/key") was decoded with; objects hold one each. */
   readonly schemaId?: string;
+  /** SCHEMA_REGISTRY, Avro and Protobuf values: the value's registry type and decoded value (its columns). */
+  readonly registry?: { readonly type: RType; readonly value: unknown };
 }
 
 function checkUtf8(buf: Buffer, what: string): void {

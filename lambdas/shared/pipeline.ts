@@ -125,7 +125,8 @@ export class SinkPipeline {
       if (record.invalid) return { kind: 'dead', stage, reason: record.invalid.reason, unexpected: false };
       // Registry-framed value and key → their JSON; the record goes on as that JSON (dead letters keep the original).
       let schemaId: string | undefined;
-      if (registry !== undefined) ({ record, schemaId } = registry.decodeRecord(record));
+      let decoded: SinkRecord['registry'];
+      if (registry !== undefined) ({ record, schemaId, value: decoded } = registry.decodeRecord(record));
       stage = 'filter';
       const outcome = filterRecord(this.cfg, record);
       if (outcome === 'filtered') return FILTERED;
@@ -135,7 +136,7 @@ export class SinkPipeline {
       }
       stage = 'convert';
       let r = convertRecord(this.cfg, this.plan, record);
-      if (record !== original) r = { ...r, original, schemaId };
+      if (record !== original) r = { ...r, original, schemaId, ...(decoded ? { registry: decoded } : {}) };
       stage = 'partition';
       return { record: r, groupKey: grouper.groupKey(r, nowMs) };
     } catch (err) {

@@ -5,15 +5,19 @@
 import { isReservedName, Limits, MetadataColumnPrefix } from './constants.ts';
 import { RecordError, type RecordStage } from './errors.ts';
 import { JsonText, stringifyJsonExact } from './json.ts';
+import type { RType } from './registry/types.ts';
 
 export const ColumnTypes = [
   'boolean', 'int', 'long', 'float', 'double', 'string', 'bytes', 'timestamp-millis', 'timestamp-micros', 'date', 'json',
 ] as const;
-export type ColumnType = (typeof ColumnTypes)[number];
+/** 'registry': a column of a registry schema's field (SCHEMA_REGISTRY), typed by `registry` (any nesting). */
+export type ColumnType = (typeof ColumnTypes)[number] | 'registry';
 
 export interface Column {
   readonly name: string;
   readonly type: ColumnType;
+  /** The registry type of a 'registry' column; its cells are the decoded values (registry/types.ts). */
+  readonly registry?: RType;
   readonly nullable: boolean;
   readonly doc?: string;
   /** Default from the Avro schema, used when the field is missing. */

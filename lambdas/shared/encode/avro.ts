@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
 import avro from 'avsc';
 import snappy from 'snappyjs';
+import { AvroWriter, avroSchemaOf, nullableColumn, writeAvro } from '../registry/columns.ts';
+import type { RType } from '../registry/types.ts';
 import type { Column } from '../schema.ts';
 import type { Table } from './table.ts';
 
@@ -32,7 +34,8 @@ export const ExactLong = avro.types.LongType.__with({
   compare: (a: bigint | number, b: bigint | number) => (a < b ? -1 : a > b ? 1 : 0),
 });
 
-function avroType(c: Column, logical = true): unknown {
+function avroType(c: Column, logical: boolean, defined: Set<string>): unknown {
+  if (c.registry) return avroSchemaOf(nullableColumn(c.registry).type, defined, logical);
   if (!logical) return c.type === 'timestamp-millis' || c.type === 'timestamp-micros' ? 'long' : c.type === 'date' ? 'int' : c.type === 'json' ? 'string' : c.type;
   switch (c.type) {
     case 'timestamp-millis':
@@ -49,13 +52,15 @@ function avroType(c: Column, logical = true): unknown {
 
 /** The file's schema; with `logical` false, the same schema without logical types, for avsc's encoder. */
 export function avroSchemaFor(table: Table, logical = true): Record<string, unknown> {
+  // Named types of registry columns are defined once in the file's schema, then named.
+  const defined = new Set<string>();
   return {
     type: 'record',
     name: table.name,
     ...(table.namespace ? { namespace: table.namespace } : {}),
     fields: table.columns.map((c) => ({
       name: c.name,
-      type: c.nullable ? ['null', avroType(c, logical)] : avroType(c, logical),
+      type: c.registry ? avroType(c, logical, defined) : c.nullable ? ['null', avroType(c, logical, defined)] : avroType(c, logical, defined),
       ...(c.nullable ? { default: null } : {}),
       ...(c.doc ? { doc: c.doc } : {}),
     })),
@@ -148,7 +153,38 @@ export function avroBlock(codec: AvroCodec, data: Buffer, count: number, sync: B
   return [zigzag(count), zigzag(body.length), body === data ? Buffer.from(data) : body, sync];
 }
 
+/** A table column as a registry type, for the row writer of tables with registry columns (same bytes as avsc's). */
+function columnRType(c: Column): { type: RType; value: (v: unknown) => unknown } {
+  if (c.registry) return nullableColumn(c.registry);
+  const base: RType = c.type === 'timestamp-millis' || c.type === 'timestamp-micros' ? { kind: 'long' }
+    : c.type === 'date' ? { kind: 'int' } : c.type === 'json' ? { kind: 'string' } : { kind: c.type as 'boolean' | 'int' | 'long' | 'float' | 'double' | 'string' | 'bytes' };
+  return { type: c.nullable ? { kind: 'union', branches: [{ kind: 'null' }, base] } : base, value: (v) => v };
+}
+
+/** Tables with registry columns: each row written by the registry writer (avsc cannot hold ambiguous unions unwrapped). */
+function encodeRegistryRows(table: Table, codec: AvroCodec, level: number | undefined): Buffer {
+  const { header, sync } = avroContainer(table, codec);
+  const out: Buffer[] = [header];
+  const cols = table.columns.map(columnRType);
+  const w = new AvroWriter(Math.min(AVRO_BLOCK_BYTES, Math.max(1024, table.rowCount * 256)));
+  let count = 0;
+  const flush = () => {
+    if (count === 0) return;
+    out.push(...avroBlock(codec, w.buf.subarray(0, w.pos), count, sync, level));
+    w.pos = 0;
+    count = 0;
+  };
+  for (let row = 0; row < table.rowCount; row++) {
+    for (let c = 0; c < cols.length; c++) writeAvro(cols[c].type, cols[c].value(table.data[c][row]), w);
+    count++;
+    if (w.pos >= AVRO_BLOCK_BYTES) flush();
+  }
+  flush();
+  return Buffer.concat(out);
+}
+
 export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buffer {
+  if (table.columns.some((c) => c.registry)) return encodeRegistryRows(table, codec, level);
   const { header, sync } = avroContainer(table, codec);
   // avsc resolves the registry's exact long type only for plain 'long', so it encodes with logical types removed.
   const type = avroRecordType(avroSchemaFor(table, false));

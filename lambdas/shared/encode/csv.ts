@@ -1,4 +1,5 @@
 /** CSV (RFC 4180): value fields and metadata columns; null is an empty cell, an empty string is "". */
+import { csvText } from '../registry/columns.ts';
 import type { Column } from '../schema.ts';
 import { ByteSink } from './byte-sink.ts';
 import type { Table } from './table.ts';
@@ -33,6 +34,10 @@ export function csvCell(col: Column, v: unknown): string {
     case 'date': return new Date((v as number) * 86_400_000).toISOString().slice(0, 10);
     case 'string':
     case 'json': return quote(v as string);
+    case 'registry': {
+      const text = csvText(col.registry!, v);
+      return text === null ? '' : quote(text);
+    }
     default: return String(v);
   }
 }

@@ -4,6 +4,7 @@
  */
 import zlib from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
+import { parquetColumn } from '../registry/columns.ts';
 import type { Column } from '../schema.ts';
 import type { Table } from './table.ts';
 
@@ -12,10 +13,13 @@ export type ParquetCodec = 'none' | 'snappy' | 'gzip' | 'zstd';
 export interface SchemaElement {
   name: string;
   type?: string;
+  type_length?: number;
   repetition_type?: string;
   num_children?: number;
   converted_type?: string;
   logical_type?: Record<string, unknown>;
+  precision?: number;
+  scale?: number;
 }
 
 export function parquetElement(c: Column): SchemaElement {
@@ -35,6 +39,8 @@ export function parquetElement(c: Column): SchemaElement {
       return { ...base, type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' } };
     case 'timestamp-micros':
       return { ...base, type: 'INT64', converted_type: 'TIMESTAMP_MICROS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' } };
+    case 'registry':
+      throw new Error(`column "${c.name}": a registry column has several elements (parquetSchemaOf)`);
   }
 }
 
@@ -69,7 +75,7 @@ export const PARQUET_CODECS = { none: 'UNCOMPRESSED', snappy: 'SNAPPY', gzip: 'G
 
 /** The file schema of a table: a root and one column each. */
 export function parquetSchemaOf(table: Pick<Table, 'columns'>): SchemaElement[] {
-  return [{ name: 'root', num_children: table.columns.length }, ...table.columns.map(parquetElement)];
+  return [{ name: 'root', num_children: table.columns.length }, ...table.columns.flatMap((c) => (c.registry ? parquetColumn(c.name, c.registry).elements : [parquetElement(c)]))];
 }
 
 /** Compressors for hyparquet-writer at a level (snappy is its own). */
@@ -90,7 +96,8 @@ export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: n
     let data = table.data[i];
     // hyparquet-writer takes INT64 values as BigInt only: long cells that are numbers (schema.ts, toCell) and
     // millisecond timestamps become BigInt here, at the writer's door.
-    if (c.type === 'timestamp-millis' || c.type === 'long') data = data.map((v) => (typeof v === 'number' ? BigInt(v) : v));
+    if (c.registry) data = data.map(parquetColumn(c.name, c.registry).convert);
+    else if (c.type === 'timestamp-millis' || c.type === 'long') data = data.map((v) => (typeof v === 'number' ? BigInt(v) : v));
     else if (c.type === 'bytes') data = data.map((v) => (v === null ? null : new Uint8Array(v as Buffer)));
     else if (c.type === 'string' || c.type === 'json') data = utf8Values(data);
     return { name: c.name, data, nullable: c.nullable };

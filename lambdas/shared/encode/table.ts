@@ -9,7 +9,19 @@
 import type { SinkConfig } from '../config.ts';
 import { Limits, MetadataColumnPrefix } from '../constants.ts';
 import type { SinkRecord } from '../convert.ts';
+import type { RType } from '../registry/types.ts';
 import { inferTable, type Column, type FieldRow, type TableSchema } from '../schema.ts';
+
+/** Full names of the named types in a registry type. */
+function registryNames(t: RType, out = new Set<string>()): Set<string> {
+  if ((t.kind === 'record' || t.kind === 'enum' || t.kind === 'fixed') && out.has(t.name)) return out;
+  if (t.kind === 'record' || t.kind === 'enum' || t.kind === 'fixed') out.add(t.name);
+  if (t.kind === 'record') for (const f of t.fields) registryNames(f.type, out);
+  if (t.kind === 'array') registryNames(t.items, out);
+  if (t.kind === 'map') registryNames(t.values, out);
+  if (t.kind === 'union') for (const b of t.branches) registryNames(b, out);
+  return out;
+}
 
 export interface Table {
   readonly name: string;
@@ -101,8 +113,16 @@ export function inferredColumns(cfg: Pick<SinkConfig, 'fields' | 'valueEncoding'
   return cfg.fields.includes('value') && cfg.valueEncoding === 'json' && !cfg.schema;
 }
 
+/** The registry record type of an object's values (one schema per object: partition.ts cuts where it changes). */
+function registryRecordOf(records: readonly SinkRecord[]): Extract<RType, { kind: 'record' }> | undefined {
+  for (const r of records) if (r.registry) return r.registry.type.kind === 'record' ? r.registry.type : undefined;
+  return undefined;
+}
+
 export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTable {
-  const inferred = inferredColumns(cfg);
+  // SCHEMA_REGISTRY without AVRO_SCHEMA: the registry's record type gives the value columns, nothing is inferred.
+  const registry = cfg.schema || !cfg.fields.includes('value') || cfg.valueEncoding !== 'json' ? undefined : registryRecordOf(all);
+  const inferred = inferredColumns(cfg) && registry === undefined;
   const { kept: records, rejected } = inferred ? admit(all) : { kept: [...all], rejected: [] };
   const columns: Column[] = [];
   const data: unknown[][] = [];
@@ -114,7 +134,13 @@ export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTa
   if (cfg.fields.includes('value')) {
     if (cfg.valueEncoding === 'json') {
       let schema: TableSchema;
-      if (cfg.schema) {
+      if (registry) {
+        // Every column nullable: a tombstone written (TOMBSTONES=write) leaves them null.
+        for (const f of registry.fields) {
+          add({ name: f.name, type: 'registry', registry: f.type, nullable: true }, records.map((r) =>
+            (r.registry?.type === registry ? (r.registry.value as Record<string, unknown>)[f.name] : null)));
+        }
+      } else if (cfg.schema) {
         schema = cfg.schema;
         schema.columns.forEach((c, i) => add(c, records.map((r) => (r.cells ? r.cells[i] : null))));
       } else {
@@ -153,7 +179,9 @@ export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTa
         break;
     }
   }
-  const table = { name: cfg.schema?.name ?? 'KafkaRecord', namespace: cfg.schema?.namespace, columns, data, rowCount: records.length };
+  // The file's record is KafkaRecord, unless a registry type of the value is named so (Avro names are unique).
+  const name = cfg.schema?.name ?? (registry && registryNames(registry).has('KafkaRecord') ? 'KafkaRecordRow' : 'KafkaRecord');
+  const table = { name, namespace: cfg.schema?.namespace, columns, data, rowCount: records.length };
   // Rows of nothing: no columns at all (FIELDS=value and only empty values or tombstones), or a CSV row of one empty
   // cell, which is a blank line that CSV readers skip. Such records are set aside, never written invisibly.
   const csv = cfg.format === 'csv' || cfg.format === 'csv_with_headers';

@@ -8,7 +8,7 @@
  */
 import avro from 'avsc';
 import { RecordError } from '../errors.ts';
-import { MAX_DEPTH, type Logical, type RField, type RType, type UnionValue } from './types.ts';
+import { MAX_DEPTH, UnionValue, type Logical, type RField, type RType } from './types.ts';
 
 const PRIMITIVES = new Set(['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string']);
 const LOGICAL_ON: Record<string, readonly string[]> = {
@@ -241,8 +241,7 @@ class Reader {
       case 'union': {
         const i = this.long();
         if (typeof i !== 'number' || i < 0 || i >= t.branches.length) this.fail(`union branch ${i} of ${t.branches.length}`);
-        const u: UnionValue = { branch: i, value: this.value(t.branches[i], depth + 1) };
-        return u;
+        return new UnionValue(i, this.value(t.branches[i], depth + 1));
       }
       default: this.fail(`no Avro reading for ${t.kind}`);
     }

@@ -135,7 +135,7 @@ export class RegistryDecoder {
    * decoded with ("value ID", or "value ID/key ID" when keys are decoded; "-" for a side that is null). A key decoded
    * to a JSON string becomes that string's text; any other key its JSON text. Throws RecordError.
    */
-  decodeRecord(record: KafkaRecord): { record: KafkaRecord; schemaId?: string } {
+  decodeRecord(record: KafkaRecord): { record: KafkaRecord; schemaId?: string; value?: { type: RType; value: unknown } } {
     const s = this.settings;
     const value = s.value && record.value !== null ? this.decode(record.value, 'value') : undefined;
     const key = s.key && record.key !== null ? this.decode(record.key, 'key') : undefined;
@@ -147,6 +147,8 @@ export class RegistryDecoder {
         key: key ? Buffer.from(key.json.startsWith('"') ? (JSON.parse(key.json) as string) : key.json, 'utf8') : record.key,
       },
       schemaId: s.key ? `${value?.schemaId ?? '-'}/${key?.schemaId ?? '-'}` : value!.schemaId,
+      // Avro and Protobuf values keep their type and decoded value: the columns of avro, parquet and csv.
+      ...(value?.type ? { value: { type: value.type, value: value.value } } : {}),
     };
   }
 

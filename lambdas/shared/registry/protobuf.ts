@@ -15,7 +15,7 @@
  */
 import protobuf from 'protobufjs';
 import { RecordError } from '../errors.ts';
-import { MAX_DEPTH, type RField, type RType } from './types.ts';
+import { MAX_DEPTH, UnionValue, type RField, type RType } from './types.ts';
 
 const WRAPPERS: Record<string, RType> = {
   'google.protobuf.DoubleValue': { kind: 'double' }, 'google.protobuf.FloatValue': { kind: 'float' },
@@ -127,7 +127,7 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
       const [ft, reader] = fieldType(f);
       const presence = !f.repeated && !f.map && (f.resolvedType instanceof protobuf.Type || f.partOf !== null && f.partOf !== undefined || f.hasPresence);
       fields.push({ name: f.name, type: presence ? { kind: 'union', branches: [{ kind: 'null' }, ft] } : ft });
-      fieldPlans.push({ name: f.name, field: f, presence, read: presence ? (v, d) => ({ branch: 1, value: reader(v, d) }) : reader });
+      fieldPlans.push({ name: f.name, field: f, presence, read: presence ? (v, d) => new UnionValue(1, reader(v, d)) : reader });
     }
     return plan;
   };
@@ -137,7 +137,7 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
     if (resolved instanceof protobuf.Enum) {
       const e = resolved;
       const symbols = Object.keys(e.values);
-      return [{ kind: 'enum', name: fullNameOf(e), symbols }, (v) => e.valuesById[v as number] ?? String(v)];
+      return [{ kind: 'enum', name: fullNameOf(e), symbols, open: true }, (v) => e.valuesById[v as number] ?? String(v)];
     }
     if (resolved instanceof protobuf.Type) {
       const name = fullNameOf(resolved);

@@ -18,7 +18,8 @@ export type RType =
   | { readonly kind: 'long'; readonly logical?: Logical; readonly unsigned?: boolean }
   | { readonly kind: 'bytes'; readonly logical?: Logical }
   | { readonly kind: 'fixed'; readonly name: string; readonly size: number; readonly logical?: Logical }
-  | { readonly kind: 'enum'; readonly name: string; readonly symbols: readonly string[] }
+  /** `open`: a Protobuf enum, whose values may be numbers it does not name (written as strings in columns). */
+  | { readonly kind: 'enum'; readonly name: string; readonly symbols: readonly string[]; readonly open?: boolean }
   | { readonly kind: 'array'; readonly items: RType }
   | { readonly kind: 'map'; readonly values: RType }
   | { readonly kind: 'record'; readonly name: string; fields: readonly RField[] }
@@ -189,10 +190,15 @@ export function writeJson(t: RType, v: unknown, out: string[]): void {
   }
 }
 
-/** A union's value: which branch, and its value (the branch decides how it reads). */
-export interface UnionValue {
+/** A union's value: which branch, and its value (the branch decides how it reads). A class, so a record whose
+ * fields happen to be named "branch" and "value" is never taken for one. */
+export class UnionValue {
   readonly branch: number;
   readonly value: unknown;
+  constructor(branch: number, value: unknown) {
+    this.branch = branch;
+    this.value = value;
+  }
 }
 
 /** The JSON text of a decoded value (one line: every piece is escaped). */

@@ -24,6 +24,9 @@ export class EventShapeError extends SinkError {}
 /** Writing to S3 failed after the SDK's retries: thrown so the event source retries the whole batch. */
 export class UploadError extends SinkError {}
 
+/** The schema registry could not answer (SCHEMA_REGISTRY): the batch fails and is retried, never a dead letter. */
+export class RegistryUnavailableError extends SinkError {}
+
 /** A problem with one record: carried to the dead-letter stage, never thrown out of the handler. */
 export class RecordError extends SinkError {
   readonly stage: RecordStage;

@@ -12,7 +12,7 @@ import type { Context } from 'aws-lambda';
 import { loadSinkConfig, type SinkConfig } from '../shared/config.ts';
 import { MetricsNamespace, SinkServiceName } from '../shared/constants.ts';
 import { DecodedRecords, type KafkaRecord } from '../shared/decode.ts';
-import { ConfigError } from '../shared/errors.ts';
+import { ConfigError, RegistryUnavailableError } from '../shared/errors.ts';
 import { SinkPipeline, type BatchResult } from '../shared/pipeline.ts';
 import { addTopicDimension, addTopicNameDimension, serviceNameOf, topicOfRecords } from '../shared/metrics-dimensions.ts';
 import { ClaimConflictError } from '../shared/progress.ts';
@@ -85,6 +85,8 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
       metrics.addMetric('BatchFailures', MetricUnit.Count, 1);
       // Overlapping invocations (a rebalance, a lost commit): this one lost the claim and converges on its retry.
       if (err instanceof ClaimConflictError) metrics.addMetric('ClaimConflicts', MetricUnit.Count, 1);
+      // The schema registry did not answer (SCHEMA_REGISTRY): retried, never a dead letter.
+      if (err instanceof RegistryUnavailableError) metrics.addMetric('RegistryUnavailable', MetricUnit.Count, 1);
       throw err;
     }
     logger.info('batch written', {

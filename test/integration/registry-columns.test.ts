@@ -21,9 +21,24 @@ const PROTO = `syntax = "proto3"; package shop; import "google/protobuf/timestam
     message Item { string sku = 1; int32 qty = 2; } }
   enum Kind { KIND_UNKNOWN = 0; RETAIL = 5; }`;
 
+/** Times, local timestamps, a union of several types and a recursive record; v2 adds a field (evolution). */
+const MORE_V1 = {
+  type: 'record', name: 'More', fields: [
+    { name: 't_ms', type: { type: 'int', logicalType: 'time-millis' } },
+    { name: 't_us', type: { type: 'long', logicalType: 'time-micros' } },
+    { name: 'local', type: { type: 'long', logicalType: 'local-timestamp-millis' } },
+    { name: 'u', type: ['null', 'string', 'long', { type: 'record', name: 'P', fields: [{ name: 'x', type: 'int' }] }] },
+    { name: 'tree', type: { type: 'record', name: 'Node', fields: [{ name: 'v', type: 'int' }, { name: 'next', type: ['null', 'Node'] }] } },
+  ],
+};
+const MORE_V2 = { ...MORE_V1, fields: [...MORE_V1.fields, { name: 'added', type: 'string', default: 'x' }] };
+const more = (u: unknown) => ({ t_ms: 45_296_789, t_us: 45_296_789_012, local: 1_767_225_600_123, u, tree: { v: 1, next: { Node: { v: 2, next: null } } } });
+
 const schemas = new Map<string, RawSchema>([
   ['7', { type: 'AVRO', text: JSON.stringify(ORDER_V1), references: [] }],
   ['3', { type: 'PROTOBUF', text: PROTO, references: [] }],
+  ['11', { type: 'AVRO', text: JSON.stringify(MORE_V1), references: [] }],
+  ['12', { type: 'AVRO', text: JSON.stringify(MORE_V2), references: [] }],
 ]);
 
 function protoValue(): Buffer {
@@ -101,5 +116,33 @@ describeS3('registry schemas as columns, read back by fastavro, pyarrow and Pyth
     expect(cell('id')).toBe(String(2n ** 62n + 7n));
     expect(JSON.parse(cell('customer'))).toEqual({ name: 'Zoë "Z"\n', tier: 'SILVER' });
     expect([cell('note'), cell('price'), cell('at'), cell('day'), cell('ratio')]).toEqual(['hi', '-1.23', '2026-01-01T00:00:00.123Z', '2026-01-01', 'NaN']);
+  });
+
+  it('times, local timestamps, a union of several types, recursion, and a new schema version as a new object with its new column', async () => {
+    const values = [
+      confluent(11, avroType(MORE_V1).toBuffer(more({ string: 's' }))), confluent(11, avroType(MORE_V1).toBuffer(more({ P: { x: 5 } }))),
+      confluent(12, avroType(MORE_V2).toBuffer({ ...more({ long: 2n ** 60n }), added: 'y' })), confluent(12, avroType(MORE_V2).toBuffer({ ...more(null), added: 'z' })),
+    ];
+    for (const [format, compression] of [['parquet', 'zstd'], ['avro', 'deflate']] as const) {
+      const { bucket, keys } = await write(format, compression, values);
+      expect(keys).toHaveLength(2);
+      const [v1, v2] = (await Promise.all(keys.map((k) => readObject(s3, bucket, k, format)))) as Doc[];
+      expect(v1.rows.map((r) => 'added' in r)).toEqual([false, false]);
+      expect(v2.rows.map((r) => r.added)).toEqual(['y', 'z']);
+      if (format === 'parquet') {
+        const types = Object.fromEntries((v1.schema as { name: string; type: string }[]).map((f) => [f.name, f.type]));
+        expect(types).toMatchObject({
+          t_ms: 'time32[ms]', t_us: 'time64[us]', local: 'timestamp[ms]', u: 'struct<member0: string, member1: int64, member2: struct<x: int32 not null>>',
+          tree: 'struct<v: int32 not null, next: string>',
+        });
+        expect(v1.rows.map((r) => r.u)).toEqual([{ member0: 's', member1: null, member2: null }, { member0: null, member1: null, member2: { x: 5 } }]);
+        expect(v2.rows.map((r) => r.u)).toEqual([{ member0: null, member1: 2n ** 60n, member2: null }, null]);
+        expect(v1.rows[0]).toMatchObject({ t_ms: '12:34:56.789000', t_us: '12:34:56.789012', local: '2026-01-01T00:00:00.123', tree: { v: 1, next: '{"v":2,"next":null}' } });
+      } else {
+        expect(v1.rows.map((r) => r.u)).toEqual(['s', { x: 5 }]);
+        expect(v2.rows.map((r) => r.u)).toEqual([2n ** 60n, null]);
+        expect(v1.rows[0]).toMatchObject({ t_ms: '12:34:56.789000', t_us: '12:34:56.789012', local: '2026-01-01T00:00:00.123', tree: { v: 1, next: { v: 2, next: null } } });
+      }
+    }
   });
 });

@@ -9,7 +9,7 @@
  */
 import { GetSchemaVersionCommand, GlueClient } from '@aws-sdk/client-glue';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SinkError } from '../errors.ts';
+import { RegistryUnavailableError } from '../errors.ts';
 
 export type SchemaType = 'AVRO' | 'PROTOBUF' | 'JSON';
 
@@ -22,8 +22,7 @@ export interface RawSchema {
   readonly source?: string;
 }
 
-/** The registry could not answer: the batch fails and is retried (never a dead letter). */
-export class RegistryUnavailableError extends SinkError {}
+export { RegistryUnavailableError };
 
 /** The registry's final answer that a schema does not exist (or is not one this sink may read), with the reason. */
 export interface MissingSchema {

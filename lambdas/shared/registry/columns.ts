@@ -171,7 +171,7 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
       };
     }
     case 'union': {
-      // Several types: a group of one optional member per non-null branch (the null branch: every member null).
+      // Several types: a group of one optional member per non-null branch (the null branch: the group is null).
       const members = t.branches.map((b, i) => ({ i, node: b.kind === 'null' ? undefined : parquetNode(b, open) })).filter((m) => m.node);
       return {
         elements: (name, repetition_type) => [
@@ -181,6 +181,7 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
         convert: (v) => {
           if (v === null || v === undefined) return v;
           const [branch, value] = unionParts(t, v);
+          if (branch < 0 || t.branches[branch].kind === 'null') return null;
           const out: Record<string, unknown> = {};
           members.forEach((m, k) => { out[`member${k}`] = m.i === branch ? m.node!.convert(value) : null; });
           return out;

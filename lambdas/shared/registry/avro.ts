@@ -19,6 +19,9 @@ const LOGICAL_ON: Record<string, readonly string[]> = {
 
 type Json = Record<string, unknown>;
 
+/** Items of arrays and maps one value may hold beyond one per payload byte (see Reader.items). */
+const MAX_ITEMS = 1_000_000;
+
 /**
  * Compiles an Avro schema to a type tree. `references` are the schemas it names (Confluent schema references), in
  * the order they must be read (a reference's own references first). Throws Error when the schema is not Avro.
@@ -104,9 +107,13 @@ function compile(s: unknown, namespace: string, named: Map<string, RType>): RTyp
 class Reader {
   pos: number;
   private readonly buf: Buffer;
+  /** Array and map items left to read: an item of a type that takes no bytes (null, an empty record) costs time
+   * but no payload, so the payload's size alone does not bound the work. */
+  private items: number;
   constructor(buf: Buffer, pos: number) {
     this.buf = buf;
     this.pos = pos;
+    this.items = MAX_ITEMS + buf.length;
   }
 
   fail(why: string): never {
@@ -181,10 +188,19 @@ class Reader {
         n = -n;
         this.long(); // the block's size in bytes, for readers that skip
       }
-      // Each item takes at least... nothing (null items): bound the count by what a payload can mean.
-      if (n > 10_000_000) this.fail(`a block of ${n} items`);
+      this.items -= n;
+      if (this.items < 0) this.fail(`arrays and maps hold more than ${MAX_ITEMS} items beyond one per payload byte`);
       for (let i = 0; i < n; i++) each();
     }
+  }
+
+  /** A decimal's bytes hold at most what its precision needs (its text would otherwise cost time for nothing). */
+  decimal(t: RType, b: Buffer): Buffer {
+    const l = 'logical' in t ? t.logical : undefined;
+    if (l?.kind === 'decimal' && b.length > Math.ceil((l.precision * Math.log2(10) + 1) / 8)) {
+      this.fail(`a decimal(${l.precision}, ${l.scale}) of ${b.length} bytes, more than its precision allows`);
+    }
+    return b;
   }
 
   value(t: RType, depth: number): unknown {
@@ -212,9 +228,9 @@ class Reader {
         this.pos += 8;
         return v;
       }
-      case 'bytes': return this.bytes(this.count('bytes'));
+      case 'bytes': return this.decimal(t, this.bytes(this.count('bytes')));
       case 'string': return this.string();
-      case 'fixed': return this.bytes(t.size);
+      case 'fixed': return this.decimal(t, this.bytes(t.size));
       case 'enum': {
         const i = this.int();
         if (i < 0 || i >= t.symbols.length) this.fail(`enum ${t.name} has no symbol ${i}`);

@@ -57,7 +57,22 @@ describe('Avro values of a Confluent registry', () => {
     const d = new RegistryDecoder(settings(), new MapFetcher(new Map([['2', { type: 'AVRO', text: JSON.stringify(arr), references: [] }]])));
     const bytes = confluent(2, Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x0f])); // 2^31 - 1 items of null
     await d.prefetch([{ key: null, value: bytes }]);
-    expect(() => d.decode(bytes, 'value')).toThrow(/block of \d+ items/);
+    expect(() => d.decode(bytes, 'value')).toThrow(/more than 1000000 items/);
+    // Many blocks of a million nulls each (3 bytes a block): the total is bounded, not each block.
+    const block = Buffer.from([0x80, 0x89, 0x7a]); // zigzag 1,000,000
+    const many = confluent(2, Buffer.concat([...Array(1000).fill(block), Buffer.from([0])]));
+    // Unbounded, these 10^9 items would take minutes and gigabytes (the test's timeout would fail it).
+    expect(() => d.decode(many, 'value')).toThrow(/more than 1000000 items/);
+  });
+
+  it('a decimal with more bytes than its precision needs is refused before its text is made', async () => {
+    const s = { type: 'bytes', logicalType: 'decimal', precision: 9, scale: 2 };
+    const d = new RegistryDecoder(settings(), new MapFetcher(new Map([['4', { type: 'AVRO', text: JSON.stringify(s), references: [] }]])));
+    const ok = confluent(4, Buffer.from([8, 0x05, 0xf5, 0xe0, 0xff])); // 4 bytes
+    const huge = confluent(4, Buffer.concat([Buffer.from([0x80, 0x80, 0x08]), Buffer.alloc(65536, 0x7f)])); // 64 KiB of digits
+    await d.prefetch([{ key: null, value: ok }]);
+    expect(d.decode(ok, 'value').json).toBe('999999.99');
+    expect(() => d.decode(huge, 'value')).toThrow(/decimal\(9, 2\) of 65536 bytes, more than its precision allows/);
   });
 });
 

@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { Producer, ProduceAcks } from '@platformatic/kafka';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { RegistryUnavailableError } from '../../lambdas/shared/registry/index.ts';
+import { RegistryDecoder, RegistryUnavailableError } from '../../lambdas/shared/registry/index.ts';
 import { createSinkHandler } from '../../lambdas/sink/app.ts';
 import { type ApicurioRegistry, CCOMPAT_PATH, startApicurioOrSkipReason } from '../support/apicurio.ts';
 import { kafkaEvent } from '../support/events.ts';
@@ -339,7 +339,7 @@ describeKafka('schema registry (Confluent API) through Kafka and the runner', ({
           expect(Buffer.from(String(letters[0].key), 'base64')).toEqual(Buffer.from(keys[5]));
           expect(Buffer.from(String(letters[1].key), 'base64')).toEqual(Buffer.from(keys[6]));
           expect(letters[0].reason).toMatch(/^value is not framed for the schema registry: first byte 0x7b, expected the magic byte 0x00/);
-          expect(letters[1].reason).toMatch(new RegExp(`schema ID ${unknownId} is not in the schema registry`));
+          expect(letters[1].reason).toMatch(new RegExp(`names schema ${unknownId}, but the schema registry .* does not have it \\(404\\)`));
 
           // An independent reader sees the same lines.
           await expectSameRowsInPython(s3, bucket, [...avro, ...pb, ...js]);
@@ -461,8 +461,8 @@ describeS3('schema registry (AWS Glue in moto) through the sink handler', (s3) =
         expect(Buffer.from(String(letters[0].value), 'base64')).toEqual(unknown);
         expect(Buffer.from(String(letters[1].value), 'base64')).toEqual(foreign);
         expect(Buffer.from(String(letters[0].key), 'base64').toString()).toBe('k0-4');
-        expect(letters[0].reason).toContain(`schema version ${unknownVersion} is not in the AWS Glue Schema Registry`);
-        expect(letters[1].reason).toContain(`schema version ${foreignV.versionId} belongs to ${foreignV.schemaArn}, not to the configured registry ${registryArn}`);
+        expect(letters[0].reason).toContain(`names schema ${unknownVersion}, but the AWS Glue Schema Registry does not have that schema version`);
+        expect(letters[1].reason).toContain(`names schema ${foreignV.versionId}, but that schema version belongs to ${foreignV.schemaArn}, not to the configured registry ${registryArn}`);
 
         await expectSameRowsInPython(s3, bucket, objects);
 
@@ -475,5 +475,43 @@ describeS3('schema registry (AWS Glue in moto) through the sink handler', (s3) =
         await proxy.stop();
       }
     }, 60_000);
+  });
+});
+
+describe('schema registry (Confluent API): what producers register besides plain schemas', () => {
+  describe.skipIf(!apicurio)(`Apicurio Registry${skipped(apicurioStarted.value)}`, () => {
+    /** Registers a schema under a subject through the Confluent-compatible REST API; returns its ID. */
+    async function register(subject: string, body: Record<string, unknown>): Promise<number> {
+      const res = await fetch(`${apicurio!.url}/subjects/${encodeURIComponent(subject)}/versions`, {
+        method: 'POST', headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' }, body: JSON.stringify(body),
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+      return ((await res.json()) as { id: number }).id;
+    }
+
+    it('an Avro schema that references a type of another subject, and a Protobuf schema registered as its descriptor, decode', async () => {
+      const suffix = randomUUID().slice(0, 8);
+      const address = { type: 'record', name: 'Address', namespace: 'com.acme', fields: [{ name: 'city', type: 'string' }, { name: 'zip', type: ['null', 'long'], default: null }] };
+      await register(`address-${suffix}`, { schema: JSON.stringify(address) });
+      const order = { type: 'record', name: 'Shipment', namespace: 'com.acme', fields: [{ name: 'id', type: 'long' }, { name: 'to', type: 'com.acme.Address' }] };
+      const orderId = await register(`shipment-${suffix}-value`, { schema: JSON.stringify(order), references: [{ name: 'com.acme.Address', subject: `address-${suffix}`, version: 1 }] });
+      // The payload as any Avro writer encodes it: id 2^60 (zigzag varint), city "Köln", zip branch 1 = 50667.
+      const avsc = (await import('avsc')).default;
+      const type = avsc.Type.forSchema({ ...order, fields: [{ name: 'id', type: 'long' }, { name: 'to', type: address }] } as never, { wrapUnions: true, registry: {} });
+      const payload = type.toBuffer({ id: 2 ** 52, to: { city: 'Köln', zip: { long: 50667 } } });
+      const avroValue = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), payload]);
+      avroValue.writeInt32BE(orderId, 1);
+
+      const proto = await protobufProducer(apicurio!.url, `desc-${suffix}`, orderProto(), ORDER_PROTO_MESSAGE, { register: 'descriptor' });
+      const protoValue = await proto.serialize(orderProtoValue(1));
+
+      const decoder = new RegistryDecoder({ location: apicurio!.url, kind: 'confluent', value: true, key: false });
+      await decoder.prefetch([{ key: null, value: avroValue }, { key: null, value: protoValue }]);
+      expect(decoder.decode(avroValue, 'value').json).toBe(`{"id":${2 ** 52},"to":{"city":"Köln","zip":50667}}`);
+      const decoded = parseJsonExact(decoder.decode(protoValue, 'value').json) as Row;
+      expect(Object.keys(decoded).length).toBeGreaterThan(3);
+      const text = JSON.parse(JSON.stringify(orderProtoValue(1), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as Row;
+      for (const [k, v] of Object.entries(text)) if (typeof v === 'string') expect(String(decoded[k])).toBe(v);
+    });
   });
 });

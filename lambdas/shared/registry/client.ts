@@ -146,7 +146,7 @@ export class ConfluentFetcher implements SchemaFetcher {
 
   async fetch(id: string): Promise<RawSchema | MissingSchema> {
     const body = await this.get(`/schemas/ids/${encodeURIComponent(id)}`);
-    if (body === null) return { missing: `schema ID ${id} is not in the schema registry ${this.base}` };
+    if (body === null) return { missing: `the schema registry ${this.base} does not have it (404)` };
     return this.schemaOf(body, `schema id ${id}`, 0);
   }
 
@@ -199,7 +199,7 @@ export class GlueFetcher implements SchemaFetcher {
     try {
       out = await this.client.send(new GetSchemaVersionCommand({ SchemaVersionId: id }));
     } catch (err) {
-      if ((err as Error).name === 'EntityNotFoundException') return { missing: `schema version ${id} is not in the AWS Glue Schema Registry` };
+      if ((err as Error).name === 'EntityNotFoundException') return { missing: 'the AWS Glue Schema Registry does not have that schema version (EntityNotFoundException)' };
       throw new RegistryUnavailableError(`AWS Glue Schema Registry did not answer GetSchemaVersion ${id}: ${(err as Error).name}: ${(err as Error).message}`, { cause: err });
     }
     if (typeof out.SchemaDefinition !== 'string' || !SCHEMA_TYPES.has(String(out.DataFormat))) {
@@ -207,7 +207,7 @@ export class GlueFetcher implements SchemaFetcher {
     }
     // A version of another registry's schema: final for this record (the registry answered), not an outage.
     if (!out.SchemaArn?.startsWith(this.schemaPrefix)) {
-      return { missing: `schema version ${id} belongs to ${out.SchemaArn ?? 'another registry'}, not to the configured registry ${this.registryArn}` };
+      return { missing: `that schema version belongs to ${out.SchemaArn ?? 'another registry'}, not to the configured registry ${this.registryArn}` };
     }
     return { type: out.DataFormat as SchemaType, text: out.SchemaDefinition, references: [], source: `${out.SchemaArn} version ${out.VersionNumber ?? '?'}` };
   }

@@ -69,7 +69,8 @@ function compile(raw: RawSchema): Compiled {
       case 'JSON': return { format: 'JSON' };
     }
   } catch (err) {
-    return { format: 'broken', reason: `its ${raw.type} schema (${raw.source ?? 'from the registry'}) cannot be read: ${(err as Error).message}` };
+    const message = String((err as Error).message);
+    return { format: 'broken', reason: `its ${raw.type} schema (${raw.source ?? 'from the registry'}) cannot be read: ${message.length > 300 ? `${message.slice(0, 297)}...` : message}` };
   }
 }
 
@@ -159,7 +160,7 @@ export class RegistryDecoder {
     const schema = this.schemas.get(id);
     if (schema === undefined) {
       const m = this.missing.get(id);
-      throw new RecordError('decode', `${what} names ${m ? m.reason : `schema ${id}, which was not fetched`}`);
+      throw new RecordError('decode', `${what} names schema ${id}, but ${m ? m.reason : 'it was not fetched'}`);
     }
     switch (schema.format) {
       case 'broken': throw new RecordError('decode', `${what} names schema ${id}, but ${schema.reason}`);

@@ -14,6 +14,7 @@
  * the message that nests the indexed one (protoc adds a nested map-entry message per map field; protobufjs has none).
  */
 import protobuf from 'protobufjs';
+import descriptor from 'protobufjs/ext/descriptor/index.js';
 import { RecordError } from '../errors.ts';
 import { MAX_DEPTH, UnionValue, type RField, type RType } from './types.ts';
 
@@ -82,26 +83,88 @@ function isLongType(type: string): boolean {
   return type === 'int64' || type === 'uint64' || type === 'sint64' || type === 'fixed64' || type === 'sfixed64';
 }
 
+/** google/protobuf/*.proto (Timestamp, wrappers, Struct, …), as protoc knows them without an import path. */
+function withWellKnown(root: protobuf.Root): protobuf.Root {
+  for (const file of WELL_KNOWN) root.addJSON(protobuf.common.get(file)!.nested as never);
+  return root;
+}
+
+/** A FileDescriptorProto in base64: how a registry may hold a schema a serializer registered as its descriptor. */
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** One message of the schema's own file, with its nested messages in the order its file declares them. */
+interface OwnMessage {
+  readonly fullName: string;
+  readonly nested: readonly OwnMessage[];
+  /** protoc's map-entry message: named by indexes, never a value's message. */
+  readonly mapEntry: boolean;
+}
+
+interface DescriptorMessage { name: string; nestedType?: DescriptorMessage[]; options?: { mapEntry?: boolean } }
+interface DescriptorFile { package?: string; messageType?: DescriptorMessage[] }
+
+function descriptorOf(text: string): DescriptorFile | undefined {
+  const trimmed = text.trim();
+  if (!BASE64.test(trimmed) || trimmed.length % 4 !== 0) return undefined;
+  const type = (descriptor as unknown as { FileDescriptorProto: protobuf.Type }).FileDescriptorProto;
+  return type.decode(Buffer.from(trimmed, 'base64')) as unknown as DescriptorFile;
+}
+
 /**
- * Parses a Protobuf schema. `references` are the files it imports (name → .proto text), each parsed into the same
- * root; google/protobuf's well-known types come from protobufjs. Throws Error when the text is not a valid schema.
+ * The schema file's own messages. From a descriptor they come with protoc's map-entry messages where it puts them;
+ * from .proto text (protobufjs keeps no map-entry messages) those are added after a message's declared nested ones.
+ */
+function ownMessages(text: string): OwnMessage[] {
+  const file = descriptorOf(text);
+  if (file) {
+    const pkg = file.package ? `${file.package}.` : '';
+    const walk = (m: DescriptorMessage, prefix: string): OwnMessage => ({
+      fullName: `${prefix}${m.name}`, mapEntry: m.options?.mapEntry === true, nested: (m.nestedType ?? []).map((n) => walk(n, `${prefix}${m.name}.`)),
+    });
+    return (file.messageType ?? []).map((m) => walk(m, pkg));
+  }
+  const own = protobuf.parse(text, new protobuf.Root(), { keepCase: true });
+  const ns = (own.package ? own.root.lookup(own.package) : own.root) as protobuf.Namespace | null;
+  const walk = (t: protobuf.Type): OwnMessage => ({
+    fullName: fullNameOf(t), mapEntry: false,
+    nested: [
+      ...t.nestedArray.filter((n): n is protobuf.Type => n instanceof protobuf.Type).map(walk),
+      ...t.fieldsArray.filter((f) => f.map).map((f) => ({ fullName: `${fullNameOf(t)}.${mapEntryName(f.name)}`, mapEntry: true, nested: [] })),
+    ],
+  });
+  return (ns?.nestedArray ?? []).filter((n): n is protobuf.Type => n instanceof protobuf.Type).map(walk);
+}
+
+/**
+ * Adds one .proto file to `root`: its text, or (what Confluent's `format=serialized` gives and some registries
+ * store) its FileDescriptorProto in base64, which protobufjs resolves together with every file `root` holds.
+ * Returns the root that holds them all.
+ */
+function addFile(text: string, root: protobuf.Root): protobuf.Root {
+  const file = descriptorOf(text);
+  if (!file) {
+    protobuf.parse(text, root, { keepCase: true });
+    return root;
+  }
+  root.resolveAll();
+  const known = (root as unknown as { toDescriptor(syntax: string): { file: unknown[] } }).toDescriptor('proto3').file;
+  return (protobuf.Root as unknown as { fromDescriptor(set: unknown): protobuf.Root }).fromDescriptor({ file: [...known, file] });
+}
+
+/**
+ * Parses a Protobuf schema. `references` are the files it imports (name → .proto text or descriptor), each added to
+ * the same root; google/protobuf's well-known types come from protobufjs. Throws Error when it is not a valid schema.
  */
 export function compileProtobuf(text: string, references: ReadonlyMap<string, string> = new Map()): ProtobufSchema {
-  const root = new protobuf.Root();
-  // google/protobuf/*.proto (Timestamp, wrappers, Struct, …), as protoc knows them without an import path.
-  for (const file of WELL_KNOWN) root.addJSON(protobuf.common.get(file)!.nested as never);
+  let root = withWellKnown(new protobuf.Root());
   for (const [name, ref] of references) {
     if (name.startsWith('google/protobuf/')) continue; // protobufjs's own
-    protobuf.parse(ref, root, { keepCase: true });
+    root = addFile(ref, root);
   }
-  // The main file alone, to learn its own top-level messages in declaration order.
-  const own = protobuf.parse(text, new protobuf.Root(), { keepCase: true });
-  protobuf.parse(text, root, { keepCase: true });
+  root = addFile(text, root);
   root.resolveAll();
-  const pkg = own.package ?? '';
-  const ownNs = pkg === '' ? own.root : own.root.lookup(pkg);
-  const topNames = ((ownNs as protobuf.Namespace | null)?.nestedArray ?? []).filter((n) => n instanceof protobuf.Type).map((n) => n.name);
-  if (topNames.length === 0) throw new Error('the Protobuf schema defines no message');
+  const top = ownMessages(text);
+  if (top.length === 0) throw new Error('the Protobuf schema defines no message');
   const compiled = new Map<string, ProtobufMessage>();
   const plans = new Map<protobuf.Type, { type: RType; read: (m: unknown, depth: number) => unknown }>();
 
@@ -205,23 +268,23 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
     return c;
   };
 
-  // Glue's index: every message type of the file by full name, protoc's map-entry types included (named, never read).
-  let glueNames: string[] | undefined;
-  const allNames = (): string[] => {
-    if (glueNames) return glueNames;
-    const names: string[] = [];
-    const walk = (ns: protobuf.NamespaceBase): void => {
-      for (const n of ns.nestedArray) {
-        if (n instanceof protobuf.Type) {
-          names.push(fullNameOf(n));
-          for (const f of n.fieldsArray) if (f.map) names.push(`${fullNameOf(n)}.${mapEntryName(f.name)}`);
-        }
-        if (n instanceof protobuf.Namespace || n instanceof protobuf.Type) walk(n);
-      }
+  const lookup = (m: OwnMessage, what: string): protobuf.Type => {
+    if (m.mapEntry) throw new RecordError('decode', `Protobuf ${what} names ${m.fullName}, a map entry, not a message a value can be`);
+    return root.lookupType(m.fullName);
+  };
+
+  // Glue's index: every message type of the file by full name, protoc's map-entry types included.
+  let glueOrder: OwnMessage[] | undefined;
+  const sortedMessages = (): OwnMessage[] => {
+    if (glueOrder) return glueOrder;
+    const all: OwnMessage[] = [];
+    const walk = (m: OwnMessage): void => {
+      all.push(m);
+      m.nested.forEach(walk);
     };
-    walk(own.root);
-    glueNames = names.sort();
-    return glueNames;
+    top.forEach(walk);
+    glueOrder = all.sort((x, y) => (x.fullName < y.fullName ? -1 : x.fullName > y.fullName ? 1 : 0));
+    return glueOrder;
   };
 
   return {
@@ -229,26 +292,22 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
       const key = indexes.join('.');
       const known = compiled.get(key);
       if (known) return known;
-      let t: protobuf.Type | null = null;
-      let names = topNames;
-      let scope: protobuf.Namespace = (pkg === '' ? root : root.lookup(pkg)) as protobuf.Namespace;
+      let list: readonly OwnMessage[] = top;
+      let m: OwnMessage | undefined;
       for (const i of indexes) {
-        if (i >= names.length) throw new RecordError('decode', `Protobuf message indexes [${indexes.join(', ')}] name no message of the schema`);
-        t = scope.get(names[i]) as protobuf.Type;
-        scope = t;
-        names = t.nestedArray.filter((n) => n instanceof protobuf.Type).map((n) => n.name);
+        m = list[i];
+        if (m === undefined) throw new RecordError('decode', `Protobuf message indexes [${indexes.join(', ')}] name no message of the schema`);
+        list = m.nested;
       }
-      return compileType(key, t!);
+      return compileType(key, lookup(m!, `message indexes [${indexes.join(', ')}]`));
     },
     glueMessage(index) {
       const key = `glue:${index}`;
       const known = compiled.get(key);
       if (known) return known;
-      const names = allNames();
-      if (index >= names.length) throw new RecordError('decode', `Protobuf message index ${index} names no message of the schema (it has ${names.length})`);
-      const t = root.lookup(names[index]);
-      if (!(t instanceof protobuf.Type)) throw new RecordError('decode', `Protobuf message index ${index} names ${names[index]}, a map entry, not a message a value can be`);
-      return compileType(key, t);
+      const all = sortedMessages();
+      if (index >= all.length) throw new RecordError('decode', `Protobuf message index ${index} names no message of the schema (it has ${all.length})`);
+      return compileType(key, lookup(all[index], `message index ${index}`));
     },
   };
 }

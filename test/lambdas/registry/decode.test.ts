@@ -37,7 +37,7 @@ describe('Avro values of a Confluent registry', () => {
       [Buffer.concat([good, Buffer.from([1])]), /1 bytes are left after the value/],
       [Buffer.from('{"id":1}'), /not framed for the schema registry: first byte 0x7b/],
       [Buffer.from([0, 0, 0]), /too short/],
-      [confluent(8, Buffer.from([2])), /schema ID 8 is not in the schema registry/],
+      [confluent(8, Buffer.from([2])), /names schema 8, but the schema registry map does not have it/],
     ];
     await d.prefetch(cases.map(([value]) => ({ key: null, value })));
     for (const [bytes, reason] of cases) expect(() => d.decode(bytes, 'value')).toThrow(reason);

@@ -187,6 +187,11 @@ export class RegistryDecoder {
 
 /** One decoder per settings object (a function's configuration, made once per cold start): schemas outlive invocations. */
 const decoders = new WeakMap<RegistrySettings, RegistryDecoder>();
+/** Tests: the decoder `decoderFor` hands out for these settings (one with a fetcher of their own). */
+export function useDecoderFor(settings: RegistrySettings, decoder: RegistryDecoder): void {
+  decoders.set(settings, decoder);
+}
+
 export function decoderFor(settings: RegistrySettings): RegistryDecoder {
   let d = decoders.get(settings);
   if (!d) decoders.set(settings, (d = new RegistryDecoder(settings)));

@@ -353,6 +353,68 @@ describeKafka('schema registry (Confluent API) through Kafka and the runner', ({
   });
 });
 
+describeKafka('schema registry (Confluent API) through Kafka and the runner into columns', ({ bootstrap }) => {
+  describeS3('into versitygw', (s3) => {
+    describe.skipIf(!apicurio)(`Apicurio Registry${skipped(apicurioStarted.value)}`, () => {
+      it('parquet and avro: the registry\'s nested types as pyarrow and fastavro read them, a new version in an object with its new column', async () => {
+        const url = apicurio!.url;
+        const run = randomUUID().slice(0, 8);
+        const topic = `sr-cols-${run}`;
+        const [v1] = await Promise.all([avroProducer(url, topic, ORDER_AVRO_V1), createTopic(bootstrap, topic, 1)]);
+        const v2 = await avroProducer(url, topic, ORDER_AVRO_V2);
+        const values = [
+          await v1.serialize(orderAvroValue(0)), await v1.serialize(orderAvroValue(1)),
+          await v2.serialize({ ...orderAvroValue(2), channel: 'app' }),
+        ];
+        const producer = new Producer({ clientId: 'schema-registry-columns', bootstrapBrokers: [bootstrap], acks: ProduceAcks.ALL });
+        try {
+          await producer.send({ messages: values.map((value) => ({ topic, partition: 0, value })) });
+        } finally {
+          await producer.close();
+        }
+        for (const format of ['parquet', 'avro'] as const) {
+          const bucket = `sr-cols-${format}-${run}`;
+          await createBucket(s3, bucket);
+          const proc = spawn(process.execPath, [
+            'bin/runner.ts', '--brokers', bootstrap, '--topics', topic, '--group', `g-${format}-${run}`,
+            '--bucket', bucket, '--s3-endpoint', s3.endpoint, '--stop-after', String(values.length),
+          ], {
+            cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+            env: {
+              ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region,
+              FORMAT: format, KEY_TEMPLATE: '{{topic}}/{{topic}}+{{partition}}+{{start_offset}}', SCHEMA_REGISTRY: url, FIELDS: 'value,offset',
+            },
+          });
+          let stderr = '';
+          proc.stderr.on('data', (d) => (stderr += d));
+          const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+          expect(code, stderr).toBe(0);
+          const keys = await listKeys(s3ClientFor(s3), bucket, 'topics/');
+          expect(keys).toHaveLength(2); // v1 (offsets 0-1), v2 (offset 2)
+          const [a, b] = (await Promise.all(keys.map((k) => readObject(s3, bucket, k, format)))) as { rows: Row[]; schema: unknown }[];
+          expect(a.rows.map((r) => r._kafka_offset)).toEqual([0, 1]);
+          expect(a.rows.every((r) => !('channel' in r))).toBe(true);
+          expect(b.rows.map((r) => r.channel)).toEqual(['app']);
+          const expected = avroOrderJson(0);
+          expect(a.rows[0].id).toEqual(expected.id);
+          if (format === 'parquet') {
+            const types = Object.fromEntries((a.schema as { name: string; type: string }[]).map((f) => [f.name, f.type]));
+            expect(types.customer).toMatch(/^struct<name: string not null, email: string, address: struct<street: string not null, city: string not null, zip: string>/);
+            expect(types.lines).toMatch(/^list<element: struct<sku: string not null, quantity: int32 not null, unit_price: decimal128\(12, 2\) not null/);
+            expect(types.counters).toMatch(/^map<string, int64/);
+            expect(types.placed_at).toBe('timestamp[ms, tz=UTC]');
+            expect(types.note).toMatch(/^struct<member0: string, member1: struct<message: string not null, wrap: bool not null>>$/);
+          } else {
+            const fields = (a.schema as { fields: { name: string; type: unknown }[] }).fields;
+            expect(JSON.stringify(fields.find((f) => f.name === 'lines')!.type)).toContain('"logicalType":"decimal","precision":12,"scale":2');
+            expect(a.rows[0].customer).toEqual(expected.customer);
+          }
+        }
+      }, 60_000);
+    });
+  });
+});
+
 describeS3('schema registry (AWS Glue in moto) through the sink handler', (s3) => {
   describe.skipIf(!moto)(`moto Glue Schema Registry${skipped(motoStarted.value)}`, () => {
     it('decodes Avro (two versions, plain and zlib), JSON and Protobuf; fails the batch while Glue is down; writes it once after', async () => {

@@ -39,6 +39,15 @@ const schemas = new Map<string, RawSchema>([
   ['3', { type: 'PROTOBUF', text: PROTO, references: [] }],
   ['11', { type: 'AVRO', text: JSON.stringify(MORE_V1), references: [] }],
   ['12', { type: 'AVRO', text: JSON.stringify(MORE_V2), references: [] }],
+  ['20', { type: 'JSON', text: JSON.stringify({
+    type: 'object', title: 'Event', required: ['id'],
+    properties: {
+      id: { type: 'integer' }, at: { type: 'string', format: 'date-time' }, day: { type: 'string', format: 'date' },
+      where: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, tags: { type: 'array', items: { type: 'string' } },
+      score: { type: ['number', 'null'] }, free: {},
+    },
+  }), references: [] }],
+  ['21', { type: 'JSON', text: JSON.stringify({ type: 'object', properties: { 'a-b': { type: 'string' }, ok: { type: 'string' } } }), references: [] }],
 ]);
 
 function protoValue(): Buffer {
@@ -143,6 +152,31 @@ describeS3('registry schemas as columns, read back by fastavro, pyarrow and Pyth
         expect(v2.rows.map((r) => r.u)).toEqual([2n ** 60n, null]);
         expect(v1.rows[0]).toMatchObject({ t_ms: '12:34:56.789000', t_us: '12:34:56.789012', local: '2026-01-01T00:00:00.123', tree: { v: 1, next: { v: 2, next: null } } });
       }
+    }
+  });
+
+  it('JSON Schema values: the schema as columns (records, arrays, date-times, dates, JSON text for what has no type)', async () => {
+    const value = confluent(20, Buffer.from('{"id":9223372036854775807,"at":"2026-01-01T01:00:00.5+01:00","day":"2026-01-02","where":{"city":"Bern"},"tags":["a","b"],"score":null,"free":{"x":[1,2]}}'));
+    const { bucket, keys } = await write('parquet', 'snappy', [value]);
+    const doc = (await readObject(s3, bucket, keys[0], 'parquet')) as Doc;
+    const types = Object.fromEntries((doc.schema as { name: string; type: string }[]).map((f) => [f.name, f.type]));
+    expect(types).toMatchObject({ id: 'int64', at: 'timestamp[us, tz=UTC]', day: 'date32[day]', where: 'struct<city: string not null>', tags: 'list<element: string not null>', score: 'double', free: 'string' });
+    expect(doc.rows[0]).toMatchObject({ id: 9223372036854775807n, at: '2026-01-01T00:00:00.500000+00:00', day: '2026-01-02', where: { city: 'Bern' }, tags: ['a', 'b'], score: null, free: '{"x":[1,2]}' });
+    const avro = await write('avro', 'snappy', [value]);
+    const a = (await readObject(s3, avro.bucket, avro.keys[0], 'avro')) as Doc;
+    expect(a.rows[0]).toMatchObject({ id: 9223372036854775807n, where: { city: 'Bern' }, tags: ['a', 'b'], free: '{"x":[1,2]}' });
+  });
+
+  it('a JSON Schema property Avro cannot name is a dead letter in avro, and a column in parquet', async () => {
+    const value = confluent(21, Buffer.from('{"a-b":"x","ok":"y"}'));
+    const bucket = 'reg-cols-avro-names';
+    await createBucket(s3, bucket);
+    for (const format of ['avro', 'parquet']) {
+      const cfg = loadSinkConfig({ BUCKET_NAME: bucket, FORMAT: format, S3_ENDPOINT: s3.endpoint, SCHEMA_REGISTRY: 'http://127.0.0.1:1', PREFIX: `${format}/`, ERROR_PREFIX: `dl-${format}/`, STATE_PREFIX: `cp-${format}/` });
+      const pipeline = new SinkPipeline(cfg, client);
+      pipeline.useRegistry(new RegistryDecoder(cfg.registry!, new MapFetcher(schemas)));
+      const r = await pipeline.handle(kafkaEvent([{ offset: 0, value }]));
+      expect([format, r.written, r.deadLettered, r.encodeFallbacks]).toEqual(format === 'avro' ? ['avro', 0, 1, 0] : ['parquet', 1, 0, 0]);
     }
   });
 });

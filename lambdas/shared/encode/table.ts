@@ -10,7 +10,7 @@ import type { SinkConfig } from '../config.ts';
 import { Limits, MetadataColumnPrefix } from '../constants.ts';
 import type { SinkRecord } from '../convert.ts';
 import type { RType } from '../registry/types.ts';
-import { inferTable, type Column, type FieldRow, type TableSchema } from '../schema.ts';
+import { AVRO_NAME, inferTable, type Column, type FieldRow, type TableSchema } from '../schema.ts';
 
 /** Full names of the named types in a registry type. */
 function registryNames(t: RType, out = new Set<string>()): Set<string> {
@@ -119,9 +119,31 @@ function registryRecordOf(records: readonly SinkRecord[]): Extract<RType, { kind
   return undefined;
 }
 
+/** A field name inside a registry type that Avro cannot hold (JSON Schema properties may be any text), or undefined. */
+function badAvroName(t: RType, seen = new Set<RType>()): string | undefined {
+  if (seen.has(t)) return undefined;
+  seen.add(t);
+  if (t.kind === 'record') {
+    for (const f of t.fields) {
+      if (!AVRO_NAME.test(f.name)) return f.name;
+      const bad = badAvroName(f.type, seen);
+      if (bad !== undefined) return bad;
+    }
+  }
+  if (t.kind === 'array') return badAvroName(t.items, seen);
+  if (t.kind === 'map') return badAvroName(t.values, seen);
+  if (t.kind === 'union') for (const b of t.branches) { const bad = badAvroName(b, seen); if (bad !== undefined) return bad; }
+  return undefined;
+}
+
 export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTable {
   // SCHEMA_REGISTRY without AVRO_SCHEMA: the registry's record type gives the value columns, nothing is inferred.
   const registry = cfg.schema || !cfg.fields.includes('value') || cfg.valueEncoding !== 'json' ? undefined : registryRecordOf(all);
+  const badName = registry && cfg.format === 'avro' ? badAvroName(registry) : undefined;
+  if (badName !== undefined) {
+    const reason = `the value's schema has a field named ${JSON.stringify(badName)}, which is not a valid Avro name ([A-Za-z_][A-Za-z0-9_]*); write it as parquet or jsonl`;
+    return { table: { name: 'KafkaRecord', columns: [], data: [], rowCount: 0 }, rejected: all.map((record) => ({ record, reason })) };
+  }
   const inferred = inferredColumns(cfg) && registry === undefined;
   const { kept: records, rejected } = inferred ? admit(all) : { kept: [...all], rejected: [] };
   const columns: Column[] = [];

@@ -9,10 +9,13 @@
  * - the registry not answering (network, timeout, throttling, 5xx, refused credentials) → RegistryUnavailableError
  *   from `prefetch`: the batch fails before anything is written, and the event source retries it.
  */
+import { isUtf8 } from 'node:buffer';
 import type { KafkaRecord } from '../decode.ts';
+import { parseJsonExact } from '../json.ts';
 import { RecordError } from '../errors.ts';
 import { compileAvro, decodeAvro } from './avro.ts';
 import { ConfluentFetcher, GlueFetcher, type MissingSchema, type RawSchema, type SchemaFetcher } from './client.ts';
+import { compileJsonSchema, valueOf, type JsonSchemaCompiled } from './json-schema.ts';
 import { compileProtobuf, type ProtobufSchema } from './protobuf.ts';
 import { jsonOf, type RType } from './types.ts';
 import { readGlueMessageIndex, readMessageIndexes, unframe, type RegistryKind } from './wire.ts';
@@ -36,7 +39,7 @@ export interface RegistrySettings {
 type Compiled =
   | { readonly format: 'AVRO'; readonly type: RType }
   | { readonly format: 'PROTOBUF'; readonly schema: ProtobufSchema }
-  | { readonly format: 'JSON' }
+  | { readonly format: 'JSON'; readonly schema: JsonSchemaCompiled }
   | { readonly format: 'broken'; readonly reason: string };
 
 /** What decoding one value or key gives. */
@@ -66,7 +69,7 @@ function compile(raw: RawSchema): Compiled {
     switch (raw.type) {
       case 'AVRO': return { format: 'AVRO', type: compileAvro(raw.text, raw.references.map((r) => r.text)) };
       case 'PROTOBUF': return { format: 'PROTOBUF', schema: compileProtobuf(raw.text, new Map(raw.references.map((r) => [r.name, r.text]))) };
-      case 'JSON': return { format: 'JSON' };
+      case 'JSON': return { format: 'JSON', schema: compileJsonSchema(raw.text, raw.references) };
     }
   } catch (err) {
     const message = String((err as Error).message);
@@ -164,7 +167,22 @@ export class RegistryDecoder {
     }
     switch (schema.format) {
       case 'broken': throw new RecordError('decode', `${what} names schema ${id}, but ${schema.reason}`);
-      case 'JSON': return { json: framed.payload.subarray(framed.offset).toString('utf8'), schemaId: id };
+      case 'JSON': {
+        const bytes = framed.payload.subarray(framed.offset);
+        if (!isUtf8(bytes)) throw new RecordError('decode', `${what} is not valid UTF-8, so not the JSON its JSON Schema describes`);
+        const json = bytes.toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(json);
+        } catch (err) {
+          throw new RecordError('decode', `${what} is not valid JSON (${(err as Error).message})`);
+        }
+        const problem = schema.schema.validate(parsed);
+        if (problem !== null) throw new RecordError('decode', `${what} does not hold to its JSON Schema (${id}): ${problem}`);
+        const type = schema.schema.type;
+        if (!type) return { json, schemaId: id };
+        return { json, schemaId: id, type, value: valueOf(type, parseJsonExact(json), what) };
+      }
       case 'AVRO': {
         const value = decodeAvro(schema.type, framed.payload, framed.offset);
         return { json: jsonOf(schema.type, value), schemaId: id, type: schema.type, value };

@@ -111,6 +111,53 @@ describe('Protobuf values', () => {
   });
 });
 
+describe('JSON Schema values', () => {
+  const schema = {
+    $schema: 'http://json-schema.org/draft-07/schema#', title: 'Order', type: 'object', required: ['id', 'sku'],
+    properties: {
+      id: { type: 'integer' }, sku: { type: 'string', pattern: '^(a+)+$' }, at: { type: 'string', format: 'date-time' },
+      tags: { type: 'array', items: { type: 'string' } }, extra: { type: 'object', additionalProperties: { type: 'number' } },
+      ship: { oneOf: [{ type: 'null' }, { type: 'object', properties: { city: { type: 'string' } } }] }, any: {},
+    },
+  };
+  const frame = (value: string) => confluent(5, Buffer.from(value));
+  const decoder = () => new RegistryDecoder(settings(), new MapFetcher(new Map([['5', { type: 'JSON', text: JSON.stringify(schema), references: [] }]])));
+
+  it('validates each value and maps the schema to columns; exact integers and date-times kept', async () => {
+    const d = decoder();
+    const good = frame('{"id":9223372036854775807,"sku":"aaa","at":"2026-01-01T01:00:00.123456+01:00","tags":["x"],"extra":{"k":1.5},"ship":{"city":"Bern"},"any":[1,{"b":2}]}');
+    await d.prefetch([{ key: null, value: good }]);
+    const out = d.decode(good, 'value');
+    expect(out.json).toContain('9223372036854775807');
+    const t = out.type as Extract<typeof out.type, { kind: 'record' }>;
+    expect(t.fields.map((f) => [f.name, f.type.kind])).toEqual([['id', 'long'], ['sku', 'string'], ['at', 'union'], ['tags', 'union'], ['extra', 'union'], ['ship', 'union'], ['any', 'json']]);
+    expect(out.value).toMatchObject({ id: 9223372036854775807n, at: 1767225600123456n, tags: ['x'], extra: { k: 1.5 }, ship: { city: 'Bern' }, any: [1, { b: 2 }] });
+  });
+
+  it('a value that does not hold to its schema, is not JSON or not UTF-8 is a dead letter; a hostile pattern runs in linear time', async () => {
+    const d = decoder();
+    const cases: [Buffer, RegExp][] = [
+      [frame('{"sku":"a"}'), /does not hold to its JSON Schema \(5\): value must have required property 'id'/],
+      [frame('{"id":1.5,"sku":"a"}'), /value\/id must be integer/],
+      [frame('{"id":1,"sku":"a","at":"yesterday"}'), /value\/at must match format "date-time"/],
+      [frame('{"id":1,'), /is not valid JSON/],
+      [Buffer.concat([confluent(5, Buffer.from('{"id":1,"sku":"')), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]), /not valid UTF-8/],
+      // (a+)+$ on a long run of a's and one b: exponential for a backtracking engine, linear for RE2.
+      [frame(`{"id":1,"sku":"${'a'.repeat(50_000)}b"}`), /value\/sku must match pattern/],
+    ];
+    await d.prefetch(cases.map(([value]) => ({ key: null, value })));
+    for (const [bytes, reason] of cases) expect(() => d.decode(bytes, 'value')).toThrow(reason);
+  });
+
+  it('a schema whose pattern RE2 cannot run names the problem in its values\' dead letters', async () => {
+    const lookahead = { type: 'object', properties: { p: { type: 'string', pattern: '^(?=a)' } } };
+    const d = new RegistryDecoder(settings(), new MapFetcher(new Map([['6', { type: 'JSON', text: JSON.stringify(lookahead), references: [] }]])));
+    const v = confluent(6, Buffer.from('{"p":"a"}'));
+    await d.prefetch([{ key: null, value: v }]);
+    expect(() => d.decode(v, 'value')).toThrow(/its JSON schema .* cannot be read: Ajv cannot use it/);
+  });
+});
+
 describe('AWS Glue framing', () => {
   const uuid = '0f8fad5b-d9cb-469f-a165-70867728950e';
   const glue = (compression: number, payload: Buffer) => Buffer.concat([Buffer.from([3, compression]), Buffer.from(uuid.replaceAll('-', ''), 'hex'), payload]);

@@ -1,0 +1,193 @@
+/**
+ * JSON Schema values of a registry: each value validated against its schema (Ajv, the draft its `$schema` names:
+ * 2020-12, 2019-09, else draft-07), and the schema mapped to a type tree so avro, parquet and csv get the registry's
+ * columns as for Avro and Protobuf.
+ *
+ * Patterns (`pattern`, `patternProperties`) run on RE2 (re2js): linear time whatever a producer's schema or value
+ * holds; a pattern RE2 cannot run (lookaround, backreferences) makes the schema unreadable (its values are dead
+ * letters naming it). Formats are checked by ajv-formats. Remote `$ref`s are not fetched: a schema's references come
+ * from the registry (schema references), by name.
+ *
+ * The mapping: an object with `properties` → a record of those fields in their order (a field not `required`, or
+ * whose type allows null, is nullable); an object with only `additionalProperties` → a map; an array with one
+ * `items` schema → an array; integer → long; number → double; boolean; string → string, with `format` date-time →
+ * timestamp-micros, date → date; a `oneOf`/`anyOf` of null and one schema → that schema, nullable; anything else
+ * (other unions, `allOf`, no type) → its JSON text.
+ */
+import { Ajv, type AnySchema, type ValidateFunction } from 'ajv';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { RE2JS } from 're2js';
+import { RecordError } from '../errors.ts';
+import { JsonText } from '../json.ts';
+import type { RField, RType } from './types.ts';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/** Ajv's RegExp engine on RE2. */
+const re2Engine = Object.assign((pattern: string) => {
+  const re = RE2JS.compile(pattern);
+  return { test: (s: string) => re.test(s) };
+}, { code: 're2' });
+
+export interface JsonSchemaCompiled {
+  /** null when the value holds to the schema, else the first problem. */
+  readonly validate: (value: unknown) => string | null;
+  /** The record type of the schema's values, when the schema is an object with properties (their columns). */
+  readonly type?: Extract<RType, { kind: 'record' }>;
+}
+
+type Schema = Record<string, unknown> | boolean;
+
+function ajvFor(schema: unknown): Ajv {
+  const draft = typeof (schema as { $schema?: unknown })?.$schema === 'string' ? String((schema as { $schema: string }).$schema) : '';
+  const opts = { strict: false, allErrors: false, code: { regExp: re2Engine }, validateSchema: false } as const;
+  const ajv = draft.includes('2020-12') ? new Ajv2020(opts) : draft.includes('2019-09') ? new Ajv2019(opts) : new Ajv(opts);
+  addFormats(ajv as Ajv);
+  return ajv as Ajv;
+}
+
+/** Compiles a JSON Schema (text) and its references (name → text). Throws Error when it cannot be used. */
+export function compileJsonSchema(text: string, references: readonly { readonly name: string; readonly text: string }[] = []): JsonSchemaCompiled {
+  const schema = JSON.parse(text) as Schema;
+  const ajv = ajvFor(schema);
+  const refs = new Map<string, Schema>();
+  for (const r of references) {
+    const s = JSON.parse(r.text) as Schema;
+    refs.set(r.name, s);
+    ajv.addSchema(s as AnySchema, r.name);
+  }
+  let fn: ValidateFunction;
+  try {
+    fn = ajv.compile(schema as AnySchema);
+  } catch (err) {
+    throw new Error(`Ajv cannot use it: ${(err as Error).message}`);
+  }
+  const validate = (value: unknown): string | null => {
+    if (fn(value)) return null;
+    const text = ajv.errorsText(fn.errors, { separator: '; ', dataVar: 'value' });
+    return text.length > 300 ? `${text.slice(0, 297)}...` : text;
+  };
+  const t = typeOf(schema, schema, refs, 'JsonValue', new Map());
+  return { validate, ...(t.kind === 'record' ? { type: t } : {}) };
+}
+
+/** A local JSON pointer (#/definitions/X, #/$defs/X) or a reference's name. */
+function resolveRef(ref: string, root: Schema, refs: ReadonlyMap<string, Schema>): Schema | undefined {
+  if (refs.has(ref)) return refs.get(ref);
+  if (!ref.startsWith('#')) return undefined;
+  let at: unknown = root;
+  for (const part of ref.slice(1).split('/').filter(Boolean)) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string, unknown>)[decodeURIComponent(part).replaceAll('~1', '/').replaceAll('~0', '~')];
+  }
+  return at as Schema | undefined;
+}
+
+const JSON_TYPE: RType = { kind: 'json' };
+const nullable = (t: RType): RType => (t.kind === 'union' || t.kind === 'json' ? t : { kind: 'union', branches: [{ kind: 'null' }, t] });
+const avroName = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
+
+function typeOf(s: Schema, root: Schema, refs: ReadonlyMap<string, Schema>, name: string, seen: Map<Schema, RType>): RType {
+  if (typeof s !== 'object' || s === null) return JSON_TYPE;
+  if (typeof s.$ref === 'string') {
+    const target = resolveRef(s.$ref, root, refs);
+    if (target === undefined) return JSON_TYPE;
+    // A schema that refers to itself: JSON text below the first level (Parquet cannot nest without end).
+    if (seen.has(target)) return JSON_TYPE;
+    return typeOf(target, refs.has(s.$ref) ? target : root, refs, name, seen);
+  }
+  for (const key of ['oneOf', 'anyOf'] as const) {
+    const list = s[key];
+    if (!Array.isArray(list)) continue;
+    const others = list.filter((b) => !(b && typeof b === 'object' && (b as Record<string, unknown>).type === 'null'));
+    return others.length === 1 && list.length === 2 ? nullable(typeOf(others[0] as Schema, root, refs, name, seen)) : JSON_TYPE;
+  }
+  if (s.allOf !== undefined || s.not !== undefined || s.if !== undefined) return JSON_TYPE;
+  let types = Array.isArray(s.type) ? (s.type as string[]) : typeof s.type === 'string' ? [s.type] : [];
+  if (types.length === 0 && Array.isArray(s.enum) && s.enum.every((v) => typeof v === 'string')) types = ['string'];
+  const withNull = types.includes('null');
+  const rest = types.filter((t) => t !== 'null');
+  if (rest.length !== 1) return withNull && rest.length === 0 ? { kind: 'null' } : JSON_TYPE;
+  let t: RType;
+  switch (rest[0]) {
+    case 'integer': t = { kind: 'long' }; break;
+    case 'number': t = { kind: 'double' }; break;
+    case 'boolean': t = { kind: 'boolean' }; break;
+    case 'string':
+      t = s.format === 'date-time' ? { kind: 'long', logical: { kind: 'timestamp-micros' } }
+        : s.format === 'date' ? { kind: 'int', logical: { kind: 'date' } } : { kind: 'string' };
+      break;
+    case 'array':
+      t = s.items && typeof s.items === 'object' && !Array.isArray(s.items) ? { kind: 'array', items: typeOf(s.items as Schema, root, refs, `${name}_item`, seen) } : JSON_TYPE;
+      break;
+    case 'object': {
+      const props = s.properties && typeof s.properties === 'object' ? (s.properties as Record<string, Schema>) : undefined;
+      if (!props || Object.keys(props).length === 0) {
+        const extra = s.additionalProperties;
+        t = extra && typeof extra === 'object' ? { kind: 'map', values: typeOf(extra as Schema, root, refs, `${name}_value`, seen) } : JSON_TYPE;
+        break;
+      }
+      const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
+      const fields: RField[] = [];
+      const rec: RType = { kind: 'record', name: avroName(typeof s.title === 'string' && name === 'JsonValue' ? s.title : name), fields };
+      seen.set(s, rec);
+      for (const [field, sub] of Object.entries(props)) {
+        const ft = typeOf(sub, root, refs, `${name}_${avroName(field)}`, seen);
+        fields.push({ name: field, type: required.has(field) ? ft : nullable(ft) });
+      }
+      seen.delete(s);
+      t = rec;
+      break;
+    }
+    default: return JSON_TYPE;
+  }
+  return withNull ? nullable(t) : t;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** A parsed JSON value (exact numbers: json.ts parseJsonExact) as plain data of its schema's type. */
+export function valueOf(t: RType, v: unknown, path: string): unknown {
+  if (v === null || v === undefined) return null;
+  switch (t.kind) {
+    case 'union': {
+      const i = t.branches.findIndex((b) => b.kind !== 'null');
+      return valueOf(t.branches[i], v, path);
+    }
+    case 'record': {
+      const o = v as Record<string, unknown>;
+      const out = Object.create(null) as Record<string, unknown>;
+      for (const f of t.fields) out[f.name] = Object.hasOwn(o, f.name) ? valueOf(f.type, o[f.name], `${path}.${f.name}`) : null;
+      return out;
+    }
+    case 'map': {
+      const out = Object.create(null) as Record<string, unknown>;
+      for (const k of Object.keys(v as object)) out[k] = valueOf(t.values, (v as Record<string, unknown>)[k], `${path}.${k}`);
+      return out;
+    }
+    case 'array': return (v as unknown[]).map((x, i) => valueOf(t.items, x, `${path}[${i}]`));
+    case 'long': {
+      if (t.logical?.kind === 'timestamp-micros') return micros(v as string, path);
+      if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) throw new RecordError('schema', `${path} ${v} is beyond a 64-bit integer column`);
+      if (typeof v !== 'number' && typeof v !== 'bigint') throw new RecordError('schema', `${path} is beyond a 64-bit integer column`);
+      return v;
+    }
+    case 'int': return Date.parse(`${v as string}T00:00:00Z`) / 86_400_000;
+    case 'double':
+      if (typeof v !== 'number') throw new RecordError('schema', `${path} ${String(typeof v === 'bigint' ? v : (v as { rawJSON: string }).rawJSON)} is not exactly a double (its digits would be lost; a string or integer field keeps them)`);
+      return v;
+    case 'json': return v instanceof JsonText ? JSON.parse(v.text) : v;
+    default: return v;
+  }
+}
+
+/** An RFC 3339 date-time as microseconds since the epoch (UTC). */
+function micros(text: string, path: string): bigint {
+  const m = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/.exec(text);
+  const ms = m ? Date.parse(`${m[1].replace(/[t ]/, 'T')}${m[3].toUpperCase()}`) : NaN;
+  if (!m || Number.isNaN(ms)) throw new RecordError('schema', `${path} ${JSON.stringify(text.slice(0, 40))} is not an RFC 3339 date-time`);
+  return BigInt(ms) * 1000n + BigInt((m[2] ?? '').slice(0, 6).padEnd(6, '0'));
+}

@@ -108,8 +108,13 @@ export async function forwardBatch(
         try {
           record = registry.decodeRecord(original).record;
         } catch (err) {
-          if (!(err instanceof RecordError)) throw err;
-          letters.push({ record: original, stage: err.stage, reason: err.message });
+          // Whatever decoding throws is about this record's bytes: a dead letter; one no check foresaw is counted.
+          if (err instanceof RecordError) letters.push({ record: original, stage: err.stage, reason: err.message });
+          else {
+            const e = err as Error;
+            letters.push({ record: original, stage: 'decode', reason: `unexpected ${e?.name ?? 'error'}: ${String(e?.message ?? err).slice(0, 300)}` });
+            result.unexpectedRecordErrors++;
+          }
           continue;
         }
       }

@@ -202,7 +202,11 @@ export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTa
     }
   }
   // The file's record is KafkaRecord, unless a registry type of the value is named so (Avro names are unique).
-  const name = cfg.schema?.name ?? (registry && registryNames(registry).has('KafkaRecord') ? 'KafkaRecordRow' : 'KafkaRecord');
+  let name = cfg.schema?.name ?? 'KafkaRecord';
+  if (registry && !cfg.schema) {
+    const taken = registryNames(registry);
+    for (let n = 1; taken.has(name); n++) name = `KafkaRecord_${n}`;
+  }
   const table = { name, namespace: cfg.schema?.namespace, columns, data, rowCount: records.length };
   // Rows of nothing: no columns at all (FIELDS=value and only empty values or tombstones), or a CSV row of one empty
   // cell, which is a blank line that CSV readers skip. Such records are set aside, never written invisibly.

@@ -8,7 +8,9 @@
  */
 import avro from 'avsc';
 import { RecordError } from '../errors.ts';
-import { MAX_DEPTH, UnionValue, type Logical, type RField, type RType } from './types.ts';
+import { bigintOfBytes, logicalInRange, MAX_DEPTH, UnionValue, type Logical, type RField, type RType } from './types.ts';
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 const PRIMITIVES = new Set(['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string']);
 const LOGICAL_ON: Record<string, readonly string[]> = {
@@ -19,8 +21,9 @@ const LOGICAL_ON: Record<string, readonly string[]> = {
 
 type Json = Record<string, unknown>;
 
-/** Items of arrays and maps one value may hold beyond one per payload byte (see Reader.items). */
+/** Values one payload may build beyond one per payload byte (see Reader.items). */
 const MAX_ITEMS = 1_000_000;
+const MAX_DECIMAL_PRECISION = 1000;
 
 /**
  * Compiles an Avro schema to a type tree. `references` are the schemas it names (Confluent schema references), in
@@ -52,6 +55,8 @@ function logicalOf(s: Json, base: string): Logical | undefined {
     const precision = Number(s.precision);
     const scale = s.scale === undefined ? 0 : Number(s.scale);
     if (!Number.isInteger(precision) || precision < 1 || !Number.isInteger(scale) || scale < 0 || scale > precision) return undefined;
+    // Readers hold 38 (decimal128) or 76 (decimal256) digits; far beyond, the digits' text costs time for nothing.
+    if (precision > MAX_DECIMAL_PRECISION) throw new Error(`decimal precision ${precision} is beyond ${MAX_DECIMAL_PRECISION} digits`);
     return { kind: 'decimal', precision, scale };
   }
   if (l === 'uuid' && base === 'fixed' && s.size !== 16) return undefined;
@@ -107,8 +112,9 @@ function compile(s: unknown, namespace: string, named: Map<string, RType>): RTyp
 class Reader {
   pos: number;
   private readonly buf: Buffer;
-  /** Array and map items left to read: an item of a type that takes no bytes (null, an empty record) costs time
-   * but no payload, so the payload's size alone does not bound the work. */
+  /** Values left to build: a value of a type that takes no bytes (null, an empty record, a record of such) costs
+   * time and memory but no payload, so the payload's size alone does not bound the work (a schema that nests one
+   * record type twice per level doubles the values per level). */
   private items: number;
   constructor(buf: Buffer, pos: number) {
     this.buf = buf;
@@ -188,23 +194,53 @@ class Reader {
         n = -n;
         this.long(); // the block's size in bytes, for readers that skip
       }
-      this.items -= n;
-      if (this.items < 0) this.fail(`arrays and maps hold more than ${MAX_ITEMS} items beyond one per payload byte`);
+      if (n > this.items) this.tooMany();
       for (let i = 0; i < n; i++) each();
     }
   }
 
-  /** A decimal's bytes hold at most what its precision needs (its text would otherwise cost time for nothing). */
+  tooMany(): never {
+    this.fail(`the value holds more than ${MAX_ITEMS} values beyond one per payload byte (arrays, maps, or a schema that repeats nested records)`);
+  }
+
+  /**
+   * A decimal's digits fit its precision (readers such as pyarrow refuse more; fastavro reads a wrong number). Writers
+   * sign-extend to a fixed's size or add sign bytes, so those are skipped before the digits are counted, which keeps
+   * the count's cost bounded by the precision.
+   */
   decimal(t: RType, b: Buffer): Buffer {
     const l = 'logical' in t ? t.logical : undefined;
-    if (l?.kind === 'decimal' && b.length > Math.ceil((l.precision * Math.log2(10) + 1) / 8)) {
-      this.fail(`a decimal(${l.precision}, ${l.scale}) of ${b.length} bytes, more than its precision allows`);
-    }
+    if (l?.kind !== 'decimal') return b;
+    let i = 0;
+    while (i < b.length - 1 && ((b[i] === 0 && !(b[i + 1] & 0x80)) || (b[i] === 0xff && b[i + 1] & 0x80))) i++;
+    const needed = Math.ceil((l.precision * Math.log2(10) + 1) / 8);
+    if (b.length - i > needed) this.fail(`a decimal(${l.precision}, ${l.scale}) of ${b.length - i} significant bytes, more than its precision allows`);
+    const n = bigintOfBytes(b.subarray(i));
+    const digits = (n < 0n ? -n : n).toString().length;
+    if (n !== 0n && digits > l.precision) this.fail(`a decimal(${l.precision}, ${l.scale}) holding ${digits} digits`);
     return b;
+  }
+
+  /** A logical value that readers hold (years 0001–9999, a time within a day, a UUID's text), or a record error. */
+  logical(t: RType, v: unknown): unknown {
+    const l = 'logical' in t ? t.logical : undefined;
+    if (!l || l.kind === 'decimal') return v;
+    if (l.kind === 'uuid') {
+      if (typeof v === 'string' && !UUID.test(v)) this.fail(`a uuid ${JSON.stringify(v.slice(0, 40))} that is not a UUID`);
+      return v;
+    }
+    if (!logicalInRange(l.kind, v as number | bigint)) this.fail(`a ${l.kind} of ${String(v)}, outside what readers hold (years 0001–9999, times within a day)`);
+    return v;
   }
 
   value(t: RType, depth: number): unknown {
     if (depth > MAX_DEPTH) this.fail(`values nest deeper than ${MAX_DEPTH} levels`);
+    if (--this.items < 0) this.tooMany();
+    if ('logical' in t && t.logical) return this.logical(t, this.plain(t, depth));
+    return this.plain(t, depth);
+  }
+
+  plain(t: RType, depth: number): unknown {
     const buf = this.buf;
     switch (t.kind) {
       case 'null': return null;

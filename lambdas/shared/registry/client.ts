@@ -50,6 +50,9 @@ const SCHEMA_TYPES = new Set(['AVRO', 'PROTOBUF', 'JSON']);
 /** References nest at most this deep (a cycle of references would otherwise never end). */
 const MAX_REFERENCE_DEPTH = 32;
 
+/** The registry's final answer for a schema (it does not have it, or will not give it): its records' dead letters. */
+class FinalAnswer extends Error {}
+
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -107,8 +110,14 @@ export class ConfluentFetcher implements SchemaFetcher {
     return this.auth;
   }
 
-  /** GET a path: the JSON body, or null on 404. Retries transient failures, then throws RegistryUnavailableError. */
-  private async get(path: string): Promise<Record<string, unknown> | null> {
+  /**
+   * GET a path: the JSON body, or the registry's final answer that it will not give it (FinalAnswer: a 404 with a
+   * registry error code — 40401 subject, 40402 version, 40403 schema not found, as Confluent, Karapace, Apicurio's
+   * ccompat API and Redpanda send —, 403 for this schema, another 4xx but 401, 408 and 429). Retries the rest
+   * (network, timeouts, 5xx, 429, a body that is not JSON), then throws RegistryUnavailableError; so does a 401
+   * (credentials: every schema is refused) and a 404 without an error code (a wrong URL, not a missing schema).
+   */
+  private async get(path: string): Promise<Record<string, unknown>> {
     const attempts = this.opts.attempts ?? 3;
     const f = this.opts.fetchFn ?? fetch;
     const authorization = await this.authorization();
@@ -120,19 +129,23 @@ export class ConfluentFetcher implements SchemaFetcher {
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5_000),
         });
         const body = await res.text();
-        if (res.status === 404) return null;
-        if (res.ok) {
-          try {
-            return JSON.parse(body) as Record<string, unknown>;
-          } catch {
-            throw new RegistryUnavailableError(`schema registry ${this.base}${path} answered ${res.status} with a body that is not JSON`);
-          }
+        let json: Record<string, unknown> | undefined;
+        try {
+          json = JSON.parse(body) as Record<string, unknown>;
+        } catch {
+          json = undefined;
         }
-        last = `HTTP ${res.status}: ${body.slice(0, 200)}`;
-        // Refused credentials and bad requests do not get better by retrying now; the batch is retried later.
-        if (res.status === 401 || res.status === 403 || (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)) break;
+        if (res.ok && json && typeof json === 'object') return json;
+        last = res.ok ? `HTTP ${res.status} with a body that is not JSON` : `HTTP ${res.status}: ${body.slice(0, 200)}`;
+        const code = json && typeof json === 'object' ? Number(json.error_code) : NaN;
+        if (res.status === 404 && code >= 40400 && code < 40500) throw new FinalAnswer(`the schema registry ${this.base} does not have it (${code}: ${String(json?.message ?? '').slice(0, 120)})`);
+        if (res.status === 403 || (res.status >= 400 && res.status < 500 && ![401, 404, 408, 429].includes(res.status))) {
+          throw new FinalAnswer(`the schema registry ${this.base} refuses it (${last})`);
+        }
+        // 401: no schema will be given until the credentials are fixed; 404 without a code: not a registry's answer.
+        if (res.status === 401 || res.status === 404) break;
       } catch (err) {
-        if (err instanceof RegistryUnavailableError) throw err;
+        if (err instanceof FinalAnswer) throw err;
         last = (err as Error).name === 'TimeoutError' ? `no answer within ${this.opts.timeoutMs ?? 5_000} ms` : `${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause?: Error }).cause!.message})` : ''}`;
       }
       if (attempt < attempts) await delay(100 * 2 ** attempt);
@@ -145,27 +158,37 @@ export class ConfluentFetcher implements SchemaFetcher {
   }
 
   async fetch(id: string): Promise<RawSchema | MissingSchema> {
-    const body = await this.get(`/schemas/ids/${encodeURIComponent(id)}`);
-    if (body === null) return { missing: `the schema registry ${this.base} does not have it (404)` };
-    return this.schemaOf(body, `schema id ${id}`, 0);
+    try {
+      return await this.schemaOf(await this.get(`/schemas/ids/${encodeURIComponent(id)}`), `schema id ${id}`, 0, new Map());
+    } catch (err) {
+      if (err instanceof FinalAnswer) return { missing: err.message };
+      throw err;
+    }
   }
 
-  private async schemaOf(body: Record<string, unknown>, what: string, depth: number): Promise<RawSchema> {
+  /** A schema and every schema it references (each subject version fetched once: references may form a diamond). */
+  private async schemaOf(body: Record<string, unknown>, what: string, depth: number, fetched: Map<string, Promise<RawSchema>>): Promise<RawSchema> {
     const type = (body.schemaType ?? 'AVRO') as string;
     if (typeof body.schema !== 'string' || !SCHEMA_TYPES.has(type)) {
-      throw new RegistryUnavailableError(`schema registry ${this.base}: ${what} came back without a schema of a known type (schemaType ${JSON.stringify(body.schemaType)})`);
+      throw new FinalAnswer(`the schema registry ${this.base} gave ${what} without a schema of a known type (schemaType ${JSON.stringify(body.schemaType)})`);
     }
-    const references: { name: string; text: string }[] = [];
     const refs = Array.isArray(body.references) ? (body.references as Record<string, unknown>[]) : [];
-    if (refs.length > 0 && depth >= MAX_REFERENCE_DEPTH) throw new RegistryUnavailableError(`schema registry ${this.base}: ${what} has references nested deeper than ${MAX_REFERENCE_DEPTH}`);
+    if (refs.length > 0 && depth >= MAX_REFERENCE_DEPTH) throw new FinalAnswer(`${what} has references nested deeper than ${MAX_REFERENCE_DEPTH}`);
+    const byName = new Map<string, string>();
     for (const ref of refs) {
-      const path = `/subjects/${encodeURIComponent(String(ref.subject))}/versions/${encodeURIComponent(String(ref.version))}`;
-      const refBody = await this.get(path);
-      if (refBody === null) throw new RegistryUnavailableError(`schema registry ${this.base}: ${what} references ${ref.subject} version ${ref.version}, which it does not have`);
-      const inner = await this.schemaOf(refBody, `reference ${String(ref.name)}`, depth + 1);
-      references.push(...inner.references, { name: String(ref.name), text: inner.text });
+      const key = `${String(ref.subject)}\u0000${String(ref.version)}`;
+      let inner = fetched.get(key);
+      if (!inner) {
+        const path = `/subjects/${encodeURIComponent(String(ref.subject))}/versions/${encodeURIComponent(String(ref.version))}`;
+        inner = this.get(path).then((b) => this.schemaOf(b, `reference ${String(ref.name)}`, depth + 1, fetched));
+        fetched.set(key, inner);
+      }
+      const r = await inner;
+      // Each referenced schema once, after the schemas it references.
+      for (const x of r.references) if (!byName.has(x.name)) byName.set(x.name, x.text);
+      if (!byName.has(String(ref.name))) byName.set(String(ref.name), r.text);
     }
-    return { type: type as SchemaType, text: body.schema, references, source: what };
+    return { type: type as SchemaType, text: body.schema, references: [...byName].map(([name, text]) => ({ name, text })), source: what };
   }
 }
 
@@ -200,6 +223,8 @@ export class GlueFetcher implements SchemaFetcher {
       out = await this.client.send(new GetSchemaVersionCommand({ SchemaVersionId: id }));
     } catch (err) {
       if ((err as Error).name === 'EntityNotFoundException') return { missing: 'the AWS Glue Schema Registry does not have that schema version (EntityNotFoundException)' };
+      // The function's role reads the configured registry's schemas only: a version of another registry is refused.
+      if ((err as Error).name === 'AccessDeniedException') return { missing: `the function's role may not read that schema version (AccessDeniedException: a schema of another registry than ${this.registryArn}?)` };
       throw new RegistryUnavailableError(`AWS Glue Schema Registry did not answer GetSchemaVersion ${id}: ${(err as Error).name}: ${(err as Error).message}`, { cause: err });
     }
     if (typeof out.SchemaDefinition !== 'string' || !SCHEMA_TYPES.has(String(out.DataFormat))) {

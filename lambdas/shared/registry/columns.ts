@@ -11,7 +11,7 @@
  * uint64 → decimal(20, 0), Timestamp → timestamp-nanos.
  */
 import { RecordError } from '../errors.ts';
-import { jsonOf, UnionValue, type RType } from './types.ts';
+import { bigintOfBytes, decimalText, jsonOf, UnionValue, type RType } from './types.ts';
 
 export interface SchemaElement {
   name: string;
@@ -25,13 +25,6 @@ export interface SchemaElement {
   scale?: number;
 }
 
-/** Two's-complement big-endian bytes as a bigint (a decimal's unscaled value). */
-export function bigintOfBytes(bytes: Buffer): bigint {
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
-  if (bytes.length > 0 && bytes[0] & 0x80) n -= 1n << BigInt(bytes.length * 8);
-  return n;
-}
 
 const NANOS_MIN = -(2n ** 63n);
 const NANOS_MAX = 2n ** 63n - 1n;
@@ -84,8 +77,33 @@ function timestampLeaf(unit: 'MILLIS' | 'MICROS' | 'NANOS', utc: boolean): Omit<
   };
 }
 
+/** Leaf columns a type needs in Parquet (saturating): a schema whose types form a DAG needs 2^depth of them. */
+const leafCounts = new WeakMap<RType, number>();
+function leaves(t: RType, open: ReadonlySet<RType> = new Set()): number {
+  const known = leafCounts.get(t);
+  if (known !== undefined) return known;
+  if (open.has(t)) return 1; // recursion: JSON text
+  const inner = new Set(open).add(t);
+  let n: number;
+  switch (t.kind) {
+    case 'record': n = t.fields.reduce((sum, f) => Math.min(sum + leaves(f.type, inner), MAX_LEAVES + 1), 0) || 1; break;
+    case 'array': n = leaves(t.items, inner); break;
+    case 'map': n = 1 + leaves(t.values, inner); break;
+    case 'union': n = t.branches.reduce((sum, b) => Math.min(sum + (b.kind === 'null' ? 0 : leaves(b, inner)), MAX_LEAVES + 1), 0) || 1; break;
+    default: n = 1;
+  }
+  leafCounts.set(t, n);
+  return n;
+}
+
+/** Leaf columns one registry column may have in Parquet; a larger type is its JSON text. */
+const MAX_LEAVES = 10_000;
+
 /** The Parquet column of a type; records already open above (`open`) become JSON text: Parquet cannot recurse. */
 function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
+  if ((t.kind === 'record' || t.kind === 'union' || t.kind === 'array' || t.kind === 'map') && leaves(t) > MAX_LEAVES) {
+    return leaf(utf8, (v) => (v === null || v === undefined ? v : jsonOf(t, v)));
+  }
   const nullable = nullableOf(t);
   if (nullable) {
     const inner = parquetNode(nullable, open);
@@ -95,6 +113,8 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
   if (l) {
     switch (l.kind) {
       case 'decimal':
+        // Beyond 76 digits (decimal256) readers hold no decimal: its exact text.
+        if (l.precision > 76) return leaf(utf8, (v) => (v === null || v === undefined ? v : decimalText(v as Buffer, l.scale)));
         return leaf({ type: 'BYTE_ARRAY', converted_type: 'DECIMAL', precision: l.precision, scale: l.scale, logical_type: { type: 'DECIMAL', precision: l.precision, scale: l.scale } },
           (v) => (v === null || v === undefined ? v : bigintOfBytes(v as Buffer)));
       case 'uuid':
@@ -119,7 +139,9 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
     case 'double': return leaf({ type: 'DOUBLE' }, id);
     case 'string': case 'enum': return leaf(utf8, id);
     case 'bytes': return leaf({ type: 'BYTE_ARRAY' }, (v) => (v === null || v === undefined ? v : new Uint8Array(v as Buffer)));
-    case 'fixed': return leaf({ type: 'FIXED_LEN_BYTE_ARRAY', type_length: t.size }, (v) => (v === null || v === undefined ? v : new Uint8Array(v as Buffer)));
+    case 'fixed':
+      // A fixed of no bytes: Parquet has no FIXED_LEN_BYTE_ARRAY of length 0.
+      return leaf(t.size > 0 ? { type: 'FIXED_LEN_BYTE_ARRAY', type_length: t.size } : { type: 'BYTE_ARRAY' }, (v) => (v === null || v === undefined ? v : new Uint8Array(v as Buffer)));
     case 'json': return leaf(utf8, (v) => (v === null || v === undefined ? v : jsonOf(t, v)));
     case 'pb-timestamp': return leaf(timestampLeaf('NANOS', true), (v) => (v === null || v === undefined ? v : pbNanos(v as { seconds: number; nanos: number })));
     case 'array': {
@@ -153,7 +175,8 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
       };
     }
     case 'record': {
-      if (open.has(t)) return leaf(utf8, (v) => (v === null || v === undefined ? v : jsonOf(t, v)));
+      // A record inside itself (Parquet cannot nest without end), or of no fields (a group needs a child): JSON text.
+      if (open.has(t) || t.fields.length === 0) return leaf(utf8, (v) => (v === null || v === undefined ? v : jsonOf(t, v)));
       const inner = new Set(open).add(t);
       const fields = t.fields.map((f) => ({ name: f.name, node: parquetNode(f.type, inner), nullable: nullableOf(f.type) !== undefined || f.type.kind === 'null' }));
       return {
@@ -164,7 +187,7 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
         convert: (v) => {
           if (v === null || v === undefined) return v;
           const o = v as Record<string, unknown>;
-          const out: Record<string, unknown> = {};
+          const out = Object.create(null) as Record<string, unknown>; // a field named __proto__ stays a field
           for (const f of fields) out[f.name] = f.node.convert(o[f.name]);
           return out;
         },
@@ -173,6 +196,7 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
     case 'union': {
       // Several types: a group of one optional member per non-null branch (the null branch: the group is null).
       const members = t.branches.map((b, i) => ({ i, node: b.kind === 'null' ? undefined : parquetNode(b, open) })).filter((m) => m.node);
+      if (members.length === 0) return leaf(utf8, () => null); // a union of null alone
       return {
         elements: (name, repetition_type) => [
           { name, repetition_type, num_children: members.length },
@@ -390,11 +414,16 @@ export function csvText(t: RType, v: unknown): string | null {
  * union that holds null already stays as it is; another union gets null as a first branch (Avro unions do not nest).
  */
 export function nullableColumn(t: RType): { type: RType; value: (v: unknown) => unknown } {
+  if (t.kind === 'null') return { type: t, value: () => null };
   if (t.kind === 'union') {
-    if (t.branches.some((b) => b.kind === 'null')) return { type: t, value: (v) => v };
+    // Null first (an Avro field's default null must be the first branch's), the others in their order.
+    const order = [...t.branches.keys()].sort((a, b) => Number(t.branches[b].kind === 'null') - Number(t.branches[a].kind === 'null'));
+    const hasNull = t.branches[order[0]].kind === 'null';
+    const branches = [...(hasNull ? [] : [{ kind: 'null' } as RType]), ...order.map((i) => t.branches[i])];
+    const at = new Map(order.map((i, k) => [i, k + (hasNull ? 0 : 1)]));
     return {
-      type: { kind: 'union', branches: [{ kind: 'null' }, ...t.branches] },
-      value: (v) => (v instanceof UnionValue ? new UnionValue(v.branch + 1, v.value) : v),
+      type: { kind: 'union', branches },
+      value: (v) => (v instanceof UnionValue ? new UnionValue(at.get(v.branch)!, v.value) : v),
     };
   }
   return { type: { kind: 'union', branches: [{ kind: 'null' }, t] }, value: (v) => v };

@@ -40,12 +40,35 @@ export interface JsonSchemaCompiled {
 
 type Schema = Record<string, unknown> | boolean;
 
+/** JSON text with object keys sorted: equal JSON values (as uniqueItems means equal) give equal text. */
+function canonical(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
 function ajvFor(schema: unknown): Ajv {
   const draft = typeof (schema as { $schema?: unknown })?.$schema === 'string' ? String((schema as { $schema: string }).$schema) : '';
   const opts = { strict: false, allErrors: false, code: { regExp: re2Engine }, validateSchema: false } as const;
-  const ajv = draft.includes('2020-12') ? new Ajv2020(opts) : draft.includes('2019-09') ? new Ajv2019(opts) : new Ajv(opts);
-  addFormats(ajv as Ajv);
-  return ajv as Ajv;
+  const ajv = (draft.includes('2020-12') ? new Ajv2020(opts) : draft.includes('2019-09') ? new Ajv2019(opts) : new Ajv(opts)) as Ajv;
+  addFormats(ajv);
+  // Ajv's uniqueItems compares every pair of object items (quadratic: minutes for one large array); a set of
+  // canonical texts is linear in the array's size.
+  ajv.removeKeyword('uniqueItems');
+  ajv.addKeyword({
+    keyword: 'uniqueItems', type: 'array', schemaType: 'boolean', errors: false,
+    validate: (unique: boolean, data: unknown[]) => {
+      if (!unique) return true;
+      const texts = new Set<string>();
+      for (const item of data) {
+        const text = canonical(item);
+        if (texts.has(text)) return false;
+        texts.add(text);
+      }
+      return true;
+    },
+  });
+  return ajv;
 }
 
 /** Compiles a JSON Schema (text) and its references (name → text). Throws Error when it cannot be used. */
@@ -69,7 +92,7 @@ export function compileJsonSchema(text: string, references: readonly { readonly 
     const text = ajv.errorsText(fn.errors, { separator: '; ', dataVar: 'value' });
     return text.length > 300 ? `${text.slice(0, 297)}...` : text;
   };
-  const t = typeOf(schema, schema, refs, 'JsonValue', new Map());
+  const t = typeOf(schema, schema, refs, 'JsonValue', { open: new Set(), done: new Map(), nodes: 0 });
   return { validate, ...(t.kind === 'record' ? { type: t } : {}) };
 }
 
@@ -89,13 +112,39 @@ const JSON_TYPE: RType = { kind: 'json' };
 const nullable = (t: RType): RType => (t.kind === 'union' || t.kind === 'json' ? t : { kind: 'union', branches: [{ kind: 'null' }, t] });
 const avroName = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
 
-function typeOf(s: Schema, root: Schema, refs: ReadonlyMap<string, Schema>, name: string, seen: Map<Schema, RType>): RType {
+/**
+ * What the mapping has seen: the schemas being mapped (a schema met again inside itself is JSON text: recursion,
+ * through records, arrays, maps or references alike), the types of schemas already mapped (a schema referred to from
+ * many places is mapped once: `$ref`s that form a DAG would otherwise cost 2^depth), and a bound on the work.
+ */
+interface Seen {
+  readonly open: Set<Schema>;
+  readonly done: Map<Schema, RType>;
+  nodes: number;
+}
+
+/** Schema nodes one schema may map to columns; beyond, the rest is JSON text. */
+const MAX_NODES = 10_000;
+
+function typeOf(s: Schema, root: Schema, refs: ReadonlyMap<string, Schema>, name: string, seen: Seen): RType {
   if (typeof s !== 'object' || s === null) return JSON_TYPE;
+  const known = seen.done.get(s);
+  if (known) return known;
+  if (seen.open.has(s) || ++seen.nodes > MAX_NODES) return JSON_TYPE;
+  seen.open.add(s);
+  try {
+    const t = mapSchema(s, root, refs, name, seen);
+    seen.done.set(s, t);
+    return t;
+  } finally {
+    seen.open.delete(s);
+  }
+}
+
+function mapSchema(s: Record<string, unknown>, root: Schema, refs: ReadonlyMap<string, Schema>, name: string, seen: Seen): RType {
   if (typeof s.$ref === 'string') {
     const target = resolveRef(s.$ref, root, refs);
     if (target === undefined) return JSON_TYPE;
-    // A schema that refers to itself: JSON text below the first level (Parquet cannot nest without end).
-    if (seen.has(target)) return JSON_TYPE;
     return typeOf(target, refs.has(s.$ref) ? target : root, refs, name, seen);
   }
   for (const key of ['oneOf', 'anyOf'] as const) {
@@ -132,12 +181,10 @@ function typeOf(s: Schema, root: Schema, refs: ReadonlyMap<string, Schema>, name
       const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
       const fields: RField[] = [];
       const rec: RType = { kind: 'record', name: avroName(typeof s.title === 'string' && name === 'JsonValue' ? s.title : name), fields };
-      seen.set(s, rec);
       for (const [field, sub] of Object.entries(props)) {
         const ft = typeOf(sub, root, refs, `${name}_${avroName(field)}`, seen);
         fields.push({ name: field, type: required.has(field) ? ft : nullable(ft) });
       }
-      seen.delete(s);
       t = rec;
       break;
     }
@@ -186,8 +233,10 @@ export function valueOf(t: RType, v: unknown, path: string): unknown {
 
 /** An RFC 3339 date-time as microseconds since the epoch (UTC). */
 function micros(text: string, path: string): bigint {
-  const m = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/.exec(text);
-  const ms = m ? Date.parse(`${m[1].replace(/[t ]/, 'T')}${m[3].toUpperCase()}`) : NaN;
+  const m = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:)(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/.exec(text);
+  // A leap second (:60, which RFC 3339 allows) is the instant after :59, as the systems that count no leap seconds read it.
+  const leap = m?.[2] === '60';
+  const ms = m ? Date.parse(`${m[1].replace(/[t ]/, 'T')}${leap ? '59' : m[2]}${m[4].toUpperCase()}`) + (leap ? 1000 : 0) : NaN;
   if (!m || Number.isNaN(ms)) throw new RecordError('schema', `${path} ${JSON.stringify(text.slice(0, 40))} is not an RFC 3339 date-time`);
-  return BigInt(ms) * 1000n + BigInt((m[2] ?? '').slice(0, 6).padEnd(6, '0'));
+  return BigInt(ms) * 1000n + BigInt((m[3] ?? '').slice(0, 6).padEnd(6, '0'));
 }

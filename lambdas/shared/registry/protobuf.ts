@@ -26,6 +26,11 @@ const WRAPPERS: Record<string, RType> = {
   'google.protobuf.BytesValue': { kind: 'bytes' },
 };
 
+const PB_MIN_SECONDS = -62_135_596_800;
+const PB_MAX_SECONDS = 253_402_300_799;
+const NANOS_MIN_SECONDS = Math.ceil(Number(-(2n ** 63n)) / 1e9) + 1;
+const NANOS_MAX_SECONDS = Math.floor(Number(2n ** 63n - 1n) / 1e9) - 1;
+
 const WELL_KNOWN = ['any', 'duration', 'timestamp', 'empty', 'struct', 'wrappers', 'field_mask'].map((f) => `google/protobuf/${f}.proto`);
 
 const SCALARS: Record<string, RType> = {
@@ -155,7 +160,7 @@ function addFile(text: string, root: protobuf.Root): protobuf.Root {
  * Parses a Protobuf schema. `references` are the files it imports (name → .proto text or descriptor), each added to
  * the same root; google/protobuf's well-known types come from protobufjs. Throws Error when it is not a valid schema.
  */
-export function compileProtobuf(text: string, references: ReadonlyMap<string, string> = new Map()): ProtobufSchema {
+export function compileProtobuf(text: string, references: ReadonlyMap<string, string> = new Map(), options: { readonly nanosecondColumns?: boolean } = {}): ProtobufSchema {
   let root = withWellKnown(new protobuf.Root());
   for (const [name, ref] of references) {
     if (name.startsWith('google/protobuf/')) continue; // protobufjs's own
@@ -207,7 +212,15 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
       if (name === 'google.protobuf.Timestamp') {
         return [{ kind: 'pb-timestamp' }, (v) => {
           const m = v as { seconds?: unknown; nanos?: number };
-          return { seconds: longValue(m.seconds ?? 0, false), nanos: m.nanos ?? 0 };
+          const seconds = longValue(m.seconds ?? 0, false);
+          const nanos = m.nanos ?? 0;
+          // timestamp.proto: seconds within 0001-01-01..9999-12-31, nanos 0..999,999,999; Avro and Parquet columns
+          // hold it as int64 nanoseconds: 1677-09-21..2262-04-11.
+          const [min, max] = options.nanosecondColumns ? [NANOS_MIN_SECONDS, NANOS_MAX_SECONDS] : [PB_MIN_SECONDS, PB_MAX_SECONDS];
+          if (seconds < min || seconds > max || nanos < 0 || nanos > 999_999_999) {
+            throw new RecordError('decode', `a google.protobuf.Timestamp of ${seconds} s ${nanos} ns is outside ${options.nanosecondColumns ? 'the years 1677–2262 a nanosecond timestamp column holds' : 'what timestamp.proto allows (0001–9999)'}`);
+          }
+          return { seconds, nanos };
         }];
       }
       const wrapped = WRAPPERS[name];
@@ -270,7 +283,11 @@ export function compileProtobuf(text: string, references: ReadonlyMap<string, st
 
   const lookup = (m: OwnMessage, what: string): protobuf.Type => {
     if (m.mapEntry) throw new RecordError('decode', `Protobuf ${what} names ${m.fullName}, a map entry, not a message a value can be`);
-    return root.lookupType(m.fullName);
+    try {
+      return root.lookupType(m.fullName);
+    } catch (err) {
+      throw new RecordError('decode', `Protobuf ${what} names ${m.fullName}, which the schema does not resolve (${(err as Error).message})`);
+    }
   };
 
   // Glue's index: every message type of the file by full name, protoc's map-entry types included.

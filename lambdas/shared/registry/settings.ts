@@ -50,6 +50,7 @@ export function registrySettings(
   if (key && uses.keyEncoding !== 'text') problems.push(`KEY_ENCODING=${show(uses.keyEncoding)}: keys decoded with SCHEMA_REGISTRY are text; use KEY_ENCODING=text (or SCHEMA_REGISTRY_ATTRIBUTES=value)`);
   return {
     location, kind, value, key,
+    nanosecondColumns: uses.format === 'avro' || uses.format === 'parquet',
     secretArn: e.SCHEMA_REGISTRY_SECRET_ARN,
     glueEndpoint: e.GLUE_ENDPOINT,
     secretsEndpoint: e.SECRETS_MANAGER_ENDPOINT,

@@ -71,11 +71,31 @@ function timeOfDay(v: number | bigint, perMs: number): string | null {
   return `${new Date(ms).toISOString().slice(11, 23)}${rest}`;
 }
 
+/** Two's-complement big-endian bytes as a bigint (a decimal's unscaled value), in time linear in their length. */
+export function bigintOfBytes(bytes: Buffer): bigint {
+  if (bytes.length === 0) return 0n;
+  const n = BigInt(`0x${bytes.toString('hex')}`);
+  return bytes[0] & 0x80 ? n - (1n << BigInt(bytes.length * 8)) : n;
+}
+
+/** Whether a date, time or timestamp value is one readers hold: years 0001–9999, a time within a day. */
+export function logicalInRange(kind: Logical['kind'], v: number | bigint): boolean {
+  switch (kind) {
+    case 'date': return Number(v) * DAY_MS >= MIN_MS && Number(v) * DAY_MS <= MAX_MS;
+    case 'time-millis': return Number(v) >= 0 && Number(v) < DAY_MS;
+    case 'time-micros': return Number(v) >= 0 && Number(v) < DAY_MS * 1000;
+    case 'decimal': case 'uuid': return true;
+    default: {
+      const per = kind.endsWith('millis') ? 1n : kind.endsWith('micros') ? 1000n : 1_000_000n;
+      const b = BigInt(v);
+      return b >= BigInt(MIN_MS) * per && b <= (BigInt(MAX_MS) + 1n) * per - 1n;
+    }
+  }
+}
+
 /** Two's-complement big-endian bytes as a decimal with `scale` digits after the point. */
 export function decimalText(bytes: Buffer, scale: number): string {
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
-  if (bytes.length > 0 && bytes[0] & 0x80) n -= 1n << BigInt(bytes.length * 8);
+  const n = bigintOfBytes(bytes);
   const neg = n < 0n;
   let digits = (neg ? -n : n).toString();
   if (scale > 0) {
@@ -175,8 +195,9 @@ export function writeJson(t: RType, v: unknown, out: string[]): void {
       return;
     }
     case 'union': {
-      const u = v as UnionValue;
-      writeJson(t.branches[u.branch], u.value, out);
+      // A UnionValue (Avro, Protobuf), or a plain value of the one non-null branch (JSON Schema's nullable fields).
+      if (v instanceof UnionValue) writeJson(t.branches[v.branch], v.value, out);
+      else writeJson(t.branches.find((b) => b.kind !== 'null') ?? t.branches[0], v, out);
       return;
     }
     case 'pb-timestamp': {

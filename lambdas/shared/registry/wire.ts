@@ -31,8 +31,8 @@ export const GLUE_HEADER_VERSION = 3;
 export const GLUE_COMPRESSION_NONE = 0;
 export const GLUE_COMPRESSION_ZLIB = 5;
 const GLUE_HEADER_BYTES = 18;
-/** A Glue payload inflates to this many bytes at most (the sink's record limit is far below): a zlib bomb is refused. */
-const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+/** A Glue payload inflates to this many bytes at most unless told less: a zlib bomb is refused. */
+const MAX_INFLATED_BYTES = 16 * 1024 * 1024;
 
 function hex(b: number): string {
   return `0x${b.toString(16).padStart(2, '0')}`;
@@ -43,8 +43,17 @@ function uuidOf(b: Buffer): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Reads the framing of `bytes` (a value or key: `what` names it in reasons). Throws RecordError('decode'). */
-export function unframe(kind: RegistryKind, bytes: Buffer, what: string): Framed {
+/** The schema identity in a framed value's header (nothing decompressed), or undefined when it is not framed. */
+export function schemaIdOf(kind: RegistryKind, bytes: Buffer): string | undefined {
+  if (kind === 'confluent') return bytes.length >= 5 && bytes[0] === CONFLUENT_MAGIC ? String(bytes.readInt32BE(1)) : undefined;
+  return bytes.length >= GLUE_HEADER_BYTES && bytes[0] === GLUE_HEADER_VERSION ? uuidOf(bytes.subarray(2, GLUE_HEADER_BYTES)) : undefined;
+}
+
+/**
+ * Reads the framing of `bytes` (a value or key: `what` names it in reasons); a zlib payload may inflate to
+ * `maxInflate` bytes at most. Throws RecordError('decode').
+ */
+export function unframe(kind: RegistryKind, bytes: Buffer, what: string, maxInflate = MAX_INFLATED_BYTES): Framed {
   if (kind === 'confluent') {
     if (bytes.length < 5 || bytes[0] !== CONFLUENT_MAGIC) {
       throw new RecordError('decode', bytes.length === 0
@@ -67,9 +76,10 @@ export function unframe(kind: RegistryKind, bytes: Buffer, what: string): Framed
     throw new RecordError('decode', `${what} has AWS Glue Schema Registry compression byte ${hex(bytes[1])}; known: 0x00 (none), 0x05 (zlib)`);
   }
   try {
-    return { schemaId, payload: zlib.inflateSync(body, { maxOutputLength: MAX_INFLATED_BYTES }), offset: 0 };
+    if (maxInflate <= 0) throw new Error('the batch\'s compressed values inflated past its budget already');
+    return { schemaId, payload: zlib.inflateSync(body, { maxOutputLength: maxInflate }), offset: 0 };
   } catch (err) {
-    throw new RecordError('decode', `${what} is zlib-compressed (AWS Glue Schema Registry) but does not inflate: ${(err as Error).message}`);
+    throw new RecordError('decode', `${what} is zlib-compressed (AWS Glue Schema Registry) but does not inflate within ${maxInflate} bytes: ${(err as Error).message}`);
   }
 }
 

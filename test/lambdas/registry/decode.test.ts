@@ -57,12 +57,12 @@ describe('Avro values of a Confluent registry', () => {
     const d = new RegistryDecoder(settings(), new MapFetcher(new Map([['2', { type: 'AVRO', text: JSON.stringify(arr), references: [] }]])));
     const bytes = confluent(2, Buffer.from([0xfe, 0xff, 0xff, 0xff, 0x0f])); // 2^31 - 1 items of null
     await d.prefetch([{ key: null, value: bytes }]);
-    expect(() => d.decode(bytes, 'value')).toThrow(/more than 1000000 items/);
+    expect(() => d.decode(bytes, 'value')).toThrow(/more than 1000000 values beyond one per payload byte/);
     // Many blocks of a million nulls each (3 bytes a block): the total is bounded, not each block.
     const block = Buffer.from([0x80, 0x89, 0x7a]); // zigzag 1,000,000
     const many = confluent(2, Buffer.concat([...Array(1000).fill(block), Buffer.from([0])]));
     // Unbounded, these 10^9 items would take minutes and gigabytes (the test's timeout would fail it).
-    expect(() => d.decode(many, 'value')).toThrow(/more than 1000000 items/);
+    expect(() => d.decode(many, 'value')).toThrow(/more than 1000000 values beyond one per payload byte/);
   });
 
   it('a decimal with more bytes than its precision needs is refused before its text is made', async () => {
@@ -72,7 +72,7 @@ describe('Avro values of a Confluent registry', () => {
     const huge = confluent(4, Buffer.concat([Buffer.from([0x80, 0x80, 0x08]), Buffer.alloc(65536, 0x7f)])); // 64 KiB of digits
     await d.prefetch([{ key: null, value: ok }]);
     expect(d.decode(ok, 'value').json).toBe('999999.99');
-    expect(() => d.decode(huge, 'value')).toThrow(/decimal\(9, 2\) of 65536 bytes, more than its precision allows/);
+    expect(() => d.decode(huge, 'value')).toThrow(/decimal\(9, 2\) of 65536 significant bytes, more than its precision allows/);
   });
 });
 
@@ -173,11 +173,24 @@ describe('AWS Glue framing', () => {
     }
   });
 
-  it('refuses a zlib bomb, an unknown compression byte and a Confluent-framed value', async () => {
+  it('refuses a zlib bomb (per record and per batch), an unknown compression byte and a Confluent-framed value', async () => {
     const d = new RegistryDecoder(s, new MapFetcher(schemas));
     const bomb = glue(5, zlib.deflateSync(Buffer.alloc(100 * 1024 * 1024)));
     expect(bomb.length).toBeLessThan(200_000);
-    expect(() => d.decode(bomb, 'value')).toThrow(/does not inflate/);
+    await d.prefetch([{ key: null, value: bomb }]);
+    expect(() => d.decode(bomb, 'value')).toThrow(/does not inflate within 16777216 bytes/);
+    // 20 values of 15 MiB each: each within a record's 16 MiB, the batch's 256 MiB reached after 17 of them.
+    const big = glue(5, zlib.deflateSync(Buffer.alloc(15 * 1024 * 1024)));
+    const outcomes = Array.from({ length: 20 }, () => {
+      try {
+        d.decode(big, 'value');
+        return 'decoded';
+      } catch (err) {
+        return /inflate/.test((err as Error).message) ? 'over budget' : (err as Error).message.slice(0, 60);
+      }
+    });
+    // Each "decodes" as far as the payload (15 MiB of zeros is not an Avro order: that fails after inflating).
+    expect(outcomes.filter((o) => o === 'over budget')).toHaveLength(3);
     expect(() => d.decode(glue(9, Buffer.from([1])), 'value')).toThrow(/compression byte 0x09/);
     expect(() => d.decode(confluent(7, Buffer.from([1])), 'value')).toThrow(/expected the header version 0x03/);
   });

@@ -31,11 +31,17 @@ const CONFIGS: Record<string, Record<string, string>> = {
   'compaction with the catalog, kms': { compaction: 'true', catalog: 'true', encryption: 'kms', alarmEmail: 'ops@example.com' },
   'compaction of avro with the catalog (Avro SerDe literal), a Glue schema registry on the event source': {
     compaction: 'true', catalog: 'true', format: 'avro', schemaFile: 'test/events/order.avsc', compactionScheduleMinutes: '60',
-    minPollers: '1', maxPollers: '2', schemaRegistry: 'arn:aws:glue:us-east-1:111122223333:registry/orders-registry',
+    minPollers: '1', maxPollers: '2', schemaRegistry: 'arn:aws:glue:us-east-1:111122223333:registry/orders-registry', schemaRegistryDecoder: 'eventSource',
   },
-  'csv_with_headers catalog, a Confluent schema registry': {
-    catalog: 'true', format: 'csv_with_headers', schemaFile: 'test/events/order.avsc', minPollers: '1', maxPollers: '2',
+  'csv_with_headers catalog, a Confluent schema registry on the event source': {
+    catalog: 'true', format: 'csv_with_headers', schemaFile: 'test/events/order.avsc', minPollers: '1', maxPollers: '2', schemaRegistryDecoder: 'eventSource',
     schemaRegistry: 'https://registry.example.com', schemaRegistrySecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:registry-AbCdEf',
+  },
+  'parquet decoded by the sink from a Glue schema registry (keys too)': {
+    format: 'parquet', schemaRegistry: 'arn:aws:glue:us-east-1:111122223333:registry/orders-registry', schemaRegistryAttributes: 'key,value',
+  },
+  'avro decoded by the sink from a Confluent registry with basic auth': {
+    format: 'avro', schemaRegistry: 'https://registry.example.com', schemaRegistrySecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:registry-AbCdEf',
   },
   'existing bucket, cross-account, x86': {
     bucketName: 'partner-lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/writer', externalId: 'ext-1', architecture: 'x86_64',

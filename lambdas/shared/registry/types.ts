@@ -45,9 +45,17 @@ const MAX_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 /** ISO-8601 of epoch milliseconds plus extra sub-millisecond digits; null when outside years 0001–9999. */
 function isoOf(ms: number, extra: string, zone: boolean): string | null {
   if (!Number.isSafeInteger(ms) || ms < MIN_MS || ms > MAX_MS) return null;
-  const s = new Date(ms).toISOString();
-  return `${s.slice(0, 23)}${extra}${zone ? 'Z' : ''}`;
+  // Values of one batch share their seconds mostly: the date and time up to the second are made once per second.
+  const sec = Math.floor(ms / 1000);
+  if (sec !== isoSecond) {
+    isoSecond = sec;
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
+  }
+  const frac = ms - sec * 1000;
+  return `${isoPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}${extra}${zone ? 'Z' : ''}`;
 }
+let isoSecond = NaN;
+let isoPrefix = '';
 
 /** An instant of `unit` ticks per millisecond (1, 1000, 1e6) as ISO-8601; null when outside years 0001–9999. */
 function instant(v: number | bigint, perMs: number, zone: boolean): string | null {
@@ -86,6 +94,8 @@ export function logicalInRange(kind: Logical['kind'], v: number | bigint): boole
     case 'time-micros': return Number(v) >= 0 && Number(v) < DAY_MS * 1000;
     case 'decimal': case 'uuid': return true;
     default: {
+      if (typeof v === 'number' && kind.endsWith('millis')) return v >= MIN_MS && v <= MAX_MS;
+      if (typeof v === 'number' && kind.endsWith('micros')) return v >= MIN_MS * 1000 && v <= MAX_MS * 1000 + 999;
       const per = kind.endsWith('millis') ? 1n : kind.endsWith('micros') ? 1000n : 1_000_000n;
       const b = BigInt(v);
       return b >= BigInt(MIN_MS) * per && b <= (BigInt(MAX_MS) + 1n) * per - 1n;
@@ -143,71 +153,54 @@ function logicalJson(l: Logical, v: unknown): string | null {
   }
 }
 
-/** Appends the JSON text of a decoded value to `out` (an array of pieces, joined once by the caller). */
-export function writeJson(t: RType, v: unknown, out: string[]): void {
-  if (v === null || v === undefined) {
-    out.push('null');
-    return;
-  }
+/** The JSON text of a decoded value (one line: every piece is escaped), by string concatenation (V8 ropes). */
+export function jsonOf(t: RType, v: unknown): string {
+  if (v === null || v === undefined) return 'null';
   if ('logical' in t && t.logical) {
     const text = logicalJson(t.logical, v);
-    if (text !== null) {
-      out.push(text);
-      return;
-    }
+    if (text !== null) return text;
   }
   switch (t.kind) {
-    case 'boolean': out.push(v ? 'true' : 'false'); return;
-    case 'int': case 'long': out.push(String(v)); return;
-    case 'float': case 'double': out.push(number(v as number)); return;
-    case 'string': case 'enum': out.push(jsonString(v as string)); return;
-    case 'bytes': case 'fixed': out.push(`"${(v as Buffer).toString('base64')}"`); return;
+    case 'boolean': return v ? 'true' : 'false';
+    case 'int': case 'long': return String(v);
+    case 'float': case 'double': return number(v as number);
+    case 'string': case 'enum': return jsonString(v as string);
+    case 'bytes': case 'fixed': return `"${(v as Buffer).toString('base64')}"`;
     case 'array': {
       const a = v as unknown[];
-      out.push('[');
-      for (let i = 0; i < a.length; i++) {
-        if (i > 0) out.push(',');
-        writeJson(t.items, a[i], out);
-      }
-      out.push(']');
-      return;
+      let out = '[';
+      for (let i = 0; i < a.length; i++) out += (i > 0 ? ',' : '') + jsonOf(t.items, a[i]);
+      return `${out}]`;
     }
     case 'map': {
-      out.push('{');
+      let out = '{';
       let first = true;
       for (const k in v as Record<string, unknown>) {
-        out.push(first ? '' : ',', jsonString(k), ':');
+        out += `${first ? '' : ','}${jsonString(k)}:${jsonOf(t.values, (v as Record<string, unknown>)[k])}`;
         first = false;
-        writeJson(t.values, (v as Record<string, unknown>)[k], out);
       }
-      out.push('}');
-      return;
+      return `${out}}`;
     }
     case 'record': {
       const o = v as Record<string, unknown>;
-      out.push('{');
+      let out = '{';
       for (let i = 0; i < t.fields.length; i++) {
         const f = t.fields[i];
-        out.push(i > 0 ? ',' : '', jsonString(f.name), ':');
-        writeJson(f.type, o[f.name], out);
+        out += `${i > 0 ? ',' : ''}${jsonString(f.name)}:${jsonOf(f.type, o[f.name])}`;
       }
-      out.push('}');
-      return;
+      return `${out}}`;
     }
-    case 'union': {
+    case 'union':
       // A UnionValue (Avro, Protobuf), or a plain value of the one non-null branch (JSON Schema's nullable fields).
-      if (v instanceof UnionValue) writeJson(t.branches[v.branch], v.value, out);
-      else writeJson(t.branches.find((b) => b.kind !== 'null') ?? t.branches[0], v, out);
-      return;
-    }
+      if (v instanceof UnionValue) return jsonOf(t.branches[v.branch], v.value);
+      return jsonOf(t.branches.find((b) => b.kind !== 'null') ?? t.branches[0], v);
     case 'pb-timestamp': {
       const o = v as { seconds: number | bigint; nanos: number };
       const text = instant(BigInt(o.seconds) * 1_000_000_000n + BigInt(o.nanos ?? 0), 1_000_000, true);
-      out.push(text === null ? `{"seconds":${o.seconds},"nanos":${o.nanos ?? 0}}` : `"${text}"`);
-      return;
+      return text === null ? `{"seconds":${o.seconds},"nanos":${o.nanos ?? 0}}` : `"${text}"`;
     }
-    case 'json': out.push(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? JSON.rawJSON(x.toString()) : x))); return;
-    case 'null': out.push('null');
+    case 'json': return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? JSON.rawJSON(x.toString()) : x));
+    case 'null': return 'null';
   }
 }
 
@@ -222,9 +215,3 @@ export class UnionValue {
   }
 }
 
-/** The JSON text of a decoded value (one line: every piece is escaped). */
-export function jsonOf(t: RType, v: unknown): string {
-  const out: string[] = [];
-  writeJson(t, v, out);
-  return out.join('');
-}

@@ -2,13 +2,10 @@
  * What a function that decodes registry-framed values itself (schemaRegistryDecoder=function) may do: read schema
  * versions of the one configured Glue registry, or read the Confluent-compatible registry's credentials secret.
  *
- * Glue: the sink calls GetSchemaVersion with a SchemaVersionId only. The Glue Schema Registry's IAM actions are
- * authorized on the registry and schema resources (AWS Glue developer guide, "IAM permissions for the Schema
- * Registry": arn:aws:glue:<region>:<account>:registry/<name> and …:schema/<registry>/<schema>), as for the event
- * source's own registry support (Lambda guide, "Using schema registries with Kafka event sources in Lambda":
- * glue:GetRegistry and glue:GetSchemaVersion); the sink never reads the registry itself, so only GetSchemaVersion.
+ * Glue: the sink calls GetSchemaVersion with a SchemaVersionId only (never GetRegistry), which AWS's own
+ * deserializer policies grant on "*" (see below).
  */
-import { Annotations, Arn, ArnFormat, Stack } from 'aws-cdk-lib';
+import { Annotations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { acknowledgeWildcards } from './nag.ts';
@@ -23,10 +20,13 @@ export interface RegistryAccess {
 /** Adds the registry reads to `role` and notes how the function reaches the registry. */
 export function grantRegistryRead(scope: Construct, role: iam.IRole, access: RegistryAccess): void {
   if (access.registry.startsWith('arn:')) {
-    const arn = Arn.split(access.registry, ArnFormat.SLASH_RESOURCE_NAME);
-    const schemas = Stack.of(scope).formatArn({ ...arn, service: 'glue', resource: 'schema', resourceName: `${arn.resourceName}/*`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadRegistrySchemaVersions', actions: ['glue:GetSchemaVersion'], resources: [access.registry, schemas] }));
-    acknowledgeWildcards(role, [schemas], 'Producers name the schema version (a UUID in each value); the grant is limited to the schemas of the configured Glue registry.');
+    // GetSchemaVersion by SchemaVersionId names no registry or schema in the request: AWS's examples grant it on
+    // "*" (AWS Glue developer guide, "Integrating with AWS Glue Schema Registry", the deserializer's IAM policy; Amazon
+    // Data Firehose, "Grant Firehose access to AWS Glue for data format conversion": "has no resource
+    // restrictions"). The function reads only the configured registry's versions: it checks each version's
+    // SchemaArn against the registry and dead-letters the others (lambdas/shared/registry/client.ts, GlueFetcher).
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadRegistrySchemaVersions', actions: ['glue:GetSchemaVersion'], resources: ['*'] }));
+    acknowledgeWildcards(role, ['*'], 'glue:GetSchemaVersion by version ID is authorized on "*" (AWS Glue and Firehose documentation); the function reads only the configured registry\'s versions, checking each SchemaArn.');
     return;
   }
   if (access.secretArn) {

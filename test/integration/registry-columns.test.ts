@@ -10,6 +10,7 @@ import { SinkPipeline } from '../../lambdas/shared/pipeline.ts';
 import { RegistryDecoder } from '../../lambdas/shared/registry/index.ts';
 import type { RawSchema } from '../../lambdas/shared/registry/client.ts';
 import { kafkaEvent } from '../support/events.ts';
+import { MemoryBucket } from '../support/memory-bucket.ts';
 import { readObject } from '../support/readers.ts';
 import { describeS3 } from '../support/s3-context.ts';
 import { avroType, confluent, MapFetcher, order, ORDER_V1 } from '../support/schema-fetcher.ts';
@@ -178,5 +179,44 @@ describeS3('registry schemas as columns, read back by fastavro, pyarrow and Pyth
       const r = await pipeline.handle(kafkaEvent([{ offset: 0, value }]));
       expect([format, r.written, r.deadLettered, r.encodeFallbacks]).toEqual(format === 'avro' ? ['avro', 0, 1, 0] : ['parquet', 1, 0, 0]);
     }
+  });
+
+  it('second review: decimals of 0, null in unions of several types (field, array item, map value), JSON Schema records of one name, 32-bit floats', async () => {
+    const s1 = {
+      type: 'record', name: 'Z', fields: [
+        { name: 'd9', type: { type: 'bytes', logicalType: 'decimal', precision: 9, scale: 2 } },
+        { name: 'd39', type: { type: 'bytes', logicalType: 'decimal', precision: 39, scale: 2 } },
+        { name: 'u', type: ['null', 'int', 'string'] },
+        { name: 'list', type: { type: 'array', items: ['null', 'int', 'string'] } },
+        { name: 'm', type: { type: 'map', values: ['null', 'int', 'string'] } },
+        { name: 'f', type: 'float' },
+      ],
+    };
+    const js = { type: 'object', properties: { x: { type: 'object', properties: { y: { type: 'object', properties: { a: { type: 'string' } } } } }, x_y: { type: 'object', properties: { b: { type: 'integer' } } } } };
+    const local = new Map<string, RawSchema>([...schemas, ['30', { type: 'AVRO', text: JSON.stringify(s1), references: [] }], ['31', { type: 'JSON', text: JSON.stringify(js), references: [] }]]);
+    const v1 = confluent(30, avroType(s1).toBuffer({ d9: Buffer.from([0]), d39: Buffer.alloc(0), u: null, list: [null, { int: 1 }, { string: 's' }], m: { a: null, b: { string: 't' } }, f: 0.1 }));
+    const v2 = confluent(31, Buffer.from('{"x":{"y":{"a":"A"}},"x_y":{"b":7}}'));
+    const run = async (format: string, value: Buffer) => {
+      const bucket = `reg-cols-2nd-${format.replaceAll('_', '-')}-${value[4]}`;
+      await createBucket(s3, bucket);
+      const cfg = loadSinkConfig({ BUCKET_NAME: bucket, FORMAT: format, S3_ENDPOINT: s3.endpoint, SCHEMA_REGISTRY: 'http://127.0.0.1:1', FIELDS: 'value' });
+      const pipeline = new SinkPipeline(cfg, client);
+      pipeline.useRegistry(new RegistryDecoder(cfg.registry!, new MapFetcher(local)));
+      const r = await pipeline.handle(kafkaEvent([{ offset: 0, value }]));
+      expect([format, r.written, r.encodeFallbacks]).toEqual([format, 1, 0]);
+      return (await readObject(s3, bucket, r.keys.find((k) => k.startsWith('topics/'))!, format)) as Doc;
+    };
+    const pq = await run('parquet', v1);
+    expect(pq.rows[0]).toMatchObject({ d9: '0.00', d39: '0.00', u: null, list: [null, { member0: 1, member1: null }, { member0: null, member1: 's' }], m: [['a', null], ['b', { member0: null, member1: 't' }]] });
+    const av = await run('avro', v1);
+    expect(av.rows[0]).toMatchObject({ d9: '0.00', d39: '0.00', u: null, list: [null, 1, 's'], m: { a: null, b: 't' } });
+    const jsAvro = await run('avro', v2);
+    expect(jsAvro.rows[0]).toMatchObject({ x: { y: { a: 'A' } }, x_y: { b: 7 } });
+    const bucket = new MemoryBucket();
+    const cfg = loadSinkConfig({ BUCKET_NAME: 'bkt', FORMAT: 'jsonl', COMPRESSION: 'none', SCHEMA_REGISTRY: 'http://127.0.0.1:1', FIELDS: 'value' });
+    const p = new SinkPipeline(cfg, bucket as never);
+    p.useRegistry(new RegistryDecoder(cfg.registry!, new MapFetcher(local)));
+    await p.handle(kafkaEvent([{ offset: 0, value: v1 }]));
+    expect(bucket.text()).toContain('"f":0.1}');
   });
 });

@@ -223,8 +223,7 @@ export class GlueFetcher implements SchemaFetcher {
       out = await this.client.send(new GetSchemaVersionCommand({ SchemaVersionId: id }));
     } catch (err) {
       if ((err as Error).name === 'EntityNotFoundException') return { missing: 'the AWS Glue Schema Registry does not have that schema version (EntityNotFoundException)' };
-      // The function's role reads the configured registry's schemas only: a version of another registry is refused.
-      if ((err as Error).name === 'AccessDeniedException') return { missing: `the function's role may not read that schema version (AccessDeniedException: a schema of another registry than ${this.registryArn}?)` };
+
       throw new RegistryUnavailableError(`AWS Glue Schema Registry did not answer GetSchemaVersion ${id}: ${(err as Error).name}: ${(err as Error).message}`, { cause: err });
     }
     if (typeof out.SchemaDefinition !== 'string' || !SCHEMA_TYPES.has(String(out.DataFormat))) {

@@ -44,6 +44,11 @@ function nullableOf(t: RType): RType | undefined {
   return others.length === 1 && t.branches.length === 2 ? others[0] : undefined;
 }
 
+/** Whether a value of the type may be null: null itself, or a union with a null branch (its Parquet node OPTIONAL). */
+function holdsNull(t: RType): boolean {
+  return t.kind === 'null' || (t.kind === 'union' && t.branches.some((b) => b.kind === 'null'));
+}
+
 /** The value of a union as its branch's (a UnionValue, or for a nullable column a plain value or null). */
 function unionParts(t: Extract<RType, { kind: 'union' }>, v: unknown): [number, unknown] {
   if (v instanceof UnionValue) return [v.branch, v.value];
@@ -115,8 +120,12 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
       case 'decimal':
         // Beyond 76 digits (decimal256) readers hold no decimal: its exact text.
         if (l.precision > 76) return leaf(utf8, (v) => (v === null || v === undefined ? v : decimalText(v as Buffer, l.scale)));
-        return leaf({ type: 'BYTE_ARRAY', converted_type: 'DECIMAL', precision: l.precision, scale: l.scale, logical_type: { type: 'DECIMAL', precision: l.precision, scale: l.scale } },
-          (v) => (v === null || v === undefined ? v : bigintOfBytes(v as Buffer)));
+        // FIXED_LEN_BYTE_ARRAY of the precision's size: hyparquet-writer writes 0 as no bytes on BYTE_ARRAY, which
+        // pyarrow refuses; a fixed length always holds at least one.
+        return leaf({
+          type: 'FIXED_LEN_BYTE_ARRAY', type_length: Math.ceil((l.precision * Math.log2(10) + 1) / 8), converted_type: 'DECIMAL',
+          precision: l.precision, scale: l.scale, logical_type: { type: 'DECIMAL', precision: l.precision, scale: l.scale },
+        }, (v) => (v === null || v === undefined ? v : bigintOfBytes(v as Buffer)));
       case 'uuid':
         return leaf(utf8, (v) => (v === null || v === undefined ? v : typeof v === 'string' ? v : JSON.parse(jsonOf(t, v))));
       case 'date': return leaf({ type: 'INT32', converted_type: 'DATE', logical_type: { type: 'DATE' } }, id);
@@ -146,7 +155,7 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
     case 'pb-timestamp': return leaf(timestampLeaf('NANOS', true), (v) => (v === null || v === undefined ? v : pbNanos(v as { seconds: number; nanos: number })));
     case 'array': {
       const item = parquetNode(t.items, open);
-      const itemNullable = nullableOf(t.items) !== undefined || t.items.kind === 'null';
+      const itemNullable = holdsNull(t.items);
       return {
         elements: (name, repetition_type) => [
           { name, repetition_type, num_children: 1, converted_type: 'LIST', logical_type: { type: 'LIST' } },
@@ -158,7 +167,7 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
     }
     case 'map': {
       const value = parquetNode(t.values, open);
-      const valueNullable = nullableOf(t.values) !== undefined || t.values.kind === 'null';
+      const valueNullable = holdsNull(t.values);
       return {
         elements: (name, repetition_type) => [
           { name, repetition_type, num_children: 1, converted_type: 'MAP', logical_type: { type: 'MAP' } },
@@ -178,7 +187,7 @@ function parquetNode(t: RType, open: ReadonlySet<RType>): ParquetNode {
       // A record inside itself (Parquet cannot nest without end), or of no fields (a group needs a child): JSON text.
       if (open.has(t) || t.fields.length === 0) return leaf(utf8, (v) => (v === null || v === undefined ? v : jsonOf(t, v)));
       const inner = new Set(open).add(t);
-      const fields = t.fields.map((f) => ({ name: f.name, node: parquetNode(f.type, inner), nullable: nullableOf(f.type) !== undefined || f.type.kind === 'null' }));
+      const fields = t.fields.map((f) => ({ name: f.name, node: parquetNode(f.type, inner), nullable: holdsNull(f.type) }));
       return {
         elements: (name, repetition_type) => [
           { name, repetition_type, num_children: fields.length },

@@ -30,6 +30,8 @@ export interface RegistrySettings {
   readonly key: boolean;
   /** Confluent: a Secrets Manager secret with {"username","password"} for basic auth. */
   readonly secretArn?: string;
+  /** The values become columns (avro, parquet, csv): JSON Schema values are converted to their columns' types. */
+  readonly columns?: boolean;
   /** The values become Avro or Parquet columns: a Protobuf Timestamp must fit int64 nanoseconds (1677–2262). */
   readonly nanosecondColumns?: boolean;
   /** Endpoint overrides: Glue (for a Glue registry) and Secrets Manager. */
@@ -220,7 +222,8 @@ export class RegistryDecoder {
           const problem = schema.schema.validate(parsed);
           if (problem !== null) throw new RecordError('decode', `${what} does not hold to its JSON Schema (${id}): ${problem}`);
           const type = schema.schema.type;
-          if (!type) return { json, schemaId: id };
+          // Column values only where columns are written (jsonl and the forwarder write the JSON as it is).
+          if (!type || !this.settings.columns) return { json, schemaId: id };
           return { json, schemaId: id, type, value: valueOf(type, parseJsonExact(json), what) };
         } catch (err) {
           if (err instanceof RangeError) throw new RecordError('decode', `${what} nests too deep to be read (${err.message})`);

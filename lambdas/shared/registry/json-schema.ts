@@ -17,17 +17,30 @@
 import { Ajv, type AnySchema, type ValidateFunction } from 'ajv';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import AjvDraft04Module from 'ajv-draft-04';
 import addFormatsModule from 'ajv-formats';
 import { RE2JS } from 're2js';
 import { RecordError } from '../errors.ts';
 import { JsonText } from '../json.ts';
-import type { RField, RType } from './types.ts';
+import { logicalInRange, type RField, type RType } from './types.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+const AjvDraft04 = AjvDraft04Module as unknown as typeof Ajv;
+
+/**
+ * ECMA-262 pattern syntax RE2 spells otherwise: \uXXXX (RE2: \x{XXXX}), [^] (any character), \cX (a control
+ * character). Lookaround and backreferences stay refused (RE2 cannot run them in linear time).
+ */
+function toRe2(pattern: string): string {
+  return pattern
+    .replace(/\\u([0-9A-Fa-f]{4})/g, '\\x{$1}')
+    .replaceAll('[^]', '[\\s\\S]')
+    .replace(/\\c([A-Za-z])/g, (_m, c: string) => `\\x{${(c.toUpperCase().charCodeAt(0) % 32).toString(16).padStart(2, '0')}}`);
+}
 
 /** Ajv's RegExp engine on RE2. */
 const re2Engine = Object.assign((pattern: string) => {
-  const re = RE2JS.compile(pattern);
+  const re = RE2JS.compile(toRe2(pattern));
   return { test: (s: string) => re.test(s) };
 }, { code: 're2' });
 
@@ -49,8 +62,10 @@ function canonical(v: unknown): string {
 
 function ajvFor(schema: unknown): Ajv {
   const draft = typeof (schema as { $schema?: unknown })?.$schema === 'string' ? String((schema as { $schema: string }).$schema) : '';
-  const opts = { strict: false, allErrors: false, code: { regExp: re2Engine }, validateSchema: false } as const;
-  const ajv = (draft.includes('2020-12') ? new Ajv2020(opts) : draft.includes('2019-09') ? new Ajv2019(opts) : new Ajv(opts)) as Ajv;
+  // multipleOfPrecision: 0.07 is a multiple of 0.01 (as a Java validator's BigDecimal says), whatever doubles say.
+  const opts = { strict: false, allErrors: false, code: { regExp: re2Engine }, validateSchema: false, multipleOfPrecision: 9 } as const;
+  const ajv = (draft.includes('2020-12') ? new Ajv2020(opts) : draft.includes('2019-09') ? new Ajv2019(opts)
+    : draft.includes('draft-04') ? new AjvDraft04(opts) : new Ajv(opts)) as Ajv;
   addFormats(ajv);
   // Ajv's uniqueItems compares every pair of object items (quadratic: minutes for one large array); a set of
   // canonical texts is linear in the array's size.
@@ -68,7 +83,32 @@ function ajvFor(schema: unknown): Ajv {
       return true;
     },
   });
+  // Ajv's enum compares a value with each symbol in turn: a set of canonical texts answers at once.
+  ajv.removeKeyword('enum');
+  ajv.addKeyword({
+    keyword: 'enum', schemaType: 'array', errors: false,
+    compile: (symbols: unknown[]) => {
+      const texts = new Set(symbols.map(canonical));
+      return (data: unknown) => texts.has(canonical(data));
+    },
+  });
   return ajv;
+}
+
+const MAX_COMBINATOR_DEPTH = 16;
+
+/** How deep a parsed JSON value nests (iteratively: no stack to exhaust). */
+function depthOf(v: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > MAX_COMBINATOR_DEPTH) return max;
+    for (const c of Array.isArray(x) ? x : Object.values(x)) stack.push([c, d + 1]);
+  }
+  return max;
 }
 
 /** Compiles a JSON Schema (text) and its references (name → text). Throws Error when it cannot be used. */
@@ -87,12 +127,19 @@ export function compileJsonSchema(text: string, references: readonly { readonly 
   } catch (err) {
     throw new Error(`Ajv cannot use it: ${(err as Error).message}`);
   }
+  // oneOf/anyOf try every branch at each level a value nests: a schema whose branches lead back to themselves (or
+  // through a DAG of $refs) costs 2^depth for a value a few hundred bytes long. Such schemas take values nested at
+  // most MAX_COMBINATOR_DEPTH levels (2^16 branch checks at worst).
+  const combinators = [text, ...references.map((r) => r.text)].some((t) => /"(oneOf|anyOf)"\s*:/.test(t));
   const validate = (value: unknown): string | null => {
+    if (combinators && depthOf(value) > MAX_COMBINATOR_DEPTH) {
+      return `the value nests deeper than ${MAX_COMBINATOR_DEPTH} levels, the most a schema with oneOf/anyOf is checked for`;
+    }
     if (fn(value)) return null;
     const text = ajv.errorsText(fn.errors, { separator: '; ', dataVar: 'value' });
     return text.length > 300 ? `${text.slice(0, 297)}...` : text;
   };
-  const t = typeOf(schema, schema, refs, 'JsonValue', { open: new Set(), done: new Map(), nodes: 0 });
+  const t = typeOf(schema, schema, refs, 'JsonValue', { open: new Set(), done: new Map(), names: new Set(), nodes: 0 });
   return { validate, ...(t.kind === 'record' ? { type: t } : {}) };
 }
 
@@ -109,7 +156,7 @@ function resolveRef(ref: string, root: Schema, refs: ReadonlyMap<string, Schema>
 }
 
 const JSON_TYPE: RType = { kind: 'json' };
-const nullable = (t: RType): RType => (t.kind === 'union' || t.kind === 'json' ? t : { kind: 'union', branches: [{ kind: 'null' }, t] });
+const nullable = (t: RType): RType => (t.kind === 'union' && t.branches.some((b) => b.kind === 'null') ? t : { kind: 'union', branches: [{ kind: 'null' }, t] });
 const avroName = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
 
 /**
@@ -120,6 +167,8 @@ const avroName = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9
 interface Seen {
   readonly open: Set<Schema>;
   readonly done: Map<Schema, RType>;
+  /** Record names given out: each record is named once (Avro names a record's type by it). */
+  readonly names: Set<string>;
   nodes: number;
 }
 
@@ -169,7 +218,9 @@ function mapSchema(s: Record<string, unknown>, root: Schema, refs: ReadonlyMap<s
         : s.format === 'date' ? { kind: 'int', logical: { kind: 'date' } } : { kind: 'string' };
       break;
     case 'array':
-      t = s.items && typeof s.items === 'object' && !Array.isArray(s.items) ? { kind: 'array', items: typeOf(s.items as Schema, root, refs, `${name}_item`, seen) } : JSON_TYPE;
+      // A tuple (prefixItems, or items as a list) has items of several types: its JSON text.
+      t = s.items && typeof s.items === 'object' && !Array.isArray(s.items) && s.prefixItems === undefined
+        ? { kind: 'array', items: typeOf(s.items as Schema, root, refs, `${name}_item`, seen) } : JSON_TYPE;
       break;
     case 'object': {
       const props = s.properties && typeof s.properties === 'object' ? (s.properties as Record<string, Schema>) : undefined;
@@ -180,7 +231,10 @@ function mapSchema(s: Record<string, unknown>, root: Schema, refs: ReadonlyMap<s
       }
       const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
       const fields: RField[] = [];
-      const rec: RType = { kind: 'record', name: avroName(typeof s.title === 'string' && name === 'JsonValue' ? s.title : name), fields };
+      let recName = avroName(typeof s.title === 'string' && name === 'JsonValue' ? s.title : name);
+      for (let n = 2; seen.names.has(recName); n++) recName = `${avroName(name)}_${n}`;
+      seen.names.add(recName);
+      const rec: RType = { kind: 'record', name: recName, fields };
       for (const [field, sub] of Object.entries(props)) {
         const ft = typeOf(sub, root, refs, `${name}_${avroName(field)}`, seen);
         fields.push({ name: field, type: required.has(field) ? ft : nullable(ft) });
@@ -222,7 +276,11 @@ export function valueOf(t: RType, v: unknown, path: string): unknown {
       if (typeof v !== 'number' && typeof v !== 'bigint') throw new RecordError('schema', `${path} is beyond a 64-bit integer column`);
       return v;
     }
-    case 'int': return Date.parse(`${v as string}T00:00:00Z`) / 86_400_000;
+    case 'int': {
+      const days = Date.parse(`${v as string}T00:00:00Z`) / 86_400_000;
+      if (!Number.isInteger(days) || !logicalInRange('date', days)) throw new RecordError('schema', `${path} ${JSON.stringify(String(v).slice(0, 40))} is not a date readers hold (years 0001–9999)`);
+      return days;
+    }
     case 'double':
       if (typeof v !== 'number') throw new RecordError('schema', `${path} ${String(typeof v === 'bigint' ? v : (v as { rawJSON: string }).rawJSON)} is not exactly a double (its digits would be lost; a string or integer field keeps them)`);
       return v;
@@ -233,10 +291,14 @@ export function valueOf(t: RType, v: unknown, path: string): unknown {
 
 /** An RFC 3339 date-time as microseconds since the epoch (UTC). */
 function micros(text: string, path: string): bigint {
-  const m = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:)(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/.exec(text);
+  // Offsets as RFC 3339 writes them (+01:00), and as Ajv's date-time also takes them (+0100, +01).
+  const m = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:)(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}(?::?\d{2})?)$/.exec(text);
   // A leap second (:60, which RFC 3339 allows) is the instant after :59, as the systems that count no leap seconds read it.
   const leap = m?.[2] === '60';
-  const ms = m ? Date.parse(`${m[1].replace(/[t ]/, 'T')}${leap ? '59' : m[2]}${m[4].toUpperCase()}`) + (leap ? 1000 : 0) : NaN;
-  if (!m || Number.isNaN(ms)) throw new RecordError('schema', `${path} ${JSON.stringify(text.slice(0, 40))} is not an RFC 3339 date-time`);
+  const zone = m ? (/^[+-]\d{2}$/.test(m[4]) ? `${m[4]}:00` : m[4].length === 5 ? `${m[4].slice(0, 3)}:${m[4].slice(3)}` : m[4].toUpperCase()) : '';
+  const ms = m ? Date.parse(`${m[1].replace(/[t ]/, 'T')}${leap ? '59' : m[2]}${zone}`) + (leap ? 1000 : 0) : NaN;
+  if (!m || Number.isNaN(ms) || !logicalInRange('timestamp-millis', ms)) {
+    throw new RecordError('schema', `${path} ${JSON.stringify(text.slice(0, 40))} is not an RFC 3339 date-time readers hold (years 0001–9999)`);
+  }
   return BigInt(ms) * 1000n + BigInt((m[3] ?? '').slice(0, 6).padEnd(6, '0'));
 }

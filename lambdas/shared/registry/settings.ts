@@ -51,6 +51,7 @@ export function registrySettings(
   return {
     location, kind, value, key,
     nanosecondColumns: uses.format === 'avro' || uses.format === 'parquet',
+    columns: ['avro', 'parquet', 'csv', 'csv_with_headers'].includes(uses.format),
     secretArn: e.SCHEMA_REGISTRY_SECRET_ARN,
     glueEndpoint: e.GLUE_ENDPOINT,
     secretsEndpoint: e.SECRETS_MANAGER_ENDPOINT,

@@ -115,6 +115,16 @@ export function decimalText(bytes: Buffer, scale: number): string {
   return neg ? `-${digits}` : digits;
 }
 
+/** A 32-bit float as the shortest decimal that reads back as the same float (0.1f, not 0.10000000149011612). */
+function shortestFloat(f: number): number {
+  if (!Number.isFinite(f)) return f;
+  for (let p = 1; p <= 9; p++) {
+    const d = Number(f.toPrecision(p));
+    if (Math.fround(d) === f) return d;
+  }
+  return f;
+}
+
 function number(n: number): string {
   // JSON has no NaN or infinities: they are written as the strings Protobuf's JSON mapping uses.
   if (Number.isFinite(n)) return Object.is(n, -0) ? '-0.0' : String(n);
@@ -163,7 +173,8 @@ export function jsonOf(t: RType, v: unknown): string {
   switch (t.kind) {
     case 'boolean': return v ? 'true' : 'false';
     case 'int': case 'long': return String(v);
-    case 'float': case 'double': return number(v as number);
+    case 'float': return number(shortestFloat(v as number));
+    case 'double': return number(v as number);
     case 'string': case 'enum': return jsonString(v as string);
     case 'bytes': case 'fixed': return `"${(v as Buffer).toString('base64')}"`;
     case 'array': {

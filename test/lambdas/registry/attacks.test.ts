@@ -58,8 +58,10 @@ describe('work bounded by the payload, not by the schema', () => {
   it('a JSON value nested deeper than the stack is a dead letter, in the sink and the forwarder alike', async () => {
     const s = { type: 'object', properties: { free: {} } };
     const deep = confluent(4, Buffer.from(`{"free":${'['.repeat(200_000)}${']'.repeat(200_000)}}`));
-    const { reasons } = await run('jsonl', new Map([['4', { type: 'JSON', text: JSON.stringify(s), references: [] }]]), [{ offset: 0, value: deep }]);
-    expect(reasons).toEqual([expect.stringMatching(/nests too deep to be read/)]);
+    for (const format of ['jsonl', 'parquet']) {
+      const { reasons } = await run(format, new Map([['4', { type: 'JSON', text: JSON.stringify(s), references: [] }]]), [{ offset: 0, value: deep }]);
+      expect(reasons).toEqual([expect.stringMatching(/nests too deep to be read|nested deeper than 128 levels/)]);
+    }
   });
 
   it(`a producer naming random schema IDs costs at most ${MAX_NEW_SCHEMAS} registry requests per batch`, async () => {
@@ -155,5 +157,50 @@ describe('schema shapes every format writes', () => {
     const records = [0, 1, 2, 3].map((offset) => ({ offset, key: key(offset % 2 ? '3' : '2', offset), value: offset === 2 ? null : confluent(1, avroType(v).toBuffer({ x: offset })) }));
     const { result } = await run('jsonl', schemas, records, { SCHEMA_REGISTRY_ATTRIBUTES: 'key,value', TOMBSTONES: 'write', FIELDS: 'key,value,offset' });
     expect([result.written, result.objects]).toEqual([4, 1]);
+  });
+});
+
+describe('JSON Schema, second review', () => {
+  const json = (id: string, schema: unknown): [string, RawSchema] => [id, { type: 'JSON', text: JSON.stringify(schema), references: [] }];
+
+  it('a oneOf that leads back to itself costs 2^depth: values nested past 16 levels under it are dead letters, at once', async () => {
+    const s = { $defs: { n: { oneOf: [{ type: 'object', properties: { c: { $ref: '#/$defs/n' } } }, { type: 'object', properties: { c: { $ref: '#/$defs/n' } }, minProperties: 0 }] } }, $ref: '#/$defs/n' };
+    const nest = (d: number): string => (d === 0 ? '{}' : `{"c":${nest(d - 1)}}`);
+    const { reasons } = await run('jsonl', new Map([json('1', s)]), [{ offset: 0, value: confluent(1, Buffer.from(nest(40))) }]);
+    expect(reasons).toEqual([expect.stringMatching(/nests deeper than 16 levels, the most a schema with oneOf\/anyOf is checked for/)]);
+  });
+
+  it('drafts and keywords as producers\' validators read them: draft-04, multipleOf 0.01, ECMA escapes in patterns, a large enum, tuples', async () => {
+    const schemas = new Map([
+      json('2', { $schema: 'http://json-schema.org/draft-04/schema#', type: 'object', properties: { n: { type: 'number', maximum: 10, exclusiveMaximum: true } } }),
+      json('3', { type: 'object', properties: { price: { type: 'number', multipleOf: 0.01 }, s: { type: 'string', pattern: '^[^\\u0000-\\u001F]*$' } } }),
+      json('4', { type: 'object', properties: { e: { enum: Array.from({ length: 100_000 }, (_, i) => `s${i}`) } } }),
+      json('5', { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { t: { type: 'array', prefixItems: [{ type: 'string' }], items: { type: 'integer' } } } }),
+    ]);
+    const records = [
+      { offset: 0, value: confluent(2, Buffer.from('{"n":9.5}')) }, { offset: 1, value: confluent(2, Buffer.from('{"n":10}')) },
+      { offset: 2, value: confluent(3, Buffer.from('{"price":19.99,"s":"ok"}')) }, { offset: 3, value: confluent(3, Buffer.from('{"price":0.07,"s":"tab\\there"}')) },
+      { offset: 4, value: confluent(4, Buffer.from('{"e":"s99999"}')) },
+      { offset: 5, value: confluent(5, Buffer.from('{"t":["a",1,2]}')) },
+    ];
+    for (const format of ['jsonl', 'parquet']) {
+      const { result, reasons } = await run(format, schemas, records);
+      expect([format, result.written]).toEqual([format, 4]);
+      expect(reasons).toEqual([expect.stringMatching(/value\/n must be < 10/), expect.stringMatching(/value\/s must match pattern/)]);
+    }
+  });
+
+  it('jsonl keeps what its schema allows even where a column could not (digits past a double, offsets without a colon); columns say why', async () => {
+    const s = { type: 'object', properties: { x: { type: 'number' }, at: { type: 'string', format: 'date-time' }, d: { type: 'string', format: 'date' } } };
+    const records = [
+      { offset: 0, value: confluent(6, Buffer.from('{"x":0.12345678901234567890,"at":"2024-01-01T00:00:00+0100"}')) },
+      { offset: 1, value: confluent(6, Buffer.from('{"x":1,"at":"2024-01-01T00:00:00+01"}')) },
+      { offset: 2, value: confluent(6, Buffer.from('{"d":"0000-01-01"}')) },
+    ];
+    const jsonl = await run('jsonl', new Map([json('6', s)]), records);
+    expect([jsonl.result.written, jsonl.reasons]).toEqual([3, []]);
+    const pq = await run('parquet', new Map([json('6', s)]), records);
+    expect(pq.result.written).toBe(1);
+    expect(pq.reasons).toEqual([expect.stringMatching(/value\.x 0\.12345678901234567890 is not exactly a double/), expect.stringMatching(/value\.d "0000-01-01" is not a date readers hold/)]);
   });
 });

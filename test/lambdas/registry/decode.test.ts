@@ -121,7 +121,7 @@ describe('JSON Schema values', () => {
     },
   };
   const frame = (value: string) => confluent(5, Buffer.from(value));
-  const decoder = () => new RegistryDecoder(settings(), new MapFetcher(new Map([['5', { type: 'JSON', text: JSON.stringify(schema), references: [] }]])));
+  const decoder = () => new RegistryDecoder(settings({ columns: true }), new MapFetcher(new Map([['5', { type: 'JSON', text: JSON.stringify(schema), references: [] }]])));
 
   it('validates each value and maps the schema to columns; exact integers and date-times kept', async () => {
     const d = decoder();
@@ -130,7 +130,7 @@ describe('JSON Schema values', () => {
     const out = d.decode(good, 'value');
     expect(out.json).toContain('9223372036854775807');
     const t = out.type as Extract<typeof out.type, { kind: 'record' }>;
-    expect(t.fields.map((f) => [f.name, f.type.kind])).toEqual([['id', 'long'], ['sku', 'string'], ['at', 'union'], ['tags', 'union'], ['extra', 'union'], ['ship', 'union'], ['any', 'json']]);
+    expect(t.fields.map((f) => [f.name, f.type.kind])).toEqual([['id', 'long'], ['sku', 'string'], ['at', 'union'], ['tags', 'union'], ['extra', 'union'], ['ship', 'union'], ['any', 'union']]);
     expect(out.value).toMatchObject({ id: 9223372036854775807n, at: 1767225600123456n, tags: ['x'], extra: { k: 1.5 }, ship: { city: 'Bern' }, any: [1, { b: 2 }] });
   });
 

@@ -91,6 +91,9 @@ export class SinkPipeline {
 
   private readonly progress: ProgressStore;
 
+  /** What every object's metadata says about how it was written (objectLayout). */
+  private readonly layout: Readonly<Record<string, string>>;
+
   /** SCHEMA_REGISTRY: made at the first batch (its module, and the Glue SDK, load only when configured). */
   private registry?: Promise<RegistryDecoder>;
 
@@ -103,6 +106,7 @@ export class SinkPipeline {
     this.progress = new ProgressStore(s3, { bucket: cfg.bucket, statePrefix: cfg.statePrefix, sseKmsKeyId: cfg.sseKmsKeyId });
     this.fmt = new TimeFormatter(cfg.timezone);
     this.plan = convertPlan(cfg);
+    this.layout = objectLayout(cfg);
   }
 
   /** `registry` given by tests (a fetcher of their own); otherwise made from SCHEMA_REGISTRY. */
@@ -297,6 +301,9 @@ export class SinkPipeline {
           'kafka-start-offset': o.startOffset.toString(),
           'kafka-last-offset': enc.records[enc.records.length - 1].record.offset.toString(),
           'kafka-record-count': String(enc.records.length),
+          // How the object was written, so a reader (a replay) needs no configuration (README, "Object keys").
+          ...this.layout,
+          'kafka-timestamp-type': timestampTypeOf(enc.records),
           // One schema per object (partition.ts cuts where it changes): its ID in the registry.
           ...(o.schemaId !== undefined ? { 'registry-schema-id': o.schemaId } : {}),
         },
@@ -327,3 +334,28 @@ export class SinkPipeline {
 const MAX_INVOCATION_MS = 15 * 60_000;
 /** Beyond the deadline: clock skew between hosts and requests still in flight when a function is stopped. */
 const CLAIM_MARGIN_MS = 60_000;
+
+/**
+ * How the sink writes objects, as S3 user metadata on each: format and compression, the fields and their encodings,
+ * the jsonl envelope, the bytes format's separator (hex). With the per-object keys (kafka-topic, …) a reader needs
+ * nothing else to read an object back into records.
+ */
+export function objectLayout(cfg: SinkConfig): Record<string, string> {
+  return {
+    'kafka-s3-format': cfg.format,
+    'kafka-s3-compression': cfg.compression,
+    'kafka-s3-fields': cfg.fields.join(','),
+    'kafka-s3-encodings': `key=${cfg.keyEncoding},value=${cfg.valueEncoding},headers=${cfg.headerEncoding}`,
+    ...(cfg.format === 'jsonl' ? { 'kafka-s3-envelope': String(cfg.envelope) } : {}),
+    ...(cfg.format === 'bytes' ? { 'kafka-s3-separator': cfg.bytesSeparator.toString('hex') } : {}),
+  };
+}
+
+/** The records' timestamp type (CREATE_TIME or LOG_APPEND_TIME), or "mixed" when a topic changed it between them. */
+function timestampTypeOf(records: readonly SinkRecord[]): string {
+  const first = records[0].record.timestampType;
+  for (const r of records) if (r.record.timestampType !== first) return 'mixed';
+  // Only Kafka's names go into a header: an event's text is not ours to send to S3 as it is.
+  return TIMESTAMP_TYPES.has(first) ? first : 'unknown';
+}
+const TIMESTAMP_TYPES = new Set(['CREATE_TIME', 'LOG_APPEND_TIME', 'NO_TIMESTAMP_TYPE']);

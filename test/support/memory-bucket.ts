@@ -16,6 +16,8 @@ const s3Error = (name: string, status: number, message: string) =>
 export class MemoryBucket {
   readonly objects = new Map<string, Buffer>();
   readonly etags = new Map<string, string>();
+  /** Each object's user metadata (x-amz-meta-*), as PutObject gave it. */
+  readonly metadata = new Map<string, Record<string, string>>();
   /** Requests by command name. */
   readonly requests = new Map<string, number>();
   /** Called before each request: a test throws from it to inject a failure. */
@@ -36,6 +38,7 @@ export class MemoryBucket {
         const etag = `"${createHash('md5').update(body).update(String(Math.random())).digest('hex')}"`;
         this.objects.set(key, body);
         this.etags.set(key, etag);
+        this.metadata.set(key, { ...((input.Metadata as Record<string, string> | undefined) ?? {}) });
         return { ETag: etag };
       }
       case 'GetObjectCommand': {

@@ -73,8 +73,11 @@ export const SinkEnvSchema = z.object({
   TOMBSTONES: z.enum(TombstoneModes).default('ignore').describe('Records with a null value: ignore (counted), write, or deadletter.'),
   FILTER_REGEX: checked(z.string(), compileFilter).optional().describe('Only records whose value text matches (RE2 syntax, linear time) are written; the others are counted as filtered.'),
   BYTES_SEPARATOR: checked(z.string(), decodeEscapes).default('\\n').describe('bytes format: separator between values (escapes \\n \\r \\t \\0 \\xHH allowed; empty for none).'),
-  AVRO_SCHEMA: z.string().optional().describe('Avro record schema (JSON) of the value, for avro, parquet and csv.'),
+  AVRO_SCHEMA: z.string().optional().describe('Avro record schema (JSON) of the value, for avro, parquet and csv; with TRANSFORM_SQL, the columns of input.'),
   AVRO_SCHEMA_FILE: z.string().optional().describe('Path of a file holding the Avro schema (alternative to AVRO_SCHEMA).'),
+  TRANSFORM_SQL: z.string().trim().min(1).max(Limits.maxTransformSqlChars).optional()
+    .describe('One SELECT … FROM input run on every batch (DuckDB SQL); its rows are what is written (README, "Transform with SQL").'),
+  TRANSFORM_MEMORY_MB: int(64, 8192).optional().describe('Memory limit of the TRANSFORM_SQL engine (default: a quarter of the function memory, 512 MB elsewhere).'),
   MAX_RECORDS_PER_OBJECT: int(1, 10_000_000).default(100_000)
     .describe('Records per object at most; objects are cut at offsets that are multiples of it.'),
   MAX_OBJECT_BYTES: int(1024, 5 * 1024 ** 4).default(512 * 1024 * 1024)
@@ -138,6 +141,8 @@ export interface SinkConfig {
   readonly s3CredentialsSecret?: { readonly arn: string; readonly maxAgeSeconds: number; readonly endpoint?: string };
   /** Registry-framed values and keys are decoded with this registry's schemas (lambdas/shared/registry). */
   readonly registry?: RegistrySettings;
+  /** TRANSFORM_SQL: the statement whose rows are written (lambdas/shared/transform). */
+  readonly transform?: { readonly sql: string; readonly memoryLimitMb: number; readonly queryTimeoutMs: number };
 }
 
 
@@ -267,7 +272,8 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     } catch (err) {
       problems.push(`${name}=${show(name === 'AVRO_SCHEMA' ? abbreviate(e.AVRO_SCHEMA as string) : e.AVRO_SCHEMA_FILE)}: ${(err as Error).message}`);
     }
-    if (!['avro', 'parquet', 'csv', 'csv_with_headers'].includes(format)) {
+    // With TRANSFORM_SQL the schema describes the statement's input, whatever is written.
+    if (!['avro', 'parquet', 'csv', 'csv_with_headers'].includes(format) && e.TRANSFORM_SQL === undefined) {
       problems.push(`${name}: a schema applies to avro, parquet, csv and csv_with_headers, not FORMAT=${format}`);
     }
     if (e.VALUE_ENCODING !== 'json') {
@@ -275,6 +281,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     }
   }
 
+  if (e.TRANSFORM_MEMORY_MB !== undefined && e.TRANSFORM_SQL === undefined) problems.push('TRANSFORM_MEMORY_MB: only used with TRANSFORM_SQL, which is unset');
   if (e.PART_SIZE_BYTES > e.MULTIPART_THRESHOLD_BYTES) {
     problems.push(`PART_SIZE_BYTES=${show(e.PART_SIZE_BYTES)}: must not exceed MULTIPART_THRESHOLD_BYTES=${show(e.MULTIPART_THRESHOLD_BYTES)}`);
   }
@@ -330,7 +337,18 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
       ? { arn: e.S3_CREDENTIALS_SECRET_ARN, maxAgeSeconds: e.S3_CREDENTIALS_MAX_AGE_SECONDS, endpoint: e.SECRETS_MANAGER_ENDPOINT }
       : undefined,
     registry,
+    transform: e.TRANSFORM_SQL === undefined ? undefined : {
+      sql: e.TRANSFORM_SQL,
+      memoryLimitMb: e.TRANSFORM_MEMORY_MB ?? transformMemoryMb(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE),
+      queryTimeoutMs: Limits.transformQueryTimeoutMs,
+    },
   };
+}
+
+/** A quarter of the function's memory (the rest holds the batch, its objects and the runtime), at least 128 MB. */
+function transformMemoryMb(functionMemory: string | undefined): number {
+  const mb = Number(functionMemory);
+  return Number.isFinite(mb) && mb > 0 ? Math.max(128, Math.floor(mb / 4)) : 512;
 }
 
 function abbreviate(text: string): string {

@@ -67,6 +67,10 @@ export function isReservedName(name: string): boolean {
 }
 
 export const Limits = {
+  /** TRANSFORM_SQL: its length at most (the whole function environment is limited to 4 KB). */
+  maxTransformSqlChars: 3000,
+  /** TRANSFORM_SQL: one run of the statement is interrupted after this long; its records are then bisected. */
+  transformQueryTimeoutMs: 10_000,
   /** S3 object keys are at most 1024 bytes of UTF-8. */
   maxKeyBytes: 1024,
   /** S3 multipart parts are at least 5 MiB (except the last). */

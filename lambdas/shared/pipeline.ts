@@ -1,5 +1,6 @@
 /**
- * The data path, top to bottom: decode → filter → convert → partition → encode → compress → upload.
+ * The data path, top to bottom: decode → filter → convert (or transform: TRANSFORM_SQL) → partition → encode →
+ * compress → upload.
  * Every input record ends as exactly one of: written, filtered, tombstone ignored, or dead-lettered.
  *
  * Isolation by construction: everything that depends on one record's content (filter, convert, key template) runs
@@ -23,6 +24,8 @@ import { KeyGrouper, partitionRecords, type GroupedRecord, type PlannedObject } 
 import { completeClaim, openClaim, ProgressStore, releaseClaim, takeClaim, type PartitionClaim } from './progress.ts';
 import { mapBounded, uploadObject, type ObjectToUpload } from './upload.ts';
 import type { RegistryDecoder } from './registry/index.ts';
+import { jsonOf, type RType } from './registry/types.ts';
+import type { SqlTransform, TransformOutcome } from './transform/index.ts';
 
 export interface PartitionRange {
   readonly topic: string;
@@ -49,6 +52,8 @@ export interface BatchResult {
   encodeFallbacks: number;
   /** Records below their partition's checkpoint: an earlier delivery already wrote them (redelivery, lost commit). */
   alreadyWritten: number;
+  /** TRANSFORM_SQL: rows the statement made (a record makes none when WHERE drops it, several with unnest). */
+  transformedRows: number;
   keys: string[];
   ranges: PartitionRange[];
 }
@@ -58,7 +63,9 @@ export interface BatchResult {
 type Dead = { readonly kind: 'dead'; readonly stage: RecordStage; readonly reason: string; readonly unexpected: boolean };
 const FILTERED = Object.freeze({ kind: 'filtered' as const });
 const TOMBSTONE_IGNORED = Object.freeze({ kind: 'tombstone-ignored' as const });
-type Prepared = GroupedRecord | typeof FILTERED | typeof TOMBSTONE_IGNORED | Dead;
+/** TRANSFORM_SQL: a record the statement will turn into rows (the record as decoded; the original for dead letters). */
+type ToTransform = { readonly kind: 'transform'; readonly record: KafkaRecord; readonly original: KafkaRecord; readonly at: number };
+type Prepared = GroupedRecord | typeof FILTERED | typeof TOMBSTONE_IGNORED | Dead | ToTransform;
 
 /** What an error thrown for one record's content becomes. */
 function asDeadLetter(err: unknown, stage: RecordStage): { stage: RecordStage; reason: string; unexpected: boolean } {
@@ -84,6 +91,9 @@ export class SinkPipeline {
   private readonly fmt: TimeFormatter;
   private readonly plan: ReturnType<typeof convertPlan>;
   private readonly cfg: SinkConfig;
+  /** What the encoders and key template read: the configuration, or with TRANSFORM_SQL the statement's rows (JSON
+   * objects whose columns are the result's, no AVRO_SCHEMA: it describes the input). */
+  private readonly out: SinkConfig;
   private readonly s3: S3Client;
   private readonly now: () => number;
 
@@ -97,21 +107,43 @@ export class SinkPipeline {
   /** SCHEMA_REGISTRY: made at the first batch (its module, and the Glue SDK, load only when configured). */
   private registry?: Promise<RegistryDecoder>;
 
+  /** TRANSFORM_SQL: the engine, opened at the first batch (DuckDB loads only when configured). */
+  private transform?: Promise<SqlTransform>;
+
   /** `encode` replaces the encoder stage (tests of the second line of defence inject one that fails). */
   constructor(cfg: SinkConfig, s3: S3Client, now: () => number = Date.now, encode: typeof encodeObject = encodeObject) {
     this.cfg = cfg;
+    this.out = cfg.transform ? { ...cfg, schema: undefined, valueEncoding: 'json' } : cfg;
     this.s3 = s3;
     this.now = now;
     this.encodeFn = encode;
     this.progress = new ProgressStore(s3, { bucket: cfg.bucket, statePrefix: cfg.statePrefix, sseKmsKeyId: cfg.sseKmsKeyId });
     this.fmt = new TimeFormatter(cfg.timezone);
-    this.plan = convertPlan(cfg);
-    this.layout = objectLayout(cfg);
+    this.plan = convertPlan(this.out);
+    this.layout = objectLayout(this.out);
   }
 
   /** `registry` given by tests (a fetcher of their own); otherwise made from SCHEMA_REGISTRY. */
   useRegistry(registry: RegistryDecoder): void {
     this.registry = Promise.resolve(registry);
+  }
+
+  /** The transform engine, opened once; one that failed to open is tried again at the next batch. */
+  private transformer(): Promise<SqlTransform> | undefined {
+    const settings = this.cfg.transform;
+    if (settings === undefined) return undefined;
+    this.transform ??= import('./transform/index.ts').then((m) => m.SqlTransform.open({
+      ...settings, valueEncoding: this.cfg.valueEncoding, keyEncoding: this.cfg.keyEncoding, headerEncoding: this.cfg.headerEncoding, schema: this.cfg.schema,
+    }));
+    this.transform.catch(() => { this.transform = undefined; });
+    return this.transform;
+  }
+
+  /** Closes the transform engine (tests, the runner at exit). */
+  async close(): Promise<void> {
+    const t = this.transform;
+    this.transform = undefined;
+    if (t) (await t.catch(() => undefined))?.close();
   }
 
   private registryDecoder(): Promise<RegistryDecoder> | undefined {
@@ -122,7 +154,7 @@ export class SinkPipeline {
   }
 
   /** The per-record boundary: one record → kept (converted, with its object group) or an outcome with a reason. */
-  private prepare(original: KafkaRecord, grouper: KeyGrouper, nowMs: number, registry: RegistryDecoder | undefined): Prepared {
+  private prepare(original: KafkaRecord, grouper: KeyGrouper, nowMs: number, registry: RegistryDecoder | undefined, transform: boolean): Prepared {
     let stage: RecordStage = 'decode';
     let record = original;
     try {
@@ -138,8 +170,10 @@ export class SinkPipeline {
       if (outcome === 'tombstone-deadletter') {
         return { kind: 'dead', stage, reason: 'tombstone (null value) with TOMBSTONES=deadletter', unexpected: false };
       }
+      // A value goes to the statement (its rows are converted after it ran); a written tombstone goes on as it is.
+      if (transform && record.value !== null) return { kind: 'transform', record, original, at: -1 };
       stage = 'convert';
-      let r = convertRecord(this.cfg, this.plan, record);
+      let r = convertRecord(this.out, this.plan, record);
       if (record !== original) r = { ...r, original, schemaId, ...(decoded ? { registry: decoded } : {}) };
       stage = 'partition';
       return { record: r, groupKey: grouper.groupKey(r, nowMs) };
@@ -148,9 +182,34 @@ export class SinkPipeline {
     }
   }
 
+  /** One result row of TRANSFORM_SQL → the record written for it: the source record's metadata, the row as its value
+   * (JSON) and its columns (the row's type). Converted like any record; a row that fails sets its record aside. */
+  private rowRecord(p: ToTransform, row: { type: RType; value: Record<string, unknown>; shape: number }, grouper: KeyGrouper, nowMs: number): GroupedRecord {
+    const record: KafkaRecord = { ...p.record, value: Buffer.from(jsonOf(row.type, row.value)) };
+    const r: SinkRecord = { ...convertRecord(this.out, this.plan, record), original: p.original, schemaId: `sql-${row.shape}`, registry: { type: row.type, value: row.value } };
+    return { record: r, groupKey: grouper.groupKey(r, nowMs) };
+  }
+
+  /** A transformed record's outcome as the partition's entries: its rows, or what it became. */
+  private transformed(p: ToTransform, outcome: TransformOutcome, grouper: KeyGrouper, nowMs: number): { rows?: GroupedRecord[]; other?: Prepared } {
+    if ('dead' in outcome) return { other: { kind: 'dead', stage: outcome.dead.stage, reason: outcome.dead.reason, unexpected: false } };
+    if (outcome.rows.length === 0) return { other: FILTERED };
+    let stage: RecordStage = 'convert';
+    try {
+      const rows: GroupedRecord[] = [];
+      for (const row of outcome.rows) {
+        stage = 'convert';
+        rows.push(this.rowRecord(p, row, grouper, nowMs));
+      }
+      return { rows };
+    } catch (err) {
+      return { other: { kind: 'dead', ...asDeadLetter(err, stage) } };
+    }
+  }
+
   private encodeOnce(records: readonly SinkRecord[]): { body: Buffer; records: readonly SinkRecord[]; rejected: Encoded['rejected'] } {
-    const enc = this.encodeFn(this.cfg, records);
-    return { body: enc.records.length === 0 ? enc.body : compressObject(this.cfg, enc.body), records: enc.records, rejected: [...enc.rejected] };
+    const enc = this.encodeFn(this.out, records);
+    return { body: enc.records.length === 0 ? enc.body : compressObject(this.out, enc.body), records: enc.records, rejected: [...enc.rejected] };
   }
 
   /** Encodes an object; if that throws for its content, bisects to set aside the records that make it throw. */
@@ -214,7 +273,7 @@ export class SinkPipeline {
     const result: BatchResult = {
       recordsIn: decoded.recordCount, written: 0, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0,
       deadLettered: 0, objects: 0, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0,
-      encodeFallbacks: 0, alreadyWritten: 0, keys: [], ranges: [],
+      encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0, keys: [], ranges: [],
     };
     const deadLetters: DeadLetter[] = [];
     const planned: PlannedObject[] = [];
@@ -222,6 +281,8 @@ export class SinkPipeline {
     const batches = decoded.partitions.filter((b) => b.records.length > 0);
     const registryPending = this.registryDecoder();
     const registry = registryPending === undefined ? undefined : await registryPending;
+    const transformPending = this.transformer();
+    const transform = transformPending === undefined ? undefined : await transformPending;
 
     // 1. Where each partition's progress stands (one GET each); records below it were written by an earlier delivery.
     const opened = await mapBounded(batches, cfg.uploadConcurrency, (b) => openClaim(this.progress, b.topic, b.partition, b.records[0].offset, nowMs));
@@ -229,19 +290,42 @@ export class SinkPipeline {
     // 1b. The schemas the records name, fetched before anything is written: a registry that cannot answer fails the
     // batch here (retried), never a record.
     if (registry !== undefined) await registry.prefetch(toWrite.flat());
+    // Each partition's records prepared, in offset order; with TRANSFORM_SQL, the statement runs once for all of them.
+    const prepared: { record: KafkaRecord; p: Prepared }[][] = [];
+    const groupers: KeyGrouper[] = [];
+    const pending: ToTransform[] = [];
     for (const [i, batch] of batches.entries()) {
-      const pc = opened[i];
       const records = toWrite[i];
       result.alreadyWritten += batch.records.length - records.length;
       result.ranges.push({
         topic: batch.topic, partition: batch.partition, records: batch.records.length,
         firstOffset: batch.records[0].offset.toString(), lastOffset: batch.records[batch.records.length - 1].offset.toString(),
       });
+      const grouper = new KeyGrouper(this.out, this.fmt);
+      groupers.push(grouper);
+      prepared.push(records.map((record) => {
+        let p = this.prepare(record, grouper, nowMs, registry, transform !== undefined);
+        if ('kind' in p && p.kind === 'transform') pending.push((p = { ...p, at: pending.length }));
+        return { record, p };
+      }));
+    }
+    const outcomes = transform !== undefined && pending.length > 0 ? await transform.apply(pending.map((p) => p.record)) : [];
+    for (const [i, batch] of batches.entries()) {
+      const pc = opened[i];
+      const records = toWrite[i];
       if (records.length === 0) continue;
-      const grouper = new KeyGrouper(cfg, this.fmt);
       const kept: GroupedRecord[] = [];
-      for (const record of records) {
-        const p = this.prepare(record, grouper, nowMs, registry);
+      for (const { record, p: first } of prepared[i]) {
+        let p: Prepared = first;
+        if ('kind' in p && p.kind === 'transform') {
+          const t = this.transformed(p, outcomes[p.at], groupers[i], nowMs);
+          if (t.rows) {
+            result.transformedRows += t.rows.length;
+            kept.push(...t.rows);
+            continue;
+          }
+          p = t.other!;
+        }
         if (p === FILTERED) result.filtered++;
         else if (p === TOMBSTONE_IGNORED) result.tombstonesIgnored++;
         else if ('stage' in p) {
@@ -249,7 +333,7 @@ export class SinkPipeline {
           if (p.unexpected) result.unexpectedRecordErrors++;
         } else kept.push(p as GroupedRecord);
       }
-      const objects = partitionRecords(cfg, kept, pc.start);
+      const objects = partitionRecords(this.out, kept, pc.start);
       planned.push(...objects);
       claims.push({
         pc, to: records[records.length - 1].offset,
@@ -284,7 +368,9 @@ export class SinkPipeline {
 
   /** 3. Encodes and uploads the planned objects, then the dead letters (the encode stage can add to them). */
   private async write(planned: readonly PlannedObject[], deadLetters: DeadLetter[], claims: readonly { pc: PartitionClaim }[], result: BatchResult): Promise<void> {
-    const cfg = this.cfg;
+    const cfg = this.out;
+    // Records written: with TRANSFORM_SQL a record can make several rows (unnest), each an entry of an object.
+    const writtenRecords = new Set<KafkaRecord>();
     // Encoding runs inside the upload pool so CPU work overlaps with uploads already in flight.
     const uploaded = await mapBounded(planned, cfg.uploadConcurrency, async (o) => {
       const enc = this.encode(o);
@@ -305,13 +391,16 @@ export class SinkPipeline {
           ...this.layout,
           'kafka-timestamp-type': timestampTypeOf(enc.records),
           // One schema per object (partition.ts cuts where it changes): its ID in the registry.
-          ...(o.schemaId !== undefined ? { 'registry-schema-id': o.schemaId } : {}),
+          ...(o.schemaId !== undefined && !o.schemaId.startsWith('sql-') ? { 'registry-schema-id': o.schemaId } : {}),
         },
       };
       const u = await uploadObject(this.s3, cfg, upload);
       result.objects++;
-      result.written += enc.records.length;
-      for (const r of enc.records) if (r.record.value === null) result.tombstonesWritten++;
+      for (const r of enc.records) {
+        writtenRecords.add(r.original ?? r.record);
+        if (r.record.value === null) result.tombstonesWritten++;
+      }
+      result.written = writtenRecords.size;
       return u;
     });
     const written = uploaded.filter((u) => u !== null);

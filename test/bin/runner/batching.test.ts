@@ -70,7 +70,7 @@ describe('runner loop: batches cut by the payload limit while invocations take l
       const n = (event as { records: readonly unknown[] }).records.length;
       sizes.push(n);
       await new Promise((r) => setTimeout(r, 40));
-      return { recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, keys: [], ranges: [] };
+      return { recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0, keys: [], ranges: [] };
     };
 
     // Act

@@ -26,7 +26,7 @@ function offsets(x: unknown, out: number[] = []): number[] {
 
 const result = (n: number) => ({
   recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0,
-  multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0,
+  multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0,
 });
 
 describe('runner loop: records of an earlier generation', () => {

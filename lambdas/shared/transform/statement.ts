@@ -1,0 +1,187 @@
+/**
+ * TRANSFORM_SQL, checked on DuckDB's own parse tree (json_serialize_sql): one SELECT from `input`, stateless per
+ * record, so that what a batch writes does not depend on how the event source cut the batches (README, "Transform
+ * with SQL"). The check runs at synth (lib/config.ts, through check-cli.ts) and again at cold start.
+ *
+ * What the tree gives back besides problems: the columns the statement reads (metadata columns are built only when
+ * read) and the statement rewritten to also select `_kafka_row`, the index of the record each result row came from,
+ * which carries the record's Kafka metadata through to the row.
+ */
+
+/** The metadata columns of `input` (README, "Transform with SQL"). `_kafka_row` is ours: the statement may not use it. */
+export const MetadataColumns = [
+  '_kafka_topic', '_kafka_partition', '_kafka_offset', '_kafka_timestamp', '_kafka_timestamp_type', '_kafka_key',
+  '_kafka_headers', '_kafka_value',
+] as const;
+export type MetadataColumn = (typeof MetadataColumns)[number];
+export const ROW_COLUMN = '_kafka_row';
+
+/** Functions whose result depends on state kept across batches: a retried batch would not write the same rows. */
+const STATEFUL_FUNCTIONS = new Set(['nextval', 'currval', 'setseed']);
+
+/** What was found in a statement. */
+export interface StatementPlan {
+  /** The statement as DuckDB prints it back, with `_kafka_row` selected first. */
+  readonly rewritten: string;
+  /** Metadata columns the statement reads. */
+  readonly metadata: ReadonlySet<MetadataColumn>;
+  /** Value columns it names (lower case), besides metadata, aliases and lambda parameters. */
+  readonly valueColumns: ReadonlySet<string>;
+  /** Whether it selects `*` (every value column). */
+  readonly star: boolean;
+}
+
+type Node = Record<string, unknown>;
+const isNode = (v: unknown): v is Node => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Why a clause is refused: the rows it makes would depend on which records share a batch. */
+const ACROSS_RECORDS = 'it combines rows of different records, so its result would depend on how the event source cuts batches (windows, joins and aggregates across records need a stream processor such as Amazon Managed Service for Apache Flink)';
+
+/**
+ * Checks a statement's parse tree (json_serialize_sql's output, parsed with exact numbers) and plans it. Every
+ * problem is listed; `aggregates` are the engine's aggregate function names (an aggregate makes one row of many).
+ */
+export function planStatement(tree: Node, aggregates: ReadonlySet<string>): { plan?: Omit<StatementPlan, 'rewritten'>; problems: string[]; tree: Node } {
+  const problems: string[] = [];
+  if (tree.error === true) {
+    const pos = tree.position === undefined ? '' : ` at character ${Number(tree.position) + 1}`;
+    return { problems: [`does not parse${pos}: ${String(tree.error_message)}`], tree };
+  }
+  const statements = tree.statements as Node[];
+  if (statements.length !== 1) return { problems: [`must be exactly one SELECT statement (found ${statements.length})`], tree };
+  const node = statements[0].node as Node;
+  if (node.type !== 'SELECT_NODE') {
+    const what = node.type === 'SET_OPERATION_NODE' ? `${String(node.setop_type ?? 'a set operation').replace(/_/g, ' ')} (a set operation): ${ACROSS_RECORDS}` : String(node.type);
+    return { problems: [`must be a plain SELECT … FROM input, not ${what}`], tree };
+  }
+
+  const aliases = new Set<string>(); // select-list aliases, table aliases, unnest column aliases, lambda parameters
+  const tables = new Set<string>(['input']);
+  const refs: string[][] = [];
+  let star = false;
+
+  if (((node.cte_map as Node)?.map as unknown[] | undefined)?.length) problems.push('WITH (a common table expression) is not supported: write one SELECT … FROM input');
+  for (const m of (node.modifiers as Node[]) ?? []) {
+    if (m.type === 'ORDER_MODIFIER') problems.push('ORDER BY is not supported: rows keep the order of their records\' offsets');
+    else if (m.type === 'DISTINCT_MODIFIER') problems.push(`DISTINCT is not supported: ${ACROSS_RECORDS}`);
+    else problems.push(`LIMIT and OFFSET are not supported: ${ACROSS_RECORDS}`);
+  }
+  if ((node.group_expressions as unknown[])?.length || (node.group_sets as unknown[])?.length || (node.aggregate_handling !== undefined && node.aggregate_handling !== 'STANDARD_HANDLING')) {
+    problems.push(`GROUP BY is not supported: ${ACROSS_RECORDS}`);
+  }
+  if (isNode(node.having)) problems.push(`HAVING is not supported: ${ACROSS_RECORDS}`);
+  if (isNode(node.qualify)) problems.push(`QUALIFY is not supported: ${ACROSS_RECORDS}`);
+  if (isNode(node.sample)) problems.push('USING SAMPLE is not supported: every record is either written, filtered by WHERE, or dead-lettered');
+
+  let sawInput = false;
+  const fromTable = (t: unknown, right: boolean): void => {
+    if (!isNode(t)) return;
+    switch (t.type) {
+      case 'BASE_TABLE': {
+        const name = String(t.table_name).toLowerCase();
+        if (name !== 'input' || t.schema_name || t.catalog_name || right) {
+          problems.push(`reads table ${JSON.stringify(String(t.table_name))}: the statement reads only \`input\` (this batch's records), not other tables (${ACROSS_RECORDS})`);
+          return;
+        }
+        if (isNode(t.sample)) problems.push('USING SAMPLE is not supported: every record is either written, filtered by WHERE, or dead-lettered');
+        if (isNode(t.at_clause)) problems.push('AT (time travel) is not supported');
+        sawInput = true;
+        if (t.alias) tables.add(String(t.alias).toLowerCase());
+        return;
+      }
+      case 'JOIN': {
+        // `FROM input, unnest(items) AS u(item)`: each record's rows, so offsets stay meaningful.
+        const lateralUnnest = isNode(t.right) && t.right.type === 'TABLE_FUNCTION' && (t.ref_type === 'CROSS' || t.ref_type === 'REGULAR') && !isNode(t.condition) && !(t.using_columns as unknown[])?.length;
+        if (!lateralUnnest) {
+          problems.push(`joins are not supported except \`FROM input, unnest(<list>)\`: ${ACROSS_RECORDS}`);
+          return;
+        }
+        fromTable(t.left, false);
+        fromTable(t.right, true);
+        return;
+      }
+      case 'TABLE_FUNCTION': {
+        const f = t.function as Node;
+        const name = String(f?.function_name ?? '').toLowerCase();
+        if (!right || name !== 'unnest') {
+          problems.push(`reads table function ${name}(): the statement reads only \`input\`, and unnest() only as \`FROM input, unnest(<list>)\``);
+          return;
+        }
+        if (t.alias) tables.add(String(t.alias).toLowerCase());
+        for (const c of (t.column_name_alias as string[]) ?? []) aliases.add(c.toLowerCase());
+        for (const c of (f.children as unknown[]) ?? []) expression(c);
+        return;
+      }
+      case 'EMPTY':
+        return;
+      default:
+        problems.push(`FROM ${String(t.type).toLowerCase().replace(/_/g, ' ')} is not supported: the statement reads \`input\` directly`);
+    }
+  };
+
+  const expression = (e: unknown): void => {
+    if (Array.isArray(e)) {
+      for (const x of e) expression(x);
+      return;
+    }
+    if (!isNode(e)) return;
+    switch (e.class) {
+      case 'COLUMN_REF':
+        refs.push((e.column_names as string[]).map((n) => n.toLowerCase()));
+        return;
+      case 'STAR':
+        if (e.columns !== true && !isNode(e.expr)) star = true;
+        break;
+      case 'WINDOW':
+        problems.push(`window function ${String(e.function_name)}() is not supported: ${ACROSS_RECORDS}`);
+        return;
+      case 'SUBQUERY':
+        problems.push('subqueries are not supported: the statement reads `input` once');
+        return;
+      case 'LAMBDA': {
+        // `x -> …` and `(x, i) -> …`: the parameters are names of the lambda, not columns.
+        const lhs = e.lhs as Node;
+        const params = lhs?.class === 'FUNCTION' && lhs.function_name === 'row' ? (lhs.children as Node[]) : [lhs];
+        for (const p of params) for (const n of (p?.column_names as string[]) ?? []) aliases.add(n.toLowerCase());
+        expression(e.expr);
+        return;
+      }
+      case 'FUNCTION': {
+        const name = String(e.function_name).toLowerCase();
+        if (aggregates.has(name) && !e.is_operator) problems.push(`aggregate ${name}() is not supported: ${ACROSS_RECORDS}`);
+        if (STATEFUL_FUNCTIONS.has(name)) problems.push(`${name}() keeps state across batches: a retried batch would write other rows`);
+        break;
+      }
+      default:
+        break;
+    }
+    for (const [k, v] of Object.entries(e)) if (k !== 'class' && k !== 'type' && k !== 'alias' && (isNode(v) || Array.isArray(v))) expression(v);
+  };
+
+  fromTable(node.from_table, false);
+  if (!sawInput && problems.length === 0) problems.push('must read FROM input (the batch\'s records)');
+  for (const item of (node.select_list as Node[]) ?? []) if (item.alias) aliases.add(String(item.alias).toLowerCase());
+  expression(node.select_list);
+  expression(node.where_clause);
+
+  const metadata = new Set<MetadataColumn>();
+  const valueColumns = new Set<string>();
+  for (const names of refs) {
+    // input.amount, u.item: a table qualifier first; otherwise the column, then struct fields.
+    const column = names.length > 1 && tables.has(names[0]) ? names[1] : names[0];
+    if (column === ROW_COLUMN) {
+      problems.push(`${ROW_COLUMN} is reserved (the sink selects it to carry each record's metadata)`);
+      continue;
+    }
+    if (column.startsWith('_kafka_')) {
+      if ((MetadataColumns as readonly string[]).includes(column)) metadata.add(column as MetadataColumn);
+      else problems.push(`no metadata column ${column} (there are ${MetadataColumns.join(', ')})`);
+      continue;
+    }
+    if (!aliases.has(column) || (names.length > 1 && tables.has(names[0]))) valueColumns.add(column);
+  }
+  if (problems.length > 0) return { problems: [...new Set(problems)], tree };
+
+  node.select_list = [{ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: ROW_COLUMN, query_location: 0, column_names: [ROW_COLUMN] }, ...(node.select_list as Node[])];
+  return { plan: { metadata, valueColumns, star }, problems, tree };
+}

@@ -1,0 +1,197 @@
+/**
+ * TRANSFORM_SQL with the real engine (DuckDB): what a statement may be, what rows it writes, and that a record's
+ * content can cost a dead letter but never the batch.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadSinkConfig } from '../../../lambdas/shared/config.ts';
+import { ConfigError } from '../../../lambdas/shared/errors.ts';
+import { SinkPipeline } from '../../../lambdas/shared/pipeline.ts';
+import { SqlEngine } from '../../../lambdas/shared/transform/engine.ts';
+import { SqlTransform } from '../../../lambdas/shared/transform/index.ts';
+import { kafkaEvent, orderValue, type RecordSpec } from '../../support/events.ts';
+import { MemoryBucket } from '../../support/memory-bucket.ts';
+
+const pipelines: SinkPipeline[] = [];
+afterAll(async () => {
+  for (const p of pipelines) await p.close();
+});
+
+function sink(env: Record<string, string>) {
+  const bucket = new MemoryBucket();
+  const pipeline = new SinkPipeline(loadSinkConfig({ BUCKET_NAME: 'bkt', COMPRESSION: 'none', ...env }), bucket as never);
+  pipelines.push(pipeline);
+  const lines = () => bucket.text('topics/').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { bucket, pipeline, lines };
+}
+
+const orders = (n: number, patch: (i: number) => Record<string, unknown> = () => ({})): RecordSpec[] =>
+  Array.from({ length: n }, (_, i) => ({ offset: i, partition: i % 2, key: `k${i}`, value: JSON.stringify({ ...orderValue(i), ...patch(i) }), headers: [['trace', `t${i}`]] }));
+
+async function problemsOf(sql: string, env: Record<string, string> = {}): Promise<string[]> {
+  const cfg = loadSinkConfig({ BUCKET_NAME: 'bkt', TRANSFORM_SQL: sql, ...env });
+  try {
+    (await SqlTransform.open({ ...cfg.transform!, valueEncoding: cfg.valueEncoding, keyEncoding: cfg.keyEncoding, headerEncoding: cfg.headerEncoding, schema: cfg.schema })).close();
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return [...err.problems];
+  }
+}
+
+describe('the statement: one stateless SELECT from input, checked on the engine\'s parse tree', () => {
+  it.each([
+    ['SELEC 1', /does not parse at character 1: .*syntax error/],
+    ['SELECT 1 FROM input; SELECT 2 FROM input', /exactly one SELECT statement \(found 2\)/],
+    ['SELECT a FROM input UNION ALL SELECT a FROM input', /not UNION.*set operation/],
+    ['SELECT status, count(*) FROM input GROUP BY status', /GROUP BY is not supported/],
+    ['SELECT sum(amount) FROM input', /aggregate sum\(\) is not supported.*Flink/],
+    ['SELECT row_number() OVER () FROM input', /window function row_number\(\)/],
+    ['SELECT * FROM input JOIN other ON true', /joins are not supported/],
+    ['SELECT * FROM other', /reads table "other"/],
+    ["SELECT * FROM read_csv('/etc/passwd')", /table function read_csv\(\)/],
+    ['SELECT (SELECT 1) AS x FROM input', /subqueries are not supported/],
+    ['SELECT * FROM input ORDER BY amount', /ORDER BY is not supported/],
+    ['SELECT * FROM input LIMIT 5', /LIMIT and OFFSET are not supported/],
+    ['SELECT DISTINCT status FROM input', /DISTINCT is not supported/],
+    ['WITH t AS (SELECT 1) SELECT * FROM input', /WITH/],
+    ["SELECT nextval('s') FROM input", /nextval\(\) keeps state across batches/],
+    ['SELECT _kafka_row FROM input', /_kafka_row is reserved/],
+    ['SELECT _kafka_partiton FROM input', /no metadata column _kafka_partiton \(there are _kafka_topic/],
+    ['SELECT 1', /must read FROM input/],
+  ])('%s is refused with its reason', async (sql, reason) => {
+    const problems = await problemsOf(sql);
+    expect(problems.join('\n')).toMatch(reason);
+    expect(problems.every((p) => p.startsWith('TRANSFORM_SQL: '))).toBe(true);
+  });
+
+  it.each([
+    "SELECT order_id, CAST(amount AS DECIMAL(12,2)) AS amount, CASE WHEN express THEN 'x' ELSE 'std' END AS lane FROM input WHERE status <> 'created'",
+    "SELECT i.order_id, upper(i.status) AS s, list_transform([1,2], x -> x + i.items) AS l FROM input AS i",
+    'SELECT order_id, u.line FROM input, unnest([1, 2]) AS u(line)',
+    "SELECT _kafka_value->>'$.order_id' AS id, _kafka_offset, _kafka_timestamp, _kafka_key, _kafka_headers FROM input",
+    'SELECT * EXCLUDE (currency) FROM input',
+  ])('%s is accepted', async (sql) => {
+    expect(await problemsOf(sql)).toEqual([]);
+  });
+
+  it('with AVRO_SCHEMA the statement is bound to its columns: an unknown column or a type error is named', async () => {
+    const schema = JSON.stringify({ type: 'record', name: 'O', fields: [{ name: 'order_id', type: 'string' }, { name: 'amount', type: 'double' }] });
+    expect(await problemsOf('SELECT order_id, amount * 2 AS twice FROM input', { AVRO_SCHEMA: schema, FORMAT: 'parquet' })).toEqual([]);
+    const [p] = await problemsOf('SELECT order_id, amunt FROM input', { AVRO_SCHEMA: schema, FORMAT: 'parquet' });
+    expect(p).toMatch(/TRANSFORM_SQL: Binder Error: Referenced column "amunt" not found.*input columns: order_id, amount/s);
+  });
+
+  it('a text value has no value columns: the statement reads _kafka_value', async () => {
+    expect(await problemsOf('SELECT * FROM input', { VALUE_ENCODING: 'text' })).toEqual([
+      'TRANSFORM_SQL: reads value columns (*), but with VALUE_ENCODING=text the value is not JSON: read it as _kafka_value',
+    ]);
+    expect(await problemsOf("SELECT upper(_kafka_value) AS line FROM input WHERE _kafka_value LIKE 'a%'", { VALUE_ENCODING: 'text' })).toEqual([]);
+  });
+});
+
+describe('the engine is sandboxed', () => {
+  it('no files, no extensions, no configuration changes', async () => {
+    const engine = await SqlEngine.open({ memoryLimitMb: 128 });
+    try {
+      await expect(engine.con.run("SELECT * FROM read_text('/etc/hostname')")).rejects.toThrow(/disabled by configuration|Permission Error/);
+      await expect(engine.con.run("COPY (SELECT 1) TO '/tmp/kafka-s3-sql-escape.csv'")).rejects.toThrow(/disabled by configuration|Permission Error/);
+      await expect(engine.con.run('INSTALL httpfs')).rejects.toThrow();
+      await expect(engine.con.run('LOAD httpfs')).rejects.toThrow();
+      await expect(engine.con.run('SET enable_external_access = true')).rejects.toThrow(/configuration has been locked/i);
+      await expect(engine.con.run("SET memory_limit = '10GB'")).rejects.toThrow(/configuration has been locked/i);
+    } finally {
+      engine.close();
+    }
+  });
+});
+
+describe('rows: what the statement selects is what is written', () => {
+  it('jsonl: projection, cast, CASE and WHERE; each row keeps its record\'s key, headers, offset and timestamp', async () => {
+    const { pipeline, lines } = sink({
+      TRANSFORM_SQL: "SELECT order_id, CAST(amount AS DECIMAL(12,2)) AS amount, CASE WHEN express THEN 'express' ELSE 'standard' END AS lane, _kafka_offset AS _kafka_offset FROM input WHERE status <> 'created'",
+    });
+    const r = await pipeline.handle(kafkaEvent(orders(8)));
+    expect(r).toMatchObject({ recordsIn: 8, written: 6, filtered: 2, deadLettered: 0, transformedRows: 6 });
+    const rows = lines().sort((a, b) => Number(a.offset) - Number(b.offset));
+    expect(rows[0]).toEqual({
+      key: 'k1', value: { order_id: 'ord-000000001', amount: Number(Number(orderValue(1).amount).toFixed(2)), lane: 'standard' },
+      headers: [{ key: 'trace', value: 't1' }], topic: 'orders', partition: 1, offset: 1, timestamp: '2026-01-01T00:00:00.001Z',
+    });
+    // `_kafka_*` result columns are not value columns: the envelope carries the metadata.
+    expect(rows.map((x) => x.offset)).toEqual([1, 2, 3, 5, 6, 7]);
+  });
+
+  it('a cast that fails for one record sets that record aside with the engine\'s message; the others are written', async () => {
+    const { bucket, pipeline, lines } = sink({ TRANSFORM_SQL: 'SELECT order_id, CAST(amount AS DOUBLE) AS amount FROM input' });
+    const r = await pipeline.handle(kafkaEvent(orders(40, (i) => (i === 13 || i === 30 ? { amount: `n/a-${i}` } : {}))));
+    expect(r).toMatchObject({ written: 38, deadLettered: 2 });
+    expect(lines().map((l) => (l.value as { order_id: string }).order_id)).not.toContain('ord-000000013');
+    const letters = bucket.deadLetters();
+    expect(letters.map((d) => d.offset).sort()).toEqual(['13', '30']);
+    expect(String(letters[0].reason)).toMatch(/^TRANSFORM_SQL failed for this record: Conversion Error: Could not convert string 'n\/a-\d+' to DOUBLE when casting from source column amount$/);
+    expect(Buffer.from(String(letters[0].value), 'base64').toString()).toContain('"amount":"n/a-');
+  });
+
+  it('unnest: one record, several rows, all with its offset; written counts records', async () => {
+    const { pipeline, lines } = sink({ TRANSFORM_SQL: 'SELECT order_id, u.line FROM input, unnest(lines) AS u(line)' });
+    const specs = [0, 1, 2].map((i) => ({ offset: i, value: JSON.stringify({ order_id: `o${i}`, lines: Array.from({ length: i }, (_, k) => ({ sku: `s${k}` })) }) }));
+    const r = await pipeline.handle(kafkaEvent(specs));
+    expect(r).toMatchObject({ recordsIn: 3, written: 2, filtered: 1, transformedRows: 3 });
+    expect(lines().map((l) => [l.offset, l.value])).toEqual([
+      [1, { order_id: 'o1', line: { sku: 's0' } }], [2, { order_id: 'o2', line: { sku: 's0' } }], [2, { order_id: 'o2', line: { sku: 's1' } }],
+    ]);
+  });
+
+  it('inferred columns: a batch whose records lack a column the statement names still runs (null)', async () => {
+    const { pipeline, lines } = sink({ TRANSFORM_SQL: 'SELECT id, coupon FROM input', FIELDS: 'value', ENVELOPE: 'false' });
+    await pipeline.handle(kafkaEvent([{ offset: 0, value: '{"id":1}' }, { offset: 1, value: '{"id":2}' }]));
+    expect(lines()).toEqual([{ id: 1, coupon: null }, { id: 2, coupon: null }]);
+  });
+
+  it('numbers stay exact: 64-bit integers, and numbers no number type holds kept as their JSON', async () => {
+    const { pipeline, bucket } = sink({ TRANSFORM_SQL: 'SELECT id, big, id + 1 AS next FROM input', FIELDS: 'value', ENVELOPE: 'false' });
+    await pipeline.handle(kafkaEvent([{ offset: 0, value: '{"id":9007199254740993,"big":123456789012345678901234567890}' }, { offset: 1, value: '{"id":-9223372036854775807,"big":1}' }]));
+    expect(bucket.text('topics/').trim().split('\n')).toEqual(['{"id":9007199254740993,"big":123456789012345678901234567890,"next":9007199254740994}', '{"id":-9223372036854775807,"big":1,"next":-9223372036854775806}']);
+  });
+
+  it('a JSON value that is not an object, or not JSON, is a dead letter before the engine', async () => {
+    const { bucket, pipeline } = sink({ TRANSFORM_SQL: 'SELECT * FROM input' });
+    const r = await pipeline.handle(kafkaEvent([{ offset: 0, value: '[1]' }, { offset: 1, value: '{"a":' }, { offset: 2, value: '{"a":1,"A":2}' }, { offset: 3, value: '{"a":1}' }]));
+    expect(r).toMatchObject({ written: 1, deadLettered: 3 });
+    expect(bucket.deadLetters().map((d) => d.reason)).toEqual([
+      'value is not a JSON object: TRANSFORM_SQL reads its fields as columns (read _kafka_value instead, or use VALUE_ENCODING=text)',
+      expect.stringMatching(/^value is not accepted as JSON/),
+      expect.stringMatching(/differ only in letter case/),
+    ]);
+  });
+
+  it('exactly once under redelivery: a batch delivered again, and again from another cut, writes each row once', async () => {
+    const { bucket, pipeline, lines } = sink({ TRANSFORM_SQL: "SELECT order_id FROM input WHERE status <> 'paid'" });
+    const all = orders(30).map((s) => ({ ...s, partition: 0 }));
+    await pipeline.handle(kafkaEvent(all.slice(0, 20)));
+    const keys = bucket.keys('topics/');
+    const again = await pipeline.handle(kafkaEvent(all.slice(0, 20)));
+    expect(again).toMatchObject({ alreadyWritten: 20, written: 0 });
+    await pipeline.handle(kafkaEvent(all.slice(10, 30)));
+    expect(bucket.keys('topics/').slice(0, keys.length)).toEqual(keys);
+    const ids = lines().map((l) => (l.value as { order_id: string }).order_id);
+    expect(ids.length).toBe(new Set(ids).size);
+    expect(ids.length).toBe(all.filter((_, i) => orderValue(i).status !== 'paid').length);
+  });
+
+  it('parquet and avro: the result\'s types are the columns (decimal, timestamp, struct, list)', async () => {
+    for (const format of ['parquet', 'avro', 'csv_with_headers']) {
+      const { bucket, pipeline } = sink({ FORMAT: format, COMPRESSION: format === 'avro' ? 'null' : 'none', TRANSFORM_SQL: "SELECT order_id, CAST(amount AS DECIMAL(12,2)) AS amount, CAST(created_at AS TIMESTAMPTZ) AS created, {'n': items} AS s, [items, items] AS l FROM input" });
+      const r = await pipeline.handle(kafkaEvent(orders(5)));
+      expect(r, format).toMatchObject({ written: 5, deadLettered: 0, objects: 2 });
+      expect(bucket.keys('topics/').length).toBe(2);
+    }
+  });
+
+  it('tombstones follow TOMBSTONES, not the statement', async () => {
+    const { pipeline, lines } = sink({ TRANSFORM_SQL: 'SELECT order_id FROM input', TOMBSTONES: 'write' });
+    const r = await pipeline.handle(kafkaEvent([{ offset: 0, value: null, key: 'gone' }, { offset: 1, value: '{"order_id":"a"}' }]));
+    expect(r).toMatchObject({ written: 2, tombstonesWritten: 1 });
+    expect(lines().map((l) => l.value)).toEqual([null, { order_id: 'a' }]);
+  });
+});

@@ -3,8 +3,10 @@
  * cdk.json. `-c` values arrive as strings and are coerced; every problem is reported at once, naming the key, the
  * value and what is allowed. Each key's `describe()` text is its documentation (the README table is checked).
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CompressionsByFormat, DefaultKeyTemplate, Formats, TombstoneModes, type Format } from '../lambdas/shared/constants.ts';
 import { loadForwarderConfig } from '../lambdas/forwarder/config.ts';
@@ -119,6 +121,7 @@ export const ContextSchema = z.object({
   timezone: str.describe('IANA time zone for {{timestamp:…}}.'),
   maxRecordsPerObject: int(1, 10_000_000).describe('Records per object at most (offset-aligned cuts).'),
   tombstones: oneOf(TombstoneModes).describe('Null values: ignore, write or deadletter.'),
+  transformSql: z.string().optional().describe('Direct stack: one SELECT … FROM input run on every batch (DuckDB SQL); its rows are what is written (README, "Transform with SQL").'),
   filterRegex: z.string().optional().describe('Write only records whose value matches (RE2 syntax: linear time, no lookaround or backreferences).'),
   valueEncoding: oneOf(['json', 'text', 'base64']).describe('Value as JSON, UTF-8 text or base64.'),
   keyEncoding: oneOf(['text', 'base64']).describe('Key as UTF-8 text or base64.'),
@@ -237,9 +240,19 @@ const ENV_TO_CONTEXT: Record<string, string> = {
   TOMBSTONES: 'tombstones', FILTER_REGEX: 'filterRegex', VALUE_ENCODING: 'valueEncoding', KEY_ENCODING: 'keyEncoding',
   AVRO_SCHEMA: 'schemaFile', AVRO_SCHEMA_FILE: 'schemaFile', CROSS_ACCOUNT_ROLE_ARN: 'crossAccountRoleArn', EXTERNAL_ID: 'externalId',
   S3_CREDENTIALS_SECRET_ARN: 's3CredentialsSecretArn', SCHEMA_REGISTRY: 'schemaRegistry', SCHEMA_REGISTRY_ATTRIBUTES: 'schemaRegistryAttributes',
-  SCHEMA_REGISTRY_SECRET_ARN: 'schemaRegistrySecretArn',
+  SCHEMA_REGISTRY_SECRET_ARN: 'schemaRegistrySecretArn', TRANSFORM_SQL: 'transformSql',
 };
 
+
+/** TRANSFORM_SQL's problems as the engine finds them, from a child process (synth is synchronous, the engine not). */
+function transformSqlProblems(env: Record<string, string>): string[] {
+  const script = fileURLToPath(new URL('../lambdas/shared/transform/check-cli.ts', import.meta.url));
+  try {
+    return JSON.parse(execFileSync(process.execPath, [script], { input: JSON.stringify(env), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })) as string[];
+  } catch (err) {
+    return [`could not be checked: the SQL engine failed to run here (${String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0]})`];
+  }
+}
 
 /** Where the sink function finds a bundled schema file. */
 export const BUNDLED_SCHEMA_PATH = '/var/task/value-schema.avsc';
@@ -412,7 +425,7 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     ['TOMBSTONES', c.tombstones], ['VALUE_ENCODING', c.valueEncoding], ['KEY_ENCODING', c.keyEncoding], ['HEADER_ENCODING', c.headerEncoding],
     ['COMPRESSION', c.compression],
     ['FIELDS', c.fields], ['FILTER_REGEX', c.filterRegex], ['CROSS_ACCOUNT_ROLE_ARN', c.crossAccountRoleArn], ['EXTERNAL_ID', c.externalId],
-    ['S3_CREDENTIALS_SECRET_ARN', c.s3CredentialsSecretArn], ...registryEnvironment(c),
+    ['S3_CREDENTIALS_SECRET_ARN', c.s3CredentialsSecretArn], ['TRANSFORM_SQL', c.transformSql], ...registryEnvironment(c),
   ];
   // Keys that failed above are left out: the sink then checks the rest against its defaults, without repeating them.
   const sinkEnvironment: Record<string, string> = Object.fromEntries(fromContext.filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
@@ -430,6 +443,12 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
       if (key && (DEPENDS_ON[key] ?? []).some((d) => failed.has(d))) continue;
       const rest = p.replace(/^[A-Z0-9_]+(='[^']*'|=\(unset\))?/, '');
       problems.push(key ? `${key}=${show(input[key])}${rest.startsWith(':') ? rest : `: ${rest}`}` : p);
+    }
+  }
+  // The statement is checked by the engine itself, as at cold start (lambdas/shared/transform/check-cli.ts).
+  if (sinkConfig?.transform) {
+    for (const p of transformSqlProblems({ ...sinkEnvironment, ...(schemaText ? { AVRO_SCHEMA: schemaText } : {}) })) {
+      problems.push(`transformSql=${show(input.transformSql)}: ${p.replace(/^TRANSFORM_SQL: /, '')}`);
     }
   }
   let routes = new Map<string, string>();

@@ -11,6 +11,9 @@ export const lambdaBuildOptions = {
   // ESM bundles need require() for the CommonJS dependencies they include.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
+  // TRANSFORM_SQL's engine: a native package, loaded at run time from node_modules next to the bundle (CDK copies it
+  // there for the function's architecture when TRANSFORM_SQL is set).
+  external: ['@duckdb/node-api'],
 };
 
 export async function bundle(entry, outfile) {

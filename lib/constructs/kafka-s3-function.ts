@@ -45,6 +45,21 @@ export interface KafkaS3FunctionProps {
   readonly noDeadLetterQueueReason?: string;
   /** Extra files copied next to the bundle: [absolute source path, file name in the bundle]. */
   readonly bundleFiles?: readonly (readonly [string, string])[];
+  /** The function runs TRANSFORM_SQL: DuckDB's packages go into the bundle's node_modules, with the native binary
+   * built for the function's architecture (linux-arm64 or linux-x64, glibc: Amazon Linux 2023). @default false */
+  readonly sqlEngine?: boolean;
+}
+
+/** The commands that put DuckDB's packages into a bundle: the JavaScript ones from this checkout, the native one for
+ * the architecture from the npm registry at the lockfile's version and integrity (scripts/platform-package.mjs). */
+function sqlEngineCommands(out: string, architecture: lambda.Architecture): string[] {
+  const modules = `${out}/node_modules`;
+  const native = `@duckdb/node-bindings-linux-${architecture === lambda.Architecture.X86_64 ? 'x64' : 'arm64'}`;
+  return [
+    `mkdir -p "${modules}/@duckdb"`,
+    ...['@duckdb/node-api', '@duckdb/node-bindings', 'detect-libc'].map((p) => `cp -R "${ROOT}node_modules/${p}" "${modules}/${p.split('/')[0] === p ? '' : '@duckdb/'}"`),
+    `node "${ROOT}scripts/platform-package.mjs" ${native} "${modules}"`,
+  ];
 }
 
 export class KafkaS3Function extends Construct {
@@ -60,13 +75,14 @@ export class KafkaS3Function extends Construct {
     this.role.addToPolicy(new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }));
     acknowledgeWildcards(this.role, [this.logGroup.logGroupArn], 'The Lambda runtime writes to log streams it names itself, in this function\'s log group only.');
     const files = props.bundleFiles ?? [];
+    const architecture = props.architecture ?? lambda.Architecture.ARM_64;
     this.fn = new nodejs.NodejsFunction(this, 'Function', {
       entry: `${ROOT}${props.entry}`,
       projectRoot: ROOT,
       depsLockFilePath: `${ROOT}package-lock.json`,
       handler: 'handler',
       runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: props.architecture ?? lambda.Architecture.ARM_64,
+      architecture,
       memorySize: props.memoryMb ?? 1024,
       timeout: props.timeout ?? Duration.minutes(5),
       reservedConcurrentExecutions: props.reservedConcurrency,
@@ -80,15 +96,19 @@ export class KafkaS3Function extends Construct {
         mainFields: ['module', 'main'],
         minify: true,
         sourceMap: true,
-        // The AWS SDK is bundled at the pinned version rather than taken from the runtime.
-        externalModules: [],
+        // The AWS SDK is bundled at the pinned version rather than taken from the runtime. TRANSFORM_SQL's engine is a
+        // native package: never bundled, loaded at run time from node_modules next to the bundle (nativePackages).
+        externalModules: ['@duckdb/node-api'],
         banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-        ...(files.length > 0
+        ...(files.length > 0 || props.sqlEngine
           ? {
             commandHooks: {
               beforeBundling: () => [],
               beforeInstall: () => [],
-              afterBundling: (_in: string, out: string) => files.map(([from, name]) => `cp "${from}" "${out}/${name}"`),
+              afterBundling: (_in: string, out: string) => [
+                ...files.map(([from, name]) => `cp "${from}" "${out}/${name}"`),
+                ...(props.sqlEngine ? sqlEngineCommands(out, architecture) : []),
+              ],
             },
           }
           : {}),

@@ -102,6 +102,7 @@ export class KafkaSinkFunction extends Construct {
       reservedConcurrency: props.reservedConcurrency,
       logRetention: props.logRetention,
       bundleFiles: props.schemaFile ? [[props.schemaFile, (props.bundledSchemaPath ?? '/var/task/value-schema.avsc').split('/').pop()!]] : [],
+      sqlEngine: props.environment.TRANSFORM_SQL !== undefined,
     });
     this.fn = f.fn;
     this.role = f.role;

@@ -349,6 +349,10 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
       problem: "filterRegex='(unclosed': not a valid RE2 regular expression (missing closing ): `(unclosed`); RE2 has no lookaround or backreferences",
     },
   ],
+  transformSql: [
+    { value: 'SELECT * FROM input LIMIT 5', problem: "transformSql='SELECT * FROM input LIMIT 5': LIMIT and OFFSET are not supported: it combines rows of different records, so its result would depend on how the event source cuts batches (windows, joins and aggregates across records need a stream processor such as Amazon Managed Service for Apache Flink)" },
+    { value: 'SELECT * FROM input', with: { valueEncoding: 'text' }, problem: "transformSql='SELECT * FROM input': reads value columns (*), but with VALUE_ENCODING=text the value is not JSON: read it as _kafka_value" },
+  ],
   valueEncoding: [{ value: 'xml', problem: `valueEncoding='xml': must be one of json, text, base64` }],
   keyEncoding: [{ value: 'hex', problem: `keyEncoding='hex': must be one of text, base64` }],
   schemaFile: [

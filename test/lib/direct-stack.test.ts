@@ -329,6 +329,30 @@ describe('options', () => {
     expect(readdirSync(join(asm, assetDir)).sort()).toEqual(['index.mjs', 'index.mjs.map', 'value-schema.avsc']);
     expect(readFileSync(join(asm, assetDir, 'value-schema.avsc'), 'utf8')).toBe(readFileSync('test/events/order.avsc', 'utf8'));
   });
+
+  it('transformSql: checked by the engine at synth; the bundle holds DuckDB with the native binary of the function\'s architecture', () => {
+    expect(() => synth({ transformSql: 'SELECT status, count(*) FROM input GROUP BY status' }))
+      .toThrow(/transformSql='SELECT status, count\(\*\) FROM input GROUP BY status': GROUP BY is not supported: it combines rows of different records/);
+    const sql = "SELECT order_id, CAST(amount AS DECIMAL(12,2)) AS amount FROM input WHERE status <> 'created'";
+    // ELF e_machine (offset 18): 0xB7 AArch64, 0x3E x86-64.
+    for (const [architecture, machine] of [['arm64', 0xb7], ['x86_64', 0x3e]] as const) {
+      const s = synth({ format: 'parquet', transformSql: sql, architecture }, { bundle: true });
+      expect(env(s)).toMatchObject({ TRANSFORM_SQL: sql });
+      const asm = s.app.synth().directory;
+      const assetDir = join(asm, readdirSync(asm).find((d) => d.startsWith('asset.'))!);
+      const arch = architecture === 'arm64' ? 'arm64' : 'x64';
+      const native = join(assetDir, 'node_modules/@duckdb', `node-bindings-linux-${arch}`);
+      expect(readdirSync(join(assetDir, 'node_modules/@duckdb')).sort()).toEqual(['node-api', 'node-bindings', `node-bindings-linux-${arch}`]);
+      for (const file of ['duckdb.node', 'libduckdb.so']) {
+        const head = readFileSync(join(native, file)).subarray(0, 20);
+        expect(head.subarray(0, 4).toString('latin1'), file).toBe('\x7fELF');
+        expect(head.readUInt16LE(18), `${architecture} ${file}`).toBe(machine);
+      }
+      expect(readdirSync(join(assetDir, 'node_modules'))).toContain('detect-libc');
+      // The bundle loads the engine at run time, from that node_modules.
+      expect(readFileSync(join(assetDir, 'index.mjs'), 'utf8')).toMatch(/import\("@duckdb\/node-api"\)/);
+    }
+  });
 });
 
 describe('cdk-nag catches what it should', () => {

@@ -4,15 +4,24 @@
  * each cell converted to the value that type holds. A cell no reader holds (a date in year 10000, `infinity`) makes
  * its row, and so its record, a dead letter.
  */
-import {
-  DuckDBDecimalType, DuckDBEnumType, DuckDBListType, DuckDBArrayType, DuckDBMapType, DuckDBStructType, DuckDBTypeId,
-  type DuckDBResultReader, type DuckDBType, type DuckDBValue,
+import type {
+  DuckDBArrayType, DuckDBDecimalType, DuckDBEnumType, DuckDBListType, DuckDBMapType, DuckDBResultReader, DuckDBStructType,
+  DuckDBType, DuckDBValue,
 } from '@duckdb/node-api';
 import { isReservedName } from '../constants.ts';
 import { parseJsonExact } from '../json.ts';
 import { logicalInRange, type RType } from '../registry/types.ts';
 
 type Converter = (v: DuckDBValue) => unknown;
+
+/** DuckDB's type IDs (DuckDBTypeId), as numbers: this module is bundled, the engine's package is loaded at run time
+ * only (a value import of it would load it with every bundle). */
+const DuckDBTypeId = {
+  BOOLEAN: 1, TINYINT: 2, SMALLINT: 3, INTEGER: 4, BIGINT: 5, UTINYINT: 6, USMALLINT: 7, UINTEGER: 8, UBIGINT: 9, FLOAT: 10,
+  DOUBLE: 11, TIMESTAMP: 12, DATE: 13, TIME: 14, HUGEINT: 16, VARCHAR: 17, BLOB: 18, DECIMAL: 19, TIMESTAMP_S: 20,
+  TIMESTAMP_MS: 21, TIMESTAMP_NS: 22, ENUM: 23, LIST: 24, STRUCT: 25, MAP: 26, UUID: 27, TIMESTAMP_TZ: 31, UHUGEINT: 32,
+  ARRAY: 33, BIGNUM: 35,
+} as const;
 interface Mapped { readonly type: RType; readonly convert: Converter }
 
 /** A cell outside what the column's readers hold. */
@@ -55,7 +64,7 @@ const asNumber = (v: DuckDBValue) => v;
 const asString = (v: DuckDBValue) => (v === null ? null : String(v));
 
 function mapType(t: DuckDBType, column: string, path: string, names: Names): Mapped {
-  switch (t.typeId) {
+  switch (t.typeId as number) {
     case DuckDBTypeId.BOOLEAN: return { type: { kind: 'boolean' }, convert: asNumber };
     case DuckDBTypeId.TINYINT: case DuckDBTypeId.SMALLINT: case DuckDBTypeId.INTEGER: case DuckDBTypeId.UTINYINT: case DuckDBTypeId.USMALLINT:
       return { type: { kind: 'int' }, convert: asNumber };
@@ -68,7 +77,7 @@ function mapType(t: DuckDBType, column: string, path: string, names: Names): Map
     case DuckDBTypeId.FLOAT: return { type: { kind: 'float' }, convert: asNumber };
     case DuckDBTypeId.DOUBLE: return { type: { kind: 'double' }, convert: asNumber };
     case DuckDBTypeId.DECIMAL: {
-      const d = t as DuckDBDecimalType;
+      const d = t as unknown as DuckDBDecimalType;
       return { type: { kind: 'bytes', logical: { kind: 'decimal', precision: d.width, scale: d.scale } }, convert: (v) => twosComplement((v as { value: bigint }).value) };
     }
     case DuckDBTypeId.VARCHAR:
@@ -102,18 +111,18 @@ function mapType(t: DuckDBType, column: string, path: string, names: Names): Map
       return { type: { kind: 'long', logical: { kind: 'local-timestamp-nanos' } }, convert: (v) => check((v as { nanos: bigint }).nanos) };
     }
     case DuckDBTypeId.ENUM: {
-      const e = t as DuckDBEnumType;
+      const e = t as unknown as DuckDBEnumType;
       return { type: { kind: 'enum', name: names.take(`${path}_enum`), symbols: e.values }, convert: asString };
     }
     case DuckDBTypeId.LIST: case DuckDBTypeId.ARRAY: {
-      const item = mapType((t as DuckDBListType | DuckDBArrayType).valueType, column, `${path}_item`, names);
+      const item = mapType((t as unknown as DuckDBListType | DuckDBArrayType).valueType, column, `${path}_item`, names);
       return {
         type: { kind: 'array', items: nullable(item.type) },
         convert: (v) => (v as { items: readonly DuckDBValue[] }).items.map((x) => (x === null ? null : item.convert(x))),
       };
     }
     case DuckDBTypeId.STRUCT: {
-      const s = t as DuckDBStructType;
+      const s = t as unknown as DuckDBStructType;
       const fields = s.entryNames.map((n, i) => ({ name: n, mapped: mapType(s.entryTypes[i], column, `${path}_${n}`, names) }));
       return {
         type: { kind: 'record', name: names.take(path), fields: fields.map((f) => ({ name: f.name, type: nullable(f.mapped.type) })) },
@@ -129,9 +138,9 @@ function mapType(t: DuckDBType, column: string, path: string, names: Names): Map
       };
     }
     case DuckDBTypeId.MAP: {
-      const m = t as DuckDBMapType;
+      const m = t as unknown as DuckDBMapType;
       const value = mapType(m.valueType, column, `${path}_value`, names);
-      if (m.keyType.typeId === DuckDBTypeId.VARCHAR) {
+      if ((m.keyType.typeId as number) === DuckDBTypeId.VARCHAR) {
         return {
           type: { kind: 'map', values: nullable(value.type) },
           convert: (v) => {

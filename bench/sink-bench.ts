@@ -38,7 +38,11 @@ const CASES: [string, string][] = [
   ['csv_with_headers', 'zstd'], ['text', 'zstd'], ['bytes', 'zstd'],
   ['avro', 'null'], ['avro', 'snappy'], ['avro', 'zstandard'],
   ['parquet', 'snappy'], ['parquet', 'zstd'],
+  // TRANSFORM_SQL (README, "Transform with SQL"): the statement below on the same event.
+  ['jsonl+sql', 'zstd'], ['parquet+sql', 'zstd'],
 ];
+/** The transform of the "+sql" cases: projections, casts, a nested field, a filter that keeps the orders (all). */
+const BENCH_SQL = process.env.BENCH_SQL ?? "SELECT order_id, customer_id, lower(status) AS status, CAST(amount AS DECIMAL(12,2)) AS amount, CAST(created_at AS TIMESTAMPTZ) AS created_at, shipping.city AS city, express FROM input WHERE amount >= 0";
 
 async function main(): Promise<void> {
   const work = join(ROOT, '.tmp/bench');
@@ -56,7 +60,7 @@ async function main(): Promise<void> {
   const server = await startVersitygw();
   try {
     await createBucket(server, 'bench');
-    const env = { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' };
+    const env = { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true', BENCH_SQL };
     const runChild = (mode: string, format: string, compression: string, script = child) => {
       const prof = process.env.BENCH_CPU_PROF && mode === 'throughput' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
       const out = execFileSync(process.execPath, [...prof, script, mode, format, compression, eventFile,
@@ -68,7 +72,7 @@ async function main(): Promise<void> {
     const only = process.env.BENCH_CASES?.split(',');
     const cases = CASES.filter(([f, c]) => f === 'floor' || !only || only.includes(`${f}+${c}`));
     const rows = cases.flatMap(([format, compression]) => [...(compared ? [compared] : []), child].map((script) => ({
-      format, compression, script, name: script === child ? '' : ` (${COMPARE_NAME})`, cpu: [] as number[], server: [] as number[], wall: [] as number[], rss1: 0, rssRun: [] as number[],
+      format, compression, script, name: script === child ? '' : ` (${COMPARE_NAME})`, cpu: [] as number[], server: [] as number[], wall: [] as number[], rss1: 0, rssRun: [] as number[], cold: [] as number[],
     })));
     // Processes interleaved (process 1 of every case, then process 2, …): a change in the machine's load hits all alike.
     for (let p = 0; p < PROCESSES; p++) {
@@ -79,18 +83,20 @@ async function main(): Promise<void> {
         row.server.push(t.serverCpuMs);
         row.wall.push(t.wallMs);
         row.rssRun.push(t.peakRssMb);
-        if (p === 0) row.rss1 = runChild('rss', row.format, row.compression, row.script).peakRssMb;
+        const first = runChild('rss', row.format, row.compression, row.script);
+        row.cold.push(first.cpuMs);
+        if (p === 0) row.rss1 = first.peakRssMb;
         process.stderr.write(`  process ${p + 1}: ${row.format} + ${row.compression}${row.name}: ${t.cpuMs.toFixed(1)} CPU ms/event (S3 server ${t.serverCpuMs.toFixed(0)}), ${t.wallMs.toFixed(1)} ms wall\n`);
       }
     }
     const mb = event.valueBytes / 1e6;
     const floor = median(rows.find((r) => r.script === child)!.cpu);
     console.log(`\nNode ${process.version}; event ${(event.text.length / 1e6).toFixed(2)} MB (limit ${(PAYLOAD_LIMIT / 1e6).toFixed(2)} MB), ${event.records} records, ${mb.toFixed(2)} MB of value bytes; per case ${PROCESSES} fresh processes × ${ITERATIONS} events after ${WARMUPS} warm-up events; median (min–max) over the processes; CPU = user + system time of all the process's threads; S3 = versitygw on 127.0.0.1 (same machine), its CPU counted apart\n`);
-    console.log('| format | compression | sink CPU ms / event | value MB per CPU-s | records per CPU-s | CPU ratio to floor | S3 server CPU ms / event | wall ms / event | peak RSS, one event (MB) | peak RSS, whole run (MB) |');
-    console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('| format | compression | sink CPU ms / event | value MB per CPU-s | records per CPU-s | CPU ratio to floor | S3 server CPU ms / event | wall ms / event | cold: CPU ms to the end of the first event | peak RSS, one event (MB) | peak RSS, whole run (MB) |');
+    console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const s = median(r.cpu) / 1000;
-      console.log(`| ${r.format}${r.name} | ${r.compression} | ${fmt(r.cpu, 1)} | ${(mb / s).toFixed(1)} | ${Math.round(event.records / s).toLocaleString('en-US')} | ${(floor / median(r.cpu)).toFixed(2)} | ${fmt(r.server, 0)} | ${median(r.wall).toFixed(1)} | ${r.rss1.toFixed(0)} | ${fmt(r.rssRun, 0)} |`);
+      console.log(`| ${r.format}${r.name} | ${r.compression} | ${fmt(r.cpu, 1)} | ${(mb / s).toFixed(1)} | ${Math.round(event.records / s).toLocaleString('en-US')} | ${(floor / median(r.cpu)).toFixed(2)} | ${fmt(r.server, 0)} | ${median(r.wall).toFixed(1)} | ${fmt(r.cold, 0)} | ${r.rss1.toFixed(0)} | ${fmt(r.rssRun, 0)} |`);
     }
     console.log('');
     for (const r of rows.filter((x) => x.script === child)) {
@@ -98,6 +104,10 @@ async function main(): Promise<void> {
       if (target === undefined) continue;
       const got = mb / (median(r.cpu) / 1000);
       console.log(`target ${r.format}+${r.compression} ≥ ${target} MB per CPU-s: ${got.toFixed(1)} (${got >= target ? 'met' : `${((1 - got / target) * 100).toFixed(0)} % short`})`);
+    }
+    for (const r of rows.filter((x) => x.script === child && x.format.endsWith('+sql'))) {
+      const plain = rows.find((x) => x.script === child && x.format === r.format.slice(0, -4) && x.compression === r.compression);
+      if (plain) console.log(`TRANSFORM_SQL on ${r.format.slice(0, -4)}+${r.compression}: +${(median(r.cpu) - median(plain.cpu)).toFixed(0)} CPU ms per event, cold start +${(median(r.cold) - median(plain.cold)).toFixed(0)} CPU ms (statement: ${BENCH_SQL})`);
     }
     const over = rows.filter((r) => r.script === child && r.rss1 > RSS_TARGET_MB);
     console.log(`target peak RSS of one event ≤ ${RSS_TARGET_MB} MB: ${over.length === 0 ? 'met for every case' : `over for ${over.map((r) => `${r.format}+${r.compression} (${r.rss1.toFixed(0)} MB)`).join(', ')}`}`);

@@ -143,6 +143,12 @@ async function main(): Promise<number> {
     if (err instanceof ConfigError) throw new UsageError(`invalid sink setting${err.problems.length > 1 ? 's' : ''}: ${err.problems.join('; ')} (see README, Settings)`);
     throw err;
   }
+  try {
+    await sink.ready({ quiet: true }); // the problem is printed as a usage error
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`invalid sink setting${err.problems.length > 1 ? 's' : ''}: ${err.problems.join('; ')} (see README, Settings)`);
+    throw err;
+  }
   const config = sink.config;
   say(`writing ${config.format} (${config.compression}) to ${store ? `${store.root}/${config.bucket}/` : `s3://${config.bucket}/`}${process.env.FORMAT ? '' : ' (the runner\'s default format; set FORMAT and COMPRESSION to choose)'}`);
 

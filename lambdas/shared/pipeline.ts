@@ -139,6 +139,11 @@ export class SinkPipeline {
     return this.transform;
   }
 
+  /** Opens the transform engine now, checking TRANSFORM_SQL (ConfigError): the cold start, not the first batch. */
+  async ready(): Promise<void> {
+    await this.transformer();
+  }
+
   /** Closes the transform engine (tests, the runner at exit). */
   async close(): Promise<void> {
     const t = this.transform;

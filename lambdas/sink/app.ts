@@ -36,6 +36,11 @@ export type SinkHandler = ((event: unknown, context: Context) => Promise<BatchRe
    * same pipeline, logs and metrics as the event path. The handler itself also takes them wrapped in DecodedRecords.
    */
   readonly handleRecords: (records: readonly KafkaRecord[], context: Context) => Promise<BatchResult>;
+  /** Opens what the first batch would otherwise open (the TRANSFORM_SQL engine, which checks the statement): a
+   * problem then fails the cold start (ConfigError, logged) instead of every batch. */
+  readonly ready: (options?: { readonly quiet?: boolean }) => Promise<void>;
+  /** Closes the TRANSFORM_SQL engine (the local runner at exit). */
+  readonly close: () => Promise<void>;
 };
 
 /** The invocation's identity and deadline, from the Lambda context (claims expire a minute after the deadline). */
@@ -122,5 +127,14 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
   return Object.assign((event: unknown, context: Context) => handler(event, context), {
     config,
     handleRecords: (records: readonly KafkaRecord[], context: Context) => handler(new DecodedRecords(records), context),
+    ready: async (options) => {
+      try {
+        await pipeline.ready();
+      } catch (err) {
+        if (err instanceof ConfigError && !options?.quiet) logger.error('configuration rejected at cold start', { problems: err.problems });
+        throw err;
+      }
+    },
+    close: () => pipeline.close(),
   });
 }

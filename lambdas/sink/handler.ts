@@ -2,3 +2,5 @@
 import { createSinkHandler } from './app.ts';
 
 export const handler = createSinkHandler();
+// TRANSFORM_SQL: the engine opens and checks the statement during the function's init, not at its first batch.
+await handler.ready();

@@ -148,7 +148,7 @@ export function planStatement(tree: Node, aggregates: ReadonlySet<string>): { pl
       }
       case 'FUNCTION': {
         const name = String(e.function_name).toLowerCase();
-        if (aggregates.has(name) && !e.is_operator) problems.push(`aggregate ${name}() is not supported: ${ACROSS_RECORDS}`);
+        if (aggregates.has(name) && !e.is_operator) problems.push(`aggregate ${name === 'count_star' ? 'count(*)' : `${name}()`} is not supported: ${ACROSS_RECORDS}`);
         if (STATEFUL_FUNCTIONS.has(name)) problems.push(`${name}() keeps state across batches: a retried batch would write other rows`);
         break;
       }

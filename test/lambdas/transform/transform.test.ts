@@ -8,6 +8,7 @@ import { ConfigError } from '../../../lambdas/shared/errors.ts';
 import { SinkPipeline } from '../../../lambdas/shared/pipeline.ts';
 import { SqlEngine } from '../../../lambdas/shared/transform/engine.ts';
 import { SqlTransform } from '../../../lambdas/shared/transform/index.ts';
+import { createSinkHandler } from '../../../lambdas/sink/app.ts';
 import { kafkaEvent, orderValue, type RecordSpec } from '../../support/events.ts';
 import { MemoryBucket } from '../../support/memory-bucket.ts';
 
@@ -86,6 +87,19 @@ describe('the statement: one stateless SELECT from input, checked on the engine\
       'TRANSFORM_SQL: reads value columns (*), but with VALUE_ENCODING=text the value is not JSON: read it as _kafka_value',
     ]);
     expect(await problemsOf("SELECT upper(_kafka_value) AS line FROM input WHERE _kafka_value LIKE 'a%'", { VALUE_ENCODING: 'text' })).toEqual([]);
+  });
+});
+
+describe('cold start', () => {
+  it('the function\'s init opens the engine and checks the statement: a refused one fails the cold start, not each batch', async () => {
+    const errors: unknown[] = [];
+    const logger = { error: (m: string, x: unknown) => errors.push([m, x]), warn: () => undefined, info: () => undefined, appendKeys: () => undefined } as never;
+    const bad = createSinkHandler({ env: { BUCKET_NAME: 'bkt', TRANSFORM_SQL: 'SELECT * FROM input ORDER BY 1' }, s3: new MemoryBucket() as never, logger });
+    await expect(bad.ready()).rejects.toThrow(ConfigError);
+    expect(errors).toEqual([['configuration rejected at cold start', { problems: ["TRANSFORM_SQL: ORDER BY is not supported: rows keep the order of their records' offsets"] }]]);
+    const good = createSinkHandler({ env: { BUCKET_NAME: 'bkt', TRANSFORM_SQL: 'SELECT 1 AS one FROM input' }, s3: new MemoryBucket() as never, logger });
+    await good.ready();
+    await good.close();
   });
 });
 

@@ -127,7 +127,7 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
   return Object.assign((event: unknown, context: Context) => handler(event, context), {
     config,
     handleRecords: (records: readonly KafkaRecord[], context: Context) => handler(new DecodedRecords(records), context),
-    ready: async (options) => {
+    ready: async (options?: { readonly quiet?: boolean }) => {
       try {
         await pipeline.ready();
       } catch (err) {

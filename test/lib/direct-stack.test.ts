@@ -2,6 +2,7 @@
  * KafkaS3DirectStack: fine-grained template assertions per option, cdk-nag (AwsSolutions) with zero unacknowledged
  * findings for every configuration, and one snapshot with asset hashes masked.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -351,6 +352,17 @@ describe('options', () => {
       expect(readdirSync(join(assetDir, 'node_modules'))).toContain('detect-libc');
       // The bundle loads the engine at run time, from that node_modules.
       expect(readFileSync(join(assetDir, 'index.mjs'), 'utf8')).toMatch(/import\("@duckdb\/node-api"\)/);
+      if (architecture === 'x86_64') {
+        // This machine's architecture: the bundle as Lambda would load it (outside this checkout, so from its own
+        // node_modules) opens the engine and checks the statement during init; a refused statement fails the init.
+        const init = (statement: string) => spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(assetDir, 'index.mjs'))})`], {
+          cwd: assetDir, encoding: 'utf8', env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1', BUCKET_NAME: 'bkt', TRANSFORM_SQL: statement, POWERTOOLS_METRICS_DISABLED: 'true' },
+        });
+        expect(init(sql).status, init(sql).stderr).toBe(0);
+        const refused = init('SELECT * FROM input LIMIT 1');
+        expect(refused.status).not.toBe(0);
+        expect(refused.stdout + refused.stderr).toContain('TRANSFORM_SQL: LIMIT and OFFSET are not supported');
+      }
     }
   });
 });

@@ -43,6 +43,9 @@ const CONFIGS: Record<string, Record<string, string>> = {
   'avro decoded by the sink from a Confluent registry with basic auth': {
     format: 'avro', schemaRegistry: 'https://registry.example.com', schemaRegistrySecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:registry-AbCdEf',
   },
+  'parquet with a SQL transform (TRANSFORM_SQL)': {
+    format: 'parquet', transformSql: "SELECT order_id, CAST(amount AS DECIMAL(12,2)) AS amount FROM input WHERE status <> 'test'",
+  },
   'existing bucket, cross-account, x86': {
     bucketName: 'partner-lake', crossAccountRoleArn: 'arn:aws:iam::444455556666:role/writer', externalId: 'ext-1', architecture: 'x86_64',
     alarmTopicArn: 'arn:aws:sns:us-east-1:111122223333:ops',

@@ -202,6 +202,15 @@ describe('rows: what the statement selects is what is written', () => {
     }
   });
 
+  it('the key template reads the row: {{value.lane}} names the object of each row\'s lane', async () => {
+    const { bucket, pipeline } = sink({
+      TRANSFORM_SQL: "SELECT order_id, CASE WHEN express THEN 'express' ELSE 'standard' END AS lane FROM input",
+      KEY_TEMPLATE: '{{topic}}/lane={{value.lane}}/{{topic}}+{{partition}}+{{start_offset}}',
+    });
+    await pipeline.handle(kafkaEvent(orders(6).map((o) => ({ ...o, partition: 0 }))));
+    expect(bucket.keys('topics/')).toEqual(['topics/orders/lane=express/orders+0+00000000000000000000.jsonl', 'topics/orders/lane=standard/orders+0+00000000000000000000.jsonl']);
+  });
+
   it('tombstones follow TOMBSTONES, not the statement', async () => {
     const { pipeline, lines } = sink({ TRANSFORM_SQL: 'SELECT order_id FROM input', TOMBSTONES: 'write' });
     const r = await pipeline.handle(kafkaEvent([{ offset: 0, value: null, key: 'gone' }, { offset: 1, value: '{"order_id":"a"}' }]));

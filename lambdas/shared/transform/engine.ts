@@ -5,6 +5,7 @@
  */
 import type { DuckDBConnection, DuckDBInstance, DuckDBResultReader } from '@duckdb/node-api';
 import { parseJsonExact, stringifyJsonExact } from '../json.ts';
+import type { FunctionCatalog } from './statement.ts';
 
 /** A query ran out of its time: the records it read are set aside one by one (bisection), like any record error. */
 export class QueryTimeoutError extends Error {}
@@ -59,11 +60,45 @@ export class SqlEngine {
     return String(r.getRows()[0][0]);
   }
 
-  /** The names of the engine's aggregate functions (an aggregate in a per-record statement is refused). */
-  async aggregates(): Promise<Set<string>> {
-    const r = await this.con.runAndReadAll(`SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'aggregate'
-      EXCEPT SELECT lower(function_name) FROM duckdb_functions() WHERE function_type = 'scalar'`);
-    return new Set(r.getRows().map((row) => String(row[0])));
+  /**
+   * The engine's functions by kind, for the checks of a statement's calls: aggregates (refused), scalar functions and
+   * macros (allowed, but for macros that read the catalog or settings, or call an aggregate), table functions.
+   */
+  async functions(): Promise<FunctionCatalog> {
+    const r = await this.con.runAndReadAll("SELECT lower(function_name), function_type, coalesce(macro_definition, '') FROM duckdb_functions()");
+    const aggregate = new Set<string>();
+    const scalar = new Set<string>();
+    const table = new Set<string>();
+    const macros: [string, string][] = [];
+    for (const [name, type, definition] of r.getRows() as [string, string, string][]) {
+      if (type === 'aggregate') aggregate.add(name);
+      else if (type === 'scalar') scalar.add(name);
+      else if (type === 'table' || type === 'table_macro') table.add(name);
+      else if (type === 'macro') macros.push([name, definition]);
+    }
+    for (const n of scalar) aggregate.delete(n); // a name that is both is called as a scalar function
+    const refused = new Map<string, string>([['sleep_ms', 'it makes the function wait'], ['pg_sleep', 'it makes the function wait']]);
+    // Until nothing changes: a macro calling a refused one (geometric_mean → geomean → avg) is refused too.
+    for (let changed = true; changed;) {
+      changed = false;
+      for (const [name, definition] of macros) {
+        if (refused.has(name)) continue;
+        const calls = [...definition.toLowerCase().matchAll(/([a-z_][a-z0-9_]*)\s*\(/g)].map((m) => m[1]);
+        const aggregated = calls.find((c) => aggregate.has(c));
+        const via = calls.find((c) => refused.has(c));
+        let why: string | undefined;
+        if (/\bselect\b|\bpg_catalog\b|\binformation_schema\b|\bduckdb_[a-z_]+|\bcurrent_setting\b/i.test(definition)) why = 'it reads the catalog or the engine\'s settings';
+        else if (aggregated) why = `it aggregates rows (${aggregated}), which would combine records of a batch`;
+        else if (via) why = `it calls ${via}(): ${refused.get(via)}`;
+        if (why) {
+          refused.set(name, why);
+          changed = true;
+        }
+      }
+    }
+    for (const [name] of macros) if (!refused.has(name)) scalar.add(name);
+    scalar.delete('sleep_ms');
+    return { aggregate, scalar, table, refused };
   }
 
   /** Runs a statement and reads its result, interrupting it after `timeoutMs`. */

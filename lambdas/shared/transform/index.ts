@@ -76,8 +76,10 @@ export class SqlTransform {
   private readonly settings: TransformSettings;
   readonly plan: StatementPlan;
   private readonly usesValueColumns: boolean;
-  /** Row types seen, by their JSON: rows of equal types share a shape (and may share an object). */
-  private readonly shapes = new Map<string, number>();
+  /** Row types seen, by their JSON: rows of equal types share a shape, one type object (encoders compare types by
+   * identity), and may share an object. Ids are never reused, so a cleared map cannot give two types one id. */
+  private readonly shapes = new Map<string, { readonly id: number; readonly type: TransformedRow['type'] }>();
+  private lastShape = 0;
 
   private constructor(engine: SqlEngine, settings: TransformSettings, plan: StatementPlan) {
     this.engine = engine;
@@ -290,11 +292,12 @@ export class SqlTransform {
     if (reader.currentRowCount === 0) return;
     const shape: RowShape = rowShape(reader);
     const key = JSON.stringify(shape.type);
-    let id = this.shapes.get(key);
-    if (id === undefined) {
-      if (this.shapes.size > 1000) this.shapes.clear();
-      this.shapes.set(key, (id = this.shapes.size + 1));
+    let known = this.shapes.get(key);
+    if (known === undefined) {
+      if (this.shapes.size >= 1000) this.shapes.clear();
+      this.shapes.set(key, (known = { id: ++this.lastShape, type: shape.type }));
     }
+    const { id, type } = known;
     const columns = reader.getColumns();
     const index = columns[0];
     const rows = new Map<number, TransformedRow[]>();
@@ -310,7 +313,7 @@ export class SqlTransform {
         }
         let list = rows.get(i);
         if (list === undefined) rows.set(i, (list = []));
-        list.push({ type: shape.type, value, shape: id });
+        list.push({ type, value, shape: id });
       } catch (err) {
         if (!(err instanceof CellError)) throw err;
         dead.set(i, err.message);
@@ -364,13 +367,18 @@ function isEngineBroken(err: unknown): boolean {
 /** Parses and checks TRANSFORM_SQL against the engine: the statement's shape, and with AVRO_SCHEMA, that it binds. */
 async function checkStatement(engine: SqlEngine, s: TransformSettings): Promise<StatementPlan> {
   const tree = await engine.parse(s.sql);
-  const { plan, problems } = planStatement(tree, await engine.aggregates());
+  const { plan, problems } = planStatement(tree, await engine.functions());
   if (!plan) throw transformProblems(problems);
   if (s.valueEncoding !== 'json' && (plan.star || plan.valueColumns.size > 0)) {
     const what = plan.star ? '*' : [...plan.valueColumns].join(', ');
     throw transformProblems([`reads value columns (${what}), but with VALUE_ENCODING=${s.valueEncoding} the value is not JSON: read it as _kafka_value`]);
   }
-  const rewritten = await engine.print(tree);
+  let rewritten: string;
+  try {
+    rewritten = await engine.print(tree);
+  } catch (err) {
+    throw transformProblems([`cannot be run as written: ${messageOf(err)}`]);
+  }
   if (s.schema) {
     // Bind against an empty `input` of the schema's columns: an unknown column or a type error is named now.
     const cols = [`${ROW_COLUMN} INTEGER`, ...metadataTypes(s), ...s.schema.columns.filter((c) => !isReservedName(c.name)).map((c) => `${ident(c.name)} ${SCHEMA_TYPES[c.type] ?? 'JSON'}`)];

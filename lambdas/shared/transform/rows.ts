@@ -29,16 +29,12 @@ export class CellError extends Error {}
 
 const nullable = (t: RType): RType => ({ kind: 'union', branches: [{ kind: 'null' }, t] });
 
-/** Two's-complement big-endian bytes of an integer (a decimal's unscaled value). */
-function twosComplement(n: bigint): Buffer {
-  let hex = (n < 0n ? (1n << BigInt((n.toString(16).length + 2) * 4)) + n : n).toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  let b = Buffer.from(hex, 'hex');
-  // A leading byte with the top bit set reads as negative: a positive value gets a zero byte before it.
-  if (n >= 0n && b[0] & 0x80) b = Buffer.concat([Buffer.from([0]), b]);
-  // Shortest form of a negative value: drop 0xff bytes the next byte's sign bit repeats.
-  while (n < 0n && b.length > 1 && b[0] === 0xff && b[1] & 0x80) b = b.subarray(1);
-  return b;
+/** Two's-complement big-endian bytes of an integer (a decimal's unscaled value), in the fewest bytes that hold it. */
+export function twosComplement(n: bigint): Buffer {
+  let len = 1;
+  while (n < -(1n << BigInt(8 * len - 1)) || n >= 1n << BigInt(8 * len - 1)) len++;
+  const u = n < 0n ? (1n << BigInt(8 * len)) + n : n;
+  return Buffer.from(u.toString(16).padStart(2 * len, '0'), 'hex');
 }
 
 function inRange(kind: Parameters<typeof logicalInRange>[0], column: string): (v: number | bigint) => number | bigint {

@@ -19,6 +19,20 @@ export const ROW_COLUMN = '_kafka_row';
 /** Functions whose result depends on state kept across batches: a retried batch would not write the same rows. */
 const STATEFUL_FUNCTIONS = new Set(['nextval', 'currval', 'setseed']);
 
+/** The engine's functions by kind (engine.ts, functions()), for the checks of function calls. */
+export interface FunctionCatalog {
+  readonly aggregate: ReadonlySet<string>;
+  /** Scalar functions and macros a statement may call. */
+  readonly scalar: ReadonlySet<string>;
+  /** Table functions (valid only in FROM, and there only unnest). */
+  readonly table: ReadonlySet<string>;
+  /** Macros refused, with why: they read the catalog or settings, or aggregate other rows. */
+  readonly refused: ReadonlyMap<string, string>;
+}
+
+/** Names the parser gives to syntax rather than to a function of the catalog. */
+const SYNTAX_FUNCTIONS = new Set(['unnest', 'row', 'list_value', 'struct_pack', 'count_star']);
+
 /** What was found in a statement. */
 export interface StatementPlan {
   /** The statement as DuckDB prints it back, with `_kafka_row` selected first. */
@@ -41,7 +55,7 @@ const ACROSS_RECORDS = 'it combines rows of different records, so its result wou
  * Checks a statement's parse tree (json_serialize_sql's output, parsed with exact numbers) and plans it. Every
  * problem is listed; `aggregates` are the engine's aggregate function names (an aggregate makes one row of many).
  */
-export function planStatement(tree: Node, aggregates: ReadonlySet<string>): { plan?: Omit<StatementPlan, 'rewritten'>; problems: string[]; tree: Node } {
+export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: Omit<StatementPlan, 'rewritten'>; problems: string[]; tree: Node } {
   const problems: string[] = [];
   if (tree.error === true) {
     const pos = tree.position === undefined ? '' : ` at character ${Number(tree.position) + 1}`;
@@ -107,6 +121,8 @@ export function planStatement(tree: Node, aggregates: ReadonlySet<string>): { pl
           problems.push(`reads table function ${name}(): the statement reads only \`input\`, and unnest() only as \`FROM input, unnest(<list>)\``);
           return;
         }
+        if (isNode(t.sample)) problems.push('USING SAMPLE is not supported: every record is either written, filtered by WHERE, or dead-lettered');
+        if (t.with_ordinality !== undefined && t.with_ordinality !== 'WITHOUT_ORDINALITY') problems.push('WITH ORDINALITY is not supported');
         if (t.alias) tables.add(String(t.alias).toLowerCase());
         for (const c of (t.column_name_alias as string[]) ?? []) aliases.add(c.toLowerCase());
         for (const c of (f.children as unknown[]) ?? []) expression(c);
@@ -130,7 +146,12 @@ export function planStatement(tree: Node, aggregates: ReadonlySet<string>): { pl
         refs.push((e.column_names as string[]).map((n) => n.toLowerCase()));
         return;
       case 'STAR':
-        if (e.columns !== true && !isNode(e.expr)) star = true;
+        // COLUMNS(…) picks columns by pattern, metadata and the sink's own included: name them, or use *.
+        if (e.columns === true || isNode(e.expr)) {
+          problems.push('COLUMNS(…) is not supported: name the columns, or select * (with EXCLUDE or REPLACE)');
+          return;
+        }
+        star = true;
         break;
       case 'WINDOW':
         problems.push(`window function ${String(e.function_name)}() is not supported: ${ACROSS_RECORDS}`);
@@ -147,9 +168,17 @@ export function planStatement(tree: Node, aggregates: ReadonlySet<string>): { pl
         return;
       }
       case 'FUNCTION': {
+        // A qualified name (main.struct_pack, pg_catalog.…) names the same built-in functions: the bare name is checked.
         const name = String(e.function_name).toLowerCase();
-        if (aggregates.has(name) && !e.is_operator) problems.push(`aggregate ${name === 'count_star' ? 'count(*)' : `${name}()`} is not supported: ${ACROSS_RECORDS}`);
-        if (STATEFUL_FUNCTIONS.has(name)) problems.push(`${name}() keeps state across batches: a retried batch would write other rows`);
+        if (e.is_operator) break;
+        if (functions.aggregate.has(name) || name === 'count_star') problems.push(`aggregate ${name === 'count_star' ? 'count(*)' : `${name}()`} is not supported: ${ACROSS_RECORDS}`);
+        else if (STATEFUL_FUNCTIONS.has(name)) problems.push(`${name}() keeps state across batches: a retried batch would write other rows`);
+        else if (functions.refused.has(name)) problems.push(`${name}() is not supported: ${functions.refused.get(name)}`);
+        else if (!SYNTAX_FUNCTIONS.has(name) && !functions.scalar.has(name)) {
+          problems.push(functions.table.has(name)
+            ? `${name}() is a table function: the statement reads only \`input\` (and unnest(<list>))`
+            : `no function ${name}() in DuckDB (its functions: https://duckdb.org/docs/sql/functions/overview)`);
+        }
         break;
       }
       default:

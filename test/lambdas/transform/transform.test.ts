@@ -2,6 +2,7 @@
  * TRANSFORM_SQL with the real engine (DuckDB): what a statement may be, what rows it writes, and that a record's
  * content can cost a dead letter but never the batch.
  */
+import { parquetReadObjects } from 'hyparquet';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSinkConfig } from '../../../lambdas/shared/config.ts';
 import { ConfigError } from '../../../lambdas/shared/errors.ts';
@@ -59,6 +60,14 @@ describe('the statement: one stateless SELECT from input, checked on the engine\
     ['SELECT _kafka_row FROM input', /_kafka_row is reserved/],
     ['SELECT _kafka_partiton FROM input', /no metadata column _kafka_partiton \(there are _kafka_topic/],
     ['SELECT 1', /must read FROM input/],
+    ["SELECT COLUMNS('.*') FROM input", /COLUMNS\(…\) is not supported/],
+    ["SELECT a FROM input WHERE COLUMNS('_kafka_r.w') = 0", /COLUMNS\(…\) is not supported/],
+    ['SELECT typo_fn(code) FROM input', /no function typo_fn\(\) in DuckDB/],
+    ["SELECT read_text('/etc/passwd') AS t FROM input", /read_text\(\) is a table function/],
+    ['SELECT pg_get_viewdef(1) AS v FROM input', /pg_get_viewdef\(\) is not supported: it reads the catalog/],
+    ['SELECT geometric_mean(amount) AS g FROM input', /geometric_mean\(\) is not supported: it calls geomean\(\): it aggregates rows \(avg\)/],
+    ['SELECT sleep_ms(items) AS s FROM input', /sleep_ms\(\) is not supported: it makes the function wait/],
+    ['SELECT x FROM input, unnest(b) AS u(x) USING SAMPLE 1 ROWS', /USING SAMPLE is not supported/],
   ])('%s is refused with its reason', async (sql, reason) => {
     const problems = await problemsOf(sql);
     expect(problems.join('\n')).toMatch(reason);
@@ -71,6 +80,8 @@ describe('the statement: one stateless SELECT from input, checked on the engine\
     'SELECT order_id, u.line FROM input, unnest([1, 2]) AS u(line)',
     "SELECT _kafka_value->>'$.order_id' AS id, _kafka_offset, _kafka_timestamp, _kafka_key, _kafka_headers FROM input",
     'SELECT * EXCLUDE (currency) FROM input',
+    'SELECT order_id, list_sum([items, 2]) AS s, unnest(lines) AS line FROM input',
+    "SELECT main.struct_pack(a := 1) AS s, pg_catalog.lower(status) AS l FROM input",
   ])('%s is accepted', async (sql) => {
     expect(await problemsOf(sql)).toEqual([]);
   });
@@ -144,6 +155,28 @@ describe('rows: what the statement selects is what is written', () => {
     expect(letters.map((d) => d.offset).sort()).toEqual(['13', '30']);
     expect(String(letters[0].reason)).toMatch(/^TRANSFORM_SQL failed for this record: Conversion Error: Could not convert string 'n\/a-\d+' to DOUBLE when casting from source column amount$/);
     expect(Buffer.from(String(letters[0].value), 'base64').toString()).toContain('"amount":"n/a-');
+  });
+
+  it('parquet after a dead letter: the rows of every run of the statement keep their values (one type per shape)', async () => {
+    const { bucket, pipeline } = sink({ FORMAT: 'parquet', COMPRESSION: 'none', FIELDS: 'value,offset', TRANSFORM_SQL: 'SELECT order_id, CAST(amount AS DOUBLE) AS amount FROM input' });
+    const r = await pipeline.handle(kafkaEvent(orders(8, (i) => (i === 2 ? { amount: 'n/a' } : {})).map((o) => ({ ...o, partition: 0 }))));
+    expect(r).toMatchObject({ written: 7, deadLettered: 1 });
+    const rows: Record<string, unknown>[] = [];
+    for (const key of bucket.keys('topics/')) {
+      const body = bucket.objects.get(key)!;
+      rows.push(...(await parquetReadObjects({ file: body.buffer.slice(body.byteOffset, body.byteOffset + body.length) as ArrayBuffer })) as Record<string, unknown>[]);
+    }
+    expect(rows.map((x) => [Number(x._kafka_offset), x.order_id, x.amount])).toEqual([0, 1, 3, 4, 5, 6, 7].map((i) => [i, orderValue(i).order_id, orderValue(i).amount]));
+  });
+
+  it('decimals keep their sign and digits: negative, zero, the largest of DECIMAL(38,…)', async () => {
+    const { pipeline, bucket } = sink({ FIELDS: 'value', ENVELOPE: 'false', TRANSFORM_SQL: 'SELECT CAST(a AS DECIMAL(12,2)) AS d, CAST(b AS DECIMAL(38,0)) AS big FROM input' });
+    const values = [[-123.45, '-99999999999999999999999999999999999999'], [-1.5, '0'], [-0.01, '99999999999999999999999999999999999999'], [0, '-1'], [2684231.11, '-128']];
+    await pipeline.handle(kafkaEvent(values.map(([a, b], offset) => ({ offset, value: `{"a":${a},"b":${b}}` }))));
+    expect(bucket.text('topics/').trim().split('\n')).toEqual([
+      '{"d":-123.45,"big":-99999999999999999999999999999999999999}', '{"d":-1.50,"big":0}', '{"d":-0.01,"big":99999999999999999999999999999999999999}',
+      '{"d":0.00,"big":-1}', '{"d":2684231.11,"big":-128}',
+    ]);
   });
 
   it('unnest: one record, several rows, all with its offset; written counts records', async () => {

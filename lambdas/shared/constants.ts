@@ -71,6 +71,10 @@ export const Limits = {
   maxTransformSqlChars: 3000,
   /** TRANSFORM_SQL: one run of the statement is interrupted after this long; its records are then bisected. */
   transformQueryTimeoutMs: 10_000,
+  /** TRANSFORM_SQL: the statement's time per batch at most, isolation of failing records included. */
+  transformBatchBudgetMs: 300_000,
+  /** TRANSFORM_SQL: kept free before the invocation's deadline for the uploads and checkpoints after the statement. */
+  transformWriteReserveMs: 60_000,
   /** S3 object keys are at most 1024 bytes of UTF-8. */
   maxKeyBytes: 1024,
   /** S3 multipart parts are at least 5 MiB (except the last). */

@@ -314,7 +314,7 @@ export class SinkPipeline {
         return { record, p };
       }));
     }
-    const outcomes = transform !== undefined && pending.length > 0 ? await transform.apply(pending.map((p) => p.record)) : [];
+    const outcomes = transform !== undefined && pending.length > 0 ? await transform.apply(pending.map((p) => p.record), invocation.deadlineMs) : [];
     for (const [i, batch] of batches.entries()) {
       const pc = opened[i];
       const records = toWrite[i];

@@ -19,6 +19,7 @@ import { parseJsonExact } from '../json.ts';
 import { ownField, toCell, type TableSchema } from '../schema.ts';
 import type { RType } from '../registry/types.ts';
 import { QueryTimeoutError, SqlEngine } from './engine.ts';
+import { fieldsOf, groupOf, normalize, pointerOf, runColumns, type Field } from './columns.ts';
 import { CellError, rowShape, type RowShape } from './rows.ts';
 import { MetadataColumns, planStatement, ROW_COLUMN, type MetadataColumn, type StatementPlan } from './statement.ts';
 
@@ -67,8 +68,8 @@ export function transformProblems(problems: readonly string[]): ConfigError {
 /** What the check of one record hands to the engine. */
 interface Input {
   readonly record: KafkaRecord;
-  /** Top-level fields whose numbers no DuckDB number type holds exactly: kept as JSON text in an inferred schema. */
-  readonly exactJson?: readonly string[];
+  /** Inferred columns: the value's top-level fields and their kinds (columns.ts). */
+  readonly fields?: readonly Field[];
 }
 
 export class SqlTransform {
@@ -85,7 +86,7 @@ export class SqlTransform {
     this.engine = engine;
     this.settings = settings;
     this.plan = plan;
-    this.usesValueColumns = plan.star || plan.valueColumns.size > 0;
+    this.usesValueColumns = plan.star || plan.valueColumns.size > 0 || plan.aliasedColumns.size > 0;
   }
 
   /** Opens the engine and checks the statement (all problems at once, as ConfigError). */
@@ -106,25 +107,38 @@ export class SqlTransform {
   }
 
   /** Transforms a batch's records (tombstones are not given: they follow TOMBSTONES). One outcome per record. */
-  async apply(records: readonly KafkaRecord[]): Promise<TransformOutcome[]> {
+  async apply(records: readonly KafkaRecord[], deadlineMs?: number): Promise<TransformOutcome[]> {
+    // The statement's time for this batch: up to the invocation's deadline less what writing needs, or a fixed budget.
+    const now = Date.now();
+    const budget = { until: Math.min(now + Limits.transformBatchBudgetMs, deadlineMs === undefined ? Infinity : deadlineMs - Limits.transformWriteReserveMs), startedAt: now };
     const outcomes = new Array<TransformOutcome | undefined>(records.length);
-    const inputs: Input[] = [];
-    const at: number[] = []; // input index → record index
+    const checked: Input[] = [];
+    const from: number[] = []; // checked index → record index
     for (let i = 0; i < records.length; i++) {
       try {
-        inputs.push(this.check(records[i]));
-        at.push(i);
+        checked.push(this.check(records[i]));
+        from.push(i);
       } catch (err) {
         if (!(err instanceof RecordError)) throw err;
         outcomes[i] = { dead: { stage: err.stage, reason: err.message } };
       }
     }
-    if (inputs.length > 0) {
+    if (checked.length > 0) {
+      // Records in groups whose fields agree (columns.ts), each group a contiguous range of `raw`, run on its own.
+      const group = groupOf(checked.map((c) => c.fields));
+      const order = [...checked.keys()].sort((a, b) => group[a] - group[b] || a - b);
+      const inputs = order.map((k) => checked[k]);
+      const at = order.map((k) => from[k]); // input index → record index
       const engine = this.engine ?? (this.engine = await SqlEngine.open({ memoryLimitMb: this.settings.memoryLimitMb }));
       try {
         await this.load(engine, inputs);
         const results = new Array<TransformOutcome | undefined>(inputs.length);
-        await this.runRange(engine, inputs, 0, inputs.length, results);
+        for (let lo = 0; lo < inputs.length;) {
+          let hi = lo + 1;
+          while (hi < inputs.length && group[order[hi]] === group[order[lo]]) hi++;
+          await this.runRange(engine, inputs, lo, hi, results, budget);
+          lo = hi;
+        }
         for (let k = 0; k < inputs.length; k++) outcomes[at[k]] = results[k] ?? { rows: [] };
       } catch (err) {
         if (err instanceof TransformEngineError) this.close();
@@ -139,10 +153,11 @@ export class SqlTransform {
   private check(r: KafkaRecord): Input {
     const s = this.settings;
     const value = r.value!;
-    let exactJson: string[] | undefined;
+    let fields: Field[] | undefined;
     if (s.valueEncoding === 'json') {
       if (!isUtf8(value)) throw new RecordError('convert', 'value is not valid UTF-8 (use VALUE_ENCODING=base64 for binary data)');
-      const check = checkJson(value);
+      const infer = this.usesValueColumns && !s.schema;
+      const check = checkJson(value, false, infer, infer);
       if (check.reason !== null) throw new RecordError('convert', `value is not accepted as JSON: ${check.reason}`);
       if (this.usesValueColumns && !check.topLevelObject) {
         throw new RecordError('convert', 'value is not a JSON object: TRANSFORM_SQL reads its fields as columns (read _kafka_value instead, or use VALUE_ENCODING=text)');
@@ -151,10 +166,7 @@ export class SqlTransform {
         // The schema's checks, as for a value written without a transform (README, "Schemas").
         const obj = parseJsonExact(value.toString('utf8'), check.riskyNumbers) as Record<string, unknown>;
         for (const c of s.schema.columns) toCell(c, ownField(obj, c.name));
-      } else if (check.riskyNumbers && this.usesValueColumns) {
-        const obj = parseJsonExact(value.toString('utf8'), true) as Record<string, unknown>;
-        exactJson = Object.keys(obj).filter((k) => holdsInexact(obj[k]));
-      }
+      } else if (infer) fields = fieldsOf(value, check.topLevelNames!, check.riskyNumbers);
     } else if (s.valueEncoding === 'text' && !isUtf8(value)) {
       throw new RecordError('convert', 'value is not valid UTF-8 (use VALUE_ENCODING=base64 for binary data)');
     }
@@ -167,7 +179,7 @@ export class SqlTransform {
         if (h.value !== null && !isUtf8(h.value)) throw new RecordError('convert', `header ${JSON.stringify(h.key)} is not valid UTF-8 (the statement reads _kafka_headers; use HEADER_ENCODING=base64)`);
       }
     }
-    return { record: r, exactJson };
+    return { record: r, fields };
   }
 
   /** The batch's records into table `raw`: the value and the metadata the statement reads. */
@@ -219,9 +231,20 @@ export class SqlTransform {
   }
 
   /** Runs the statement over inputs [lo, hi); if it fails, over each half, down to the records that make it fail. */
-  private async runRange(engine: SqlEngine, inputs: readonly Input[], lo: number, hi: number, out: (TransformOutcome | undefined)[]): Promise<void> {
+  /**
+   * Runs the statement over inputs [lo, hi); if it fails, over parts of the range, down to the records that make it
+   * fail: halves for an error, sixteenths for a time-out (a slow record then runs again fewer times). Once the batch's
+   * time is spent, the records not yet resolved are set aside with that reason rather than fail the batch again and
+   * again (README, "Transform with SQL", limits).
+   */
+  private async runRange(engine: SqlEngine, inputs: readonly Input[], lo: number, hi: number, out: (TransformOutcome | undefined)[], budget: { until: number; startedAt: number }): Promise<void> {
+    if (Date.now() >= budget.until) {
+      const spent = ((Date.now() - budget.startedAt) / 1000).toFixed(0);
+      for (let i = lo; i < hi; i++) out[i] = { dead: { stage: 'convert', reason: `TRANSFORM_SQL: the batch's time for the statement ran out (${spent} s) while isolating records that make it fail or run slow; this record was not run alone` } };
+      return;
+    }
     try {
-      const reader = await this.runOnce(engine, inputs, lo, hi);
+      const reader = await this.runOnce(engine, inputs, lo, hi, Math.max(1, Math.min(this.settings.queryTimeoutMs, budget.until - Date.now())));
       this.collect(reader, out);
     } catch (err) {
       if (isEngineBroken(err)) throw new TransformEngineError(`SQL engine failed: ${messageOf(err)}`, { cause: err });
@@ -229,13 +252,13 @@ export class SqlTransform {
         out[lo] = { dead: { stage: 'convert', reason: `TRANSFORM_SQL failed for this record: ${messageOf(err)}` } };
         return;
       }
-      const mid = (lo + hi) >>> 1;
-      await this.runRange(engine, inputs, lo, mid, out);
-      await this.runRange(engine, inputs, mid, hi, out);
+      const parts = err instanceof QueryTimeoutError ? 16 : 2;
+      const step = Math.ceil((hi - lo) / parts);
+      for (let a = lo; a < hi; a += step) await this.runRange(engine, inputs, a, Math.min(hi, a + step), out, budget);
     }
   }
 
-  private async runOnce(engine: SqlEngine, inputs: readonly Input[], lo: number, hi: number): Promise<import('@duckdb/node-api').DuckDBResultReader> {
+  private async runOnce(engine: SqlEngine, inputs: readonly Input[], lo: number, hi: number, timeoutMs: number): Promise<import('@duckdb/node-api').DuckDBResultReader> {
     const range = `${ROW_COLUMN} >= ${lo} AND ${ROW_COLUMN} < ${hi}`;
     const select = [ROW_COLUMN, ...this.metadataColumns()];
     if (this.usesValueColumns && this.settings.valueEncoding === 'json') {
@@ -243,7 +266,7 @@ export class SqlTransform {
       if (Object.keys(structure).length > 0) select.push(`unnest(json_transform(v, ${sqlString(JSON.stringify(structure))}))`);
     }
     await engine.con.run(`CREATE OR REPLACE TEMP VIEW input AS SELECT ${select.join(', ')} FROM raw WHERE ${range}`);
-    return engine.query(this.plan.rewritten, this.settings.queryTimeoutMs);
+    return engine.query(this.plan.rewritten, timeoutMs);
   }
 
   private metadataColumns(): string[] {
@@ -266,9 +289,10 @@ export class SqlTransform {
   }
 
   /**
-   * The value columns of `input` as a json_transform structure: AVRO_SCHEMA's, or inferred from these records'
-   * values (json_group_structure, with integers as BIGINT and fields whose numbers no number type holds exactly kept
-   * as JSON). Columns the statement names that no record has are there as null JSON, so a batch without them runs.
+   * The value columns of `input` as a json_transform structure: AVRO_SCHEMA's, or inferred from the run's records
+   * (columns.ts): the columns the statement reads (all, for *), scalars by their JSON kind, objects and arrays typed by
+   * json_group_structure over just those fields. Columns the statement names that no record has are null JSON, so a
+   * batch without them runs.
    */
   private async structure(engine: SqlEngine, inputs: readonly Input[], lo: number, hi: number, range: string): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = Object.create(null);
@@ -277,11 +301,14 @@ export class SqlTransform {
       for (const c of schema.columns) if (!isReservedName(c.name)) out[c.name] = SCHEMA_TYPES[c.type] ?? 'JSON';
       return out;
     }
-    const r = await engine.con.runAndReadAll(`SELECT json_group_structure(v::JSON) FROM raw WHERE ${range}`);
-    const inferred = JSON.parse(String(r.getRows()[0][0] ?? '{}')) as Record<string, unknown>;
-    const exact = new Set<string>();
-    for (let i = lo; i < hi; i++) for (const k of inputs[i].exactJson ?? []) exact.add(k);
-    for (const [k, t] of Object.entries(inferred)) if (!isReservedName(k)) out[k] = exact.has(k) ? 'JSON' : normalize(t);
+    const { star, valueColumns, aliasedColumns } = this.plan;
+    const wanted = star ? (n: string) => !isReservedName(n) : (n: string) => valueColumns.has(n) || aliasedColumns.has(n);
+    const columns = runColumns(inputs.slice(lo, hi).map((i) => i.fields), wanted);
+    const nested = [...columns].filter(([, t]) => t === 'nested').map(([n]) => n);
+    const types = nested.length === 0 ? [] : (await engine.con.runAndReadAll(
+      `SELECT ${nested.map((n) => `json_group_structure(json_extract(v, ${sqlString(pointerOf(n))}))`).join(', ')} FROM raw WHERE ${range}`,
+    )).getRows()[0];
+    for (const [name, t] of columns) out[name] = t === 'nested' ? normalize(JSON.parse(String(types[nested.indexOf(name)] ?? '"NULL"'))) : t;
     const lower = new Set(Object.keys(out).map((k) => k.toLowerCase()));
     for (const c of this.plan.valueColumns) if (!lower.has(c)) out[c] = 'JSON';
     return out;
@@ -322,34 +349,6 @@ export class SqlTransform {
     for (const [i, list] of rows) if (!dead.has(i)) out[i] = { rows: list };
     for (const [i, reason] of dead) out[i] = { dead: { stage: 'encode', reason: `TRANSFORM_SQL result: ${reason}` } };
   }
-}
-
-/** json_group_structure's types as columns: integers as BIGINT (it says UBIGINT for non-negative ones), unknown
- * (only nulls seen) as JSON, nested structures alike. */
-function normalize(t: unknown): unknown {
-  if (t === 'UBIGINT') return 'BIGINT';
-  if (t === 'NULL') return 'JSON';
-  if (Array.isArray(t)) return t.map(normalize);
-  if (t !== null && typeof t === 'object') {
-    const o: Record<string, unknown> = Object.create(null);
-    const seen = new Set<string>();
-    for (const [k, v] of Object.entries(t)) {
-      if (seen.has(k.toLowerCase())) return 'JSON'; // names only letter case tells apart: DuckDB cannot hold both
-      seen.add(k.toLowerCase());
-      o[k] = normalize(v);
-    }
-    return o;
-  }
-  return t;
-}
-
-/** Whether a parsed value holds a number beyond a double's exactness that is not a 64-bit integer. */
-function holdsInexact(v: unknown): boolean {
-  if (typeof v === 'bigint') return false;
-  if (JSON.isRawJSON(v)) return true;
-  if (Array.isArray(v)) return v.some(holdsInexact);
-  if (v !== null && typeof v === 'object') return Object.values(v).some(holdsInexact);
-  return false;
 }
 
 /** The engine's message without the statement text it quotes after a blank line (LINE 1: …). */

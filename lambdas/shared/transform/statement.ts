@@ -39,8 +39,12 @@ export interface StatementPlan {
   readonly rewritten: string;
   /** Metadata columns the statement reads. */
   readonly metadata: ReadonlySet<MetadataColumn>;
-  /** Value columns it names (lower case), besides metadata, aliases and lambda parameters. */
+  /** Value columns it names (lower case), besides metadata, aliases and lambda parameters: a batch whose records
+   * lack one still has it (null). */
   readonly valueColumns: ReadonlySet<string>;
+  /** Names it reads that are also aliases or lambda parameters: columns only when records have them (an input column
+   * would hide the alias of the same name otherwise). */
+  readonly aliasedColumns: ReadonlySet<string>;
   /** Whether it selects `*` (every value column). */
   readonly star: boolean;
 }
@@ -195,6 +199,7 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
 
   const metadata = new Set<MetadataColumn>();
   const valueColumns = new Set<string>();
+  const aliasedColumns = new Set<string>();
   for (const names of refs) {
     // input.amount, u.item: a table qualifier first; otherwise the column, then struct fields.
     const column = names.length > 1 && tables.has(names[0]) ? names[1] : names[0];
@@ -208,9 +213,10 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
       continue;
     }
     if (!aliases.has(column) || (names.length > 1 && tables.has(names[0]))) valueColumns.add(column);
+    else aliasedColumns.add(column);
   }
   if (problems.length > 0) return { problems: [...new Set(problems)], tree };
 
   node.select_list = [{ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: ROW_COLUMN, query_location: 0, column_names: [ROW_COLUMN] }, ...(node.select_list as Node[])];
-  return { plan: { metadata, valueColumns, star }, problems, tree };
+  return { plan: { metadata, valueColumns, aliasedColumns, star }, problems, tree };
 }

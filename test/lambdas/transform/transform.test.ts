@@ -251,3 +251,46 @@ describe('rows: what the statement selects is what is written', () => {
     expect(lines().map((l) => l.value)).toEqual([null, { order_id: 'a' }]);
   });
 });
+
+describe('inferred columns do not depend on the batch\'s other records', () => {
+  it('a field whose type differs in one record does not change the others\' rows; letter case and empty names', async () => {
+    const sql = 'SELECT lower(trim(email)) AS email, CAST(amount AS DOUBLE) AS amount FROM input';
+    const alone = sink({ TRANSFORM_SQL: sql, FIELDS: 'value,offset' });
+    await alone.pipeline.handle(kafkaEvent([{ offset: 0, value: '{"email":" A@B.com ","amount":1}' }]));
+    const mixed = sink({ TRANSFORM_SQL: sql, FIELDS: 'value,offset' });
+    const r = await mixed.pipeline.handle(kafkaEvent([
+      { offset: 0, value: '{"email":" A@B.com ","amount":1}' }, { offset: 1, value: '{"email":5,"amount":"2"}' },
+      { offset: 2, value: '{"Email":" C@D.com ","amount":2.5}' }, { offset: 3, value: '{"":1,"email":"x"}' },
+    ]));
+    expect(alone.lines()).toEqual([{ value: { email: 'a@b.com', amount: 1 }, offset: 0 }]);
+    const rows = mixed.lines().sort((a, b) => Number(a.offset) - Number(b.offset));
+    expect(rows[0]).toEqual({ value: { email: 'a@b.com', amount: 1 }, offset: 0 });
+    // "Email" is its own record's column (DuckDB's names ignore case): its value is read, not lost.
+    expect(rows.find((x) => x.offset === 2)).toEqual({ value: { email: 'c@d.com', amount: 2.5 }, offset: 2 });
+    expect(r.recordsIn).toBe(r.written + r.deadLettered);
+    expect(mixed.bucket.deadLetters().find((d) => d.offset === '3')?.reason).toBe('value has a field with an empty name, which no column can have (read _kafka_value)');
+  });
+
+  it('objects used as maps: a nested object with very many keys is JSON, not a struct every row carries', async () => {
+    const { pipeline, bucket } = sink({ TRANSFORM_SQL: 'SELECT id, prices FROM input', FIELDS: 'value', ENVELOPE: 'false' });
+    const specs = Array.from({ length: 30 }, (_, i) => ({ offset: i, value: JSON.stringify({ id: i, prices: Object.fromEntries(Array.from({ length: 10 }, (_, k) => [`sku-${i}-${k}`, k])) }) }));
+    specs.push({ offset: 30, value: '{"id":30,"prices":{}}' });
+    await pipeline.handle(kafkaEvent(specs));
+    const lines = bucket.text('topics/').trim().split('\n');
+    expect(lines.at(-1)).toBe('{"id":30,"prices":{}}');
+    expect(lines[0]).toBe(`{"id":0,"prices":${JSON.stringify(JSON.parse(specs[0].value as string).prices)}}`);
+  });
+});
+
+describe('the statement\'s time per batch is bounded', () => {
+  it('when the invocation\'s deadline nears, records not yet isolated are set aside with that reason, not the batch failed', async () => {
+    const { pipeline, bucket } = sink({ TRANSFORM_SQL: 'SELECT CAST(code AS INTEGER) AS code FROM input' });
+    // Every value fails the cast: isolating them runs the statement about twice per record, more than the time left.
+    const specs = Array.from({ length: 3000 }, (_, i) => ({ offset: i, value: `{"code":"c${i}"}` }));
+    const r = await pipeline.handle(kafkaEvent(specs), { deadlineMs: Date.now() + 60_000 + 400 });
+    expect(r).toMatchObject({ recordsIn: 3000, written: 0, deadLettered: 3000 });
+    const reasons = bucket.deadLetters().map((d) => String(d.reason));
+    expect(reasons.some((x) => x.startsWith('TRANSFORM_SQL failed for this record: Conversion Error'))).toBe(true);
+    expect(reasons.some((x) => /^TRANSFORM_SQL: the batch's time for the statement ran out \(\d+ s\) while isolating records/.test(x))).toBe(true);
+  });
+});

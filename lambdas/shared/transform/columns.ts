@@ -31,15 +31,17 @@ export const MAX_NESTED_KEYS = 100;
 const INT64_MAX = 9_223_372_036_854_775_807n;
 
 /** The top-level fields of a JSON object value, from the spans checkJson(…, true, true) just recorded. */
-export function fieldsOf(raw: Buffer, names: readonly string[], risky: boolean): Field[] {
+export function fieldsOf(raw: Buffer, names: readonly string[], risky: boolean): readonly Field[] {
   if (names.length > Limits.maxInferredFields) {
     throw new RecordError('schema', `value has ${names.length} fields, over ${Limits.maxInferredFields} columns (give AVRO_SCHEMA, or read _kafka_value)`);
   }
   const spans = topLevelSpans();
-  const out: Field[] = new Array(names.length);
+  // Records of a batch mostly share their names (checkJson then gives the same list) and kinds: they share one list
+  // of fields, which the grouping then sees once.
+  let same = names === last.names;
+  const kinds = same ? scratch : new Array<Kind>(names.length);
   for (let j = 0; j < names.length; j++) {
-    const name = names[j];
-    if (name === '') throw new RecordError('convert', 'value has a field with an empty name, which no column can have (read _kafka_value)');
+    if (names[j] === '') throw new RecordError('convert', 'value has a field with an empty name, which no column can have (read _kafka_value)');
     const k = j * 4;
     const first = spans[k], s = spans[k + 1], e = spans[k + 2], odd = spans[k + 3] !== 0;
     let kind: Kind;
@@ -52,10 +54,17 @@ export function fieldsOf(raw: Buffer, names: readonly string[], risky: boolean):
         break;
       default: kind = numberKind(raw, s, e, odd);
     }
-    out[j] = { name, kind };
+    kinds[j] = kind;
+    if (same && last.fields[j].kind !== kind) same = false;
   }
-  return out;
+  if (same) return last.fields;
+  const fields = names.map((name, j) => ({ name, kind: kinds[j] }));
+  last = { names, fields };
+  scratch = new Array<Kind>(names.length);
+  return fields;
 }
+let last: { names: readonly string[]; fields: readonly Field[] } = { names: [], fields: [] };
+let scratch: Kind[] = [];
 
 function numberKind(raw: Buffer, s: number, e: number, odd: boolean): Kind {
   let integer = true;
@@ -91,6 +100,10 @@ export function groupOf(fields: readonly (readonly Field[] | undefined)[]): numb
       out[i] = 0;
       continue;
     }
+    if (i > 0 && list === fields[i - 1]) {
+      out[i] = out[i - 1]; // the same fields as the record before: its group, already holding them
+      continue;
+    }
     let g = groups.findIndex((known) => list.every((f) => {
       const k = known.get(f.name.toLowerCase());
       return k === undefined || (k.name === f.name && agree(k.kind, f.kind));
@@ -118,7 +131,7 @@ const SCALAR: Partial<Record<Kind, string>> = { string: 'VARCHAR', int: 'BIGINT'
  */
 export function runColumns(fields: readonly (readonly Field[] | undefined)[], wanted: (lower: string) => boolean): Map<string, string> {
   const out = new Map<string, { name: string; kind: Kind | 'mixed' }>();
-  for (const list of fields) {
+  for (const list of new Set(fields)) {
     if (list === undefined) continue;
     for (const f of list) {
       const lower = f.name.toLowerCase();

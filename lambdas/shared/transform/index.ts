@@ -153,7 +153,7 @@ export class SqlTransform {
   private check(r: KafkaRecord): Input {
     const s = this.settings;
     const value = r.value!;
-    let fields: Field[] | undefined;
+    let fields: readonly Field[] | undefined;
     if (s.valueEncoding === 'json') {
       if (!isUtf8(value)) throw new RecordError('convert', 'value is not valid UTF-8 (use VALUE_ENCODING=base64 for binary data)');
       const infer = this.usesValueColumns && !s.schema;

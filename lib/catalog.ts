@@ -147,6 +147,9 @@ interface Storage {
 /** How a format is declared, or why it cannot be. */
 function storageOf(cfg: SinkConfig): Storage | string {
   const columnar = cfg.format === 'avro' || cfg.format === 'parquet' || cfg.format === 'csv' || cfg.format === 'csv_with_headers';
+  if (columnar && cfg.transform) {
+    return `format=${cfg.format} with transformSql: the columns are the statement's result, which no schemaFile declares (schemaFile describes its input), so no table can declare them: use format=jsonl (the value as JSON text)`;
+  }
   if (columnar && inferredColumns(cfg)) {
     return `format=${cfg.format} without schemaFile infers columns per object, so objects differ and no table can declare them: set schemaFile (an Avro record schema), or use format=jsonl`;
   }

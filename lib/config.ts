@@ -244,13 +244,14 @@ const ENV_TO_CONTEXT: Record<string, string> = {
 };
 
 
-/** TRANSFORM_SQL's problems as the engine finds them, from a child process (synth is synchronous, the engine not). */
-function transformSqlProblems(env: Record<string, string>): string[] {
+/** TRANSFORM_SQL as the engine checks it, from a child process (synth is synchronous, the engine not): its problems,
+ * and whether one record can make several rows. */
+function transformSqlCheck(env: Record<string, string>): { problems: string[]; multiRow: boolean } {
   const script = fileURLToPath(new URL('../lambdas/shared/transform/check-cli.ts', import.meta.url));
   try {
-    return JSON.parse(execFileSync(process.execPath, [script], { input: JSON.stringify(env), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })) as string[];
+    return JSON.parse(execFileSync(process.execPath, [script], { input: JSON.stringify(env), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })) as { problems: string[]; multiRow: boolean };
   } catch (err) {
-    return [`could not be checked: the SQL engine failed to run here (${String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0]})`];
+    return { problems: [`could not be checked: the SQL engine failed to run here (${String((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0]})`], multiRow: false };
   }
 }
 
@@ -447,9 +448,10 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
   }
   // The statement is checked by the engine itself, as at cold start (lambdas/shared/transform/check-cli.ts).
   if (sinkConfig?.transform) {
-    for (const p of transformSqlProblems({ ...sinkEnvironment, ...(schemaText ? { AVRO_SCHEMA: schemaText } : {}) })) {
-      problems.push(`transformSql=${show(input.transformSql)}: ${p.replace(/^TRANSFORM_SQL: /, '')}`);
-    }
+    const check = transformSqlCheck({ ...sinkEnvironment, ...(schemaText ? { AVRO_SCHEMA: schemaText } : {}) });
+    for (const p of check.problems) problems.push(`transformSql=${show(input.transformSql)}: ${p.replace(/^TRANSFORM_SQL: /, '')}`);
+    // The compactor keeps one line per offset (a record delivered twice), which would drop rows unnest made.
+    if (check.multiRow && c.compaction) problems.push(`compaction='true': transformSql makes several rows of one record (unnest), which share its offset, and the compactor keeps one line per offset: unnest after landing (Athena), or leave compaction off`);
   }
   let routes = new Map<string, string>();
   let tableColumnsByTable: Map<string, IcebergColumn[]> | undefined;

@@ -101,6 +101,9 @@ export function codecFor(cfg: SinkConfig): Codec | string {
   }
   if (cfg.format === 'jsonl' && !cfg.envelope) return 'jsonl without the envelope: each line needs its offset to be deduplicated';
   if (!cfg.fields.includes('offset')) return `fields=${cfg.fields.join(',')}: the compactor deduplicates records by offset, so fields must include offset`;
+  if (cfg.format !== 'jsonl' && cfg.transform) {
+    return `format=${cfg.format} with TRANSFORM_SQL: each object's columns are the statement's result for its batch, which can differ between objects, so they cannot be merged into one file: use format=jsonl`;
+  }
   if (cfg.format !== 'jsonl' && inferredColumns(cfg)) {
     return `format=${cfg.format} without schemaFile infers columns per object, so objects differ and cannot be merged into one file: set schemaFile (an Avro record schema), or use format=jsonl`;
   }

@@ -1167,3 +1167,20 @@ describe('loadAppConfig: messages say what is allowed, about the value the user 
     }
   });
 });
+
+describe('transformSql with the catalog and compaction', () => {
+  const sql = "SELECT order_id, CAST(amount AS DECIMAL(12,2)) AS amount FROM input";
+  it('columnar objects hold the statement\'s columns, which neither a Glue table nor the compactor can declare: refused, named', () => {
+    expect(problemsOf({ format: 'parquet', schemaFile: 'test/events/order.avsc', catalog: 'true', transformSql: sql }).join('\n'))
+      .toMatch(/catalog='true': format=parquet with transformSql: the columns are the statement's result, which no schemaFile declares/);
+    expect(problemsOf({ format: 'avro', schemaFile: 'test/events/order.avsc', compaction: 'true', transformSql: sql }).join('\n'))
+      .toMatch(/compaction='true': format=avro with TRANSFORM_SQL: each object's columns are the statement's result/);
+  });
+
+  it('jsonl: a catalog and compaction work, but not compaction of rows that unnest made (they share their record\'s offset)', () => {
+    expect(load({ catalog: 'true', compaction: 'true', transformSql: sql }).sinkEnvironment.TRANSFORM_SQL).toBe(sql);
+    expect(problemsOf({ compaction: 'true', transformSql: 'SELECT order_id, unnest(lines) AS line FROM input' })).toEqual([
+      "compaction='true': transformSql makes several rows of one record (unnest), which share its offset, and the compactor keeps one line per offset: unnest after landing (Athena), or leave compaction off",
+    ]);
+  });
+});

@@ -47,6 +47,8 @@ export interface StatementPlan {
   readonly aliasedColumns: ReadonlySet<string>;
   /** Whether it selects `*` (every value column). */
   readonly star: boolean;
+  /** Whether one record can make several rows (unnest): rows then share their record's offset. */
+  readonly multiRow: boolean;
 }
 
 type Node = Record<string, unknown>;
@@ -77,6 +79,7 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
   const tables = new Set<string>(['input']);
   const refs: string[][] = [];
   let star = false;
+  let multiRow = false;
 
   if (((node.cte_map as Node)?.map as unknown[] | undefined)?.length) problems.push('WITH (a common table expression) is not supported: write one SELECT … FROM input');
   for (const m of (node.modifiers as Node[]) ?? []) {
@@ -127,6 +130,7 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
         }
         if (isNode(t.sample)) problems.push('USING SAMPLE is not supported: every record is either written, filtered by WHERE, or dead-lettered');
         if (t.with_ordinality !== undefined && t.with_ordinality !== 'WITHOUT_ORDINALITY') problems.push('WITH ORDINALITY is not supported');
+        multiRow = true;
         if (t.alias) tables.add(String(t.alias).toLowerCase());
         for (const c of (t.column_name_alias as string[]) ?? []) aliases.add(c.toLowerCase());
         for (const c of (f.children as unknown[]) ?? []) expression(c);
@@ -175,6 +179,7 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
         // A qualified name (main.struct_pack, pg_catalog.…) names the same built-in functions: the bare name is checked.
         const name = String(e.function_name).toLowerCase();
         if (e.is_operator) break;
+        if (name === 'unnest') multiRow = true;
         if (functions.aggregate.has(name) || name === 'count_star') problems.push(`aggregate ${name === 'count_star' ? 'count(*)' : `${name}()`} is not supported: ${ACROSS_RECORDS}`);
         else if (STATEFUL_FUNCTIONS.has(name)) problems.push(`${name}() keeps state across batches: a retried batch would write other rows`);
         else if (functions.refused.has(name)) problems.push(`${name}() is not supported: ${functions.refused.get(name)}`);
@@ -218,5 +223,5 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
   if (problems.length > 0) return { problems: [...new Set(problems)], tree };
 
   node.select_list = [{ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: ROW_COLUMN, query_location: 0, column_names: [ROW_COLUMN] }, ...(node.select_list as Node[])];
-  return { plan: { metadata, valueColumns, aliasedColumns, star }, problems, tree };
+  return { plan: { metadata, valueColumns, aliasedColumns, star, multiRow }, problems, tree };
 }

@@ -19,7 +19,7 @@ import { parseJsonExact } from '../json.ts';
 import { ownField, toCell, type TableSchema } from '../schema.ts';
 import type { RType } from '../registry/types.ts';
 import { QueryTimeoutError, SqlEngine } from './engine.ts';
-import { fieldsOf, groupOf, normalize, pointerOf, runColumns, type Field } from './columns.ts';
+import { exactTexts, fieldsOf, groupOf, normalize, pointerOf, runColumns, type Field } from './columns.ts';
 import { CellError, rowShape, type RowShape } from './rows.ts';
 import { MetadataColumns, planStatement, ROW_COLUMN, type MetadataColumn, type StatementPlan } from './statement.ts';
 
@@ -70,7 +70,12 @@ interface Input {
   readonly record: KafkaRecord;
   /** Inferred columns: the value's top-level fields and their kinds (columns.ts). */
   readonly fields?: readonly Field[];
+  /** Fields of kind 'json': their JSON text as the value holds it (DuckDB's json_transform would reread numbers). */
+  readonly exact?: ReadonlyMap<string, string>;
 }
+
+/** Distinct fields of kind 'json' per batch at most, each a column of `raw`; a record with one more is a dead letter. */
+const MAX_EXACT_COLUMNS = 100;
 
 export class SqlTransform {
   private engine?: SqlEngine;
@@ -125,7 +130,8 @@ export class SqlTransform {
     }
     if (checked.length > 0) {
       // Records in groups whose fields agree (columns.ts), each group a contiguous range of `raw`, run on its own.
-      const group = groupOf(checked.map((c) => c.fields));
+      this.exactColumns(checked, from, outcomes);
+      const group = groupOf(checked.map((c) => c.fields), this.plan.aliasedColumns);
       const order = [...checked.keys()].sort((a, b) => group[a] - group[b] || a - b);
       const inputs = order.map((k) => checked[k]);
       const at = order.map((k) => from[k]); // input index → record index
@@ -154,6 +160,7 @@ export class SqlTransform {
     const s = this.settings;
     const value = r.value!;
     let fields: readonly Field[] | undefined;
+    let exact: Map<string, string> | undefined;
     if (s.valueEncoding === 'json') {
       if (!isUtf8(value)) throw new RecordError('convert', 'value is not valid UTF-8 (use VALUE_ENCODING=base64 for binary data)');
       const infer = this.usesValueColumns && !s.schema;
@@ -166,7 +173,10 @@ export class SqlTransform {
         // The schema's checks, as for a value written without a transform (README, "Schemas").
         const obj = parseJsonExact(value.toString('utf8'), check.riskyNumbers) as Record<string, unknown>;
         for (const c of s.schema.columns) toCell(c, ownField(obj, c.name));
-      } else if (infer) fields = fieldsOf(value, check.topLevelNames!, check.riskyNumbers);
+      } else if (infer) {
+        fields = fieldsOf(value, check.topLevelNames!, check.riskyNumbers);
+        if (check.riskyNumbers) exact = exactTexts(value, fields);
+      }
     } else if (s.valueEncoding === 'text' && !isUtf8(value)) {
       throw new RecordError('convert', 'value is not valid UTF-8 (use VALUE_ENCODING=base64 for binary data)');
     }
@@ -179,7 +189,26 @@ export class SqlTransform {
         if (h.value !== null && !isUtf8(h.value)) throw new RecordError('convert', `header ${JSON.stringify(h.key)} is not valid UTF-8 (the statement reads _kafka_headers; use HEADER_ENCODING=base64)`);
       }
     }
-    return { record: r, fields };
+    return { record: r, fields, exact };
+  }
+
+  /** The columns of `raw` for fields of kind 'json' (exactColumn); a record with one beyond the most is set aside. */
+  private exactColumn = new Map<string, number>();
+  private exactColumns(checked: Input[], from: number[], outcomes: (TransformOutcome | undefined)[]): void {
+    this.exactColumn = new Map();
+    for (let k = 0; k < checked.length; k++) {
+      const names = checked[k].exact;
+      if (names === undefined) continue;
+      const fresh = [...names.keys()].filter((n) => !this.exactColumn.has(n));
+      if (this.exactColumn.size + fresh.length > MAX_EXACT_COLUMNS) {
+        outcomes[from[k]] = { dead: { stage: 'schema', reason: `over ${MAX_EXACT_COLUMNS} fields of one batch hold numbers no DuckDB number type holds exactly (read _kafka_value)` } };
+        checked.splice(k, 1);
+        from.splice(k, 1);
+        k--;
+        continue;
+      }
+      for (const n of fresh) this.exactColumn.set(n, this.exactColumn.size);
+    }
   }
 
   /** The batch's records into table `raw`: the value and the metadata the statement reads. */
@@ -196,6 +225,7 @@ export class SqlTransform {
     if (has('_kafka_timestamp_type')) cols.push('ts_type VARCHAR');
     if (has('_kafka_key')) cols.push(`k ${s.keyEncoding === 'base64' ? 'BLOB' : 'VARCHAR'}`);
     if (has('_kafka_headers')) cols.push('h VARCHAR');
+    for (const i of this.exactColumn.values()) cols.push(`x${i} VARCHAR`);
     await engine.con.run(`CREATE OR REPLACE TEMP TABLE raw (${cols.join(', ')})`);
     const app: DuckDBAppender = await engine.con.createAppender('raw', 'main', 'temp');
     try {
@@ -221,6 +251,11 @@ export class SqlTransform {
           app.appendVarchar(JSON.stringify(r.headers.map((h) => ({
             key: h.key, value: h.value === null ? null : s.headerEncoding === 'base64' ? h.value.toString('base64') : h.value.toString('utf8'),
           }))));
+        }
+        for (const name of this.exactColumn.keys()) {
+          const text = inputs[i].exact?.get(name);
+          if (text === undefined) app.appendNull();
+          else app.appendVarchar(text);
         }
         app.endRow();
       }
@@ -263,7 +298,11 @@ export class SqlTransform {
     const select = [ROW_COLUMN, ...this.metadataColumns()];
     if (this.usesValueColumns && this.settings.valueEncoding === 'json') {
       const structure = await this.structure(engine, inputs, lo, hi, range);
+      // A field given as its own JSON text: cast from that text, which keeps every digit.
+      const exact = Object.entries(structure).filter(([, t]) => t === 'EXACT').map(([n]) => n);
+      for (const n of exact) delete structure[n];
       if (Object.keys(structure).length > 0) select.push(`unnest(json_transform(v, ${sqlString(JSON.stringify(structure))}))`);
+      for (const n of exact) select.push(`x${this.exactColumn.get(n)}::JSON AS ${ident(n)}`);
     }
     await engine.con.run(`CREATE OR REPLACE TEMP VIEW input AS SELECT ${select.join(', ')} FROM raw WHERE ${range}`);
     return engine.query(this.plan.rewritten, timeoutMs);

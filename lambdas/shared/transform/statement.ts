@@ -18,6 +18,8 @@ export const ROW_COLUMN = '_kafka_row';
 
 /** Functions whose result depends on state kept across batches: a retried batch would not write the same rows. */
 const STATEFUL_FUNCTIONS = new Set(['nextval', 'currval', 'setseed']);
+/** Functions that read the engine rather than the record: its settings, variables, the statement the sink runs. */
+const ENGINE_FUNCTIONS = new Set(['current_setting', 'current_query', 'getvariable']);
 
 /** The engine's functions by kind (engine.ts, functions()), for the checks of function calls. */
 export interface FunctionCatalog {
@@ -65,7 +67,10 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
   const problems: string[] = [];
   if (tree.error === true) {
     const pos = tree.position === undefined ? '' : ` at character ${Number(tree.position) + 1}`;
-    return { problems: [`does not parse${pos}: ${String(tree.error_message)}`], tree };
+    const message = String(tree.error_message);
+    // json_serialize_sql parses, then serializes: a statement it cannot serialize did parse.
+    if (/cannot serialize/i.test(message)) return { problems: [`uses a construct the check cannot read (${message}): write it another way (a cast to ENUM, say, as a comparison with a list)`], tree };
+    return { problems: [`does not parse${pos}: ${message}`], tree };
   }
   const statements = tree.statements as Node[];
   if (statements.length !== 1) return { problems: [`must be exactly one SELECT statement (found ${statements.length})`], tree };
@@ -167,6 +172,9 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
       case 'SUBQUERY':
         problems.push('subqueries are not supported: the statement reads `input` once');
         return;
+      case 'PARAMETER':
+        problems.push('parameters ($1, ?) are not supported: the sink gives the statement no values');
+        return;
       case 'LAMBDA': {
         // `x -> …` and `(x, i) -> …`: the parameters are names of the lambda, not columns.
         const lhs = e.lhs as Node;
@@ -182,6 +190,7 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
         if (name === 'unnest') multiRow = true;
         if (functions.aggregate.has(name) || name === 'count_star') problems.push(`aggregate ${name === 'count_star' ? 'count(*)' : `${name}()`} is not supported: ${ACROSS_RECORDS}`);
         else if (STATEFUL_FUNCTIONS.has(name)) problems.push(`${name}() keeps state across batches: a retried batch would write other rows`);
+        else if (ENGINE_FUNCTIONS.has(name)) problems.push(`${name}() is not supported: it reads the engine, not the record`);
         else if (functions.refused.has(name)) problems.push(`${name}() is not supported: ${functions.refused.get(name)}`);
         else if (!SYNTAX_FUNCTIONS.has(name) && !functions.scalar.has(name)) {
           problems.push(functions.table.has(name)
@@ -205,13 +214,16 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
   const metadata = new Set<MetadataColumn>();
   const valueColumns = new Set<string>();
   const aliasedColumns = new Set<string>();
+  // The sink's own column, however it is named: a reference, or a name in * EXCLUDE/REPLACE/RENAME.
+  if (JSON.stringify(node).toLowerCase().includes(`"${ROW_COLUMN}"`)) problems.push(`${ROW_COLUMN} is reserved (the sink selects it to carry each record's metadata)`);
   for (const names of refs) {
     // input.amount, u.item: a table qualifier first; otherwise the column, then struct fields.
-    const column = names.length > 1 && tables.has(names[0]) ? names[1] : names[0];
-    if (column === ROW_COLUMN) {
-      problems.push(`${ROW_COLUMN} is reserved (the sink selects it to carry each record's metadata)`);
+    if (names.length === 1 && tables.has(names[0]) && !aliases.has(names[0])) {
+      problems.push(`selects the table ${names[0]} as one value: name the columns, or select *`);
       continue;
     }
+    const column = names.length > 1 && tables.has(names[0]) ? names[1] : names[0];
+    if (column === ROW_COLUMN) continue; // refused above
     if (column.startsWith('_kafka_')) {
       if ((MetadataColumns as readonly string[]).includes(column)) metadata.add(column as MetadataColumn);
       else problems.push(`no metadata column ${column} (there are ${MetadataColumns.join(', ')})`);

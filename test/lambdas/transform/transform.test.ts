@@ -68,6 +68,10 @@ describe('the statement: one stateless SELECT from input, checked on the engine\
     ['SELECT geometric_mean(amount) AS g FROM input', /geometric_mean\(\) is not supported: it calls geomean\(\): it aggregates rows \(avg\)/],
     ['SELECT sleep_ms(items) AS s FROM input', /sleep_ms\(\) is not supported: it makes the function wait/],
     ['SELECT x FROM input, unnest(b) AS u(x) USING SAMPLE 1 ROWS', /USING SAMPLE is not supported/],
+    ['SELECT * RENAME (_kafka_row AS pos) FROM input', /_kafka_row is reserved/],
+    ["SELECT current_setting('memory_limit') AS m FROM input", /current_setting\(\) is not supported: it reads the engine/],
+    ['SELECT $1 AS p FROM input', /parameters \(\$1, \?\) are not supported/],
+    ['SELECT input AS r FROM input', /selects the table input as one value/],
   ])('%s is refused with its reason', async (sql, reason) => {
     const problems = await problemsOf(sql);
     expect(problems.join('\n')).toMatch(reason);
@@ -292,5 +296,55 @@ describe('the statement\'s time per batch is bounded', () => {
     const reasons = bucket.deadLetters().map((d) => String(d.reason));
     expect(reasons.some((x) => x.startsWith('TRANSFORM_SQL failed for this record: Conversion Error'))).toBe(true);
     expect(reasons.some((x) => /^TRANSFORM_SQL: the batch's time for the statement ran out \(\d+ s\) while isolating records/.test(x))).toBe(true);
+  });
+});
+
+describe('inferred columns: what a second adversarial review found', () => {
+  const text = (b: MemoryBucket) => b.text('topics/').trim().split('\n');
+
+  it('any number of disagreeing groups: every record keeps its own value (no group shared by force)', async () => {
+    const { pipeline, bucket } = sink({ TRANSFORM_SQL: 'SELECT id, ab FROM input', FIELDS: 'value', ENVELOPE: 'false' });
+    const spellings = ['ab', 'aB', 'Ab', 'AB'];
+    const specs = Array.from({ length: 40 }, (_, i) => ({ offset: i, value: JSON.stringify({ id: i, [spellings[i % 4]]: i % 3 === 0 ? `s${i}` : i % 3 === 1 ? i : i % 2 === 0, [`f${i % 7}`]: i % 5 === 0 ? 'x' : 1 }) }));
+    specs.push({ offset: 40, value: '{"id":40,"ab":"hello"}' });
+    const r = await pipeline.handle(kafkaEvent(specs));
+    expect(r).toMatchObject({ written: 41, deadLettered: 0 });
+    // An unaliased column keeps the spelling of the record's field (DuckDB's names ignore case): read it in any case.
+    const byId = new Map(text(bucket).map((l) => JSON.parse(l) as Record<string, unknown>).map((x) => [x.id, Object.entries(x).find(([k]) => k.toLowerCase() === 'ab')?.[1]]));
+    for (let i = 0; i < 40; i++) expect(byId.get(i), String(i)).toEqual(i % 3 === 0 ? `s${i}` : i % 3 === 1 ? i : i % 2 === 0);
+    expect(byId.get(40)).toBe('hello');
+  });
+
+  it('numbers stay as written: an integer beyond 2^53 beside a decimal, long decimals, nested', async () => {
+    const { pipeline, bucket } = sink({ TRANSFORM_SQL: 'SELECT a, o FROM input', FIELDS: 'value', ENVELOPE: 'false' });
+    const values = [
+      '{"a":9007199254740993,"o":{"x":9007199254740993}}', '{"a":1.5,"o":{"x":1.5}}', '{"a":9223372036854775807,"o":null}',
+      '{"a":3.141592653589793238462643383279,"o":{"x":1.00000000000000000001}}', '{"a":100000000000000000000.5,"o":[12345678901234567890123]}',
+    ];
+    await pipeline.handle(kafkaEvent(values.map((value, offset) => ({ offset, value }))));
+    expect(text(bucket).sort()).toEqual(values.map((v) => v.replace('"o":null', '"o":null')).sort());
+  });
+
+  it('a name that is an alias and, in some records, a field: each record as it would run alone', async () => {
+    const { pipeline, bucket } = sink({ TRANSFORM_SQL: 'SELECT a AS b, b AS c FROM input', FIELDS: 'value,offset' });
+    await pipeline.handle(kafkaEvent([{ offset: 0, value: '{"a":1}' }, { offset: 1, value: '{"a":2,"b":5}' }]));
+    const rows = text(bucket).map((l) => JSON.parse(l) as { value: unknown; offset: number }).sort((x, y) => x.offset - y.offset);
+    expect(rows.map((x) => x.value)).toEqual([{ b: 1, c: 1 }, { b: 2, c: 5 }]);
+  });
+
+  it('a NUL in a field name: that record is a dead letter (top level), or the object is JSON (nested); its neighbours are written', async () => {
+    const { pipeline, bucket } = sink({ TRANSFORM_SQL: 'SELECT * FROM input', FIELDS: 'value,offset' });
+    const r = await pipeline.handle(kafkaEvent([
+      { offset: 0, value: '{"a\\u0000b":1,"a":2}' }, { offset: 1, value: '{"a":3}' },
+      { offset: 2, value: '{"o":{"a\\u0000b":1}}' }, { offset: 3, value: '{"o":{"a":5}}' },
+    ]));
+    expect(r).toMatchObject({ written: 3, deadLettered: 1 });
+    expect(bucket.deadLetters()[0]).toMatchObject({ offset: '0', reason: expect.stringMatching(/field name holding a NUL character/) });
+  });
+
+  it('SELECT * over records with many distinct fields: runs hold at most 1,000 columns, no record is set aside', async () => {
+    const { pipeline } = sink({ TRANSFORM_SQL: 'SELECT * FROM input', FIELDS: 'value,offset' });
+    const r = await pipeline.handle(kafkaEvent(Array.from({ length: 2500 }, (_, i) => ({ offset: i, value: `{"id":${i},"f${i}":1}` }))));
+    expect(r).toMatchObject({ written: 2500, deadLettered: 0 });
   });
 });

@@ -108,7 +108,7 @@ describe('runner usage errors: one line with the fix, exit code 2', () => {
 
   it('a TRANSFORM_SQL the engine refuses is one line naming the problem, before any record is read', async () => {
     const r = await runner(['--records', '10', '--out', '.tmp/runner-errors-sql'], { TRANSFORM_SQL: 'SELECT status, count(*) FROM input GROUP BY status' });
-    expectUsage(r, /^invalid sink settings: TRANSFORM_SQL: GROUP BY is not supported: it combines rows of different records.*Flink\); TRANSFORM_SQL: aggregate count\(\*\) is not supported.* \(see README, Settings\)$/);
+    expectUsage(r, /^invalid sink settings: TRANSFORM_SQL: GROUP BY is supported only by the record.*Flink\); TRANSFORM_SQL: aggregate count\(\*\) is not supported without GROUP BY the record.* \(see README, Settings\)$/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 

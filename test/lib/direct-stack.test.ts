@@ -333,7 +333,7 @@ describe('options', () => {
 
   it('transformSql: checked by the engine at synth; the bundle holds DuckDB with the native binary of the function\'s architecture', () => {
     expect(() => synth({ transformSql: 'SELECT status, count(*) FROM input GROUP BY status' }))
-      .toThrow(/transformSql='SELECT status, count\(\*\) FROM input GROUP BY status': GROUP BY is not supported: it combines rows of different records/);
+      .toThrow(/transformSql='SELECT status, count\(\*\) FROM input GROUP BY status': GROUP BY is supported only by the record, with _kafka_topic, _kafka_partition, _kafka_offset among its keys/);
     const sql = "SELECT order_id, CAST(amount AS DECIMAL(12,2)) AS amount FROM input WHERE status <> 'created'";
     // ELF e_machine (offset 18): 0xB7 AArch64, 0x3E x86-64.
     for (const [architecture, machine] of [['arm64', 0xb7], ['x86_64', 0x3e]] as const) {

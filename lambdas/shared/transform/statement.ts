@@ -35,6 +35,9 @@ export interface FunctionCatalog {
 /** Names the parser gives to syntax rather than to a function of the catalog. */
 const SYNTAX_FUNCTIONS = new Set(['unnest', 'row', 'list_value', 'struct_pack', 'count_star']);
 
+/** The keys of a GROUP BY that keeps each group within one record: together they name it within a batch. */
+const RECORD_KEYS = ['_kafka_topic', '_kafka_partition', '_kafka_offset'] as const;
+
 /** What was found in a statement. */
 export interface StatementPlan {
   /** The statement as DuckDB prints it back, with `_kafka_row` selected first. */
@@ -92,10 +95,16 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
     else if (m.type === 'DISTINCT_MODIFIER') problems.push(`DISTINCT is not supported: ${ACROSS_RECORDS}`);
     else problems.push(`LIMIT and OFFSET are not supported: ${ACROSS_RECORDS}`);
   }
-  if ((node.group_expressions as unknown[])?.length || (node.group_sets as unknown[])?.length || (node.aggregate_handling !== undefined && node.aggregate_handling !== 'STANDARD_HANDLING')) {
-    problems.push(`GROUP BY is not supported: ${ACROSS_RECORDS}`);
-  }
-  if (isNode(node.having)) problems.push(`HAVING is not supported: ${ACROSS_RECORDS}`);
+  // GROUP BY the record (its topic, partition and offset, and anything else): aggregates then combine rows of one
+  // record only (the elements unnest made), which no batch cut changes.
+  const groups = (node.group_expressions as Node[]) ?? [];
+  const sets = (node.group_sets as unknown[][]) ?? [];
+  const grouped = groups.length > 0 || sets.length > 0 || (node.aggregate_handling !== undefined && node.aggregate_handling !== 'STANDARD_HANDLING');
+  const keys = new Set(groups.filter((g) => g.class === 'COLUMN_REF').map((g) => String((g.column_names as string[]).at(-1)).toLowerCase()));
+  const perRecord = grouped && node.aggregate_handling === 'STANDARD_HANDLING' && sets.length === 1 && sets[0].length === groups.length
+    && RECORD_KEYS.every((k) => keys.has(k));
+  if (grouped && !perRecord) problems.push(`GROUP BY is supported only by the record, with ${RECORD_KEYS.join(', ')} among its keys (then aggregates combine one record's rows): otherwise ${ACROSS_RECORDS}`);
+  if (isNode(node.having) && !grouped) problems.push(`HAVING is supported only with GROUP BY the record (${RECORD_KEYS.join(', ')})`);
   if (isNode(node.qualify)) problems.push(`QUALIFY is not supported: ${ACROSS_RECORDS}`);
   if (isNode(node.sample)) problems.push('USING SAMPLE is not supported: every record is either written, filtered by WHERE, or dead-lettered');
 
@@ -188,7 +197,9 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
         const name = String(e.function_name).toLowerCase();
         if (e.is_operator) break;
         if (name === 'unnest') multiRow = true;
-        if (functions.aggregate.has(name) || name === 'count_star') problems.push(`aggregate ${name === 'count_star' ? 'count(*)' : `${name}()`} is not supported: ${ACROSS_RECORDS}`);
+        if (functions.aggregate.has(name) || name === 'count_star') {
+          if (!perRecord) problems.push(`aggregate ${name === 'count_star' ? 'count(*)' : `${name}()`} is not supported without GROUP BY the record (${RECORD_KEYS.join(', ')}): ${ACROSS_RECORDS}`);
+        }
         else if (STATEFUL_FUNCTIONS.has(name)) problems.push(`${name}() keeps state across batches: a retried batch would write other rows`);
         else if (ENGINE_FUNCTIONS.has(name)) problems.push(`${name}() is not supported: it reads the engine, not the record`);
         else if (functions.refused.has(name)) problems.push(`${name}() is not supported: ${functions.refused.get(name)}`);
@@ -210,6 +221,8 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
   for (const item of (node.select_list as Node[]) ?? []) if (item.alias) aliases.add(String(item.alias).toLowerCase());
   expression(node.select_list);
   expression(node.where_clause);
+  expression(node.group_expressions);
+  expression(node.having);
 
   const metadata = new Set<MetadataColumn>();
   const valueColumns = new Set<string>();
@@ -234,6 +247,11 @@ export function planStatement(tree: Node, functions: FunctionCatalog): { plan?: 
   }
   if (problems.length > 0) return { problems: [...new Set(problems)], tree };
 
-  node.select_list = [{ class: 'COLUMN_REF', type: 'COLUMN_REF', alias: ROW_COLUMN, query_location: 0, column_names: [ROW_COLUMN] }, ...(node.select_list as Node[])];
+  const row: Node = { class: 'COLUMN_REF', type: 'COLUMN_REF', alias: perRecord ? '' : ROW_COLUMN, query_location: 0, column_names: [ROW_COLUMN] };
+  // Grouped by the record, every row of a group has the record's index: min() of it is that index.
+  node.select_list = [perRecord ? {
+    class: 'FUNCTION', type: 'FUNCTION', alias: ROW_COLUMN, query_location: 0, function_name: 'min', schema: '', catalog: '', children: [row],
+    filter: null, order_bys: { type: 'ORDER_MODIFIER', orders: [] }, distinct: false, is_operator: false, export_state: false,
+  } : row, ...(node.select_list as Node[])];
   return { plan: { metadata, valueColumns, aliasedColumns, star, multiRow }, problems, tree };
 }

@@ -45,7 +45,9 @@ describe('the statement: one stateless SELECT from input, checked on the engine\
     ['SELEC 1', /does not parse at character 1: .*syntax error/],
     ['SELECT 1 FROM input; SELECT 2 FROM input', /exactly one SELECT statement \(found 2\)/],
     ['SELECT a FROM input UNION ALL SELECT a FROM input', /not UNION.*set operation/],
-    ['SELECT status, count(*) FROM input GROUP BY status', /GROUP BY is not supported/],
+    ['SELECT status, count(*) FROM input GROUP BY status', /GROUP BY is supported only by the record, with _kafka_topic, _kafka_partition, _kafka_offset among its keys/],
+    ['SELECT order_id FROM input GROUP BY _kafka_offset, order_id', /GROUP BY is supported only by the record/],
+    ['SELECT order_id FROM input HAVING true', /HAVING is supported only with GROUP BY the record/],
     ['SELECT sum(amount) FROM input', /aggregate sum\(\) is not supported.*Flink/],
     ['SELECT row_number() OVER () FROM input', /window function row_number\(\)/],
     ['SELECT * FROM input JOIN other ON true', /joins are not supported/],
@@ -191,6 +193,14 @@ describe('rows: what the statement selects is what is written', () => {
     expect(lines().map((l) => [l.offset, l.value])).toEqual([
       [1, { order_id: 'o1', line: { sku: 's0' } }], [2, { order_id: 'o2', line: { sku: 's0' } }], [2, { order_id: 'o2', line: { sku: 's1' } }],
     ]);
+  });
+
+  it('GROUP BY the record: aggregates over the rows one record made (its unnested lines), each row at its record\'s offset', async () => {
+    const { pipeline, lines } = sink({ TRANSFORM_SQL: 'SELECT order_id, sum(l.qty) AS units, count(*) AS n FROM input, unnest(lines) AS u(l) GROUP BY _kafka_topic, _kafka_partition, _kafka_offset, order_id HAVING count(*) > 1' });
+    const specs = [1, 2, 3].map((n, i) => ({ offset: i, partition: i % 2, value: JSON.stringify({ order_id: `o${i}`, lines: Array.from({ length: n }, (_, k) => ({ qty: k + 1 })) }) }));
+    const r = await pipeline.handle(kafkaEvent(specs));
+    expect(r).toMatchObject({ recordsIn: 3, written: 2, filtered: 1, transformedRows: 2 });
+    expect(lines().map((l) => [l.partition, l.offset, l.value]).sort()).toEqual([[0, 2, { order_id: 'o2', units: 6, n: 3 }], [1, 1, { order_id: 'o1', units: 3, n: 2 }]]);
   });
 
   it('inferred columns: a batch whose records lack a column the statement names still runs (null)', async () => {

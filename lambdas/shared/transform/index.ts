@@ -9,19 +9,16 @@
  * engine's message and the others are written. Only an engine that broke (a fatal or internal error) fails the
  * batch, which the event source then retries.
  */
-import { isUtf8 } from 'node:buffer';
-import type { DuckDBAppender } from '@duckdb/node-api';
 import { isReservedName, Limits } from '../constants.ts';
 import { ConfigError, RecordError, type RecordStage } from '../errors.ts';
 import type { KafkaRecord } from '../decode.ts';
-import { checkJson } from '../json-validate.ts';
-import { parseJsonExact } from '../json.ts';
-import { ownField, toCell, type TableSchema } from '../schema.ts';
+import type { TableSchema } from '../schema.ts';
 import type { RType } from '../registry/types.ts';
 import { QueryTimeoutError, SqlEngine } from './engine.ts';
-import { exactTexts, fieldsOf, groupOf, normalize, pointerOf, runColumns, type Field } from './columns.ts';
+import { groupOf, normalize, pointerOf, runColumns } from './columns.ts';
+import { checkRecord, exactColumnsOf, loadRaw, metadataSelect, type Input } from './input.ts';
 import { CellError, rowShape, type RowShape } from './rows.ts';
-import { MetadataColumns, planStatement, ROW_COLUMN, type MetadataColumn, type StatementPlan } from './statement.ts';
+import { MetadataColumns, planStatement, ROW_COLUMN, type StatementPlan } from './statement.ts';
 
 export interface TransformSettings {
   readonly sql: string;
@@ -65,18 +62,6 @@ export function transformProblems(problems: readonly string[]): ConfigError {
   return new ConfigError(problems.map((p) => `TRANSFORM_SQL: ${p}`));
 }
 
-/** What the check of one record hands to the engine. */
-interface Input {
-  readonly record: KafkaRecord;
-  /** Inferred columns: the value's top-level fields and their kinds (columns.ts). */
-  readonly fields?: readonly Field[];
-  /** Fields of kind 'json': their JSON text as the value holds it (DuckDB's json_transform would reread numbers). */
-  readonly exact?: ReadonlyMap<string, string>;
-}
-
-/** Distinct fields of kind 'json' per batch at most, each a column of `raw`; a record with one more is a dead letter. */
-const MAX_EXACT_COLUMNS = 100;
-
 export class SqlTransform {
   private engine?: SqlEngine;
   private readonly settings: TransformSettings;
@@ -86,6 +71,8 @@ export class SqlTransform {
    * identity), and may share an object. Ids are never reused, so a cleared map cannot give two types one id. */
   private readonly shapes = new Map<string, { readonly id: number; readonly type: TransformedRow['type'] }>();
   private lastShape = 0;
+  /** This batch's columns of `raw` for fields given as their own JSON text (input.ts, exactColumnsOf). */
+  private exactColumn: ReadonlyMap<string, number> = new Map();
 
   private constructor(engine: SqlEngine, settings: TransformSettings, plan: StatementPlan) {
     this.engine = engine;
@@ -121,7 +108,7 @@ export class SqlTransform {
     const from: number[] = []; // checked index → record index
     for (let i = 0; i < records.length; i++) {
       try {
-        checked.push(this.check(records[i]));
+        checked.push(checkRecord(this.settings, this.plan, this.usesValueColumns, records[i]));
         from.push(i);
       } catch (err) {
         if (!(err instanceof RecordError)) throw err;
@@ -130,14 +117,14 @@ export class SqlTransform {
     }
     if (checked.length > 0) {
       // Records in groups whose fields agree (columns.ts), each group a contiguous range of `raw`, run on its own.
-      this.exactColumns(checked, from, outcomes);
+      this.exactColumn = exactColumnsOf(checked, from, outcomes);
       const group = groupOf(checked.map((c) => c.fields), this.plan.aliasedColumns);
       const order = [...checked.keys()].sort((a, b) => group[a] - group[b] || a - b);
       const inputs = order.map((k) => checked[k]);
       const at = order.map((k) => from[k]); // input index → record index
       const engine = this.engine ?? (this.engine = await SqlEngine.open({ memoryLimitMb: this.settings.memoryLimitMb }));
       try {
-        await this.load(engine, inputs);
+        await loadRaw(engine, this.settings, this.plan, inputs, this.exactColumn);
         const results = new Array<TransformOutcome | undefined>(inputs.length);
         for (let lo = 0; lo < inputs.length;) {
           let hi = lo + 1;
@@ -154,118 +141,6 @@ export class SqlTransform {
     return outcomes as TransformOutcome[];
   }
 
-  /** The per-record checks before the engine sees a record: text where the statement reads text, a JSON object where
-   * it reads value columns, the schema's types when one is given. */
-  private check(r: KafkaRecord): Input {
-    const s = this.settings;
-    const value = r.value!;
-    let fields: readonly Field[] | undefined;
-    let exact: Map<string, string> | undefined;
-    if (s.valueEncoding === 'json') {
-      if (!isUtf8(value)) throw new RecordError('convert', 'value is not valid UTF-8 (use VALUE_ENCODING=base64 for binary data)');
-      const infer = this.usesValueColumns && !s.schema;
-      const check = checkJson(value, false, infer, infer);
-      if (check.reason !== null) throw new RecordError('convert', `value is not accepted as JSON: ${check.reason}`);
-      if (this.usesValueColumns && !check.topLevelObject) {
-        throw new RecordError('convert', 'value is not a JSON object: TRANSFORM_SQL reads its fields as columns (read _kafka_value instead, or use VALUE_ENCODING=text)');
-      }
-      if (s.schema && this.usesValueColumns) {
-        // The schema's checks, as for a value written without a transform (README, "Schemas").
-        const obj = parseJsonExact(value.toString('utf8'), check.riskyNumbers) as Record<string, unknown>;
-        for (const c of s.schema.columns) toCell(c, ownField(obj, c.name));
-      } else if (infer) {
-        fields = fieldsOf(value, check.topLevelNames!, check.riskyNumbers);
-        if (check.riskyNumbers) exact = exactTexts(value, fields);
-      }
-    } else if (s.valueEncoding === 'text' && !isUtf8(value)) {
-      throw new RecordError('convert', 'value is not valid UTF-8 (use VALUE_ENCODING=base64 for binary data)');
-    }
-    const meta = this.plan.metadata;
-    if (meta.has('_kafka_key') && s.keyEncoding === 'text' && r.key !== null && !isUtf8(r.key)) {
-      throw new RecordError('convert', 'key is not valid UTF-8 (the statement reads _kafka_key; use KEY_ENCODING=base64)');
-    }
-    if (meta.has('_kafka_headers') && s.headerEncoding === 'text') {
-      for (const h of r.headers) {
-        if (h.value !== null && !isUtf8(h.value)) throw new RecordError('convert', `header ${JSON.stringify(h.key)} is not valid UTF-8 (the statement reads _kafka_headers; use HEADER_ENCODING=base64)`);
-      }
-    }
-    return { record: r, fields, exact };
-  }
-
-  /** The columns of `raw` for fields of kind 'json' (exactColumn); a record with one beyond the most is set aside. */
-  private exactColumn = new Map<string, number>();
-  private exactColumns(checked: Input[], from: number[], outcomes: (TransformOutcome | undefined)[]): void {
-    this.exactColumn = new Map();
-    for (let k = 0; k < checked.length; k++) {
-      const names = checked[k].exact;
-      if (names === undefined) continue;
-      const fresh = [...names.keys()].filter((n) => !this.exactColumn.has(n));
-      if (this.exactColumn.size + fresh.length > MAX_EXACT_COLUMNS) {
-        outcomes[from[k]] = { dead: { stage: 'schema', reason: `over ${MAX_EXACT_COLUMNS} fields of one batch hold numbers no DuckDB number type holds exactly (read _kafka_value)` } };
-        checked.splice(k, 1);
-        from.splice(k, 1);
-        k--;
-        continue;
-      }
-      for (const n of fresh) this.exactColumn.set(n, this.exactColumn.size);
-    }
-  }
-
-  /** The batch's records into table `raw`: the value and the metadata the statement reads. */
-  private async load(engine: SqlEngine, inputs: readonly Input[]): Promise<void> {
-    const s = this.settings;
-    const meta = this.plan.metadata;
-    const bytes = s.valueEncoding === 'base64';
-    const cols = [`${ROW_COLUMN} INTEGER`, `v ${bytes ? 'BLOB' : 'VARCHAR'}`];
-    const has = (c: MetadataColumn) => meta.has(c);
-    if (has('_kafka_topic')) cols.push('topic VARCHAR');
-    if (has('_kafka_partition')) cols.push('part INTEGER');
-    if (has('_kafka_offset')) cols.push('off BIGINT');
-    if (has('_kafka_timestamp')) cols.push('ts BIGINT');
-    if (has('_kafka_timestamp_type')) cols.push('ts_type VARCHAR');
-    if (has('_kafka_key')) cols.push(`k ${s.keyEncoding === 'base64' ? 'BLOB' : 'VARCHAR'}`);
-    if (has('_kafka_headers')) cols.push('h VARCHAR');
-    for (const i of this.exactColumn.values()) cols.push(`x${i} VARCHAR`);
-    await engine.con.run(`CREATE OR REPLACE TEMP TABLE raw (${cols.join(', ')})`);
-    const app: DuckDBAppender = await engine.con.createAppender('raw', 'main', 'temp');
-    try {
-      for (let i = 0; i < inputs.length; i++) {
-        const r = inputs[i].record;
-        app.appendInteger(i);
-        if (bytes) app.appendBlob(r.value!);
-        else app.appendVarchar(r.value!.toString('utf8'));
-        if (has('_kafka_topic')) app.appendVarchar(r.topic);
-        if (has('_kafka_partition')) app.appendInteger(r.partition);
-        if (has('_kafka_offset')) app.appendBigInt(r.offset);
-        if (has('_kafka_timestamp')) {
-          if (r.timestamp >= Limits.minTimestampMs && r.timestamp <= Limits.maxTimestampMs) app.appendBigInt(BigInt(r.timestamp));
-          else app.appendNull();
-        }
-        if (has('_kafka_timestamp_type')) app.appendVarchar(r.timestampType);
-        if (has('_kafka_key')) {
-          if (r.key === null) app.appendNull();
-          else if (s.keyEncoding === 'base64') app.appendBlob(r.key);
-          else app.appendVarchar(r.key.toString('utf8'));
-        }
-        if (has('_kafka_headers')) {
-          app.appendVarchar(JSON.stringify(r.headers.map((h) => ({
-            key: h.key, value: h.value === null ? null : s.headerEncoding === 'base64' ? h.value.toString('base64') : h.value.toString('utf8'),
-          }))));
-        }
-        for (const name of this.exactColumn.keys()) {
-          const text = inputs[i].exact?.get(name);
-          if (text === undefined) app.appendNull();
-          else app.appendVarchar(text);
-        }
-        app.endRow();
-      }
-      app.flushSync();
-    } finally {
-      app.closeSync();
-    }
-  }
-
-  /** Runs the statement over inputs [lo, hi); if it fails, over each half, down to the records that make it fail. */
   /**
    * Runs the statement over inputs [lo, hi); if it fails, over parts of the range, down to the records that make it
    * fail: halves for an error, sixteenths for a time-out (a slow record then runs again fewer times). Once the batch's
@@ -295,7 +170,7 @@ export class SqlTransform {
 
   private async runOnce(engine: SqlEngine, inputs: readonly Input[], lo: number, hi: number, timeoutMs: number): Promise<import('@duckdb/node-api').DuckDBResultReader> {
     const range = `${ROW_COLUMN} >= ${lo} AND ${ROW_COLUMN} < ${hi}`;
-    const select = [ROW_COLUMN, ...this.metadataColumns()];
+    const select = [ROW_COLUMN, ...metadataSelect(this.settings, this.plan)];
     if (this.usesValueColumns && this.settings.valueEncoding === 'json') {
       const structure = await this.structure(engine, inputs, lo, hi, range);
       // A field given as its own JSON text: cast from that text, which keeps every digit.
@@ -306,25 +181,6 @@ export class SqlTransform {
     }
     await engine.con.run(`CREATE OR REPLACE TEMP VIEW input AS SELECT ${select.join(', ')} FROM raw WHERE ${range}`);
     return engine.query(this.plan.rewritten, timeoutMs);
-  }
-
-  private metadataColumns(): string[] {
-    const s = this.settings;
-    const out: string[] = [];
-    for (const c of MetadataColumns) {
-      if (!this.plan.metadata.has(c)) continue;
-      switch (c) {
-        case '_kafka_topic': out.push(`topic AS ${c}`); break;
-        case '_kafka_partition': out.push(`part AS ${c}`); break;
-        case '_kafka_offset': out.push(`off AS ${c}`); break;
-        case '_kafka_timestamp': out.push(`epoch_ms(ts)::TIMESTAMPTZ AS ${c}`); break;
-        case '_kafka_timestamp_type': out.push(`ts_type AS ${c}`); break;
-        case '_kafka_key': out.push(`k AS ${c}`); break;
-        case '_kafka_headers': out.push(`json_transform(h, '[{"key":"VARCHAR","value":"VARCHAR"}]') AS ${c}`); break;
-        case '_kafka_value': out.push(`${s.valueEncoding === 'json' ? 'v::JSON' : 'v'} AS ${c}`); break;
-      }
-    }
-    return out;
   }
 
   /**

@@ -1,13 +1,14 @@
 /**
  * Stage 3b — transform (TRANSFORM_SQL): one SELECT over the batch's records; its result rows are what gets written.
  *
- * The records go into DuckDB once per batch (an appender: the value's text and the metadata the statement reads), a
- * view `input` turns each JSON value into columns, and the statement runs once for the whole batch. Each result row
- * carries `_kafka_row`, the index of the record it came from, so the record's Kafka metadata, offsets and dead
- * letters follow the row. A statement that fails for the batch (a cast error, a value too big for memory, a time
- * out) is run again on halves until the records that make it fail are found: they become dead letters with the
- * engine's message and the others are written. Only an engine that broke (a fatal or internal error) fails the
- * batch, which the event source then retries.
+ * The records go into DuckDB once per batch (input.ts: the value's text and the metadata the statement reads), a
+ * view `input` turns each JSON value into columns (columns.ts), and the statement runs once per group of records whose
+ * fields agree, usually once for the whole batch. Each result row carries `_kafka_row`, the index of the record it
+ * came from, so the record's Kafka metadata, offsets and dead letters follow the row. A statement that fails for a
+ * run (a cast error, a value too big for memory, a time-out) is run again on parts of it (halves, sixteenths after a
+ * time-out) until the records that make it fail are found: they become dead letters with the engine's message and the
+ * others are written, within the batch's time. Only an engine that broke (a fatal or internal error) fails the batch,
+ * which the event source then retries.
  */
 import { isReservedName, Limits } from '../constants.ts';
 import { ConfigError, RecordError, type RecordStage } from '../errors.ts';

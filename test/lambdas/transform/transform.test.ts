@@ -358,3 +358,25 @@ describe('inferred columns: what a second adversarial review found', () => {
     expect(r).toMatchObject({ written: 2500, deadLettered: 0 });
   });
 });
+
+describe('with SCHEMA_REGISTRY: the statement reads the decoded values', () => {
+  it('registry-framed Avro values are decoded, then transformed; a value the statement cannot cast is a dead letter with its framed bytes', async () => {
+    const { RegistryDecoder } = await import('../../../lambdas/shared/registry/index.ts');
+    const { avroType, confluent, MapFetcher, order, ORDER_V1 } = await import('../../support/schema-fetcher.ts');
+    const cfg = loadSinkConfig({
+      BUCKET_NAME: 'bkt', COMPRESSION: 'none', FIELDS: 'value,offset', SCHEMA_REGISTRY: 'http://127.0.0.1:1',
+      TRANSFORM_SQL: "SELECT id, customer.name AS who, CAST(price AS DECIMAL(9,2)) AS price, CAST(note AS INTEGER) AS n FROM input",
+    });
+    const bucket = new MemoryBucket();
+    const pipeline = new SinkPipeline(cfg, bucket as never);
+    pipelines.push(pipeline);
+    pipeline.useRegistry(new RegistryDecoder(cfg.registry!, new MapFetcher(new Map([['7', { type: 'AVRO', text: JSON.stringify(ORDER_V1), references: [] }]]))));
+    const framed = (note: string | null) => confluent(7, avroType(ORDER_V1).toBuffer({ ...order, note: note === null ? null : { string: note } }));
+    const r = await pipeline.handle(kafkaEvent([{ offset: 0, value: framed('12') }, { offset: 1, value: framed('twelve') }]));
+    expect(r).toMatchObject({ written: 1, deadLettered: 1 });
+    expect(bucket.text('topics/').trim()).toBe(`{"value":{"id":${2n ** 62n + 7n},"who":"Zoë \\"Z\\"\\n","price":-1.23,"n":12},"offset":0}`);
+    const [letter] = bucket.deadLetters();
+    expect(Buffer.from(String(letter.value), 'base64').equals(framed('twelve'))).toBe(true);
+    expect(String(letter.reason)).toMatch(/^TRANSFORM_SQL failed for this record: Conversion Error: Could not convert string 'twelve' to INT32/);
+  });
+});

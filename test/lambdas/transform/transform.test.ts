@@ -258,6 +258,19 @@ describe('rows: what the statement selects is what is written', () => {
     expect(bucket.keys('topics/')).toEqual(['topics/orders/lane=express/orders+0+00000000000000000000.jsonl', 'topics/orders/lane=standard/orders+0+00000000000000000000.jsonl']);
   });
 
+  it('text, bytes and csv: each row as its JSON line, its bytes, or its cells', async () => {
+    const sql = "SELECT order_id, upper(status) AS status FROM input WHERE status <> 'created'";
+    const text = sink({ FORMAT: 'text', TRANSFORM_SQL: sql });
+    await text.pipeline.handle(kafkaEvent(orders(3).map((o) => ({ ...o, partition: 0 }))));
+    expect(text.bucket.text('topics/')).toBe('{"order_id":"ord-000000001","status":"PAID"}\n{"order_id":"ord-000000002","status":"SHIPPED"}\n');
+    const bytes = sink({ FORMAT: 'bytes', BYTES_SEPARATOR: '\\x1e', TRANSFORM_SQL: sql });
+    await bytes.pipeline.handle(kafkaEvent(orders(3).map((o) => ({ ...o, partition: 0 }))));
+    expect(bytes.bucket.text('topics/').split('\x1e').filter(Boolean)).toEqual(['{"order_id":"ord-000000001","status":"PAID"}', '{"order_id":"ord-000000002","status":"SHIPPED"}']);
+    const csv = sink({ FORMAT: 'csv', FIELDS: 'value,offset', TRANSFORM_SQL: sql });
+    await csv.pipeline.handle(kafkaEvent(orders(3).map((o) => ({ ...o, partition: 0 }))));
+    expect(csv.bucket.text('topics/')).toBe('ord-000000001,PAID,1\r\nord-000000002,SHIPPED,2\r\n');
+  });
+
   it('tombstones follow TOMBSTONES, not the statement', async () => {
     const { pipeline, lines } = sink({ TRANSFORM_SQL: 'SELECT order_id FROM input', TOMBSTONES: 'write' });
     const r = await pipeline.handle(kafkaEvent([{ offset: 0, value: null, key: 'gone' }, { offset: 1, value: '{"order_id":"a"}' }]));

@@ -3,6 +3,7 @@
 // fetched once from the npm registry into the per-user cache, checked, then unpacked.
 //
 //   node scripts/platform-package.mjs <package name> <node_modules dir of the bundle>
+//   node scripts/platform-package.mjs <package name>…      (only fetch into the cache: CI, before the tests synth)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -46,11 +47,16 @@ export async function tarballOf(name) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [name, modules] = process.argv.slice(2);
-  if (!name || !modules) {
-    console.error('usage: node scripts/platform-package.mjs <package name> <node_modules dir>');
+  const args = process.argv.slice(2);
+  if (args.length === 0) {
+    console.error('usage: node scripts/platform-package.mjs <package name> [<node_modules dir>] | <package name>…');
     process.exit(2);
   }
+  if (args.length === 1 || args.every((a) => a.startsWith('@'))) {
+    for (const name of args) console.log(`${name}@${lockedPackage(name).version}: cached at ${await tarballOf(name)}`);
+    process.exit(0);
+  }
+  const [name, modules] = args;
   const file = await tarballOf(name);
   const dir = join(modules, name);
   mkdirSync(dir, { recursive: true });

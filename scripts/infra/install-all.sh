@@ -8,3 +8,5 @@ bash "$dir/install-versitygw.sh"
 bash "$dir/install-python.sh"
 bash "$dir/install-kafka.sh"
 bash "$dir/install-apicurio.sh"
+# DuckDB's native library for both Lambda architectures (the transformSql bundles of test/lib/direct-stack.test.ts).
+node "$dir/../platform-package.mjs" @duckdb/node-bindings-linux-arm64 @duckdb/node-bindings-linux-x64

@@ -2,7 +2,7 @@
 # outside the clone, so a fresh clone (CI) reuses what an earlier run installed.
 set -euo pipefail
 CACHE_ROOT="${KAFKA_S3_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-s3}"
-VERSITYGW_VERSION="v1.7.0"
+VERSITYGW_VERSION="v1.8.0"
 VERSITYGW_DIR="$CACHE_ROOT/versitygw-$VERSITYGW_VERSION"
 PY_REQS_FILE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/requirements.txt"
 PY_REQS_HASH="$(sha256sum "$PY_REQS_FILE" | cut -c1-12)"

@@ -286,6 +286,7 @@ async function main(): Promise<number> {
   console.log(table([
     ['records in', num(stats.recordsIn)],
     ['written', num(stats.written)],
+    ...(config.transform ? [['rows written', `${num(stats.transformedRows ?? 0)} (TRANSFORM_SQL: a record makes none, one or several)`] as [string, string]] : []),
     ['filtered', num(stats.filtered)],
     ['tombstones ignored', num(stats.tombstonesIgnored)],
     ['dead-lettered', num(stats.deadLettered)],

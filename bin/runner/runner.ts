@@ -42,6 +42,8 @@ export interface RunnerStats {
   filtered: number;
   tombstonesIgnored: number;
   deadLettered: number;
+  /** TRANSFORM_SQL: rows its statement made (a record makes none, one or several). */
+  transformedRows?: number;
   /** Records below their partition's checkpoint: an earlier delivery (a lost commit, a rewind, the other consumer) wrote them. */
   alreadyWritten: number;
   /** Attempts that found a partition claimed by another live invocation and waited. */
@@ -149,6 +151,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         stats.filtered += r.filtered;
         stats.tombstonesIgnored += r.tombstonesIgnored;
         stats.deadLettered += r.deadLettered;
+        stats.transformedRows = (stats.transformedRows ?? 0) + r.transformedRows;
         stats.alreadyWritten += r.alreadyWritten;
         stats.objects += r.objects + r.deadLetterObjects;
         stats.bytes += r.bytes;

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { zstdDecompressSync } from 'node:zlib';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { parquetReadObjects } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
 
@@ -49,6 +49,19 @@ describe('local runner CLI', () => {
       rows += (await parquetReadObjects({ file, compressors: { ZSTD: (input: Uint8Array) => new Uint8Array(zstdDecompressSync(input)) } as never })).length;
     }
     expect(rows).toBe(3000 - 15);
+  }, 60_000);
+
+  it('TRANSFORM_SQL: the statement\'s rows are written, the summary counts records and rows', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kafka-s3-sql-'));
+    const r = await runner(['--records', '2000', '--out', out, '--quiet'], {
+      FORMAT: 'jsonl', TRANSFORM_SQL: "SELECT order_id, unnest([1, 2]) AS copy FROM input WHERE status = 'paid'",
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/written\s+400\n\s+rows written\s+800 \(TRANSFORM_SQL/);
+    const lines = files(join(out, 'local-bucket')).filter((f) => f.endsWith('.jsonl.gz'))
+      .flatMap((f) => gunzipSync(readFileSync(f)).toString().trim().split('\n').map((l) => JSON.parse(l) as { value: Record<string, unknown> }));
+    expect(lines).toHaveLength(800);
+    expect(Object.keys(lines[0].value)).toEqual(['order_id', 'copy']);
   }, 60_000);
 
   it('run again into the same directory, writes nothing twice: the checkpoints say the records are already written', async () => {

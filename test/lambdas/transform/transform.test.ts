@@ -271,6 +271,15 @@ describe('rows: what the statement selects is what is written', () => {
     expect(csv.bucket.text('topics/')).toBe('ord-000000001,PAID,1\r\nord-000000002,SHIPPED,2\r\n');
   });
 
+  it('binary values, keys and headers (base64 encodings): _kafka_value and _kafka_key as BLOB, header values as base64 text', async () => {
+    const { pipeline, lines } = sink({
+      VALUE_ENCODING: 'base64', KEY_ENCODING: 'base64', HEADER_ENCODING: 'base64', FIELDS: 'value,offset',
+      TRANSFORM_SQL: 'SELECT octet_length(_kafka_value) AS n, _kafka_value[1:2] AS head, _kafka_key AS k, _kafka_headers[1].value AS h FROM input',
+    });
+    await pipeline.handle(kafkaEvent([{ offset: 0, value: Buffer.from([0xff, 0x00, 0x80]), key: Buffer.from([0xfe]), headers: [['t', Buffer.from([0xc3])]] }]));
+    expect(lines()).toEqual([{ value: { n: 3, head: Buffer.from([0xff, 0x00]).toString('base64'), k: '/g==', h: 'ww==' }, offset: 0 }]);
+  });
+
   it('tombstones follow TOMBSTONES, not the statement', async () => {
     const { pipeline, lines } = sink({ TRANSFORM_SQL: 'SELECT order_id FROM input', TOMBSTONES: 'write' });
     const r = await pipeline.handle(kafkaEvent([{ offset: 0, value: null, key: 'gone' }, { offset: 1, value: '{"order_id":"a"}' }]));

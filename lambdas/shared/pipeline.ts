@@ -85,6 +85,7 @@ interface Encoded {
   readonly records: readonly SinkRecord[];
   readonly rejected: { readonly record: SinkRecord; readonly reason: string }[];
   readonly fallback: boolean;
+  readonly jsonColumns?: readonly number[];
 }
 
 export class SinkPipeline {
@@ -212,9 +213,11 @@ export class SinkPipeline {
     }
   }
 
-  private encodeOnce(records: readonly SinkRecord[]): { body: Buffer; records: readonly SinkRecord[]; rejected: Encoded['rejected'] } {
+  private encodeOnce(records: readonly SinkRecord[]): Omit<Encoded, 'fallback'> {
     const enc = this.encodeFn(this.out, records);
-    return { body: enc.records.length === 0 ? enc.body : compressObject(this.out, enc.body), records: enc.records, rejected: [...enc.rejected] };
+    return {
+      body: enc.records.length === 0 ? enc.body : compressObject(this.out, enc.body), records: enc.records, rejected: [...enc.rejected], jsonColumns: enc.jsonColumns,
+    };
   }
 
   /** Encodes an object; if that throws for its content, bisects to set aside the records that make it throw. */
@@ -245,7 +248,7 @@ export class SinkPipeline {
       const rest = o.records.filter((r) => !out.has(r));
       try {
         const enc = rest.length > 0 ? this.encodeOnce(rest) : { body: Buffer.alloc(0), records: [], rejected: [] };
-        return { body: enc.body, records: enc.records, rejected: [...culprits, ...enc.rejected], fallback: true };
+        return { ...enc, rejected: [...culprits, ...enc.rejected], fallback: true };
       } catch (last) {
         for (const record of rest) culprits.push({ record, reason: asDeadLetter(last, 'encode').reason });
         return { body: Buffer.alloc(0), records: [], rejected: culprits, fallback: true };
@@ -395,6 +398,7 @@ export class SinkPipeline {
           // How the object was written, so a reader (a replay) needs no configuration (README, "Object keys").
           ...this.layout,
           'kafka-timestamp-type': timestampTypeOf(enc.records),
+          ...(enc.jsonColumns && enc.jsonColumns.length > 0 ? { 'kafka-s3-json-columns': indexRanges(enc.jsonColumns) } : {}),
           // One schema per object (partition.ts cuts where it changes): its ID in the registry.
           ...(o.schemaId !== undefined && !o.schemaId.startsWith('sql-') ? { 'registry-schema-id': o.schemaId } : {}),
         },
@@ -443,6 +447,22 @@ export function objectLayout(cfg: SinkConfig): Record<string, string> {
     ...(cfg.format === 'jsonl' ? { 'kafka-s3-envelope': String(cfg.envelope) } : {}),
     ...(cfg.format === 'bytes' ? { 'kafka-s3-separator': cfg.bytesSeparator.toString('hex') } : {}),
   };
+}
+
+/**
+ * Column positions as ranges ("0,3-5,9"). S3 user metadata is 2 KB in all: a list longer than 512 characters is "*",
+ * which says the object has JSON columns without naming them (a reader then reads them as text).
+ */
+export function indexRanges(indexes: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < indexes.length; i++) {
+    let j = i;
+    while (j + 1 < indexes.length && indexes[j + 1] === indexes[j] + 1) j++;
+    parts.push(j === i ? String(indexes[i]) : `${indexes[i]}-${indexes[j]}`);
+    i = j;
+  }
+  const text = parts.join(',');
+  return text.length > 512 ? '*' : text;
 }
 
 /** The records' timestamp type (CREATE_TIME or LOG_APPEND_TIME), or "mixed" when a topic changed it between them. */

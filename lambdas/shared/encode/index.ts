@@ -1,5 +1,6 @@
 /** Stage 5 — encode: one planned object's records → the bytes of the object in the configured format. */
 import type { SinkConfig } from '../config.ts';
+import { MetadataColumnPrefix } from '../constants.ts';
 import type { SinkRecord } from '../convert.ts';
 import { encodeAvro, type AvroCodec } from './avro.ts';
 import { encodeCsv } from './csv.ts';
@@ -14,13 +15,18 @@ export interface EncodedObject {
   readonly rejected: BuiltTable['rejected'];
   /** Records in the body. */
   readonly records: readonly SinkRecord[];
+  /** csv, avro, parquet: the positions of the columns holding JSON text (nested values), which the files' types
+   * (a string) do not tell from text: a reader (the replay) parses them back into JSON. */
+  readonly jsonColumns?: readonly number[];
 }
 
 function tabular(cfg: SinkConfig, records: readonly SinkRecord[], encode: (t: BuiltTable['table']) => Buffer): EncodedObject {
   const { table, rejected } = buildTable(cfg, records);
-  if (rejected.length === 0) return { body: table.rowCount === 0 ? Buffer.alloc(0) : encode(table), rejected, records };
+  const jsonColumns = table.columns.flatMap((c, i) => (c.type === 'json' && !c.name.startsWith(MetadataColumnPrefix) ? [i] : []));
+  const body = table.rowCount === 0 ? Buffer.alloc(0) : encode(table);
+  if (rejected.length === 0) return { body, rejected, records, jsonColumns };
   const out = new Set(rejected.map((x) => x.record));
-  return { body: table.rowCount === 0 ? Buffer.alloc(0) : encode(table), rejected, records: records.filter((r) => !out.has(r)) };
+  return { body, rejected, records: records.filter((r) => !out.has(r)), jsonColumns };
 }
 
 export function encodeObject(cfg: SinkConfig, records: readonly SinkRecord[]): EncodedObject {

@@ -3,6 +3,7 @@
  * The local runner: the sink handler that runs in Lambda, driven with the Kafka event source mapping's semantics.
  *   npm start                       built-in sample orders → local directory (.tmp/local-s3), Parquet
  *   npm start -- --brokers 127.0.0.1:9092 --topics orders --bucket my-bucket --s3-endpoint http://127.0.0.1:7070
+ *   npm start -- replay --bucket my-bucket --brokers 127.0.0.1:9092   objects back into Kafka (bin/runner/replay-cli.ts)
  * Sink settings come from the same environment variables the function uses (FORMAT, KEY_TEMPLATE, …).
  * User mistakes (flags, settings, unreachable brokers, missing topics or bucket, refused credentials) are one line
  * and exit code 2; stacks only with --debug. See bin/runner/cli.ts for the flags and exit codes.
@@ -30,6 +31,7 @@ import { abortStaleUploads } from './runner/stale-uploads.ts';
 import { afterCommit, INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike } from './runner/runner.ts';
 import { fileRecords, sampleRecords } from './runner/sample-source.ts';
 import { StatusLine, condenseLog } from './runner/status.ts';
+import { replayMain } from './runner/replay-cli.ts';
 
 function table(rows: [string, string][]): string {
   const w = Math.max(...rows.map(([k]) => k.length));
@@ -77,6 +79,9 @@ function captureSinkLogs(status: StatusLine, debug: boolean): void {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'replay') {
+    return replayMain(process.argv.slice(3), { write: (s) => void rawStderr(s), print: (s) => void rawStdout(`${s}\n`), tty: process.stderr.isTTY === true });
+  }
   args = parseCli(process.argv.slice(2));
   if (args.help) {
     console.log(HELP);

@@ -17,6 +17,7 @@ export const EXIT_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const;
 export const RUNNER_DEFAULT_FORMAT = 'parquet';
 
 export const HELP = `kafka-s3 local runner — usage: npm start -- [flags]   (the -- passes the flags to the runner, not to npm)
+Replay objects from S3 back into Kafka: npm start -- replay --help
 
 Source (default: built-in sample orders)
   --brokers host:port[,…]     read Kafka with a consumer group instead

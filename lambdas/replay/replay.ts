@@ -238,9 +238,28 @@ function wanted(r: ReplayRecord, s: ReplaySettings): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: SavedStream, opts: RunOptions): Promise<StreamReport> {
+/** MAX_BYTES_PER_SECOND across the run's streams: a poll waits until the bytes sent so far are within the rate. */
+class RateLimit {
+  private readonly started = Date.now();
+  private bytes = 0;
+  private readonly perSecond: number;
+  constructor(perSecond: number) {
+    this.perSecond = perSecond;
+  }
+
+  async take(bytes: number): Promise<void> {
+    if (this.perSecond <= 0) return;
+    this.bytes += bytes;
+    const due = this.started + (this.bytes / this.perSecond) * 1000;
+    if (due > Date.now()) await sleep(due - Date.now());
+  }
+}
+
+async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: SavedStream, opts: RunOptions, rate: RateLimit): Promise<StreamReport> {
   const { state, target } = deps;
   const report: StreamReport = { id: stream.id, sent: 0, bytes: 0, landed: 0, filtered: 0, duplicates: 0, unreplayable: 0, objects: 0, done: false };
+  const stop = () => opts.signal?.aborted === true || (opts.deadlineMs !== undefined && Date.now() > opts.deadlineMs);
+  if (stop()) return report;
   const name = checkpointName(stream.id);
   const savedText = await state.read(name);
   let cp: Checkpoint = savedText !== undefined ? JSON.parse(savedText) as Checkpoint
@@ -265,18 +284,19 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: 
   };
 
   let roundRobin = 0;
-  const started = Date.now();
   let sentBytes = 0;
   let batch: { topic: string; partition: number; key?: Buffer; value?: Buffer; headers: Map<Buffer, Buffer>; timestamp?: bigint }[] = [];
   let batchTopics = new Set<string>();
   let position = cp.position;
   const stats: MergeStats = { duplicates: 0 };
   const flush = async () => {
+    let bytes = 0;
     if (batch.length > 0) {
       await target.send(batch);
       report.sent += batch.length;
       cp = { ...cp, sent: cp.sent + batch.length };
-      for (const m of batch) sentBytes += (m.value?.length ?? 0) + (m.key?.length ?? 0);
+      for (const m of batch) bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0);
+      sentBytes += bytes;
       report.bytes = sentBytes;
     }
     await writeCheckpoint(position, batchTopics);
@@ -284,12 +304,8 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: 
     batchTopics = new Set();
     report.duplicates = stats.duplicates;
     deps.onPoll?.(report);
-    if (settings.maxBytesPerSecond > 0) {
-      const due = started + (sentBytes / settings.maxBytesPerSecond) * 1000;
-      if (due > Date.now()) await sleep(due - Date.now());
-    }
+    await rate.take(bytes);
   };
-  const stop = () => opts.signal?.aborted === true || (opts.deadlineMs !== undefined && Date.now() > opts.deadlineMs);
 
   for await (const p of streamRecords(deps, settings, stream, cp.position, report, stats)) {
     const r = p.record;
@@ -343,7 +359,16 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: 
 export async function runReplay(deps: ReplayDeps, settings: ReplaySettings, opts: RunOptions = {}): Promise<ReplayReport> {
   const plan = await loadPlan(deps.s3, deps.state, settings, deps.log);
   const streams = opts.streams ? plan.streams.filter((s) => opts.streams!.includes(s.id)) : plan.streams;
-  const reports = await mapBounded(streams, opts.concurrency ?? 4, (s) => replayStream(deps, settings, s, opts));
+  // A stream that fails stops the others at their next checkpoint: the run ends with its error, nothing left running.
+  const inner = new AbortController();
+  const outer = () => inner.abort();
+  opts.signal?.addEventListener('abort', outer, { once: true });
+  if (opts.signal?.aborted) inner.abort();
+  const rate = new RateLimit(settings.maxBytesPerSecond);
+  const reports = await mapBounded(streams, opts.concurrency ?? 4, (s) => replayStream(deps, settings, s, { ...opts, signal: inner.signal }, rate).catch((err: unknown) => {
+    inner.abort();
+    throw err;
+  })).finally(() => opts.signal?.removeEventListener('abort', outer));
   return {
     streams: reports, listed: plan.listed, skippedKeys: plan.skipped, objects: plan.streams.reduce((n, s) => n + s.objects.length, 0),
     done: reports.every((r) => r.done),

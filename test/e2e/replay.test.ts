@@ -5,81 +5,21 @@
  * Records interleave around an hour, so each partition's objects of two hour prefixes overlap in offsets.
  */
 import { randomUUID } from 'node:crypto';
-import { Consumer, type Message } from '@platformatic/kafka';
+import type { Message } from '@platformatic/kafka';
 import { afterAll, expect, inject, it } from 'vitest';
 import { loadSinkConfig } from '../../lambdas/shared/config.ts';
 import { SinkPipeline } from '../../lambdas/shared/pipeline.ts';
 import { ORIGIN_HEADER, KafkaTarget } from '../../lambdas/replay/target.ts';
 import { runReplay, type ReplaySettings } from '../../lambdas/replay/replay.ts';
 import { DirectoryState } from '../../lambdas/replay/state.ts';
-import { kafkaEvent, type RecordSpec } from '../support/events.ts';
+import { kafkaEvent } from '../support/events.ts';
 import { createTopic } from '../support/kafka.ts';
+import { PARTITIONS, PER_PARTITION, readTopic, records, spec, type Sent } from '../support/replay.ts';
 import { describeKafka } from '../support/kafka-context.ts';
 import { createBucket, s3ClientFor } from '../support/versitygw.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const PARTITIONS = 3;
-const PER_PARTITION = 120;
-/** 2026-01-01T10:00:00Z: records alternate between the hours before and after it. */
-const HOUR = Date.UTC(2026, 0, 1, 10);
-
-export interface Sent {
-  readonly partition: number;
-  readonly offset: number;
-  readonly key: string | null;
-  readonly value: string;
-  readonly headers: [string, string][];
-  readonly timestamp: number;
-}
-
-/** Records of every partition: keys (some null), nested JSON values with an int64 beyond a double, repeated headers. */
-export function records(): Sent[] {
-  const out: Sent[] = [];
-  for (let p = 0; p < PARTITIONS; p++) {
-    for (let o = 0; o < PER_PARTITION; o++) {
-      const i = p * 1000 + o;
-      out.push({
-        partition: p,
-        offset: 100 + o,
-        key: o % 13 === 0 ? null : `cust-${i % 50}`,
-        value: JSON.stringify({ order_id: `ord-${i}`, amount: (i % 97) + 0.25, big: `__BIG${i}__`, shipping: { city: ['Lyon', 'Graz'][i % 2], zip: String(10_000 + i) }, lines: [{ sku: `S-${i % 7}`, qty: (i % 3) + 1 }] })
-          .replace(`"__BIG${i}__"`, String(9_007_199_254_740_993n + BigInt(i))),
-        headers: [['trace', `t-${i}`], ['dup', 'a'], ['dup', `b-${i}`]],
-        timestamp: HOUR + (o % 2 === 0 ? -60_000 : 60_000) + o,
-      });
-    }
-  }
-  return out;
-}
-
-const spec = (topic: string, r: Sent): RecordSpec => ({ topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
-
-/** Every record of a topic, read by a consumer group from the start. */
-export async function readTopic(bootstrap: string, topic: string, count: number): Promise<Message[]> {
-  const consumer = new Consumer({ clientId: 'replay-check', groupId: `replay-check-${randomUUID()}`, bootstrapBrokers: [bootstrap] });
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
-    const messages: Message[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${count} records of ${topic} in 30 s`)), 30_000);
-      stream.on('error', reject);
-      stream.on('data', (m: Message) => {
-        messages.push(m);
-        if (messages.length === count) {
-          clearTimeout(timer);
-          // A moment more: a record beyond the count (a duplicate) would arrive now.
-          setTimeout(resolve, 1500);
-        }
-      });
-    });
-    await stream.close();
-    return messages;
-  } finally {
-    await consumer.close();
-  }
-}
 
 /** The landed records of a partition in order, as comparable rows (the origin header left out, and checked). */
 function rows(messages: Message[], partition: number, withMeta: { key: boolean; headers: boolean; timestamp: boolean }, value: (v: Buffer | null) => unknown) {

@@ -73,6 +73,7 @@ interface SavedPlan {
   /** The settings that decide what is replayed where: a resume with other settings is refused. */
   readonly fingerprint: string;
   readonly listed: number;
+  readonly pages: number;
   readonly skipped: Readonly<Record<string, number>>;
   readonly streams: readonly SavedStream[];
 }
@@ -97,6 +98,8 @@ export interface StreamReport {
 export interface ReplayReport {
   readonly streams: StreamReport[];
   readonly listed: number;
+  /** ListObjectsV2 requests the plan took (KEYS_PER_POLL keys each at most). */
+  readonly pages: number;
   readonly skippedKeys: Readonly<Record<string, number>>;
   readonly objects: number;
   readonly done: boolean;
@@ -139,7 +142,7 @@ export function fingerprintOf(s: ReplaySettings): string {
 
 function savePlan(plan: Plan, fingerprint: string): SavedPlan {
   return {
-    version: 1, fingerprint, listed: plan.listed, skipped: plan.skipped,
+    version: 1, fingerprint, listed: plan.listed, pages: plan.pages, skipped: plan.skipped,
     streams: plan.streams.map((s) => ({
       id: s.id, kind: s.kind, ...(s.topic !== undefined ? { topic: s.topic } : {}), ...(s.partition !== undefined ? { partition: s.partition } : {}),
       objects: s.objects.map((o) => ({
@@ -370,7 +373,7 @@ export async function runReplay(deps: ReplayDeps, settings: ReplaySettings, opts
     throw err;
   })).finally(() => opts.signal?.removeEventListener('abort', outer));
   return {
-    streams: reports, listed: plan.listed, skippedKeys: plan.skipped, objects: plan.streams.reduce((n, s) => n + s.objects.length, 0),
+    streams: reports, listed: plan.listed, pages: plan.pages, skippedKeys: plan.skipped, objects: plan.streams.reduce((n, s) => n + s.objects.length, 0),
     done: reports.every((r) => r.done),
   };
 }

@@ -4,12 +4,13 @@
  * and cdk-nag. bin/app.ts calls this once; a program (or a test) may call it for several pipelines in one app, and
  * what two pipelines of one app would share (stacks, consumer groups, the table bucket) is refused.
  */
-import { type App, type Environment, Token, Validations } from 'aws-cdk-lib';
+import { type App, type Environment, Fn, Token, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError } from '../lambdas/shared/errors.ts';
 import { loadAppConfig, type AppConfig } from './config.ts';
 import { KafkaS3DirectStack } from './direct-stack.ts';
 import { KafkaS3EndpointsStack } from './endpoints-stack.ts';
+import { KafkaS3ReplayStack } from './replay-stack.ts';
 import { consumerGroupId, stackId } from './naming.ts';
 import { KafkaS3TablesStack } from './tables-stack.ts';
 
@@ -19,6 +20,8 @@ export interface Pipeline {
   readonly tables: KafkaS3TablesStack;
   /** With vpcEndpoints=true: the PrivateLink endpoints both stacks depend on. */
   readonly endpoints?: KafkaS3EndpointsStack;
+  /** With replay=true: the serverless replay of the direct stack's bucket. */
+  readonly replay?: KafkaS3ReplayStack;
 }
 
 export interface PipelineOptions {
@@ -58,7 +61,7 @@ export function addPipeline(app: App, opts: PipelineOptions = {}): Pipeline {
   const problems = regionProblems(config, env?.region);
   const names = claimed.get(app) ?? new Map<string, string>();
   const mine = [
-    ...(['direct', 'tables'] as const).map((k) => `stack ${stackId(config, k)}`),
+    ...(['direct', 'tables', ...(config.replay ? ['replay'] as const : [])] as const).map((k) => `stack ${stackId(config, k)}`),
     ...config.topics.flatMap((t) => (['direct', 'tables'] as const).map((k) => `consumer group ${consumerGroupId(config, k, t)}`)),
     `table bucket ${config.tableBucketName}`,
   ];
@@ -80,7 +83,20 @@ export function addPipeline(app: App, opts: PipelineOptions = {}): Pipeline {
     config, env, description: `Kafka topics into Iceberg tables of an S3 table bucket (kafka-s3${named})`,
   });
   if (endpoints) for (const s of [direct, tables]) s.addStackDependency(endpoints, 'the event source reaches AWS services through these endpoints');
-  return { config, direct, tables, endpoints };
+  const replay = config.replay
+    ? new KafkaS3ReplayStack(app, stackId(config, 'replay'), {
+      config, env, source: replaySource(config, direct),
+      description: `Replays objects of the direct stack's bucket back into Kafka, on demand (kafka-s3${named})`,
+    })
+    : undefined;
+  replay?.addStackDependency(direct, 'it reads the bucket the direct stack exports');
+  return { config, direct, tables, endpoints, replay };
+}
+
+/** What the replay stack reads: the bucket by name (an import of the direct stack's export when it created it), its key. */
+export function replaySource(c: AppConfig, direct: KafkaS3DirectStack): { bucketName: string; keyArn?: string } {
+  const keyArn = c.encryption !== 'kms' ? undefined : c.kmsKeyArn ?? Fn.importValue(`${direct.stackName}-BucketKeyArn`);
+  return { bucketName: c.bucketName ?? Fn.importValue(`${direct.stackName}-BucketName`), ...(keyArn ? { keyArn } : {}) };
 }
 
 /** cdk-nag on every stack of the app, once. */

@@ -182,6 +182,21 @@ export const ContextSchema = z.object({
   compactionScheduleMinutes: int(1, 1440).describe('Direct stack: minutes between compaction runs.'),
   compactionRawRetentionDays: int(1, 3650).describe('Direct stack: days after they were written that raw objects merged into a published window are removed (lifecycle rule).'),
   compactionMemoryMb: int(512, 10_240).describe('Direct stack: memory of the compactor function (MB).'),
+  // Serverless replay (KafkaS3ReplayStack: lambdas/replay)
+  replay: bool.describe('Add KafkaS3ReplayStack: a state machine that replays objects of the bucket back into Kafka on demand, over MSK IAM (README, "Replay").'),
+  replaySource: oneOf(['sink', 'dead-letters', 'foreign']).describe('Replay stack: what it replays: the sink\'s objects (under prefix), its dead letters (under errorPrefix), or objects other tools wrote (under replayPrefix).'),
+  replayPrefix: z.string().max(512).optional().describe('Replay stack: prefix of the objects replayed (its only read grant); unset = prefix, or errorPrefix for dead letters; required for foreign objects.'),
+  replayTargetTopic: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)').optional()
+    .describe('Replay stack: the topic records go to (its only write grant); unset = the topic each came from, one of topics; required for foreign objects.'),
+  replayPartitioning: oneOf(['keep', 'key']).optional().describe('Replay stack: keep (the source partition) or key (Java\'s default partitioner); unset = keep, key for foreign objects.'),
+  replayBootstrapServers: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')).min(1)).optional()
+    .describe('Replay stack: the cluster\'s IAM bootstrap brokers, comma list of host:port (port 9098: aws kafka get-bootstrap-brokers).'),
+  replaySubnetIds: list.pipe(z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be subnet IDs (subnet-…)')).min(1)).optional()
+    .describe('Replay stack: subnets of the replay function in the cluster\'s VPC, with a route to S3 (a gateway endpoint or NAT).'),
+  replaySecurityGroupIds: list.pipe(z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group IDs (sg-…)')).min(1)).optional()
+    .describe('Replay stack: security groups of the replay function; the brokers\' group must admit them on port 9098.'),
+  replayConcurrency: int(1, 1000).describe('Replay stack: streams (source partitions) replayed at once.'),
+  replayMemoryMb: int(256, 10_240).describe('Replay stack: memory of the replay function (MB).'),
 });
 
 export type ContextInput = z.input<typeof ContextSchema>;
@@ -524,6 +539,8 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     }
   }
 
+  problems.push(...replayProblems(c, ok));
+
   const forwarderEnvironment = forwarderEnvironmentOf(c, routes, tableColumnsByTable);
   if (c.tablesSource === 'kinesis') problems.push(...checkForwarderEnvironment(c, input, forwarderEnvironment, problems));
 
@@ -537,6 +554,35 @@ export function loadAppConfig(get: (key: string) => unknown, baseDir = process.c
     startingTimestampSeconds, provisioned, sinkEnvironment, schemaText, tableRoutes: routes, tableColumnsByTable, forwarderEnvironment,
     catalogConfig: catalog.config,
   };
+}
+
+/**
+ * The replay stack's keys: it connects with MSK IAM from the cluster's VPC, and reads the bucket with its own role.
+ */
+function replayProblems(c: Parsed, ok: (...keys: (keyof Parsed)[]) => boolean): string[] {
+  const problems: string[] = [];
+  const keys = ['replaySource', 'replayPrefix', 'replayTargetTopic', 'replayPartitioning', 'replayBootstrapServers', 'replaySubnetIds', 'replaySecurityGroupIds', 'replayConcurrency', 'replayMemoryMb'] as const;
+  if (!c.replay) {
+    const defaults: Partial<Record<(typeof keys)[number], unknown>> = { replaySource: 'sink', replayConcurrency: 10, replayMemoryMb: 1024 };
+    for (const k of keys) if (ok(k) && c[k] !== undefined && c[k] !== defaults[k]) problems.push(`${k}=${show(c[k] as string)}: only with replay=true`);
+    return problems;
+  }
+  if (ok('mskClusterArn', 'kafkaAuth') && (!c.mskClusterArn || c.kafkaAuth !== 'iam')) {
+    problems.push(`replay='true': the serverless replay connects to MSK with IAM (mskClusterArn, kafkaAuth=iam); replay from any cluster with npm start -- replay`);
+  }
+  for (const k of ['replayBootstrapServers', 'replaySubnetIds', 'replaySecurityGroupIds'] as const) {
+    if (ok(k) && c[k] === undefined) problems.push(`${k}=(unset): required with replay=true (the function connects to the brokers from the cluster's VPC)`);
+  }
+  if (ok('replayBootstrapServers') && c.replayBootstrapServers?.some((b) => !b.endsWith(':9098'))) {
+    problems.push(`replayBootstrapServers=${show(c.replayBootstrapServers)}: MSK's IAM listener is port 9098 (aws kafka get-bootstrap-brokers, BootstrapBrokerStringSaslIam)`);
+  }
+  const foreign = c.replaySource === 'foreign';
+  if (foreign && ok('replayPrefix') && !c.replayPrefix) problems.push(`replayPrefix=(unset): required with replaySource='foreign' (where the other tool's objects are)`);
+  if (foreign && ok('replayTargetTopic') && !c.replayTargetTopic) problems.push(`replayTargetTopic=(unset): required with replaySource='foreign' (its objects do not say which topic their records came from)`);
+  if (foreign && c.replayPartitioning === 'keep') problems.push(`replayPartitioning='keep': objects of other tools carry no partition; use key`);
+  if (c.replay && c.crossAccountRoleArn) problems.push(`replay='true': not with crossAccountRoleArn (the replay reads with its own role in this account); replay from the bucket owner's account`);
+  if (c.replay && c.s3CredentialsSecretArn) problems.push(`replay='true': not with s3CredentialsSecretArn (the replay reads with its own role)`);
+  return problems;
 }
 
 /** Forwarder variable → the context key users set. */

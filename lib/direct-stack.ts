@@ -123,7 +123,9 @@ export class KafkaS3DirectStack extends Stack {
       });
     }
 
-    new CfnOutput(this, 'BucketName', { value: this.bucket.bucket.bucketName, description: 'Bucket the sink writes to' });
+    // Exported: the replay stack (replay=true) reads this bucket, and its key when it is one created here.
+    new CfnOutput(this, 'BucketName', { value: this.bucket.bucket.bucketName, description: 'Bucket the sink writes to', exportName: `${this.stackName}-BucketName` });
+    if (this.bucket.key && !c.kmsKeyArn) new CfnOutput(this, 'BucketKeyArn', { value: this.bucket.key.keyArn, description: 'KMS key of the sink\'s objects', exportName: `${this.stackName}-BucketKeyArn` });
     new CfnOutput(this, 'FunctionName', { value: this.sink.fn.functionName, description: 'The sink function' });
     new CfnOutput(this, 'DataPrefix', { value: `s3://${c.bucketName ?? '<bucket>'}/${c.prefix}` });
     new CfnOutput(this, 'DeadLetterPrefix', { value: `s3://${c.bucketName ?? '<bucket>'}/${c.errorPrefix}` });

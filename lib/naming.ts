@@ -8,10 +8,12 @@ import type { AppConfig } from './config.ts';
 
 export type StackKind = 'direct' | 'tables';
 
-const STACK_IDS: Record<StackKind | 'endpoints', string> = { direct: 'KafkaS3DirectStack', tables: 'KafkaS3TablesStack', endpoints: 'KafkaS3EndpointsStack' };
+const STACK_IDS: Record<StackKind | 'endpoints' | 'replay', string> = {
+  direct: 'KafkaS3DirectStack', tables: 'KafkaS3TablesStack', endpoints: 'KafkaS3EndpointsStack', replay: 'KafkaS3ReplayStack',
+};
 
 /** KafkaS3DirectStack, or <pipeline>-KafkaS3DirectStack when a pipeline is named (the same for the tables stack). */
-export function stackId(c: Pick<AppConfig, 'pipelineName' | 'pipelineNamed'>, kind: StackKind | 'endpoints'): string {
+export function stackId(c: Pick<AppConfig, 'pipelineName' | 'pipelineNamed'>, kind: StackKind | 'endpoints' | 'replay'): string {
   return c.pipelineNamed ? `${c.pipelineName}-${STACK_IDS[kind]}` : STACK_IDS[kind];
 }
 

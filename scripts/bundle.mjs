@@ -14,6 +14,9 @@ export const lambdaBuildOptions = {
   // TRANSFORM_SQL's engine: a native package, loaded at run time from node_modules next to the bundle (CDK copies it
   // there for the function's architecture when TRANSFORM_SQL is set).
   external: ['@duckdb/node-api'],
+  // @platformatic/kafka's WebAssembly helpers read native.wasm next to their own file, which a bundle does not have:
+  // their bundled build carries the WebAssembly inline (the replay function).
+  alias: { '@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
 };
 
 export async function bundle(entry, outfile) {

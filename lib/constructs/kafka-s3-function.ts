@@ -48,6 +48,8 @@ export interface KafkaS3FunctionProps {
   /** The function runs TRANSFORM_SQL: DuckDB's packages go into the bundle's node_modules, with the native binary
    * built for the function's architecture (linux-arm64 or linux-x64, glibc: Amazon Linux 2023). @default false */
   readonly sqlEngine?: boolean;
+  /** Run the function in these subnets of a VPC (it connects to brokers there itself). @default - no VPC */
+  readonly vpc?: { readonly subnetIds: readonly string[]; readonly securityGroupIds: readonly string[] };
 }
 
 /** The commands that put DuckDB's packages into a bundle: the JavaScript ones from this checkout, the native one for
@@ -99,6 +101,9 @@ export class KafkaS3Function extends Construct {
         // The AWS SDK is bundled at the pinned version rather than taken from the runtime. TRANSFORM_SQL's engine is a
         // native package: never bundled, loaded at run time from node_modules next to the bundle (nativePackages).
         externalModules: ['@duckdb/node-api'],
+        // @platformatic/kafka's WebAssembly helpers read native.wasm next to their own file, which a bundle does not
+        // have: their bundled build carries it inline (scripts/bundle.mjs does the same).
+        esbuildArgs: { '--alias:@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
         banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
         ...(files.length > 0 || props.sqlEngine
           ? {
@@ -114,9 +119,23 @@ export class KafkaS3Function extends Construct {
           : {}),
       },
     });
+    if (props.vpc) {
+      (this.fn.node.defaultChild as lambda.CfnFunction).vpcConfig = { subnetIds: [...props.vpc.subnetIds], securityGroupIds: [...props.vpc.securityGroupIds] };
+      // What Lambda needs to attach the function to the subnets (Lambda guide, "Attaching Lambda functions to an Amazon
+      // VPC": the execution role's EC2 permissions; these actions support no resource-level scoping).
+      const eni = new iam.PolicyStatement({
+        sid: 'VpcNetworkInterfaces',
+        actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+        resources: ['*'],
+      });
+      this.role.addToPolicy(eni);
+      const why = 'Lambda creates and deletes the function\'s network interfaces in its VPC subnets; the EC2 network interface actions take no resource-level scope (Lambda guide, VPC permissions).';
+      acknowledgeWildcards(this.role, ['*'], why);
+      checkovSkip(this.role.node.findChild('DefaultPolicy'), { id: 'CKV_AWS_111', comment: why });
+    }
     checkovSkip(this.fn,
       { id: 'CKV_AWS_116', comment: props.noDeadLetterQueueReason ?? 'Invoked synchronously (Kafka event source mapping or Firehose); a function DLQ applies to asynchronous invocations only. Failed batches are retried by the caller.' },
-      { id: 'CKV_AWS_117', comment: `${props.purpose} It needs no VPC: the Kafka event source mapping, not the function, connects to the brokers in their VPC.` },
+      ...(props.vpc ? [] : [{ id: 'CKV_AWS_117', comment: `${props.purpose} It needs no VPC: the Kafka event source mapping, not the function, connects to the brokers in their VPC.` }]),
       { id: 'CKV_AWS_173', comment: 'The environment holds settings only (names, formats, prefixes), no secrets; Kafka credentials stay in Secrets Manager.' },
       ...(props.reservedConcurrency === undefined
         ? [{ id: 'CKV_AWS_115', comment: 'Concurrency follows the event source (one poller per partition at most); set reservedConcurrency to cap it.' }]

@@ -12,6 +12,8 @@ function nagResource(scope: Construct, arn: string): string {
       return parts.map(render).join(sep);
     }
     if (o['Fn::GetAtt']) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
+    // A value of another stack (an export): cdk-nag writes the export's name.
+    if (o['Fn::ImportValue']) return render(o['Fn::ImportValue']);
     if (o.Ref) return `<${String(o.Ref)}>`;
     return JSON.stringify(v);
   };

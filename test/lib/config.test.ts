@@ -468,6 +468,16 @@ const BAD_VALUES: Record<string, readonly BadValue[]> = {
   compactionScheduleMinutes: [{ value: '0', problem: "compactionScheduleMinutes='0': must be an integer from 1 to 1440" }],
   compactionRawRetentionDays: [{ value: '0', problem: "compactionRawRetentionDays='0': must be an integer from 1 to 3650" }],
   compactionMemoryMb: [{ value: '256', problem: "compactionMemoryMb='256': must be an integer from 512 to 10240" }],
+  replay: [{ value: 'yes', problem: "replay='yes': must be true or false" }],
+  replaySource: [{ value: 'kafka', problem: "replaySource='kafka': must be one of sink, dead-letters, foreign" }],
+  replayPrefix: [{ value: 'imports/', problem: "replayPrefix='imports/': only with replay=true" }],
+  replayTargetTopic: [{ value: 'bad topic', problem: "replayTargetTopic='bad topic': must be a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)" }],
+  replayPartitioning: [{ value: 'random', problem: "replayPartitioning='random': must be one of keep, key" }],
+  replayBootstrapServers: [{ value: 'broker1', problem: "replayBootstrapServers='broker1': must be host:port" }],
+  replaySubnetIds: [{ value: 'sub-1', problem: "replaySubnetIds='sub-1': must be subnet IDs (subnet-…)" }],
+  replaySecurityGroupIds: [{ value: 'group', problem: "replaySecurityGroupIds='group': must be security group IDs (sg-…)" }],
+  replayConcurrency: [{ value: '0', problem: "replayConcurrency='0': must be an integer from 1 to 1000" }],
+  replayMemoryMb: [{ value: '128', problem: "replayMemoryMb='128': must be an integer from 256 to 10240" }],
 };
 
 describe('loadAppConfig: a bad value of every context key', () => {

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { infraPaths } from '../support/versitygw.ts';
-import { synth, synthTables } from './synth.ts';
+import { synth, synthReplay, synthTables } from './synth.ts';
 
 const run = promisify(execFile);
 const SECRET = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:kafka-creds-AbCdEf';
@@ -61,6 +61,11 @@ const TABLES_CONFIGS: Record<string, Record<string, string>> = {
   'tables: MSK source': { tablesSource: 'msk', tableColumns: 'order_id:string!,amount:double' },
 };
 
+const REPLAY_CONFIGS: Record<string, Record<string, string>> = {
+  'replay: sink objects over MSK IAM': {},
+  'replay: foreign objects to one topic, kms source': { replaySource: 'foreign', replayPrefix: 'imports/', replayTargetTopic: 'restored', encryption: 'kms' },
+};
+
 const paths = await infraPaths().catch(() => undefined);
 const bin = paths ? dirname(paths.pyVenvPython) : '';
 const available = paths !== undefined && existsSync(join(bin, 'cfn-lint')) && existsSync(join(bin, 'checkov'));
@@ -70,6 +75,7 @@ if (!available) console.warn('[static-checks] skipped: cfn-lint/checkov not inst
 const ALL: [string, () => string][] = [
   ...Object.entries(CONFIGS).map(([name, o]): [string, () => string] => [name, () => join(synth(o).app.synth().directory, 'KafkaS3DirectStack.template.json')]),
   ...Object.entries(TABLES_CONFIGS).map(([name, o]): [string, () => string] => [name, () => join(synthTables(o).app.synth().directory, 'KafkaS3TablesStack.template.json')]),
+  ...Object.entries(REPLAY_CONFIGS).map(([name, o]): [string, () => string] => [name, () => join(synthReplay(o).app.synth().directory, 'KafkaS3ReplayStack.template.json')]),
 ];
 
 describe.skipIf(!available).each(ALL)('static checks: %s', (_name, build) => {

@@ -8,6 +8,8 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadAppConfig } from '../../lib/config.ts';
 import { KafkaS3DirectStack } from '../../lib/direct-stack.ts';
 import { KafkaS3TablesStack } from '../../lib/tables-stack.ts';
+import { KafkaS3ReplayStack } from '../../lib/replay-stack.ts';
+import { replaySource } from '../../lib/app.ts';
 
 export const MSK_ARN = 'arn:aws:kafka:us-east-1:111122223333:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1';
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -73,4 +75,34 @@ export function synthTables(overrides: Record<string, string> = {}, opts: { nag?
   const stack = new KafkaS3TablesStack(app, 'KafkaS3TablesStack', { config, env: { account: '111122223333', region: 'us-east-1' } });
   if (opts.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack, template: Template.fromStack(stack) };
+}
+
+export const REPLAY_CONTEXT: Readonly<Record<string, string>> = {
+  replay: 'true', replayBootstrapServers: 'b-1.demo.kafka.us-east-1.amazonaws.com:9098,b-2.demo.kafka.us-east-1.amazonaws.com:9098',
+  replaySubnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1', replaySecurityGroupIds: 'sg-0123456789abcdef0',
+};
+
+export interface ReplaySynth {
+  readonly app: App;
+  readonly stack: KafkaS3ReplayStack;
+  readonly direct: KafkaS3DirectStack;
+  readonly template: Template;
+}
+
+/** Builds KafkaS3ReplayStack (with the direct stack whose bucket it reads), cdk-nag attached. */
+export function synthReplay(overrides: Record<string, string> = {}, opts: { nag?: boolean; bundle?: boolean } = {}): ReplaySynth {
+  const outdir = mkdtempSync(join(tmpdir(), 'kafka-s3-cdk-'));
+  const context: Record<string, unknown> = {
+    ...CDK_DEFAULTS, mskClusterArn: MSK_ARN, topics: 'orders,payments', ...REPLAY_CONTEXT, ...overrides,
+    'aws:cdk:bundling-stacks': opts.bundle ? ['KafkaS3ReplayStack'] : [],
+  };
+  for (const [k, v] of Object.entries(overrides)) if (v === '' && k !== 'prefix') delete context[k];
+  const app = new App({ context, outdir });
+  const config = loadAppConfig((k) => app.node.tryGetContext(k), ROOT);
+  const env = { account: '111122223333', region: 'us-east-1' };
+  const direct = new KafkaS3DirectStack(app, 'KafkaS3DirectStack', { config, env, baseDir: ROOT });
+  const stack = new KafkaS3ReplayStack(app, 'KafkaS3ReplayStack', { config, env, source: replaySource(config, direct) });
+  stack.addStackDependency(direct);
+  if (opts.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return { app, stack, direct, template: Template.fromStack(stack) };
 }

@@ -11,7 +11,10 @@ import { parseSettings } from '../shared/settings.ts';
 import type { ReplaySettings } from './replay.ts';
 
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max: number) => {
+  const error = `must be an integer from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
 const offset = z.union([z.string().regex(/^\d{1,19}$/), z.number().int().min(0)]).transform((v) => BigInt(v))
   .refine((v) => v <= 2n ** 63n - 1n, 'must be an offset (0 to 2^63-1)');
 const time = z.union([z.number().int(), z.string()]).transform((v, ctx) => {

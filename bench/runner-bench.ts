@@ -24,6 +24,7 @@ import { Producer } from '@platformatic/kafka';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { sampleOrder } from '../bin/runner/sample-source.ts';
 import { fmt, median } from './stats.ts';
+import { measuredChild, type Usage } from './measure.ts';
 import { createTopic, startKafka } from '../test/support/kafka.ts';
 import { createBucket, startVersitygw, type S3Endpoint } from '../test/support/versitygw.ts';
 
@@ -39,38 +40,7 @@ const COMPARE = process.env.BENCH_COMPARE;
 const COMPARE_NAME = process.env.BENCH_COMPARE_NAME ?? 'compared checkout';
 const TMP = mkdtempSync(join(tmpdir(), 'runner-bench-'));
 
-interface Usage { cpuSeconds: number; peakRssMb: number; wallSeconds: number }
-
-/** Runs a node child with report-usage.ts preloaded; resolves with its CPU time, peak RSS and wall time. */
-function measured(args: string[], env: Record<string, string>, onStderr?: (line: string, pid: number) => void, cwd = ROOT): Promise<Usage & { stdout: string }> {
-  const file = join(TMP, `usage-${Math.random().toString(36).slice(2)}.json`);
-  return new Promise((resolve, reject) => {
-    const t = performance.now();
-    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    const child = spawn(process.execPath, [...prof, '--import', './bench/report-usage.ts', ...args], {
-      cwd, stdio: ['ignore', 'pipe', onStderr ? 'pipe' : 'inherit'], env: { ...process.env, ...env, BENCH_USAGE_FILE: file },
-    });
-    let stdout = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    if (onStderr) {
-      let buf = '';
-      child.stderr!.on('data', (d) => {
-        buf += d;
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          onStderr(buf.slice(0, i), child.pid!);
-          buf = buf.slice(i + 1);
-        }
-      });
-    }
-    child.once('exit', (code) => {
-      const wallSeconds = (performance.now() - t) / 1000;
-      if (code !== 0) return reject(new Error(`${args[0]} exited ${code}`));
-      const u = JSON.parse(readFileSync(file, 'utf8')) as Usage;
-      rmSync(file, { force: true });
-      resolve({ ...u, wallSeconds, stdout });
-    });
-  });
-}
+const measured = (args: string[], env: Record<string, string>, onStderr?: (line: string, pid: number) => void, cwd = ROOT) => measuredChild(TMP, args, env, onStderr, cwd);
 
 const s3Env = (s3: S3Endpoint) => ({ AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region });
 

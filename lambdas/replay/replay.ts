@@ -241,6 +241,13 @@ function wanted(r: ReplayRecord, s: ReplaySettings): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A poll's records of one target partition, at most (keys, values, headers and record overhead): under the 1 MB
+ * (1,048,588 bytes) the brokers take per record batch by default (message.max.bytes). A larger single record goes
+ * alone, and the broker decides. */
+export const MAX_PARTITION_BATCH_BYTES = 900_000;
+/** What a record costs in a batch besides its key, value and headers (lengths, deltas, attributes), at most. */
+const RECORD_OVERHEAD_BYTES = 24;
+
 /** MAX_BYTES_PER_SECOND across the run's streams: a poll waits until the bytes sent so far are within the rate. */
 class RateLimit {
   private readonly started = Date.now();
@@ -290,6 +297,9 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: 
   let sentBytes = 0;
   let batch: { topic: string; partition: number; key?: Buffer; value?: Buffer; headers: Map<Buffer, Buffer>; timestamp?: bigint }[] = [];
   let batchTopics = new Set<string>();
+  /** Bytes of the poll per target topic-partition: a produce request holds one record batch per partition, which the
+   * broker refuses beyond its message.max.bytes (1 MB by default). */
+  let batchBytes = new Map<string, number>();
   let position = cp.position;
   const stats: MergeStats = { duplicates: 0 };
   const flush = async () => {
@@ -305,6 +315,7 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: 
     await writeCheckpoint(position, batchTopics);
     batch = [];
     batchTopics = new Set();
+    batchBytes = new Map();
     report.duplicates = stats.duplicates;
     deps.onPoll?.(report);
     await rate.take(bytes);
@@ -339,8 +350,21 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: 
       await writeCheckpoint(cp.position, [topic]);
     }
     const headers = new Map<Buffer, Buffer>();
-    for (const [k, v] of r.headers) headers.set(k, v as Buffer);
-    headers.set(Buffer.from(ORIGIN_HEADER), Buffer.from(p.origin));
+    let size = RECORD_OVERHEAD_BYTES + (r.key?.length ?? 0) + (r.value?.length ?? 0);
+    for (const [k, v] of r.headers) {
+      headers.set(k, v as Buffer);
+      size += k.length + (v?.length ?? 0) + 2;
+    }
+    const origin = Buffer.from(p.origin);
+    headers.set(Buffer.from(ORIGIN_HEADER), origin);
+    size += ORIGIN_HEADER.length + origin.length + 2;
+    const tp = `${topic}\u0000${partition}`;
+    if (batch.length > 0 && (batchBytes.get(tp) ?? 0) + size > MAX_PARTITION_BATCH_BYTES) {
+      // The poll is sent before this record, at the position before it.
+      await flush();
+      if (stop()) return report;
+    }
+    batchBytes.set(tp, (batchBytes.get(tp) ?? 0) + size);
     batch.push({
       topic, partition, ...(r.key !== null ? { key: r.key } : {}), ...(r.value !== null ? { value: r.value } : {}), headers,
       ...(r.timestamp !== undefined ? { timestamp: BigInt(r.timestamp) } : {}),

@@ -158,6 +158,20 @@ describeKafka('replay sources: dead letters, foreign objects, filters and thrott
     expect(got.slice(3)).toEqual(got.slice(0, 3));
   });
 
+  it('a poll is cut where one partition\'s records would pass the broker\'s 1 MB record batch', async () => {
+    // Prepare: 5 lines of 400 KB.
+    const bucket = 'replay-big-records';
+    await createBucket(s3!, bucket);
+    await put(bucket, 'big/values.jsonl', Array.from({ length: 5 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(400_000) })).join('\n'));
+
+    // Act
+    const { target, topic } = await replay(base(bucket, { prefix: 'big/', recordsPerPoll: 10 }));
+
+    // Assess: two of 400 KB fit under 900 KB, a third does not.
+    expect(target.sends).toEqual([2, 2, 1]);
+    expect((await readTopic(kafka.bootstrap, topic, 5)).map((m) => (m.value as Buffer).length)).toEqual(Array(5).fill(400_000 + 16));
+  });
+
   it('throttles: keys listed per poll and records per produce request', async () => {
     // Prepare: 7 objects of 5 lines.
     const bucket = 'replay-throttle';

@@ -40,7 +40,7 @@ describe('README deploy examples', () => {
 
   it('has examples for both stacks and for named pipelines', () => {
     const stacks = commands.map((c) => parse(c).stack);
-    expect(stacks).toEqual(expect.arrayContaining(['KafkaS3DirectStack', 'KafkaS3TablesStack', 'clicks-KafkaS3DirectStack']));
+    expect(stacks).toEqual(expect.arrayContaining(['KafkaS3DirectStack', 'KafkaS3TablesStack', 'clicks-KafkaS3DirectStack', 'KafkaS3ReplayStack']));
     expect(commands.length).toBeGreaterThanOrEqual(8);
   });
 
@@ -50,7 +50,7 @@ describe('README deploy examples', () => {
     const app = new App({ outdir: mkdtempSync(join(tmpdir(), 'kafka-s3-readme-')), context: { 'aws:cdk:bundling-stacks': [] } });
     const merged = { ...CDK_DEFAULTS, ...context, 'aws:cdk:bundling-stacks': [] };
     const p = addPipeline(app, { context: merged, env: { account: '111122223333', region: 'us-east-1' }, baseDir: ROOT });
-    expect([p.direct.stackName, p.tables.stackName]).toContain(stack);
+    expect([p.direct.stackName, p.tables.stackName, p.replay?.stackName]).toContain(stack);
     app.synth();
   });
 });

@@ -13,6 +13,7 @@ import { PlanError, type SourceKind } from '../../lambdas/replay/plan.ts';
 import { fingerprintOf, ReplayError, runReplay, type ReplayReport, type ReplaySettings, type StreamReport } from '../../lambdas/replay/replay.ts';
 import { DirectoryState } from '../../lambdas/replay/state.ts';
 import { KafkaTarget } from '../../lambdas/replay/target.ts';
+import { closestKey } from '../../lib/context-keys.ts';
 import { EXIT_SIGNAL, UsageError } from './cli.ts';
 import { checkBucket, checkTopics, explainS3, probeBrokers } from './preflight.ts';
 
@@ -115,7 +116,7 @@ export function parseReplayCli(argv: readonly string[], env: NodeJS.ProcessEnv =
     const m = /Unknown option '([^']+)'/.exec(e.message);
     if (m) {
       const name = m[1].replace(/^-+/, '');
-      const near = Object.keys(OPTIONS).find((k) => k.startsWith(name) || name.startsWith(k));
+      const near = closestKey(name, Object.keys(OPTIONS));
       throw new UsageError(`unknown flag ${m[1]}${near ? ` (did you mean --${near}?)` : ''}; npm start -- replay --help lists the flags`);
     }
     const v = /Option '(?:-\w, )?(--[\w-]+)(?: <value>)?' argument missing/.exec(e.message);

@@ -28,6 +28,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { mulberry32 } from '../test/support/fault-proxy.ts';
 import {
   brokenCase, describeCase, FORMATS, hostileCase, largeCase, MemoryBucket, PAYLOAD_LIMIT, runHostileCase, startReaders,
   summarizeFailures, type Failure, type Format, type HostileCase,
@@ -253,16 +254,7 @@ async function childCost(): Promise<void> {
 // ================================================================================================ cost shapes
 
 /** A seeded generator (mulberry32), so that --seed reproduces the shapes' content. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface ShapeRecord {
   partition?: number;

@@ -23,7 +23,7 @@ import {
 import { Admin, Producer } from '@platformatic/kafka';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createTopic } from '../test/support/kafka.ts';
-import { startFaultProxy, type Fault, type FaultProxy } from '../test/support/fault-proxy.ts';
+import { mulberry32, startFaultProxy, type Fault, type FaultProxy } from '../test/support/fault-proxy.ts';
 import type { S3Endpoint } from '../test/support/versitygw.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -133,17 +133,6 @@ async function committedTotal(admin: Admin, group: string): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One runner process slot: a member of a consumer group, restarted as often as the soak says. */
 interface Member {

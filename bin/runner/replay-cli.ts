@@ -29,6 +29,8 @@ Source
   --extensions .a,.b          only keys ending with one of these (e.g. .parquet)
   --no-csv-header             foreign csv: the first row is a record, not a header
   --line-regex re             text objects: only lines matching this (RE2) are records
+  --any-order                 objects of one partition that overlap in offsets and hold no offset per record (text,
+                              bytes): replay each whole, by its first offset (refused otherwise: not offset order)
   --s3-endpoint url, --region r, --profile name   as for the sink runner
 Filters
   --topics a,b  --partitions 0,1  --from-offset n  --to-offset n (inclusive)
@@ -54,7 +56,7 @@ topic not usable · 130 SIGINT · 143 SIGTERM (after a checkpoint; run the same 
 
 const OPTIONS = {
   bucket: { type: 'string' }, prefix: { type: 'string' }, source: { type: 'string' }, format: { type: 'string' }, order: { type: 'string' },
-  extensions: { type: 'string' }, 'no-csv-header': { type: 'boolean' }, 'line-regex': { type: 'string' },
+  extensions: { type: 'string' }, 'no-csv-header': { type: 'boolean' }, 'line-regex': { type: 'string' }, 'any-order': { type: 'boolean' },
   's3-endpoint': { type: 'string' }, region: { type: 'string' }, profile: { type: 'string' },
   topics: { type: 'string' }, partitions: { type: 'string' }, 'from-offset': { type: 'string' }, 'to-offset': { type: 'string' },
   'from-time': { type: 'string' }, 'to-time': { type: 'string' },
@@ -174,6 +176,7 @@ export function parseReplayCli(argv: readonly string[], env: NodeJS.ProcessEnv =
     ...(fromOffset !== undefined ? { fromOffset } : {}),
     ...(toOffset !== undefined ? { toOffset } : {}),
     keysPerPoll: int('keys-per-poll', a['keys-per-poll'], 1, 1000, 1000),
+    ...(a['any-order'] ? { anyOrder: true } : {}),
     ...(a['target-topic'] !== undefined ? { targetTopic: a['target-topic'] } : {}),
     partitioning,
     recordsPerPoll: int('records-per-poll', a['records-per-poll'], 1, 100_000, 10_000),

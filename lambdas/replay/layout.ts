@@ -19,6 +19,8 @@ export interface SinkLayout {
   readonly valueEncoding: 'json' | Encoding;
   readonly headerEncoding: Encoding;
   readonly envelope: boolean;
+  /** TOMBSTONES of the sink: with 'write', a jsonl JSON value null is a tombstone (the sink writes both as null). */
+  readonly tombstones: 'ignore' | 'write' | 'deadletter';
   readonly separator: Buffer;
   /** Positions of the columns holding JSON text; '*' when the sink could not list them (too many). */
   readonly jsonColumns: ReadonlySet<number> | '*';
@@ -109,6 +111,8 @@ export function sinkLayout(key: string, m: Readonly<Record<string, string>>): Si
     valueEncoding: oneOf(ValueEncodings, enc.get('value'), 'kafka-s3-encodings value', key),
     headerEncoding: oneOf(HeaderEncodings, enc.get('headers'), 'kafka-s3-encodings headers', key),
     envelope: m['kafka-s3-envelope'] !== 'false',
+    // Objects of versions before this metadata: the sink's default.
+    tombstones: oneOf(['ignore', 'write', 'deadletter'] as const, m['kafka-s3-tombstones'] ?? 'ignore', 'kafka-s3-tombstones', key),
     separator: Buffer.from(separator, 'hex'),
     jsonColumns: m['kafka-s3-json-columns'] === undefined ? new Set() : parseRanges(m['kafka-s3-json-columns'], key),
     topic,

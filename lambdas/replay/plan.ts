@@ -28,6 +28,9 @@ export interface SourceSettings {
   readonly fromOffset?: bigint;
   readonly toOffset?: bigint;
   readonly keysPerPoll: number;
+  /** Replay objects of a partition whose records carry no offsets even when they overlap in offsets (time prefixes):
+   * each object whole, by its first offset, so records of two overlapping objects are not in offset order. */
+  readonly anyOrder?: boolean;
 }
 
 export interface PlannedObject {
@@ -111,7 +114,8 @@ export async function planReplay(s3: S3Client, src: SourceSettings): Promise<Pla
         skip('extension');
         return false;
       }
-      if (o.size === 0) {
+      // An empty object of another tool holds nothing; the sink's (a bytes object of one empty value) says so itself.
+      if (o.size === 0 && src.kind === 'foreign') {
         skip('empty');
         return false;
       }
@@ -150,6 +154,19 @@ export async function planReplay(s3: S3Client, src: SourceSettings): Promise<Pla
     }
   }
   const streams: Stream[] = [...byStream].map(([id, s]) => ({ id, ...s, objects: sortObjects(s.objects, s.kind === 'objects' && id === 'objects' ? src.order : 'offset') }));
+  for (const st of streams) {
+    if (st.kind !== 'objects' || st.id === 'objects') continue;
+    if (src.fromOffset !== undefined || src.toOffset !== undefined) {
+      throw new PlanError(`${st.id}: its objects (${st.objects[0].key}, …) hold no offset per record (text, bytes, jsonl without the envelope, or fields without offset), so an offset range cannot be applied to them: leave out the offset range, or filter by time`);
+    }
+    // Whole objects in start-offset order are in record order only when their offset ranges do not overlap.
+    for (let i = 1; i < st.objects.length && !src.anyOrder; i++) {
+      const prev = st.objects[i - 1];
+      if (prev.last === undefined || st.objects[i].start! <= prev.last) {
+        throw new PlanError(`${st.id}: objects ${prev.key} and ${st.objects[i].key} overlap in offsets (records of one partition under two time prefixes) and their records carry no offsets, so their records cannot be put back in offset order: replay them in any order (--any-order), or write with the offset field`);
+      }
+    }
+  }
   streams.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { streams, listed, skipped, pages };
 }

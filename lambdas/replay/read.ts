@@ -10,10 +10,10 @@
  * A row that is not what the layout says is an error naming the object and the row: replay stops rather than skip.
  */
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
-import avro from 'avsc';
 import { parquetReadObjects } from 'hyparquet';
 import { MetadataColumnPrefix } from '../shared/constants.ts';
-import { avroRecordType, decompressBlock } from '../shared/encode/avro.ts';
+import { containerRows, one } from '../compactor/formats/avro.ts';
+import { avroRecordType } from '../shared/encode/avro.ts';
 import { checkJson, topLevelSpans } from '../shared/json-validate.ts';
 import type { ObjectLayout, SinkLayout } from './layout.ts';
 
@@ -44,17 +44,32 @@ export interface ReadResult {
 
 const meta = (name: string) => `${MetadataColumnPrefix}${name}`;
 
-function decompress(compression: string, body: Buffer): Buffer {
-  if (compression === 'gzip') return gunzipSync(body);
-  if (compression === 'zstd') return zstdDecompressSync(body);
-  return body;
+/** The most an object may hold, decompressed: objects are read whole (the sink's hold one invocation's 6 MB). */
+export const MAX_OBJECT_TEXT_BYTES = 256 * 1024 * 1024;
+/** The most records one object may make: each is held until the object's poll is sent. */
+export const MAX_OBJECT_RECORDS = 2_000_000;
+
+function decompress(compression: string, body: Buffer, key: string): Buffer {
+  if (compression === 'none') {
+    if (body.length > MAX_OBJECT_TEXT_BYTES) throw new Error(`${key}: the object is over ${MAX_OBJECT_TEXT_BYTES / 1024 ** 2} MiB: the replay reads objects whole; split it`);
+    return body;
+  }
+  try {
+    return compression === 'gzip' ? gunzipSync(body, { maxOutputLength: MAX_OBJECT_TEXT_BYTES }) : zstdDecompressSync(body, { maxOutputLength: MAX_OBJECT_TEXT_BYTES });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new Error(`${key}: decompresses to more than ${MAX_OBJECT_TEXT_BYTES / 1024 ** 2} MiB: the replay reads objects whole; split it`, { cause: err });
+    }
+    throw new Error(`${key}: not ${compression} data (${(err as Error).message})`, { cause: err });
+  }
 }
 
 /** The lines of a text (LF ends a line; a CR before it goes with it); a last line without its end counts. */
-function lines(text: Buffer, crlf = false): Buffer[] {
+function lines(text: Buffer, key: string, crlf = false): Buffer[] {
   const out: Buffer[] = [];
   let start = 0;
   for (let end = text.indexOf(0x0a, start); end >= 0; end = text.indexOf(0x0a, start)) {
+    if (out.length >= MAX_OBJECT_RECORDS) throw new Error(`${key}: more than ${MAX_OBJECT_RECORDS.toLocaleString('en-US')} lines: the replay reads objects whole; split it`);
     out.push(text.subarray(start, crlf && end > start && text[end - 1] === 0x0d ? end - 1 : end));
     start = end + 1;
   }
@@ -84,6 +99,9 @@ function offsetOf(v: unknown, where: string): bigint {
   throw new Error(`${where}: offset ${JSON.stringify(String(v))} is not an offset`);
 }
 
+/** Whether a JSON text is the literal null (blanks around it allowed). */
+const isNullText = (b: Buffer) => b.toString('latin1').trim() === 'null';
+
 /** jsonl with the envelope: the fields of a line, the value as its bytes when it is JSON. */
 function envelopeRecord(line: Buffer, l: SinkLayout, where: string): ReplayRecord {
   const check = checkJson(line, false, true, true);
@@ -94,13 +112,23 @@ function envelopeRecord(line: Buffer, l: SinkLayout, where: string): ReplayRecor
     const i = names.indexOf(name);
     return i < 0 ? undefined : line.subarray(spans[i * 4 + 1], spans[i * 4 + 2]);
   };
+  /** The value as the sink wrote it: its bytes from the ':' to the ',' or '}' after it, blanks around it included. */
+  const valueBytes = (): Buffer | undefined => {
+    const i = names.indexOf('value');
+    if (i < 0) return undefined;
+    let a = spans[i * 4 + 1];
+    let b = spans[i * 4 + 2];
+    while (a > 0 && (line[a - 1] === 0x20 || line[a - 1] === 0x09)) a--;
+    while (b < line.length && (line[b] === 0x20 || line[b] === 0x09)) b++;
+    return line.subarray(a, b);
+  };
   const parsed = (name: string): unknown => {
     const span = field(name);
     return span === undefined ? undefined : JSON.parse(span.toString('utf8'));
   };
-  const rawValue = field('value');
+  const rawValue = valueBytes();
   let value: Buffer | null = null;
-  if (rawValue !== undefined && !(rawValue.length === 4 && rawValue.toString('latin1') === 'null')) {
+  if (rawValue !== undefined && !(isNullText(rawValue) && (l.valueEncoding !== 'json' || l.tombstones === 'write'))) {
     if (l.valueEncoding === 'json') value = Buffer.from(rawValue);
     else {
       const text = JSON.parse(rawValue.toString('utf8')) as unknown;
@@ -115,6 +143,9 @@ function envelopeRecord(line: Buffer, l: SinkLayout, where: string): ReplayRecor
   const partition = parsed('partition');
   const offset = parsed('offset');
   const topic = parsed('topic');
+  // A line of another partition or topic than the object's would be sent where its origin does not say.
+  if (partition !== undefined && partition !== l.partition) throw new Error(`${where}: partition ${JSON.stringify(partition)} is not the object's (${l.partition})`);
+  if (topic !== undefined && topic !== l.topic) throw new Error(`${where}: topic ${JSON.stringify(topic)} is not the object's (${JSON.stringify(l.topic)})`);
   return {
     key: typeof key === 'string' ? fromText(key, l.keyEncoding) : null,
     value,
@@ -152,7 +183,10 @@ const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 function jsonOf(v: unknown, jsonColumn: boolean): string {
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'bigint') return v.toString();
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`a value of ${v}, which JSON cannot hold`);
+    return String(v);
+  }
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'string') return jsonColumn && checkJson(Buffer.from(v)).reason === null ? v : JSON.stringify(v);
   if (v instanceof Date) return JSON.stringify(v.toISOString());
@@ -245,6 +279,7 @@ export function parseCsv(text: string, where: string): CsvCell[][] {
           i = q + 2;
         } else {
           i = q + 1;
+          if (i < n && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') throw new Error(`${where}: row ${rows.length + 1} has text after a closing quote`);
           break;
         }
       }
@@ -298,36 +333,6 @@ function csvRecords(text: Buffer, l: SinkLayout, key: string): ReplayRecord[] {
 
 // ---- Avro ----
 
-const AVRO_MAGIC = Buffer.from('Obj\x01', 'latin1');
-
-class Cursor {
-  at = 0;
-  readonly buf: Buffer;
-  constructor(buf: Buffer) {
-    this.buf = buf;
-  }
-
-  long(): number {
-    let n = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.at >= this.buf.length) throw new Error('the file ends inside a number');
-      const b = this.buf[this.at++];
-      n += (b & 0x7f) * scale;
-      scale *= 128;
-      if ((b & 0x80) === 0) return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-    }
-    throw new Error('a number of more than 10 bytes');
-  }
-
-  bytes(n: number): Buffer {
-    if (n < 0 || this.at + n > this.buf.length) throw new Error('the file ends early');
-    const out = this.buf.subarray(this.at, this.at + n);
-    this.at += n;
-    return out;
-  }
-}
-
 /** Logical types removed (avsc then decodes the underlying types), recursively. */
 function withoutLogical(s: unknown): unknown {
   if (Array.isArray(s)) return s.map(withoutLogical);
@@ -337,41 +342,30 @@ function withoutLogical(s: unknown): unknown {
   return out;
 }
 
-/** An Avro object container's records as avsc decodes them (longs exact, as BigInt). */
-export function avroRows(body: Buffer, key: string): { names: string[]; rows: Record<string, unknown>[] } {
-  const r = new Cursor(body);
-  try {
-    if (!r.bytes(4).equals(AVRO_MAGIC)) throw new Error('not an Avro object container file');
-    const metaMap = new Map<string, Buffer>();
-    for (let count = r.long(); count !== 0; count = r.long()) {
-      if (count < 0) {
-        count = -count;
-        r.long();
-      }
-      for (let i = 0; i < count; i++) metaMap.set(r.bytes(r.long()).toString(), r.bytes(r.long()));
+/** An Avro object container's records as avsc decodes them (longs exact, as BigInt), read by the compactor's parser. */
+export async function avroRows(body: Buffer, key: string): Promise<{ names: string[]; rows: Record<string, unknown>[] }> {
+  let names: string[] = [];
+  let type: ReturnType<typeof avroRecordType> | undefined;
+  const rows: Record<string, unknown>[] = [];
+  const decode = (block: Buffer, count: number, schemaText: string) => {
+    if (!type) {
+      const schema = JSON.parse(schemaText || 'null') as { type?: string; fields?: { name: string }[] };
+      if (schema?.type !== 'record' || !Array.isArray(schema.fields)) throw new Error('its schema is not a record');
+      type = avroRecordType(withoutLogical(schema) as Record<string, unknown>);
+      names = schema.fields.map((f) => f.name);
     }
-    const sync = r.bytes(16);
-    const schema = JSON.parse(metaMap.get('avro.schema')?.toString() ?? 'null') as { type?: string; fields?: { name: string }[] };
-    if (schema?.type !== 'record' || !Array.isArray(schema.fields)) throw new Error('its schema is not a record');
-    const type = avroRecordType(withoutLogical(schema) as Record<string, unknown>);
-    const codec = metaMap.get('avro.codec')?.toString() ?? 'null';
-    const rows: Record<string, unknown>[] = [];
-    while (r.at < body.length) {
-      const count = r.long();
-      const block = decompressBlock(codec, r.bytes(r.long()));
-      if (!r.bytes(16).equals(sync)) throw new Error('a block whose sync marker is not the file\'s');
-      let pos = 0;
-      for (let i = 0; i < count; i++) {
-        const d = type.decode(block, pos);
-        if (d.offset < 0) throw new Error('a block that ends inside a record');
-        rows.push(d.value as Record<string, unknown>);
-        pos = d.offset;
-      }
+    const out: Record<string, unknown>[] = [];
+    let pos = 0;
+    for (let i = 0; i < count; i++) {
+      const d = type.decode(block, pos);
+      if (d.offset < 0) throw new Error('a block that ends inside a record');
+      out.push(d.value as Record<string, unknown>);
+      pos = d.offset;
     }
-    return { names: schema.fields.map((f) => f.name), rows };
-  } catch (err) {
-    throw new Error(`${key}: ${(err as Error).message}`, { cause: err });
-  }
+    return out;
+  };
+  for await (const chunk of containerRows(one(body), undefined, decode, key)) for (const r of chunk) rows.push(r);
+  return { names, rows };
 }
 
 /** A Parquet file's rows as hyparquet reads them (INT64 as BigInt, timestamps as Date). */
@@ -389,22 +383,36 @@ async function parquetRows(body: Buffer, key: string): Promise<{ names: string[]
 }
 
 function typedRecords(table: { names: string[]; rows: Record<string, unknown>[] }, l: SinkLayout, key: string): ReplayRecord[] {
-  return table.rows.map((row, at) => rowRecord(table.names.map((name) => ({ name, value: row[name] })), l,
-    (i, v) => jsonOf(v, isJsonColumn(l, i)), typedBytes, `${key}: record ${at + 1}`));
+  return table.rows.map((row, at) => {
+    const where = `${key}: record ${at + 1}`;
+    return rowRecord(table.names.map((name) => ({ name, value: row[name] })), l, (i, v) => {
+      try {
+        return jsonOf(v, isJsonColumn(l, i));
+      } catch (err) {
+        throw new Error(`${where}: column ${JSON.stringify(table.names[i])} holds ${(err as Error).message}`, { cause: err });
+      }
+    }, typedBytes, where);
+  });
 }
 
 /** Foreign Avro/Parquet rows: each row is a value, as a JSON object. */
-const jsonRowValue = (row: Record<string, unknown>): Buffer => Buffer.from(jsonOf(row, false));
+function jsonRowValue(row: Record<string, unknown>, where: string): Buffer {
+  try {
+    return Buffer.from(jsonOf(row, false));
+  } catch (err) {
+    throw new Error(`${where}: the row holds ${(err as Error).message}`, { cause: err });
+  }
+}
 
 const plain = (value: Buffer | null): ReplayRecord => ({ key: null, value, headers: [] });
 
 /** The records of an object, in the order it holds them. */
 export async function readObject(layout: ObjectLayout, body: Buffer, key: string, opts: ReadOptions = {}): Promise<ReadResult> {
   const skipped: ReadResult['skipped'] = [];
-  const textLines = (text: Buffer): ReplayRecord[] => lines(text, true).filter((line) => !opts.lineFilter || opts.lineFilter.test(line.toString('utf8'))).map((line) => plain(Buffer.from(line)));
+  const textLines = (text: Buffer): ReplayRecord[] => lines(text, key, true).filter((line) => !opts.lineFilter || opts.lineFilter.test(line.toString('utf8'))).map((line) => plain(Buffer.from(line)));
   if (layout.kind === 'dead-letters') {
     const records: ReplayRecord[] = [];
-    lines(decompress(layout.compression, body)).forEach((line, at) => {
+    lines(decompress(layout.compression, body, key), key).forEach((line, at) => {
       if (line.length === 0) return;
       const r = deadLetterRecord(line, `${key}: line ${at + 1}`);
       if (typeof r === 'string') skipped.push({ at, reason: r });
@@ -413,9 +421,16 @@ export async function readObject(layout: ObjectLayout, body: Buffer, key: string
     return { records, skipped };
   }
   if (layout.kind === 'foreign') {
-    const text = layout.format === 'avro' || layout.format === 'parquet' ? body : decompress(layout.compression, body);
+    const text = layout.format === 'avro' || layout.format === 'parquet' ? body : decompress(layout.compression, body, key);
     switch (layout.format) {
-      case 'jsonl': return { records: lines(text, true).filter((line) => line.length > 0).map((line) => plain(Buffer.from(line))), skipped };
+      case 'jsonl': return {
+        records: lines(text, key, true).map((line, at) => ({ line, at })).filter(({ line }) => line.length > 0).map(({ line, at }) => {
+          const check = checkJson(line);
+          if (check.reason !== null) throw new Error(`${key}: line ${at + 1}: not JSON (${check.reason}); replay it as text (format text)`);
+          return plain(Buffer.from(line));
+        }),
+        skipped,
+      };
       case 'text': return { records: textLines(text), skipped };
       case 'csv': {
         // A CSV row is its line's text; a quoted cell may hold a line end, so rows are found by the CSV grammar.
@@ -423,35 +438,50 @@ export async function readObject(layout: ObjectLayout, body: Buffer, key: string
         return { records: rows.slice(layout.csvHeader ? 1 : 0).map((span) => plain(Buffer.from(text.subarray(span[0], span[1])))), skipped };
       }
       case 'bytes': return { records: [plain(Buffer.from(text))], skipped };
-      case 'avro': return { records: avroRows(body, key).rows.map((row) => plain(jsonRowValue(row))), skipped };
-      case 'parquet': return { records: (await parquetRows(body, key)).rows.map((row) => plain(jsonRowValue(row))), skipped };
+      case 'avro': return { records: (await avroRows(body, key)).rows.map((row, at) => plain(jsonRowValue(row, `${key}: record ${at + 1}`))), skipped };
+      case 'parquet': return { records: (await parquetRows(body, key)).rows.map((row, at) => plain(jsonRowValue(row, `${key}: record ${at + 1}`))), skipped };
     }
   }
   const l = layout;
+  const result = await readSinkObject(l, body, key, opts);
+  // The object's record count (metadata) against what was read: a reader that split it wrongly stops here.
+  if (l.count !== undefined && result.read !== l.count) {
+    throw new Error(`${key}: ${result.read} records read where the sink wrote ${l.count} (kafka-record-count): the object is not what its metadata says`);
+  }
+  return { records: result.records, skipped };
+}
+
+/** A sink object's records, and how many it holds before the line filter. */
+async function readSinkObject(l: SinkLayout, body: Buffer, key: string, opts: ReadOptions): Promise<{ records: ReplayRecord[]; read: number }> {
+  const all = (records: ReplayRecord[]) => ({ records, read: records.length });
   if (!l.fields.includes('value')) throw new Error(`${key}: the object holds no values (fields=${l.fields.join(',')}): there is nothing to replay`);
   switch (l.format) {
     case 'jsonl': {
-      const text = decompress(l.compression, body);
-      const all = lines(text).filter((line) => line.length > 0);
-      if (l.envelope) return { records: all.map((line, at) => envelopeRecord(line, l, `${key}: line ${at + 1}`)), skipped };
-      return {
-        records: all.map((line) => {
-          if (l.valueEncoding === 'json') return plain(line.toString('latin1') === 'null' ? null : Buffer.from(line));
+      const text = decompress(l.compression, body, key);
+      const rows = lines(text, key).filter((line) => line.length > 0);
+      if (l.envelope) return all(rows.map((line, at) => envelopeRecord(line, l, `${key}: line ${at + 1}`)));
+      return all(rows.map((line, at) => {
+          const where = `${key}: line ${at + 1}`;
+          const check = checkJson(line);
+          if (check.reason !== null) throw new Error(`${where}: not JSON (${check.reason})`);
+          if (l.valueEncoding === 'json') return plain(isNullText(line) && l.tombstones === 'write' ? null : Buffer.from(line));
           const v = JSON.parse(line.toString('utf8')) as unknown;
-          return plain(v === null ? null : fromText(String(v), l.valueEncoding));
-        }),
-        skipped,
-      };
+          if (v !== null && typeof v !== 'string') throw new Error(`${where}: not a JSON string (VALUE_ENCODING=${l.valueEncoding})`);
+          return plain(v === null ? null : fromText(v, l.valueEncoding));
+        }));
     }
     case 'text': {
       // Every record's line ends with a line feed, the last included.
-      const text = decompress(l.compression, body);
-      const all = lines(text);
-      return { records: all.filter((line) => !opts.lineFilter || opts.lineFilter.test(line.toString('utf8'))).map((line) => plain(Buffer.from(line))), skipped };
+      const text = decompress(l.compression, body, key);
+      const rows = lines(text, key);
+      return { records: rows.filter((line) => !opts.lineFilter || opts.lineFilter.test(line.toString('utf8'))).map((line) => plain(Buffer.from(line))), read: rows.length };
     }
     case 'bytes': {
-      const text = decompress(l.compression, body);
-      if (l.separator.length === 0) return { records: [plain(Buffer.from(text))], skipped };
+      const text = decompress(l.compression, body, key);
+      if (l.separator.length === 0) {
+        if ((l.count ?? 1) !== 1) throw new Error(`${key}: ${l.count} values written with an empty BYTES_SEPARATOR cannot be told apart: the object cannot be split into its records`);
+        return all([plain(Buffer.from(text))]);
+      }
       const records: ReplayRecord[] = [];
       let start = 0;
       for (let end = text.indexOf(l.separator, start); end >= 0; end = text.indexOf(l.separator, start)) {
@@ -459,13 +489,13 @@ export async function readObject(layout: ObjectLayout, body: Buffer, key: string
         start = end + l.separator.length;
       }
       records.push(plain(Buffer.from(text.subarray(start))));
-      return { records, skipped };
+      return all(records);
     }
     case 'csv':
     case 'csv_with_headers':
-      return { records: csvRecords(decompress(l.compression, body), l, key), skipped };
-    case 'avro': return { records: typedRecords(avroRows(body, key), l, key), skipped };
-    case 'parquet': return { records: typedRecords(await parquetRows(body, key), l, key), skipped };
+      return all(csvRecords(decompress(l.compression, body, key), l, key));
+    case 'avro': return all(typedRecords(await avroRows(body, key), l, key));
+    case 'parquet': return all(typedRecords(await parquetRows(body, key), l, key));
   }
 }
 

@@ -15,7 +15,7 @@
  * partition's records land in order.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mergeRows, type MergeStats } from '../compactor/merge.ts';
 import { compileFilter } from '../shared/filter.ts';
 import { mapBounded } from '../shared/upload.ts';
@@ -70,6 +70,8 @@ interface SavedStream {
 
 interface SavedPlan {
   readonly version: 1;
+  /** Names this replay in the origin header of every record it sends: resume counts only its own records. */
+  readonly runId: string;
   /** The settings that decide what is replayed where: a resume with other settings is refused. */
   readonly fingerprint: string;
   readonly listed: number;
@@ -135,14 +137,14 @@ export function fingerprintOf(s: ReplaySettings): string {
   const what = {
     bucket: s.bucket, prefix: s.prefix, kind: s.kind, order: s.order, extensions: s.extensions, foreignFormat: s.foreignFormat ?? null,
     csvHeader: s.csvHeader, topics: s.topics, partitions: s.partitions, fromOffset: s.fromOffset?.toString() ?? null, toOffset: s.toOffset?.toString() ?? null,
-    targetTopic: s.targetTopic ?? null, partitioning: s.partitioning, fromTime: s.fromTime ?? null, toTime: s.toTime ?? null, lineRegex: s.lineRegex ?? null,
+    targetTopic: s.targetTopic ?? null, partitioning: s.partitioning, anyOrder: s.anyOrder ?? false, fromTime: s.fromTime ?? null, toTime: s.toTime ?? null, lineRegex: s.lineRegex ?? null,
   };
   return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 32);
 }
 
 function savePlan(plan: Plan, fingerprint: string): SavedPlan {
   return {
-    version: 1, fingerprint, listed: plan.listed, pages: plan.pages, skipped: plan.skipped,
+    version: 1, runId: randomUUID().slice(0, 8), fingerprint, listed: plan.listed, pages: plan.pages, skipped: plan.skipped,
     streams: plan.streams.map((s) => ({
       id: s.id, kind: s.kind, ...(s.topic !== undefined ? { topic: s.topic } : {}), ...(s.partition !== undefined ? { partition: s.partition } : {}),
       objects: s.objects.map((o) => ({
@@ -169,9 +171,9 @@ export async function loadPlan(s3: S3Client, state: StateStore, settings: Replay
   return plan;
 }
 
-/** The origin header of a record: `<stream>@<offset>`, or `<stream>@<record number>@<object key>`. */
-export function originOf(streamId: string, at: { offset: bigint } | { record: number; key: string }): string {
-  return 'offset' in at ? `${streamId}@${at.offset}` : `${streamId}@${at.record}@${at.key}`;
+/** The origin header of a record: `<run>:<stream>@<offset>`, or `<run>:<stream>@<record number>@<object key>`. */
+export function originOf(runId: string, streamId: string, at: { offset: bigint } | { record: number; key: string }): string {
+  return 'offset' in at ? `${runId}:${streamId}@${at.offset}` : `${runId}:${streamId}@${at.record}@${at.key}`;
 }
 
 interface Positioned {
@@ -182,7 +184,19 @@ interface Positioned {
 }
 
 async function fetchObject(s3: S3Client, bucket: string, o: SavedObject, settings: ReplaySettings): Promise<{ layout: ObjectLayout; body: Buffer }> {
-  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key, IfMatch: o.etag || undefined }));
+  let got;
+  try {
+    got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key, IfMatch: o.etag || undefined }));
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) {
+      throw new ReplayError(`s3://${bucket}/${o.key} changed since the replay planned it (ETag ${o.etag}): what was sent stays; start a new replay (another state) to replay the objects as they are now`, { cause: err });
+    }
+    if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) {
+      throw new ReplayError(`s3://${bucket}/${o.key} was deleted since the replay planned it: start a new replay (another state) to replay the objects as they are now`, { cause: err });
+    }
+    throw err;
+  }
   const body = Buffer.from(await got.Body!.transformToByteArray());
   let layout: ObjectLayout;
   if (settings.kind === 'dead-letters') layout = { kind: 'dead-letters', compression: 'none' };
@@ -192,7 +206,7 @@ async function fetchObject(s3: S3Client, bucket: string, o: SavedObject, setting
 }
 
 /** The stream's records from `from`, in order, each with its origin and the position after it. */
-async function* streamRecords(deps: ReplayDeps, settings: ReplaySettings, stream: SavedStream, from: Position, report: StreamReport, stats: MergeStats): AsyncGenerator<Positioned> {
+async function* streamRecords(deps: ReplayDeps, settings: ReplaySettings, runId: string, stream: SavedStream, from: Position, report: StreamReport, stats: MergeStats): AsyncGenerator<Positioned> {
   const lineFilter = settings.lineRegex !== undefined ? compileFilter(settings.lineRegex) : undefined;
   const read = async (o: SavedObject) => {
     const { layout, body } = await fetchObject(deps.s3, settings.bucket, o, settings);
@@ -215,7 +229,7 @@ async function* streamRecords(deps: ReplayDeps, settings: ReplaySettings, stream
         yield (records as (ReplayRecord & { offset: bigint })[]).filter((r) => r.offset >= start).sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
       },
     }));
-    for await (const r of mergeRows(inputs, stats)) yield { record: r, origin: originOf(stream.id, { offset: r.offset }), next: { offset: (r.offset + 1n).toString() } };
+    for await (const r of mergeRows(inputs, stats)) yield { record: r, origin: originOf(runId, stream.id, { offset: r.offset }), next: { offset: (r.offset + 1n).toString() } };
     return;
   }
   const at = from as { object: number; record: number };
@@ -223,7 +237,7 @@ async function* streamRecords(deps: ReplayDeps, settings: ReplaySettings, stream
     const o = stream.objects[i];
     const records = await read(o);
     for (let j = i === at.object ? at.record : 0; j < records.length; j++) {
-      yield { record: records[j], origin: originOf(stream.id, { record: j, key: o.key }), next: j + 1 < records.length ? { object: i, record: j + 1 } : { object: i + 1, record: 0 } };
+      yield { record: records[j], origin: originOf(runId, stream.id, { record: j, key: o.key }), next: j + 1 < records.length ? { object: i, record: j + 1 } : { object: i + 1, record: 0 } };
     }
   }
 }
@@ -265,7 +279,7 @@ class RateLimit {
   }
 }
 
-async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: SavedStream, opts: RunOptions, rate: RateLimit): Promise<StreamReport> {
+async function replayStream(deps: ReplayDeps, settings: ReplaySettings, runId: string, stream: SavedStream, opts: RunOptions, rate: RateLimit): Promise<StreamReport> {
   const { state, target } = deps;
   const report: StreamReport = { id: stream.id, sent: 0, bytes: 0, landed: 0, filtered: 0, duplicates: 0, unreplayable: 0, objects: 0, done: false };
   const stop = () => opts.signal?.aborted === true || (opts.deadlineMs !== undefined && Date.now() > opts.deadlineMs);
@@ -280,7 +294,7 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: 
   }
   // Resume: the origins of this stream that landed after the checkpoint.
   const landed = new Set<string>();
-  const mine = `${stream.id}@`;
+  const mine = `${runId}:${stream.id}@`;
   for (const [topic, ends] of Object.entries(cp.ends)) {
     for await (const chunk of target.landed(topic, ends.map(BigInt))) for (const r of chunk) if (r.origin?.startsWith(mine)) landed.add(r.origin);
   }
@@ -321,7 +335,7 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, stream: 
     await rate.take(bytes);
   };
 
-  for await (const p of streamRecords(deps, settings, stream, cp.position, report, stats)) {
+  for await (const p of streamRecords(deps, settings, runId, stream, cp.position, report, stats)) {
     const r = p.record;
     if (!wanted(r, settings)) {
       report.filtered++;
@@ -392,7 +406,7 @@ export async function runReplay(deps: ReplayDeps, settings: ReplaySettings, opts
   opts.signal?.addEventListener('abort', outer, { once: true });
   if (opts.signal?.aborted) inner.abort();
   const rate = new RateLimit(settings.maxBytesPerSecond);
-  const reports = await mapBounded(streams, opts.concurrency ?? 4, (s) => replayStream(deps, settings, s, { ...opts, signal: inner.signal }, rate).catch((err: unknown) => {
+  const reports = await mapBounded(streams, opts.concurrency ?? 4, (s) => replayStream(deps, settings, plan.runId, s, { ...opts, signal: inner.signal }, rate).catch((err: unknown) => {
     inner.abort();
     throw err;
   })).finally(() => opts.signal?.removeEventListener('abort', outer));

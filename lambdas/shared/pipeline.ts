@@ -444,6 +444,8 @@ export function objectLayout(cfg: SinkConfig): Record<string, string> {
     'kafka-s3-compression': cfg.compression,
     'kafka-s3-fields': cfg.fields.join(','),
     'kafka-s3-encodings': `key=${cfg.keyEncoding},value=${cfg.valueEncoding},headers=${cfg.headerEncoding}`,
+    // jsonl writes a tombstone and a JSON null value alike (null): a reader tells them apart by this.
+    'kafka-s3-tombstones': cfg.tombstones,
     ...(cfg.format === 'jsonl' ? { 'kafka-s3-envelope': String(cfg.envelope) } : {}),
     ...(cfg.format === 'bytes' ? { 'kafka-s3-separator': cfg.bytesSeparator.toString('hex') } : {}),
   };

@@ -18,24 +18,13 @@ import { runReplay, type ReplaySettings } from '../../lambdas/replay/replay.ts';
 import { DirectoryState, type StateStore } from '../../lambdas/replay/state.ts';
 import { KafkaTarget, ORIGIN_HEADER } from '../../lambdas/replay/target.ts';
 import { kafkaEvent } from '../support/events.ts';
+import { mulberry32 } from '../support/fault-proxy.ts';
 import { createTopic } from '../support/kafka.ts';
 import { describeKafka } from '../support/kafka-context.ts';
 import { PARTITIONS, readTopic, records, spec, type Sent } from '../support/replay.ts';
 import { createBucket, REPO_ROOT, s3ClientFor } from '../support/versitygw.ts';
 
 const PER_PARTITION = 900;
-
-/** A seeded generator (mulberry32): the crash points are the same on every run of the test. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Crash extends Error {}
 
@@ -129,7 +118,7 @@ describeKafka('replay: killed and resumed, every record exactly once', (kafka) =
     const topic = `replay-crashes-${randomUUID().slice(0, 8)}`;
     await createTopic(kafka.bootstrap, topic, PARTITIONS);
     const state = new DirectoryState(await mkdtemp(join(tmpdir(), 'replay-crash-')));
-    const random = rng(20261207);
+    const random = mulberry32(20261207);
     const crashes: string[] = [];
 
     // Act: runs that crash at a generated point, until one completes.
@@ -170,7 +159,7 @@ describeKafka('replay: killed and resumed, every record exactly once', (kafka) =
     const args = ['bin/runner.ts', 'replay', '--bucket', bucket, '--s3-endpoint', s3!.endpoint, '--brokers', kafka.bootstrap, '--target-topic', topic,
       '--records-per-poll', '50', '--max-mb-per-second', '0.08', '--state', stateDir, '--quiet'];
     const env = { ...process.env, AWS_ACCESS_KEY_ID: s3!.accessKeyId, AWS_SECRET_ACCESS_KEY: s3!.secretAccessKey };
-    const random = rng(7);
+    const random = mulberry32(7);
     const run = (killAfterMs?: number) => new Promise<{ code: number | null; signal: string | null; out: string }>((resolve) => {
       const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';

@@ -26,7 +26,8 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-function mulberry32(seed: number): () => number {
+/** A seeded generator (mulberry32): the same seed gives the same faults, crash points, shapes (soak, fuzz, replay tests). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -64,8 +64,11 @@ class ByteReader {
 
 const MAGIC = Buffer.from('Obj\x01', 'latin1');
 
-/** A container's rows, a block at a time, after checking its header is the table's. */
-async function* containerRows(chunks: AsyncIterable<Buffer>, schemaText: string, decodeRows: (block: Buffer, count: number) => Row[], where: string, data = { bytes: 0 }): AsyncGenerator<Row[]> {
+/**
+ * A container's rows, a block at a time, after checking its header is the table's (`schemaText`; any schema when
+ * undefined: the replay reads files of any table). `decodeRows` gets each block's data and the file's schema.
+ */
+export async function* containerRows<R = Row>(chunks: AsyncIterable<Buffer>, schemaText: string | undefined, decodeRows: (block: Buffer, count: number, schema: string) => R[], where: string, data = { bytes: 0 }): AsyncGenerator<R[]> {
   const r = new ByteReader(chunks[Symbol.asyncIterator]());
   try {
     if (!(await r.bytes(4)).equals(MAGIC)) throw new Error('not an Avro object container file');
@@ -82,7 +85,8 @@ async function* containerRows(chunks: AsyncIterable<Buffer>, schemaText: string,
       }
     }
     const sync = Buffer.from(await r.bytes(16));
-    if (meta.get('avro.schema')?.toString() !== schemaText) {
+    const schema = meta.get('avro.schema')?.toString() ?? '';
+    if (schemaText !== undefined && schema !== schemaText) {
       throw new Error('written with another schema than the configured one (schemaFile or fields changed since): its records cannot be merged with the others');
     }
     const codec = meta.get('avro.codec')?.toString() ?? 'null';
@@ -90,16 +94,19 @@ async function* containerRows(chunks: AsyncIterable<Buffer>, schemaText: string,
       const size = await r.long();
       if (size === undefined || count < 0) throw new Error('a block without its size');
       const block = decompressBlock(codec, await r.bytes(size));
+      // Every record takes a byte at least (a record of no fields aside): a block that claims more is not a file to
+      // decode (a 100-byte file claiming 2^40 records would otherwise decode for ever).
+      if (count > block.length) throw new Error(`a block claims ${count} records in ${block.length} bytes`);
       if (!(await r.bytes(16)).equals(sync)) throw new Error('a block whose sync marker is not the file\'s');
       data.bytes += size;
-      yield decodeRows(block, count);
+      yield decodeRows(block, count, schema);
     }
   } catch (err) {
     throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
   }
 }
 
-async function* one(body: Buffer): AsyncGenerator<Buffer> {
+export async function* one(body: Buffer): AsyncGenerator<Buffer> {
   yield body;
 }
 

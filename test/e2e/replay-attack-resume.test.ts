@@ -1,0 +1,156 @@
+/**
+ * Attacks on replay's exactly-once-across-restarts promise and its plan (objects changed after planning).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Consumer, type Message, type MessageToProduce } from '@platformatic/kafka';
+import { afterAll, expect, inject, it } from 'vitest';
+import { loadSinkConfig } from '../../lambdas/shared/config.ts';
+import { SinkPipeline } from '../../lambdas/shared/pipeline.ts';
+import { runReplay, type ReplaySettings } from '../../lambdas/replay/replay.ts';
+import { DirectoryState } from '../../lambdas/replay/state.ts';
+import { KafkaTarget, ORIGIN_HEADER } from '../../lambdas/replay/target.ts';
+import { kafkaEvent, type RecordSpec } from '../support/events.ts';
+import { createTopic } from '../support/kafka.ts';
+import { describeKafka } from '../support/kafka-context.ts';
+import { createBucket, s3ClientFor } from '../support/versitygw.ts';
+
+const txt = (b: unknown) => (b === null || b === undefined ? null : Buffer.from(b as Buffer).toString());
+
+async function readAll(bootstrap: string, topic: string, atLeast: number, timeoutMs = 6000): Promise<Message[]> {
+  const consumer = new Consumer({ clientId: 'attack-check', groupId: `attack-${randomUUID()}`, bootstrapBrokers: [bootstrap] });
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
+    const messages: Message[] = [];
+    await new Promise<void>((resolve, reject) => {
+      let timer = setTimeout(resolve, timeoutMs);
+      stream.on('error', reject);
+      stream.on('data', (m: Message) => {
+        messages.push(m);
+        if (messages.length === atLeast) {
+          clearTimeout(timer);
+          timer = setTimeout(resolve, 1200);
+        }
+      });
+    });
+    await stream.close();
+    return messages.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : 1));
+  } finally {
+    await consumer.close();
+  }
+}
+
+class Crash extends Error {}
+
+/** A target whose n-th send lands nothing and fails as if the process died. */
+class CrashingTarget extends KafkaTarget {
+  sends = 0;
+  private readonly at: number;
+  constructor(bootstrap: string, at: number) {
+    super({ brokers: [bootstrap], clientId: `attack-crash-${randomUUID().slice(0, 6)}` });
+    this.at = at;
+  }
+
+  override async send(messages: MessageToProduce<Buffer, Buffer, Buffer, Buffer>[]): Promise<void> {
+    if (++this.sends === this.at) throw new Crash(`crash at send ${this.at}`);
+    return super.send(messages);
+  }
+}
+
+describeKafka('replay attack: resume and plan', (kafka) => {
+  const s3 = inject('s3');
+  if (!s3) throw new Error(`needs the S3 server: ${inject('s3Unavailable')}`);
+  const client = s3ClientFor(s3);
+  const targets: KafkaTarget[] = [];
+  afterAll(async () => {
+    for (const t of targets) await t.close();
+  });
+
+  async function sink(bucket: string, specs: RecordSpec[], env: Record<string, string> = {}) {
+    const pipeline = new SinkPipeline(loadSinkConfig({ BUCKET_NAME: bucket, S3_ENDPOINT: s3!.endpoint, FORMAT: 'jsonl', ...env }), client);
+    const r = await pipeline.handle(kafkaEvent(specs));
+    await pipeline.close();
+    return r;
+  }
+
+  const settingsFor = (bucket: string, topic: string): ReplaySettings => ({
+    bucket, prefix: 'topics/', kind: 'sink', order: 'lexical', extensions: [], csvHeader: true, topics: [], partitions: [], keysPerPoll: 1000,
+    targetTopic: topic, partitioning: 'keep', recordsPerPoll: 5, maxBytesPerSecond: 0,
+  });
+
+  it('two replays of different sources into one target topic (same topic name and offsets): a resumed one loses records', async () => {
+    // Prepare: topic "orders" of two clusters, archived to two buckets; offsets 0-9 in both (different records).
+    const eu = `attack-eu-${randomUUID().slice(0, 6)}`;
+    const us = `attack-us-${randomUUID().slice(0, 6)}`;
+    for (const b of [eu, us]) {
+      await createBucket(s3!, b);
+      expect(await sink(b, Array.from({ length: 10 }, (_, i) => ({ offset: i, key: `${b}-${i}`, value: JSON.stringify({ from: b, i }) })))).toMatchObject({ written: 10 });
+    }
+    const topic = `attack-merged-${randomUUID().slice(0, 8)}`;
+    await createTopic(kafka.bootstrap, topic, 1);
+    const euState = new DirectoryState(await mkdtemp(join(tmpdir(), 'attack-eu-')));
+    const usState = new DirectoryState(await mkdtemp(join(tmpdir(), 'attack-us-')));
+
+    // Act: the US replay dies at its first send (its checkpoint holds the target's ends), the EU replay runs meanwhile,
+    // then the US replay is run again with the same state.
+    const crashing = new CrashingTarget(kafka.bootstrap, 1);
+    targets.push(crashing);
+    await expect(runReplay({ s3: client, target: crashing, state: usState }, settingsFor(us, topic))).rejects.toThrow(Crash);
+    const target = new KafkaTarget({ brokers: [kafka.bootstrap], clientId: 'attack-merge' });
+    targets.push(target);
+    expect((await runReplay({ s3: client, target, state: euState }, settingsFor(eu, topic))).done).toBe(true);
+    const resumed = await runReplay({ s3: client, target, state: usState }, settingsFor(us, topic));
+
+    // Assess: 20 records, 10 of each source.
+    expect(resumed.done).toBe(true);
+    const got = await readAll(kafka.bootstrap, topic, 20);
+    expect({ sentByResumedUs: resumed.streams[0].sent, claimedLanded: resumed.streams[0].landed, total: got.length })
+      .toEqual({ sentByResumedUs: 10, claimedLanded: 0, total: 20 });
+  }, 30_000);
+
+  it('an object overwritten between plan and read: an error naming it, not the new content replayed silently', async () => {
+    const bucket = `attack-etag-${randomUUID().slice(0, 6)}`;
+    await createBucket(s3!, bucket);
+    const r = await sink(bucket, Array.from({ length: 3 }, (_, i) => ({ offset: i, key: `k${i}`, value: JSON.stringify({ v: 'old', i }) })));
+    const key = r.keys[0];
+    const topic = `attack-etag-${randomUUID().slice(0, 8)}`;
+    await createTopic(kafka.bootstrap, topic, 1);
+    const state = new DirectoryState(await mkdtemp(join(tmpdir(), 'attack-etag-')));
+    const target = new KafkaTarget({ brokers: [kafka.bootstrap], clientId: 'attack-etag' });
+    targets.push(target);
+    // Plan only (the deadline has passed: nothing is read or sent).
+    expect((await runReplay({ s3: client, target, state }, settingsFor(bucket, topic), { deadlineMs: 0 })).done).toBe(false);
+    // Overwritten with the same metadata and other records.
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    const old = await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: old.replaceAll('"old"', '"NEW"'), Metadata: head.Metadata }));
+
+    const run = runReplay({ s3: client, target, state }, settingsFor(bucket, topic));
+    const outcome = await run.then((rep) => `done: sent ${rep.streams[0].sent}`, (err: Error) => `error: ${err.message}`);
+    const got = await readAll(kafka.bootstrap, topic, 3, 3000);
+    expect({ outcome: outcome.startsWith('error') && outcome.includes(key), values: got.map((m) => txt(m.value)) }, outcome).toEqual({ outcome: true, values: [] });
+  }, 30_000);
+
+  it('origin header of a source record is replaced, not duplicated, when the source record carried one already (replay of a replay)', async () => {
+    // A topic that was itself filled by a replay: its records carry kafka-s3-replay; replaying it again keeps order/once.
+    const bucket = `attack-rr-${randomUUID().slice(0, 6)}`;
+    await createBucket(s3!, bucket);
+    const specs: RecordSpec[] = Array.from({ length: 6 }, (_, i) => ({ offset: i, key: `k${i}`, value: JSON.stringify({ i }), headers: [[ORIGIN_HEADER, `orders/0@${i}`]] }));
+    expect(await sink(bucket, specs)).toMatchObject({ written: 6 });
+    const topic = `attack-rr-${randomUUID().slice(0, 8)}`;
+    await createTopic(kafka.bootstrap, topic, 1);
+    const state = new DirectoryState(await mkdtemp(join(tmpdir(), 'attack-rr-')));
+    // Crash at the 2nd send: the first poll (5 records) landed and was checkpointed; then resume.
+    const crashing = new CrashingTarget(kafka.bootstrap, 2);
+    targets.push(crashing);
+    await expect(runReplay({ s3: client, target: crashing, state }, { ...settingsFor(bucket, topic), recordsPerPoll: 3 })).rejects.toThrow(Crash);
+    const target = new KafkaTarget({ brokers: [kafka.bootstrap], clientId: 'attack-rr' });
+    targets.push(target);
+    expect((await runReplay({ s3: client, target, state }, { ...settingsFor(bucket, topic), recordsPerPoll: 3 })).done).toBe(true);
+    const got = await readAll(kafka.bootstrap, topic, 6);
+    expect(got.map((m) => txt(m.value))).toEqual(specs.map((s) => s.value));
+  }, 30_000);
+});

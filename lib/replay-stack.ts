@@ -126,12 +126,16 @@ export class KafkaS3ReplayStack extends Stack {
     // A failed invocation (brokers or S3 unavailable) is tried again from the stream's checkpoint.
     replay.addRetry({ errors: ['States.TaskFailed'], interval: Duration.seconds(10), backoffRate: 2, maxAttempts: 4 });
     const streamDone = new sfn.Choice(this, 'Stream done?')
-      .when(sfn.Condition.booleanEquals('$.result.done', true), new sfn.Succeed(this, 'Stream replayed'))
+      // A child's output is its stream's counts only (they go to the state bucket, ResultWriter below).
+      .when(sfn.Condition.booleanEquals('$.result.done', true), new sfn.Succeed(this, 'Stream replayed', { outputPath: '$.result' }))
       .otherwise(replay);
     const streams = new sfn.DistributedMap(this, 'Streams', {
       itemReader: new sfn.S3JsonItemReader({ bucket: this.stateBucket, key: sfn.JsonPath.stringAt('$.plan.streamsKey') }),
       itemSelector: { 'stream.$': '$$.Map.Item.Value.stream', 'replayId.$': '$.plan.replayId', 'input.$': '$$.Execution.Input' },
       maxConcurrency: c.replayConcurrency,
+      // Without a ResultWriter the children's outputs come back in the state's output, which fails a run of many
+      // streams at Step Functions' 256 KiB payload limit (Step Functions guide, "ResultWriter (Map)").
+      resultWriterV2: new sfn.ResultWriterV2({ bucket: this.stateBucket, prefix: `${REPLAY_STATE_PREFIX}map-runs` }),
       resultPath: sfn.JsonPath.DISCARD,
     });
     streams.itemProcessor(replay.next(streamDone));
@@ -148,7 +152,7 @@ export class KafkaS3ReplayStack extends Stack {
     // logging: each scoped as far as the service allows.
     const name = Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn));
     acknowledgeWildcards(this.stateMachine, [`${this.fn.fn.functionArn}:*`], 'Invoking the replay function\'s versions (CDK\'s LambdaInvoke grant), this one function only.');
-    acknowledgeWildcards(this.stateMachine, [`arn:${Aws.PARTITION}:s3:::${this.stateBucket.bucketName}/*`], 'The Distributed Map reads the run\'s list of streams from the stack\'s own state bucket.');
+    acknowledgeWildcards(this.stateMachine, [`arn:${Aws.PARTITION}:s3:::${this.stateBucket.bucketName}/*`], 'The Distributed Map reads the run\'s list of streams from the stack\'s own state bucket and writes its children\'s results there (ResultWriter).');
     acknowledgeWildcards(this.stateMachine, ['*'], 'X-Ray trace segments and CloudWatch Logs log deliveries take no resource-level scope (Step Functions guide, IAM policies for logging and X-Ray).');
     acknowledgeWildcards(this.stateMachine, [`arn:${this.partition}:states:${this.region}:${this.account}:execution:${name}:*`, `arn:${this.partition}:states:${this.region}:${this.account}:execution:${name}/*:*`],
       'The Distributed Map describes and stops its own child executions, of this state machine only.');

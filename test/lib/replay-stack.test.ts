@@ -85,6 +85,9 @@ describe('KafkaS3ReplayStack', () => {
     expect(map.ItemProcessor.ProcessorConfig.Mode).toBe('DISTRIBUTED');
     expect(map.ItemReader.Parameters['Key.$']).toBe('$.plan.streamsKey');
     expect(map.MaxConcurrency).toBe(10);
+    // The children's outputs go to S3, not into the state's output (256 KiB for every stream together).
+    expect(map.ResultWriter.Parameters.Prefix).toBe('replays/map-runs');
+    expect(map.ItemProcessor.States['Stream replayed'].OutputPath).toBe('$.result');
     const loop = map.ItemProcessor.States;
     expect(loop['Stream done?'].Choices[0]).toMatchObject({ Variable: '$.result.done', BooleanEquals: true, Next: 'Stream replayed' });
     expect(loop['Stream done?'].Default).toBe('Replay stream');

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fmt } from './stats.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -40,5 +41,34 @@ export function measuredChild(tmp: string, args: string[], env: Record<string, s
       rmSync(file, { force: true });
       resolve({ ...u, wallSeconds, stdout });
     });
+  });
+}
+
+/** A process measured by interleavedRuns: its name, and a run of n records. */
+export type MeasuredKind = readonly [name: string, run: (records: number) => Promise<Usage>];
+
+/**
+ * Each kind run `runs` times on `full` and on `small` records, interleaved (run 1 of every kind, then run 2, …: a
+ * change in the machine's load hits all of them); returns a table row per kind: records/s, value MB/s, CPU-s/GB of
+ * the whole run and steady (full − small, without start-up), peak RSS, as median (min–max).
+ */
+export async function interleavedRuns(kinds: readonly MeasuredKind[], o: { runs: number; full: number; small: number; gbFull: number; gbSmall: number }): Promise<string[]> {
+  const all = kinds.map(() => ({ rps: [] as number[], mbps: [] as number[], cpuGb: [] as number[], steady: [] as number[], rss: [] as number[] }));
+  for (let i = 0; i < o.runs; i++) {
+    for (const [k, [name, run]] of kinds.entries()) {
+      const m = all[k];
+      const full = await run(o.full);
+      const small = await run(o.small);
+      m.rps.push(o.full / full.wallSeconds);
+      m.mbps.push(o.gbFull * 1000 / full.wallSeconds);
+      m.cpuGb.push(full.cpuSeconds / o.gbFull);
+      m.steady.push((full.cpuSeconds - small.cpuSeconds) / (o.gbFull - o.gbSmall));
+      m.rss.push(full.peakRssMb);
+      process.stderr.write(`  ${name} run ${i + 1}: ${full.cpuSeconds.toFixed(2)} CPU-s (${o.small.toLocaleString('en-US')}-record run ${small.cpuSeconds.toFixed(2)}), ${full.wallSeconds.toFixed(1)} s, ${full.peakRssMb.toFixed(0)} MB\n`);
+    }
+  }
+  return kinds.map(([name], k) => {
+    const m = all[k];
+    return `| ${name} | ${fmt(m.rps, 0)} | ${fmt(m.mbps, 1)} | ${fmt(m.cpuGb, 1)} | **${fmt(m.steady, 1)}** | ${fmt(m.rss, 0)} |`;
   });
 }

@@ -17,9 +17,8 @@ import { SinkPipeline } from '../lambdas/shared/pipeline.ts';
 import { kafkaEvent } from '../test/support/events.ts';
 import { createTopic, startKafka } from '../test/support/kafka.ts';
 import { createBucket, startVersitygw, type S3Endpoint } from '../test/support/versitygw.ts';
-import { measuredChild, type Usage } from './measure.ts';
+import { interleavedRuns, measuredChild, type MeasuredKind, type Usage } from './measure.ts';
 import { benchRecords, PARTITIONS } from './replay-records.ts';
-import { fmt } from './stats.ts';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -75,38 +74,21 @@ async function main(): Promise<void> {
     process.stderr.write(`landing ${RECORDS.toLocaleString('en-US')} records per format through the sink…\n`);
     let fullBytes = 0;
     let smallBytes = 0;
-    const kinds: [string, (small: boolean) => Promise<Usage>][] = [['bare producer (ceiling)', (small) => bare(kafka.bootstrap, small ? SMALL : RECORDS)]];
+    const kinds: MeasuredKind[] = [['bare producer (ceiling)', (n) => bare(kafka.bootstrap, n)]];
     for (const [format, compression] of CASES) {
       const full = `replay-${format}-full`;
       const small = `replay-${format}-small`;
       fullBytes = await land(s3, full, RECORDS, format, compression);
       smallBytes = await land(s3, small, SMALL, format, compression);
-      kinds.push([`replay of ${format}+${compression} objects`, (isSmall) => replay(kafka.bootstrap, s3, isSmall ? small : full)]);
+      kinds.push([`replay of ${format}+${compression} objects`, (n) => replay(kafka.bootstrap, s3, n === SMALL ? small : full)]);
     }
     const gbFull = fullBytes / 1e9;
     const gbSmall = smallBytes / 1e9;
-    const all = kinds.map(() => ({ rps: [] as number[], mbps: [] as number[], cpuGb: [] as number[], steady: [] as number[], rss: [] as number[] }));
-    // Interleaved (run 1 of every process, then run 2, …): a change in the machine's load hits all of them.
-    for (let i = 0; i < RUNS; i++) {
-      for (const [k, [name, run]] of kinds.entries()) {
-        const m = all[k];
-        const full = await run(false);
-        const small = await run(true);
-        m.rps.push(RECORDS / full.wallSeconds);
-        m.mbps.push(gbFull * 1000 / full.wallSeconds);
-        m.cpuGb.push(full.cpuSeconds / gbFull);
-        m.steady.push((full.cpuSeconds - small.cpuSeconds) / (gbFull - gbSmall));
-        m.rss.push(full.peakRssMb);
-        process.stderr.write(`  ${name} run ${i + 1}: ${full.cpuSeconds.toFixed(2)} CPU-s (10k run ${small.cpuSeconds.toFixed(2)}), ${full.wallSeconds.toFixed(1)} s, ${full.peakRssMb.toFixed(0)} MB\n`);
-      }
-    }
+    const rows = await interleavedRuns(kinds, { runs: RUNS, full: RECORDS, small: SMALL, gbFull, gbSmall });
     console.log(`\nReplay from versitygw into a real Kafka 4.1 broker, both on 127.0.0.1 (same 2 cores), against a bare producer of the same records; ${RECORDS.toLocaleString('en-US')} order events (${(gbFull * 1000).toFixed(1)} MB of values) in ${PARTITIONS} partitions, landed by the sink; 10,000 records per produce request, idempotent, acks=all; median (min–max) of ${RUNS} runs, each a fresh process and topic; CPU = the child's user + system time; steady = without start-up (full run − ${SMALL.toLocaleString('en-US')}-record run); Node ${process.version}\n`);
     console.log('| process | records/s | value MB/s | CPU-s/GB, whole run | CPU-s/GB, steady | peak RSS (MB) |');
     console.log('|---|---:|---:|---:|---:|---:|');
-    for (const [k, [name]] of kinds.entries()) {
-      const m = all[k];
-      console.log(`| ${name} | ${fmt(m.rps, 0)} | ${fmt(m.mbps, 1)} | ${fmt(m.cpuGb, 1)} | **${fmt(m.steady, 1)}** | ${fmt(m.rss, 0)} |`);
-    }
+    for (const r of rows) console.log(r);
   } finally {
     await Promise.all([kafka.stop(), s3.stop()]);
     rmSync(TMP, { recursive: true, force: true });

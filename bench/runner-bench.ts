@@ -23,8 +23,8 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import { Producer } from '@platformatic/kafka';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { sampleOrder } from '../bin/runner/sample-source.ts';
-import { fmt, median } from './stats.ts';
-import { measuredChild, type Usage } from './measure.ts';
+import { median } from './stats.ts';
+import { interleavedRuns, measuredChild, type Usage } from './measure.ts';
 import { createTopic, startKafka } from '../test/support/kafka.ts';
 import { createBucket, startVersitygw, type S3Endpoint } from '../test/support/versitygw.ts';
 
@@ -95,25 +95,7 @@ async function main(): Promise<void> {
         [`runner ${f}+${c}`, (n: number) => runner(kafka.bootstrap, s3, 'bench-orders', n, f, c)] as [string, (n: number) => Promise<Usage>],
       ]),
     ];
-    const all = kinds.map(() => ({ rps: [] as number[], mbps: [] as number[], cpuGb: [] as number[], steady: [] as number[], rss: [] as number[] }));
-    // Runs interleaved (run 1 of every process, then run 2, …): a change in the machine's load hits all of them.
-    for (let i = 0; i < RUNS; i++) {
-      for (const [k, [name, run]] of kinds.entries()) {
-        const m = all[k];
-        const full = await run(RECORDS);
-        const small = await run(SMALL);
-        m.rps.push(RECORDS / full.wallSeconds);
-        m.mbps.push(gbFull * 1000 / full.wallSeconds);
-        m.cpuGb.push(full.cpuSeconds / gbFull);
-        m.steady.push((full.cpuSeconds - small.cpuSeconds) / (gbFull - gbSmall));
-        m.rss.push(full.peakRssMb);
-        process.stderr.write(`  ${name} run ${i + 1}: ${full.cpuSeconds.toFixed(2)} CPU-s (10k run ${small.cpuSeconds.toFixed(2)}), ${full.wallSeconds.toFixed(1)} s, ${full.peakRssMb.toFixed(0)} MB\n`);
-      }
-    }
-    for (const [k, [name]] of kinds.entries()) {
-      const m = all[k];
-      rows.push(`| ${name} | ${fmt(m.rps, 0)} | ${fmt(m.mbps, 1)} | ${fmt(m.cpuGb, 1)} | **${fmt(m.steady, 1)}** | ${fmt(m.rss, 0)} |`);
-    }
+    rows.push(...await interleavedRuns(kinds, { runs: RUNS, full: RECORDS, small: SMALL, gbFull, gbSmall }));
     const delays = await latency(kafka.bootstrap, s3);
     console.log(`\nRunner and bare consumer on a real Kafka 4.1 broker → versitygw, both on 127.0.0.1 (same 2 cores); ${RECORDS.toLocaleString('en-US')} order events (${(gbFull * 1000).toFixed(1)} MB of values) in 3 partitions; batch size 10,000, window 500 ms; median (min–max) of ${RUNS} runs, each a fresh process and consumer group; CPU = the child's user + system time; steady = without start-up (full run − ${SMALL.toLocaleString('en-US')}-record run); Node ${process.version}\n`);
     console.log('| process | records/s | value MB/s | CPU-s/GB, whole run | CPU-s/GB, steady | peak RSS (MB) |');

@@ -122,9 +122,16 @@ function envelopeRecord(line: Buffer, l: SinkLayout, where: string): ReplayRecor
     while (b < line.length && (line[b] === 0x20 || line[b] === 0x09)) b++;
     return line.subarray(a, b);
   };
+  // JSON.parse for the small fields only where a fast read would not do: a string with no escape is its bytes
+  // between the quotes, a number of digits its digits, an empty list [].
   const parsed = (name: string): unknown => {
     const span = field(name);
-    return span === undefined ? undefined : JSON.parse(span.toString('utf8'));
+    if (span === undefined) return undefined;
+    const first = span[0];
+    if (first === 0x22 && span.indexOf(0x5c) < 0) return span.toString('utf8', 1, span.length - 1);
+    if (first >= 0x30 && first <= 0x39 && span.length <= 15 && /^\d+$/.test(span.toString('latin1'))) return Number(span.toString('latin1'));
+    if (span.length === 2 && first === 0x5b && span[1] === 0x5d) return [];
+    return JSON.parse(span.toString('utf8'));
   };
   const rawValue = valueBytes();
   let value: Buffer | null = null;

@@ -259,6 +259,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * (1,048,588 bytes) the brokers take per record batch by default (message.max.bytes). A larger single record goes
  * alone, and the broker decides. */
 export const MAX_PARTITION_BATCH_BYTES = 900_000;
+/** The origin header's name: one Buffer for every record (each record's headers are a Map of their own). */
+const ORIGIN_KEY = Buffer.from(ORIGIN_HEADER);
 /** What a record costs in a batch besides its key, value and headers (lengths, deltas, attributes), at most. */
 const RECORD_OVERHEAD_BYTES = 24;
 
@@ -370,8 +372,8 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, runId: s
       size += k.length + (v?.length ?? 0) + 2;
     }
     const origin = Buffer.from(p.origin);
-    headers.set(Buffer.from(ORIGIN_HEADER), origin);
-    size += ORIGIN_HEADER.length + origin.length + 2;
+    headers.set(ORIGIN_KEY, origin);
+    size += ORIGIN_KEY.length + origin.length + 2;
     const tp = `${topic}\u0000${partition}`;
     if (batch.length > 0 && (batchBytes.get(tp) ?? 0) + size > MAX_PARTITION_BATCH_BYTES) {
       // The poll is sent before this record, at the position before it.

@@ -6,8 +6,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Consumer, type Message, type MessageToProduce } from '@platformatic/kafka';
-import { afterAll, expect, inject, it } from 'vitest';
+import { type MessageToProduce } from '@platformatic/kafka';
+import { expect, it } from 'vitest';
 import { loadSinkConfig } from '../../lambdas/shared/config.ts';
 import { SinkPipeline } from '../../lambdas/shared/pipeline.ts';
 import { runReplay, type ReplaySettings } from '../../lambdas/replay/replay.ts';
@@ -16,32 +16,11 @@ import { KafkaTarget, ORIGIN_HEADER } from '../../lambdas/replay/target.ts';
 import { kafkaEvent, type RecordSpec } from '../support/events.ts';
 import { createTopic } from '../support/kafka.ts';
 import { describeKafka } from '../support/kafka-context.ts';
-import { createBucket, s3ClientFor } from '../support/versitygw.ts';
+import { readTopic, replayHarness } from '../support/replay.ts';
+import { createBucket } from '../support/versitygw.ts';
 
 const txt = (b: unknown) => (b === null || b === undefined ? null : Buffer.from(b as Buffer).toString());
 
-async function readAll(bootstrap: string, topic: string, atLeast: number, timeoutMs = 6000): Promise<Message[]> {
-  const consumer = new Consumer({ clientId: 'attack-check', groupId: `attack-${randomUUID()}`, bootstrapBrokers: [bootstrap] });
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
-    const messages: Message[] = [];
-    await new Promise<void>((resolve, reject) => {
-      let timer = setTimeout(resolve, timeoutMs);
-      stream.on('error', reject);
-      stream.on('data', (m: Message) => {
-        messages.push(m);
-        if (messages.length === atLeast) {
-          clearTimeout(timer);
-          timer = setTimeout(resolve, 1200);
-        }
-      });
-    });
-    await stream.close();
-    return messages.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : 1));
-  } finally {
-    await consumer.close();
-  }
-}
 
 class Crash extends Error {}
 
@@ -61,13 +40,7 @@ class CrashingTarget extends KafkaTarget {
 }
 
 describeKafka('replay attack: resume and plan', (kafka) => {
-  const s3 = inject('s3');
-  if (!s3) throw new Error(`needs the S3 server: ${inject('s3Unavailable')}`);
-  const client = s3ClientFor(s3);
-  const targets: KafkaTarget[] = [];
-  afterAll(async () => {
-    for (const t of targets) await t.close();
-  });
+  const { s3, client, target: newTarget, track } = replayHarness();
 
   async function sink(bucket: string, specs: RecordSpec[], env: Record<string, string> = {}) {
     const pipeline = new SinkPipeline(loadSinkConfig({ BUCKET_NAME: bucket, S3_ENDPOINT: s3!.endpoint, FORMAT: 'jsonl', ...env }), client);
@@ -97,16 +70,15 @@ describeKafka('replay attack: resume and plan', (kafka) => {
     // Act: the US replay dies at its first send (its checkpoint holds the target's ends), the EU replay runs meanwhile,
     // then the US replay is run again with the same state.
     const crashing = new CrashingTarget(kafka.bootstrap, 1);
-    targets.push(crashing);
+    track(crashing);
     await expect(runReplay({ s3: client, target: crashing, state: usState }, settingsFor(us, topic))).rejects.toThrow(Crash);
-    const target = new KafkaTarget({ brokers: [kafka.bootstrap], clientId: 'attack-merge' });
-    targets.push(target);
+    const target = newTarget('attack-merge');
     expect((await runReplay({ s3: client, target, state: euState }, settingsFor(eu, topic))).done).toBe(true);
     const resumed = await runReplay({ s3: client, target, state: usState }, settingsFor(us, topic));
 
     // Assess: 20 records, 10 of each source.
     expect(resumed.done).toBe(true);
-    const got = await readAll(kafka.bootstrap, topic, 20);
+    const got = await readTopic(kafka.bootstrap, topic, 20, { allowShort: true, timeoutMs: 8000 });
     expect({ sentByResumedUs: resumed.streams[0].sent, claimedLanded: resumed.streams[0].landed, total: got.length })
       .toEqual({ sentByResumedUs: 10, claimedLanded: 0, total: 20 });
   }, 30_000);
@@ -119,8 +91,7 @@ describeKafka('replay attack: resume and plan', (kafka) => {
     const topic = `attack-etag-${randomUUID().slice(0, 8)}`;
     await createTopic(kafka.bootstrap, topic, 1);
     const state = new DirectoryState(await mkdtemp(join(tmpdir(), 'attack-etag-')));
-    const target = new KafkaTarget({ brokers: [kafka.bootstrap], clientId: 'attack-etag' });
-    targets.push(target);
+    const target = newTarget('attack-etag');
     // Plan only (the deadline has passed: nothing is read or sent).
     expect((await runReplay({ s3: client, target, state }, settingsFor(bucket, topic), { deadlineMs: 0 })).done).toBe(false);
     // Overwritten with the same metadata and other records.
@@ -130,7 +101,7 @@ describeKafka('replay attack: resume and plan', (kafka) => {
 
     const run = runReplay({ s3: client, target, state }, settingsFor(bucket, topic));
     const outcome = await run.then((rep) => `done: sent ${rep.streams[0].sent}`, (err: Error) => `error: ${err.message}`);
-    const got = await readAll(kafka.bootstrap, topic, 3, 3000);
+    const got = await readTopic(kafka.bootstrap, topic, 3, { allowShort: true, timeoutMs: 3000 });
     expect({ outcome: outcome.startsWith('error') && outcome.includes(key), values: got.map((m) => txt(m.value)) }, outcome).toEqual({ outcome: true, values: [] });
   }, 30_000);
 
@@ -145,12 +116,11 @@ describeKafka('replay attack: resume and plan', (kafka) => {
     const state = new DirectoryState(await mkdtemp(join(tmpdir(), 'attack-rr-')));
     // Crash at the 2nd send: the first poll (5 records) landed and was checkpointed; then resume.
     const crashing = new CrashingTarget(kafka.bootstrap, 2);
-    targets.push(crashing);
+    track(crashing);
     await expect(runReplay({ s3: client, target: crashing, state }, { ...settingsFor(bucket, topic), recordsPerPoll: 3 })).rejects.toThrow(Crash);
-    const target = new KafkaTarget({ brokers: [kafka.bootstrap], clientId: 'attack-rr' });
-    targets.push(target);
+    const target = newTarget('attack-rr');
     expect((await runReplay({ s3: client, target, state }, { ...settingsFor(bucket, topic), recordsPerPoll: 3 })).done).toBe(true);
-    const got = await readAll(kafka.bootstrap, topic, 6);
+    const got = await readTopic(kafka.bootstrap, topic, 6, { allowShort: true, timeoutMs: 8000 });
     expect(got.map((m) => txt(m.value))).toEqual(specs.map((s) => s.value));
   }, 30_000);
 });

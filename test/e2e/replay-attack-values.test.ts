@@ -5,53 +5,24 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Consumer, type Message } from '@platformatic/kafka';
-import { afterAll, expect, inject, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { loadSinkConfig } from '../../lambdas/shared/config.ts';
 import { SinkPipeline } from '../../lambdas/shared/pipeline.ts';
 import { runReplay, type ReplayReport, type ReplaySettings } from '../../lambdas/replay/replay.ts';
 import { DirectoryState } from '../../lambdas/replay/state.ts';
-import { KafkaTarget, ORIGIN_HEADER } from '../../lambdas/replay/target.ts';
 import { kafkaEvent, type RecordSpec } from '../support/events.ts';
 import { createTopic } from '../support/kafka.ts';
 import { describeKafka } from '../support/kafka-context.ts';
-import { createBucket, s3ClientFor } from '../support/versitygw.ts';
+import { readTopic, replayHarness } from '../support/replay.ts';
+import { createBucket } from '../support/versitygw.ts';
 
 const hex = (b: unknown) => (b === null || b === undefined ? null : Buffer.from(b as Buffer).toString('hex'));
 const txt = (b: unknown) => (b === null || b === undefined ? null : Buffer.from(b as Buffer).toString());
 
 /** Every record of a topic: waits for `atLeast`, then a moment more; returns what arrived (never throws on a short read). */
-export async function readAll(bootstrap: string, topic: string, atLeast: number, timeoutMs = 8000): Promise<Message[]> {
-  const consumer = new Consumer({ clientId: 'attack-check', groupId: `attack-${randomUUID()}`, bootstrapBrokers: [bootstrap] });
-  try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
-    const messages: Message[] = [];
-    await new Promise<void>((resolve, reject) => {
-      let timer = setTimeout(resolve, timeoutMs);
-      stream.on('error', reject);
-      stream.on('data', (m: Message) => {
-        messages.push(m);
-        if (messages.length === atLeast) {
-          clearTimeout(timer);
-          timer = setTimeout(resolve, 1200);
-        }
-      });
-    });
-    await stream.close();
-    return messages.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : 1));
-  } finally {
-    await consumer.close();
-  }
-}
 
 describeKafka('replay attack: values', (kafka) => {
-  const s3 = inject('s3');
-  if (!s3) throw new Error(`needs the S3 server: ${inject('s3Unavailable')}`);
-  const client = s3ClientFor(s3);
-  const targets: KafkaTarget[] = [];
-  afterAll(async () => {
-    for (const t of targets) await t.close();
-  });
+  const { s3, client, target: newTarget, track } = replayHarness();
 
   async function sinkThenReplay(name: string, env: Record<string, string>, events: Record<string, unknown>[], partitions = 1, over: Partial<ReplaySettings> = {}) {
     const bucket = `attack-${name}-${randomUUID().slice(0, 6)}`;
@@ -62,8 +33,7 @@ describeKafka('replay attack: values', (kafka) => {
     await pipeline.close();
     const topic = `attack-${name}-${randomUUID().slice(0, 8)}`;
     await createTopic(kafka.bootstrap, topic, partitions);
-    const target = new KafkaTarget({ brokers: [kafka.bootstrap], clientId: `attack-${name}` });
-    targets.push(target);
+    const target = newTarget(`attack-${name}`);
     const settings: ReplaySettings = {
       bucket, prefix: 'topics/', kind: 'sink', order: 'lexical', extensions: [], csvHeader: true, topics: [], partitions: [], keysPerPoll: 1000,
       targetTopic: topic, partitioning: 'keep', recordsPerPoll: 50, maxBytesPerSecond: 0, ...over,
@@ -80,7 +50,7 @@ describeKafka('replay attack: values', (kafka) => {
     ];
     const { results, topic } = await sinkThenReplay('jsonnull', { FORMAT: 'jsonl' }, [kafkaEvent(specs)]);
     expect(results[0]).toMatchObject({ written: 2, deadLettered: 0 });
-    const got = await readAll(kafka.bootstrap, topic, 2);
+    const got = await readTopic(kafka.bootstrap, topic, 2, { allowShort: true, timeoutMs: 8000 });
     expect(got.map((m) => txt(m.value))).toEqual(['{"name":"x"}', 'null']);
   });
 
@@ -88,7 +58,7 @@ describeKafka('replay attack: values', (kafka) => {
     const specs: RecordSpec[] = [{ offset: 0, key: 'k', value: ' {"a":1}\t' }];
     const { results, topic } = await sinkThenReplay('jsonws', { FORMAT: 'jsonl' }, [kafkaEvent(specs)]);
     expect(results[0]).toMatchObject({ written: 1, deadLettered: 0 });
-    const got = await readAll(kafka.bootstrap, topic, 1);
+    const got = await readTopic(kafka.bootstrap, topic, 1, { allowShort: true, timeoutMs: 8000 });
     expect(got.map((m) => txt(m.value))).toEqual([' {"a":1}\t']);
   });
 
@@ -101,7 +71,7 @@ describeKafka('replay attack: values', (kafka) => {
     ((ev.records as Record<string, { headers: unknown[] }[]>)['orders-0'][1]).headers = [{ nullh: null }, { empty: [] }];
     const { results, topic } = await sinkThenReplay('empties', { FORMAT: 'jsonl', VALUE_ENCODING: 'text' }, [ev]);
     expect(results[0]).toMatchObject({ written: 2, deadLettered: 0 });
-    const got = await readAll(kafka.bootstrap, topic, 2);
+    const got = await readTopic(kafka.bootstrap, topic, 2, { allowShort: true, timeoutMs: 8000 });
     expect(got.map((m) => ({ key: hex(m.key), value: hex(m.value), headers: m.headerEntries.slice(0, -1).map(([k, v]) => [txt(k), hex(v)]) }))).toEqual([
       { key: '', value: '', headers: [['h', hex('x')]] },
       { key: null, value: hex('v'), headers: [['nullh', null], ['empty', '']] },
@@ -116,7 +86,7 @@ describeKafka('replay attack: values', (kafka) => {
       .rejects.toThrow(/orders\/0: objects .* overlap in offsets .* replay them in any order \(--any-order\)/);
     const { topic, report } = await sinkThenReplay('texthours2', { FORMAT: 'text' }, [kafkaEvent(specs)], 1, { anyOrder: true });
     expect(report.done).toBe(true);
-    const got = await readAll(kafka.bootstrap, topic, 6);
+    const got = await readTopic(kafka.bootstrap, topic, 6, { allowShort: true, timeoutMs: 8000 });
     expect(got.map((m) => txt(m.value))).toEqual(['line-100', 'line-102', 'line-104', 'line-101', 'line-103', 'line-105']);
   });
 
@@ -131,7 +101,7 @@ describeKafka('replay attack: values', (kafka) => {
     const { results, topic, report } = await sinkThenReplay('bytesempty', { FORMAT: 'bytes', COMPRESSION: 'none' }, [kafkaEvent(specs)]);
     expect(results[0]).toMatchObject({ written: 1 });
     expect(report.skippedKeys).toEqual({});
-    const got = await readAll(kafka.bootstrap, topic, 1, 4000);
+    const got = await readTopic(kafka.bootstrap, topic, 1, { allowShort: true, timeoutMs: 4000 });
     expect(got.map((m) => hex(m.value))).toEqual(['']);
   });
   it('text objects (no offsets in the records): --to-offset / --from-offset are applied to records, or refused', async () => {
@@ -140,7 +110,7 @@ describeKafka('replay attack: values', (kafka) => {
       [kafkaEvent(specs)], 1, { fromOffset: 3n, toOffset: 5n }).catch((err: Error) => ({ results: [], topic: '', report: { error: err.message } as never }));
     if ((report as { error?: string }).error) return; // refused: fine
     expect(results[0]).toMatchObject({ written: 10 });
-    const got = await readAll(kafka.bootstrap, topic, 3, 4000);
+    const got = await readTopic(kafka.bootstrap, topic, 3, { allowShort: true, timeoutMs: 4000 });
     expect(got.map((m) => txt(m.value))).toEqual(['line-3', 'line-4', 'line-5']);
   });
 
@@ -149,7 +119,7 @@ describeKafka('replay attack: values', (kafka) => {
     const specs: RecordSpec[] = [-1, 0, 1, 999, 1000, 1001].map((d, i) => ({ offset: i, timestamp: T + d, value: JSON.stringify({ d }) }));
     const { topic, report } = await sinkThenReplay('timerange', { FORMAT: 'jsonl' }, [kafkaEvent(specs)], 1, { fromTime: T, toTime: T + 1000 });
     expect(report.done).toBe(true);
-    const got = await readAll(kafka.bootstrap, topic, 3, 4000);
+    const got = await readTopic(kafka.bootstrap, topic, 3, { allowShort: true, timeoutMs: 4000 });
     expect(got.map((m) => [txt(m.value), Number(m.timestamp)])).toEqual([0, 1, 999].map((d) => [JSON.stringify({ d }), T + d]));
   });
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Message, MessageToProduce } from '@platformatic/kafka';
-import { afterAll, expect, inject, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { loadSinkConfig } from '../../lambdas/shared/config.ts';
 import { SinkPipeline } from '../../lambdas/shared/pipeline.ts';
 import { runReplay, type ReplayReport, type ReplaySettings } from '../../lambdas/replay/replay.ts';
@@ -20,8 +20,9 @@ import { KafkaTarget, ORIGIN_HEADER } from '../../lambdas/replay/target.ts';
 import { kafkaEvent, type RecordSpec } from '../support/events.ts';
 import { createTopic } from '../support/kafka.ts';
 import { describeKafka } from '../support/kafka-context.ts';
+import { replayHarness } from '../support/replay.ts';
 import { readTopic } from '../support/replay.ts';
-import { createBucket, s3ClientFor } from '../support/versitygw.ts';
+import { createBucket } from '../support/versitygw.ts';
 
 /** Counts produce requests. */
 class CountingTarget extends KafkaTarget {
@@ -36,13 +37,7 @@ const text = (b: unknown) => (b === null || b === undefined ? null : Buffer.from
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describeKafka('replay sources: dead letters, foreign objects, filters and throttles', (kafka) => {
-  const s3 = inject('s3');
-  if (!s3) throw new Error(`needs the S3 server: ${inject('s3Unavailable')}`);
-  const client = s3ClientFor(s3);
-  const targets: KafkaTarget[] = [];
-  afterAll(async () => {
-    for (const t of targets) await t.close();
-  });
+  const { s3, client, target: newTarget, track } = replayHarness();
 
   const base = (bucket: string, over: Partial<ReplaySettings>): ReplaySettings => ({
     bucket, prefix: '', kind: 'foreign', order: 'lexical', extensions: [], csvHeader: true, topics: [], partitions: [], keysPerPoll: 1000,
@@ -52,8 +47,7 @@ describeKafka('replay sources: dead letters, foreign objects, filters and thrott
   async function replay(settings: ReplaySettings, partitions = 1): Promise<{ report: ReplayReport; target: CountingTarget; topic: string }> {
     const topic = settings.targetTopic ?? `replay-src-${randomUUID().slice(0, 8)}`;
     await createTopic(kafka.bootstrap, topic, partitions);
-    const target = new CountingTarget({ brokers: [kafka.bootstrap], clientId: 'replay-sources' });
-    targets.push(target);
+    const target = track(new CountingTarget({ brokers: [kafka.bootstrap], clientId: 'replay-sources' }));
     const state = new DirectoryState(await mkdtemp(join(tmpdir(), 'replay-src-')));
     const report = await runReplay({ s3: client, target, state }, { ...settings, targetTopic: topic });
     expect(report.done).toBe(true);

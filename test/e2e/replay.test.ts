@@ -6,17 +6,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Message } from '@platformatic/kafka';
-import { afterAll, expect, inject, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { loadSinkConfig } from '../../lambdas/shared/config.ts';
 import { SinkPipeline } from '../../lambdas/shared/pipeline.ts';
-import { ORIGIN_HEADER, KafkaTarget } from '../../lambdas/replay/target.ts';
+import { ORIGIN_HEADER } from '../../lambdas/replay/target.ts';
 import { runReplay, type ReplaySettings } from '../../lambdas/replay/replay.ts';
 import { DirectoryState } from '../../lambdas/replay/state.ts';
 import { kafkaEvent } from '../support/events.ts';
 import { createTopic } from '../support/kafka.ts';
 import { PARTITIONS, PER_PARTITION, readTopic, records, spec, type Sent } from '../support/replay.ts';
 import { describeKafka } from '../support/kafka-context.ts';
-import { createBucket, s3ClientFor } from '../support/versitygw.ts';
+import { replayHarness } from '../support/replay.ts';
+import { createBucket } from '../support/versitygw.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,13 +37,7 @@ function rows(messages: Message[], partition: number, withMeta: { key: boolean; 
 }
 
 describeKafka('replay: sink → S3 → replay → Kafka, record by record', (kafka) => {
-  const s3 = inject('s3');
-  if (!s3) throw new Error(`needs the S3 server: ${inject('s3Unavailable')}`);
-  const client = s3ClientFor(s3);
-  const targets: KafkaTarget[] = [];
-  afterAll(async () => {
-    for (const t of targets) await t.close();
-  });
+  const { s3, client, target: newTarget, track } = replayHarness();
 
   async function sinkThenReplay(name: string, env: Record<string, string>): Promise<{ messages: Message[]; sent: Sent[] }> {
     const bucket = `replay-${name}`;
@@ -59,8 +54,7 @@ describeKafka('replay: sink → S3 → replay → Kafka, record by record', (kaf
     await pipeline.close();
     const topic = `replayed-${name}-${randomUUID().slice(0, 8)}`;
     await createTopic(kafka.bootstrap, topic, PARTITIONS);
-    const target = new KafkaTarget({ brokers: [kafka.bootstrap], clientId: `replay-${name}` });
-    targets.push(target);
+    const target = newTarget(`replay-${name}`);
     const settings: ReplaySettings = {
       bucket, prefix: 'topics/', kind: 'sink', order: 'lexical', extensions: [], csvHeader: true, topics: [], partitions: [], keysPerPoll: 1000,
       targetTopic: topic, partitioning: 'keep', recordsPerPoll: 50, maxBytesPerSecond: 0,

@@ -1,7 +1,13 @@
 /** Replay tests' records and reader: what the sink is given, and what landed in a topic. */
 import { randomUUID } from 'node:crypto';
 import { Consumer, type Message } from '@platformatic/kafka';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, inject } from 'vitest';
+import { KafkaTarget } from '../../lambdas/replay/target.ts';
 import type { RecordSpec } from './events.ts';
+import { kafkaOrSkip } from './kafka-context.ts';
+import type { ProvidedS3 } from './s3-context.ts';
+import { s3ClientFor } from './versitygw.ts';
 
 export const PARTITIONS = 3;
 export const PER_PARTITION = 120;
@@ -39,28 +45,51 @@ export function records(perPartition = PER_PARTITION): Sent[] {
 
 export const spec = (topic: string, r: Sent): RecordSpec => ({ topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers });
 
-/** Every record of a topic, read by a consumer group from the start. */
-export async function readTopic(bootstrap: string, topic: string, count: number): Promise<Message[]> {
+/**
+ * Every record of a topic, read by a consumer group from the start, in partition and offset order: once `count` have
+ * arrived, a moment more (a record beyond the count, a duplicate, would arrive then). Throws after `timeoutMs` with
+ * fewer, unless `allowShort` (then what arrived).
+ */
+export async function readTopic(bootstrap: string, topic: string, count: number, o: { timeoutMs?: number; allowShort?: boolean } = {}): Promise<Message[]> {
   const consumer = new Consumer({ clientId: 'replay-check', groupId: `replay-check-${randomUUID()}`, bootstrapBrokers: [bootstrap] });
   try {
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
     const messages: Message[] = [];
+    const timeoutMs = o.timeoutMs ?? 30_000;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${messages.length} of ${count} records of ${topic} in 30 s`)), 30_000);
+      let timer = setTimeout(() => (o.allowShort ? resolve() : reject(new Error(`read ${messages.length} of ${count} records of ${topic} in ${timeoutMs / 1000} s`))), timeoutMs);
       stream.on('error', reject);
       stream.on('data', (m: Message) => {
         messages.push(m);
         if (messages.length === count) {
           clearTimeout(timer);
-          // A moment more: a record beyond the count (a duplicate) would arrive now.
-          setTimeout(resolve, 1500);
+          timer = setTimeout(resolve, 1500);
         }
       });
     });
     await stream.close();
-    return messages;
+    return messages.sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
   } finally {
     await consumer.close();
   }
+}
+
+/**
+ * What a replay test on the shared servers needs (inside describeKafka): the S3 server, a client of it, and targets
+ * that are closed after the suite.
+ */
+export function replayHarness(): { s3: ProvidedS3; client: S3Client; target: (clientId: string) => KafkaTarget; track: <T extends KafkaTarget>(t: T) => T } {
+  const s3 = inject('s3');
+  if (!s3) throw new Error(`needs the S3 server: ${inject('s3Unavailable')}`);
+  const client = s3ClientFor(s3);
+  const targets: KafkaTarget[] = [];
+  afterAll(async () => {
+    for (const t of targets) await t.close();
+  });
+  const track = <T extends KafkaTarget>(t: T): T => {
+    targets.push(t);
+    return t;
+  };
+  return { s3, client, target: (clientId) => track(new KafkaTarget({ brokers: [kafkaOrSkip()!.bootstrap], clientId })), track };
 }
 

@@ -61,7 +61,8 @@ export class KafkaS3ReplayStack extends Stack {
         SOURCE_BUCKET: props.source.bucketName,
         SOURCE_PREFIX: prefix,
         SOURCE_KIND: source,
-        ...(c.replayTargetTopic ? { TARGET_TOPIC: c.replayTargetTopic } : {}),
+        // Without a target topic, records go back to their own topics: only those the grant below covers.
+        ...(c.replayTargetTopic ? { TARGET_TOPIC: c.replayTargetTopic } : { TOPICS: c.topics.join(',') }),
         ...(c.replayPartitioning ? { PARTITIONING: c.replayPartitioning } : {}),
         BOOTSTRAP_SERVERS: (c.replayBootstrapServers ?? []).join(','),
         KAFKA_AUTH: 'iam',

@@ -3,6 +3,7 @@
  * up front (UsageError: one line, exit code 2); the state (plan and checkpoints) is kept in a directory, so the same
  * command run again resumes where a killed or interrupted run stopped, sending no record twice.
  */
+import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromIni } from '@aws-sdk/credential-providers';
@@ -191,7 +192,8 @@ export function parseReplayCli(argv: readonly string[], env: NodeJS.ProcessEnv =
     ...(a['s3-endpoint'] !== undefined ? { s3Endpoint: a['s3-endpoint'] } : {}),
     region: a.region ?? env.AWS_REGION ?? 'us-east-1',
     ...(a.profile !== undefined ? { profile: a.profile } : {}),
-    state: a.state ?? `.tmp/replay/${fingerprintOf(settings).slice(0, 12)}`,
+    // The settings and the cluster: the same command into another cluster is another replay.
+    state: a.state ?? `.tmp/replay/${createHash('sha256').update(`${fingerprintOf(settings)} ${brokers.join(',')}`).digest('hex').slice(0, 12)}`,
     concurrency: int('concurrency', a.concurrency, 1, 64, 4),
     quiet: a.quiet ?? false,
     debug: a.debug ?? false,

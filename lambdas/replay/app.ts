@@ -56,7 +56,7 @@ export function createReplayHandler(deps: ReplayAppDeps = {}) {
       const plan = await loadPlan(s3, state, settings);
       // The Distributed Map reads its items from this file (Step Functions' payload limit does not bound the streams).
       await state.write(STREAMS_FILE, JSON.stringify(plan.streams.map((s) => ({ stream: s.id }))));
-      return { replayId, streamsKey: `${env.STATE_PREFIX}${replayId}/${STREAMS_FILE}`, streams: plan.streams.length, objects: plan.streams.reduce((n, s) => n + s.objects.length, 0) };
+      return { replayId, streamsKey: `${env.STATE_PREFIX}${replayId}/${STREAMS_FILE}`, streams: plan.streams.length, objects: plan.streams.reduce((n, s) => n + s.objects, 0) };
     }
     if (event.action !== 'replay') throw new Error(`unknown action ${JSON.stringify((event as { action?: unknown }).action)}: expected plan or replay`);
     const target = deps.target?.(env) ?? new KafkaTarget(kafkaConnection(env));

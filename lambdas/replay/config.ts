@@ -32,6 +32,8 @@ export const ReplayEnvSchema = z.object({
   SOURCE_PREFIX: z.string().max(512).default('topics/').describe('Prefix of the objects replayed (the function may read only below it).'),
   SOURCE_KIND: z.enum(['sink', 'dead-letters', 'foreign']).default('sink').describe('sink objects, dead letters, or objects other tools wrote.'),
   TARGET_TOPIC: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/).optional().describe('Topic the records go to; unset: the topic each came from.'),
+  TOPICS: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/))).optional()
+    .describe('Without TARGET_TOPIC: the topics the function may write (its IAM grant); only their objects are replayed.'),
   PARTITIONING: z.enum(['keep', 'key']).optional().describe('keep: the source partition; key: Java\'s default partitioner (default: keep, key for foreign objects).'),
   BOOTSTRAP_SERVERS: list.pipe(z.array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port')).min(1)).describe('Brokers, comma list of host:port.'),
   KAFKA_AUTH: z.enum(['iam', 'none']).default('iam').describe('iam: MSK IAM (SASL/OAUTHBEARER over TLS, signed with the function\'s role); none: plaintext.'),
@@ -90,6 +92,10 @@ export function replaySettings(env: ReplayEnv, input: ReplayInput): ReplaySettin
   if (foreign && env.PARTITIONING === 'keep') problems.push('PARTITIONING=keep: foreign objects carry no partition; use key');
   if (!foreign && (input.format !== undefined || input.order !== undefined || input.csvHeader !== undefined)) problems.push('format, order, csvHeader: only for foreign objects');
   if (foreign && (input.topics || input.partitions || input.fromOffset !== undefined || input.toOffset !== undefined)) problems.push('topics, partitions, fromOffset, toOffset: foreign objects carry none');
+  // Records go back to their own topics: only those the function may write (its IAM grant is on these alone).
+  const allowed = !env.TARGET_TOPIC && env.TOPICS && env.TOPICS.length > 0 ? env.TOPICS : undefined;
+  const outside = allowed ? (input.topics ?? []).filter((t) => !allowed.includes(t)) : [];
+  if (outside.length > 0) problems.push(`topics: ${outside.join(', ')} not among the topics this replay may write (${allowed!.join(', ')}): deploy with them in topics, or with replayTargetTopic`);
   if (problems.length > 0) throw new ConfigError(problems, 'replay settings');
   return {
     bucket: env.SOURCE_BUCKET,
@@ -99,7 +105,7 @@ export function replaySettings(env: ReplayEnv, input: ReplayInput): ReplaySettin
     extensions: input.extensions ?? [],
     ...(input.format ? { foreignFormat: input.format } : {}),
     csvHeader: input.csvHeader ?? true,
-    topics: input.topics ?? [],
+    topics: input.topics ?? allowed ?? [],
     partitions: input.partitions ?? [],
     ...(input.fromOffset !== undefined ? { fromOffset: input.fromOffset } : {}),
     ...(input.toOffset !== undefined ? { toOffset: input.toOffset } : {}),

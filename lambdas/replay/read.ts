@@ -10,7 +10,7 @@
  * A row that is not what the layout says is an error naming the object and the row: replay stops rather than skip.
  */
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
-import { parquetReadObjects } from 'hyparquet';
+import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { MetadataColumnPrefix } from '../shared/constants.ts';
 import { containerRows, one } from '../compactor/formats/avro.ts';
 import { avroRecordType } from '../shared/encode/avro.ts';
@@ -314,6 +314,7 @@ export function parseCsv(text: string, where: string): CsvCell[][] {
 
 function csvRecords(text: Buffer, l: SinkLayout, key: string): ReplayRecord[] {
   const rows = parseCsv(text.toString('utf8'), key);
+  if (rows.length > MAX_OBJECT_RECORDS + 1) throw new Error(`${key}: more than ${MAX_OBJECT_RECORDS.toLocaleString('en-US')} rows: the replay reads objects whole; split it`);
   let names: string[];
   if (l.format === 'csv_with_headers') {
     const header = rows.shift();
@@ -377,8 +378,15 @@ export async function avroRows(body: Buffer, key: string): Promise<{ names: stri
 
 /** A Parquet file's rows as hyparquet reads them (INT64 as BigInt, timestamps as Date). */
 async function parquetRows(body: Buffer, key: string): Promise<{ names: string[]; rows: Record<string, unknown>[] }> {
+  const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.length) as ArrayBuffer;
+  let rowCount: number;
   try {
-    const file = body.buffer.slice(body.byteOffset, body.byteOffset + body.length) as ArrayBuffer;
+    rowCount = Number(parquetMetadata(file).num_rows);
+  } catch (err) {
+    throw new Error(`${key}: not a Parquet file this reader can read (${(err as Error).message})`, { cause: err });
+  }
+  if (rowCount > MAX_OBJECT_RECORDS) throw new Error(`${key}: more than ${MAX_OBJECT_RECORDS.toLocaleString('en-US')} rows (${rowCount}): the replay reads objects whole; split it`);
+  try {
     const rows = (await parquetReadObjects({
       file,
       compressors: { ZSTD: (input: Uint8Array) => zstdDecompressSync(input), GZIP: (input: Uint8Array) => gunzipSync(input) },
@@ -416,6 +424,9 @@ const plain = (value: Buffer | null): ReplayRecord => ({ key: null, value, heade
 /** The records of an object, in the order it holds them. */
 export async function readObject(layout: ObjectLayout, body: Buffer, key: string, opts: ReadOptions = {}): Promise<ReadResult> {
   const skipped: ReadResult['skipped'] = [];
+  const format = layout.kind === 'dead-letters' ? 'dead letters' : layout.format;
+  if (opts.lineFilter && format !== 'text') throw new Error(`${key}: a line regex applies to text objects, and this one is ${format}: filter the keys by extension`);
+  if (body.length > MAX_OBJECT_TEXT_BYTES) throw new Error(`${key}: the object is over ${MAX_OBJECT_TEXT_BYTES / 1024 ** 2} MiB: the replay reads objects whole; split it`);
   const textLines = (text: Buffer): ReplayRecord[] => lines(text, key, true).filter((line) => !opts.lineFilter || opts.lineFilter.test(line.toString('utf8'))).map((line) => plain(Buffer.from(line)));
   if (layout.kind === 'dead-letters') {
     const records: ReplayRecord[] = [];
@@ -492,6 +503,7 @@ async function readSinkObject(l: SinkLayout, body: Buffer, key: string, opts: Re
       const records: ReplayRecord[] = [];
       let start = 0;
       for (let end = text.indexOf(l.separator, start); end >= 0; end = text.indexOf(l.separator, start)) {
+        if (records.length >= MAX_OBJECT_RECORDS) throw new Error(`${key}: more than ${MAX_OBJECT_RECORDS.toLocaleString('en-US')} values: the replay reads objects whole; split it`);
         records.push(plain(Buffer.from(text.subarray(start, end))));
         start = end + l.separator.length;
       }

@@ -22,7 +22,7 @@ import { mapBounded } from '../shared/upload.ts';
 import { foreignLayout, sinkLayout, type ObjectLayout } from './layout.ts';
 import { planReplay, type Plan, type SourceSettings, type Stream } from './plan.ts';
 import { readObject, type ReplayRecord } from './read.ts';
-import { checkpointName, PLAN_NAME, type StateStore } from './state.ts';
+import { checkpointName, PLAN_NAME, streamName, type StateStore } from './state.ts';
 import { KafkaTarget, ORIGIN_HEADER, partitionForKey } from './target.ts';
 
 export interface ReplaySettings extends SourceSettings {
@@ -39,6 +39,8 @@ export interface ReplaySettings extends SourceSettings {
   readonly toTime?: number;
   /** text objects: only lines matching this (RE2) are records. */
   readonly lineRegex?: string;
+  /** Bytes sent between checkpoints (default CHECKPOINT_BYTES). */
+  readonly checkpointBytes?: number;
 }
 
 type Position = { readonly offset: string } | { readonly object: number; readonly record: number };
@@ -68,8 +70,15 @@ interface SavedStream {
   readonly objects: readonly SavedObject[];
 }
 
+/** A stream as the plan summary lists it: its objects are in a file of their own (streamName). */
+interface PlannedStream {
+  readonly id: string;
+  readonly kind: Stream['kind'];
+  readonly objects: number;
+}
+
 interface SavedPlan {
-  readonly version: 1;
+  readonly version: 2;
   /** Names this replay in the origin header of every record it sends: resume counts only its own records. */
   readonly runId: string;
   /** The settings that decide what is replayed where: a resume with other settings is refused. */
@@ -77,7 +86,8 @@ interface SavedPlan {
   readonly listed: number;
   readonly pages: number;
   readonly skipped: Readonly<Record<string, number>>;
-  readonly streams: readonly SavedStream[];
+  /** Each stream's objects are saved apart, so that a worker reads its own stream's list only. */
+  readonly streams: readonly PlannedStream[];
 }
 
 export interface StreamReport {
@@ -142,16 +152,18 @@ export function fingerprintOf(s: ReplaySettings): string {
   return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 32);
 }
 
-function savePlan(plan: Plan, fingerprint: string): SavedPlan {
-  return {
-    version: 1, runId: randomUUID().slice(0, 8), fingerprint, listed: plan.listed, pages: plan.pages, skipped: plan.skipped,
-    streams: plan.streams.map((s) => ({
-      id: s.id, kind: s.kind, ...(s.topic !== undefined ? { topic: s.topic } : {}), ...(s.partition !== undefined ? { partition: s.partition } : {}),
-      objects: s.objects.map((o) => ({
-        key: o.key, etag: o.etag, size: o.size, ...(o.start !== undefined ? { start: o.start.toString() } : {}), ...(o.last !== undefined ? { last: o.last.toString() } : {}),
-      })),
-    })),
-  };
+const savedStream = (s: Stream): SavedStream => ({
+  id: s.id, kind: s.kind, ...(s.topic !== undefined ? { topic: s.topic } : {}), ...(s.partition !== undefined ? { partition: s.partition } : {}),
+  objects: s.objects.map((o) => ({
+    key: o.key, etag: o.etag, size: o.size, ...(o.start !== undefined ? { start: o.start.toString() } : {}), ...(o.last !== undefined ? { last: o.last.toString() } : {}),
+  })),
+});
+
+/** A stream's saved objects. */
+async function loadStream(state: StateStore, id: string): Promise<SavedStream> {
+  const text = await state.read(streamName(id));
+  if (text === undefined) throw new ReplayError(`${state.where}: the plan's list of objects of stream ${id} is missing: give another state location for a new replay`);
+  return JSON.parse(text) as SavedStream;
 }
 
 /** The saved plan, or a new one saved before anything is sent. */
@@ -160,13 +172,20 @@ export async function loadPlan(s3: S3Client, state: StateStore, settings: Replay
   const text = await state.read(PLAN_NAME);
   if (text !== undefined) {
     const saved = JSON.parse(text) as SavedPlan;
+    if (saved.version !== 2) throw new ReplayError(`${state.where} holds a replay of another version of this tool: give another state location`);
     if (saved.fingerprint !== fingerprint) {
       throw new ReplayError(`${state.where} holds a replay with other settings (source, filters or target changed): give another state location for a new replay, or the same settings to resume it`);
     }
     log?.(`resuming the replay planned in ${state.where}: ${saved.streams.length} streams`);
     return saved;
   }
-  const plan = savePlan(await planReplay(s3, settings), fingerprint);
+  const planned = await planReplay(s3, settings);
+  // Each stream's objects first, the summary last: a plan interrupted half-saved is planned again.
+  await mapBounded(planned.streams, 16, (st) => state.write(streamName(st.id), JSON.stringify(savedStream(st))));
+  const plan: SavedPlan = {
+    version: 2, runId: randomUUID().slice(0, 8), fingerprint, listed: planned.listed, pages: planned.pages, skipped: planned.skipped,
+    streams: planned.streams.map((st) => ({ id: st.id, kind: st.kind, objects: st.objects.length })),
+  };
   await state.write(PLAN_NAME, JSON.stringify(plan));
   return plan;
 }
@@ -259,6 +278,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * (1,048,588 bytes) the brokers take per record batch by default (message.max.bytes). A larger single record goes
  * alone, and the broker decides. */
 export const MAX_PARTITION_BATCH_BYTES = 900_000;
+/** A checkpoint is written once this many bytes (keys and values) were sent since the last, or CHECKPOINT_MS passed,
+ * and whenever the stream stops: about one S3 PUT per 8 MB rather than one per poll. */
+export const CHECKPOINT_BYTES = 8 * 1024 * 1024;
+export const CHECKPOINT_MS = 10_000;
 /** The origin header's name: one Buffer for every record (each record's headers are a Map of their own). */
 const ORIGIN_KEY = Buffer.from(ORIGIN_HEADER);
 /** What a record costs in a batch besides its key, value and headers (lengths, deltas, attributes), at most. */
@@ -318,7 +341,12 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, runId: s
   let batchBytes = new Map<string, number>();
   let position = cp.position;
   const stats: MergeStats = { duplicates: 0 };
-  const flush = async () => {
+  // Topics sent to, and bytes sent, since the last checkpoint: a checkpoint is written every CHECKPOINT_BYTES or
+  // CHECKPOINT_MS, and before the stream stops. What resume reads back is what was sent since: that much at most.
+  let pending = new Set<string>();
+  let pendingBytes = 0;
+  let checkpointedAt = Date.now();
+  const flush = async (force: boolean) => {
     let bytes = 0;
     if (batch.length > 0) {
       await target.send(batch);
@@ -328,7 +356,14 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, runId: s
       sentBytes += bytes;
       report.bytes = sentBytes;
     }
-    await writeCheckpoint(position, batchTopics);
+    for (const t of batchTopics) pending.add(t);
+    pendingBytes += bytes;
+    if (force || pendingBytes >= (settings.checkpointBytes ?? CHECKPOINT_BYTES) || Date.now() - checkpointedAt >= CHECKPOINT_MS) {
+      await writeCheckpoint(position, pending);
+      pending = new Set();
+      pendingBytes = 0;
+      checkpointedAt = Date.now();
+    }
     batch = [];
     batchTopics = new Set();
     batchBytes = new Map();
@@ -377,8 +412,9 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, runId: s
     const tp = `${topic}\u0000${partition}`;
     if (batch.length > 0 && (batchBytes.get(tp) ?? 0) + size > MAX_PARTITION_BATCH_BYTES) {
       // The poll is sent before this record, at the position before it.
-      await flush();
-      if (stop()) return report;
+      const stopping = stop();
+      await flush(stopping);
+      if (stopping) return report;
     }
     batchBytes.set(tp, (batchBytes.get(tp) ?? 0) + size);
     batch.push({
@@ -388,12 +424,13 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, runId: s
     batchTopics.add(topic);
     position = p.next;
     if (batch.length >= settings.recordsPerPoll) {
-      await flush();
-      if (stop()) return report;
+      const stopping = stop();
+      await flush(stopping);
+      if (stopping) return report;
     }
   }
-  await flush();
-  await writeCheckpoint(position, batchTopics, true);
+  await flush(true);
+  await writeCheckpoint(position, [], true);
   report.done = true;
   return report;
 }
@@ -408,12 +445,12 @@ export async function runReplay(deps: ReplayDeps, settings: ReplaySettings, opts
   opts.signal?.addEventListener('abort', outer, { once: true });
   if (opts.signal?.aborted) inner.abort();
   const rate = new RateLimit(settings.maxBytesPerSecond);
-  const reports = await mapBounded(streams, opts.concurrency ?? 4, (s) => replayStream(deps, settings, plan.runId, s, { ...opts, signal: inner.signal }, rate).catch((err: unknown) => {
+  const reports = await mapBounded(streams, opts.concurrency ?? 4, async (s) => replayStream(deps, settings, plan.runId, await loadStream(deps.state, s.id), { ...opts, signal: inner.signal }, rate).catch((err: unknown) => {
     inner.abort();
     throw err;
   })).finally(() => opts.signal?.removeEventListener('abort', outer));
   return {
-    streams: reports, listed: plan.listed, pages: plan.pages, skippedKeys: plan.skipped, objects: plan.streams.reduce((n, s) => n + s.objects.length, 0),
+    streams: reports, listed: plan.listed, pages: plan.pages, skippedKeys: plan.skipped, objects: plan.streams.reduce((n, s) => n + s.objects, 0),
     done: reports.every((r) => r.done),
   };
 }

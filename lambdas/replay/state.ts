@@ -78,3 +78,5 @@ export class S3State implements StateStore {
 /** The document name of a stream's checkpoint (stream IDs hold '/'). */
 export const checkpointName = (streamId: string): string => `checkpoint-${createHash('sha256').update(streamId).digest('hex').slice(0, 24)}.json`;
 export const PLAN_NAME = 'plan.json';
+/** The document of a stream's planned objects. */
+export const streamName = (streamId: string): string => `stream-${createHash('sha256').update(streamId).digest('hex').slice(0, 24)}.json`;

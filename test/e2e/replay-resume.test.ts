@@ -109,6 +109,8 @@ describeKafka('replay: killed and resumed, every record exactly once', (kafka) =
   const settingsFor = (bucket: string, topic: string): ReplaySettings => ({
     bucket, prefix: 'topics/', kind: 'sink', order: 'lexical', extensions: [], csvHeader: true, topics: [], partitions: [], keysPerPoll: 2,
     targetTopic: topic, partitioning: 'keep', recordsPerPoll: 20, maxBytesPerSecond: 0,
+    // A checkpoint every few polls: crashes land between checkpoints, and resume reads back several polls.
+    checkpointBytes: 16_000,
   });
 
   it('crashes at generated points of sends and checkpoints, streams replayed at once', async () => {

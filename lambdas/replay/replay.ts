@@ -16,7 +16,7 @@
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomUUID } from 'node:crypto';
-import { mergeRows, type MergeStats } from '../compactor/merge.ts';
+import { mergeChunks, type MergeStats } from '../compactor/merge.ts';
 import { compileFilter } from '../shared/filter.ts';
 import { mapBounded } from '../shared/upload.ts';
 import { foreignLayout, sinkLayout, type ObjectLayout } from './layout.ts';
@@ -225,7 +225,7 @@ async function fetchObject(s3: S3Client, bucket: string, o: SavedObject, setting
 }
 
 /** The stream's records from `from`, in order, each with its origin and the position after it. */
-async function* streamRecords(deps: ReplayDeps, settings: ReplaySettings, runId: string, stream: SavedStream, from: Position, report: StreamReport, stats: MergeStats): AsyncGenerator<Positioned> {
+async function* streamRecords(deps: ReplayDeps, settings: ReplaySettings, runId: string, stream: SavedStream, from: Position, report: StreamReport, stats: MergeStats): AsyncGenerator<Positioned[]> {
   const lineFilter = settings.lineRegex !== undefined ? compileFilter(settings.lineRegex) : undefined;
   const read = async (o: SavedObject) => {
     const { layout, body } = await fetchObject(deps.s3, settings.bucket, o, settings);
@@ -248,16 +248,20 @@ async function* streamRecords(deps: ReplayDeps, settings: ReplaySettings, runId:
         yield (records as (ReplayRecord & { offset: bigint })[]).filter((r) => r.offset >= start).sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
       },
     }));
-    for await (const r of mergeRows(inputs, stats)) yield { record: r, origin: originOf(runId, stream.id, { offset: r.offset }), next: { offset: (r.offset + 1n).toString() } };
+    for await (const rows of mergeChunks(inputs, stats)) {
+      yield rows.map((r) => ({ record: r, origin: originOf(runId, stream.id, { offset: r.offset }), next: { offset: (r.offset + 1n).toString() } }));
+    }
     return;
   }
   const at = from as { object: number; record: number };
   for (let i = at.object; i < stream.objects.length; i++) {
     const o = stream.objects[i];
     const records = await read(o);
+    const out: Positioned[] = [];
     for (let j = i === at.object ? at.record : 0; j < records.length; j++) {
-      yield { record: records[j], origin: originOf(runId, stream.id, { record: j, key: o.key }), next: j + 1 < records.length ? { object: i, record: j + 1 } : { object: i + 1, record: 0 } };
+      out.push({ record: records[j], origin: originOf(runId, stream.id, { record: j, key: o.key }), next: j + 1 < records.length ? { object: i, record: j + 1 } : { object: i + 1, record: 0 } });
     }
+    yield out;
   }
 }
 
@@ -372,7 +376,8 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, runId: s
     await rate.take(bytes);
   };
 
-  for await (const p of streamRecords(deps, settings, runId, stream, cp.position, report, stats)) {
+  const partitionCounts = new Map<string, number>();
+  for await (const chunk of streamRecords(deps, settings, runId, stream, cp.position, report, stats)) for (const p of chunk) {
     const r = p.record;
     if (!wanted(r, settings)) {
       report.filtered++;
@@ -387,7 +392,8 @@ async function replayStream(deps: ReplayDeps, settings: ReplaySettings, runId: s
     }
     const topic = settings.targetTopic ?? r.topic ?? stream.topic;
     if (topic === undefined) throw new ReplayError(`${stream.id}: the objects do not say which topic their records came from: give a target topic`);
-    const partitions = await target.partitions(topic);
+    let partitions = partitionCounts.get(topic);
+    if (partitions === undefined) partitionCounts.set(topic, partitions = await target.partitions(topic));
     let partition: number;
     if (settings.partitioning === 'keep') {
       const source = r.partition ?? stream.partition;

@@ -16,7 +16,8 @@ import { checkFieldName, checkTimestampMs, ownField, toCell } from './schema.ts'
 
 export interface SinkRecord {
   readonly record: KafkaRecord;
-  /** Key per KEY_ENCODING (text or base64), null when the record has no key. */
+  /** Key per KEY_ENCODING (text or base64), null when the record has no key. jsonl writes the key from its bytes
+   * (ConvertPlan.metaFromBytes): there it is set only for the key template. */
   readonly keyText: string | null;
   /** Value per VALUE_ENCODING: single-line JSON text, UTF-8 text or base64; null for a tombstone. For jsonl, a JSON
    * value without line breaks is written from its bytes and its text is not decoded: RAW_JSON_TEXT. */
@@ -28,6 +29,7 @@ export interface SinkRecord {
   readonly fieldValues?: readonly unknown[];
   /** Value cells in schema column order, when a schema is configured. */
   readonly cells?: readonly unknown[];
+  /** Headers per HEADER_ENCODING; empty with ConvertPlan.metaFromBytes (jsonl writes them from their bytes). */
   readonly headers: readonly { readonly key: string; readonly value: string | null }[];
   /** Raw bytes of key, value and headers: what MAX_OBJECT_BYTES counts. */
   readonly rawBytes: number;
@@ -87,6 +89,11 @@ export interface ConvertPlan {
    * field's value is taken from its bytes as the JSON check walks them (SinkRecord.fieldValues), with no object
    * built, no text decoded, and nested values kept as their JSON text. */
   readonly topLevelCells?: boolean;
+  /** jsonl: the encoder writes the key and header values from their bytes (encode/jsonl.ts), so convert only checks
+   * them (UTF-8 for text) and makes their text only where something else reads it (the key template's key). */
+  readonly metaFromBytes?: boolean;
+  /** The key template reads the key's text. */
+  readonly keyTextUsed?: boolean;
 }
 
 export function convertPlan(cfg: SinkConfig): ConvertPlan {
@@ -111,6 +118,8 @@ export function convertPlan(cfg: SinkConfig): ConvertPlan {
     finiteNumbers: cfg.format === 'jsonl' && cfg.fields.includes('value'),
     rawJsonBytes: cfg.format === 'jsonl',
     topLevelCells,
+    metaFromBytes: cfg.format === 'jsonl',
+    keyTextUsed: cfg.keyTemplate.usesKey,
   };
 }
 
@@ -187,6 +196,8 @@ export const RAW_JSON_TEXT = '';
 /** What converting a record reads from a configuration (the sink's, or the forwarder's). */
 export type ConvertSettings = Pick<SinkConfig, 'format' | 'keyEncoding' | 'valueEncoding' | 'headerEncoding' | 'schema'>;
 
+const NO_HEADERS: SinkRecord['headers'] = Object.freeze([]);
+
 export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaRecord): SinkRecord {
   let rawBytes = (r.key?.length ?? 0) + (r.value?.length ?? 0);
   for (const h of r.headers) rawBytes += (h.value?.length ?? 0) + Buffer.byteLength(h.key);
@@ -195,13 +206,23 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     // Names come from the event's JSON as strings: a lone surrogate there is not Unicode text.
     for (const h of r.headers) if (!h.key.isWellFormed()) throw new RecordError('convert', `header name ${JSON.stringify(h.key)} holds a lone UTF-16 surrogate (not Unicode text)`);
   }
-  const headers = plan.needsHeaders
-    ? r.headers.map((h) => ({
-      key: h.key,
-      value: h.value === null ? null : cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, `header ${JSON.stringify(h.key)}`),
-    }))
-    : [];
-  const keyText = r.key === null || !plan.needsKey ? null : cfg.keyEncoding === 'base64' ? r.key.toString('base64') : text(r.key, 'key');
+  let headers: SinkRecord['headers'] = NO_HEADERS;
+  let keyText: string | null = null;
+  if (plan.metaFromBytes) {
+    if (plan.needsHeaders && cfg.headerEncoding === 'text') for (const h of r.headers) if (h.value !== null) checkUtf8(h.value, `header ${JSON.stringify(h.key)}`);
+    if (r.key !== null && plan.needsKey) {
+      if (cfg.keyEncoding === 'text') checkUtf8(r.key, 'key');
+      if (plan.keyTextUsed) keyText = cfg.keyEncoding === 'base64' ? r.key.toString('base64') : r.key.toString('utf8');
+    }
+  } else {
+    if (plan.needsHeaders) {
+      headers = r.headers.map((h) => ({
+        key: h.key,
+        value: h.value === null ? null : cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, `header ${JSON.stringify(h.key)}`),
+      }));
+    }
+    keyText = r.key === null || !plan.needsKey ? null : cfg.keyEncoding === 'base64' ? r.key.toString('base64') : text(r.key, 'key');
+  }
 
   let valueText: string | null = null;
   let value: unknown;

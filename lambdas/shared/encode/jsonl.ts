@@ -1,11 +1,14 @@
 /**
  * JSON lines: one record per line, an envelope of the chosen fields (or the bare value with ENVELOPE=false).
- * Lines are written straight into one growing buffer; a single-line JSON value is copied as its original bytes,
- * which keeps big integers exact and skips a decode/encode round trip.
+ * Lines are written as bytes straight into one growing buffer, with no string per record: a single-line JSON value
+ * is copied as its original bytes (big integers stay exact, no decode/encode round trip), the key and header values
+ * are escaped from their bytes (convert checked them: UTF-8, or base64 per their encoding), and the envelope's
+ * fixed parts (names, the topic, the timestamp's second) are encoded once. The output is byte for byte what
+ * JSON.stringify of the envelope's strings writes (test/lambdas/shared/jsonl-bytes.test.ts holds it to that).
  */
 import type { SinkConfig } from '../config.ts';
 import { hasLineBreak, RAW_JSON_TEXT, type SinkRecord } from '../convert.ts';
-import { ByteSink } from './byte-sink.ts';
+import type { KafkaHeader } from '../decode.ts';
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
 
@@ -17,71 +20,251 @@ export function jsonString(s: string): string {
 /** ISO-8601 UTC text of epoch ms; the seconds part is cached since records of a batch share it. */
 export class IsoTime {
   private second = NaN;
-  private prefix = '';
+  /** "2026-01-01T00:00:00." of the cached second, as text and as bytes. */
+  prefix = '';
+  prefixBytes = new Uint8Array(0);
   format(ms: number): string {
+    this.at(ms);
+    const frac = ms - this.second * 1000;
+    return `${this.prefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+  }
+  /** Moves the cache to the second of `ms`. */
+  at(ms: number): void {
     const sec = Math.floor(ms / 1000);
     if (sec !== this.second) {
       this.second = sec;
       this.prefix = new Date(sec * 1000).toISOString().slice(0, -4);
+      this.prefixBytes = Buffer.from(this.prefix, 'latin1');
     }
-    const frac = ms - sec * 1000;
-    return `${this.prefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+  }
+  /** The milliseconds within the cached second. */
+  millis(ms: number): number {
+    return ms - this.second * 1000;
   }
 }
 
-function headersJson(headers: SinkRecord['headers']): string {
-  if (headers.length === 0) return '[]';
-  let s = '[';
-  for (let i = 0; i < headers.length; i++) {
-    s += `${i > 0 ? ',' : ''}{"key":${jsonString(headers[i].key)},"value":${headers[i].value === null ? 'null' : jsonString(headers[i].value as string)}}`;
+/** How JSON.stringify escapes each byte below 0x20 and the quote and backslash (0: written as it is). */
+const ESCAPES: (Uint8Array | null)[] = Array.from({ length: 256 }, (_, c) => {
+  if (c >= 0x20 && c !== 0x22 && c !== 0x5c) return null;
+  return Buffer.from(JSON.stringify(String.fromCharCode(c)).slice(1, -1), 'latin1');
+});
+const PLAIN = new Uint8Array(256).map((_, c) => (ESCAPES[c] === null ? 1 : 0));
+
+/**
+ * The output: one growing buffer. Bytes are written with plain stores in JavaScript for the short pieces (a call
+ * into native code costs more than a name or a number); values, by a native copy.
+ */
+class LineWriter {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
   }
-  return s + ']';
+  ensure(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + extra));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  /** Bytes known to need no escaping (names, encoded constants, base64). */
+  raw(b: Uint8Array): void {
+    const n = b.length;
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n > 64) {
+      buf.set(b, p);
+      p += n;
+    } else for (let k = 0; k < n; k++) buf[p++] = b[k];
+    this.pos = p;
+  }
+  byte(c: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = c;
+  }
+  /** A non-negative integer below 2^53 as decimal digits (no string made). */
+  integer(v: number): void {
+    this.ensure(16);
+    let digits = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    const buf = this.buf;
+    let p = this.pos + digits;
+    this.pos = p;
+    let x = v;
+    do {
+      const q = Math.floor(x / 10);
+      buf[--p] = 0x30 + (x - q * 10);
+      x = q;
+    } while (x > 0);
+  }
+  /** Text (a JS string) as its JSON string literal, UTF-8. */
+  text(s: string): void {
+    if (s.length > 64) {
+      this.utf8Text(jsonString(s));
+      return;
+    }
+    this.ensure(s.length * 6 + 2);
+    const buf = this.buf;
+    let p = this.pos;
+    // ASCII with nothing to escape (names are, nearly always): one store per character.
+    let k = 0;
+    buf[p++] = 0x22;
+    for (; k < s.length; k++) {
+      const c = s.charCodeAt(k);
+      if (c >= 0x80 || PLAIN[c] === 0) break;
+      buf[p++] = c;
+    }
+    if (k < s.length) {
+      p = this.pos;
+      p += buf.write(jsonString(s), p, 'utf8');
+    } else buf[p++] = 0x22;
+    this.pos = p;
+  }
+  /** UTF-8 bytes (checked by convert) as a JSON string literal: what JSON.stringify writes of their text. */
+  utf8(b: Uint8Array): void {
+    const n = b.length;
+    this.ensure(n * 6 + 2);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = 0x22;
+    for (let k = 0; k < n; k++) {
+      const c = b[k];
+      if (PLAIN[c] === 1) buf[p++] = c;
+      else {
+        const e = ESCAPES[c]!;
+        for (let x = 0; x < e.length; x++) buf[p++] = e[x];
+      }
+    }
+    buf[p++] = 0x22;
+    this.pos = p;
+  }
+  /** Bytes as a JSON string of their base64. */
+  base64(b: Buffer): void {
+    const s = b.toString('base64');
+    this.ensure(s.length + 2);
+    this.buf[this.pos++] = 0x22;
+    this.pos += this.buf.write(s, this.pos, 'latin1');
+    this.buf[this.pos++] = 0x22;
+  }
+  /** Text already JSON (a value made single-line by convert), UTF-8. */
+  utf8Text(s: string): void {
+    this.ensure(s.length * 3);
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+  copy(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  result(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
 }
+
+const ascii = (s: string) => Buffer.from(s, 'latin1');
+const NULL = ascii('null');
+const NAMES = {
+  topic: ascii('"topic":'), partition: ascii('"partition":'), offset: ascii('"offset":'), timestamp: ascii('"timestamp":"'),
+  key: ascii('"key":'), headers: ascii('"headers":'), value: ascii('"value":'),
+};
+const HEADER_KEY = ascii('{"key":');
+const HEADER_VALUE = ascii(',"value":');
+const EMPTY_LIST = ascii('[]');
 
 export function encodeJsonl(cfg: SinkConfig, records: readonly SinkRecord[]): Buffer {
   let estimate = 0;
-  for (const r of records) estimate += (r.record.value?.length ?? 4) + 160 + (r.keyText?.length ?? 0) + r.headers.length * 40;
-  const out = new ByteSink(estimate);
+  for (const r of records) estimate += (r.record.value?.length ?? 4) + 160 + (r.record.key?.length ?? 0) * 2 + r.record.headers.length * 40;
+  const out = new LineWriter(estimate);
   const valueJson = cfg.valueEncoding === 'json';
   const writeValue = (r: SinkRecord) => {
     const raw = r.record.value;
-    if (r.valueText === null || raw === null) out.string('null');
-    else if (!valueJson) out.string(jsonString(r.valueText));
-    else if (r.valueText === RAW_JSON_TEXT || !hasLineBreak(raw)) out.bytes(raw); // RAW_JSON_TEXT: convert saw one line
-    else out.string(r.valueText);
+    if (r.valueText === null || raw === null) out.raw(NULL);
+    else if (!valueJson) out.text(r.valueText);
+    else if (r.valueText === RAW_JSON_TEXT || !hasLineBreak(raw)) out.copy(raw); // RAW_JSON_TEXT: convert saw one line
+    else out.utf8Text(r.valueText);
   };
   if (!cfg.envelope) {
     for (const r of records) {
       writeValue(r);
-      out.string('\n');
+      out.byte(0x0a);
     }
     return out.result();
   }
   const fields = cfg.fields;
+  const keyBase64 = cfg.keyEncoding === 'base64';
+  const headerBase64 = cfg.headerEncoding === 'base64';
   const iso = new IsoTime();
-  // The text between two values (one line's end, the next one's start) goes out in one write.
-  let line = '';
+  // An object's records share their topic: its literal is encoded once.
+  let topic: string | undefined;
+  let topicBytes: Uint8Array = NULL;
+  const headerValue = (h: KafkaHeader) => {
+    if (h.value === null) out.raw(NULL);
+    else if (headerBase64) out.base64(h.value);
+    else out.utf8(h.value);
+  };
   for (const r of records) {
     const rec = r.record;
-    line += '{';
+    out.byte(0x7b);
     for (let i = 0; i < fields.length; i++) {
-      if (i > 0) line += ',';
+      if (i > 0) out.byte(0x2c);
       switch (fields[i]) {
-        case 'topic': line += `"topic":${jsonString(rec.topic)}`; break;
-        case 'partition': line += `"partition":${rec.partition}`; break;
-        case 'offset': line += `"offset":${rec.offset}`; break;
-        case 'timestamp': line += `"timestamp":"${iso.format(rec.timestamp)}"`; break;
-        case 'key': line += `"key":${r.keyText === null ? 'null' : jsonString(r.keyText)}`; break;
-        case 'headers': line += `"headers":${headersJson(r.headers)}`; break;
+        case 'topic':
+          if (rec.topic !== topic) topicBytes = Buffer.from(jsonString((topic = rec.topic)), 'utf8');
+          out.raw(NAMES.topic);
+          out.raw(topicBytes);
+          break;
+        case 'partition': out.raw(NAMES.partition); out.integer(rec.partition); break;
+        case 'offset':
+          out.raw(NAMES.offset);
+          if (rec.offset <= 9_007_199_254_740_991n) out.integer(Number(rec.offset));
+          else out.raw(ascii(rec.offset.toString()));
+          break;
+        case 'timestamp': {
+          out.raw(NAMES.timestamp);
+          iso.at(rec.timestamp);
+          out.raw(iso.prefixBytes);
+          const ms = iso.millis(rec.timestamp);
+          out.ensure(5);
+          out.buf[out.pos++] = 0x30 + Math.floor(ms / 100);
+          out.buf[out.pos++] = 0x30 + (Math.floor(ms / 10) % 10);
+          out.buf[out.pos++] = 0x30 + (ms % 10);
+          out.buf[out.pos++] = 0x5a; // Z
+          out.buf[out.pos++] = 0x22;
+          break;
+        }
+        case 'key':
+          out.raw(NAMES.key);
+          if (rec.key === null) out.raw(NULL);
+          else if (keyBase64) out.base64(rec.key);
+          else out.utf8(rec.key);
+          break;
+        case 'headers': {
+          out.raw(NAMES.headers);
+          const headers = rec.headers;
+          if (headers.length === 0) {
+            out.raw(EMPTY_LIST);
+            break;
+          }
+          out.byte(0x5b);
+          for (let h = 0; h < headers.length; h++) {
+            if (h > 0) out.byte(0x2c);
+            out.raw(HEADER_KEY);
+            out.text(headers[h].key);
+            out.raw(HEADER_VALUE);
+            headerValue(headers[h]);
+            out.byte(0x7d);
+          }
+          out.byte(0x5d);
+          break;
+        }
         case 'value':
-          out.string(line + '"value":');
+          out.raw(NAMES.value);
           writeValue(r);
-          line = '';
           break;
       }
     }
-    line += '}\n';
+    out.byte(0x7d);
+    out.byte(0x0a);
   }
-  out.string(line);
   return out.result();
 }

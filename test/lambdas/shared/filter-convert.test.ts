@@ -127,25 +127,28 @@ describe('filterRecord: FILTER_REGEX', () => {
 });
 
 describe('convertRecord: text and encodings', () => {
-  it('converts a jsonl record: key and header text, the value written from its bytes (not decoded), raw byte count', () => {
+  it('converts a jsonl record: key, headers and value checked, and written from their bytes (no text made), raw byte count', () => {
     // Prepare
     const cfg = cfgOf();
     const r = rec({ key: 'order-1', value: '{"status":"paid"}', headers: [['trace', 'abc'], ['trace', 'def']] });
 
     // Act
     const got = convert(cfg, r);
+    const forTemplate = convert(cfgOf({ KEY_TEMPLATE: '{{topic}}/{{key}}/{{partition}}-{{start_offset}}' }), r);
 
     // Assess
     expect(got).toEqual({
       record: r,
-      keyText: 'order-1',
+      keyText: null, // the encoder escapes the key's bytes (checked UTF-8 here)
       valueText: RAW_JSON_TEXT, // the encoder copies the value's bytes
       value: undefined,
       cells: undefined,
-      headers: [{ key: 'trace', value: 'abc' }, { key: 'trace', value: 'def' }],
+      headers: [], // written from the record's header bytes
       rawBytes: 7 + 17 + (5 + 3) * 2,
       fieldNames: ['status'], // jsonl: top-level names, checked across the object (admit)
+      fieldValues: undefined,
     });
+    expect(forTemplate.keyText).toBe('order-1'); // the key template reads its text
   });
 
   it('keeps a null key as null', () => {
@@ -179,7 +182,7 @@ describe('convertRecord: text and encodings', () => {
 
   it('writes binary key, value and header as base64 when so configured', () => {
     // Prepare
-    const cfg = cfgOf({ KEY_ENCODING: 'base64', VALUE_ENCODING: 'base64', HEADER_ENCODING: 'base64' });
+    const cfg = cfgOf({ FORMAT: 'csv', KEY_ENCODING: 'base64', VALUE_ENCODING: 'base64', HEADER_ENCODING: 'base64' });
     const r = rec({ key: INVALID_UTF8, value: Buffer.from([0, 255, 1]), headers: [['bin', Buffer.from([0xff])]] });
 
     // Act

@@ -198,13 +198,27 @@ export type ConvertSettings = Pick<SinkConfig, 'format' | 'keyEncoding' | 'value
 
 const NO_HEADERS: SinkRecord['headers'] = Object.freeze([]);
 
+/** The last header name measured, and its UTF-8 length (a topic's records mostly carry the same names). */
+let lastName: string | undefined;
+let lastNameBytes = 0;
+
+/** A header name's UTF-8 length; the name is then the last one measured, whose well-formedness was checked. */
+function headerName(name: string): number {
+  if (name !== lastName) {
+    lastNameBytes = Buffer.byteLength(name);
+    // Remembered only when it is Unicode text: a name holding a lone surrogate is checked (and refused) each time.
+    lastName = name.isWellFormed() ? name : undefined;
+  }
+  return lastNameBytes;
+}
+
 export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaRecord): SinkRecord {
   let rawBytes = (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  for (const h of r.headers) rawBytes += (h.value?.length ?? 0) + Buffer.byteLength(h.key);
+  for (const h of r.headers) rawBytes += (h.value?.length ?? 0) + headerName(h.key);
   checkRaw(plan, r, rawBytes);
   if (plan.needsHeaders) {
     // Names come from the event's JSON as strings: a lone surrogate there is not Unicode text.
-    for (const h of r.headers) if (!h.key.isWellFormed()) throw new RecordError('convert', `header name ${JSON.stringify(h.key)} holds a lone UTF-16 surrogate (not Unicode text)`);
+    for (const h of r.headers) if (h.key !== lastName && !h.key.isWellFormed()) throw new RecordError('convert', `header name ${JSON.stringify(h.key)} holds a lone UTF-16 surrogate (not Unicode text)`);
   }
   let headers: SinkRecord['headers'] = NO_HEADERS;
   let keyText: string | null = null;

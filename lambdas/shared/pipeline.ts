@@ -377,8 +377,9 @@ export class SinkPipeline {
   /** 3. Encodes and uploads the planned objects, then the dead letters (the encode stage can add to them). */
   private async write(planned: readonly PlannedObject[], deadLetters: DeadLetter[], claims: readonly { pc: PartitionClaim }[], result: BatchResult): Promise<void> {
     const cfg = this.out;
-    // Records written: with TRANSFORM_SQL a record can make several rows (unnest), each an entry of an object.
-    const writtenRecords = new Set<KafkaRecord>();
+    // Records written: with TRANSFORM_SQL a record can make several rows (unnest), each an entry of an object, so
+    // they are counted once each; otherwise each entry is its own record (no set of 10,000 entries per batch).
+    const writtenRecords = this.cfg.transform ? new Set<KafkaRecord>() : undefined;
     // Encoding runs inside the upload pool so CPU work overlaps with uploads already in flight.
     const uploaded = await mapBounded(planned, cfg.uploadConcurrency, async (o) => {
       const enc = this.encode(o);
@@ -406,10 +407,10 @@ export class SinkPipeline {
       const u = await uploadObject(this.s3, cfg, upload);
       result.objects++;
       for (const r of enc.records) {
-        writtenRecords.add(r.original ?? r.record);
+        writtenRecords?.add(r.original ?? r.record);
         if (r.record.value === null) result.tombstonesWritten++;
       }
-      result.written = writtenRecords.size;
+      result.written = writtenRecords ? writtenRecords.size : result.written + enc.records.length;
       return u;
     });
     const written = uploaded.filter((u) => u !== null);

@@ -180,6 +180,27 @@ describe('convertRecord: text and encodings', () => {
     expect(err.message).toBe(message);
   });
 
+  it('refuses a header name holding a lone surrogate wherever it stands, before and after well-formed names', () => {
+    // Prepare: the sink remembers the last well-formed name it measured; a bad one must never pass on that.
+    const cfg = cfgOf();
+    const bad = '\ud800x';
+    const batches: [string, Buffer | string][][] = [[['trace', 'a']], [[bad, 'b'], ['trace', 'c']], [['trace', 'd'], [bad, 'e']], [[bad, 'f']], [['trace', 'g']]];
+
+    // Act
+    const outcomes = batches.map((headers) => {
+      try {
+        convert(cfg, rec({ headers }));
+        return 'ok';
+      } catch (err) {
+        return (err as RecordError).message;
+      }
+    });
+
+    // Assess
+    const refused = 'header name "\\ud800x" holds a lone UTF-16 surrogate (not Unicode text)';
+    expect(outcomes).toEqual(['ok', refused, refused, refused, 'ok']);
+  });
+
   it('writes binary key, value and header as base64 when so configured', () => {
     // Prepare
     const cfg = cfgOf({ FORMAT: 'csv', KEY_ENCODING: 'base64', VALUE_ENCODING: 'base64', HEADER_ENCODING: 'base64' });

@@ -9,38 +9,13 @@
 import type { SinkConfig } from '../config.ts';
 import { hasLineBreak, RAW_JSON_TEXT, type SinkRecord } from '../convert.ts';
 import type { KafkaHeader } from '../decode.ts';
+import { ByteSink, IsoTime } from './byte-sink.ts';
 
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
 
 /** JSON string literal; the common case (nothing to escape) skips JSON.stringify. */
 export function jsonString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
-}
-
-/** ISO-8601 UTC text of epoch ms; the seconds part is cached since records of a batch share it. */
-export class IsoTime {
-  private second = NaN;
-  /** "2026-01-01T00:00:00." of the cached second, as text and as bytes. */
-  prefix = '';
-  prefixBytes = new Uint8Array(0);
-  format(ms: number): string {
-    this.at(ms);
-    const frac = ms - this.second * 1000;
-    return `${this.prefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
-  }
-  /** Moves the cache to the second of `ms`. */
-  at(ms: number): void {
-    const sec = Math.floor(ms / 1000);
-    if (sec !== this.second) {
-      this.second = sec;
-      this.prefix = new Date(sec * 1000).toISOString().slice(0, -4);
-      this.prefixBytes = Buffer.from(this.prefix, 'latin1');
-    }
-  }
-  /** The milliseconds within the cached second. */
-  millis(ms: number): number {
-    return ms - this.second * 1000;
-  }
 }
 
 /** How JSON.stringify escapes each byte below 0x20 and the quote and backslash (0: written as it is). */
@@ -50,57 +25,12 @@ const ESCAPES: (Uint8Array | null)[] = Array.from({ length: 256 }, (_, c) => {
 });
 const PLAIN = new Uint8Array(256).map((_, c) => (ESCAPES[c] === null ? 1 : 0));
 
-/**
- * The output: one growing buffer. Bytes are written with plain stores in JavaScript for the short pieces (a call
- * into native code costs more than a name or a number); values, by a native copy.
- */
-class LineWriter {
-  buf: Buffer;
-  pos = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
-  }
-  ensure(extra: number): void {
-    if (this.pos + extra <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + extra));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  /** Bytes known to need no escaping (names, encoded constants, base64). */
-  raw(b: Uint8Array): void {
-    const n = b.length;
-    this.ensure(n);
-    const buf = this.buf;
-    let p = this.pos;
-    if (n > 64) {
-      buf.set(b, p);
-      p += n;
-    } else for (let k = 0; k < n; k++) buf[p++] = b[k];
-    this.pos = p;
-  }
-  byte(c: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = c;
-  }
-  /** A non-negative integer below 2^53 as decimal digits (no string made). */
-  integer(v: number): void {
-    this.ensure(16);
-    let digits = 1;
-    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
-    const buf = this.buf;
-    let p = this.pos + digits;
-    this.pos = p;
-    let x = v;
-    do {
-      const q = Math.floor(x / 10);
-      buf[--p] = 0x30 + (x - q * 10);
-      x = q;
-    } while (x > 0);
-  }
+/** The output, with the JSON string writers. */
+class LineWriter extends ByteSink {
   /** Text (a JS string) as its JSON string literal, UTF-8. */
   text(s: string): void {
     if (s.length > 64) {
-      this.utf8Text(jsonString(s));
+      this.string(jsonString(s));
       return;
     }
     this.ensure(s.length * 6 + 2);
@@ -115,9 +45,10 @@ class LineWriter {
       buf[p++] = c;
     }
     if (k < s.length) {
-      p = this.pos;
-      p += buf.write(jsonString(s), p, 'utf8');
-    } else buf[p++] = 0x22;
+      this.string(jsonString(s));
+      return;
+    }
+    buf[p++] = 0x22;
     this.pos = p;
   }
   /** UTF-8 bytes (checked by convert) as a JSON string literal: what JSON.stringify writes of their text. */
@@ -140,24 +71,9 @@ class LineWriter {
   }
   /** Bytes as a JSON string of their base64. */
   base64(b: Buffer): void {
-    const s = b.toString('base64');
-    this.ensure(s.length + 2);
-    this.buf[this.pos++] = 0x22;
-    this.pos += this.buf.write(s, this.pos, 'latin1');
-    this.buf[this.pos++] = 0x22;
-  }
-  /** Text already JSON (a value made single-line by convert), UTF-8. */
-  utf8Text(s: string): void {
-    this.ensure(s.length * 3);
-    this.pos += this.buf.write(s, this.pos, 'utf8');
-  }
-  copy(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-  result(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    this.byte(0x22);
+    this.ascii(b.toString('base64'));
+    this.byte(0x22);
   }
 }
 
@@ -180,8 +96,8 @@ export function encodeJsonl(cfg: SinkConfig, records: readonly SinkRecord[]): Bu
     const raw = r.record.value;
     if (r.valueText === null || raw === null) out.raw(NULL);
     else if (!valueJson) out.text(r.valueText);
-    else if (r.valueText === RAW_JSON_TEXT || !hasLineBreak(raw)) out.copy(raw); // RAW_JSON_TEXT: convert saw one line
-    else out.utf8Text(r.valueText);
+    else if (r.valueText === RAW_JSON_TEXT || !hasLineBreak(raw)) out.bytes(raw); // RAW_JSON_TEXT: convert saw one line
+    else out.string(r.valueText);
   };
   if (!cfg.envelope) {
     for (const r of records) {
@@ -217,21 +133,13 @@ export function encodeJsonl(cfg: SinkConfig, records: readonly SinkRecord[]): Bu
         case 'offset':
           out.raw(NAMES.offset);
           if (rec.offset <= 9_007_199_254_740_991n) out.integer(Number(rec.offset));
-          else out.raw(ascii(rec.offset.toString()));
+          else out.ascii(rec.offset.toString());
           break;
-        case 'timestamp': {
+        case 'timestamp':
           out.raw(NAMES.timestamp);
-          iso.at(rec.timestamp);
-          out.raw(iso.prefixBytes);
-          const ms = iso.millis(rec.timestamp);
-          out.ensure(5);
-          out.buf[out.pos++] = 0x30 + Math.floor(ms / 100);
-          out.buf[out.pos++] = 0x30 + (Math.floor(ms / 10) % 10);
-          out.buf[out.pos++] = 0x30 + (ms % 10);
-          out.buf[out.pos++] = 0x5a; // Z
-          out.buf[out.pos++] = 0x22;
+          iso.write(out, rec.timestamp);
+          out.byte(0x22);
           break;
-        }
         case 'key':
           out.raw(NAMES.key);
           if (rec.key === null) out.raw(NULL);

@@ -161,11 +161,79 @@ function columnRType(c: Column): { type: RType; value: (v: unknown) => unknown }
   return { type: c.nullable ? { kind: 'union', branches: [{ kind: 'null' }, base] } : base, value: (v) => v };
 }
 
-/** Tables with registry columns: each row written by the registry writer (avsc cannot hold ambiguous unions unwrapped). */
-function encodeRegistryRows(table: Table, codec: AvroCodec, level: number | undefined): Buffer {
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function invalid(col: Column, v: unknown): never {
+  const text = typeof v === 'bigint' ? `${v}n` : typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : Buffer.isBuffer(v) ? 'bytes' : String(v);
+  throw new TypeError(`invalid ${col.type} cell for column ${JSON.stringify(col.name)}: ${text}`);
+}
+
+/**
+ * One cell of a table without registry columns, as avsc writes it for the schema of avroSchemaFor(table, false):
+ * a nullable column is the union ["null", T] (branch 0 for null, 1 for a value), longs exact (ExactLong), logical
+ * types as their base type. A cell avsc would refuse throws here too (the pipeline's bisect sets its record aside).
+ */
+function writeCell(w: AvroWriter, col: Column, v: unknown): void {
+  if (col.nullable) {
+    // A missing cell takes the field's default, null (as avsc's record writer does).
+    if (v === null || v === undefined) {
+      w.byte(0);
+      return;
+    }
+    w.byte(2);
+  }
+  switch (col.type) {
+    case 'boolean':
+      if (typeof v !== 'boolean') invalid(col, v);
+      w.boolean(v);
+      return;
+    case 'int':
+    case 'date':
+      if (v !== ((v as number) | 0)) invalid(col, v);
+      w.long(v as number);
+      return;
+    case 'long':
+    case 'timestamp-millis':
+    case 'timestamp-micros':
+      if (typeof v === 'bigint' ? v < INT64_MIN || v > INT64_MAX : !Number.isSafeInteger(v)) invalid(col, v);
+      w.long(v as number | bigint);
+      return;
+    case 'float':
+      if (typeof v !== 'number') invalid(col, v);
+      w.float(v);
+      return;
+    case 'double':
+      if (typeof v !== 'number') invalid(col, v);
+      w.double(v);
+      return;
+    case 'string':
+    case 'json':
+      if (typeof v !== 'string') invalid(col, v);
+      w.str(v);
+      return;
+    case 'bytes':
+      if (!Buffer.isBuffer(v)) invalid(col, v);
+      w.sized(v);
+      return;
+    default:
+      invalid(col, v);
+  }
+}
+
+/**
+ * The rows of a table into blocks. Tables of plain columns are written a cell at a time, straight from the columns
+ * (no object per row); tables with registry columns by the registry writer (avsc cannot hold ambiguous unions
+ * unwrapped). Both give the bytes avsc gives (test/lambdas/shared/avro-bytes.test.ts holds the first to avsc).
+ */
+export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buffer {
   const { header, sync } = avroContainer(table, codec);
   const out: Buffer[] = [header];
-  const cols = table.columns.map(columnRType);
+  const registry = table.columns.some((c) => c.registry);
+  const cols = table.columns;
+  const rtypes = registry ? cols.map(columnRType) : [];
+  // One block buffer, reused after each block is written out. It starts at the size the rows suggest (an object of
+  // one record needs a small one) and grows when a row does not fit.
   const w = new AvroWriter(Math.min(AVRO_BLOCK_BYTES, Math.max(1024, table.rowCount * 256)));
   let count = 0;
   const flush = () => {
@@ -175,47 +243,10 @@ function encodeRegistryRows(table: Table, codec: AvroCodec, level: number | unde
     count = 0;
   };
   for (let row = 0; row < table.rowCount; row++) {
-    for (let c = 0; c < cols.length; c++) writeAvro(cols[c].type, cols[c].value(table.data[c][row]), w);
+    if (registry) for (let c = 0; c < cols.length; c++) writeAvro(rtypes[c].type, rtypes[c].value(table.data[c][row]), w);
+    else for (let c = 0; c < cols.length; c++) writeCell(w, cols[c], table.data[c][row]);
     count++;
     if (w.pos >= AVRO_BLOCK_BYTES) flush();
-  }
-  flush();
-  return Buffer.concat(out);
-}
-
-export function encodeAvro(table: Table, codec: AvroCodec, level?: number): Buffer {
-  if (table.columns.some((c) => c.registry)) return encodeRegistryRows(table, codec, level);
-  const { header, sync } = avroContainer(table, codec);
-  // avsc resolves the registry's exact long type only for plain 'long', so it encodes with logical types removed.
-  const type = avroRecordType(avroSchemaFor(table, false));
-  const out: Buffer[] = [header];
-  const cols = table.columns;
-  // Rows are encoded straight into one block buffer (no Buffer per row), reused after each block is written out. It
-  // starts at the size the rows suggest (an object of one record needs a small one) and grows when a row does not fit.
-  let block = Buffer.allocUnsafe(Math.min(AVRO_BLOCK_BYTES, Math.max(1024, table.rowCount * 256)));
-  let blockBytes = 0;
-  let blockCount = 0;
-  const flush = () => {
-    if (blockCount === 0) return;
-    out.push(...avroBlock(codec, block.subarray(0, blockBytes), blockCount, sync, level));
-    blockBytes = 0;
-    blockCount = 0;
-  };
-  for (let row = 0; row < table.rowCount; row++) {
-    // No prototype: a field named "__proto__" must be an own field, not a prototype change.
-    const obj = Object.create(null) as Record<string, unknown>;
-    for (let c = 0; c < cols.length; c++) obj[cols[c].name] = table.data[c][row];
-    let end = type.encode(obj, block, blockBytes);
-    if (end < 0) {
-      // It does not fit (encode returns minus the missing bytes): a larger buffer holding the block so far.
-      const next = Buffer.allocUnsafe(Math.max(block.length * 2, block.length - end));
-      block.copy(next, 0, 0, blockBytes);
-      block = next;
-      end = type.encode(obj, block, blockBytes);
-    }
-    blockBytes = end;
-    blockCount++;
-    if (blockBytes >= AVRO_BLOCK_BYTES) flush();
   }
   flush();
   return Buffer.concat(out);

@@ -10,6 +10,7 @@
  * Avro: the same types as the registry's Avro schema; from Protobuf: messages → records, open enums → string,
  * uint64 → decimal(20, 0), Timestamp → timestamp-nanos.
  */
+import { ByteSink } from '../encode/byte-sink.ts';
 import { RecordError } from '../errors.ts';
 import { bigintOfBytes, decimalText, jsonOf, UnionValue, type RType } from './types.ts';
 
@@ -275,24 +276,18 @@ export function avroSchemaOf(t: RType, defined: Set<string>, logical = true): un
   }
 }
 
-/** Avro's binary encoding into one growing buffer. */
-export class AvroWriter {
-  buf: Buffer;
-  pos = 0;
-  constructor(size = 1024) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
+const TWO_52 = 2 ** 52;
 
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+/** Avro's binary encoding into one growing buffer. */
+export class AvroWriter extends ByteSink {
+  constructor(size = 1024) {
+    super(size);
   }
 
   long(v: number | bigint): void {
-    this.room(10);
-    if (typeof v === 'number' && Number.isSafeInteger(v)) {
+    this.ensure(10);
+    // Zigzag doubles a number: exact in a double only below 2^52 in size; larger ones go the BigInt way.
+    if (typeof v === 'number' && Number.isInteger(v) && v < TWO_52 && v > -TWO_52) {
       let n = v >= 0 ? v * 2 : -v * 2 - 1;
       while (n >= 0x80) {
         this.buf[this.pos++] = (n % 0x80) | 0x80;
@@ -309,37 +304,51 @@ export class AvroWriter {
     this.buf[this.pos++] = Number(n);
   }
 
-  raw(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-
-  bytes(b: Uint8Array): void {
+  /** Length-prefixed bytes (Avro bytes). */
+  sized(b: Uint8Array): void {
     this.long(b.length);
-    this.raw(b);
+    this.bytes(b);
   }
 
-  string(s: string): void {
-    const n = Buffer.byteLength(s);
-    this.long(n);
-    this.room(n);
+  /** An Avro string: its UTF-8 byte count, then its bytes. */
+  str(s: string): void {
+    const n = s.length;
+    // Short ASCII text (most cells): its length is its byte count, and its characters are stored one by one.
+    if (n < 128) {
+      let k = 0;
+      while (k < n && s.charCodeAt(k) < 0x80) k++;
+      if (k === n) {
+        this.ensure(n + 1);
+        const buf = this.buf;
+        let p = this.pos;
+        buf[p++] = n * 2; // the length, zigzag: one byte below 64
+        if (n >= 64) {
+          buf[p - 1] = ((n * 2) % 0x80) | 0x80;
+          buf[p++] = Math.floor((n * 2) / 0x80);
+        }
+        for (k = 0; k < n; k++) buf[p++] = s.charCodeAt(k);
+        this.pos = p;
+        return;
+      }
+    }
+    const bytes = Buffer.byteLength(s);
+    this.long(bytes);
+    this.ensure(bytes);
     this.pos += this.buf.write(s, this.pos, 'utf8');
   }
 
   float(v: number): void {
-    this.room(4);
+    this.ensure(4);
     this.pos = this.buf.writeFloatLE(v, this.pos);
   }
 
   double(v: number): void {
-    this.room(8);
+    this.ensure(8);
     this.pos = this.buf.writeDoubleLE(v, this.pos);
   }
 
   boolean(v: boolean): void {
-    this.room(1);
-    this.buf[this.pos++] = v ? 1 : 0;
+    this.byte(v ? 1 : 0);
   }
 }
 
@@ -361,16 +370,16 @@ export function writeAvro(t: RType, v: unknown, w: AvroWriter): void {
     case 'null': return;
     case 'boolean': w.boolean(v as boolean); return;
     case 'int': w.long(v as number); return;
-    case 'long': if (t.unsigned) w.bytes(unsignedBytes(v as number | bigint)); else w.long(v as number | bigint); return;
+    case 'long': if (t.unsigned) w.sized(unsignedBytes(v as number | bigint)); else w.long(v as number | bigint); return;
     case 'float': w.float(v as number); return;
     case 'double': w.double(v as number); return;
-    case 'string': w.string(v as string); return;
-    case 'json': w.string(jsonOf(t, v)); return;
-    case 'bytes': w.bytes(v as Buffer); return;
+    case 'string': w.str(v as string); return;
+    case 'json': w.str(jsonOf(t, v)); return;
+    case 'bytes': w.sized(v as Buffer); return;
     case 'fixed': w.raw(v as Buffer); return;
     case 'pb-timestamp': w.long(pbNanos(v as { seconds: number; nanos: number })); return;
     case 'enum': {
-      if (t.open) { w.string(v as string); return; }
+      if (t.open) { w.str(v as string); return; }
       w.long(t.symbols.indexOf(v as string));
       return;
     }
@@ -388,7 +397,7 @@ export function writeAvro(t: RType, v: unknown, w: AvroWriter): void {
       if (keys.length > 0) {
         w.long(keys.length);
         for (const k of keys) {
-          w.string(k);
+          w.str(k);
           writeAvro(t.values, (v as Record<string, unknown>)[k], w);
         }
       }

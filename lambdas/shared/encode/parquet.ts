@@ -100,7 +100,9 @@ export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: n
     else if (c.type === 'timestamp-millis' || c.type === 'long') data = data.map((v) => (typeof v === 'number' ? BigInt(v) : v));
     else if (c.type === 'bytes') data = data.map((v) => (v === null ? null : new Uint8Array(v as Buffer)));
     else if (c.type === 'string' || c.type === 'json') data = utf8Values(data);
-    return { name: c.name, data, nullable: c.nullable };
+    // JSON text (nested values, headers): no min/max statistics. Its bounds order JSON text, which no predicate on a
+    // nested value can use, and they are the longest values of the file (each compared as bytes for every row).
+    return { name: c.name, data, nullable: c.nullable, ...(c.type === 'json' ? { statistics: false } : {}) };
   });
   const ab = parquetWriteBuffer({
     columnData: columnData as never,

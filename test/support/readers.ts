@@ -29,18 +29,19 @@ export async function readObject(
       `the reader venv is not installed at ${pyVenvPython}; install it with: bash scripts/infra/install-python.sh`,
     );
   }
+  // `--name=value`: a value may start with "-" (a random secret key, a delimiter), which argparse would take for a flag.
   const args = [
     READER_SCRIPT,
-    '--endpoint', s3.endpoint,
-    '--access-key', s3.accessKeyId,
-    '--secret-key', s3.secretAccessKey,
-    '--region', s3.region,
-    '--bucket', bucket,
-    '--key', key,
-    '--format', format,
-    ...(compression === undefined ? [] : ['--compression', compression]),
-    ...(separator === undefined ? [] : ['--separator', separator]),
-    ...(opts?.delimiter === undefined ? [] : ['--delimiter', opts.delimiter]),
+    `--endpoint=${s3.endpoint}`,
+    `--access-key=${s3.accessKeyId}`,
+    `--secret-key=${s3.secretAccessKey}`,
+    `--region=${s3.region}`,
+    `--bucket=${bucket}`,
+    `--key=${key}`,
+    `--format=${format}`,
+    ...(compression === undefined ? [] : [`--compression=${compression}`]),
+    ...(separator === undefined ? [] : [`--separator=${separator}`]),
+    ...(opts?.delimiter === undefined ? [] : [`--delimiter=${opts.delimiter}`]),
   ];
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(

@@ -118,7 +118,8 @@ export async function startVersitygw(opts?: { port?: number }): Promise<S3Server
   const credentials = {
     region: 'us-east-1',
     accessKeyId: `test${randomBytes(8).toString('hex')}`,
-    secretAccessKey: randomBytes(24).toString('base64url'),
+    // Starts with a letter: a leading "-" (1 start in 64 with base64url) reads as a flag on the command lines it is passed on.
+    secretAccessKey: `s${randomBytes(24).toString('base64url')}`,
   };
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   let useSidecar = false;

@@ -318,7 +318,7 @@ export class AvroWriter extends ByteSink {
       let k = 0;
       while (k < n && s.charCodeAt(k) < 0x80) k++;
       if (k === n) {
-        this.ensure(n + 1);
+        this.ensure(n + 2); // the length takes 2 bytes from 64 characters on
         const buf = this.buf;
         let p = this.pos;
         buf[p++] = n * 2; // the length, zigzag: one byte below 64

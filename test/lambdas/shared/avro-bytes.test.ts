@@ -6,6 +6,7 @@
 import avro from 'avsc';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { AvroWriter } from '../../../lambdas/shared/registry/columns.ts';
 import { avroBlock, decompressBlock, avroContainer, avroRecordType, avroSchemaFor, encodeAvro } from '../../../lambdas/shared/encode/avro.ts';
 import type { Table } from '../../../lambdas/shared/encode/table.ts';
 import type { Column } from '../../../lambdas/shared/schema.ts';
@@ -73,6 +74,32 @@ describe('avro bytes', () => {
     }), { numRuns: 600 });
     // Both outcomes were tried, many times each.
     expect(Math.min(written, refused)).toBeGreaterThan(50);
+  });
+
+  it('writes every string and long whole when it meets the end of the buffer, at every offset', () => {
+    // The writer grows its buffer on demand: each value is written with 0 to 3 bytes of room left, after a filler,
+    // and followed by a marker byte; the bytes must be the filler, avsc's encoding of the value, then the marker.
+    const str = avro.Type.forSchema('string');
+    const long = avroRecordType({ type: 'record', name: 'L', fields: [{ name: 'v', type: 'long' }] });
+    const values: { text: string; encoded: Buffer; write: (w: AvroWriter) => void }[] = [];
+    for (let n = 0; n <= 300; n++) {
+      for (const s of ['a'.repeat(n), `${'b'.repeat(Math.max(0, n - 1))}é`.slice(-n || undefined)]) {
+        values.push({ text: `string of ${n}`, encoded: str.toBuffer(s), write: (w) => w.str(s) });
+      }
+    }
+    for (const v of [0, 63, 64, -65, 2 ** 31, -(2 ** 52) - 1, 2 ** 52, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]) {
+      values.push({ text: `long ${v}`, encoded: long.toBuffer({ v }), write: (w) => w.long(v) });
+    }
+    for (const { text, encoded, write } of values) {
+      for (let room = 0; room <= encoded.length + 2; room++) {
+        const w = new AvroWriter(1024);
+        const filler = Buffer.alloc(1024 - room, 0x7e);
+        w.raw(filler);
+        write(w);
+        w.byte(0xaa);
+        expect(Buffer.from(w.buf.subarray(0, w.pos)).equals(Buffer.concat([filler, encoded, Buffer.from([0xaa])])), `${text}, ${room} bytes of room`).toBe(true);
+      }
+    }
   });
 
   it('writes a table over one block as several blocks that avsc reads back', async () => {

@@ -9,7 +9,7 @@ import { parquetMetadata, parquetMetadataAsync, parquetRead, type AsyncBuffer, t
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { SinkConfig } from '../../shared/config.ts';
 import { MetadataColumnPrefix } from '../../shared/constants.ts';
-import { PARQUET_CODECS, PARQUET_CREATED_BY, parquetCompressors, parquetSchemaOf, type ParquetCodec, type SchemaElement } from '../../shared/encode/parquet.ts';
+import { PARQUET_CODECS, PARQUET_CREATED_BY, parquetColumnOptions, parquetCompressors, parquetSchemaOf, type ParquetCodec, type SchemaElement } from '../../shared/encode/parquet.ts';
 import { buildTable } from '../../shared/encode/table.ts';
 import { byOffset, inOrder, named, namedRows, type Codec, type FileBody, type Row } from '../codec.ts';
 
@@ -56,16 +56,17 @@ class ParquetBody implements FileBody {
   private rows = 0;
   private bytes = 0;
   private readonly schema: readonly SchemaElement[];
-  private readonly nullable: readonly boolean[];
+  /** Each column's settings for the writer (nullable, statistics): the sink's, so the files are the sink's. */
+  private readonly options: readonly ReturnType<typeof parquetColumnOptions>[];
   private readonly groupBytes: number;
-  constructor(schema: readonly SchemaElement[], codec: ParquetCodec, level: number | undefined, nullable: readonly boolean[], targetBytes: number) {
+  constructor(schema: readonly SchemaElement[], codec: ParquetCodec, level: number | undefined, options: readonly ReturnType<typeof parquetColumnOptions>[], targetBytes: number) {
     this.schema = schema;
-    this.nullable = nullable;
+    this.options = options;
     // A file smaller than a few row groups gets smaller ones: its first row group then tells the file's own
     // compression ratio, which cuts it at its target (the small inputs' ratio counts their footers as data).
     this.groupBytes = Math.min(ROW_GROUP_BYTES, Math.max(256 * 1024, Math.floor(targetBytes / 4)));
     this.pw = new ParquetWriter({ writer: this.writer, schema: schema as never, codec: PARQUET_CODECS[codec], compressors: parquetCompressors(level) as never, createdBy: PARQUET_CREATED_BY });
-    this.columns = nullable.map(() => []);
+    this.columns = options.map(() => []);
   }
 
   add(row: Row): void {
@@ -93,10 +94,10 @@ class ParquetBody implements FileBody {
   take(): Buffer {
     if (this.rows > 0) {
       void this.pw.write({
-        columnData: this.columns.map((data, c) => ({ name: this.schema[c + 1].name, data, nullable: this.nullable[c] })) as never,
+        columnData: this.columns.map((data, c) => ({ name: this.schema[c + 1].name, data, ...this.options[c] })) as never,
         rowGroupSize: this.rows,
       });
-      this.columns = this.nullable.map(() => []);
+      this.columns = this.options.map(() => []);
       this.rows = 0;
       this.bytes = 0;
     }
@@ -113,7 +114,7 @@ class ParquetBody implements FileBody {
 export function parquetCodec(cfg: SinkConfig): Codec {
   const table = buildTable(cfg, []).table;
   const schema = parquetSchemaOf(table);
-  const nullable = table.columns.map((c) => c.nullable);
+  const options = table.columns.map(parquetColumnOptions);
   const offsetAt = table.columns.findIndex((c) => c.name === `${MetadataColumnPrefix}offset`);
   const timeAt = table.columns.findIndex((c) => c.name === `${MetadataColumnPrefix}timestamp`);
   const toRow = (cells: unknown[]): Row => ({
@@ -169,6 +170,6 @@ export function parquetCodec(cfg: SinkConfig): Codec {
         yield rows;
       }
     })()),
-    body: (targetBytes) => new ParquetBody(schema, cfg.compression as ParquetCodec, cfg.compressionLevel, nullable, targetBytes),
+    body: (targetBytes) => new ParquetBody(schema, cfg.compression as ParquetCodec, cfg.compressionLevel, options, targetBytes),
   };
 }

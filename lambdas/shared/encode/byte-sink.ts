@@ -71,17 +71,11 @@ export class ByteSink {
   }
 }
 
-/** ISO-8601 UTC text of epoch ms; the seconds part is cached since records of a batch share it. */
+/** ISO-8601 UTC text of epoch ms, written as bytes; the second's part is cached since records of a batch share it. */
 export class IsoTime {
   private second = NaN;
-  /** "2026-01-01T00:00:00." of the cached second, as text and as bytes. */
-  prefix = '';
-  prefixBytes = new Uint8Array(0);
-  format(ms: number): string {
-    this.at(ms);
-    const frac = ms - this.second * 1000;
-    return `${this.prefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
-  }
+  /** "2026-01-01T00:00:00." of the cached second, as bytes. */
+  private prefixBytes = new Uint8Array(0);
   /** Writes the text of `ms` (an integer) into `out`, with no string made once its second is cached. */
   write(out: ByteSink, ms: number): void {
     this.at(ms);
@@ -99,8 +93,7 @@ export class IsoTime {
     const sec = Math.floor(ms / 1000);
     if (sec !== this.second) {
       this.second = sec;
-      this.prefix = new Date(sec * 1000).toISOString().slice(0, -4);
-      this.prefixBytes = Buffer.from(this.prefix, 'latin1');
+      this.prefixBytes = Buffer.from(new Date(sec * 1000).toISOString().slice(0, -4), 'latin1');
     }
   }
 }

@@ -18,7 +18,7 @@ export function jsonString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
-/** How JSON.stringify escapes each byte below 0x20 and the quote and backslash (0: written as it is). */
+/** How JSON.stringify escapes each byte below 0x20 and the quote and backslash (null: the byte is written as it is). */
 const ESCAPES: (Uint8Array | null)[] = Array.from({ length: 256 }, (_, c) => {
   if (c >= 0x20 && c !== 0x22 && c !== 0x5c) return null;
   return Buffer.from(JSON.stringify(String.fromCharCode(c)).slice(1, -1), 'latin1');

@@ -87,6 +87,15 @@ export function parquetCompressors(level?: number): Record<string, (input: Uint8
   };
 }
 
+/**
+ * A column's settings for hyparquet-writer besides its name and data, for the sink's files and the compactor's alike:
+ * JSON text (nested values, headers) carries no statistics. Its bounds would order JSON text, which no predicate on a
+ * nested value can use, and they are the longest values of the file (each compared as bytes for every row).
+ */
+export function parquetColumnOptions(c: Column): { nullable: boolean; statistics?: false } {
+  return c.type === 'json' ? { nullable: c.nullable, statistics: false } : { nullable: c.nullable };
+}
+
 export const PARQUET_CREATED_BY = 'kafka-s3 sink (hyparquet-writer)';
 
 export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: number, level?: number): Buffer {
@@ -100,9 +109,7 @@ export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: n
     else if (c.type === 'timestamp-millis' || c.type === 'long') data = data.map((v) => (typeof v === 'number' ? BigInt(v) : v));
     else if (c.type === 'bytes') data = data.map((v) => (v === null ? null : new Uint8Array(v as Buffer)));
     else if (c.type === 'string' || c.type === 'json') data = utf8Values(data);
-    // JSON text (nested values, headers): no min/max statistics. Its bounds order JSON text, which no predicate on a
-    // nested value can use, and they are the longest values of the file (each compared as bytes for every row).
-    return { name: c.name, data, nullable: c.nullable, ...(c.type === 'json' ? { statistics: false } : {}) };
+    return { name: c.name, data, ...parquetColumnOptions(c) };
   });
   const ab = parquetWriteBuffer({
     columnData: columnData as never,

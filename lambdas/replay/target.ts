@@ -90,11 +90,26 @@ export class KafkaTarget {
     for (let p = 0; p < ends.length; p++) {
       let next = from[p] ?? 0n;
       while (next < ends[p]) {
-        const response = await this.reader.fetch({
+        const fetch = () => this.reader.fetch({
           node: t.partitions[p].leader,
           topics: [{ topicId: t.id, partitions: [{ partition: p, fetchOffset: next, partitionMaxBytes: 8 << 20, currentLeaderEpoch: -1, lastFetchedEpoch: -1 }] }],
           maxWaitTime: 500, minBytes: 1, maxBytes: 8 << 20, isolationLevel: 0,
         });
+        let response: Awaited<ReturnType<typeof fetch>> | undefined;
+        // An offset below the end listed can still be refused as out of range for a moment (a partition just created,
+        // a leader just elected): tried again, and if it stays so, the error names where the partition stands.
+        for (let attempt = 1; response === undefined; attempt++) {
+          try {
+            response = await fetch();
+          } catch (err) {
+            if (!outOfRange(err)) throw err;
+            if (attempt >= OUT_OF_RANGE_ATTEMPTS) {
+              const now = (await this.ends(topic))[p];
+              throw new Error(`target ${topic}/${p}: the fetch at offset ${next} (below the end ${ends[p]} listed before) was out of range ${attempt} times; the partition's end is now ${now}`, { cause: err });
+            }
+            await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+          }
+        }
         const part = response.responses[0]?.partitions[0];
         if (!part) throw new Error(`target ${topic}/${p}: the fetch at offset ${next} returned nothing`);
         if (part.errorCode !== 0) throw new Error(`target ${topic}/${p}: the fetch at offset ${next} failed with Kafka error code ${part.errorCode}`);
@@ -124,4 +139,15 @@ export class KafkaTarget {
   async close(): Promise<void> {
     await Promise.allSettled([this.producer.close(), this.reader.close()]);
   }
+}
+
+/** Fetches of one offset refused as out of range before the resume gives up (about 3 s in all). */
+const OUT_OF_RANGE_ATTEMPTS = 6;
+/** Kafka's OFFSET_OUT_OF_RANGE. */
+const OFFSET_OUT_OF_RANGE = 1;
+
+/** Whether a fetch was refused as OFFSET_OUT_OF_RANGE (the client's ResponseError carries the partition's code). */
+function outOfRange(err: unknown): boolean {
+  const e = err as { response?: { responses?: { partitions?: { errorCode?: number }[] }[] } };
+  return e?.response?.responses?.[0]?.partitions?.[0]?.errorCode === OFFSET_OUT_OF_RANGE;
 }

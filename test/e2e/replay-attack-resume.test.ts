@@ -123,4 +123,31 @@ describeKafka('replay attack: resume and plan', (kafka) => {
     const got = await readTopic(kafka.bootstrap, topic, 6, { allowShort: true, timeoutMs: 8000 });
     expect(got.map((m) => txt(m.value))).toEqual(specs.map((s) => s.value));
   }, 30_000);
+
+  it('a resume fetch refused as out of range is tried again, then fails naming where the partition stands', async () => {
+    // Prepare: a target whose listed ends run 5 past the partition's real end, and a checkpoint beyond that end.
+    const topic = `attack-oor-${randomUUID().slice(0, 6)}`;
+    await createTopic(kafka.bootstrap, topic, 1);
+    class AheadTarget extends KafkaTarget {
+      override async ends(t: string): Promise<bigint[]> {
+        return (await super.ends(t)).map((e) => e + 5n);
+      }
+    }
+    const target = track(new AheadTarget({ brokers: [kafka.bootstrap], clientId: 'attack-oor' }));
+    await target.send([0, 1].map((i) => ({ topic, partition: 0, value: Buffer.from(`v${i}`) })));
+
+    // Act
+    const started = Date.now();
+    const read: bigint[] = [];
+    const err = await (async () => {
+      for await (const chunk of target.landed(topic, [3n])) read.push(...chunk.map((r) => r.offset));
+    })().then(() => undefined, (e: unknown) => e as Error);
+
+    // Assess: the fetch at 3 (beyond the real end, 2) is tried 6 times over about 3 s, then named (with the end as
+    // this target lists it).
+    expect(read).toEqual([]);
+    expect(err?.message).toBe(`target ${topic}/0: the fetch at offset 3 (below the end 7 listed before) was out of range 6 times; the partition's end is now 7`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
+  }, 30_000);
 });
+

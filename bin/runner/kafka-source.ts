@@ -12,11 +12,8 @@
  * - a record handed out is tagged with its generation: the runner writes and commits it only while that generation
  *   is current and its partition still owned (`current`), so a commit never covers a record it did not write.
  */
-import type { Readable } from 'node:stream';
-import { Consumer, type Message } from '@platformatic/kafka';
+import { Consumer } from '@platformatic/kafka';
 import type { RunnerRecord } from './event.ts';
-
-type FetchOptions = { topics: readonly unknown[] } & Record<string, unknown>;
 
 export interface KafkaSourceOptions {
   readonly brokers: readonly string[];
@@ -64,6 +61,72 @@ export const GENERATION: unique symbol = Symbol('generation');
 type Tagged = RunnerRecord & { [GENERATION]?: number };
 const NO_HEADERS: RunnerRecord['headers'] = Object.freeze([]);
 
+/**
+ * A record as the consumer hands it out: already the sink's decoded record (the runner passes its batches to the
+ * sink as they are), tagged with its generation. One class, so every record has one shape.
+ */
+class ConsumedRecord implements RunnerRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly timestamp: number;
+  readonly timestampType: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: RunnerRecord['headers'];
+  readonly [GENERATION]: number;
+  constructor(topic: string, partition: number, offset: bigint, timestamp: number, timestampType: string, key: Buffer | null, value: Buffer | null, headers: RunnerRecord['headers'], generation: number) {
+    this.topic = topic;
+    this.partition = partition;
+    this.offset = offset;
+    this.timestamp = timestamp;
+    this.timestampType = timestampType;
+    this.key = key;
+    this.value = value;
+    this.headers = headers;
+    this[GENERATION] = generation;
+  }
+}
+
+/**
+ * Per owned partition: the generation's start offset, the last offset handed out (no BigInt made per record), and
+ * the offset after the last batch fetched when that is further (a batch with nothing to hand out: a transaction
+ * marker, aborted records, a compacted range).
+ */
+type Position = { readonly start: bigint; last?: bigint; past?: bigint };
+
+/** The next offset to fetch at `p`. */
+function nextOffset(p: Position): bigint {
+  const handed = p.last === undefined ? p.start : p.last + 1n;
+  return p.past !== undefined && p.past > handed ? p.past : handed;
+}
+
+/** Hands out `offset` at `p` (moves the position past it): false when it is before the start or handed out already. */
+function advance(p: Position, offset: bigint): boolean {
+  if (p.last === undefined ? offset < p.start : offset <= p.last) return false;
+  p.last = offset;
+  return true;
+}
+
+/** Header names as the records repeat them: one string per distinct name, not one per record. */
+class HeaderNames {
+  private bytes: Buffer[] = [];
+  private names: string[] = [];
+  name(k: Buffer): string {
+    const bytes = this.bytes;
+    for (let i = 0; i < bytes.length; i++) if (bytes[i].length === k.length && bytes[i].equals(k)) return this.names[i];
+    const name = k.toString('utf8');
+    // A few names at most: a topic whose records carry many distinct names keeps the recent ones.
+    if (bytes.length >= 16) {
+      bytes.shift();
+      this.names.shift();
+    }
+    bytes.push(Buffer.from(k));
+    this.names.push(name);
+    return name;
+  }
+}
+
 /** Keys of topic-partitions, made once each: a record's checks (several per record) allocate no string and find
  * their Map entries by a string whose hash is already known. */
 const tpKeys = new Map<string, string[]>();
@@ -81,8 +144,7 @@ function tpKey(topic: string, partition: number): string {
 export class Assignment {
   generation = 0;
   private owned = new Set<string>();
-  /** Per owned partition: the generation's start offset and the last offset handed out (no BigInt made per record). */
-  private positions = new Map<string, { readonly start: bigint; last?: bigint }>();
+  private positions = new Map<string, Position>();
   private started = false;
 
   /** A new generation owning exactly `partitions` (keys of `tpKey`); positions wait for `start`. */
@@ -113,12 +175,17 @@ export class Assignment {
 
   /** A record a stream of `generation` delivered: true when it is handed out (and the position moves past it). */
   accept(generation: number, tp: string, offset: bigint): boolean {
-    if (generation !== this.generation || !this.started) return false;
-    const p = this.positions.get(tp);
+    const p = this.positionOf(generation, tp);
     // Not owned, or before the start, or handed out already in this generation.
-    if (p === undefined || (p.last === undefined ? offset < p.start : offset <= p.last)) return false;
-    p.last = offset;
-    return true;
+    return p !== undefined && advance(p, offset);
+  }
+
+  /**
+   * Where a stream of `generation` hands out records of `tp`: undefined when that generation is over, not started, or
+   * does not own it. Valid until the next `assign` (the stream reads a run of one partition's records through it).
+   */
+  positionOf(generation: number, tp: string): Position | undefined {
+    return generation !== this.generation || !this.started ? undefined : this.positions.get(tp);
   }
 
   /** Whether a record handed out in `generation` may still be written and committed. */
@@ -134,10 +201,10 @@ export class Assignment {
     return [...this.owned];
   }
 
-  /** The next offset to hand out. */
+  /** The next offset to fetch (past every offset handed out, and every batch fetched). */
   position(tp: string): bigint | undefined {
     const p = this.positions.get(tp);
-    return p === undefined ? undefined : p.last === undefined ? p.start : p.last + 1n;
+    return p === undefined ? undefined : nextOffset(p);
   }
 
   get isStarted(): boolean {
@@ -145,31 +212,106 @@ export class Assignment {
   }
 }
 
-type MessageStream = AsyncIterable<Message> & { close(): Promise<void> | void };
+/** A fetch response as the client parses it (the fields the source reads). */
+interface FetchResponse {
+  responses: {
+    topicId: string;
+    partitions: {
+      partitionIndex: number;
+      errorCode: number;
+      abortedTransactions: { producerId: bigint; firstOffset: bigint }[] | null;
+      records: {
+        firstOffset: bigint;
+        lastOffsetDelta: number;
+        partitionLeaderEpoch: number;
+        attributes: number;
+        producerId: bigint;
+        firstTimestamp: bigint;
+        maxTimestamp: bigint;
+        records: { timestampDelta: bigint; offsetDelta: number; key: Buffer | null; value: Buffer | null; headers: [Buffer | null, Buffer | null][] }[];
+      }[] | null;
+    }[];
+  }[];
+}
+
+/** One broker's fetch, settled: its response or its error, and the generation it was asked for. */
+interface Fetched {
+  readonly node: number;
+  readonly generation: number;
+  readonly topicIds: ReadonlyMap<string, string>;
+  readonly response?: FetchResponse;
+  readonly error?: Error;
+}
+
+/** Record batch attributes (Kafka's record batch format v2). */
+const TIMESTAMP_LOG_APPEND = 1 << 3;
+const TRANSACTIONAL_BATCH = 1 << 4;
+const CONTROL_BATCH = 1 << 5;
+/** Kafka's OFFSET_OUT_OF_RANGE. */
+const OFFSET_OUT_OF_RANGE = 1;
+
+/**
+ * Read committed, as Kafka's Java consumer reads it: the broker lists the transactions aborted in the range it
+ * returns (producer, first offset); a transactional batch of a producer listed at or before it is skipped until that
+ * producer's abort marker. The client filters too, but keeps one producer's range only (a second aborted transaction
+ * of the same producer in one response hid the first) and leaves a range whose marker is in the next response:
+ * those records were handed out.
+ */
+class AbortedTransactions {
+  private readonly list: readonly { producerId: bigint; firstOffset: bigint }[];
+  private next = 0;
+  private readonly open = new Set<bigint>();
+  constructor(list: readonly { producerId: bigint; firstOffset: bigint }[] | null) {
+    this.list = list === null || list.length < 2 ? (list ?? []) : [...list].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  }
+
+  /** Whether a batch is skipped as aborted (called once per batch, in offset order; control batches included). */
+  skips(batch: { attributes: number; producerId: bigint; records: { key: Buffer | null }[] }, lastOffset: bigint): boolean {
+    if (this.list.length === 0 || batch.producerId < 0n) return false;
+    while (this.next < this.list.length && this.list[this.next].firstOffset <= lastOffset) this.open.add(this.list[this.next++].producerId);
+    if ((batch.attributes & CONTROL_BATCH) !== 0) {
+      // A control record's key: version (int16), type (int16): 0 aborts, 1 commits.
+      const key = batch.records[0]?.key;
+      if (key && key.length >= 4 && key.readInt16BE(2) === 0) this.open.delete(batch.producerId);
+      return true;
+    }
+    return (batch.attributes & TRANSACTIONAL_BATCH) !== 0 && this.open.has(batch.producerId);
+  }
+}
 
 /** Records handed out at most in one chunk (KafkaSource.chunks). */
 export const CHUNK_RECORDS = 1000;
 
-/** The runner waiting this long for a record while an owned partition has records left: the stream is reopened. */
+/** The runner waiting this long for a record while an owned partition has records left: the fetches start again. */
 export const STALL_MS = 30_000;
 
+type MembershipStream = { close(): Promise<void> | void; on(event: 'error', listener: (err: Error) => void): unknown };
+
+/**
+ * Reads with the client's fetch (sessions, retries, leader moves, read-committed filtering), not its message stream:
+ * the stream made about 2.7 KB of objects per record (a message with a header map, a bound commit function, a
+ * diagnostic context), two thirds of the runner's allocation, and its garbage collection copied every open batch.
+ * The source keeps one stream, never read, for the group membership only (subscribing, joining, heartbeats).
+ */
 export class KafkaSource {
   private readonly consumer: Consumer;
   private readonly options: KafkaSourceOptions;
   private readonly epochs = new Map<string, number>();
   readonly assignment = new Assignment();
-  /** The stream of the current generation (undefined until it is open). */
-  private current?: { generation: number; stream: MessageStream };
-  private first?: MessageStream;
+  /** The stream that holds the membership (it never fetches: nothing reads it). */
+  private membership?: MembershipStream;
+  /** The fetch in flight per broker (at most one each, whatever generation asked for it). */
+  private readonly inflight = new Map<number, Promise<Fetched>>();
+  private fetchTurn = 0;
   private wake?: () => void;
   private opening = Promise.resolve();
   /** When the runner last asked for a record, while it waits for one (undefined while it works on a batch). */
   private waitingSince?: number;
   private watchdog?: NodeJS.Timeout;
-  /** Streams reopened because owned partitions had records left and none came for STALL_MS. */
+  /** Generations restarted because owned partitions had records left and none came for STALL_MS. */
   stallRestarts = 0;
   onStall?: (partitions: string[]) => void = (partitions) => {
-    process.stderr.write(`no record for ${STALL_MS / 1000} s while ${partitions.map((tp) => tp.replace('\u0000', '/')).join(', ')} had records left: stream reopened at the committed offsets\n`);
+    process.stderr.write(`no record for ${STALL_MS / 1000} s while ${partitions.map((tp) => tp.replace('\u0000', '/')).join(', ')} had records left: reading again from the committed offsets\n`);
   };
 
   constructor(options: KafkaSourceOptions) {
@@ -185,10 +327,6 @@ export class KafkaSource {
       sessionTimeout: 20_000,
       heartbeatInterval: 1_000,
     });
-    // Every fetch the streams make goes through here, its partitions rotated (rotateFetch).
-    const fetch = this.consumer.fetch.bind(this.consumer) as (o: FetchOptions, cb?: unknown) => unknown;
-    let turn = 0;
-    (this.consumer as unknown as { fetch: typeof fetch }).fetch = (o, cb) => fetch({ ...o, topics: rotateFetch(o.topics, turn++) }, cb);
     this.consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => {
       const list = payload.assignments ?? this.consumer.assignments ?? [];
       const owned: string[] = [];
@@ -210,13 +348,13 @@ export class KafkaSource {
     if (this.closing) return;
     this.failure ??= err;
     this.assignment.revokeAll();
-    void Promise.resolve(this.current?.stream.close()).catch(() => {});
     this.wake?.();
   }
 
-  /** A new generation owning `owned`, its stream opened after those before it (one at a time). */
+  /** A new generation owning `owned`, started after those before it (one at a time). */
   private reassign(owned: string[]): void {
     const generation = this.assignment.assign(owned);
+    this.wake?.();
     this.opening = this.opening.then(() => this.openRetrying(generation)).catch((err: Error) => this.fail(err));
   }
 
@@ -234,7 +372,7 @@ export class KafkaSource {
     }
   }
 
-  /** Reopens the current generation's stream when the runner has waited STALL_MS with owned records left. */
+  /** Starts the current generation again when the runner has waited STALL_MS with owned records left. */
   private async checkStall(): Promise<void> {
     if (this.waitingSince === undefined || Date.now() - this.waitingSince < STALL_MS || !this.assignment.isStarted || this.closing) return;
     const generation = this.assignment.generation;
@@ -256,7 +394,10 @@ export class KafkaSource {
     this.reassign(owned);
   }
 
-  /** Opens the stream of `generation` at its committed offsets (earliest where none), then closes the previous one. */
+  /**
+   * Starts `generation` at its partitions' committed offsets: the earliest offset where the group has none or where
+   * retention has deleted past it, the end where the log was truncated below it (records that no longer exist).
+   */
   private async open(generation: number): Promise<void> {
     if (generation !== this.assignment.generation || this.closing) return;
     const owned = this.assignment.partitions();
@@ -268,44 +409,46 @@ export class KafkaSource {
     const offsets = new Map<string, bigint>();
     if (byTopic.size > 0) {
       const topics = [...byTopic.keys()];
-      const [committed, earliest] = await Promise.all([
+      const [committed, earliest, latest] = await Promise.all([
         this.consumer.listCommittedOffsets({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }),
         this.consumer.listOffsets({ topics, timestamp: -2n }),
+        this.consumer.listOffsets({ topics, timestamp: -1n }),
       ]);
       for (const [topic, partitions] of byTopic) {
         for (const p of partitions) {
           const c = committed.get(topic)?.[p];
           const e = earliest.get(topic)?.[p] ?? 0n;
-          offsets.set(tpKey(topic, p), c !== undefined && c >= 0n && c >= e ? c : e);
+          const l = latest.get(topic)?.[p];
+          const at = c !== undefined && c >= 0n && c >= e ? c : e;
+          offsets.set(tpKey(topic, p), l !== undefined && at > l ? l : at);
         }
       }
     }
     if (!this.assignment.start(generation, offsets) || this.closing) return; // a newer generation took over meanwhile
-    const previous = this.current?.stream ?? this.first;
-    this.first = undefined;
-    let stream: MessageStream | undefined;
-    if (offsets.size > 0) {
-      // Opened before the previous stream closes, so the topics stay subscribed (closing the last stream would
-      // unsubscribe them, and subscribing again would rejoin the group: a rebalance of its own).
-      stream = (await this.consumer.consume({
-        topics: [...this.options.topics], mode: 'manual', autocommit: false,
-        offsets: [...offsets].map(([tp, offset]) => ({ topic: tp.split('\u0000')[0], partition: Number(tp.split('\u0000')[1]), offset })),
-      })) as unknown as MessageStream;
-      // Superseded while opening: still made current, the next open (they run one at a time) replaces it.
-      this.current = { generation, stream };
-    } else if (previous) {
-      // Nothing owned: keep the previous stream open (topics stay subscribed); its records are all dropped.
-      this.current = { generation, stream: previous };
-      this.wake?.();
-      return;
-    }
-    if (previous && previous !== stream) await Promise.resolve(previous.close()).catch(() => {});
     this.wake?.();
   }
 
   /** Whether a record handed out may still be written and committed: its generation is current, its partition owned. */
   isCurrent(r: RunnerRecord): boolean {
     return this.assignment.current((r as Tagged)[GENERATION], tpKey(r.topic, r.partition));
+  }
+
+  /**
+   * The records that may still be written and committed (`isCurrent`), judged once per run of one partition and
+   * generation; the same list when all are.
+   */
+  keepCurrent(records: readonly RunnerRecord[]): readonly RunnerRecord[] {
+    let out: RunnerRecord[] | undefined;
+    let prev: Tagged | undefined;
+    let current = false;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i] as Tagged;
+      if (prev === undefined || r.partition !== prev.partition || r.topic !== prev.topic || r[GENERATION] !== prev[GENERATION]) current = this.isCurrent(r);
+      prev = r;
+      if (!current) out ??= records.slice(0, i);
+      else if (out !== undefined) out.push(r);
+    }
+    return out ?? records;
   }
 
   /** Whether this member owns the partition in the current generation. */
@@ -321,43 +464,21 @@ export class KafkaSource {
     for await (const chunk of this.chunks()) yield* chunk;
   }
 
-  /**
-   * The records in chunks: what the current stream holds at each moment (up to CHUNK_RECORDS), read from it without a
-   * promise per record (an async iteration per record cost the runner a tenth of its CPU).
-   */
+  /** The records in chunks of up to CHUNK_RECORDS, as fetches bring them (no promise per record). */
   async *chunks(): AsyncGenerator<RunnerRecord[]> {
-    // The first stream only joins the group (from the latest offsets, its records are never handed out): each
-    // generation's own stream starts at the committed offsets.
-    const first = (await this.consumer.consume({ topics: [...this.options.topics], mode: 'latest', autocommit: false })) as unknown as MessageStream;
-    // A generation's stream already open (the join came first): the first stream is not needed any more.
-    if (this.closing || this.current) await Promise.resolve(first.close()).catch(() => {});
-    else this.first = first;
+    // Subscribes and joins the group; its records are never read (the fetches below read each generation's records).
+    const membership = (await this.consumer.consume({ topics: [...this.options.topics], mode: 'latest', autocommit: false })) as unknown as MembershipStream;
+    membership.on('error', (err) => this.fail(err));
+    this.membership = membership;
     this.watchdog = setInterval(() => void this.checkStall().catch(() => {}), 5_000);
     this.watchdog.unref();
     try {
       while (!this.closing && !this.failure) {
-        const cur = this.current;
-        if (!cur || cur.generation !== this.assignment.generation) {
-          await new Promise<void>((resolve) => {
-            this.wake = resolve;
-            if (this.closing || this.failure || (this.current && this.current !== cur)) resolve();
-          });
-          this.wake = undefined;
-          continue;
-        }
-        try {
-          yield* this.chunksOf(cur.generation, cur.stream);
-        } catch (err) {
-          // An older stream closed under the loop (a new generation): not a failure.
-          if (cur.generation === this.assignment.generation && !this.closing && !this.failure) throw err;
-        }
-        if (cur === this.current && !this.closing && !this.failure) {
-          // The current stream ended on its own: wait for the next generation rather than spin.
-          await new Promise<void>((resolve) => {
-            this.wake = resolve;
-            if (this.closing || this.failure || this.current !== cur) resolve();
-          });
-          this.wake = undefined;
+        const generation = this.assignment.generation;
+        if (this.assignment.isStarted) yield* this.generationChunks(generation);
+        if (generation === this.assignment.generation && !this.closing && !this.failure) {
+          // Not started yet, or nothing to fetch: wait for the next generation (or a start, or the end).
+          await this.sleep();
         }
       }
     } catch (err) {
@@ -368,76 +489,149 @@ export class KafkaSource {
     if (this.failure) throw new Error(`Kafka consumer failed: ${this.failure.message}`, { cause: this.failure });
   }
 
-  /** The stream's records of `generation` that are handed out, a chunk at a time; ends with the stream or the generation. */
-  private async *chunksOf(generation: number, stream: MessageStream): AsyncGenerator<RunnerRecord[]> {
-    // The client's stream is a Readable in object mode: read() hands out what it holds, 'readable' says when there is
-    // more (or an end, or an error), as its async iterator does per record. The listener stays on while the stream is
-    // read: without one the stream counts as not consumed and the client stops fetching.
-    const readable = stream as unknown as Readable;
-    let wakeRead: (() => void) | undefined;
-    const signal = () => {
-      const w = wakeRead;
-      wakeRead = undefined;
-      w?.();
-    };
-    readable.on('readable', signal).on('end', signal).on('error', signal).on('close', signal);
+  /** Until `wake` (a new generation, a start, a failure, the end), or `until` settles. */
+  private sleep<T>(until?: Promise<T>): Promise<T | undefined> {
+    return new Promise<T | undefined>((resolve) => {
+      this.wake = () => resolve(undefined);
+      if (this.closing || this.failure) resolve(undefined);
+      until?.then(resolve);
+    }).finally(() => {
+      this.wake = undefined;
+    });
+  }
+
+  /**
+   * The records of one started generation, a response at a time: one fetch in flight per leader broker of its
+   * partitions, each from the position its records reached. Ends when the generation is over.
+   */
+  private async *generationChunks(generation: number): AsyncGenerator<RunnerRecord[]> {
     this.waitingSince ??= Date.now();
-    try {
-      for (;;) {
-        if (generation !== this.assignment.generation) return; // a newer generation has its own stream
-        const out: RunnerRecord[] = [];
-        let m: Message | null;
-        while (out.length < CHUNK_RECORDS && (m = readable.read() as Message | null) !== null) {
-          const r = this.handOut(generation, m);
-          if (r !== undefined) out.push(r);
-        }
-        if (out.length > 0) {
-          this.waitingSince = undefined;
-          yield out;
-          this.waitingSince = Date.now();
-          continue;
-        }
-        if (readable.errored) throw readable.errored;
-        if (readable.readableEnded || readable.destroyed) return;
-        await new Promise<void>((resolve) => {
-          wakeRead = resolve;
-        });
+    while (generation === this.assignment.generation && !this.closing && !this.failure) {
+      await this.fetchAll(generation);
+      if (generation !== this.assignment.generation || this.closing || this.failure) return;
+      if (this.inflight.size === 0) {
+        if (this.assignment.partitions().length === 0) return; // nothing owned: the caller waits for the next generation
+        // Owned partitions without a leader just now (an election): asked again shortly.
+        await this.sleep(new Promise((r) => setTimeout(r, 500)));
+        continue;
       }
-    } finally {
-      readable.off('readable', signal).off('end', signal).off('error', signal).off('close', signal);
+      const done = await this.sleep(Promise.race(this.inflight.values()));
+      if (done === undefined) continue; // woken: the generation may be over
+      this.inflight.delete(done.node);
+      if (done.generation !== generation) continue; // asked for by an earlier generation: dropped
+      if (done.error !== undefined) {
+        if (this.closing) return;
+        if (outOfRange(done.error)) {
+          // Retention deleted the position's records, or the log was truncated below it: the generation starts again
+          // from the committed offsets, within the log as it is now (open).
+          await new Promise((r) => setTimeout(r, 250));
+          if (generation === this.assignment.generation) this.reassign(this.assignment.partitions());
+          return;
+        }
+        throw done.error;
+      }
+      const records = this.handOutResponse(generation, done);
+      // The broker's next response is fetched while the runner writes these (the positions are already past them).
+      await this.fetchAll(generation);
+      for (let k = 0; k < records.length; k += CHUNK_RECORDS) {
+        this.waitingSince = undefined;
+        yield k === 0 && records.length <= CHUNK_RECORDS ? records : records.slice(k, k + CHUNK_RECORDS);
+        this.waitingSince = Date.now();
+      }
     }
   }
 
-  /** A record of `generation`'s stream as the runner's, or undefined when it is not handed out (no position moves). */
-  private handOut(generation: number, m: Message): RunnerRecord | undefined {
-    const tp = tpKey(m.topic, m.partition);
-    // Not owned in this generation, or before its start / handed out already: dropped, no position moves.
-    if (!this.assignment.accept(generation, tp, m.offset)) return undefined;
-    if (this.epochs.get(tp) !== m.leaderEpoch) this.epochs.set(tp, m.leaderEpoch);
-    // Key, value and header values are the client's views of the fetch response, not copies: a batch keeps alive
-    // the responses its records came from (FETCH_MAX_BYTES each, about its own size), and nothing after it does.
-    const entries = m.headerEntries;
-    let headers = NO_HEADERS;
-    if (entries !== undefined && entries.length > 0) {
-      const list = new Array<readonly [string, Buffer | null]>(entries.length);
-      for (let j = 0; j < entries.length; j++) {
-        const [k, v] = entries[j] as [Buffer, Buffer | null | undefined];
-        list[j] = [k.toString('utf8'), v === null || v === undefined ? null : v];
-      }
-      headers = list;
+  /** Starts a fetch for every leader broker of the generation's partitions that has none in flight. */
+  private async fetchAll(generation: number): Promise<void> {
+    const owned = this.assignment.partitions();
+    if (owned.length === 0) return;
+    const metadata = await this.consumer.metadata({ topics: [...this.options.topics] });
+    if (generation !== this.assignment.generation || this.closing) return;
+    const byNode = new Map<number, { topicId: string; partitions: object[] }[]>();
+    const topicIds = new Map<string, string>();
+    for (const tp of owned) {
+      const at = this.assignment.position(tp);
+      if (at === undefined) continue;
+      const [topic, p] = tp.split('\u0000');
+      const t = metadata.topics.get(topic);
+      const partition = Number(p);
+      const leader = t?.partitions[partition]?.leader;
+      if (t === undefined || leader === undefined || leader < 0) continue; // no leader now: the next round asks again
+      topicIds.set(t.id, topic);
+      if (this.inflight.has(leader)) continue;
+      const list = byNode.get(leader) ?? byNode.set(leader, []).get(leader)!;
+      // One entry per partition, as the client's own stream asks, so that rotateFetch can move each to the front.
+      list.push({ topicId: t.id, partitions: [{ partition, fetchOffset: at, partitionMaxBytes: this.options.fetchPartitionMaxBytes ?? FETCH_PARTITION_MAX_BYTES, currentLeaderEpoch: -1, lastFetchedEpoch: -1 }] });
     }
-    const r: Tagged = {
-      topic: m.topic,
-      partition: m.partition,
-      offset: m.offset,
-      timestamp: Number(m.timestamp),
-      // The client gives an absent key/value as undefined; an empty one stays an empty buffer.
-      key: m.key === undefined || m.key === null ? null : (m.key as Buffer),
-      value: m.value === undefined || m.value === null ? null : (m.value as Buffer),
-      headers,
-      [GENERATION]: generation,
-    };
-    return r;
+    const turn = this.fetchTurn++;
+    for (const [node, topics] of byNode) {
+      const fetched = this.consumer.fetch({ node, topics: rotateFetch(topics, turn) } as never).then(
+        (response) => ({ node, generation, topicIds, response: response as unknown as FetchResponse }),
+        (error: Error) => ({ node, generation, topicIds, error }),
+      );
+      this.inflight.set(node, fetched);
+    }
+  }
+
+  /** The records of a response that are handed out (the positions move past them), as the runner's records. */
+  private handOutResponse(generation: number, fetched: Fetched): RunnerRecord[] {
+    const out: RunnerRecord[] = [];
+    for (const t of fetched.response!.responses) {
+      const topic = fetched.topicIds.get(t.topicId);
+      if (topic === undefined) continue;
+      for (const part of t.partitions) {
+        if (part.errorCode !== 0 || !part.records) continue;
+        const partition = part.partitionIndex;
+        const tp = tpKey(topic, partition);
+        // Not owned in this generation (a partition a broker's fetch session still serves): dropped.
+        const position = this.assignment.positionOf(generation, tp);
+        if (position === undefined) continue;
+        const aborted = new AbortedTransactions(part.abortedTransactions);
+        for (const batch of part.records) {
+          const past = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
+          if (batch.partitionLeaderEpoch !== this.epochs.get(tp)) this.epochs.set(tp, batch.partitionLeaderEpoch);
+          // Transaction markers (control batches) and aborted transactions: the position moves past them, no record.
+          const skipped = aborted.skips(batch, past - 1n) || (batch.attributes & CONTROL_BATCH) !== 0;
+          if (!skipped) this.handOutBatch(generation, topic, partition, position, batch, out);
+          if (position.past === undefined || past > position.past) position.past = past;
+        }
+      }
+    }
+    return out;
+  }
+
+  private readonly headerNames = new HeaderNames();
+
+  private handOutBatch(generation: number, topic: string, partition: number, position: Position, batch: NonNullable<FetchResponse['responses'][number]['partitions'][number]['records']>[number], out: RunnerRecord[]): void {
+    const logAppend = (batch.attributes & TIMESTAMP_LOG_APPEND) !== 0;
+    const timestampType = logAppend ? 'LOG_APPEND_TIME' : 'CREATE_TIME';
+    // Timestamps are int64: exact as numbers within 2^53 (every real one), else rounded as Number() rounds them.
+    const first = Number(batch.firstTimestamp);
+    const safe = Number.isSafeInteger(first);
+    const appendTime = Number(batch.maxTimestamp);
+    for (const r of batch.records) {
+      const offset = batch.firstOffset + BigInt(r.offsetDelta);
+      // Before the generation's start, or handed out already: dropped, no position moves.
+      if (!advance(position, offset)) continue;
+      let timestamp = appendTime;
+      if (!logAppend) {
+        const delta = Number(r.timestampDelta);
+        timestamp = safe && Number.isSafeInteger(first + delta) ? first + delta : Number(batch.firstTimestamp + r.timestampDelta);
+      }
+      const entries = r.headers;
+      let headers = NO_HEADERS;
+      if (entries.length > 0) {
+        const list = new Array<{ key: string; value: Buffer | null }>(entries.length);
+        for (let j = 0; j < entries.length; j++) {
+          const [k, v] = entries[j];
+          list[j] = { key: k === null ? '' : this.headerNames.name(k), value: v };
+        }
+        headers = list;
+      }
+      // Key, value and header values are the client's views of the fetch response, not copies: a batch keeps alive
+      // the responses its records came from (FETCH_MAX_BYTES each, about its own size), and nothing after it does.
+      out.push(new ConsumedRecord(topic, partition, offset, timestamp, timestampType, r.key, r.value, headers, generation));
+    }
   }
 
   /**
@@ -446,14 +640,21 @@ export class KafkaSource {
    */
   async commit(records: readonly RunnerRecord[]): Promise<number> {
     const last = new Map<string, RunnerRecord>();
-    let n = 0;
-    for (const r of records) {
-      if (!this.isCurrent(r)) continue;
-      n++;
+    const current = this.keepCurrent(records);
+    // Per run of one partition, its newest record is looked for in the map once.
+    let run: RunnerRecord | undefined;
+    const close = (r: RunnerRecord) => {
       const k = tpKey(r.topic, r.partition);
       const seen = last.get(k);
       if (!seen || r.offset > seen.offset) last.set(k, r);
+    };
+    for (const r of current) {
+      if (run !== undefined && (r.partition !== run.partition || r.topic !== run.topic)) close(run);
+      else if (run !== undefined && r.offset < run.offset) continue;
+      run = r;
     }
+    if (run !== undefined) close(run);
+    const n = current.length;
     if (last.size === 0) return 0;
     await this.consumer.commit({
       offsets: [...last.entries()].map(([k, r]) => ({ topic: r.topic, partition: r.partition, offset: r.offset + 1n, leaderEpoch: this.epochs.get(k) ?? -1 })),
@@ -489,8 +690,14 @@ export class KafkaSource {
       if ((err as Error)?.name !== 'AbortError') throw err;
     };
     await this.opening.catch(() => {});
-    await Promise.resolve(this.first?.close()).catch(quiet);
-    await Promise.resolve(this.current?.stream.close()).catch(quiet);
+    await Promise.resolve(this.membership?.close()).catch(quiet);
     await this.consumer.close(true).catch(quiet);
+    await Promise.allSettled(this.inflight.values());
   }
+}
+
+/** Whether a fetch was refused as OFFSET_OUT_OF_RANGE for one of its partitions (the client's error carries the response). */
+function outOfRange(err: unknown): boolean {
+  const e = err as { response?: { responses?: { partitions?: { errorCode?: number }[] }[] } };
+  return e?.response?.responses?.some((t) => t.partitions?.some((p) => p.errorCode === OFFSET_OUT_OF_RANGE)) === true;
 }

@@ -31,6 +31,8 @@ export interface RunnerSourceLike {
    * nor committed (the source reads it again from the committed offset). Takes precedence over `owns`.
    */
   isCurrent?(record: RunnerRecord): boolean;
+  /** The records `isCurrent` keeps, judged as the source can judge them at once (the same list when all are). */
+  keepCurrent?(records: readonly RunnerRecord[]): readonly RunnerRecord[];
   close(): Promise<void>;
 }
 
@@ -97,9 +99,14 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
   const meta = source.describe();
   const stopping = () => o.signal?.aborted === true || (o.stopAfter !== undefined && stats.committed >= o.stopAfter);
 
-  const owned = (records: readonly RunnerRecord[]) => {
-    if (source.isCurrent) return records.filter((r) => source.isCurrent!(r));
-    return source.owns ? records.filter((r) => source.owns!(r.topic, r.partition)) : records;
+  // The source's judges, looked up once (through afterCommit's proxy each lookup would bind a new function).
+  const keepCurrent = source.keepCurrent?.bind(source);
+  const isCurrent = source.isCurrent?.bind(source);
+  const owns = source.owns?.bind(source);
+  const owned = (records: readonly RunnerRecord[]): readonly RunnerRecord[] => {
+    if (keepCurrent) return keepCurrent(records);
+    if (isCurrent) return keepIf(records, isCurrent);
+    return owns ? keepIf(records, (r) => owns(r.topic, r.partition)) : records;
   };
   // Set when an invocation of this loop failed, until a release scan succeeded (releaseOwnLeftovers). The scan (one
   // LIST and a GET per checkpoint) also releases the claims of dead runners on this machine.
@@ -257,6 +264,12 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
     if (!ended) it.return?.(undefined)?.catch(() => {});
   }
   return stats;
+}
+
+/** The records `keep` keeps: the same list when it keeps all. */
+function keepIf(records: readonly RunnerRecord[], keep: (r: RunnerRecord) => boolean): readonly RunnerRecord[] {
+  for (let i = 0; i < records.length; i++) if (!keep(records[i])) return records.filter(keep);
+  return records;
 }
 
 /** A source without chunks: each record a chunk of its own. */

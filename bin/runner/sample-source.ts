@@ -42,10 +42,11 @@ export async function* sampleRecords(o: SampleOptions): AsyncGenerator<RunnerRec
       partition,
       offset: next[partition]++,
       timestamp: time,
+      timestampType: 'CREATE_TIME',
       key: i % 50 === 7 ? null : Buffer.from(String(order.order_id)),
       // Every 200th record deletes an order (a tombstone).
       value: i % 200 === 199 ? null : Buffer.from(JSON.stringify(order)),
-      headers: [['source', Buffer.from('sample')], ['trace-id', Buffer.from(`t-${i}`)]],
+      headers: [{ key: 'source', value: Buffer.from('sample') }, { key: 'trace-id', value: Buffer.from(`t-${i}`) }],
     };
   }
 }
@@ -57,7 +58,7 @@ export async function* fileRecords(path: string, topic: string, partitions: numb
   for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) {
     if (line.trim() === '') continue;
     const partition = i % partitions;
-    yield { topic, partition, offset: next[partition]++, timestamp: startTime + i * 50, key: null, value: Buffer.from(line), headers: [] };
+    yield { topic, partition, offset: next[partition]++, timestamp: startTime + i * 50, timestampType: 'CREATE_TIME', key: null, value: Buffer.from(line), headers: [] };
     i++;
   }
 }

@@ -14,8 +14,8 @@ import { runPipeline, type RunnerSourceLike } from '../../../bin/runner/runner.t
 import { sampleRecords } from '../../../bin/runner/sample-source.ts';
 
 const rec = (offset: number, partition = 0, size = 10): RunnerRecord => ({
-  topic: 'orders', partition, offset: BigInt(offset), timestamp: 1_767_225_600_000 + offset,
-  key: Buffer.from(`k${offset}`), value: Buffer.alloc(size, 120), headers: [['h', Buffer.from([0, 255])], ['h', Buffer.from('x')]],
+  topic: 'orders', partition, offset: BigInt(offset), timestamp: 1_767_225_600_000 + offset, timestampType: 'CREATE_TIME',
+  key: Buffer.from(`k${offset}`), value: Buffer.alloc(size, 120), headers: [{ key: 'h', value: Buffer.from([0, 255]) }, { key: 'h', value: Buffer.from('x') }],
 });
 
 describe('Batcher', () => {

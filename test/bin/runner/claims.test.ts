@@ -74,7 +74,7 @@ describe('runner claim owners', () => {
 });
 
 describe('deliver: a claim conflict waits, it does not fail the batch', () => {
-  const rec = (offset: number): RunnerRecord => ({ topic: 'orders', partition: 0, offset: BigInt(offset), timestamp: 0, key: null, value: Buffer.from('x'), headers: [] });
+  const rec = (offset: number): RunnerRecord => ({ topic: 'orders', partition: 0, offset: BigInt(offset), timestamp: 0, timestampType: 'CREATE_TIME', key: null, value: Buffer.from('x'), headers: [] });
   const batch = [0, 1, 2, 3, 4, 5, 6, 7].map(rec);
   const conflict = () => new ClaimConflictError('orders-0: offsets 0..7 are being written by another invocation');
 

@@ -9,7 +9,7 @@ import type { RunnerRecord } from '../../../bin/runner/event.ts';
 import { afterCommit, runPipeline, type RunnerSourceLike } from '../../../bin/runner/runner.ts';
 
 const rec = (partition: number, offset: number): RunnerRecord => ({
-  topic: 't', partition, offset: BigInt(offset), timestamp: 0, key: null, value: Buffer.from(`v${offset}`), headers: [],
+  topic: 't', partition, offset: BigInt(offset), timestamp: 0, timestampType: 'CREATE_TIME', key: null, value: Buffer.from(`v${offset}`), headers: [],
 });
 
 /** Every `offset` in an event, whatever its shape (the Lambda-shaped event or the runner's own). */

@@ -18,7 +18,7 @@ import { LocalObjectStore } from '../../../bin/runner/local-store.ts';
 import { runPipeline, type RunnerSourceLike } from '../../../bin/runner/runner.ts';
 
 const rec = (offset: number): RunnerRecord => ({
-  topic: 'orders', partition: 0, offset: BigInt(offset), timestamp: 1_767_225_600_000 + offset, key: null,
+  topic: 'orders', partition: 0, offset: BigInt(offset), timestamp: 1_767_225_600_000 + offset, timestampType: 'CREATE_TIME', key: null,
   value: Buffer.from(JSON.stringify({ o: offset })), headers: [],
 });
 

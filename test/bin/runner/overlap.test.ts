@@ -21,7 +21,7 @@ const OFFSETS = 3000;
 
 function record(partition: number, offset: number): RunnerRecord {
   return {
-    topic: 'orders', partition, offset: BigInt(offset), timestamp: 1_767_225_600_000 + offset,
+    topic: 'orders', partition, offset: BigInt(offset), timestamp: 1_767_225_600_000 + offset, timestampType: 'CREATE_TIME',
     key: Buffer.from(`k${offset % 7}`), value: Buffer.from(JSON.stringify({ p: partition, o: offset })), headers: [],
   };
 }

@@ -3,7 +3,9 @@
  * interleaved (so machine load hits both alike): the runner's 10,000 order records handed over as the Lambda-shaped
  * event (toKafkaEvent → decodeEvent: base64, header byte arrays) or decoded (toSinkRecords → decodeRecords), into an
  * in-memory bucket. CPU time (process.cpuUsage, user + system) per batch and per GB of values: median (min–max).
- * Env: ENTRY_ROUNDS (15), ENTRY_RECORDS (10,000).
+ * Env: ENTRY_ROUNDS (15), ENTRY_RECORDS (10,000), NO_GC=1: no full collection forced before each batch. The forced
+ * one starts every batch from the same heap, but its sweeping goes on in V8's threads during the batch and is counted
+ * in it (CPU of all threads): about a third more CPU for jsonl+gzip.
  */
 import { toKafkaEvent, toSinkRecords, type RunnerRecord } from '../bin/runner/event.ts';
 import { sampleOrder } from '../bin/runner/sample-source.ts';

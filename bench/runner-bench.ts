@@ -1,6 +1,7 @@
 /**
  * `npm run bench:runner` — the local runner on a real Kafka broker into versitygw (both on 127.0.0.1, sharing the
- * machine's cores), against the ceiling: a bare @platformatic/kafka consumer of the same topic (bare-consumer.ts).
+ * machine's cores), against the ceiling: a bare @platformatic/kafka consumer of the same topic (bare-consumer.ts), read
+ * with the client's fetch as the runner reads, and for comparison with its message stream.
  * Per case (jsonl+gzip, parquet+zstd) and for the bare consumer, RUNS runs (default 3), each a fresh consumer group
  * and (runner) a fresh bucket: records/s and value MB/s (process start to exit), CPU-seconds per GB of values (the
  * child's own user + system time, reported at its exit by report-usage.ts), and peak RSS; medians with the spread
@@ -53,8 +54,8 @@ async function runner(bootstrap: string, s3: S3Endpoint, topic: string, records:
   { ...s3Env(s3), FORMAT: format, COMPRESSION: compression }, onStderr, cwd);
 }
 
-function bare(bootstrap: string, topic: string, records: number) {
-  return measured(['bench/bare-consumer.ts', bootstrap, topic, `bare-${++groups}-${Date.now()}`, String(records)], {});
+function bare(bootstrap: string, topic: string, records: number, mode: 'stream' | 'fetch') {
+  return measured(['bench/bare-consumer.ts', bootstrap, topic, `bare-${++groups}-${Date.now()}`, String(records), mode], {});
 }
 
 async function produce(bootstrap: string, topic: string, records: number): Promise<number[]> {
@@ -89,7 +90,8 @@ async function main(): Promise<void> {
     const gbSmall = bytesOf(SMALL) / 1e9;
     const rows: string[] = [];
     const kinds: [string, (n: number) => Promise<Usage>][] = [
-      ['bare consumer (ceiling)', (n) => bare(kafka.bootstrap, 'bench-orders', n)],
+      ['bare consumer, message stream', (n) => bare(kafka.bootstrap, 'bench-orders', n, 'stream')],
+      ['bare consumer, fetch (the runner\'s read path: ceiling)', (n) => bare(kafka.bootstrap, 'bench-orders', n, 'fetch')],
       ...CASES.flatMap(([f, c]) => [
         ...(COMPARE ? [[`runner ${f}+${c}, ${COMPARE_NAME}`, (n: number) => runner(kafka.bootstrap, s3, 'bench-orders', n, f, c, [], undefined, COMPARE)] as [string, (n: number) => Promise<Usage>]] : []),
         [`runner ${f}+${c}`, (n: number) => runner(kafka.bootstrap, s3, 'bench-orders', n, f, c)] as [string, (n: number) => Promise<Usage>],

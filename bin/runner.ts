@@ -143,7 +143,7 @@ async function main(): Promise<number> {
   }
   let sink;
   try {
-    sink = createSinkHandler({ env, s3: s3 as never });
+    sink = createSinkHandler({ env, s3: s3 as never, rememberCheckpoints: true });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(`invalid sink setting${err.problems.length > 1 ? 's' : ''}: ${err.problems.join('; ')} (see README, Settings)`);
     throw err;

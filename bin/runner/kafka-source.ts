@@ -238,8 +238,8 @@ interface FetchResponse {
 interface Fetched {
   readonly node: number;
   readonly generation: number;
-  readonly topicIds: ReadonlyMap<string, string>;
-  readonly response?: FetchResponse;
+  /** The response's records handed out as it arrived (its parsed batches are not kept while it waits its turn). */
+  readonly records?: RunnerRecord[];
   readonly error?: Error;
 }
 
@@ -530,7 +530,7 @@ export class KafkaSource {
         }
         throw done.error;
       }
-      const records = this.handOutResponse(generation, done);
+      const records = done.records!;
       // The broker's next response is fetched while the runner writes these (the positions are already past them).
       await this.fetchAll(generation);
       for (let k = 0; k < records.length; k += CHUNK_RECORDS) {
@@ -566,18 +566,18 @@ export class KafkaSource {
     const turn = this.fetchTurn++;
     for (const [node, topics] of byNode) {
       const fetched = this.consumer.fetch({ node, topics: rotateFetch(topics, turn) } as never).then(
-        (response) => ({ node, generation, topicIds, response: response as unknown as FetchResponse }),
-        (error: Error) => ({ node, generation, topicIds, error }),
+        (response) => ({ node, generation, records: this.handOutResponse(generation, topicIds, response as unknown as FetchResponse) }),
+        (error: Error) => ({ node, generation, error }),
       );
       this.inflight.set(node, fetched);
     }
   }
 
   /** The records of a response that are handed out (the positions move past them), as the runner's records. */
-  private handOutResponse(generation: number, fetched: Fetched): RunnerRecord[] {
+  private handOutResponse(generation: number, topicIds: ReadonlyMap<string, string>, response: FetchResponse): RunnerRecord[] {
     const out: RunnerRecord[] = [];
-    for (const t of fetched.response!.responses) {
-      const topic = fetched.topicIds.get(t.topicId);
+    for (const t of response.responses) {
+      const topic = topicIds.get(t.topicId);
       if (topic === undefined) continue;
       for (const part of t.partitions) {
         if (part.errorCode !== 0 || !part.records) continue;

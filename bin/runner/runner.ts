@@ -233,14 +233,21 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
           if (rest) await send(rest);
           break;
         }
-        for (const record of next.value) {
-          const closed = batcher.add(record, Date.now());
+        // The clock is read again after each invocation (nothing else in this loop takes time).
+        const chunk = next.value;
+        let now = Date.now();
+        for (let k = 0; k < chunk.length; k++) {
+          const closed = batcher.add(chunk[k], now);
           if (closed) {
             await send(closed);
-            batcher.restartWindow(Date.now());
+            now = Date.now();
+            batcher.restartWindow(now);
           }
-          const ready = batcher.ready(Date.now());
-          if (ready) await send(ready);
+          const ready = batcher.ready(now);
+          if (ready) {
+            await send(ready);
+            now = Date.now();
+          }
           // The rest of the chunk stays uncommitted (read again next time), as an open batch does.
           if (stopping()) break;
         }

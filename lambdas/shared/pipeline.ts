@@ -21,7 +21,7 @@ import { RecordError, UploadError, type RecordStage } from './errors.ts';
 import { filterRecord } from './filter.ts';
 import { TimeFormatter } from './key-template.ts';
 import { KeyGrouper, partitionRecords, type GroupedRecord, type PlannedObject } from './partition.ts';
-import { completeClaim, openClaim, ProgressStore, releaseClaim, takeClaim, type PartitionClaim } from './progress.ts';
+import { ClaimConflictError, completeClaim, openClaim, ProgressStore, releaseClaim, takeClaim, type PartitionClaim } from './progress.ts';
 import { mapBounded, uploadObject, type ObjectToUpload } from './upload.ts';
 import type { RegistryDecoder } from './registry/index.ts';
 import { jsonOf, type RType } from './registry/types.ts';
@@ -122,6 +122,14 @@ export class SinkPipeline {
     this.fmt = new TimeFormatter(cfg.timezone);
     this.plan = convertPlan(this.out);
     this.layout = objectLayout(this.out);
+  }
+
+  /**
+   * Takes the checkpoints this pipeline completed as it knows them, without a GET (ProgressStore.remember): for a
+   * process that reads its partitions in turn (the local runner), not for a Lambda function.
+   */
+  rememberCheckpoints(): void {
+    this.progress.remember = true;
   }
 
   /** `registry` given by tests (a fetcher of their own); otherwise made from SCHEMA_REGISTRY. */
@@ -272,7 +280,13 @@ export class SinkPipeline {
     return this.run(() => (records instanceof DecodedRecords ? decodeRecords(records.records, records) : decodeRecords(records)), invocation);
   }
 
-  private async run(decode: () => DecodedEvent, invocation: Invocation): Promise<BatchResult> {
+  /**
+   * `fresh`: every checkpoint read from S3. Otherwise (rememberCheckpoints) a checkpoint this pipeline completed itself
+   * is taken as it knows it (no GET), and trusted only through a conditional write on its ETag: when a claim's write finds it changed
+   * (another invocation advanced it), the batch is run again once from fresh reads (nothing is written before the
+   * claims), and a partition whose records it would all skip as written is read again before they are skipped.
+   */
+  private async run(decode: () => DecodedEvent, invocation: Invocation, fresh = false): Promise<BatchResult> {
     const cfg = this.cfg;
     const nowMs = this.now();
     const owner = invocation.owner ?? `pid-${process.pid}-${nowMs}-${Math.random().toString(36).slice(2, 10)}`;
@@ -293,7 +307,11 @@ export class SinkPipeline {
     const transform = transformPending === undefined ? undefined : await transformPending;
 
     // 1. Where each partition's progress stands (one GET each); records below it were written by an earlier delivery.
-    const opened = await mapBounded(batches, cfg.uploadConcurrency, (b) => openClaim(this.progress, b.topic, b.partition, b.records[0].offset, nowMs));
+    const opened = await mapBounded(batches, cfg.uploadConcurrency, async (b) => {
+      const pc = await openClaim(this.progress, b.topic, b.partition, b.records[0].offset, nowMs, fresh);
+      // Nothing would be written, so no write would check the checkpoint known: it is read.
+      return pc.known && b.records[b.records.length - 1].offset < pc.start ? openClaim(this.progress, b.topic, b.partition, b.records[0].offset, nowMs, true) : pc;
+    });
     const toWrite = batches.map((batch, i) => batch.records.filter((r) => r.offset >= opened[i].start));
     // 1b. The schemas the records name, fetched before anything is written: a registry that cannot answer fails the
     // batch here (retried), never a record.
@@ -352,12 +370,14 @@ export class SinkPipeline {
     // 2. Claim each partition's range with the keys it will write; if one is held by a live invocation, give back
     // the ones taken and fail (the event source retries this batch; by then that claim is done).
     const taken = new Set<(typeof claims)[number]>();
+    let claiming = true;
     try {
       // In parallel (one round trip): every claim that succeeds is given back if another fails.
       await mapBounded(claims, cfg.uploadConcurrency, async (c) => {
         await takeClaim(this.progress, c.pc, c.to, c.keys, owner, expiresAt, nowMs);
         taken.add(c);
       });
+      claiming = false;
       await this.write(planned, deadLetters, claims, result);
       // 4-5. Remove what a taken-over claim left behind, then advance every checkpoint past its claim.
       // Only keys actually written count as overwritten: a listed key this attempt did not write (no dead letters this
@@ -369,6 +389,8 @@ export class SinkPipeline {
       });
     } catch (err) {
       await Promise.all([...taken].map((c) => releaseClaim(this.progress, c.pc, c.to, c.keys, owner, this.now())));
+      // A checkpoint known from this pipeline's own write had moved on: the batch again, from what S3 holds.
+      if (claiming && !fresh && err instanceof ClaimConflictError && claims.some((c) => c.pc.known)) return this.run(decode, invocation, true);
       throw err;
     }
     return result;

@@ -44,6 +44,8 @@ export interface StoredCheckpoint {
   readonly checkpoint: Checkpoint;
   /** ETag of the checkpoint object; null when there is none yet. */
   readonly etag: string | null;
+  /** Answered from what this store itself last wrote there (no GET): to be trusted only through a write on `etag`. */
+  readonly known?: boolean;
 }
 
 const VERSION = 1;
@@ -91,6 +93,19 @@ export class ProgressStore {
   private readonly statePrefix: string;
   private readonly sseKmsKeyId?: string;
 
+  /**
+   * With `remember`: per checkpoint key, the completed checkpoint this store last wrote there and the ETag S3 gave
+   * it. A checkpoint only moves forward, so one known this way can only be behind the bucket's (another invocation
+   * advanced it since): the conditional write that follows (If-Match on that ETag) then fails, and the caller reads
+   * again (SinkPipeline.run). One entry per partition this store wrote, as long as it lives.
+   *
+   * The local runner remembers (one process reads its partitions in turn until a rebalance). A Lambda function does
+   * not: the event source hands a partition's batches to any warm instance, so a remembered checkpoint would often be
+   * behind, and each time cost a failed claim and the batch's claims again, more than the GET it saves.
+   */
+  remember = false;
+  private readonly known = new Map<string, StoredCheckpoint>();
+
   constructor(s3: S3Client, opts: { bucket: string; statePrefix: string; sseKmsKeyId?: string }) {
     this.s3 = s3;
     this.bucket = opts.bucket;
@@ -98,8 +113,13 @@ export class ProgressStore {
     this.sseKmsKeyId = opts.sseKmsKeyId;
   }
 
-  async read(topic: string, partition: number): Promise<StoredCheckpoint> {
-    return this.readKey(checkpointKey(this.statePrefix, topic, partition));
+  /** The partition's checkpoint: what this store last wrote there when it knows it (no GET), unless `fresh`. */
+  async read(topic: string, partition: number, fresh = false): Promise<StoredCheckpoint> {
+    const key = checkpointKey(this.statePrefix, topic, partition);
+    const known = fresh ? undefined : this.known.get(key);
+    if (known !== undefined) return known;
+    this.known.delete(key);
+    return this.readKey(key);
   }
 
   /** The checkpoint of a topic as object keys render it (safeKeyValue), as the compactor knows topics. */
@@ -122,15 +142,19 @@ export class ProgressStore {
   /** Writes the checkpoint if it is still `etag` (null: if there is none). Returns the new ETag; throws ClaimConflictError when it changed. */
   async write(topic: string, partition: number, cp: Checkpoint, etag: string | null, nowMs: number): Promise<string> {
     const key = checkpointKey(this.statePrefix, topic, partition);
+    // Known again only once written complete (no claim): a failed or claiming write leaves it to be read.
+    this.known.delete(key);
     try {
       const out = await this.s3.send(new PutObjectCommand({
         Bucket: this.bucket, Key: key, Body: encodeCheckpoint(topic, partition, cp, nowMs), ContentType: 'application/json',
         ...(etag === null ? { IfNoneMatch: '*' } : { IfMatch: etag }),
         ...(this.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.sseKmsKeyId } : {}),
       }));
+      if (this.remember && cp.claim === null && out.ETag) this.known.set(key, { checkpoint: cp, etag: out.ETag, known: true });
       return out.ETag ?? '';
     } catch (err) {
-      if (isConditionFailure(err)) {
+      // If-Match on a checkpoint that is gone (deleted with its data, to write a range again): S3 answers 404.
+      if (isConditionFailure(err) || (etag !== null && (status(err) === 404 || named(err) === 'NoSuchKey'))) {
         throw new ClaimConflictError(`${topic}-${partition}: the checkpoint changed under this invocation (another invocation is writing the partition); the event source retries this batch`, { cause: err });
       }
       throw new UploadError(`Writing checkpoint s3://${this.bucket}/${key} failed: ${(err as Error).message}`, { cause: err });
@@ -159,14 +183,16 @@ export interface PartitionClaim {
   /** Keys an expired claim (its invocation died) may have written: deleted unless this claim overwrites them. */
   readonly inherited: readonly string[];
   etag: string | null;
+  /** The checkpoint was the one this store last wrote (no GET): `start` holds only if the claim's write succeeds. */
+  readonly known: boolean;
 }
 
 /**
  * Step 1: the claim's start for a partition, from its checkpoint. Throws ClaimConflictError while another
  * invocation's claim is live; an expired claim is taken over (from its start).
  */
-export async function openClaim(store: ProgressStore, topic: string, partition: number, firstOffset: bigint, nowMs: number): Promise<PartitionClaim> {
-  const { checkpoint, etag } = await store.read(topic, partition);
+export async function openClaim(store: ProgressStore, topic: string, partition: number, firstOffset: bigint, nowMs: number, fresh = false): Promise<PartitionClaim> {
+  const { checkpoint, etag, known } = await store.read(topic, partition, fresh);
   const claim = checkpoint.claim;
   if (claim && claim.expiresAt > nowMs) {
     throw new ClaimConflictError(
@@ -174,7 +200,7 @@ export async function openClaim(store: ProgressStore, topic: string, partition: 
     );
   }
   const start = checkpoint.next ?? firstOffset;
-  return { topic, partition, start, inherited: claim?.keys ?? [], etag };
+  return { topic, partition, start, inherited: claim?.keys ?? [], etag, known: known === true };
 }
 
 /** The keys a claim records: its own and those it inherited (so that if it dies too, the next takeover cleans both). */

@@ -27,6 +27,8 @@ export interface SinkHandlerOptions {
   readonly s3?: S3Client;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
+  /** The local runner: checkpoints this process completed are known without a GET (SinkPipeline.rememberCheckpoints). */
+  readonly rememberCheckpoints?: boolean;
 }
 
 export type SinkHandler = ((event: unknown, context: Context) => Promise<BatchResult>) & {
@@ -73,6 +75,8 @@ export function createSinkHandler(opts: SinkHandlerOptions = {}): SinkHandler {
       else if (outcome !== 'unchanged') logger.info(outcome === 'changed' ? 'S3 credentials secret rotated: its new keys sign from now on' : 'S3 credentials read from the secret', { reason });
     },
   }));
+
+  if (opts.rememberCheckpoints) pipeline.rememberCheckpoints();
 
   /** `input` is a Kafka event, or (the local runner) records already decoded (DecodedRecords). */
   const processBatch = async (input: unknown, context: Context): Promise<BatchResult> => {

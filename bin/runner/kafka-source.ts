@@ -4,11 +4,11 @@
  *
  * Rebalances, correct by construction (see `Assignment`):
  * - every `consumer:group:join` starts a new **generation** with the partitions the group gave this member;
- * - for each generation a new stream is opened at the partitions' committed offsets (earliest where the group has
- *   none) — the rewind is always applied, never left to the client's own position (which an in-flight fetch of the
- *   previous assignment can move on, and which it keeps for partitions without a committed offset);
- * - records of an older stream, or of a partition not owned in the current generation, are dropped without moving
- *   any position (the partition's next owner, or this member's next generation, reads them from the committed offset);
+ * - each generation starts at the partitions' committed offsets (earliest where the group has none): the source
+ *   fetches from positions it keeps per generation, so the rewind is always applied;
+ * - a response asked for by an older generation, or records of a partition not owned in the current generation, are
+ *   dropped without moving any position (the partition's next owner, or this member's next generation, reads them
+ *   from the committed offset);
  * - a record handed out is tagged with its generation: the runner writes and commits it only while that generation
  *   is current and its partition still owned (`current`), so a commit never covers a record it did not write.
  */
@@ -279,6 +279,9 @@ class AbortedTransactions {
   }
 }
 
+/** Attempts after the first of a group operation or fetch that failed with a retriable error. */
+export const KAFKA_RETRIES = 8;
+
 /** Records handed out at most in one chunk (KafkaSource.chunks). */
 export const CHUNK_RECORDS = 1000;
 
@@ -326,6 +329,11 @@ export class KafkaSource {
       maxBytesPerPartition: options.fetchPartitionMaxBytes ?? FETCH_PARTITION_MAX_BYTES,
       sessionTimeout: 20_000,
       heartbeatInterval: 1_000,
+      // Group operations and fetches retried for about 20 s with backoff (the client's default: 3 times, 1 s apart). A
+      // group whose members join and leave every few seconds can refuse a rejoin (a rebalance in progress) more often
+      // than that: a member then failed and stopped, in a rebalance soak with three runners on two busy cores.
+      retries: KAFKA_RETRIES,
+      retryDelay: (_client: unknown, _operation: string, attempt: number) => Math.min(250 * 2 ** (attempt - 1), 4_000),
     });
     this.consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => {
       const list = payload.assignments ?? this.consumer.assignments ?? [];
@@ -370,6 +378,32 @@ export class KafkaSource {
         await new Promise((r) => setTimeout(r, 250 * attempt));
       }
     }
+  }
+
+  /** Partitions per topic when last looked at (the client's metadata, refreshed by it every few seconds). */
+  private readonly partitionCounts = new Map<string, number>();
+  /** Group rejoins asked for because a topic gained partitions. */
+  partitionRejoins = 0;
+
+  /**
+   * A topic that gained partitions: this member asks the group to rebalance (it joins again), so that the new
+   * partitions are assigned. The client does not (a rebalance came only when a member joined or left: records of a
+   * partition added while the runners ran were not read until then), Kafka's Java consumer does.
+   */
+  private async checkPartitionCounts(): Promise<void> {
+    if (this.closing || this.failure) return;
+    const metadata = await this.consumer.metadata({ topics: [...this.options.topics] });
+    let grew = false;
+    for (const topic of this.options.topics) {
+      const count = metadata.topics.get(topic)?.partitionsCount;
+      if (count === undefined) continue;
+      const before = this.partitionCounts.get(topic);
+      if (before !== undefined && count > before) grew = true;
+      this.partitionCounts.set(topic, count);
+    }
+    if (!grew || this.closing || this.failure) return;
+    this.partitionRejoins++;
+    await this.consumer.joinGroup({});
   }
 
   /** Starts the current generation again when the runner has waited STALL_MS with owned records left. */
@@ -470,7 +504,11 @@ export class KafkaSource {
     const membership = (await this.consumer.consume({ topics: [...this.options.topics], mode: 'latest', autocommit: false })) as unknown as MembershipStream;
     membership.on('error', (err) => this.fail(err));
     this.membership = membership;
-    this.watchdog = setInterval(() => void this.checkStall().catch(() => {}), 5_000);
+    await this.checkPartitionCounts().catch(() => {});
+    this.watchdog = setInterval(() => {
+      void this.checkStall().catch(() => {});
+      void this.checkPartitionCounts().catch(() => {});
+    }, 5_000);
     this.watchdog.unref();
     try {
       while (!this.closing && !this.failure) {
@@ -486,7 +524,11 @@ export class KafkaSource {
       if (!this.closing && !this.failure) throw err;
     }
     // A consumer that failed must not look like the end of the topics: the open batch is not flushed or committed.
-    if (this.failure) throw new Error(`Kafka consumer failed: ${this.failure.message}`, { cause: this.failure });
+    if (this.failure) {
+      // The client's retries collect their errors: the first one says why (a rebalance in progress, a member unknown).
+      const first = (this.failure as Error & { errors?: Error[] }).errors?.[0];
+      throw new Error(`Kafka consumer failed: ${this.failure.message}${first ? ` (first: ${first.message})` : ''}`, { cause: this.failure });
+    }
   }
 
   /** Until `wake` (a new generation, a start, a failure, the end), or `until` settles. */
@@ -681,7 +723,14 @@ export class KafkaSource {
 
   private closing = false;
 
-  async close(): Promise<void> {
+  private closed?: Promise<void>;
+
+  /** Closes the consumer (once: a second call waits for the first). */
+  close(): Promise<void> {
+    return (this.closed ??= this.closeOnce());
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closing = true;
     if (this.watchdog) clearInterval(this.watchdog);
     this.wake?.();

@@ -7,6 +7,7 @@
  * - a topic with LogAppendTime: the broker's time and that type, not the producer's timestamp;
  * - records deleted under the position (retention, DeleteRecords) while it reads: the fetch is refused as out of
  *   range, and the source starts again at the log's start, without an error and without a record twice;
+ * - a partition added to a topic while it reads: the client starts no rebalance for it, the source does;
  * - `keepCurrent` keeps exactly the records `isCurrent` keeps, whatever the runs of partitions and generations.
  */
 import { randomUUID } from 'node:crypto';
@@ -22,6 +23,8 @@ import { createTopic } from '../../support/kafka.ts';
 async function readUntil(source: KafkaSource, done: (seen: RunnerRecord[]) => boolean, onChunk?: (seen: RunnerRecord[]) => Promise<void>): Promise<RunnerRecord[]> {
   const seen: RunnerRecord[] = [];
   const deadline = Date.now() + 60_000;
+  // Closing ends the chunks: the loop below then ends with what it has, for the assertions to say what is missing.
+  const timer = setTimeout(() => void source.close().catch(() => {}), 60_000);
   try {
     for await (const chunk of source.chunks()) {
       seen.push(...chunk);
@@ -29,6 +32,7 @@ async function readUntil(source: KafkaSource, done: (seen: RunnerRecord[]) => bo
       if (done(seen) || Date.now() > deadline) break;
     }
   } finally {
+    clearTimeout(timer);
     await source.close();
   }
   return seen;
@@ -146,6 +150,39 @@ describeKafka('KafkaSource fetches on a real broker', ({ bootstrap }) => {
     const [r] = await readUntil(new KafkaSource({ brokers: [bootstrap], topics: [plain], groupId: `create-${id}` }), (s) => s.length >= 1);
     expect([r.timestamp, r.timestampType]).toEqual([1000, 'CREATE_TIME']);
   }, 60_000);
+
+  it('reads a partition added to its topic while it runs (the group rebalances)', async () => {
+    const topic = `grow-${randomUUID().slice(0, 8)}`;
+    await createTopic(bootstrap, topic, 1);
+    const producer = new Producer({ clientId: 'grow-test', bootstrapBrokers: [bootstrap], acks: ProduceAcks.ALL, retries: 10, retryDelay: 100 });
+    const source = new KafkaSource({ brokers: [bootstrap], topics: [topic], groupId: topic });
+    try {
+      await producer.send({ messages: [{ topic, partition: 0, value: Buffer.from('p0-a') }] });
+      const seen = await readUntil(source, (s) => s.some((r) => r.partition === 1), async (s) => {
+        if (s.length !== 1) return;
+        // Read the first record: the topic grows and the new partition gets one.
+        const admin = new Admin({ clientId: 'grow-test', bootstrapBrokers: [bootstrap] });
+        try {
+          await admin.createPartitions({ topics: [{ name: topic, count: 2 }] } as never);
+        } finally {
+          await admin.close();
+        }
+        // A new producer (the first one's metadata has one partition: it sent "partition 1" to partition 0).
+        const late = new Producer({ clientId: 'grow-test', bootstrapBrokers: [bootstrap], acks: ProduceAcks.ALL, retries: 10, retryDelay: 100 });
+        try {
+          await late.send({ messages: [{ topic, partition: 1, value: Buffer.from('p1-a') }] });
+        } finally {
+          await late.close();
+        }
+      });
+      // The rebalance starts a new generation from the committed offsets (none here): p0-a may come again.
+      expect(seen.at(-1)?.value?.toString()).toBe('p1-a');
+      expect(new Set(seen.map((r) => `${r.partition}:${r.value?.toString()}`))).toEqual(new Set(['0:p0-a', '1:p1-a']));
+      expect(source.partitionRejoins).toBeGreaterThanOrEqual(1);
+    } finally {
+      await producer.close();
+    }
+  }, 90_000);
 
   it('starts again at the log start when records under its position are deleted, with no record twice', async () => {
     const id = randomUUID().slice(0, 8);

@@ -56,13 +56,30 @@ function utf8Values(values: readonly unknown[]): (Uint8Array | null)[] {
   const all = Buffer.from(joined, 'utf8');
   const out = new Array<Uint8Array | null>(values.length);
   if (all.length === joined.length) {
+    // Equal strings share one view while the column repeats itself: hyparquet-writer's dictionary then finds a
+    // repeated value by identity instead of hashing and comparing its bytes (the file is the same).
+    let shared: Map<string, Uint8Array> | undefined = new Map();
     let at = 0;
     for (let i = 0; i < values.length; i++) {
       const v = values[i] as string | null;
-      if (v === null) out[i] = null;
-      else {
-        out[i] = all.subarray(at, at + v.length);
-        at += v.length;
+      if (v === null) {
+        out[i] = null;
+        continue;
+      }
+      if (shared !== undefined) {
+        const seen = shared.get(v);
+        if (seen !== undefined) {
+          out[i] = seen;
+          at += v.length;
+          continue;
+        }
+      }
+      const view = new Uint8Array(all.buffer, all.byteOffset + at, v.length);
+      at += v.length;
+      out[i] = view;
+      if (shared !== undefined) {
+        shared.set(v, view);
+        if (shared.size > SHARED_DISTINCT && shared.size * 2 > i) shared = undefined;
       }
     }
   } else {
@@ -70,6 +87,9 @@ function utf8Values(values: readonly unknown[]): (Uint8Array | null)[] {
   }
   return out;
 }
+
+/** Past this many distinct values, a column about as distinct as it is long stops sharing views. */
+const SHARED_DISTINCT = 256;
 
 export const PARQUET_CODECS = { none: 'UNCOMPRESSED', snappy: 'SNAPPY', gzip: 'GZIP', zstd: 'ZSTD' } as const;
 

@@ -5,7 +5,9 @@
  * runner reads (its parsed record batches, positions kept by the reader), one broker's partitions per request.
  * argv: bootstrap topic group count [stream|fetch]
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { Consumer } from '@platformatic/kafka';
+import { PROGRESS_CHANNEL, type ProgressMessage } from '../bin/runner/progress-channel.ts';
 import { FETCH_MAX_BYTES, FETCH_PARTITION_MAX_BYTES } from '../bin/runner/kafka-source.ts';
 
 const [bootstrap, topic, groupId, countText, mode = 'stream'] = process.argv.slice(2);
@@ -16,6 +18,9 @@ const consumer = new Consumer({
 });
 let seen = 0;
 let bytes = 0;
+// Progress as the runner publishes it (report-usage.ts samples CPU time at each): after each response, or 5,000 messages.
+const progress = diagnosticsChannel.channel(PROGRESS_CHANNEL);
+const publish = () => progress.hasSubscribers && progress.publish({ committed: seen, valueBytes: bytes } satisfies ProgressMessage);
 if (mode === 'fetch') {
   const t = (await consumer.metadata({ topics: [topic] })).topics.get(topic)!;
   const next = t.partitions.map(() => 0n);
@@ -39,13 +44,15 @@ if (mode === 'fetch') {
           }
         }
       }
+      publish();
     }
   }
 } else {
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
   for await (const m of stream) {
     bytes += (m.value as Buffer | undefined)?.length ?? 0;
-    if (++seen >= count) break;
+    if (++seen % 5000 === 0) publish();
+    if (seen >= count) break;
   }
   await Promise.resolve((stream as unknown as { close(): Promise<void> }).close()).catch(() => {});
 }

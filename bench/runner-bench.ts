@@ -5,12 +5,14 @@
  * Per case (jsonl+gzip, parquet+zstd) and for the bare consumer, RUNS runs (default 3), each a fresh consumer group
  * and (runner) a fresh bucket: records/s and value MB/s (process start to exit), CPU-seconds per GB of values (the
  * child's own user + system time, reported at its exit by report-usage.ts), and peak RSS; medians with the spread
- * (min–max). "steady" CPU-s/GB leaves out start-up: (CPU of the full run − CPU of a 10,000-record run) / (GB − GB).
+ * (min–max). "steady" CPU-s/GB is measured inside each run, from 20 % of its records to 90 % (measure.ts,
+ * steadyCpuPerGb: the child's CPU time at each progress message the runner publishes after a committed batch, and the
+ * bare consumer after each response), so start-up, warm-up and the last batches are left out.
  * Then the delay from produce to object visible in S3 with the default batching window.
  *
  * `--long`: one runner (jsonl+gzip) streaming LONG_RECORDS (default 5,000,000) records, its RSS (/proc/<pid>/status)
  * printed at intervals beside the records committed so far: flat when nothing accumulates.
- * Env: BENCH_RECORDS (200,000), BENCH_RUNS (3), BENCH_CASES (jsonl:gzip,parquet:zstd), LONG_RECORDS; BENCH_COMPARE
+ * Env: BENCH_RECORDS (1,000,000), BENCH_RUNS (3), BENCH_CASES (jsonl:gzip,parquet:zstd), LONG_RECORDS; BENCH_COMPARE
  * (another checkout's directory, with node_modules) and BENCH_COMPARE_NAME add that checkout's runner to the same
  * interleaved runs, for a before/after table; BENCH_CPU_PROF=<directory>: each measured process writes a V8 CPU
  * profile there (--cpu-prof; open it in Chrome DevTools).
@@ -31,10 +33,9 @@ import { createBucket, startVersitygw, type S3Endpoint } from '../test/support/v
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const LONG = process.argv.includes('--long');
-const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
+const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const LONG_RECORDS = Number(process.env.LONG_RECORDS ?? 5_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const SMALL = 10_000;
 const CASES = (process.env.BENCH_CASES ?? 'jsonl:gzip,parquet:zstd').split(',').map((c) => c.split(':') as [string, string]);
 /** BENCH_COMPARE=<directory of another checkout>: its runner too, in the same runs (a before/after table). */
 const COMPARE = process.env.BENCH_COMPARE;
@@ -85,9 +86,7 @@ async function main(): Promise<void> {
     if (LONG) return await long(kafka.bootstrap, s3);
     // Order events do not all have one size: the value bytes of the first N records (what a run reads).
     const sizes = await produce(kafka.bootstrap, 'bench-orders', RECORDS);
-    const bytesOf = (n: number) => sizes[Math.ceil(n / 2000) - 1];
-    const gbFull = bytesOf(RECORDS) / 1e9;
-    const gbSmall = bytesOf(SMALL) / 1e9;
+    const gbFull = sizes[sizes.length - 1] / 1e9;
     const rows: string[] = [];
     const kinds: [string, (n: number) => Promise<Usage>][] = [
       ['bare consumer, message stream', (n) => bare(kafka.bootstrap, 'bench-orders', n, 'stream')],
@@ -97,9 +96,9 @@ async function main(): Promise<void> {
         [`runner ${f}+${c}`, (n: number) => runner(kafka.bootstrap, s3, 'bench-orders', n, f, c)] as [string, (n: number) => Promise<Usage>],
       ]),
     ];
-    rows.push(...await interleavedRuns(kinds, { runs: RUNS, full: RECORDS, small: SMALL, gbFull, gbSmall }));
+    rows.push(...await interleavedRuns(kinds, { runs: RUNS, full: RECORDS, gbFull }));
     const delays = await latency(kafka.bootstrap, s3);
-    console.log(`\nRunner and bare consumer on a real Kafka 4.1 broker → versitygw, both on 127.0.0.1 (same 2 cores); ${RECORDS.toLocaleString('en-US')} order events (${(gbFull * 1000).toFixed(1)} MB of values) in 3 partitions; batch size 10,000, window 500 ms; median (min–max) of ${RUNS} runs, each a fresh process and consumer group; CPU = the child's user + system time; steady = without start-up (full run − ${SMALL.toLocaleString('en-US')}-record run); Node ${process.version}\n`);
+    console.log(`\nRunner and bare consumer on a real Kafka 4.1 broker → versitygw, both on 127.0.0.1 (same 2 cores); ${RECORDS.toLocaleString('en-US')} order events (${(gbFull * 1000).toFixed(1)} MB of values) in 3 partitions; batch size 10,000, window 500 ms; median (min–max) of ${RUNS} runs, each a fresh process and consumer group; CPU = the child's user + system time; steady = from 20 % to 90 % of each run's records, in the process (its CPU time at each committed batch); Node ${process.version}\n`);
     console.log('| process | records/s | value MB/s | CPU-s/GB, whole run | CPU-s/GB, steady | peak RSS (MB) |');
     console.log('|---|---:|---:|---:|---:|---:|');
     for (const r of rows) console.log(r);

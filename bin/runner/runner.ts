@@ -7,12 +7,14 @@
  * claims left live (the sink's release is best effort) are released before its next invocation, when the rest of the
  * batch went to another member, or when it stops: the partition's next owner never waits for them to expire.
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Context } from 'aws-lambda';
 import type { BatchResult } from '../../lambdas/shared/pipeline.ts';
 import { ClaimConflictError } from '../../lambdas/shared/progress.ts';
 import { Batcher, type BatchRules } from './batcher.ts';
 import { newIdentity, requestId, type RunnerIdentity } from './claims.ts';
 import { toSinkRecords, type RunnerRecord } from './event.ts';
+import { PROGRESS_CHANNEL } from './progress-channel.ts';
 import { deliver, type RetryRules } from './retry.ts';
 
 export interface RunnerSourceLike {
@@ -37,6 +39,8 @@ export interface RunnerSourceLike {
 }
 
 export type Handler = (event: unknown, context: Context) => Promise<BatchResult>;
+
+const progressChannel = diagnosticsChannel.channel(PROGRESS_CHANNEL);
 
 export interface RunnerStats {
   recordsIn: number;
@@ -176,6 +180,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
           stats.lastDelayMs = Date.now() - newest;
         }
         o.onProgress?.(stats);
+        if (progressChannel.hasSubscribers) progressChannel.publish(stats);
       },
       onRetry: (attempt, records, err, delay) => {
         stats.retries++;

@@ -1,4 +1,5 @@
 /** The runner's event source semantics: batch closing rules, the MSK event shape, retries and bisect. */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { readFile } from 'node:fs/promises';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { decodeEvent } from '../../../lambdas/shared/decode.ts';
 import { Batcher, EVENT_ENVELOPE_BYTES } from '../../../bin/runner/batcher.ts';
 import { recordEventBytes, toKafkaEvent, type RunnerRecord } from '../../../bin/runner/event.ts';
 import { LocalObjectStore } from '../../../bin/runner/local-store.ts';
+import { PROGRESS_CHANNEL, type ProgressMessage } from '../../../bin/runner/progress-channel.ts';
 import { deliver, GiveUpError } from '../../../bin/runner/retry.ts';
 import { runPipeline, type RunnerSourceLike } from '../../../bin/runner/runner.ts';
 import { sampleRecords } from '../../../bin/runner/sample-source.ts';
@@ -187,5 +189,39 @@ describe('deliver: maxAttempts counts failures in a row', () => {
       sleep: async () => {},
     });
     expect(r.delivered).toBe(8);
+  });
+});
+
+describe('progress channel', () => {
+  it('publishes the running totals after each committed batch, and the committed records are those of the batches', async () => {
+    // Prepare: 25 records of 10 bytes, batches of 10; a subscriber on the channel (as bench/report-usage.ts).
+    const records = Array.from({ length: 25 }, (_, i) => rec(i));
+    const commits: number[] = [];
+    const source: RunnerSourceLike = {
+      async *records() {
+        yield* records;
+      },
+      commit: async (rs) => void commits.push(rs.length),
+      describe: () => ({ eventSource: 'SelfManagedKafka', bootstrapServers: 'test' }),
+      close: async () => {},
+    };
+    const handler = async (event: unknown) => {
+      const n = Object.values((event as { records: Record<string, unknown[]> }).records).reduce((s, l) => s + l.length, 0);
+      return { recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0, keys: [], ranges: [] };
+    };
+    const seen: ProgressMessage[] = [];
+    const listener = (m: unknown) => seen.push({ ...(m as ProgressMessage) });
+    diagnosticsChannel.subscribe(PROGRESS_CHANNEL, listener);
+
+    // Act
+    try {
+      await runPipeline({ source, handler, batch: { batchSize: 10, windowMs: 10_000 }, retry: { bisectOnError: false, baseDelayMs: 1, maxDelayMs: 1 } });
+    } finally {
+      diagnosticsChannel.unsubscribe(PROGRESS_CHANNEL, listener);
+    }
+
+    // Assess: one message per commit, totals growing by each batch's records and value bytes.
+    expect(commits).toEqual([10, 10, 5]);
+    expect(seen.map((m) => [m.committed, m.valueBytes])).toEqual([[10, 100], [20, 200], [25, 250]]);
   });
 });

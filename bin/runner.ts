@@ -170,7 +170,7 @@ async function main(): Promise<number> {
   // it is still writing when its claims expire (a minute after the deadline) and another invocation takes them over.
   const handler: Handler = async (event, context) => {
     const watchdog = setTimeout(() => {
-      status.note(`an invocation ran past its ${INVOCATION_TIMEOUT_MS / 60_000}-minute deadline: stopping, as Lambda ends a function at its timeout (its records stay uncommitted)`);
+      status.error(`an invocation ran past its ${INVOCATION_TIMEOUT_MS / 60_000}-minute deadline: stopping, as Lambda ends a function at its timeout (its records stay uncommitted)`);
       process.exit(1);
     }, INVOCATION_TIMEOUT_MS);
     const end = metrics?.batchSeconds.startTimer();

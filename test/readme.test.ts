@@ -1,6 +1,7 @@
 /** The README's settings table is the user's manual: it must list exactly the sink's settings with their defaults. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { RUNNER_FLAGS } from '../bin/runner/cli.ts';
 import { SinkEnvSchema } from '../lambdas/shared/config.ts';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -40,5 +41,19 @@ describe('README settings table', () => {
       if (!options) continue;
       for (const o of options) expect(rows.get(name)?.allowed, name).toContain(`\`${o}\``);
     }
+  });
+});
+
+describe('README runner flags table', () => {
+  it('lists every flag of the runner and no other', () => {
+    const start = readme.indexOf('<!-- runner-flags-table -->');
+    expect(start).toBeGreaterThan(0);
+    const rows = readme.slice(start).split('\n').slice(3);
+    const listed: string[] = [];
+    for (const line of rows) {
+      if (!line.startsWith('|')) break;
+      for (const m of line.split('|')[1].matchAll(/`--([a-z0-9-]+)/g)) listed.push(m[1]);
+    }
+    expect(listed.sort()).toEqual([...RUNNER_FLAGS].sort());
   });
 });

@@ -48,6 +48,9 @@ Output
   -h, --help                  this help
 
 Sink settings: the function's environment variables (FORMAT, COMPRESSION, KEY_TEMPLATE, FIELDS, …; see README).
+Where objects go comes from the flags: BUCKET_NAME is refused unless it is --bucket's name, S3_ENDPOINT is the default
+of --s3-endpoint (with --bucket), and the function's credential settings (S3_CREDENTIALS_SECRET_ARN,
+CROSS_ACCOUNT_ROLE_ARN, …) are refused: the runner uses the AWS default chain or --profile.
 Format: the runner writes FORMAT=${RUNNER_DEFAULT_FORMAT} (its default compression) unless FORMAT is set, locally and with
 --bucket alike; the deployed function's default is FORMAT=jsonl with gzip. COMPRESSION must suit the FORMAT.
 Exit codes: 0 done · 1 a failure (a batch given up, S3 or Kafka failing) · 2 a usage or setting mistake, S3 bucket,
@@ -97,7 +100,41 @@ function intFlag(name: string, value: string | undefined, min: number, max: numb
   return n;
 }
 
-const KNOWN = Object.keys(OPTIONS);
+/** The runner's flags, without their dashes (the README's flag table lists each). */
+export const RUNNER_FLAGS: readonly string[] = Object.keys(OPTIONS);
+const KNOWN = RUNNER_FLAGS;
+
+/** Settings of the deployed function the runner has no use for: where its credentials come from instead. */
+const FUNCTION_ONLY = ['S3_CREDENTIALS_SECRET_ARN', 'S3_CREDENTIALS_MAX_AGE_SECONDS', 'CROSS_ACCOUNT_ROLE_ARN', 'EXTERNAL_ID', 'STS_ENDPOINT'];
+/** Settings that only a bucket has a use for (a local directory's objects are written whole, with no endpoint). */
+const BUCKET_ONLY = ['S3_ENDPOINT', 'MULTIPART_THRESHOLD_BYTES', 'PART_SIZE_BYTES'];
+
+/**
+ * The sink's variables that say where objects go and how to reach S3 (the function's environment): the runner takes
+ * these from its flags, so one set in the environment is either what the flag says, the flag's default (S3_ENDPOINT
+ * with --bucket), or refused with the flag to use, never ignored. Returns the S3 endpoint to use.
+ */
+function checkFunctionEnv(env: NodeJS.ProcessEnv, bucket: string | undefined, endpointFlag: string | undefined): string | undefined {
+  const set = (k: string) => env[k] !== undefined && env[k] !== '';
+  if (set('BUCKET_NAME') && env.BUCKET_NAME !== bucket) {
+    throw new UsageError(`BUCKET_NAME=${env.BUCKET_NAME} is not read by the runner: give --bucket ${env.BUCKET_NAME} to write there (or unset BUCKET_NAME to write to a local directory)`);
+  }
+  const fnOnly = FUNCTION_ONLY.filter(set);
+  if (fnOnly.length > 0) {
+    throw new UsageError(`${fnOnly.join(', ')}: read by the deployed function only; the runner signs S3 requests with the AWS default credential chain, or --profile name (unset ${fnOnly.length === 1 ? 'it' : 'them'})`);
+  }
+  if (bucket === undefined) {
+    const bucketOnly = BUCKET_ONLY.filter(set);
+    if (bucketOnly.length > 0) throw new UsageError(`${bucketOnly.join(', ')} ${bucketOnly.length === 1 ? 'applies' : 'apply'} with --bucket only (a local directory's objects are written whole): add --bucket name, or unset ${bucketOnly.length === 1 ? 'it' : 'them'}`);
+    return undefined;
+  }
+  if (!set('S3_ENDPOINT')) return endpointFlag;
+  if (endpointFlag !== undefined && endpointFlag !== env.S3_ENDPOINT) {
+    throw new UsageError(`S3_ENDPOINT=${env.S3_ENDPOINT} and --s3-endpoint ${endpointFlag} differ: give one of them`);
+  }
+  if (!/^https?:\/\/[^/]+/.test(env.S3_ENDPOINT!)) throw new UsageError(`S3_ENDPOINT=${env.S3_ENDPOINT}: expected a URL such as http://127.0.0.1:7070`);
+  return env.S3_ENDPOINT;
+}
 
 /** Parses and checks the runner's flags; throws UsageError with a one-line message for any mistake. */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
@@ -156,6 +193,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
   if (a['s3-endpoint'] !== undefined && !/^https?:\/\/[^/]+/.test(a['s3-endpoint'])) {
     throw new UsageError(`--s3-endpoint=${a['s3-endpoint']}: expected a URL such as http://127.0.0.1:7070`);
   }
+  const s3Endpoint = checkFunctionEnv(env, a.bucket, a['s3-endpoint']);
   return {
     help: false,
     ...(brokers ? { brokers } : {}),
@@ -167,7 +205,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
     ...(a.input !== undefined ? { input: a.input } : {}),
     out: a.out ?? '.tmp/local-s3',
     ...(a.bucket !== undefined ? { bucket: a.bucket } : {}),
-    ...(a['s3-endpoint'] !== undefined ? { s3Endpoint: a['s3-endpoint'] } : {}),
+    ...(s3Endpoint !== undefined ? { s3Endpoint } : {}),
     region: a.region ?? env.AWS_REGION ?? 'us-east-1',
     ...(a.profile !== undefined ? { profile: a.profile } : {}),
     batchSize: intFlag('batch-size', a['batch-size'] ?? '10000', 1, 10_000)!,

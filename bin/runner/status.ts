@@ -81,9 +81,18 @@ export class StatusLine {
     }
   }
 
-  /** One line above the status line. */
+  /** One line above the status line (not with --quiet). */
   note(text: string): void {
     if (this.quiet) return;
+    this.above(text);
+  }
+
+  /** A line that says why the runner stops: printed with --quiet too. */
+  error(text: string): void {
+    this.above(text);
+  }
+
+  private above(text: string): void {
     this.write(`${this.tty && this.drawn ? '\r\x1b[2K' : ''}${text}\n`);
     if (this.tty && this.drawn) this.draw();
   }

@@ -72,6 +72,29 @@ describe('runner usage errors: one line with the fix, exit code 2', () => {
     expectUsage(await runner(['--linger']), '--linger does not apply without --metrics-port');
   }, 60_000);
 
+  it('a function setting the runner has no use for is refused with the flag to use, not ignored', async () => {
+    expectUsage(await runner([], { BUCKET_NAME: 'prod-lake' }), 'BUCKET_NAME=prod-lake is not read by the runner: give --bucket prod-lake to write there (or unset BUCKET_NAME to write to a local directory)');
+    expectUsage(await runner(['--bucket', 'other-lake'], { BUCKET_NAME: 'prod-lake' }), /^BUCKET_NAME=prod-lake is not read by the runner: give --bucket prod-lake/);
+    expectUsage(await runner(['--bucket', 'b-lake'], { CROSS_ACCOUNT_ROLE_ARN: 'arn:aws:iam::123456789012:role/w', EXTERNAL_ID: 'x' }),
+      'CROSS_ACCOUNT_ROLE_ARN, EXTERNAL_ID: read by the deployed function only; the runner signs S3 requests with the AWS default credential chain, or --profile name (unset them)');
+    expectUsage(await runner([], { S3_CREDENTIALS_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s' }), /^S3_CREDENTIALS_SECRET_ARN: read by the deployed function only/);
+    expectUsage(await runner([], { S3_ENDPOINT: 'http://127.0.0.1:7070' }), "S3_ENDPOINT applies with --bucket only (a local directory's objects are written whole): add --bucket name, or unset it");
+    expectUsage(await runner(['--bucket', 'b-lake', '--s3-endpoint', 'http://127.0.0.1:7071'], { S3_ENDPOINT: 'http://127.0.0.1:7070' }), 'S3_ENDPOINT=http://127.0.0.1:7070 and --s3-endpoint http://127.0.0.1:7071 differ: give one of them');
+  }, 60_000);
+
+  it('S3_ENDPOINT is the default of --s3-endpoint with --bucket: the runner checks the bucket there, not at AWS', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as { port: number };
+        srv.close(() => resolve(port));
+      });
+    });
+    const r = await runner(['--bucket', 'b-lake'], { S3_ENDPOINT: `http://127.0.0.1:${closed}`, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`checking s3://b-lake at http://127.0.0.1:${closed}`);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/refused/);
+  }, 60_000);
+
   it('several topics for the sample source, a missing --input file, a metrics port in use', async () => {
     expectUsage(await runner(['--topics', 'a,b']), '--topics a,b: the sample source writes one topic; give one name, or add --brokers host:port to read several');
     expectUsage(await runner(['--input', '/no/such/file.jsonl']), '--input /no/such/file.jsonl: no such file');
@@ -394,5 +417,14 @@ describe('runner: the status line', () => {
     expect(line.line(t0 + 2000)).toBe('30,000 records · 0 rec/s · 6.00 MB (0.0 MB/s) · 6 objects · 2 dead letters · lag 0');
     line.note('warning: records dead-lettered (count 2)');
     expect(out).toEqual(['warning: records dead-lettered (count 2)\n']);
+  });
+
+  it('--quiet drops notes but not the line that says why the runner stops', async () => {
+    const { StatusLine } = await import('../../bin/runner/status.ts');
+    const out: string[] = [];
+    const line = new StatusLine({ tty: false, quiet: true, write: (s) => out.push(s) });
+    line.note('warning: records dead-lettered (count 2)');
+    line.error('an invocation ran past its 14-minute deadline: stopping');
+    expect(out).toEqual(['an invocation ran past its 14-minute deadline: stopping\n']);
   });
 });

@@ -8,7 +8,7 @@
  * User mistakes (flags, settings, unreachable brokers, missing topics or bucket, refused credentials) are one line
  * and exit code 2; stacks only with --debug. See bin/runner/cli.ts for the flags and exit codes.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { inspect } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -23,12 +23,12 @@ import { EXIT_SIGNAL, EXIT_USAGE, HELP, RUNNER_DEFAULT_FORMAT, UsageError, parse
 import { KafkaSource } from './runner/kafka-source.ts';
 import { kafkaLag, sampleLag, tpName, type LagSource } from './runner/lag.ts';
 import { landingHint } from './runner/landed.ts';
-import { LocalObjectStore } from './runner/local-store.ts';
+import { ensureWritableDir, LocalObjectStore } from './runner/local-store.ts';
 import { RunnerMetrics } from './runner/metrics.ts';
 import { checkBucket, checkTopics, explainS3, probeBrokers } from './runner/preflight.ts';
 import { GiveUpError } from './runner/retry.ts';
 import { abortStaleUploads } from './runner/stale-uploads.ts';
-import { afterCommit, INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike } from './runner/runner.ts';
+import { afterCommit, emptyStats, INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike, type RunnerStats } from './runner/runner.ts';
 import { fileRecords, sampleRecords } from './runner/sample-source.ts';
 import { StatusLine, condenseLog } from './runner/status.ts';
 import { replayMain } from './runner/replay-cli.ts';
@@ -69,13 +69,33 @@ function captureSinkLogs(status: StatusLine, debug: boolean): void {
     const short = text === undefined ? undefined : condenseLog(text);
     if (short === undefined) return (raw as (...a: unknown[]) => boolean)(chunk, ...rest);
     if (debug) status.note(text!.trimEnd());
-    else status.note(short);
+    // A failed batch: the runner's own line says so with the error, and what happens next (a retry, or giving up).
+    else if (!short.startsWith('error: batch failed')) status.note(short);
     const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
     cb?.();
     return true;
   };
   process.stdout.write = wrap(rawStdout) as typeof process.stdout.write;
   process.stderr.write = wrap(rawStderr) as typeof process.stderr.write;
+}
+
+/** Bad sink settings as one usage error; the bucket's name is --bucket's (the runner sets BUCKET_NAME from it). */
+function settingsError(err: ConfigError): UsageError {
+  const problems = err.problems.map((p) => p.replace(/^BUCKET_NAME=/, '--bucket '));
+  return new UsageError(`invalid sink setting${problems.length > 1 ? 's' : ''}: ${problems.join('; ')} (see README, Settings)`);
+}
+
+/** Prometheus metrics served on --metrics-port, before anything else starts (a port taken changes nothing). */
+async function serveMetrics(a: CliOptions): Promise<RunnerMetrics | undefined> {
+  if (a.metricsPort === undefined) return undefined;
+  const metrics = new RunnerMetrics();
+  const addr = await metrics.listen(a.metricsPort, a.metricsHost).catch((err: NodeJS.ErrnoException) => {
+    const fix = err.code === 'EADDRINUSE' || err.code === 'EACCES' ? 'choose another port' : 'check --metrics-host (an address of this machine)';
+    throw new UsageError(`--metrics-port ${a.metricsPort}: cannot listen on ${a.metricsHost} (${err.code ?? firstLine(err)}): ${fix}`);
+  });
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  rawStderr(`metrics on http://${host}:${addr.port}/metrics\n`);
+  return metrics;
 }
 
 async function main(): Promise<number> {
@@ -88,13 +108,18 @@ async function main(): Promise<number> {
     return 0;
   }
   const a = args;
-  if (a.input !== undefined && !existsSync(a.input)) throw new UsageError(`--input ${a.input}: no such file`);
+  if (a.input !== undefined) {
+    if (!existsSync(a.input)) throw new UsageError(`--input ${a.input}: no such file`);
+    if (!statSync(a.input).isFile()) throw new UsageError(`--input ${a.input}: not a file (a JSON-lines file: one value per line)`);
+  }
   const local = a.bucket === undefined;
   const env: Record<string, string | undefined> = {
     // One default for a local directory and for --bucket alike (the deployed function's is jsonl); any sink
     // variable in the environment wins.
     FORMAT: RUNNER_DEFAULT_FORMAT,
     ...process.env,
+    // An empty FORMAT is not set (the sink's schema would take it for its own default, jsonl).
+    ...(process.env.FORMAT ? {} : { FORMAT: RUNNER_DEFAULT_FORMAT }),
     BUCKET_NAME: a.bucket ?? 'local-bucket',
     ...(a.s3Endpoint ? { S3_ENDPOINT: a.s3Endpoint } : {}),
     // A local batch never needs multipart; remote uploads keep the configured threshold.
@@ -107,14 +132,20 @@ async function main(): Promise<number> {
   try {
     settings = loadSinkConfig(env);
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(`invalid sink setting${err.problems.length > 1 ? 's' : ''}: ${err.problems.join('; ')} (see README, Settings)`);
+    if (err instanceof ConfigError) throw settingsError(err);
     throw err;
   }
+  const metrics = await serveMetrics(a);
   const status = new StatusLine({ tty: process.stderr.isTTY === true, quiet: a.quiet, write: (s) => void rawStderr(s) });
   captureSinkLogs(status, a.debug);
   const say = (line: string) => status.note(line);
 
   const store = local ? new LocalObjectStore(a.out) : undefined;
+  if (store) {
+    await ensureWritableDir(store.bucketDir(env.BUCKET_NAME!)).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`--out ${a.out}: objects cannot be written there (${err.code ?? firstLine(err)}${err.path ? `: ${err.path}` : ''}): choose a directory you can write`, { cause: err });
+    });
+  }
   // A connection idle for 15 s is abandoned and the request retried (S3_MAX_ATTEMPTS), as in the function.
   const s3 = store ?? new S3Client({
     region: a.region, maxAttempts: settings.s3MaxAttempts, retryMode: 'adaptive',
@@ -145,26 +176,18 @@ async function main(): Promise<number> {
   try {
     sink = createSinkHandler({ env, s3: s3 as never, rememberCheckpoints: true });
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(`invalid sink setting${err.problems.length > 1 ? 's' : ''}: ${err.problems.join('; ')} (see README, Settings)`);
+    if (err instanceof ConfigError) throw settingsError(err);
     throw err;
   }
   try {
     await sink.ready({ quiet: true }); // the problem is printed as a usage error
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(`invalid sink setting${err.problems.length > 1 ? 's' : ''}: ${err.problems.join('; ')} (see README, Settings)`);
+    if (err instanceof ConfigError) throw settingsError(err);
     throw err;
   }
   const config = sink.config;
   say(`writing ${config.format} (${config.compression}) to ${store ? `${store.root}/${config.bucket}/` : `s3://${config.bucket}/`}${process.env.FORMAT ? '' : ' (the runner\'s default format; set FORMAT and COMPRESSION to choose)'}`);
 
-  const metrics = a.metricsPort !== undefined ? new RunnerMetrics() : undefined;
-  if (metrics) {
-    const addr = await metrics.listen(a.metricsPort!, a.metricsHost).catch((err: NodeJS.ErrnoException) => {
-      throw new UsageError(`--metrics-port ${a.metricsPort}: cannot listen on ${a.metricsHost} (${err.code ?? firstLine(err)}): choose another port`);
-    });
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    rawStderr(`metrics on http://${host}:${addr.port}/metrics\n`);
-  }
 
   // As Lambda ends a function at its timeout: an invocation past its deadline stops the process, so that nothing of
   // it is still writing when its claims expire (a minute after the deadline) and another invocation takes them over.
@@ -233,20 +256,45 @@ async function main(): Promise<number> {
   }
   await pollLag();
   // Drawn before the first commit too (an empty or caught-up topic never commits): zeros until the loop reports.
-  status.update({
-    recordsIn: 0, written: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, alreadyWritten: 0, claimConflicts: 0,
-    claimsReleased: 0, objects: 0, bytes: 0, valueBytes: 0, batches: 0, retries: 0, committed: 0, startedAt: Date.now(),
-  });
+  const totals = emptyStats();
+  status.update(totals);
   status.start();
   const lagTimer = lagSource ? setInterval(() => void pollLag(), a.brokers ? 2000 : 1000).unref() : undefined;
 
+  /** The summary table on stdout, with a title that says why the run ended when it did not end on its own. */
+  const summary = (stats: RunnerStats, ended?: string) => {
+    const secs = (Date.now() - stats.startedAt) / 1000;
+    let lagTotal: number | undefined;
+    if (lag) lagTotal = [...lag.values()].reduce((x, y) => x + y, 0);
+    console.log(`\nkafka-s3 runner summary (${config.format}, ${config.compression})${ended ? ` — ${ended}` : ''}`);
+    console.log(table([
+      ['records in', num(stats.recordsIn)],
+      ['written', num(stats.written)],
+      ...(config.transform ? [['rows written', `${num(stats.transformedRows ?? 0)} (TRANSFORM_SQL: a record makes none, one or several)`] as [string, string]] : []),
+      ['filtered', num(stats.filtered)],
+      ['tombstones ignored', num(stats.tombstonesIgnored)],
+      ['dead-lettered', num(stats.deadLettered)],
+      ['already written', `${num(stats.alreadyWritten)} (below their partition's checkpoint: an earlier delivery wrote them)`],
+      ['committed', num(stats.committed)],
+      ['invocations', `${stats.batches} (${stats.retries} retries, ${stats.claimConflicts} claim conflicts${stats.claimsReleased > 0 ? `, ${stats.claimsReleased} stale claims released` : ''})`],
+      ['objects', `${stats.objects} (${mb(stats.bytes)})`],
+      ['value bytes', mb(stats.valueBytes)],
+      ['throughput', `${(stats.committed / secs).toFixed(0)} records/s, ${(stats.valueBytes / 1e6 / secs).toFixed(1)} MB/s`],
+      ...(lagTotal !== undefined ? [['lag', `${num(lagTotal)}${lagTotal > 0 ? ` (${[...lag!.entries()].filter(([, v]) => v > 0).map(([k, v]) => `${tpName(k)} ${num(v)}`).join(', ')})` : ''}`] as [string, string]] : []),
+      ['destination', store ? `${store.root}/${env.BUCKET_NAME}/` : `s3://${a.bucket}/`],
+    ]));
+  };
+
   let failure: unknown;
+  // A failed scan for leftover claims is said once until a batch commits again (it is tried before every attempt).
+  let releaseNoted = false;
   const stats = await runPipeline({
-    source, handler,
+    source, handler, stats: totals,
     batch: { batchSize: a.batchSize, windowMs: a.windowMs },
     retry: { bisectOnError: a.bisect, baseDelayMs: 200, maxDelayMs: 10_000, ...(a.maxAttempts ? { maxAttempts: a.maxAttempts } : {}) },
     stopAfter: a.stopAfter,
     onProgress: (s) => {
+      releaseNoted = false;
       status.update(s);
       metrics?.update(s);
       status.draw();
@@ -263,7 +311,11 @@ async function main(): Promise<number> {
       for (const c of released) status.note(`released the claim of ${c.owner} on offsets ${c.from}..${c.to} (${c.key}): its runner is gone`);
       return released.length;
     },
-    onReleaseError: (err) => status.note(`could not look for claims of stopped runners (${firstLine(err)}); waiting for the claim to expire`),
+    onReleaseError: (err) => {
+      if (releaseNoted) return;
+      releaseNoted = true;
+      status.note(`could not look for claims this runner or a stopped one left (${firstLine(err)}); looking again before the next attempt`);
+    },
     signal: controller.signal,
   }).catch((err: unknown) => {
     failure = err;
@@ -274,6 +326,11 @@ async function main(): Promise<number> {
   });
   if (!stats) {
     status.stop();
+    if (failure instanceof GiveUpError) {
+      // What was done before the batch was given up, then the reason on stderr (below).
+      await pollLag();
+      summary(totals, 'gave up');
+    }
     await lagSource?.close();
     await metrics?.close();
     throw failure;
@@ -284,26 +341,7 @@ async function main(): Promise<number> {
   metrics?.update(stats);
   status.stop();
 
-  const secs = (Date.now() - stats.startedAt) / 1000;
-  let lagTotal: number | undefined;
-  if (lag) lagTotal = [...lag.values()].reduce((x, y) => x + y, 0);
-  console.log(`\nkafka-s3 runner summary (${config.format}, ${config.compression})${signalled ? ` — stopped by ${signalled}` : ''}`);
-  console.log(table([
-    ['records in', num(stats.recordsIn)],
-    ['written', num(stats.written)],
-    ...(config.transform ? [['rows written', `${num(stats.transformedRows ?? 0)} (TRANSFORM_SQL: a record makes none, one or several)`] as [string, string]] : []),
-    ['filtered', num(stats.filtered)],
-    ['tombstones ignored', num(stats.tombstonesIgnored)],
-    ['dead-lettered', num(stats.deadLettered)],
-    ['already written', `${num(stats.alreadyWritten)} (below their partition's checkpoint: an earlier delivery wrote them)`],
-    ['committed', num(stats.committed)],
-    ['invocations', `${stats.batches} (${stats.retries} retries, ${stats.claimConflicts} claim conflicts${stats.claimsReleased > 0 ? `, ${stats.claimsReleased} stale claims released` : ''})`],
-    ['objects', `${stats.objects} (${mb(stats.bytes)})`],
-    ['value bytes', mb(stats.valueBytes)],
-    ['throughput', `${(stats.committed / secs).toFixed(0)} records/s, ${(stats.valueBytes / 1e6 / secs).toFixed(1)} MB/s`],
-    ...(lagTotal !== undefined ? [['lag', `${num(lagTotal)}${lagTotal > 0 ? ` (${[...lag!.entries()].filter(([, v]) => v > 0).map(([k, v]) => `${tpName(k)} ${num(v)}`).join(', ')})` : ''}`] as [string, string]] : []),
-    ['destination', store ? `${store.root}/${env.BUCKET_NAME}/` : `s3://${a.bucket}/`],
-  ]));
+  summary(stats, signalled ? `stopped by ${signalled}` : undefined);
   if (stats.alreadyWritten > 0 && !a.brokers) {
     const where = store ? `${store.bucketDir(config.bucket)}/${config.statePrefix}` : `s3://${config.bucket}/${config.statePrefix}`;
     const fix = store ? `use a new --out, or delete ${store.root}` : 'set another STATE_PREFIX';

@@ -94,7 +94,8 @@ export interface CliOptions {
 function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+  // Digits only: Number() would also take 1e3, 0x10 and ' 7 '.
+  if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
     throw new UsageError(`--${name}=${value}: expected an integer from ${min} to ${max.toLocaleString('en-US')}`);
   }
   return n;
@@ -140,9 +141,15 @@ function checkFunctionEnv(env: NodeJS.ProcessEnv, bucket: string | undefined, en
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true, tokens: true });
   } catch (err) {
     const e = err as Error & { code?: string };
+    const neg = /Option '(?:-\w, )?(--[\w-]+)' argument is ambiguous/.exec(e.message);
+    if (neg) {
+      // `--records -5`: parseArgs will not take a value that starts with a dash after a space.
+      const value = argv[argv.indexOf(neg[1]) + 1];
+      throw new UsageError(`${neg[1]} ${value}: a value that starts with - reads as a flag; write ${neg[1]}=${value} if you mean it`);
+    }
     const m = /Unknown option '([^']+)'/.exec(e.message);
     if (m) {
       const name = m[1].replace(/^-+/, '');
@@ -154,13 +161,25 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
     throw new UsageError(`${e.message.split('\n')[0]}; npm start -- --help lists the flags`);
   }
   const a = parsed.values;
+  // `npm start --records 10` or `--records=10` or `--bisect` without `--`: npm keeps the flag for itself (as
+  // npm_config_records) and passes on only a separate value ("10"), if any.
+  const swallowed = KNOWN.filter((k) => env[`npm_config_${k.replace(/-/g, '_')}`] !== undefined);
   if (parsed.positionals.length > 0) {
-    // `npm start --records 10` without `--`: npm keeps --records (as npm_config_records) and passes only "10".
-    const swallowed = KNOWN.filter((k) => env[`npm_config_${k.replace(/-/g, '_')}`] !== undefined);
     const fix = swallowed.length > 0
       ? `npm took --${swallowed.join(', --')} for itself: put -- before the runner's flags, e.g. npm start -- --${swallowed[0]} ${parsed.positionals[0]}`
       : 'the runner takes flags only (npm start -- --help)';
     throw new UsageError(`unexpected argument '${parsed.positionals[0]}': ${fix}`);
+  }
+  if (swallowed.length > 0) {
+    const k = swallowed[0];
+    const v = env[`npm_config_${k.replace(/-/g, '_')}`]!;
+    const example = OPTIONS[k as keyof typeof OPTIONS].type === 'boolean' ? `--${k}` : `--${k} ${v}`;
+    throw new UsageError(`npm took --${swallowed.join(', --')} for itself, so the runner would run without ${swallowed.length === 1 ? 'it' : 'them'}: put -- before the runner's flags, e.g. npm start -- ${example}`);
+  }
+  const twice = new Map<string, string[]>();
+  for (const t of parsed.tokens ?? []) if (t.kind === 'option') twice.set(t.name, [...(twice.get(t.name) ?? []), t.value ?? 'true']);
+  for (const [name, values] of twice) {
+    if (values.length > 1) throw new UsageError(`--${name} is given ${values.length} times (${values.join(', ')}): give it once`);
   }
   const given = (k: keyof typeof OPTIONS) => a[k] !== undefined;
   const refuse = (flags: (keyof typeof OPTIONS)[], why: string) => {

@@ -34,6 +34,34 @@ const TMP = /\.tmp-\d+-\d+$/;
 
 const isMissing = (err: unknown) => ['ENOENT', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
 
+/**
+ * Creates `dir` a level at a time and writes and removes a file in it: resolves when objects can be written there,
+ * rejects with the error (its code, its path) otherwise. Not one recursive mkdir: under /proc that never returns.
+ */
+export async function ensureWritableDir(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const s = await stat(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (s !== undefined) {
+      if (!s.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR', path: d });
+      break;
+    }
+    missing.unshift(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    await mkdir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+  const probe = join(dir, `.kafka-s3-probe-${process.pid}`);
+  await writeFile(probe, '');
+  await rm(probe, { force: true });
+}
+
 export class LocalObjectStore {
   readonly root: string;
   /** Objects and bytes written by PutObject (every key, checkpoints included). */

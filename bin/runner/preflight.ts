@@ -129,22 +129,33 @@ export function explainS3(err: unknown, bucket: string, endpoint: string | undef
   return undefined;
 }
 
-/** HeadBucket: throws UsageError for a missing bucket, refused credentials or denied access. */
+/** How long the bucket check waits for S3, retries included (an endpoint that accepts but never answers). */
+export const S3_CHECK_MS = 8000;
+
+/**
+ * HeadBucket (and a LIST to tell why it failed), within S3_CHECK_MS: throws UsageError for a missing bucket, refused
+ * credentials, denied access, and for an endpoint that does not answer or does not answer as S3.
+ */
 export async function checkBucket(s3: S3Client, bucket: string, endpoint: string | undefined): Promise<void> {
+  const signal = AbortSignal.timeout(S3_CHECK_MS);
   try {
-    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
   } catch (head) {
     // HeadBucket answers with a status only (no error code): a LIST tells a missing bucket from refused keys.
     let err = head;
-    if ((head as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined) {
+    if ((head as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined && !signal.aborted) {
       try {
-        await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }));
+        await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }), { abortSignal: signal });
       } catch (list) {
         err = list;
       }
     }
+    const where = endpoint ? `S3 at ${endpoint}` : 'S3';
+    const fix = endpoint ? 'check --s3-endpoint (the address of an S3 API)' : 'check --region and the network';
+    if (signal.aborted) throw new UsageError(`${where} did not answer the check of bucket '${bucket}' in ${S3_CHECK_MS / 1000} s: ${fix}`, { cause: err });
     const msg = explainS3(err, bucket, endpoint);
     if (msg) throw new UsageError(msg, { cause: err });
-    throw err;
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    throw new UsageError(`${where} did not answer the check of bucket '${bucket}' as S3 does (${status ? `HTTP ${status}, ` : ''}${(err as Error)?.name ?? 'Error'}: ${firstLine(err)}): ${fix}`, { cause: err });
   }
 }

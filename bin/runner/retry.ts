@@ -6,6 +6,7 @@
  * lambdas/shared/progress.ts) is retried with the same backoff, but as the same batch (no bisect) and without
  * counting toward `maxAttempts`: the other invocation's claim ends when it completes, or at the latest when it expires.
  */
+import { setTimeout as wait } from 'node:timers/promises';
 import type { RunnerRecord } from './event.ts';
 
 export interface RetryRules {
@@ -23,6 +24,8 @@ export interface DeliveryHooks {
   sleep?(ms: number): Promise<void>;
   /** Checked between attempts: a stopping runner abandons the rest of the batch, uncommitted. */
   stopping?(): boolean;
+  /** Ends a wait between attempts early (the default sleep's): a signal to stop need not wait out a backoff. */
+  signal?: AbortSignal;
   /** True for an error that means "wait for another invocation", not "this batch failed" (ClaimConflictError). */
   waits?(error: unknown): boolean;
 }
@@ -30,7 +33,7 @@ export interface DeliveryHooks {
 export class GiveUpError extends Error {}
 
 export async function deliver(batch: readonly RunnerRecord[], rules: RetryRules, hooks: DeliveryHooks): Promise<{ attempts: number; delivered: number }> {
-  const sleep = hooks.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = hooks.sleep ?? ((ms: number) => wait(ms, undefined, { signal: hooks.signal }).catch(() => {}));
   let rest = batch;
   let attempts = 0;
   let delivered = 0;

@@ -79,6 +79,8 @@ export interface RunnerOptions {
   readonly signal?: AbortSignal;
   /** Names this loop's invocations (claim owners). @default a new identity */
   readonly identity?: RunnerIdentity;
+  /** The totals to count into (read them when the loop fails, e.g. for a summary after giving up). */
+  readonly stats?: RunnerStats;
   /** Each invocation's deadline (the sink's claims expire a minute after it). @default INVOCATION_TIMEOUT_MS */
   readonly invocationTimeoutMs?: number;
   /** After a ClaimConflictError: releases the claims this loop can prove dead (claims.ts); returns how many. */
@@ -90,11 +92,14 @@ export interface RunnerOptions {
 /** Lambda's longest timeout for a Kafka event source: 14 minutes. */
 export const INVOCATION_TIMEOUT_MS = 14 * 60_000;
 
+/** Totals of nothing yet, from now. */
+export const emptyStats = (): RunnerStats => ({
+  recordsIn: 0, written: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, alreadyWritten: 0, claimConflicts: 0,
+  claimsReleased: 0, objects: 0, bytes: 0, valueBytes: 0, batches: 0, retries: 0, committed: 0, startedAt: Date.now(),
+});
+
 export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
-  const stats: RunnerStats = {
-    recordsIn: 0, written: 0, filtered: 0, tombstonesIgnored: 0, deadLettered: 0, alreadyWritten: 0, claimConflicts: 0,
-    claimsReleased: 0, objects: 0, bytes: 0, valueBytes: 0, batches: 0, retries: 0, committed: 0, startedAt: Date.now(),
-  };
+  const stats = o.stats ?? emptyStats();
   const identity = o.identity ?? newIdentity();
   const timeoutMs = o.invocationTimeoutMs ?? INVOCATION_TIMEOUT_MS;
   let invocations = 0;
@@ -187,6 +192,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         o.onRetry?.(attempt, records.length, err, delay);
       },
       stopping: () => o.signal?.aborted === true,
+      ...(o.signal ? { signal: o.signal } : {}),
       waits: (err) => err instanceof ClaimConflictError,
     });
   };

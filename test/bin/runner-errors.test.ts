@@ -5,6 +5,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -70,6 +71,58 @@ describe('runner usage errors: one line with the fix, exit code 2', () => {
     expectUsage(await runner(['--region', 'eu-west-1']), '--region does not apply to a local directory: add --bucket name to write to S3');
     expectUsage(await runner(['--bucket', 'some-bucket', '--out', '/tmp/x']), '--out does not apply with --bucket: objects go to S3, not to a local directory');
     expectUsage(await runner(['--linger']), '--linger does not apply without --metrics-port');
+  }, 60_000);
+
+  it('npm keeping a flag with no value after it (--records=50, --bisect) is refused, not run without it', async () => {
+    expectUsage(await runner([], { npm_config_records: '50' }), 'npm took --records for itself, so the runner would run without it: put -- before the runner\'s flags, e.g. npm start -- --records 50');
+    expectUsage(await runner([], { npm_config_bisect: 'true' }), 'npm took --bisect for itself, so the runner would run without it: put -- before the runner\'s flags, e.g. npm start -- --bisect');
+  }, 60_000);
+
+  it('a negative value after a space, a number that is not digits, a flag given twice', async () => {
+    expectUsage(await runner(['--records', '-5']), '--records -5: a value that starts with - reads as a flag; write --records=-5 if you mean it');
+    expectUsage(await runner(['--records=-5']), '--records=-5: expected an integer from 1 to 100,000,000');
+    expectUsage(await runner(['--records', '1e3']), '--records=1e3: expected an integer from 1 to 100,000,000');
+    expectUsage(await runner(['--records', '0x10']), '--records=0x10: expected an integer from 1 to 100,000,000');
+    expectUsage(await runner(['--records', '10', '--records', '20']), '--records is given 2 times (10, 20): give it once');
+  }, 60_000);
+
+  it('an --out where nothing can be written, an --input that is a directory, a bad --bucket name: named by their flag', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-out-'));
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    expectUsage(await runner(['--out', file, '--records', '5']), new RegExp(`^--out ${file}: objects cannot be written there \\(ENOTDIR: .*\\): choose a directory you can write$`));
+    expectUsage(await runner(['--out', '/proc/kafka-s3-nothing', '--records', '5']), /^--out \/proc\/kafka-s3-nothing: objects cannot be written there \(E[A-Z]+: \/proc\/kafka-s3-nothing\): choose a directory you can write$/);
+    expectUsage(await runner(['--input', dir]), `--input ${dir}: not a file (a JSON-lines file: one value per line)`);
+    expectUsage(await runner(['--bucket', 'Bad_Bucket..Name']), /^invalid sink setting: --bucket 'Bad_Bucket\.\.Name': .*\(see README, Settings\)$/);
+  }, 60_000);
+
+  it('an empty FORMAT is not set: the runner\'s default (Parquet) and its note', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'runner-fmt-'));
+    const r = await runner(['--out', out, '--records', '10'], { FORMAT: '' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/writing parquet \(zstd\) to .* \(the runner's default format; set FORMAT and COMPRESSION to choose\)/);
+  }, 60_000);
+
+  it('a --metrics-host that is not this machine\'s says to check --metrics-host', async () => {
+    expectUsage(await runner(['--metrics-port', '0', '--metrics-host', '192.0.2.1', '--records', '5']), '--metrics-port 0: cannot listen on 192.0.2.1 (EADDRNOTAVAIL): check --metrics-host (an address of this machine)');
+  }, 60_000);
+
+  it('an S3 endpoint that accepts connections but never answers, or answers as no S3 does: named, exit 2, within seconds', async () => {
+    const silent = createServer(() => {}).listen(0, '127.0.0.1');
+    const junk = createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\noops'))).listen(0, '127.0.0.1');
+    await Promise.all([once(silent, 'listening'), once(junk, 'listening')]);
+    const endpoint = (srv: Server) => `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    const keys = { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', AWS_REGION: 'us-east-1' };
+    try {
+      const r1 = await runner(['--bucket', 'landing', '--s3-endpoint', endpoint(silent), '--records', '5'], keys);
+      expectUsage(r1, `S3 at ${endpoint(silent)} did not answer the check of bucket 'landing' in 8 s: check --s3-endpoint (the address of an S3 API)`);
+      expect(r1.ms).toBeLessThan(20_000);
+      const r2 = await runner(['--bucket', 'landing', '--s3-endpoint', endpoint(junk), '--records', '5'], keys);
+      expectUsage(r2, new RegExp(`^S3 at ${endpoint(junk)} did not answer the check of bucket 'landing' as S3 does \\(HTTP 500, .+\\): check --s3-endpoint`));
+    } finally {
+      silent.close();
+      junk.close();
+    }
   }, 60_000);
 
   it('a function setting the runner has no use for is refused with the flag to use, not ignored', async () => {
@@ -221,7 +274,12 @@ describeS3('runner: S3 mistakes are one line, exit code 2', (s3) => {
       expect(stderr).not.toMatch(/\n\s+at /);
       expect(stderr).toMatch(/^batch of 100 records failed \(attempt 1\): \w+: .*; retrying in 200 ms$/m);
       expect(stderr.trim().split('\n').at(-1)).toMatch(/^batch still failing after 2 attempts \(--max-attempts 2\): .+; the batch stays uncommitted \(read again next time\)$/);
-      expect(stdout).toBe('');
+      // The sink's own "batch failed" line is left out: the runner's line says it, and what happens next.
+      expect(stderr).not.toContain('error: batch failed');
+      // What was done, on stdout as after any run, titled with why it ended.
+      expect(stdout).toContain('kafka-s3 runner summary (parquet, zstd) — gave up');
+      expect(stdout).toMatch(/invocations +0 \(1 retries, 0 claim conflicts\)/);
+      expect(stdout).toMatch(/committed +0/);
     } finally {
       await proxy.stop();
     }

@@ -156,6 +156,22 @@ describe('deliver (retries as the event source does)', () => {
     expect(commits).toEqual([]);
     expect(r.delivered).toBe(0);
   });
+
+  it('a signal to stop ends the wait between attempts at once, not after the backoff', async () => {
+    const controller = new AbortController();
+    const commits: number[] = [];
+    const t0 = performance.now();
+    setTimeout(() => controller.abort(), 50);
+    const r = await deliver(batch, { bisectOnError: false, baseDelayMs: 10_000, maxDelayMs: 10_000 }, {
+      invoke: async () => { throw new Error('S3 is down'); },
+      commit: async (rs) => { commits.push(rs.length); },
+      stopping: () => controller.signal.aborted,
+      signal: controller.signal,
+    });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(commits).toEqual([]);
+    expect(r.delivered).toBe(0);
+  });
 });
 
 describe('LocalObjectStore and the sample source', () => {

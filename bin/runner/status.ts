@@ -39,8 +39,12 @@ export class StatusLine {
     if (lag) this.lag = lag;
   }
 
-  /** The line as it stands (exported for tests and the plain log). */
-  line(now = Date.now()): string {
+  /**
+   * The line as it stands (exported for tests and the plain log), within `width` characters when given: the detail
+   * that matters least goes first (partitions in the lag's detail, objects, MB, already written, retries), so that
+   * records, their rate, dead letters and the lag stay in sight on a narrow terminal.
+   */
+  line(now = Date.now(), width = Infinity): string {
     const s = this.stats;
     if (!s) return 'starting…';
     this.samples.push({ t: now, committed: s.committed, bytes: s.valueBytes });
@@ -51,29 +55,40 @@ export class StatusLine {
     const since = dt > 0.5 ? dt : (now - s.startedAt) / 1000;
     const rate = since > 0 ? (dt > 0.5 ? s.committed - first.committed : s.committed) / since : 0;
     const mbs = since > 0 ? (dt > 0.5 ? s.valueBytes - first.bytes : s.valueBytes) / 1e6 / since : 0;
-    const parts = [
-      `${n(s.committed)} records`, `${n(Math.round(rate))} rec/s`, `${mb(s.valueBytes)} (${mbs.toFixed(1)} MB/s)`, `${n(s.objects)} objects`,
-      `${n(s.deadLettered)} dead letters`,
+    // [text, the order it is left out in when the line is too long (0: kept)]
+    const parts: [string, number][] = [
+      [`${n(s.committed)} records`, 0], [`${n(Math.round(rate))} rec/s`, 0], [`${mb(s.valueBytes)} (${mbs.toFixed(1)} MB/s)`, 2],
+      [`${n(s.objects)} objects`, 1], [`${n(s.deadLettered)} dead letters`, 0],
     ];
-    if (s.alreadyWritten > 0) parts.push(`${n(s.alreadyWritten)} already written`);
-    if (s.retries > 0) parts.push(`${n(s.retries)} retries`);
+    if (s.alreadyWritten > 0) parts.push([`${n(s.alreadyWritten)} already written`, 3]);
+    if (s.retries > 0) parts.push([`${n(s.retries)} retries`, 4]);
+    let total = 0;
+    let each: string[] = [];
     if (this.lag) {
-      let total = 0;
       for (const v of this.lag.values()) total += v;
-      const each = [...this.lag.entries()].filter(([, v]) => v > 0).map(([k, v]) => `${tpName(k)} ${n(v)}`);
-      const shown = each.length > 4 ? `${each.slice(0, 4).join(', ')}, …` : each.join(', ');
-      parts.push(`lag ${n(total)}${shown ? ` (${shown})` : ''}`);
+      each = [...this.lag.entries()].filter(([, v]) => v > 0).map(([k, v]) => `${tpName(k)} ${n(v)}`);
     }
-    return parts.join(' · ');
+    const compose = (partitions: number, dropped: number) => {
+      const kept = parts.filter(([, order]) => order === 0 || order > dropped).map(([text]) => text);
+      if (this.lag) {
+        const shown = each.slice(0, partitions).join(', ') + (each.length > partitions && partitions > 0 ? ', …' : '');
+        kept.push(`lag ${n(total)}${shown ? ` (${shown})` : ''}`);
+      }
+      return kept.join(' · ');
+    };
+    let l = compose(4, 0);
+    for (let p = Math.min(4, each.length) - 1; l.length > width && p >= 0; p--) l = compose(p, 0);
+    for (let d = 1; l.length > width && d <= 4; d++) l = compose(0, d);
+    return l.length > width ? `${l.slice(0, Math.max(0, width - 1))}…` : l;
   }
 
   draw(): void {
     if (this.quiet || !this.stats) return;
     const now = Date.now();
     if (this.tty) {
-      const cols = process.stderr.columns ?? 160;
-      const l = this.line(now);
-      this.write(`\r\x1b[2K${l.length > cols - 1 ? `${l.slice(0, cols - 2)}…` : l}`);
+      // A terminal that reports no width (0, as a pty may) counts as a wide one.
+      const cols = process.stderr.columns || 160;
+      this.write(`\r\x1b[2K${this.line(now, cols - 1)}`);
       this.drawn = true;
     } else if (now - this.lastPlain >= 5000) {
       this.lastPlain = now;

@@ -477,6 +477,27 @@ describe('runner: the status line', () => {
     expect(out).toEqual(['warning: records dead-lettered (count 2)\n']);
   });
 
+  it('fits a narrow terminal by leaving out detail, keeping records, rate, dead letters and the lag in sight', async () => {
+    const { StatusLine } = await import('../../bin/runner/status.ts');
+    const line = new StatusLine({ tty: true, quiet: false, write: () => {} });
+    const t0 = 1_000_000;
+    line.update({
+      recordsIn: 1_250_000, written: 1_250_000, filtered: 0, tombstonesIgnored: 0, deadLettered: 12, alreadyWritten: 3_000, claimConflicts: 0,
+      claimsReleased: 0, objects: 1_234, bytes: 5e8, valueBytes: 2.27e8, batches: 125, retries: 4, committed: 1_250_000, startedAt: t0 - 30_000,
+    });
+    line.setLag(new Map([['orders\u00000', 30_000], ['orders\u00001', 12], ['payments-eu\u00007', 9_999], ['payments-eu\u00008', 1], ['x\u00001', 5]]));
+    const wide = line.line(t0);
+    expect(wide).toContain('lag 40,017 (orders/0 30,000, orders/1 12, payments-eu/7 9,999, payments-eu/8 1, …)');
+    for (const width of [120, 100, 79, 70]) {
+      const l = line.line(t0, width);
+      expect(l.length, l).toBeLessThanOrEqual(width);
+      expect(l).toMatch(/^1,250,000 records · [\d,]+ rec\/s · /);
+      expect(l).toContain('12 dead letters');
+      expect(l).toMatch(/lag 40,017/);
+    }
+    expect(line.line(t0, 79)).not.toContain('…');
+  });
+
   it('--quiet drops notes but not the line that says why the runner stops', async () => {
     const { StatusLine } = await import('../../bin/runner/status.ts');
     const out: string[] = [];

@@ -22,7 +22,7 @@ import { releaseStaleClaims } from './runner/claims.ts';
 import { EXIT_SIGNAL, EXIT_USAGE, HELP, RUNNER_DEFAULT_FORMAT, UsageError, parseCli, type CliOptions } from './runner/cli.ts';
 import { KafkaSource } from './runner/kafka-source.ts';
 import { kafkaLag, sampleLag, tpName, type LagSource } from './runner/lag.ts';
-import { landingHint } from './runner/landed.ts';
+import { bucketHint, landingHint } from './runner/landed.ts';
 import { ensureWritableDir, LocalObjectStore } from './runner/local-store.ts';
 import { RunnerMetrics } from './runner/metrics.ts';
 import { checkBucket, checkTopics, explainS3, probeBrokers } from './runner/preflight.ts';
@@ -354,6 +354,8 @@ async function main(): Promise<number> {
     const hint = landingHint(store.bucketDir(config.bucket), keys, config, sampleOrders);
     if (hint.some((l) => l.includes('duckdb -c')) && !onPath('duckdb')) hint.push('  (duckdb is not on PATH: see https://duckdb.org/docs/installation, or read the files with any Parquet/JSON/CSV reader)');
     console.log(`\n${hint.join('\n')}`);
+  } else {
+    console.log(`\n${bucketHint(config.bucket, config, stats.objects).join('\n')}`);
   }
   if (metrics) {
     if (a.linger && !signalled) {

@@ -25,6 +25,9 @@ export function dataGlobs(bucketDir: string, keys: readonly string[], cfg: Layou
   return [...globs].sort();
 }
 
+/** Formats a stock DuckDB reads (read_parquet, read_json, read_csv). */
+const DUCKDB_READS = new Set(['parquet', 'jsonl', 'csv', 'csv_with_headers']);
+
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const shellDouble = (s: string) => s.replace(/(["\\$`])/g, '\\$1');
 
@@ -54,5 +57,16 @@ export function landingHint(bucketDir: string, keys: readonly string[], cfg: Lay
   } else {
     out.push(duck(`SELECT * FROM ${reader} LIMIT 5`));
   }
+  return out;
+}
+
+/**
+ * Where a run into a bucket landed (--bucket): the prefix of its data objects, and how to read them there. No LIST of
+ * the bucket (it may hold far more than this run wrote), so no patterns: the prefix and the format's extension.
+ */
+export function bucketHint(bucket: string, cfg: Layout, objects: number): string[] {
+  if (objects === 0) return [`No objects written to s3://${bucket}/ in this run`];
+  const out = [`This run wrote ${objects.toLocaleString('en-US')} object${objects === 1 ? '' : 's'} (data and dead letters) to s3://${bucket}/: its data under s3://${bucket}/${cfg.prefix}, as *.${extensionFor(cfg.format, cfg.compression)}`];
+  if (DUCKDB_READS.has(cfg.format)) out.push('  DuckDB reads them in S3 with its httpfs extension and an S3 secret (https://duckdb.org/docs/extensions/httpfs/s3api)');
   return out;
 }

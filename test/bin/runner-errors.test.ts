@@ -250,6 +250,9 @@ describeS3('runner: S3 mistakes are one line, exit code 2', (s3) => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('kafka-s3 runner summary (parquet,');
     expect(r.stderr).toContain(`writing parquet (zstd) to s3://${bucket}/ (the runner's default format; set FORMAT and COMPRESSION to choose)`);
+    // The closing hint says where this run's objects are in the bucket, and what reads them there.
+    expect(r.stdout).toMatch(new RegExp(`This run wrote \\d+ objects \\(data and dead letters\\) to s3://${bucket}/: its data under s3://${bucket}/topics/, as \\*\\.parquet`));
+    expect(r.stdout).toContain('DuckDB reads them in S3 with its httpfs extension');
   }, 60_000);
 
   it('a failing batch: one short line per attempt (no JSON), then a one-line give-up, exit 1', async () => {

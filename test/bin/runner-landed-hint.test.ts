@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { bucketHint } from '../../bin/runner/landed.ts';
 import { infraPaths } from '../support/versitygw.ts';
 
 const run = promisify(execFile);
@@ -47,4 +48,16 @@ describe.skipIf(!hasDuckdb)('runner: the landing hint queries run in DuckDB', ()
       }
     }, 60_000);
   }
+});
+
+describe('runner: the landing hint for a bucket', () => {
+  const layout = { prefix: 'topics/', errorPrefix: 'errors/', statePrefix: '_state/', compression: 'zstd' } as const;
+  it('names the prefix and extension, and DuckDB only for formats it reads', () => {
+    expect(bucketHint('lake', { ...layout, format: 'jsonl', compression: 'gzip' }, 3)).toEqual([
+      'This run wrote 3 objects (data and dead letters) to s3://lake/: its data under s3://lake/topics/, as *.jsonl.gz',
+      '  DuckDB reads them in S3 with its httpfs extension and an S3 secret (https://duckdb.org/docs/extensions/httpfs/s3api)',
+    ]);
+    expect(bucketHint('lake', { ...layout, format: 'avro', compression: 'snappy' }, 1)).toEqual(['This run wrote 1 object (data and dead letters) to s3://lake/: its data under s3://lake/topics/, as *.avro']);
+    expect(bucketHint('lake', { ...layout, format: 'parquet' }, 0)).toEqual(['No objects written to s3://lake/ in this run']);
+  });
 });

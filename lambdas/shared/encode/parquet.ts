@@ -3,9 +3,13 @@
  * TIMESTAMP(isAdjustedToUTC=true) so readers see UTC instants, not strings.
  */
 import zlib from 'node:zlib';
-import { parquetWriteBuffer } from 'hyparquet-writer';
+import { ByteWriter, ParquetWriter, parquetWriteBuffer } from 'hyparquet-writer';
+import { writeColumn } from 'hyparquet-writer/src/column.js';
+import { encodeNestedValues } from 'hyparquet-writer/src/dremel.js';
+import { schemaPathResolver } from 'hyparquet-writer/src/schema.js';
 import { parquetColumn } from '../registry/columns.ts';
 import type { Column } from '../schema.ts';
+import { flatPhysical, NotWellFormed, writeFlatChunk } from './parquet-columns.ts';
 import type { Table } from './table.ts';
 
 export type ParquetCodec = 'none' | 'snappy' | 'gzip' | 'zstd';
@@ -118,26 +122,88 @@ export function parquetColumnOptions(c: Column): { nullable: boolean; statistics
 
 export const PARQUET_CREATED_BY = 'kafka-s3 sink (hyparquet-writer)';
 
-export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: number, level?: number): Buffer {
-  const schema = parquetSchemaOf(table);
-  const compressors = parquetCompressors(level);
-  const columnData = table.columns.map((c, i) => {
-    let data = table.data[i];
-    // hyparquet-writer takes INT64 values as BigInt only: long cells that are numbers (schema.ts, toCell) and
-    // millisecond timestamps become BigInt here, at the writer's door.
-    if (c.registry) data = data.map(parquetColumn(c.name, c.registry).convert);
-    else if (c.type === 'timestamp-millis' || c.type === 'long') data = data.map((v) => (typeof v === 'number' ? BigInt(v) : v));
-    else if (c.type === 'bytes') data = data.map((v) => (v === null ? null : new Uint8Array(v as Buffer)));
-    else if (c.type === 'string' || c.type === 'json') data = utf8Values(data);
-    return { name: c.name, data, ...parquetColumnOptions(c) };
-  });
+/** A column's cells as hyparquet-writer takes them. */
+function writerCells(c: Column, data: readonly unknown[]): unknown[] {
+  // hyparquet-writer takes INT64 values as BigInt only: long cells that are numbers (schema.ts, toCell) and
+  // millisecond timestamps become BigInt here, at the writer's door.
+  if (c.registry) return data.map(parquetColumn(c.name, c.registry).convert);
+  if (c.type === 'timestamp-millis' || c.type === 'long') return data.map((v) => (typeof v === 'number' ? BigInt(v) : v));
+  if (c.type === 'bytes') return data.map((v) => (v === null ? null : new Uint8Array(v as Buffer)));
+  if (c.type === 'string' || c.type === 'json') return utf8Values(data);
+  return data as unknown[];
+}
+
+/** The file as hyparquet-writer writes it from the whole table (registry columns, and the oracle of the tests). */
+export function encodeParquetWithWriter(table: Table, codec: ParquetCodec, rowGroupSize: number, level?: number): Buffer {
+  const columnData = table.columns.map((c, i) => ({ name: c.name, data: writerCells(c, table.data[i]), ...parquetColumnOptions(c) }));
   const ab = parquetWriteBuffer({
     columnData: columnData as never,
-    schema: schema as never,
+    schema: parquetSchemaOf(table) as never,
     codec: PARQUET_CODECS[codec],
-    compressors: compressors as never,
+    compressors: parquetCompressors(level) as never,
     rowGroupSize,
     createdBy: PARQUET_CREATED_BY,
   });
   return Buffer.from(ab);
+}
+
+/** hyparquet-writer's default page size, which both paths write with. */
+const PAGE_SIZE = 1_048_576;
+
+/**
+ * The same file as encodeParquetWithWriter, with flat number and string columns written by parquet-columns.ts
+ * straight from the cells (boolean and bytes columns still by hyparquet-writer's writeColumn, the file's frame and
+ * footer by its ParquetWriter).
+ */
+function encodeParquetFlat(table: Table, codec: ParquetCodec, rowGroupSize: number, level?: number): Buffer {
+  const schema = parquetSchemaOf(table);
+  const writer = new ByteWriter();
+  const physicalCodec = PARQUET_CODECS[codec];
+  const pq = new ParquetWriter({ writer, schema: schema as never, codec: physicalCodec, compressors: parquetCompressors(level) as never, createdBy: PARQUET_CREATED_BY });
+  const compressors = pq.compressors as Record<string, ((input: Uint8Array) => Uint8Array) | undefined>;
+  const resolve = schemaPathResolver(schema as never);
+  const rows = table.data[0]?.length ?? 0;
+  const prepared = new Map<number, unknown[]>();
+  for (let g = 0; g < rows; g += rowGroupSize) {
+    const size = Math.min(rowGroupSize, rows - g);
+    const groupStartOffset = writer.offset;
+    const columns: Record<string, unknown>[] = [];
+    table.columns.forEach((c, j) => {
+      const stats = parquetColumnOptions(c).statistics !== false;
+      const type = flatPhysical(c);
+      let result;
+      if (type !== undefined) {
+        result = writeFlatChunk(writer, table.data[j], g, g + size, { column: c, type, stats, codec: physicalCodec, compress: compressors[physicalCodec] });
+      } else {
+        let cells = prepared.get(j);
+        if (cells === undefined) prepared.set(j, (cells = writerCells(c, table.data[j])));
+        const path = resolve([c.name]);
+        const column = {
+          columnName: c.name, element: path[path.length - 1].element, schemaPath: path.map((node) => node.element), codec: physicalCodec,
+          compressors, stats, statisticsTruncateLength: undefined, pageSize: PAGE_SIZE, dictionarySize: undefined, columnIndex: false,
+          offsetIndex: true, encoding: undefined, bloomFilter: undefined,
+        };
+        result = writeColumn({ writer, column: column as never, pageData: encodeNestedValues(path, cells.slice(g, g + size) as never) });
+      }
+      columns.push(result.chunk as Record<string, unknown>);
+      pq.pendingIndexes.push(result as never);
+    });
+    let total_byte_size = 0n;
+    for (const { meta_data } of columns as { meta_data?: { total_uncompressed_size?: bigint } }[]) total_byte_size += meta_data?.total_uncompressed_size ?? 0n;
+    pq.num_rows += BigInt(size);
+    pq.row_groups.push({ columns, total_byte_size, num_rows: BigInt(size), total_compressed_size: BigInt(writer.offset - groupStartOffset) } as never);
+  }
+  pq.finish();
+  return Buffer.from(writer.getBuffer());
+}
+
+export function encodeParquet(table: Table, codec: ParquetCodec, rowGroupSize: number, level?: number): Buffer {
+  if (table.columns.some((c) => c.registry)) return encodeParquetWithWriter(table, codec, rowGroupSize, level);
+  try {
+    return encodeParquetFlat(table, codec, rowGroupSize, level);
+  } catch (err) {
+    // A string that is not Unicode text (a lone surrogate): hyparquet-writer's byte arrays decide its dictionary.
+    if (err instanceof NotWellFormed) return encodeParquetWithWriter(table, codec, rowGroupSize, level);
+    throw err;
+  }
 }

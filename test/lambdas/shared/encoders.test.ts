@@ -12,7 +12,7 @@ import { convertPlan, convertRecord, type SinkRecord } from '../../../lambdas/sh
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { csvCell } from '../../../lambdas/shared/encode/csv.ts';
 import { encodeObject } from '../../../lambdas/shared/encode/index.ts';
-import { encodeParquet, PARQUET_CODECS, PARQUET_CREATED_BY, parquetColumnOptions, parquetCompressors, parquetSchemaOf, type ParquetCodec } from '../../../lambdas/shared/encode/parquet.ts';
+import { encodeParquet, encodeParquetWithWriter, PARQUET_CODECS, PARQUET_CREATED_BY, parquetColumnOptions, parquetCompressors, parquetSchemaOf, type ParquetCodec } from '../../../lambdas/shared/encode/parquet.ts';
 import type { Table } from '../../../lambdas/shared/encode/table.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 
@@ -625,6 +625,70 @@ describe('parquet', () => {
       }));
       expect(encodeParquet(table, codec, 10_000).equals(oracle)).toBe(true);
     }), { numRuns: 60 });
+  });
+
+  it('writes every flat column type byte for byte as hyparquet-writer does from the whole table (dictionary or plain, nulls, pages, row groups, codecs)', () => {
+    // encodeParquet writes number and string columns itself (parquet-columns.ts); hyparquet-writer given the same
+    // table is the oracle. Columns are drawn to cross each of its decisions: the dictionary's sample and its
+    // "halve the bytes" rule (few or many distinct values), -0 beside 0, INT64 beyond ±2^53 and at its bounds,
+    // non-ASCII text, required and optional, all-null columns, and pages past 1 MiB (several pages, an offset index).
+    const many = <T>(g: fc.Arbitrary<T>, distinct: boolean) => (distinct ? fc.uniqueArray(g, { minLength: 1, maxLength: 40 }) : fc.array(g, { minLength: 1, maxLength: 4 }));
+    const pools: Record<string, (distinct: boolean) => fc.Arbitrary<unknown[]>> = {
+      int: (d) => many(fc.integer(), d),
+      date: (d) => many(fc.integer({ min: -719_162, max: 2_932_896 }), d),
+      long: (d) => many(fc.oneof(fc.maxSafeInteger(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.constantFrom(0, -1, 2 ** 53 - 1, 2n ** 63n - 1n, -(2n ** 63n))), d),
+      'timestamp-millis': (d) => many(fc.integer({ min: -62_135_596_800_000, max: 253_402_300_799_999 }), d),
+      'timestamp-micros': (d) => many(fc.bigInt({ min: -62_135_596_800_000_000n, max: 253_402_300_799_999_999n }), d),
+      float: (d) => many(fc.float({ noNaN: true }).map((f) => Math.fround(f)), d),
+      double: (d) => many(fc.oneof(fc.double({ noNaN: true }), fc.constantFrom(0, -0, 1.5, -1e300)), d),
+      string: (d) => many(fc.oneof(fc.string({ unit: 'binary-ascii', maxLength: 16 }), fc.string({ unit: 'grapheme', maxLength: 6 })), d),
+      json: (d) => many(fc.json({ maxDepth: 2 }), d),
+      boolean: () => fc.constant([true, false]),
+      bytes: (d) => many(fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)), d),
+    };
+    const columnArb = fc.constantFrom(...Object.keys(pools)).chain((type) =>
+      fc.record({
+        type: fc.constant(type),
+        nullable: fc.boolean(),
+        distinct: fc.boolean(),
+        nulls: fc.constantFrom(0, 0.2, 1),
+      }).chain((c) => pools[type](c.distinct).map((pool) => ({ ...c, pool }))));
+    const tableArb = fc.record({
+      columns: fc.array(columnArb, { minLength: 1, maxLength: 5 }),
+      rows: fc.oneof(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 900, max: 2500 })),
+      seed: fc.integer(),
+      rowGroupSize: fc.constantFrom(7, 1000, 100_000),
+      codec: fc.constantFrom<ParquetCodec>('none', 'snappy', 'gzip', 'zstd'),
+    });
+    fc.assert(fc.property(tableArb, ({ columns, rows, seed, rowGroupSize, codec }) => {
+      let state = seed >>> 0;
+      const next = () => ((state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32);
+      const table: Table = {
+        name: 't',
+        columns: columns.map((c, i) => ({ name: `c${i}`, type: c.type as never, nullable: c.nullable })),
+        data: columns.map((c) => Array.from({ length: rows }, (_, r) => (c.nullable && next() < c.nulls ? null : c.distinct ? c.pool[r % c.pool.length] : c.pool[Math.floor(next() * c.pool.length)]))),
+        rowCount: rows,
+      };
+      expect(encodeParquet(table, codec, rowGroupSize).equals(encodeParquetWithWriter(table, codec, rowGroupSize))).toBe(true);
+    }), { numRuns: 120 });
+
+    // Pages past 1 MiB: a plain string column of long distinct values and a dictionary column beside it.
+    const long = Array.from({ length: 3000 }, (_, i) => `${'x'.repeat(700)}-${i}`);
+    const table: Table = {
+      name: 't',
+      columns: [{ name: 's', type: 'string', nullable: true }, { name: 'n', type: 'long', nullable: false }, { name: 'd', type: 'double', nullable: true }],
+      data: [long.map((s, i) => (i % 11 === 0 ? null : s)), long.map((_, i) => i * 2 ** 40), long.map((_, i) => (i % 3 === 0 ? null : i / 7))],
+      rowCount: long.length,
+    };
+    const buf = encodeParquet(table, 'zstd', 100_000);
+    expect(buf.equals(encodeParquetWithWriter(table, 'zstd', 100_000))).toBe(true);
+    expect(parquetMetadata(arrayBufferOf(buf)).row_groups[0].columns[0].offset_index_length).toBeGreaterThan(0);
+  });
+
+  it('leaves a table with a string that is not Unicode text (a lone surrogate) to hyparquet-writer: the same file', () => {
+    // Such strings can have equal bytes (U+FFFD) while unequal: the dictionary must go by bytes, as the writer's does.
+    const table: Table = { name: 't', columns: [{ name: 's', type: 'string', nullable: true }], data: [['a\ud800', 'a\udbff', 'é', null, 'a\ud800']], rowCount: 5 };
+    expect(encodeParquet(table, 'none', 100).equals(encodeParquetWithWriter(table, 'none', 100))).toBe(true);
   });
 
   it('writes rows hyparquet reads back with exact INT64 and a UTC TIMESTAMP(MILLIS) column', async () => {

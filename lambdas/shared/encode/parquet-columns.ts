@@ -41,71 +41,85 @@ export function flatPhysical(c: Column): Physical | undefined {
   }
 }
 
-/** A string column's cells as UTF-8: one buffer, each non-null value's start and length (nulls: length -1). */
-interface Utf8Column {
-  readonly bytes: Buffer;
-  readonly start: Int32Array;
-  readonly length: Int32Array;
+/**
+ * A string column's cells as UTF-8: each value's byte length (0 for nulls) and, when a page needs them, the bytes of
+ * all values in one buffer with each value's start. ASCII columns (the usual case) compare, hash and measure as
+ * strings; their bytes are only made for plain pages.
+ */
+class TextColumn {
   readonly ascii: boolean;
+  readonly length: Int32Array;
+  private readonly joined: string;
+  private made?: { bytes: Buffer; start: Int32Array };
+
+  constructor(values: readonly unknown[], a: number, present: Uint8Array) {
+    const n = present.length;
+    const strings: string[] = [];
+    for (let i = 0; i < n; i++) if (present[i] === 1) strings.push(values[a + i] as string);
+    this.joined = strings.join('');
+    this.ascii = Buffer.byteLength(this.joined, 'utf8') === this.joined.length;
+    this.length = new Int32Array(n);
+    for (let i = 0, j = 0; i < n; i++) {
+      if (present[i] === 0) continue;
+      const v = strings[j++];
+      // Not Unicode text: unequal strings could have equal bytes (U+FFFD), which the dictionary must treat as one.
+      if (!this.ascii && !v.isWellFormed()) throw new NotWellFormed();
+      this.length[i] = this.ascii ? v.length : Buffer.byteLength(v, 'utf8');
+    }
+  }
+
+  /** The bytes of all values (well-formed strings: the concatenation's UTF-8 is each value's, one after another). */
+  spans(): { bytes: Buffer; start: Int32Array } {
+    if (this.made === undefined) {
+      const start = new Int32Array(this.length.length);
+      for (let i = 0, at = 0; i < start.length; i++) {
+        start[i] = at;
+        at += this.length[i];
+      }
+      this.made = { bytes: Buffer.from(this.joined, this.ascii ? 'latin1' : 'utf8'), start };
+    }
+    return this.made;
+  }
+
+  /** hyparquet-writer's hashBytes (FNV-1a) of a value's UTF-8 bytes. */
+  hash(values: readonly unknown[], a: number, i: number): number {
+    let h = 0x811c9dc5;
+    if (this.ascii) {
+      const v = values[a + i] as string;
+      for (let k = 0; k < v.length; k++) {
+        h ^= v.charCodeAt(k);
+        h = Math.imul(h, 0x01000193);
+      }
+    } else {
+      const { bytes, start } = this.spans();
+      for (let k = start[i], e = start[i] + this.length[i]; k < e; k++) {
+        h ^= bytes[k];
+        h = Math.imul(h, 0x01000193);
+      }
+    }
+    return h >>> 0;
+  }
+
+  /** Unsigned byte order of two values (BYTE_ARRAY statistics); ASCII strings order as their bytes do. */
+  compare(values: readonly unknown[], a: number, i: number, j: number): number {
+    if (this.ascii) {
+      const x = values[a + i] as string, y = values[a + j] as string;
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    const { bytes, start } = this.spans();
+    return bytes.compare(bytes, start[j], start[j] + this.length[j], start[i], start[i] + this.length[i]);
+  }
+
+  /** A value's bytes, for a statistic. */
+  bytesOf(values: readonly unknown[], a: number, i: number): Uint8Array {
+    if (this.ascii) return new Uint8Array(Buffer.from(values[a + i] as string, 'latin1'));
+    const { bytes, start } = this.spans();
+    return new Uint8Array(bytes.subarray(start[i], start[i] + this.length[i]));
+  }
 }
 
 /** Thrown when a string is not well-formed Unicode: equal bytes could then come from unequal strings. */
 export class NotWellFormed extends Error {}
-
-function utf8Column(values: readonly unknown[], a: number, b: number): Utf8Column {
-  const n = b - a;
-  const start = new Int32Array(n);
-  const length = new Int32Array(n).fill(-1);
-  const strings: string[] = [];
-  for (let i = a; i < b; i++) if (values[i] !== null && values[i] !== undefined) strings.push(values[i] as string);
-  const joined = strings.join('');
-  const bytes = Buffer.from(joined, 'utf8');
-  const ascii = bytes.length === joined.length;
-  let at = 0;
-  if (ascii) {
-    for (let i = 0; i < n; i++) {
-      const v = values[a + i];
-      if (v === null || v === undefined) continue;
-      const len = (v as string).length;
-      start[i] = at;
-      length[i] = len;
-      at += len;
-    }
-    return { bytes, start, length, ascii };
-  }
-  // Each value alone: a lone surrogate at the end of one string must not pair with the next one's.
-  const own = Buffer.allocUnsafe(strings.reduce((s, v) => s + Buffer.byteLength(v, 'utf8'), 0));
-  for (let i = 0; i < n; i++) {
-    const v = values[a + i] as string | null | undefined;
-    if (v === null || v === undefined) continue;
-    if (!v.isWellFormed()) throw new NotWellFormed();
-    const len = own.write(v, at, 'utf8');
-    start[i] = at;
-    length[i] = len;
-    at += len;
-  }
-  return { bytes: own, start, length, ascii };
-}
-
-/** hyparquet-writer's hashBytes (FNV-1a) of a span. */
-function fnv(bytes: Buffer, s: number, len: number): number {
-  let h = 0x811c9dc5;
-  for (let i = s; i < s + len; i++) {
-    h ^= bytes[i];
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** Unsigned byte order of two spans (BYTE_ARRAY statistics). */
-function compareSpans(bytes: Buffer, s1: number, l1: number, s2: number, l2: number): number {
-  const len = Math.min(l1, l2);
-  for (let i = 0; i < len; i++) {
-    const d = bytes[s1 + i] - bytes[s2 + i];
-    if (d !== 0) return d;
-  }
-  return l1 - l2;
-}
 
 /** An INT64 cell as a dictionary key: a number when a double holds it, else its BigInt (range checked). */
 function int64Key(v: unknown): number | bigint {
@@ -133,18 +147,6 @@ export interface ChunkResult {
   bloomFilter?: undefined;
 }
 
-/** A growing byte buffer for one page's values. */
-class PageBytes {
-  buf: Buffer;
-  at = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(size, 16));
-  }
-  bytes(): Uint8Array {
-    return new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.at);
-  }
-}
-
 /**
  * Writes the chunk of rows [a, b) of one column, as hyparquet-writer's writeColumn would: returns its result for the
  * row group's columns and the file's page indexes.
@@ -153,56 +155,24 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
   const { column, type, stats } = o;
   const n = b - a;
   const isBytes = type === 'BYTE_ARRAY';
-  const utf8 = isBytes ? utf8Column(values, a, b) : undefined;
+  const isInt64 = type === 'INT64';
   const prefix = isBytes ? 4 : 0;
   const fixed = isBytes ? 0 : valueSize(type);
-  const isNull = (i: number) => values[a + i] === null || values[a + i] === undefined;
+  const present = new Uint8Array(n);
+  let nonNull = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[a + i];
+    if (v === null || v === undefined) continue;
+    present[i] = 1;
+    nonNull++;
+    if (isInt64) int64Key(v);
+  }
+  if (!column.nullable && nonNull < n) throw new Error('parquet required value is undefined');
+  const text = isBytes ? new TextColumn(values, a, present) : undefined;
   // Keys: what hyparquet-writer's Map would see as one value (BigInt by value, numbers by SameValueZero, bytes by
   // content: a well-formed string's bytes are equal exactly when the strings are).
-  const keyOf = (i: number): unknown => (type === 'INT64' ? int64Key(values[a + i]) : values[a + i]);
-  const sizeOf = (i: number): number => (isBytes ? utf8!.length[i] : fixed);
-
-  if (!column.nullable) for (let i = 0; i < n; i++) if (isNull(i)) throw new Error('parquet required value is undefined');
-  if (type === 'INT64') for (let i = 0; i < n; i++) if (!isNull(i)) int64Key(values[a + i]);
-
-  // Statistics, over the cells (hyparquet-writer's getStatistics).
-  let statistics: Record<string, unknown> | undefined;
-  if (stats) {
-    let nulls = 0;
-    let nans = 0;
-    let min = -1;
-    let max = -1;
-    for (let i = 0; i < n; i++) {
-      if (isNull(i)) {
-        nulls++;
-        continue;
-      }
-      if (isBytes) {
-        const s = utf8!.start[i], l = utf8!.length[i];
-        if (min < 0 || compareSpans(utf8!.bytes, s, l, utf8!.start[min], utf8!.length[min]) < 0) min = i;
-        if (max < 0 || compareSpans(utf8!.bytes, s, l, utf8!.start[max], utf8!.length[max]) > 0) max = i;
-      } else {
-        const v = values[a + i] as number | bigint;
-        if (typeof v === 'number' && Number.isNaN(v)) {
-          nans++;
-          continue;
-        }
-        if (min < 0 || v < (values[a + min] as number | bigint)) min = i;
-        if (max < 0 || v > (values[a + max] as number | bigint)) max = i;
-      }
-    }
-    const stat = (i: number): unknown => {
-      if (i < 0) return undefined;
-      if (isBytes) return new Uint8Array(utf8!.bytes.buffer, utf8!.bytes.byteOffset + utf8!.start[i], utf8!.length[i]);
-      const v = values[a + i] as number | bigint;
-      return type === 'INT64' ? BigInt(v) : v;
-    };
-    let min_value = stat(min);
-    let max_value = stat(max);
-    if (min_value === 0) min_value = -0;
-    if (max_value === 0) max_value = 0;
-    statistics = { min_value, max_value, null_count: BigInt(nulls), nan_count: type === 'FLOAT' || type === 'DOUBLE' ? BigInt(nans) : undefined };
-  }
+  const keyOf = (i: number): unknown => (isInt64 ? int64Key(values[a + i]) : values[a + i]);
+  const sizeOf = (i: number): number => (isBytes ? text!.length[i] : fixed);
 
   // Dictionary decision: the sample, then the whole chunk (hyparquet-writer's useDictionary).
   let dictionary: number[] | undefined; // the row (within the chunk) of each dictionary value's first occurrence
@@ -214,8 +184,8 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
     let sampleTotal = 0;
     for (let j = 0; j < sampleSize; j++) {
       const i = sampleSize === 1 ? 0 : Math.floor((j * (n - 1)) / (sampleSize - 1));
-      const nil = isNull(i);
-      const key = nil ? null : isBytes ? fnv(utf8!.bytes, utf8!.start[i], utf8!.length[i]) : keyOf(i);
+      const nil = present[i] === 0;
+      const key = nil ? null : isBytes ? text!.hash(values, a, i) : keyOf(i);
       let size = sampleSizes.get(key);
       if (size === undefined) {
         size = nil ? 0 : sizeOf(i) + prefix;
@@ -230,14 +200,11 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
       const idx = new Int32Array(n).fill(-1);
       let dictSize = 0;
       let totalSize = 0;
-      let nonNull = 0;
-      const bytesKey = isBytes && !utf8!.ascii;
       for (let i = 0; i < n; i++) {
-        if (isNull(i)) continue;
-        nonNull++;
+        if (present[i] === 0) continue;
         const size = sizeOf(i);
         totalSize += size;
-        const key = bytesKey ? (values[a + i] as string) : keyOf(i);
+        const key = keyOf(i);
         let k = index.get(key);
         if (k === undefined) {
           k = firsts.length;
@@ -258,25 +225,79 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
     }
   }
 
+  // Statistics (hyparquet-writer's getStatistics over the cells). A string column's bounds are among its dictionary's
+  // values when it has one: equal strings are equal bytes.
+  let statistics: Record<string, unknown> | undefined;
+  if (stats) {
+    let nans = 0;
+    let min = -1;
+    let max = -1;
+    if (isBytes) {
+      const visit = (i: number) => {
+        if (min < 0 || text!.compare(values, a, i, min) < 0) min = i;
+        if (max < 0 || text!.compare(values, a, i, max) > 0) max = i;
+      };
+      if (dictionary) for (const i of dictionary) visit(i);
+      else for (let i = 0; i < n; i++) if (present[i] === 1) visit(i);
+    } else {
+      for (let i = 0; i < n; i++) {
+        if (present[i] === 0) continue;
+        const v = values[a + i] as number | bigint;
+        if (v !== v) {
+          nans++; // NaN
+          continue;
+        }
+        if (min < 0 || v < (values[a + min] as number | bigint)) min = i;
+        if (max < 0 || v > (values[a + max] as number | bigint)) max = i;
+      }
+    }
+    const stat = (i: number): unknown => {
+      if (i < 0) return undefined;
+      if (isBytes) return text!.bytesOf(values, a, i);
+      const v = values[a + i] as number | bigint;
+      return isInt64 ? BigInt(v) : v;
+    };
+    let min_value = stat(min);
+    let max_value = stat(max);
+    if (min_value === 0) min_value = -0;
+    if (max_value === 0) max_value = 0;
+    statistics = { min_value, max_value, null_count: BigInt(n - nonNull), nan_count: type === 'FLOAT' || type === 'DOUBLE' ? BigInt(nans) : undefined };
+  }
+
   /** Plain-encodes the values of rows (within the chunk), nulls left out. */
   const plain = (rows: ArrayLike<number>, from: number, to: number): Uint8Array => {
     let size = 0;
-    for (let r = from; r < to; r++) if (!isNull(rows[r])) size += sizeOf(rows[r]) + prefix;
-    const page = new PageBytes(size);
-    const buf = page.buf;
+    for (let r = from; r < to; r++) if (present[rows[r]] === 1) size += sizeOf(rows[r]) + prefix;
+    const buf = Buffer.allocUnsafe(Math.max(size, 16));
     let at = 0;
+    if (isBytes) {
+      if (rows === dictionary) {
+        // A dictionary's values, each written from its string: the whole column's bytes are not needed.
+        for (let r = from; r < to; r++) {
+          const i = rows[r];
+          const l = text!.length[i];
+          buf.writeUInt32LE(l, at);
+          buf.write(values[a + i] as string, at + 4, l, text!.ascii ? 'latin1' : 'utf8');
+          at += 4 + l;
+        }
+      } else {
+        const { bytes, start } = text!.spans();
+        for (let r = from; r < to; r++) {
+          const i = rows[r];
+          if (present[i] === 0) continue;
+          const s = start[i], l = text!.length[i];
+          buf.writeUInt32LE(l, at);
+          bytes.copy(buf, at + 4, s, s + l);
+          at += 4 + l;
+        }
+      }
+      return new Uint8Array(buf.buffer, buf.byteOffset, at);
+    }
     for (let r = from; r < to; r++) {
       const i = rows[r];
-      if (isNull(i)) continue;
+      if (present[i] === 0) continue;
       const v = values[a + i];
       switch (type) {
-        case 'BYTE_ARRAY': {
-          const s = utf8!.start[i], l = utf8!.length[i];
-          buf.writeUInt32LE(l, at);
-          utf8!.bytes.copy(buf, at + 4, s, s + l);
-          at += 4 + l;
-          break;
-        }
         case 'INT32':
           if (!Number.isSafeInteger(v)) throw new Error('parquet expected integer value, got ' + String(v));
           buf.writeInt32LE(v as number, at);
@@ -303,8 +324,7 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
         }
       }
     }
-    page.at = at;
-    return page.bytes();
+    return new Uint8Array(buf.buffer, buf.byteOffset, at);
   };
 
   const offsetStart = writer.offset;
@@ -336,7 +356,7 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
     let start = 0;
     let acc = 0;
     for (let i = 0; i < n; i++) {
-      const size = isNull(i) ? 0 : dictionary ? 4 : sizeOf(i);
+      const size = present[i] === 0 ? 0 : dictionary ? 4 : sizeOf(i);
       acc += size;
       if (acc >= PAGE_SIZE && i > start) {
         boundaries.push(i);
@@ -355,12 +375,10 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
     const pageOffset = writer.offset;
     const levelWriter = new (writer.constructor as new () => ByteWriter)();
     let nulls = 0;
-    for (let i = start; i < end; i++) if (isNull(i)) nulls++;
+    for (let i = start; i < end; i++) nulls += 1 - present[i];
     let definition_levels_byte_length = 0;
     if (column.nullable) {
-      const levels = new Uint8Array(end - start);
-      for (let i = start; i < end; i++) levels[i - start] = isNull(i) ? 0 : 1;
-      definition_levels_byte_length = writeRleBitPackedHybrid(levelWriter, levels as never, 1);
+      definition_levels_byte_length = writeRleBitPackedHybrid(levelWriter, present.subarray(start, end) as never, 1);
     }
     let pageBytes: Uint8Array;
     if (indexes) {

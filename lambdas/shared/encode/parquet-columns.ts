@@ -130,6 +130,60 @@ function int64Key(v: unknown): number | bigint {
   return v as number;
 }
 
+/**
+ * An open-addressing table from doubles to int32 values, compared as a Map compares its keys (SameValueZero: -0 as
+ * 0, every NaN as one), reused by every chunk: the dictionary decision of number columns and of byte arrays' hashes
+ * without a Map's entries and boxed keys per value.
+ */
+class DoubleTable {
+  private lo = new Uint32Array(0);
+  private hi = new Uint32Array(0);
+  private value = new Int32Array(0);
+  private stamp = new Uint32Array(0);
+  private generation = 0;
+  private mask = 0;
+  private readonly bits = new Float64Array(1);
+  private readonly halves = new Uint32Array(this.bits.buffer);
+
+  /** Empties the table for up to `count` keys (at most half full, so a probe always ends). */
+  reset(count: number): void {
+    let size = 16;
+    while (size < count * 2) size *= 2;
+    if (size > this.stamp.length) {
+      this.lo = new Uint32Array(size);
+      this.hi = new Uint32Array(size);
+      this.value = new Int32Array(size);
+      this.stamp = new Uint32Array(size);
+      this.generation = 0;
+    }
+    this.mask = size - 1;
+    if (++this.generation === 0xffffffff) {
+      this.stamp.fill(0);
+      this.generation = 1;
+    }
+  }
+
+  /** The value stored for x; when there is none, stores v for x and returns -1. */
+  getOrAdd(x: number, v: number): number {
+    this.bits[0] = x === 0 ? 0 : x !== x ? NaN : x;
+    const lo = this.halves[0], hi = this.halves[1];
+    let h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 15;
+    let slot = h & this.mask;
+    while (this.stamp[slot] === this.generation) {
+      if (this.lo[slot] === lo && this.hi[slot] === hi) return this.value[slot];
+      slot = (slot + 1) & this.mask;
+    }
+    this.stamp[slot] = this.generation;
+    this.lo[slot] = lo;
+    this.hi[slot] = hi;
+    this.value[slot] = v;
+    return -1;
+  }
+}
+
+const keys = new DoubleTable();
+
 const valueSize = (type: Physical): number => (type === 'INT32' || type === 'FLOAT' ? 4 : 8);
 
 export interface ChunkOptions {
@@ -160,12 +214,13 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
   const fixed = isBytes ? 0 : valueSize(type);
   const present = new Uint8Array(n);
   let nonNull = 0;
+  let big = false; // an INT64 cell beyond ±2^53: keys go in a Map (BigInt by value), not the table of doubles
   for (let i = 0; i < n; i++) {
     const v = values[a + i];
     if (v === null || v === undefined) continue;
     present[i] = 1;
     nonNull++;
-    if (isInt64) int64Key(v);
+    if (isInt64 && typeof int64Key(v) === 'bigint') big = true;
   }
   if (!column.nullable && nonNull < n) throw new Error('parquet required value is undefined');
   const text = isBytes ? new TextColumn(values, a, present) : undefined;
@@ -179,23 +234,29 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
   let indexes: Int32Array | undefined;
   {
     const sampleSize = Math.min(n, SAMPLE);
-    const sampleSizes = new Map<unknown, number>();
+    // Numbers and byte arrays' hashes go in the table of doubles (no Map, no boxed keys); a chunk with INT64 cells
+    // beyond ±2^53 uses a Map. Nulls count nothing in the sample.
+    const inTable = !big;
+    const sampleSizes = inTable ? undefined : new Map<unknown, number>();
+    if (inTable) keys.reset(sampleSize);
     let sampleDictionary = 0;
     let sampleTotal = 0;
     for (let j = 0; j < sampleSize; j++) {
       const i = sampleSize === 1 ? 0 : Math.floor((j * (n - 1)) / (sampleSize - 1));
-      const nil = present[i] === 0;
-      const key = nil ? null : isBytes ? text!.hash(values, a, i) : keyOf(i);
-      let size = sampleSizes.get(key);
-      if (size === undefined) {
-        size = nil ? 0 : sizeOf(i) + prefix;
-        sampleSizes.set(key, size);
+      if (present[i] === 0) continue;
+      const key = isBytes ? text!.hash(values, a, i) : keyOf(i);
+      const size = sizeOf(i) + prefix;
+      const seen = inTable ? keys.getOrAdd(key as number, size) : (sampleSizes!.get(key) ?? -1);
+      if (seen < 0) {
+        sampleSizes?.set(key, size);
         sampleDictionary += size;
-      }
-      sampleTotal += size;
+        sampleTotal += size;
+      } else sampleTotal += seen;
     }
     if (sampleTotal && sampleDictionary / sampleTotal <= SAMPLE_REJECTION_RATIO) {
-      const index = new Map<unknown, number>();
+      // Strings by value in a Map (its hash is the string's own); numbers in the table.
+      const index = isBytes || big ? new Map<unknown, number>() : undefined;
+      if (index === undefined) keys.reset(n);
       const firsts: number[] = [];
       const idx = new Int32Array(n).fill(-1);
       let dictSize = 0;
@@ -205,11 +266,11 @@ export function writeFlatChunk(writer: ByteWriter, values: readonly unknown[], a
         const size = sizeOf(i);
         totalSize += size;
         const key = keyOf(i);
-        let k = index.get(key);
-        if (k === undefined) {
+        let k = index === undefined ? keys.getOrAdd(key as number, firsts.length) : (index.get(key) ?? -1);
+        if (k < 0) {
           k = firsts.length;
           firsts.push(i);
-          index.set(key, k);
+          index?.set(key, k);
           dictSize += size;
         }
         idx[i] = k;

@@ -54,14 +54,13 @@ class TextColumn {
 
   constructor(values: readonly unknown[], a: number, present: Uint8Array) {
     const n = present.length;
-    const strings: string[] = [];
-    for (let i = 0; i < n; i++) if (present[i] === 1) strings.push(values[a + i] as string);
-    this.joined = strings.join('');
+    // join writes null as nothing: the chunk's cells are joined as they are, without a list of its strings.
+    this.joined = (a === 0 && n === values.length ? values : values.slice(a, a + n)).join('');
     this.ascii = Buffer.byteLength(this.joined, 'utf8') === this.joined.length;
     this.length = new Int32Array(n);
-    for (let i = 0, j = 0; i < n; i++) {
+    for (let i = 0; i < n; i++) {
       if (present[i] === 0) continue;
-      const v = strings[j++];
+      const v = values[a + i] as string;
       // Not Unicode text: unequal strings could have equal bytes (U+FFFD), which the dictionary must treat as one.
       if (!this.ascii && !v.isWellFormed()) throw new NotWellFormed();
       this.length[i] = this.ascii ? v.length : Buffer.byteLength(v, 'utf8');
@@ -81,7 +80,8 @@ class TextColumn {
     return this.made;
   }
 
-  /** hyparquet-writer's hashBytes (FNV-1a) of a value's UTF-8 bytes. */
+  /** hyparquet-writer's hashBytes (FNV-1a) of a value's UTF-8 bytes, as a signed int32 (the same key for each
+   * hash, and a small integer rather than a boxed double). */
   hash(values: readonly unknown[], a: number, i: number): number {
     let h = 0x811c9dc5;
     if (this.ascii) {
@@ -97,7 +97,7 @@ class TextColumn {
         h = Math.imul(h, 0x01000193);
       }
     }
-    return h >>> 0;
+    return h | 0;
   }
 
   /** Unsigned byte order of two values (BYTE_ARRAY statistics); ASCII strings order as their bytes do. */

@@ -4,8 +4,8 @@
  *
  *  - JSON: the sink's one-pass check (`checkJson`, which builds nothing) against V8's `JSON.parse` of the same bytes
  *    (UTF-8 decode + parse: what any library that builds the value costs at least).
- *  - Parquet, writer only, from the sink's own column table (what `encodeParquet` gets): hyparquet-writer (the
- *    sink's), parquet-wasm (the Rust `parquet` crate in WebAssembly, fed an Apache Arrow table built from the same
+ *  - Parquet, writer only, from the sink's own column table (what `encodeParquet` gets): the sink's column writer
+ *    (`parquet-columns.ts` in hyparquet-writer's frame, the same file), hyparquet-writer alone, parquet-wasm (the Rust `parquet` crate in WebAssembly, fed an Apache Arrow table built from the same
  *    columns) and DuckDB (`@duckdb/node-api`, native; rows appended, then `COPY … TO` a Parquet file, read back).
  *  - Parquet, end to end from the JSON values: the sink's convert (check + exact parse) + column table + hyparquet-
  *    writer, against DuckDB reading the values as NDJSON with the columns given (`read_json(columns=…)`) and writing
@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { loadSinkConfig, type SinkConfig } from '../lambdas/shared/config.ts';
 import { convertPlan, convertRecord, type SinkRecord } from '../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../lambdas/shared/decode.ts';
-import { encodeParquet } from '../lambdas/shared/encode/parquet.ts';
+import { encodeParquet, encodeParquetWithWriter } from '../lambdas/shared/encode/parquet.ts';
 import { buildTable } from '../lambdas/shared/encode/table.ts';
 import { checkJson } from '../lambdas/shared/json-validate.ts';
 import type { Column } from '../lambdas/shared/schema.ts';
@@ -42,10 +42,11 @@ const RECORDS = 10_000;
 const CASES: { name: string; group: string; detail: string }[] = [
   { name: 'json:check', group: 'JSON, every value', detail: 'checkJson (the sink)' },
   { name: 'json:parse', group: 'JSON, every value', detail: 'JSON.parse(bytes.toString())' },
-  { name: 'writer:hyparquet', group: 'Parquet writer, from the column table', detail: 'hyparquet-writer (the sink)' },
+  { name: 'writer:sink', group: 'Parquet writer, from the column table', detail: 'parquet-columns.ts + hyparquet-writer frame (the sink)' },
+  { name: 'writer:hyparquet', group: 'Parquet writer, from the column table', detail: 'hyparquet-writer alone (the same file)' },
   { name: 'writer:parquet-wasm', group: 'Parquet writer, from the column table', detail: 'apache-arrow table → parquet-wasm' },
   { name: 'writer:duckdb', group: 'Parquet writer, from the column table', detail: 'DuckDB appender → COPY TO parquet (1 thread)' },
-  { name: 'e2e:sink', group: 'Parquet, from the JSON values', detail: 'convert + column table + hyparquet-writer (the sink)' },
+  { name: 'e2e:sink', group: 'Parquet, from the JSON values', detail: 'convert + column table + column writer (the sink)' },
   { name: 'e2e:duckdb1', group: 'Parquet, from the JSON values', detail: 'DuckDB read_json(columns) → COPY TO parquet, 1 thread' },
   { name: 'e2e:duckdb2', group: 'Parquet, from the JSON values', detail: 'the same, 2 threads' },
 ];
@@ -120,7 +121,8 @@ async function child(name: string): Promise<void> {
       for (const r of recs) JSON.parse(r.value!.toString('utf8'));
       return undefined;
     }; break;
-    case 'writer:hyparquet': run = async () => encodeParquet(table, 'zstd', valueCfg.parquetRowGroupSize); break;
+    case 'writer:sink': run = async () => encodeParquet(table, 'zstd', valueCfg.parquetRowGroupSize); break;
+    case 'writer:hyparquet': run = async () => encodeParquetWithWriter(table, 'zstd', valueCfg.parquetRowGroupSize); break;
     case 'writer:parquet-wasm': {
       const arrow = req('apache-arrow');
       const pw = req('parquet-wasm');

@@ -143,9 +143,9 @@ export interface FieldRow {
 }
 
 /**
- * Infers the columns of rows (inferSchema's rules) and converts their cells (toCell), column-major. Rows that share
- * one names list (the JSON check hands out one list for records with the same names) share its column layout, found
- * once. toCell may throw RecordError: the caller has admitted the rows (table.ts), so it does not for inferred types.
+ * Infers the columns of rows (inferSchema's rules) and converts their cells as toCell does, column-major (inline: an
+ * inferred column holds every value of its fields, so no cell can be refused). Rows that share one names list (the
+ * JSON check hands out one list for records with the same names) share its column layout, found once.
  */
 export function inferTable(rows: readonly FieldRow[]): { schema: TableSchema; data: unknown[][] } {
   const index = new Map<string, number>();
@@ -193,6 +193,9 @@ export function inferTable(rows: readonly FieldRow[]): { schema: TableSchema; da
     positions.set(layout, at);
   }
   const data = columns.map(() => new Array<unknown>(rows.length));
+  // toCell of an inferred column, inline: every column is nullable, and a value of a column's inferred kind is its own
+  // cell (a long a number or an int64 BigInt, a double a number, a string, a boolean), except JSON text.
+  const json = columns.map((c) => c.type === 'json');
   let lastLayout: Int32Array | undefined;
   let at: Int32Array = new Int32Array(0);
   for (let r = 0; r < rows.length; r++) {
@@ -201,7 +204,10 @@ export function inferTable(rows: readonly FieldRow[]): { schema: TableSchema; da
       at = positions.get(lastLayout)!;
     }
     const values = rows[r].values;
-    for (let c = 0; c < columns.length; c++) data[c][r] = toCell(columns[c], at[c] < 0 ? undefined : values[at[c]]);
+    for (let c = 0; c < columns.length; c++) {
+      const v = at[c] < 0 ? null : values[at[c]];
+      data[c][r] = v === null || v === undefined ? null : json[c] ? (v instanceof JsonText ? v.text : stringifyJsonExact(v)) : v;
+    }
   }
   return { schema: { name: 'KafkaRecord', columns, given: false }, data };
 }

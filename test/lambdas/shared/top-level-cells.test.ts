@@ -13,6 +13,8 @@ import { convertPlan, convertRecord, type SinkRecord } from '../../../lambdas/sh
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { buildTable } from '../../../lambdas/shared/encode/table.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
+import { parseJsonExact } from '../../../lambdas/shared/json.ts';
+import { inferTable, toCell } from '../../../lambdas/shared/schema.ts';
 
 const cfgOf = (env: Record<string, string>): SinkConfig => loadSinkConfig({ BUCKET_NAME: 'test-bucket', ...env });
 
@@ -133,5 +135,33 @@ describe('inferred columns from the bytes (topLevelCells) against parsing the va
 
     // Assess: over the column limit, refused with the reason (the fields were counted, not built).
     expect(got).toEqual({ error: expect.stringMatching(/^schema: value has 50000 fields, over \d+ columns/) });
+  });
+});
+
+describe('inferTable fills the cells of inferred columns', () => {
+  it('with what toCell gives for each column and value, for any mix of kinds per field (null, boolean, integers to beyond int64, fractions, text, nested)', () => {
+    // inferTable converts cells inline rather than through toCell (every inferred column is nullable and a value of
+    // its column's kind is its own cell, JSON text aside): the reference is toCell itself.
+    const literal = fc.oneof(
+      fc.constant('null'), fc.boolean().map(String), fc.integer().map(String), fc.maxSafeInteger().map(String),
+      fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String), fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d)),
+      fc.string({ maxLength: 6 }).map((s) => JSON.stringify(s)), fc.constantFrom('1.50', '1e2', '-0', '[1,{"a":2}]', '{"x":[true,null]}', '12345678901234567890.5'),
+    );
+    const row = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), literal, { maxKeys: 4 })
+      .map((fields) => `{${Object.entries(fields).map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`);
+    fc.assert(fc.property(fc.array(row, { minLength: 1, maxLength: 25 }), (texts) => {
+      const rows = texts.map((t) => {
+        const obj = parseJsonExact(t) as Record<string, unknown>;
+        const names = Object.keys(obj);
+        return { names, values: names.map((k) => obj[k]) };
+      });
+      const { schema, data } = inferTable(rows);
+      schema.columns.forEach((c, i) => {
+        expect(data[i]).toEqual(rows.map((r) => {
+          const at = r.names.indexOf(c.name);
+          return toCell(c, at < 0 ? undefined : r.values[at]);
+        }));
+      });
+    }), { numRuns: 300 });
   });
 });

@@ -44,13 +44,32 @@ export interface SinkRecord {
   readonly registry?: { readonly type: RType; readonly value: unknown };
 }
 
-function checkUtf8(buf: Buffer, what: string): void {
-  if (!isUtf8(buf)) throw new RecordError('convert', `${what} is not valid UTF-8 (use base64 encoding for binary data)`);
+/** What a check names: a header's label is made only when it fails (a JSON.stringify per header otherwise). */
+type Named = string | { readonly header: string };
+
+function checkUtf8(buf: Buffer, what: Named): void {
+  if (!isUtf8(buf)) {
+    const name = typeof what === 'string' ? what : `header ${JSON.stringify(what.header)}`;
+    throw new RecordError('convert', `${name} is not valid UTF-8 (use base64 encoding for binary data)`);
+  }
 }
 
-function text(buf: Buffer, what: string): string {
+type Slice = (start: number, end: number) => string;
+const sliceMethods = Buffer.prototype as unknown as { utf8Slice?: Slice; latin1Slice?: Slice };
+/**
+ * Text of a byte range, with Buffer's own slice methods where Node has them (every release does; toString's argument
+ * handling around them costs as much as the decoding for the short fields of a record), else toString.
+ */
+const utf8Of: (buf: Buffer, start: number, end: number) => string = typeof sliceMethods.utf8Slice === 'function'
+  ? (buf, start, end) => (buf as unknown as { utf8Slice: Slice }).utf8Slice(start, end)
+  : (buf, start, end) => buf.toString('utf8', start, end);
+const latin1Of: (buf: Buffer, start: number, end: number) => string = typeof sliceMethods.latin1Slice === 'function'
+  ? (buf, start, end) => (buf as unknown as { latin1Slice: Slice }).latin1Slice(start, end)
+  : (buf, start, end) => buf.toString('latin1', start, end);
+
+function text(buf: Buffer, what: Named): string {
   checkUtf8(buf, what);
-  return buf.toString('utf8');
+  return utf8Of(buf, 0, buf.length);
 }
 
 export interface ConvertPlan {
@@ -223,16 +242,16 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
   let headers: SinkRecord['headers'] = NO_HEADERS;
   let keyText: string | null = null;
   if (plan.metaFromBytes) {
-    if (plan.needsHeaders && cfg.headerEncoding === 'text') for (const h of r.headers) if (h.value !== null) checkUtf8(h.value, `header ${JSON.stringify(h.key)}`);
+    if (plan.needsHeaders && cfg.headerEncoding === 'text') for (const h of r.headers) if (h.value !== null) checkUtf8(h.value, { header: h.key });
     if (r.key !== null && plan.needsKey) {
       if (cfg.keyEncoding === 'text') checkUtf8(r.key, 'key');
-      if (plan.keyTextUsed) keyText = cfg.keyEncoding === 'base64' ? r.key.toString('base64') : r.key.toString('utf8');
+      if (plan.keyTextUsed) keyText = cfg.keyEncoding === 'base64' ? r.key.toString('base64') : utf8Of(r.key, 0, r.key.length);
     }
   } else {
     if (plan.needsHeaders) {
       headers = r.headers.map((h) => ({
         key: h.key,
-        value: h.value === null ? null : cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, `header ${JSON.stringify(h.key)}`),
+        value: h.value === null ? null : cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, { header: h.key }),
       }));
     }
     keyText = r.key === null || !plan.needsKey ? null : cfg.keyEncoding === 'base64' ? r.key.toString('base64') : text(r.key, 'key');
@@ -350,18 +369,18 @@ function topLevelValues(raw: Buffer, count: number, riskyNumbers: boolean): unkn
   for (let j = 0; j < count; j++) {
     const k = j * 4, first = spans[k], s = spans[k + 1], e = spans[k + 2], odd = spans[k + 3] !== 0;
     switch (first) {
-      case 0x22: out[j] = odd ? JSON.parse(raw.toString('utf8', s, e)) : raw.toString('utf8', s + 1, e - 1); break;
+      case 0x22: out[j] = odd ? JSON.parse(utf8Of(raw, s, e)) : utf8Of(raw, s + 1, e - 1); break;
       case 0x7b:
       case 0x5b:
-        out[j] = new JsonText(odd ? stringifyJsonExact(parseJsonExact(raw.toString('utf8', s, e), riskyNumbers)) : raw.toString('utf8', s, e));
+        out[j] = new JsonText(odd ? stringifyJsonExact(parseJsonExact(utf8Of(raw, s, e), riskyNumbers)) : utf8Of(raw, s, e));
         break;
       case 0x74: out[j] = true; break;
       case 0x66: out[j] = false; break;
       case 0x6e: out[j] = null; break;
       default:
         // A number: up to 15 digits and no exponent is exact as a double; others as parseJsonExact holds them.
-        if (odd) out[j] = exactNumberOf(raw.toString('latin1', s, e));
-        else out[j] = isInteger(raw, s, e) ? smallInteger(raw, s, e) : Number(raw.toString('latin1', s, e));
+        if (odd) out[j] = exactNumberOf(latin1Of(raw, s, e));
+        else out[j] = isInteger(raw, s, e) ? smallInteger(raw, s, e) : Number(latin1Of(raw, s, e));
     }
   }
   return out;

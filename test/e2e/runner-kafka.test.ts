@@ -1,7 +1,7 @@
 /**
  * End to end on real components: a Kafka broker (KRaft) and versitygw on 127.0.0.1, the runner as a child process
  * (as the function would run), S3 behind a proxy that fails 15 % of requests (500, 503 SlowDown, resets, stalls).
- * 1. The runner SIGKILLed mid-batch three times: 100,000 records — keys, missing keys, repeated and binary headers,
+ * 1. The runner SIGKILLed mid-batch three times: 50,000 records — keys, missing keys, repeated and binary headers,
  *    tombstones, JSON and binary values — must each land exactly once with their content, no multipart upload may
  *    be left open, and every partition's checkpoint must end past its last offset with no claim (a SIGKILLed
  *    runner's claims are released by the next run, not waited out).
@@ -28,20 +28,20 @@ const exactlyOnce = (records: number) => ({
 });
 
 describeKafka('runner on Kafka → S3 with faults and kills', (kafka) => {
-  it('lands 100,000 records exactly once through S3 faults and three SIGKILLs', async () => {
+  it('lands 50,000 records exactly once through S3 faults and three SIGKILLs', async () => {
     // Prepare
     const s3 = inject('s3');
     if (!s3) throw new Error(`needs the S3 server: ${inject('s3Unavailable')}`);
 
     // Act
-    const report = await runSoak({ records: 100_000, faultRate: 0.15, kills: 3, bootstrap: kafka.bootstrap, s3, seed: 11, timeoutMs: 15 * 60_000 });
+    const report = await runSoak({ records: 50_000, faultRate: 0.15, kills: 3, bootstrap: kafka.bootstrap, s3, seed: 11, timeoutMs: 15 * 60_000 });
 
     // Assess
-    expect(report).toMatchObject({ ...exactlyOnce(100_000), runs: 4 });
+    expect(report).toMatchObject({ ...exactlyOnce(50_000), runs: 4 });
     const faults = report.faults.error500 + report.faults.slowdown503 + report.faults.reset + report.faults.stall;
     expect(faults).toBeGreaterThan(0);
     // Each offset is in exactly one completed claim: the completed invocations wrote each record once in all.
-    expect(report.runner.written).toBeLessThanOrEqual(100_000);
+    expect(report.runner.written).toBeLessThanOrEqual(50_000);
     console.log(`soak: ${JSON.stringify(report)}`);
   }, 16 * 60_000);
 

@@ -40,10 +40,14 @@ export class Batcher {
     return closed;
   }
 
-  /** The open batch, when it is full or its window has passed (or `force`, e.g. at the end of a finite source). */
-  ready(now: number, force = false): RunnerRecord[] | undefined {
+  /**
+   * The open batch, when it is full or its window has passed (or `force`, e.g. at the end of a finite source). `cap`
+   * closes it earlier, at that many records (what a run stopping after n records has left to commit).
+   */
+  ready(now: number, force = false, cap = Infinity): RunnerRecord[] | undefined {
     if (this.records.length === 0) return undefined;
-    if (force || this.records.length >= this.rules.batchSize || now - this.firstAt >= this.rules.windowMs) return this.take();
+    const full = this.records.length >= Math.min(this.rules.batchSize, cap);
+    if (force || full || now - this.firstAt >= this.rules.windowMs) return this.take();
     return undefined;
   }
 

@@ -23,7 +23,7 @@ Source (default: built-in sample orders)
   --brokers host:port[,…]     read Kafka with a consumer group instead
   --topics a,b                topics to read (Kafka); the sample's topic name   default orders
   --group id                  consumer group (Kafka)               default kafka-s3-local
-  --stop-after n              stop once n records are committed (Kafka; the batch that reaches n is committed whole)
+  --stop-after n              stop once n records are committed, exactly n (Kafka; the last batch closes at the rest)
   --records n                 sample records to generate           default 20000
   --partitions n              sample (or --input) partitions       default 3
   --input file.jsonl          use the lines of a file as values instead of generated orders

@@ -107,6 +107,10 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
   const source = o.source;
   const meta = source.describe();
   const stopping = () => o.signal?.aborted === true || (o.stopAfter !== undefined && stats.committed >= o.stopAfter);
+  // With stopAfter, a batch closes at the records left to commit: the run commits exactly that many (when the source
+  // has them), not the whole batch that reaches it. A batch is sent before the next record joins, so the open one
+  // never holds more than that.
+  const cap = () => (o.stopAfter === undefined ? Infinity : o.stopAfter - stats.committed);
 
   // The source's judges, looked up once (through afterCommit's proxy each lookup would bind a new function).
   const keepCurrent = source.keepCurrent?.bind(source);
@@ -254,7 +258,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
             now = Date.now();
             batcher.restartWindow(now);
           }
-          const ready = batcher.ready(now);
+          const ready = batcher.ready(now, false, cap());
           if (ready) {
             await send(ready);
             now = Date.now();

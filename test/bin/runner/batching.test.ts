@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeEvent } from '../../../lambdas/shared/decode.ts';
 import { Batcher, EVENT_ENVELOPE_BYTES } from '../../../bin/runner/batcher.ts';
@@ -239,5 +240,65 @@ describe('progress channel', () => {
     // Assess: one message per commit, totals growing by each batch's records and value bytes.
     expect(commits).toEqual([10, 10, 5]);
     expect(seen.map((m) => [m.committed, m.valueBytes])).toEqual([[10, 100], [20, 200], [25, 250]]);
+  });
+});
+
+describe('runner loop: --stop-after n commits exactly n records', () => {
+  // Attack: chunks of any size, any batch size, n anywhere (inside a batch, a chunk, past the end), partitions revoked
+  // mid-run (their records dropped uncommitted, so batches commit fewer than they hold), failed invocations, bisect.
+  it('commits min(n, what the source offers and owns), a prefix of each partition, never a record more', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.record({
+        chunks: fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 12 }),
+        batchSize: fc.integer({ min: 1, max: 50 }),
+        stopAfter: fc.integer({ min: 1, max: 300 }),
+        revokeAt: fc.option(fc.integer({ min: 0, max: 200 }), { nil: undefined }),
+        failEvery: fc.option(fc.integer({ min: 2, max: 5 }), { nil: undefined }),
+        bisect: fc.boolean(),
+      }),
+      async ({ chunks, batchSize, stopAfter, revokeAt, failEvery, bisect }) => {
+        // Prepare: records round-robin over 3 partitions; partition 2 is revoked once revokeAt records were read.
+        let offered = 0;
+        const next = [0, 0, 0];
+        const all: RunnerRecord[][] = chunks.map((n) => Array.from({ length: n }, () => {
+          const p = offered++ % 3;
+          return rec(next[p]++, p);
+        }));
+        let read = 0;
+        const owns = (_t: string, p: number) => p !== 2 || revokeAt === undefined || read < revokeAt;
+        const committed: RunnerRecord[] = [];
+        let calls = 0;
+        const source: RunnerSourceLike = {
+          async *records() { for (const c of all) yield* c; },
+          async *chunks() { for (const c of all) { read += c.length; yield c; } },
+          commit: async (rs) => {
+            const kept = rs.filter((r) => owns(r.topic, r.partition));
+            committed.push(...kept);
+            return kept.length;
+          },
+          owns,
+          describe: () => ({ eventSource: 'SelfManagedKafka', bootstrapServers: 'test' }),
+          close: async () => {},
+        };
+        const handler = async (event: unknown) => {
+          if (failEvery !== undefined && ++calls % failEvery === 0) throw new Error('S3 unavailable');
+          const n = Object.values((event as { records: Record<string, unknown[]> }).records).reduce((s, l) => s + l.length, 0);
+          return { recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0, keys: [], ranges: [] };
+        };
+
+        // Act
+        const stats = await runPipeline({ source, handler, stopAfter, batch: { batchSize, windowMs: 60_000 }, retry: { bisectOnError: bisect, baseDelayMs: 0, maxDelayMs: 0 } });
+
+        // Assess: exactly n when the owned records reach it (all records are owned until the revocation), never more;
+        // each partition's committed offsets are 0, 1, 2, … (a prefix, in order).
+        expect(stats.committed).toBe(committed.length);
+        expect(committed.length).toBeLessThanOrEqual(stopAfter);
+        if (revokeAt === undefined) expect(committed.length).toBe(Math.min(stopAfter, offered));
+        for (const p of [0, 1, 2]) {
+          const offsets = committed.filter((r) => r.partition === p).map((r) => Number(r.offset));
+          expect(offsets).toEqual(offsets.map((_, i) => i));
+        }
+      },
+    ), { numRuns: 300 });
   });
 });

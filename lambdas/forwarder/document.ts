@@ -124,7 +124,7 @@ export function toDocument(cfg: DocumentSettings, r: SinkRecord): Record<string,
         break;
       case 'timestamp': doc[meta('timestamp')] = timestampMicros(rec); break;
       case 'key': doc[meta('key')] = r.keyText; break;
-      case 'headers': doc[meta('headers')] = JSON.stringify(r.headers); break;
+      case 'headers': doc[meta('headers')] = r.headersJson; break;
       default: break;
     }
   }

@@ -29,8 +29,10 @@ export interface SinkRecord {
   readonly fieldValues?: readonly unknown[];
   /** Value cells in schema column order, when a schema is configured. */
   readonly cells?: readonly unknown[];
-  /** Headers per HEADER_ENCODING; empty with ConvertPlan.metaFromBytes (jsonl writes them from their bytes). */
-  readonly headers: readonly { readonly key: string; readonly value: string | null }[];
+  /** The headers as a column or document field holds them: the JSON text of a list of `{"key", "value"}` (the value
+   * per HEADER_ENCODING, null without one), `[]` when the record has none or nothing writes them, and with
+   * ConvertPlan.metaFromBytes (jsonl writes them from their bytes). */
+  readonly headersJson: string;
   /** Raw bytes of key, value and headers: what MAX_OBJECT_BYTES counts. */
   readonly rawBytes: number;
   /** jsonl, and columns inferred from the values: the value's top-level field names (readers infer columns from
@@ -215,7 +217,79 @@ export const RAW_JSON_TEXT = '';
 /** What converting a record reads from a configuration (the sink's, or the forwarder's). */
 export type ConvertSettings = Pick<SinkConfig, 'format' | 'keyEncoding' | 'valueEncoding' | 'headerEncoding' | 'schema'>;
 
-const NO_HEADERS: SinkRecord['headers'] = Object.freeze([]);
+const NO_HEADERS = '[]';
+
+/** `{"key":<name>,"value":` per header name, as UTF-8: a topic's records mostly carry the same few names. */
+const headerPrefixes = new Map<string, Buffer>();
+
+function headerPrefix(name: string): Buffer {
+  let p = headerPrefixes.get(name);
+  if (p === undefined) {
+    p = Buffer.from(`{"key":${JSON.stringify(name)},"value":`);
+    if (headerPrefixes.size >= 256) headerPrefixes.clear();
+    headerPrefixes.set(name, p);
+  }
+  return p;
+}
+
+/** Whether UTF-8 bytes hold a character JSON.stringify escapes in a string (a quote, a backslash, a control one). */
+function needsEscape(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
+  }
+  return false;
+}
+
+const NULL_CLOSE = Buffer.from('null}');
+
+/** Where headersJsonOf writes the text before it becomes one flat string (grown when a record's headers need it). */
+let headerScratch = Buffer.allocUnsafe(4096);
+
+/**
+ * The text JSON.stringify writes for the headers as `{key, value}` objects (value per HEADER_ENCODING). Text values
+ * that need no escape (the usual case) are copied as bytes into one scratch buffer that becomes one flat string: no
+ * object and no string per header (valid UTF-8 decodes to no lone surrogate, the other thing JSON.stringify escapes).
+ * Others go through JSON.stringify as before.
+ */
+export function headersJsonOf(headers: KafkaRecord['headers'], encoding: ConvertSettings['headerEncoding']): string {
+  if (headers.length === 0) return NO_HEADERS;
+  let bytes = 2;
+  let plain = encoding !== 'base64';
+  for (let i = 0; i < headers.length && plain; i++) {
+    const v = headers[i].value;
+    if (v !== null) {
+      checkUtf8(v, { header: headers[i].key });
+      if (needsEscape(v)) plain = false;
+    }
+    bytes += headerPrefix(headers[i].key).length + (v === null ? 5 : v.length + 3) + 1;
+  }
+  if (!plain) {
+    return JSON.stringify(headers.map((h) => ({
+      key: h.key,
+      value: h.value === null ? null : encoding === 'base64' ? h.value.toString('base64') : text(h.value, { header: h.key }),
+    })));
+  }
+  if (bytes > headerScratch.length) headerScratch = Buffer.allocUnsafe(Math.max(bytes, headerScratch.length * 2));
+  const out = headerScratch;
+  let at = 0;
+  out[at++] = 0x5b; // [
+  for (let i = 0; i < headers.length; i++) {
+    if (i > 0) out[at++] = 0x2c; // ,
+    const p = headerPrefix(headers[i].key);
+    at += p.copy(out, at);
+    const v = headers[i].value;
+    if (v === null) at += NULL_CLOSE.copy(out, at);
+    else {
+      out[at++] = 0x22;
+      at += v.copy(out, at);
+      out[at++] = 0x22;
+      out[at++] = 0x7d; // }
+    }
+  }
+  out[at++] = 0x5d; // ]
+  return utf8Of(out, 0, at);
+}
 
 /** The last header name measured, and its UTF-8 length (a topic's records mostly carry the same names). */
 let lastName: string | undefined;
@@ -239,7 +313,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     // Names come from the event's JSON as strings: a lone surrogate there is not Unicode text.
     for (const h of r.headers) if (h.key !== lastName && !h.key.isWellFormed()) throw new RecordError('convert', `header name ${JSON.stringify(h.key)} holds a lone UTF-16 surrogate (not Unicode text)`);
   }
-  let headers: SinkRecord['headers'] = NO_HEADERS;
+  let headersJson = NO_HEADERS;
   let keyText: string | null = null;
   if (plan.metaFromBytes) {
     if (plan.needsHeaders && cfg.headerEncoding === 'text') for (const h of r.headers) if (h.value !== null) checkUtf8(h.value, { header: h.key });
@@ -248,12 +322,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
       if (plan.keyTextUsed) keyText = cfg.keyEncoding === 'base64' ? r.key.toString('base64') : utf8Of(r.key, 0, r.key.length);
     }
   } else {
-    if (plan.needsHeaders) {
-      headers = r.headers.map((h) => ({
-        key: h.key,
-        value: h.value === null ? null : cfg.headerEncoding === 'base64' ? h.value.toString('base64') : text(h.value, { header: h.key }),
-      }));
-    }
+    if (plan.needsHeaders) headersJson = headersJsonOf(r.headers, cfg.headerEncoding);
     keyText = r.key === null || !plan.needsKey ? null : cfg.keyEncoding === 'base64' ? r.key.toString('base64') : text(r.key, 'key');
   }
 
@@ -321,7 +390,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     });
   }
   if (!plan.needsValue) value = undefined;
-  return { record: r, keyText, valueText, value, cells, headers, rawBytes, fieldNames, fieldValues };
+  return { record: r, keyText, valueText, value, cells, headersJson, rawBytes, fieldNames, fieldValues };
 }
 
 /** The names of the last list checked, and for which plan (a list is shared by the records that have it). */

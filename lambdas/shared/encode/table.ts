@@ -183,7 +183,7 @@ export function buildTable(cfg: SinkConfig, all: readonly SinkRecord[]): BuiltTa
           records.map((r) => (cfg.keyEncoding === 'base64' ? r.record.key : r.keyText)));
         break;
       case 'headers':
-        add({ name: meta('headers'), type: 'json', nullable: false }, records.map((r) => JSON.stringify(r.headers)));
+        add({ name: meta('headers'), type: 'json', nullable: false }, records.map((r) => r.headersJson));
         break;
       case 'topic':
         add({ name: meta('topic'), type: 'string', nullable: false }, records.map((r) => r.record.topic));

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.ts';
-import { convertPlan, convertRecord, RAW_JSON_TEXT, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
+import { convertPlan, convertRecord, headersJsonOf, RAW_JSON_TEXT, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 import { filterRecord } from '../../../lambdas/shared/filter.ts';
@@ -143,7 +144,7 @@ describe('convertRecord: text and encodings', () => {
       valueText: RAW_JSON_TEXT, // the encoder copies the value's bytes
       value: undefined,
       cells: undefined,
-      headers: [], // written from the record's header bytes
+      headersJson: '[]', // jsonl writes them from the record's header bytes
       rawBytes: 7 + 17 + (5 + 3) * 2,
       fieldNames: ['status'], // jsonl: top-level names, checked across the object (admit)
       fieldValues: undefined,
@@ -210,7 +211,7 @@ describe('convertRecord: text and encodings', () => {
     const got = convert(cfg, r);
 
     // Assess
-    expect([got.keyText, got.valueText, got.headers]).toEqual(['YcMo', 'AP8B', [{ key: 'bin', value: '/w==' }]]);
+    expect([got.keyText, got.valueText, JSON.parse(got.headersJson)]).toEqual(['YcMo', 'AP8B', [{ key: 'bin', value: '/w==' }]]);
   });
 
   it('takes a text value as it is, without parsing it as JSON', () => {
@@ -501,7 +502,7 @@ describe('convertRecord: only what the output holds is checked', () => {
     const got = convert({ FIELDS: 'value,offset' }, r);
 
     // Assess
-    expect([got.keyText, got.headers, got.valueText]).toEqual([null, [], RAW_JSON_TEXT]);
+    expect([got.keyText, got.headersJson, got.valueText]).toEqual([null, '[]', RAW_JSON_TEXT]);
   });
 
   it('the same binary header dead-letters the record when the output writes headers as text', () => {
@@ -548,5 +549,48 @@ describe('toCell through a schema: values a column cannot hold are dead letters'
   it('a missing field named like an inherited property (constructor) is null, not the inherited function', () => {
     expect(convert('{"d": 1}').cells).toEqual([1, null, null, null]);
     expect(convert('{"tm": "2024-03-01T00:30:00+02:00"}').cells).toEqual([null, Date.parse('2024-02-29T22:30:00Z'), null, null]);
+  });
+});
+
+describe('headersJsonOf: the headers column text made from bytes', () => {
+  // The oracle: what the sink wrote before, an object per header through JSON.stringify, the value decoded as text
+  // (TextDecoder fatal: the same bytes refused) or as base64.
+  const oracle = (headers: KafkaRecord['headers'], encoding: 'text' | 'base64'): string => JSON.stringify(headers.map((h) => ({
+    key: h.key,
+    value: h.value === null ? null : encoding === 'base64' ? h.value.toString('base64') : new TextDecoder('utf-8', { fatal: true }).decode(h.value),
+  })));
+  // Bytes that need escaping (quotes, backslashes, every control character, DEL), UTF-8 of every length, U+2028/9
+  // (not escaped), invalid UTF-8 (overlong, surrogate halves, cut sequences).
+  const piece = fc.oneof(
+    fc.constantFrom(...['"', '\\', '\n', '\t', '\u0000', '\u001f', '\u007f', 'é', '€', '😀', '\u2028', '\u2029', 'a', ' ', '/'].map((c) => Buffer.from(c))),
+    fc.constantFrom(Buffer.from([0xc0, 0x80]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xe2, 0x82]), Buffer.from([0xff])),
+    fc.uint8Array({ maxLength: 6 }).map((b) => Buffer.from(b)),
+  );
+  const header = fc.record({
+    key: fc.oneof(fc.constantFrom('trace-id', 'a"b', 'x\\y', 'é😀', 'ctl\u0001', ''), fc.string({ unit: 'binary', maxLength: 8 })),
+    value: fc.option(fc.array(piece, { maxLength: 5 }).map((ps) => Buffer.concat(ps)), { nil: null }),
+  });
+
+  it('is JSON.stringify of the header objects, byte for byte, and refuses the same values', () => {
+    fc.assert(fc.property(fc.array(header, { maxLength: 4 }), fc.constantFrom('text' as const, 'base64' as const), (headers, encoding) => {
+      let want: string | Error;
+      try {
+        want = oracle(headers, encoding);
+      } catch (err) {
+        want = err as Error;
+      }
+      if (want instanceof Error) {
+        expect(() => headersJsonOf(headers, encoding)).toThrow(RecordError);
+        expect(() => headersJsonOf(headers, encoding)).toThrow(/^header ".*" is not valid UTF-8/s);
+      } else expect(headersJsonOf(headers, encoding)).toBe(want);
+    }), { numRuns: 3000 });
+  });
+
+  it('through convertRecord: a record without headers, or whose output leaves them out, has []', () => {
+    const cfg = cfgOf({ FORMAT: 'parquet' });
+    expect(convertRecord(cfg, convertPlan(cfg), rec({ value: '{"a":1}', headers: [] })).headersJson).toBe('[]');
+    const r = { ...rec({ value: '{"a":1}' }), headers: [{ key: 'h', value: Buffer.from('v') }, { key: 'h', value: null }] };
+    expect(convertRecord(cfg, convertPlan(cfg), r).headersJson)
+      .toBe('[{"key":"h","value":"v"},{"key":"h","value":null}]');
   });
 });

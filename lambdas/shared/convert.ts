@@ -49,7 +49,15 @@ export interface SinkRecord {
 /** What a check names: a header's label is made only when it fails (a JSON.stringify per header otherwise). */
 type Named = string | { readonly header: string };
 
+/** Up to this many bytes, an all-ASCII buffer is found by a loop here, cheaper than the call into isUtf8. */
+const SHORT_TEXT = 32;
+
 function checkUtf8(buf: Buffer, what: Named): void {
+  if (buf.length <= SHORT_TEXT) {
+    let high = 0;
+    for (let i = 0; i < buf.length; i++) high |= buf[i];
+    if (high < 0x80) return;
+  }
   if (!isUtf8(buf)) {
     const name = typeof what === 'string' ? what : `header ${JSON.stringify(what.header)}`;
     throw new RecordError('convert', `${name} is not valid UTF-8 (use base64 encoding for binary data)`);
@@ -184,6 +192,8 @@ let jsonCheck: JsonCheck | undefined;
 function readJson(plan: ConvertPlan, raw: Buffer, t: string | undefined): unknown {
   const cells = plan.topLevelCells === true;
   const check = checkJson(raw, plan.finiteNumbers, plan.finiteNumbers || cells, cells);
+  // UTF-8 first, as its error names the cause when both fail. A valid value whose strings are ASCII is ASCII.
+  if (check.reason !== null || !check.ascii) checkUtf8(raw, 'value');
   jsonCheck = check;
   jsonNames = check.topLevelNames ?? undefined;
   jsonLineBreaks = check.lineBreaks;
@@ -232,13 +242,19 @@ function headerPrefix(name: string): Buffer {
   return p;
 }
 
-/** Whether UTF-8 bytes hold a character JSON.stringify escapes in a string (a quote, a backslash, a control one). */
-function needsEscape(b: Buffer): boolean {
+const ESCAPED = 1;
+const NON_ASCII = 2;
+
+/** ESCAPED when bytes hold a character JSON.stringify escapes in a string (a quote, a backslash, a control one), |
+ * NON_ASCII when they hold a byte above 0x7F. */
+function textScan(b: Buffer): number {
+  let found = 0;
   for (let i = 0; i < b.length; i++) {
     const c = b[i];
-    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) found |= ESCAPED;
+    else if (c >= 0x80) found |= NON_ASCII;
   }
-  return false;
+  return found;
 }
 
 const NULL_CLOSE = Buffer.from('null}');
@@ -259,8 +275,9 @@ export function headersJsonOf(headers: KafkaRecord['headers'], encoding: Convert
   for (let i = 0; i < headers.length && plain; i++) {
     const v = headers[i].value;
     if (v !== null) {
-      checkUtf8(v, { header: headers[i].key });
-      if (needsEscape(v)) plain = false;
+      const found = textScan(v);
+      if ((found & NON_ASCII) !== 0) checkUtf8(v, { header: headers[i].key });
+      if ((found & ESCAPED) !== 0) plain = false;
     }
     bytes += headerPrefix(headers[i].key).length + (v === null ? 5 : v.length + 3) + 1;
   }
@@ -336,7 +353,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
     if (mode === 'base64') valueText = r.value.toString('base64');
     else if (mode === 'text' || mode === 'utf8') valueText = text(r.value, 'value');
     else if (mode === 'json') {
-      checkUtf8(r.value, 'value');
+      // readJson checks the bytes are UTF-8 (only when the JSON check saw a byte above 0x7F).
       // jsonl copies a value's bytes when they are one line (the check says so); only others become text. Cells
       // taken from the bytes need no text either.
       const cellsFromBytes = plan.topLevelCells === true;

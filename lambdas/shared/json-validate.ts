@@ -49,6 +49,9 @@ export interface JsonCheck {
   readonly topLevelNames?: string[];
   /** The value is an object (its first byte is `{`). */
   readonly topLevelObject: boolean;
+  /** No string holds a byte above 0x7F. With no `reason`, the value is then ASCII, so valid UTF-8 (elsewhere such a
+   * byte is a syntax error): the caller's UTF-8 check can be skipped. */
+  readonly ascii: boolean;
   /** A top-level name may be an integer such as "2" (JSON.parse puts those first, in numeric order): it starts with
    * a digit or holds an escape. */
   readonly integerNames: boolean;
@@ -59,6 +62,8 @@ let b: Uint8Array = new Uint8Array(0);
 let n = 0;
 let i = 0;
 let problem: string | null = null;
+/** KEY_NON_ASCII once a string held a byte above 0x7F. */
+let nonAscii = 0;
 let risky = false;
 let breaks = false;
 let topFields = 0;
@@ -123,6 +128,7 @@ function string(): boolean {
       for (let k: number; at < end && (k = PLAIN[bytes[at]]) !== 0; at++) seen |= k;
       i = at;
       stringFlags |= seen & KEY_NON_ASCII;
+      nonAscii |= seen & KEY_NON_ASCII;
     }
     if (i >= n) return false;
     const c = b[i];
@@ -422,6 +428,7 @@ export function checkJson(bytes: Uint8Array, finiteNumbers = false, topLevelName
   n = bytes.length;
   i = 0;
   problem = null;
+  nonAscii = 0;
   risky = false;
   breaks = false;
   topFields = 0;
@@ -438,7 +445,7 @@ export function checkJson(bytes: Uint8Array, finiteNumbers = false, topLevelName
   if (keys.length > KEYS_KEPT) keys = new Int32Array(3 * 64); // one huge object does not hold memory for good
   return {
     reason: ok ? null : (problem ?? 'syntax error'), riskyNumbers: risky, lineBreaks: breaks, topLevelFields: topFields, topLevelNames: names,
-    topLevelObject: object, integerNames,
+    topLevelObject: object, integerNames, ascii: nonAscii === 0,
   };
 }
 

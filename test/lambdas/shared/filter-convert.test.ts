@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.ts';
@@ -592,5 +593,40 @@ describe('headersJsonOf: the headers column text made from bytes', () => {
     const r = { ...rec({ value: '{"a":1}' }), headers: [{ key: 'h', value: Buffer.from('v') }, { key: 'h', value: null }] };
     expect(convertRecord(cfg, convertPlan(cfg), r).headersJson)
       .toBe('[{"key":"h","value":"v"},{"key":"h","value":null}]');
+  });
+});
+
+describe('convertRecord: a value is checked as UTF-8 before as JSON, whatever the check skips', () => {
+  // The UTF-8 check of a JSON value runs only when the JSON check saw a byte above 0x7F or failed; the outcome must be
+  // the one of checking UTF-8 first, then JSON: valid UTF-8 and ASCII JSON alike, bytes of any kind in or out of
+  // strings, overlong forms, surrogate halves, cut sequences, on every format that reads JSON values.
+  const piece = fc.oneof(
+    fc.constantFrom('{"a":', '"x"', '1', '}', '[', ']', ',', '"', ' ', '\\u00e9', '"é"', '😀', 'null', '{"b":{"c":[1,2]}}').map((t) => Buffer.from(t)),
+    fc.constantFrom(Buffer.from([0xc0, 0x80]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xe2, 0x82]), Buffer.from([0xff]), Buffer.from([0x80]), Buffer.from([0xc3, 0xa9])),
+  );
+  const value = fc.oneof(
+    fc.array(piece, { maxLength: 8 }).map((ps) => Buffer.concat(ps)),
+    // A valid object with one string's bytes replaced by any of the pieces.
+    fc.array(piece, { maxLength: 3 }).map((ps) => Buffer.concat([Buffer.from('{"k":"'), ...ps, Buffer.from('","n":1}')])),
+  );
+
+  it('is the UTF-8 error when the bytes are not UTF-8, else what the JSON check says', () => {
+    for (const format of ['jsonl', 'parquet', 'csv']) {
+      const cfg = cfgOf({ FORMAT: format, COMPRESSION: 'none' });
+      const plan = convertPlan(cfg);
+      fc.assert(fc.property(value, (v) => {
+        const outcome = (): string => {
+          try {
+            convertRecord(cfg, plan, rec({ value: v }));
+            return 'ok';
+          } catch (err) {
+            return (err as Error).message;
+          }
+        };
+        const got = outcome();
+        if (!isUtf8(v)) expect(got).toBe('value is not valid UTF-8 (use base64 encoding for binary data)');
+        else expect(got).not.toMatch(/UTF-8/);
+      }), { numRuns: 1500 });
+    }
   });
 });

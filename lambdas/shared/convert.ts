@@ -431,16 +431,26 @@ function jsonKindOf(raw: Buffer): string {
   return c === 0x5b ? 'an array' : c === 0x6e ? 'null' : c === 0x22 ? 'string' : c === 0x74 || c === 0x66 ? 'boolean' : 'number';
 }
 
-function isInteger(raw: Buffer, s: number, e: number): boolean {
-  for (let k = s; k < e; k++) if (raw[k] === 0x2e) return false;
-  return true;
-}
+/** Powers of ten up to 10^22, each exact as a double. */
+const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
-/** An integer of up to 15 digits, from its bytes (exact: below 2^53). */
-function smallInteger(raw: Buffer, s: number, e: number): number {
+/**
+ * A number of up to 15 digits and no exponent, from its bytes: its digits as an integer (below 10^15, exact) over a
+ * power of ten (exact up to 10^22), one correctly rounded division, so the double Number() gives for the text.
+ */
+function plainNumber(raw: Buffer, s: number, e: number): number {
   const negative = raw[s] === 0x2d;
-  let v = 0;
-  for (let k = negative ? s + 1 : s; k < e; k++) v = v * 10 + (raw[k] - 0x30);
+  let m = 0;
+  let scale = -1;
+  for (let k = negative ? s + 1 : s; k < e; k++) {
+    const c = raw[k];
+    if (c === 0x2e) scale = 0;
+    else {
+      m = m * 10 + (c - 0x30);
+      if (scale >= 0) scale++;
+    }
+  }
+  const v = scale > 0 ? m / POW10[scale] : m;
   return negative ? -v : v;
 }
 
@@ -464,9 +474,9 @@ function topLevelValues(raw: Buffer, count: number, riskyNumbers: boolean): unkn
       case 0x66: out[j] = false; break;
       case 0x6e: out[j] = null; break;
       default:
-        // A number: up to 15 digits and no exponent is exact as a double; others as parseJsonExact holds them.
+        // A number: up to 15 digits and no exponent (plainNumber); others as parseJsonExact holds them.
         if (odd) out[j] = exactNumberOf(latin1Of(raw, s, e));
-        else out[j] = isInteger(raw, s, e) ? smallInteger(raw, s, e) : Number(latin1Of(raw, s, e));
+        else out[j] = plainNumber(raw, s, e);
     }
   }
   return out;

@@ -69,6 +69,13 @@ const stringLiteral = (s: string) => fc.oneof({ weight: 6, arbitrary: fc.constan
 const numberLiteral = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: -1_000_000, max: 1_000_000 }).map(String) },
   { weight: 1, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d)) },
+  // Decimals of up to 15 digits, the point anywhere (the bytes path divides their digits by a power of ten).
+  { weight: 2, arbitrary: fc.tuple(fc.bigInt({ min: 1n, max: 10n ** 15n - 1n }), fc.nat(15), fc.boolean()).map(([m, at, neg]) => {
+    const d = m.toString();
+    const p = Math.min(at, d.length - 1);
+    const text = p === 0 ? d : `${d.slice(0, d.length - p)}.${d.slice(d.length - p)}`;
+    return `${neg ? '-' : ''}${text}`;
+  }) },
   { weight: 3, arbitrary: fc.constantFrom('-0', '0', '1.50', '1.0', '1e2', '1E+2', '2.5e-3', '0.0000001', '0.000001', '0.0000015', '-0.0', '100000000000000000000',
     '9007199254740993', '-9223372036854775808', '9223372036854775807', '9223372036854775808', '18446744073709551616',
     '123456789012345678901234567890', '0.1234567890123456789', '1e400', '-1e400', '5e-324', '1.7976931348623157e308', '19.99', '12345678901234.5') },

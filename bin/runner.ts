@@ -82,7 +82,9 @@ function captureSinkLogs(status: StatusLine, debug: boolean): void {
 /** Bad sink settings as one usage error; the bucket's name is --bucket's (the runner sets BUCKET_NAME from it). */
 function settingsError(err: ConfigError): UsageError {
   const problems = err.problems.map((p) => p.replace(/^BUCKET_NAME=/, '--bucket '));
-  return new UsageError(`invalid sink setting${problems.length > 1 ? 's' : ''}: ${problems.join('; ')} (see README, Settings)`);
+  // A problem that names its README section already needs no second pointer.
+  const pointer = problems.every((p) => p.includes('README')) ? '' : ' (see README, Settings)';
+  return new UsageError(`invalid sink setting${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}${pointer}`);
 }
 
 /** Prometheus metrics served on --metrics-port, before anything else starts (a port taken changes nothing). */
@@ -154,10 +156,17 @@ async function main(): Promise<number> {
     ...(a.s3Endpoint ? { endpoint: a.s3Endpoint, forcePathStyle: true } : {}),
   });
   const topics = a.topics;
-  if (a.brokers) {
-    say(`connecting to ${a.brokers.join(', ')}…`);
-    await probeBrokers(a.brokers);
-    await checkTopics(a.brokers, topics);
+  // The brokers that took a connection: a dead bootstrap address listed first would stall every client on it.
+  let brokers = a.brokers;
+  if (brokers) {
+    say(`connecting to ${brokers.join(', ')}…`);
+    const probed = await probeBrokers(brokers);
+    const dead = probed.filter((r) => !r.ok);
+    if (dead.length > 0) {
+      brokers = probed.filter((r) => r.ok).map((r) => r.broker);
+      say(`warning: left out of --brokers, not reachable: ${dead.map((r) => `${r.broker} (${r.reason})`).join('; ')}; bootstrapping from ${brokers.join(', ')}`);
+    }
+    await checkTopics(brokers, topics);
   }
   if (!store) {
     say(`checking s3://${settings.bucket}${a.s3Endpoint ? ` at ${a.s3Endpoint}` : ''}…`);
@@ -210,9 +219,9 @@ async function main(): Promise<number> {
 
   let inner: RunnerSourceLike;
   let lagSource: LagSource | undefined;
-  if (a.brokers) {
-    inner = new KafkaSource({ brokers: a.brokers, topics, groupId: a.group });
-    lagSource = kafkaLag(a.brokers, topics, a.group);
+  if (brokers) {
+    inner = new KafkaSource({ brokers, topics, groupId: a.group });
+    lagSource = kafkaLag(brokers, topics, a.group);
   } else {
     const startTime = Date.UTC(2026, 0, 1);
     inner = {
@@ -244,6 +253,7 @@ async function main(): Promise<number> {
 
   const controller = new AbortController();
   let signalled: 'SIGINT' | 'SIGTERM' | undefined;
+  let lingering = false;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       if (signalled) {
@@ -252,7 +262,9 @@ async function main(): Promise<number> {
         process.exit(EXIT_SIGNAL[sig]);
       }
       signalled = sig;
-      status.note(`${sig}: finishing the batch in flight, then stopping (uncommitted records are read again next time; ${sig} again to exit now)`);
+      // After a complete run (--linger) there is no batch left: the signal only ends the metrics server.
+      if (lingering) rawStderr(`${sig}: the run was complete; stopping the /metrics server (exit 0)\n`);
+      else status.note(`${sig}: finishing the batch in flight, then stopping (uncommitted records are read again next time; ${sig} again to exit now)`);
       controller.abort();
     });
   }
@@ -361,7 +373,8 @@ async function main(): Promise<number> {
   }
   if (metrics) {
     if (a.linger && !signalled) {
-      rawStderr('run complete; serving /metrics until SIGINT/SIGTERM\n');
+      lingering = true;
+      rawStderr('run complete; serving /metrics until SIGINT/SIGTERM (then exit 0)\n');
       await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
       await metrics.close();
       return 0;

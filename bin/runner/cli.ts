@@ -55,7 +55,7 @@ Format: the runner writes FORMAT=${RUNNER_DEFAULT_FORMAT} (its default compressi
 --bucket alike; the deployed function's default is FORMAT=jsonl with gzip. COMPRESSION must suit the FORMAT.
 Exit codes: 0 done · 1 a failure (a batch given up, S3 or Kafka failing) · 2 a usage or setting mistake, S3 bucket,
 credentials, brokers or topics not usable · 130 SIGINT · 143 SIGTERM (after the summary; uncommitted records are read
-again next time).`;
+again next time; 0 when the signal ends --linger after a complete run).`;
 
 const OPTIONS = {
   brokers: { type: 'string' }, topics: { type: 'string' }, group: { type: 'string' }, 'stop-after': { type: 'string' },
@@ -208,7 +208,27 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
   const topics = (a.topics ?? 'orders').split(',').map((t) => t.trim()).filter(Boolean);
   if (topics.length === 0) throw new UsageError('--topics: expected one or more topic names, comma-separated');
   if (!brokers && topics.length > 1) throw new UsageError(`--topics ${topics.join(',')}: the sample source writes one topic; give one name, or add --brokers host:port to read several`);
-  if (a.bucket !== undefined && a.bucket.trim() === '') throw new UsageError('--bucket: expected a bucket name');
+  // Kafka's own rule for topic names (org.apache.kafka.common.internals.Topic): the sample's name becomes keys too.
+  for (const t of topics) {
+    if (!/^[a-zA-Z0-9._-]{1,249}$/.test(t) || t === '.' || t === '..') {
+      throw new UsageError(`--topics: '${t}' is not a Kafka topic name (1-249 of letters, digits, '.', '_' and '-')`);
+    }
+  }
+  // An empty value (an unset shell variable) must not mean "here" or "every interface".
+  const blank = (flag: keyof typeof OPTIONS, example: string) => {
+    const v = a[flag];
+    if (typeof v === 'string' && v.trim() === '') throw new UsageError(`--${flag}: the value is empty; expected ${example}`);
+  };
+  blank('bucket', 'a bucket name');
+  blank('out', 'a directory, e.g. --out .tmp/local-s3');
+  blank('metrics-host', 'an address of this machine, e.g. --metrics-host 127.0.0.1 (0.0.0.0: every interface)');
+  blank('region', 'a region, e.g. --region eu-west-1');
+  blank('profile', 'a profile name of ~/.aws/config');
+  blank('input', 'a file of JSON lines');
+  // The client refuses a group id with white space only after connecting (and the broker an empty one).
+  if (a.group !== undefined && !/^\S+$/.test(a.group)) {
+    throw new UsageError(`--group '${a.group}': a consumer group id is one word without spaces, e.g. --group kafka-s3-local`);
+  }
   if (a['s3-endpoint'] !== undefined && !/^https?:\/\/[^/]+/.test(a['s3-endpoint'])) {
     throw new UsageError(`--s3-endpoint=${a['s3-endpoint']}: expected a URL such as http://127.0.0.1:7070`);
   }

@@ -13,11 +13,15 @@ export function dataKeys(keys: readonly string[], cfg: Layout): string[] {
   return keys.filter((k) => k.startsWith(cfg.prefix) && !k.startsWith(cfg.statePrefix) && !k.startsWith(cfg.errorPrefix));
 }
 
-/** Glob patterns (DuckDB syntax) that match the data objects and nothing else: one per first key segment. */
+/**
+ * Glob patterns (DuckDB syntax) that match the data objects of this format and nothing else: one per first key
+ * segment. Objects an earlier run wrote in another format (another extension) are left out.
+ */
 export function dataGlobs(bucketDir: string, keys: readonly string[], cfg: Layout): string[] {
   const ext = extensionFor(cfg.format, cfg.compression);
   const globs = new Set<string>();
   for (const k of dataKeys(keys, cfg)) {
+    if (!k.endsWith(`.${ext}`)) continue;
     const rest = k.slice(cfg.prefix.length);
     const slash = rest.indexOf('/');
     globs.add(slash < 0 ? `${bucketDir}/${cfg.prefix}*.${ext}` : `${bucketDir}/${cfg.prefix}${rest.slice(0, slash)}/**/*.${ext}`);
@@ -36,8 +40,20 @@ const shellDouble = (s: string) => s.replace(/(["\\$`])/g, '\\$1');
  * (JSON order values), for which a query by order status is shown.
  */
 export function landingHint(bucketDir: string, keys: readonly string[], cfg: Layout, sampleOrders: boolean): string[] {
+  const data = dataHint(bucketDir, keys, cfg, sampleOrders);
+  // Dead letters (one JSON line per record: its coordinates, bytes, stage and reason), from this run or earlier ones.
+  if (!keys.some((k) => k.startsWith(cfg.errorPrefix) && k.endsWith('.jsonl'))) return data;
+  const letters = sqlString(`${bucketDir}/${cfg.errorPrefix}**/*.jsonl`);
+  return [...data, `Dead letters under ${bucketDir}/${cfg.errorPrefix} (a JSON line per record, with its stage and reason):`,
+    `  duckdb -c "${shellDouble(`SELECT stage, reason, count(*) AS records FROM read_json(${letters}, format = 'newline_delimited') GROUP BY ALL ORDER BY records DESC`)}"`];
+}
+
+function dataHint(bucketDir: string, keys: readonly string[], cfg: Layout, sampleOrders: boolean): string[] {
   const globs = dataGlobs(bucketDir, keys, cfg);
-  if (globs.length === 0) return [`No data objects landed under ${bucketDir}/${cfg.prefix}`];
+  if (globs.length === 0) {
+    const other = dataKeys(keys, cfg).length > 0 ? ` (only objects of another format: ${cfg.format} files end in .${extensionFor(cfg.format, cfg.compression)})` : '';
+    return [`No ${cfg.format} objects landed under ${bucketDir}/${cfg.prefix}${other}`];
+  }
   const list = globs.length === 1 ? sqlString(globs[0]) : `[${globs.map(sqlString).join(', ')}]`;
   const reader = {
     parquet: `read_parquet(${list})`,

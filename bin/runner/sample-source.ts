@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { RunnerRecord } from './event.ts';
+import { UsageError } from './cli.ts';
 
 export interface SampleOptions {
   readonly topic: string;
@@ -61,4 +62,6 @@ export async function* fileRecords(path: string, topic: string, partitions: numb
     yield { topic, partition, offset: next[partition]++, timestamp: startTime + i * 50, timestampType: 'CREATE_TIME', key: null, value: Buffer.from(line), headers: [] };
     i++;
   }
+  // An empty file is a mistake (the wrong file, a failed export), not a run of nothing.
+  if (i === 0) throw new UsageError(`--input ${path}: no records (the file has no line that is not blank): give a file of JSON lines`);
 }

@@ -28,7 +28,8 @@ export class StatusLine {
 
   start(): void {
     if (this.quiet) return;
-    this.timer = setInterval(() => this.draw(), this.tty ? 1000 : 5000).unref();
+    // Each second: a plain line is due 5 s after the last one (a 5 s timer would find 4.99 s and skip a tick).
+    this.timer = setInterval(() => this.draw(), 1000).unref();
   }
 
   update(s: RunnerStats): void {

@@ -151,6 +151,12 @@ describe('runner usage errors: one line with the fix, exit code 2', () => {
   it('several topics for the sample source, a missing --input file, a metrics port in use', async () => {
     expectUsage(await runner(['--topics', 'a,b']), '--topics a,b: the sample source writes one topic; give one name, or add --brokers host:port to read several');
     expectUsage(await runner(['--input', '/no/such/file.jsonl']), '--input /no/such/file.jsonl: no such file');
+    // A file with no record is a mistake, not a run of nothing that exits 0.
+    const blank = join(mkdtempSync(join(tmpdir(), 'kafka-s3-blank-')), 'blank.jsonl');
+    writeFileSync(blank, '\n   \n\t\n');
+    const b = await runner(['--input', blank, '--out', mkdtempSync(join(tmpdir(), 'kafka-s3-blank-out-'))]);
+    expect(b.code, b.stderr).toBe(2);
+    expect(b.stderr.trim().split('\n').at(-1)).toBe(`--input ${blank}: no records (the file has no line that is not blank): give a file of JSON lines`);
     const busy: Server = createServer(() => {});
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
     const port = (busy.address() as { port: number }).port;
@@ -172,6 +178,19 @@ describe('runner usage errors: one line with the fix, exit code 2', () => {
     expectUsage(await runner(['--records', 'many']), '--records=many: expected an integer from 1 to 100,000,000');
     expectUsage(await runner(['--records']), '--records needs a value, e.g. --records <value>; npm start -- --help lists the flags');
     expectUsage(await runner(['--brokers', 'localhost']), "--brokers: 'localhost' is not host:port (e.g. 127.0.0.1:9092)");
+  });
+
+  it('an empty value (an unset shell variable) is refused, not read as here or every interface; a bad group or topic name too', async () => {
+    // Before: --out '' wrote into the working directory, --metrics-host '' listened on every interface, and a group
+    // id with a space failed after connecting, exit 1.
+    expectUsage(await runner(['--out', '']), '--out: the value is empty; expected a directory, e.g. --out .tmp/local-s3');
+    expectUsage(await runner(['--records', '5', '--metrics-port', '0', '--metrics-host', ' ']), /^--metrics-host: the value is empty; expected an address/);
+    expectUsage(await runner(['--input', '']), '--input: the value is empty; expected a file of JSON lines');
+    expectUsage(await runner(['--bucket', 'b', '--region', '']), '--region: the value is empty; expected a region, e.g. --region eu-west-1');
+    expectUsage(await runner(['--brokers', '127.0.0.1:1', '--group', 'a b']), "--group 'a b': a consumer group id is one word without spaces, e.g. --group kafka-s3-local");
+    expectUsage(await runner(['--brokers', '127.0.0.1:1', '--group', '']), /^--group '': a consumer group id/);
+    expectUsage(await runner(['--topics', 'my topic']), "--topics: 'my topic' is not a Kafka topic name (1-249 of letters, digits, '.', '_' and '-')");
+    expectUsage(await runner(['--brokers', '127.0.0.1:1', '--topics', 'a,..']), /^--topics: '\.\.' is not a Kafka topic name/);
   });
 
   it('a bad sink setting is one line; COMPRESSION that does not suit the format is refused alike locally and with --bucket', async () => {
@@ -293,6 +312,14 @@ describeKafka('runner: Kafka topics', ({ bootstrap }) => {
   it('an unknown topic is one line naming it, exit code 2', async () => {
     const r = await runner(['--brokers', bootstrap, '--topics', 'no-such-topic-here', '--bucket', 'some-bucket']);
     expectUsage(r, new RegExp(`^topic 'no-such-topic-here' not found on ${bootstrap.replace(/[.]/g, '\\.')}.*: check --topics$`));
+  }, 60_000);
+
+  it('a dead bootstrap address listed before a live broker is left out with a warning, not taken for the cluster', async () => {
+    // Before, the topic check stalled on the first address and said the live cluster did not answer as Kafka.
+    const r = await runner(['--brokers', `127.0.0.1:1,${bootstrap}`, '--topics', 'no-such-topic-here', '--bucket', 'some-bucket']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/warning: left out of --brokers, not reachable: 127\.0\.0\.1:1 \(connection refused/);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(new RegExp(`^topic 'no-such-topic-here' not found on ${bootstrap.replace(/[.]/g, '\\.')} `));
   }, 60_000);
 });
 

@@ -48,6 +48,18 @@ describe.skipIf(!hasDuckdb)('runner: the landing hint queries run in DuckDB', ()
       }
     }, 60_000);
   }
+
+  it('a run that dead-lettered records: the hint queries their reasons', async () => {
+    const bad = join(mkdtempSync(join(tmpdir(), 'kafka-s3-hint-in-')), 'bad.jsonl');
+    writeFileSync(bad, '{"a":1}\n{"a":\n{"a":3}\n');
+    const out = mkdtempSync(join(tmpdir(), 'kafka-s3-hint-out-'));
+    const r = await run(process.execPath, ['bin/runner.ts', '--input', bad, '--out', out, '--quiet', '--partitions', '1'], { cwd: ROOT, env: { ...process.env, FORMAT: 'jsonl', COMPRESSION: 'zstd' } });
+    expect(r.stdout).toContain('Dead letters under');
+    const queries = hintQueries(r.stdout);
+    expect(queries).toHaveLength(3);
+    const { stdout } = await run(python!, ['-c', 'import duckdb, sys, json; print(json.dumps(duckdb.sql(sys.argv[1]).fetchall(), default=str))', queries[2]]);
+    expect(JSON.parse(stdout)).toEqual([['convert', expect.stringMatching(/^value is not valid JSON/), 1]]);
+  }, 60_000);
 });
 
 describe('runner: the landing hint for a bucket', () => {

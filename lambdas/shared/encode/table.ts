@@ -92,7 +92,7 @@ export function admit(records: readonly SinkRecord[]): { kept: SinkRecord[]; rej
       (added ??= []).push(k);
     }
     if (reason === undefined && added && spelling.size + added.length > Limits.maxInferredFields) {
-      reason = `value would add ${added.length} columns to the ${spelling.size} of this object, over ${Limits.maxInferredFields} (use AVRO_SCHEMA, or VALUE_ENCODING=text)`;
+      reason = `value would make ${spelling.size + added.length} columns in this object (${added.length} new), over ${Limits.maxInferredFields} (use AVRO_SCHEMA, or VALUE_ENCODING=text)`;
     }
     if (reason !== undefined) {
       rejected.push({ record: r, reason });

@@ -31,6 +31,22 @@ describe('what a local run landed', () => {
     expect(hint('csv_with_headers', 'none')).toContain('header = true');
     expect(hint('avro', 'snappy')).not.toContain('duckdb');
     expect(hint('parquet', 'zstd')).toContain('not installed by npm ci');
-    expect(landingHint('/o', ['checkpoints/orders/0.json'], layout, true)).toEqual(['No data objects landed under /o/']);
+    expect(landingHint('/o', ['checkpoints/orders/0.json'], layout, true)).toEqual(['No parquet objects landed under /o/']);
+  });
+
+  it('leaves out files of another format an earlier run wrote there, and says so when only those are there', () => {
+    // Before, a csv run after a parquet run into the same directory was shown a pattern that matched no file.
+    const mixed = ['t/orders/a+0+1.parquet', 't/orders/a+0+9.csv.zst'];
+    const csv = { ...layout, prefix: 't/', format: 'csv', compression: 'zstd' } as const;
+    expect(dataGlobs('/o', mixed, csv)).toEqual(['/o/t/orders/**/*.csv.zst']);
+    expect(landingHint('/o', ['t/orders/a+0+1.parquet'], csv, false))
+      .toEqual(['No csv objects landed under /o/t/ (only objects of another format: csv files end in .csv.zst)']);
+  });
+
+  it('points at the dead letters, with a query of their reasons, when there are any', () => {
+    const hint = landingHint('/out/b', keys, layout, false);
+    expect(hint.at(-2)).toBe('Dead letters under /out/b/dead-letters/ (a JSON line per record, with its stage and reason):');
+    expect(hint.at(-1)).toContain("read_json('/out/b/dead-letters/**/*.jsonl', format = 'newline_delimited') GROUP BY ALL");
+    expect(landingHint('/out/b', keys.filter((k) => !k.startsWith('dead-letters/')), layout, false).join('\n')).not.toContain('Dead letters');
   });
 });

@@ -18,7 +18,7 @@ import { ConfigError } from '../lambdas/shared/errors.ts';
 import { ClaimConflictError } from '../lambdas/shared/progress.ts';
 import { s3RequestHandler } from '../lambdas/shared/upload.ts';
 import { createSinkHandler } from '../lambdas/sink/app.ts';
-import { releaseStaleClaims } from './runner/claims.ts';
+import { parseOwner, releaseStaleClaims } from './runner/claims.ts';
 import { EXIT_SIGNAL, EXIT_USAGE, HELP, RUNNER_DEFAULT_FORMAT, UsageError, parseCli, type CliOptions } from './runner/cli.ts';
 import { KafkaSource } from './runner/kafka-source.ts';
 import { kafkaLag, sampleLag, tpName, type LagSource } from './runner/lag.ts';
@@ -315,14 +315,19 @@ async function main(): Promise<number> {
     },
     onRetry: (attempt, records, err, delay) => {
       const what = err instanceof ClaimConflictError
-        ? `batch of ${num(records)} records waits for another invocation (attempt ${attempt}): ${firstLine(err)}`
+        ? `batch of ${num(records)} records waits for a claim on its partition (attempt ${attempt}; another invocation's, or one a request of this runner left when S3 applied it without answering): ${firstLine(err)}`
         : `batch of ${num(records)} records failed (attempt ${attempt}): ${a.debug ? (err as Error)?.stack ?? err : `${(err as Error)?.name ?? 'Error'}: ${firstLine(err)}`}`;
       status.note(`${what}; retrying in ${delay} ms`);
     },
     // After a lost claim: claims of this runner, or of killed runners on this machine, need not be waited out.
     releaseStaleClaims: async (self) => {
       const released = await releaseStaleClaims(s3 as S3Client, { bucket: config.bucket, statePrefix: config.statePrefix, sseKmsKeyId: config.sseKmsKeyId }, self);
-      for (const c of released) status.note(`released the claim of ${c.owner} on offsets ${c.from}..${c.to} (${c.key}): its runner is gone`);
+      for (const c of released) {
+        const own = parseOwner(c.owner)?.pid === self.pid;
+        status.note(own
+          ? `released this runner's own leftover claim on offsets ${c.from}..${c.to} (${c.key}): nothing of it is writing`
+          : `released the claim of ${c.owner} on offsets ${c.from}..${c.to} (${c.key}): its runner is gone`);
+      }
       return released.length;
     },
     onReleaseError: (err) => {

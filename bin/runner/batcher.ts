@@ -46,9 +46,13 @@ export class Batcher {
    */
   ready(now: number, force = false, cap = Infinity): RunnerRecord[] | undefined {
     if (this.records.length === 0) return undefined;
-    const full = this.records.length >= Math.min(this.rules.batchSize, cap);
-    if (force || full || now - this.firstAt >= this.rules.windowMs) return this.take();
-    return undefined;
+    if (force || now - this.firstAt >= this.rules.windowMs) return this.take();
+    return this.full(cap);
+  }
+
+  /** The open batch when it holds batchSize records (or `cap`), whatever its window: checked after each record. */
+  full(cap = Infinity): RunnerRecord[] | undefined {
+    return this.records.length > 0 && this.records.length >= Math.min(this.rules.batchSize, cap) ? this.take() : undefined;
   }
 
   /**

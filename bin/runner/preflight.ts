@@ -129,33 +129,44 @@ export function explainS3(err: unknown, bucket: string, endpoint: string | undef
   return undefined;
 }
 
-/** How long the bucket check waits for S3, retries included (an endpoint that accepts but never answers). */
-export const S3_CHECK_MS = 8000;
+/** How long one attempt of the bucket check waits for S3, the SDK's retries included (an endpoint that accepts but
+ * never answers), and how many attempts: a request lost in one stall of S3 is not taken for a wrong endpoint. */
+export const S3_CHECK_MS = 5000;
+export const S3_CHECK_ATTEMPTS = 2;
 
 /**
- * HeadBucket (and a LIST to tell why it failed), within S3_CHECK_MS: throws UsageError for a missing bucket, refused
+ * HeadBucket (and a LIST to tell why it failed), S3_CHECK_ATTEMPTS attempts of S3_CHECK_MS: throws UsageError for a missing bucket, refused
  * credentials, denied access, and for an endpoint that does not answer or does not answer as S3.
  */
 export async function checkBucket(s3: S3Client, bucket: string, endpoint: string | undefined): Promise<void> {
-  const signal = AbortSignal.timeout(S3_CHECK_MS);
-  try {
-    await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
-  } catch (head) {
-    // HeadBucket answers with a status only (no error code): a LIST tells a missing bucket from refused keys.
-    let err = head;
-    if ((head as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined && !signal.aborted) {
-      try {
-        await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }), { abortSignal: signal });
-      } catch (list) {
-        err = list;
-      }
+  for (let attempt = 1; ; attempt++) {
+    const signal = AbortSignal.timeout(S3_CHECK_MS);
+    try {
+      await s3.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
+      return;
+    } catch (head) {
+      if (signal.aborted && attempt < S3_CHECK_ATTEMPTS) continue;
+      return bucketCheckFailed(head, signal, s3, bucket, endpoint);
     }
-    const where = endpoint ? `S3 at ${endpoint}` : 'S3';
-    const fix = endpoint ? 'check --s3-endpoint (the address of an S3 API)' : 'check --region and the network';
-    if (signal.aborted) throw new UsageError(`${where} did not answer the check of bucket '${bucket}' in ${S3_CHECK_MS / 1000} s: ${fix}`, { cause: err });
-    const msg = explainS3(err, bucket, endpoint);
-    if (msg) throw new UsageError(msg, { cause: err });
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    throw new UsageError(`${where} did not answer the check of bucket '${bucket}' as S3 does (${status ? `HTTP ${status}, ` : ''}${(err as Error)?.name ?? 'Error'}: ${firstLine(err)}): ${fix}`, { cause: err });
   }
+}
+
+/** Throws the UsageError that says why the bucket check failed. */
+async function bucketCheckFailed(head: unknown, signal: AbortSignal, s3: S3Client, bucket: string, endpoint: string | undefined): Promise<never> {
+  // HeadBucket answers with a status only (no error code): a LIST tells a missing bucket from refused keys.
+  let err = head;
+  if ((head as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== undefined && !signal.aborted) {
+    try {
+      await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 }), { abortSignal: signal });
+    } catch (list) {
+      err = list;
+    }
+  }
+  const where = endpoint ? `S3 at ${endpoint}` : 'S3';
+  const fix = endpoint ? 'check --s3-endpoint (the address of an S3 API)' : 'check --region and the network';
+  if (signal.aborted) throw new UsageError(`${where} did not answer the check of bucket '${bucket}' in ${S3_CHECK_ATTEMPTS} attempts of ${S3_CHECK_MS / 1000} s: ${fix}`, { cause: err });
+  const msg = explainS3(err, bucket, endpoint);
+  if (msg) throw new UsageError(msg, { cause: err });
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  throw new UsageError(`${where} did not answer the check of bucket '${bucket}' as S3 does (${status ? `HTTP ${status}, ` : ''}${(err as Error)?.name ?? 'Error'}: ${firstLine(err)}): ${fix}`, { cause: err });
 }

@@ -258,13 +258,19 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
             now = Date.now();
             batcher.restartWindow(now);
           }
-          const ready = batcher.ready(now, false, cap());
-          if (ready) {
-            await send(ready);
+          // Full batches close at once; the window is looked at once the chunk (what was read together) is in:
+          // with a window of 0 a batch holds what was read, as the event source's does, not one record.
+          const full = batcher.full(cap());
+          if (full) {
+            await send(full);
             now = Date.now();
           }
           // The rest of the chunk stays uncommitted (read again next time), as an open batch does.
           if (stopping()) break;
+        }
+        if (!stopping()) {
+          const ready = batcher.ready(Date.now(), false, cap());
+          if (ready) await send(ready);
         }
         continue;
       }

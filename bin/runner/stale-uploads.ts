@@ -41,6 +41,9 @@ export async function deadRunnerKeys(s3: Pick<S3Client, 'send'>, o: StaleUploads
 /** Aborts the open multipart uploads of `deadRunnerKeys` begun before `o.before`; returns how many. */
 export async function abortStaleUploads(s3: Pick<S3Client, 'send'>, o: StaleUploadsOptions): Promise<number> {
   const keys = await deadRunnerKeys(s3, o);
+  // Servers may report Initiated to the second (versitygw does): an upload begun in the second this runner started
+  // could read as older, so only those of earlier seconds count (the rest are the bucket lifecycle rule's).
+  const cutoff = Math.floor(o.before.getTime() / 1000) * 1000;
   let aborted = 0;
   for (const key of [...keys].sort()) {
     // Listed by the exact key as prefix: uploads of longer keys that merely start with it are skipped below.
@@ -49,7 +52,7 @@ export async function abortStaleUploads(s3: Pick<S3Client, 'send'>, o: StaleUplo
     for (;;) {
       const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: o.bucket, Prefix: key, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
       for (const u of page.Uploads ?? []) {
-        if (u.Key === key && u.UploadId && u.Initiated && u.Initiated < o.before) {
+        if (u.Key === key && u.UploadId && u.Initiated && u.Initiated.getTime() < cutoff) {
           await s3.send(new AbortMultipartUploadCommand({ Bucket: o.bucket, Key: u.Key, UploadId: u.UploadId }));
           aborted++;
         }

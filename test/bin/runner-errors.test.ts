@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Producer, ProduceAcks } from '@platformatic/kafka';
@@ -115,7 +116,7 @@ describe('runner usage errors: one line with the fix, exit code 2', () => {
     const keys = { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', AWS_REGION: 'us-east-1' };
     try {
       const r1 = await runner(['--bucket', 'landing', '--s3-endpoint', endpoint(silent), '--records', '5'], keys);
-      expectUsage(r1, `S3 at ${endpoint(silent)} did not answer the check of bucket 'landing' in 8 s: check --s3-endpoint (the address of an S3 API)`);
+      expectUsage(r1, `S3 at ${endpoint(silent)} did not answer the check of bucket 'landing' in 2 attempts of 5 s: check --s3-endpoint (the address of an S3 API)`);
       expect(r1.ms).toBeLessThan(20_000);
       const r2 = await runner(['--bucket', 'landing', '--s3-endpoint', endpoint(junk), '--records', '5'], keys);
       expectUsage(r2, new RegExp(`^S3 at ${endpoint(junk)} did not answer the check of bucket 'landing' as S3 does \\(HTTP 500, .+\\): check --s3-endpoint`));
@@ -249,6 +250,37 @@ describe('runner: an unreachable broker fails within seconds, naming it and the 
 });
 
 describeS3('runner: S3 mistakes are one line, exit code 2', (s3) => {
+  it('one stalled request at the bucket check is not a mistake: the check asks again and the run goes on', async () => {
+    // Before, a single stall of S3 at start ended the run as a usage error (exit 2), which supervisors do not restart.
+    const target = new URL(s3.endpoint);
+    let requests = 0;
+    const proxy = createHttpServer((req, res) => {
+      if (requests++ === 0) {
+        req.resume();
+        setTimeout(() => res.destroy(), 15_000).unref();
+        return;
+      }
+      const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (u) => {
+        res.writeHead(u.statusCode ?? 502, u.headers);
+        u.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    }).listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    try {
+      const bucket = `stall-${randomUUID().slice(0, 8)}`;
+      await createBucket(s3, bucket);
+      const endpoint = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+      const r = await runner(['--bucket', bucket, '--s3-endpoint', endpoint, '--records', '10', '--quiet'], { ...s3Env(s3), FORMAT: 'jsonl' });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/written\s+10\b/);
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
+  }, 60_000);
+
   it('a bucket that does not exist', async () => {
     const bucket = `nope-${randomUUID().slice(0, 8)}`;
     const r = await runner(['--bucket', bucket, '--s3-endpoint', s3.endpoint, '--records', '10'], s3Env(s3));

@@ -21,6 +21,19 @@ const rec = (offset: number, partition = 0, size = 10): RunnerRecord => ({
   key: Buffer.from(`k${offset}`), value: Buffer.alloc(size, 120), headers: [{ key: 'h', value: Buffer.from([0, 255]) }, { key: 'h', value: Buffer.from('x') }],
 });
 
+/** A handler's result that wrote all n records as one object. */
+const written = (n: number) => ({ recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0, keys: [], ranges: [] });
+
+/** A source of these chunks (and of their records one by one), committing nothing, that owns every partition. */
+const chunkSource = (chunks: readonly RunnerRecord[][], over: Partial<RunnerSourceLike> = {}): RunnerSourceLike => ({
+  async *records() { for (const c of chunks) yield* c; },
+  async *chunks() { yield* chunks; },
+  commit: async () => {},
+  describe: () => ({ eventSource: 'SelfManagedKafka', bootstrapServers: 'test' }),
+  close: async () => {},
+  ...over,
+});
+
 describe('Batcher', () => {
   it('closes a batch at batchSize', () => {
     const b = new Batcher({ batchSize: 3, windowMs: 10_000 });
@@ -73,7 +86,7 @@ describe('runner loop: batches cut by the payload limit while invocations take l
       const n = (event as { records: readonly unknown[] }).records.length;
       sizes.push(n);
       await new Promise((r) => setTimeout(r, 40));
-      return { recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0, keys: [], ranges: [] };
+      return written(n);
     };
 
     // Act
@@ -223,8 +236,8 @@ describe('progress channel', () => {
       close: async () => {},
     };
     const handler = async (event: unknown) => {
-      const n = Object.values((event as { records: Record<string, unknown[]> }).records).reduce((s, l) => s + l.length, 0);
-      return { recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0, keys: [], ranges: [] };
+      const n = (event as { records: readonly unknown[] }).records.length;
+      return written(n);
     };
     const seen: ProgressMessage[] = [];
     const listener = (m: unknown) => seen.push({ ...(m as ProgressMessage) });
@@ -268,8 +281,7 @@ describe('runner loop: --stop-after n commits exactly n records', () => {
         const owns = (_t: string, p: number) => p !== 2 || revokeAt === undefined || read < revokeAt;
         const committed: RunnerRecord[] = [];
         let calls = 0;
-        const source: RunnerSourceLike = {
-          async *records() { for (const c of all) yield* c; },
+        const source = chunkSource(all, {
           async *chunks() { for (const c of all) { read += c.length; yield c; } },
           commit: async (rs) => {
             const kept = rs.filter((r) => owns(r.topic, r.partition));
@@ -277,13 +289,11 @@ describe('runner loop: --stop-after n commits exactly n records', () => {
             return kept.length;
           },
           owns,
-          describe: () => ({ eventSource: 'SelfManagedKafka', bootstrapServers: 'test' }),
-          close: async () => {},
-        };
+        });
         const handler = async (event: unknown) => {
           if (failEvery !== undefined && ++calls % failEvery === 0) throw new Error('S3 unavailable');
-          const n = Object.values((event as { records: Record<string, unknown[]> }).records).reduce((s, l) => s + l.length, 0);
-          return { recordsIn: n, written: n, filtered: 0, tombstonesIgnored: 0, tombstonesWritten: 0, deadLettered: 0, objects: 1, bytes: 0, multipartObjects: 0, deadLetterObjects: 0, unexpectedRecordErrors: 0, encodeFallbacks: 0, alreadyWritten: 0, transformedRows: 0, keys: [], ranges: [] };
+          const n = (event as { records: readonly unknown[] }).records.length;
+          return written(n);
         };
 
         // Act
@@ -300,5 +310,23 @@ describe('runner loop: --stop-after n commits exactly n records', () => {
         }
       },
     ), { numRuns: 300 });
+  });
+});
+
+describe('runner loop: a batching window of 0', () => {
+  it('sends what was read together (up to the batch size), not one record per invocation', async () => {
+    // Before: with --window-ms 0 every record passed its window at once and went alone (2,000 invocations for 2,000).
+    const chunks = [Array.from({ length: 2000 }, (_, i) => rec(i)), Array.from({ length: 25_000 }, (_, i) => rec(2000 + i))];
+    const sizes: number[] = [];
+    const source = chunkSource(chunks);
+    const handler = async (event: unknown) => {
+      const n = (event as { records: readonly unknown[] }).records.length;
+      sizes.push(n);
+      return written(n);
+    };
+
+    await runPipeline({ source, handler, batch: { batchSize: 10_000, windowMs: 0 }, retry: { bisectOnError: false, baseDelayMs: 1, maxDelayMs: 1 } });
+
+    expect(sizes).toEqual([2000, 10_000, 10_000, 5000]);
   });
 });

@@ -7,10 +7,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ClaimConflictError, ProgressStore } from '../../../lambdas/shared/progress.ts';
+import { AbortMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ClaimConflictError, encodeCheckpoint, ProgressStore } from '../../../lambdas/shared/progress.ts';
 import { machineId, newIdentity, parseOwner, processAlive, releasable, releaseStaleClaims, requestId } from '../../../bin/runner/claims.ts';
 import type { RunnerRecord } from '../../../bin/runner/event.ts';
 import { LocalObjectStore } from '../../../bin/runner/local-store.ts';
+import { abortStaleUploads } from '../../../bin/runner/stale-uploads.ts';
 import { deliver, GiveUpError } from '../../../bin/runner/retry.ts';
 
 /** A pid that surely belonged to a process that is gone now. */
@@ -108,5 +110,41 @@ describe('deliver: a claim conflict waits, it does not fail the batch', () => {
       waits: (err) => err instanceof ClaimConflictError,
     })).rejects.toBeInstanceOf(GiveUpError);
     expect(calls).toEqual(['8:conflict', '8:fail', '4:conflict', '4:fail']);
+  });
+});
+
+describe('abortStaleUploads: only a dead runner\'s uploads, begun in an earlier second', () => {
+  it('aborts uploads of a dead claim\'s keys initiated before the start\'s second, never one of that second or another key', async () => {
+    // Prepare: a dead runner of this machine (its pid reported gone) claimed key "topics/a.jsonl"; four open uploads.
+    const self = newIdentity();
+    const dead = { ...self, pid: self.pid + 1, instance: 'abc123' };
+    const claim = { from: 0n, to: 9n, owner: `${requestId(dead, 1)}-1767225600000`, expiresAt: Date.now() + 60_000, keys: ['topics/a.jsonl'] };
+    const checkpoint = encodeCheckpoint('t', 0, { next: 0n, claim }, Date.now());
+    const before = new Date('2026-12-08T00:00:00.700Z');
+    const uploads = [
+      { Key: 'topics/a.jsonl', UploadId: 'dead-earlier', Initiated: new Date('2026-12-07T23:59:59.000Z') },
+      // A server reporting to the second: begun at 00:00:00.900, after the start, reads 00:00:00.000 < before.
+      { Key: 'topics/a.jsonl', UploadId: 'same-second', Initiated: new Date('2026-12-08T00:00:00.000Z') },
+      { Key: 'topics/a.jsonl.bak', UploadId: 'longer-key', Initiated: new Date('2026-12-07T23:00:00.000Z') },
+      { Key: 'topics/b.jsonl', UploadId: 'other-key', Initiated: new Date('2026-12-07T23:00:00.000Z') },
+    ];
+    const aborted: string[] = [];
+    const s3 = {
+      send: async (cmd: object) => {
+        const input = (cmd as { input: Record<string, string> }).input;
+        if (cmd instanceof ListObjectsV2Command) return { Contents: [{ Key: '_state/t/0.json' }] };
+        if (cmd instanceof GetObjectCommand) return { Body: { transformToString: async () => checkpoint } };
+        if (cmd instanceof ListMultipartUploadsCommand) return { Uploads: uploads.filter((u) => u.Key.startsWith(input.Prefix)) };
+        if (cmd instanceof AbortMultipartUploadCommand) return aborted.push(input.UploadId);
+        throw new Error(`unexpected ${cmd.constructor.name}`);
+      },
+    };
+
+    // Act
+    const n = await abortStaleUploads(s3 as never, { bucket: 'b', statePrefix: '_state/', before, self, alive: (pid) => pid === self.pid });
+
+    // Assess
+    expect(aborted).toEqual(['dead-earlier']);
+    expect(n).toBe(1);
   });
 });

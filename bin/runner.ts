@@ -29,7 +29,7 @@ import { checkBucket, checkTopics, explainS3, probeBrokers } from './runner/pref
 import { GiveUpError } from './runner/retry.ts';
 import { abortStaleUploads } from './runner/stale-uploads.ts';
 import { afterCommit, emptyStats, INVOCATION_TIMEOUT_MS, runPipeline, type Handler, type RunnerSourceLike, type RunnerStats } from './runner/runner.ts';
-import { fileRecords, sampleRecords } from './runner/sample-source.ts';
+import { chunksOf, fileRecords, sampleRecords } from './runner/sample-source.ts';
 import { StatusLine, condenseLog } from './runner/status.ts';
 import { replayMain } from './runner/replay-cli.ts';
 
@@ -224,8 +224,12 @@ async function main(): Promise<number> {
     lagSource = kafkaLag(brokers, topics, a.group);
   } else {
     const startTime = Date.UTC(2026, 0, 1);
+    const records = () => (a.input ? fileRecords(a.input, topics[0], a.partitions, startTime) : sampleRecords({ topic: topics[0], partitions: a.partitions, records: a.records, startTime }));
     inner = {
-      records: () => (a.input ? fileRecords(a.input, topics[0], a.partitions, startTime) : sampleRecords({ topic: topics[0], partitions: a.partitions, records: a.records, startTime })),
+      records,
+      // Records these sources have at once come in chunks, as a fetch brings them: a batching window of 0 then sends
+      // a chunk, not each record alone.
+      chunks: () => chunksOf(records()),
       commit: async () => {},
       describe: () => ({ eventSource: 'SelfManagedKafka', bootstrapServers: 'sample' }),
       close: async () => {},

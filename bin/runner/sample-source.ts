@@ -65,3 +65,16 @@ export async function* fileRecords(path: string, topic: string, partitions: numb
   // An empty file is a mistake (the wrong file, a failed export), not a run of nothing.
   if (i === 0) throw new UsageError(`--input ${path}: no records (the file has no line that is not blank): give a file of JSON lines`);
 }
+
+/** Records a source has at once (generated, or a file's lines) in chunks of up to `size`: what one read brings. */
+export async function* chunksOf(records: AsyncIterable<RunnerRecord>, size = 1000): AsyncGenerator<RunnerRecord[]> {
+  let chunk: RunnerRecord[] = [];
+  for await (const r of records) {
+    chunk.push(r);
+    if (chunk.length >= size) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}

@@ -14,7 +14,7 @@ import { LocalObjectStore } from '../../../bin/runner/local-store.ts';
 import { PROGRESS_CHANNEL, type ProgressMessage } from '../../../bin/runner/progress-channel.ts';
 import { deliver, GiveUpError } from '../../../bin/runner/retry.ts';
 import { runPipeline, type RunnerSourceLike } from '../../../bin/runner/runner.ts';
-import { sampleRecords } from '../../../bin/runner/sample-source.ts';
+import { chunksOf, sampleRecords } from '../../../bin/runner/sample-source.ts';
 
 const rec = (offset: number, partition = 0, size = 10): RunnerRecord => ({
   topic: 'orders', partition, offset: BigInt(offset), timestamp: 1_767_225_600_000 + offset, timestampType: 'CREATE_TIME',
@@ -328,5 +328,18 @@ describe('runner loop: a batching window of 0', () => {
     await runPipeline({ source, handler, batch: { batchSize: 10_000, windowMs: 0 }, retry: { bisectOnError: false, baseDelayMs: 1, maxDelayMs: 1 } });
 
     expect(sizes).toEqual([2000, 10_000, 10_000, 5000]);
+  });
+});
+
+describe('chunksOf: the sample and file sources read in chunks', () => {
+  it('yields the records in order, in chunks of up to the size, the last one short', async () => {
+    const sizes: number[] = [];
+    const offsets: bigint[] = [];
+    for await (const c of chunksOf(sampleRecords({ topic: 't', partitions: 1, records: 2500, startTime: 0 }), 1000)) {
+      sizes.push(c.length);
+      offsets.push(...c.map((r) => r.offset));
+    }
+    expect(sizes).toEqual([1000, 1000, 500]);
+    expect(offsets).toEqual(Array.from({ length: 2500 }, (_, i) => BigInt(i)));
   });
 });

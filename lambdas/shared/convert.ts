@@ -287,8 +287,9 @@ export function headersJsonOf(headers: KafkaRecord['headers'], encoding: Convert
       value: h.value === null ? null : encoding === 'base64' ? h.value.toString('base64') : text(h.value, { header: h.key }),
     })));
   }
-  if (bytes > headerScratch.length) headerScratch = Buffer.allocUnsafe(Math.max(bytes, headerScratch.length * 2));
-  const out = headerScratch;
+  // The shared buffer grows to 64 KiB at most; larger headers (rare) get one of their own, not kept.
+  if (bytes > headerScratch.length && bytes <= 65_536) headerScratch = Buffer.allocUnsafe(Math.min(65_536, Math.max(bytes, headerScratch.length * 2)));
+  const out = bytes <= headerScratch.length ? headerScratch : Buffer.allocUnsafe(bytes);
   let at = 0;
   out[at++] = 0x5b; // [
   for (let i = 0; i < headers.length; i++) {

@@ -587,6 +587,12 @@ describe('headersJsonOf: the headers column text made from bytes', () => {
     }), { numRuns: 3000 });
   });
 
+  it('values past the shared buffer (64 KiB), before and after shorter ones, are whole', () => {
+    const big = { key: 'big', value: Buffer.alloc(100_000, 0x61) };
+    const small = { key: 's', value: Buffer.from('v') };
+    for (const headers of [[big], [small], [small, big, small], [big, big]]) expect(headersJsonOf(headers, 'text')).toBe(oracle(headers, 'text'));
+  });
+
   it('through convertRecord: a record without headers, or whose output leaves them out, has []', () => {
     const cfg = cfgOf({ FORMAT: 'parquet' });
     expect(convertRecord(cfg, convertPlan(cfg), rec({ value: '{"a":1}', headers: [] })).headersJson).toBe('[]');

@@ -100,7 +100,12 @@ export async function createBucket(server: S3Endpoint, name: string): Promise<vo
   }
 }
 
-export async function startVersitygw(opts?: { port?: number }): Promise<S3Server> {
+/**
+ * Starts versitygw on 127.0.0.1. `keepAlive` (default true) keeps a connection open between requests, as S3 does
+ * (HTTP/1.1 persistent connections); versitygw otherwise answers every request with `Connection: close`, so each
+ * request would pay a new connection, which the clients here (keep-alive agents) never pay against S3.
+ */
+export async function startVersitygw(opts?: { port?: number; keepAlive?: boolean }): Promise<S3Server> {
   const { versitygwBin } = await infraPaths();
   try {
     await access(versitygwBin, fsConstants.X_OK);
@@ -137,6 +142,7 @@ export async function startVersitygw(opts?: { port?: number }): Promise<S3Server
         '--region', credentials.region,
         '--port', `127.0.0.1:${port}`,
         '--quiet',
+        ...(opts?.keepAlive === false ? [] : ['--keep-alive']),
         'posix',
         ...(useSidecar ? ['--sidecar', sidecarDir] : []),
         dataDir,

@@ -2,11 +2,56 @@ import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.ts';
-import { convertPlan, convertRecord, headersJsonOf, RAW_JSON_TEXT, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
+import { ASCII_TEXT_MAX, asciiText, convertPlan, convertRecord, headersJsonOf, RAW_JSON_TEXT, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 import { filterRecord } from '../../../lambdas/shared/filter.ts';
 import { exactNumberOf, JsonText } from '../../../lambdas/shared/json.ts';
+
+describe('asciiText: short ASCII fields without a call into Buffer', () => {
+  it('is the text Buffer decodes, for every length up to past the switch and any offset', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), fc.nat({ max: 40 }), fc.nat({ max: 40 }), (bytes, a, b) => {
+      const buf = Buffer.from(bytes.map((x) => x & 0x7f));
+      const s = Math.min(a, buf.length), e = Math.min(Math.max(s, b), buf.length);
+      const got = asciiText(buf, s, e);
+      expect(got).toBe(buf.toString('utf8', s, e));
+      expect(got.length).toBe(e - s);
+    }), { numRuns: 3000 });
+    for (let n = 0; n <= ASCII_TEXT_MAX + 2; n++) {
+      const buf = Buffer.from(Array.from({ length: n + 3 }, (_, i) => (i * 37 + n) & 0x7f));
+      expect(asciiText(buf, 3, n + 3)).toBe(buf.toString('latin1', 3, n + 3));
+    }
+  });
+
+  it('short keys and string fields of any bytes convert as their UTF-8 text, or are refused as not UTF-8', () => {
+    const cfg = cfgOf({ FORMAT: 'parquet', COMPRESSION: 'none' });
+    const plan = convertPlan(cfg);
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 30 }).map((b) => Buffer.from(b)),
+      fc.uint8Array({ maxLength: 30 }).map((b) => Buffer.from(b.map((x) => 0x20 + (x % 0x5f)))).filter((b) => !b.includes(0x22) && !b.includes(0x5c)),
+      fc.string({ maxLength: 12, unit: 'grapheme' }).map((t) => Buffer.from(t)),
+    );
+    fc.assert(fc.property(bytes, bytes, (key, field) => {
+      // The field as a JSON string: the bytes themselves when they need no escape (so a byte above 0x7F stays raw).
+      const needsEscape = field.some((x) => x < 0x20 || x === 0x22 || x === 0x5c);
+      const value = needsEscape ? Buffer.from(`{"f":${JSON.stringify(field.toString('latin1'))}}`) : Buffer.concat([Buffer.from('{"f":"'), field, Buffer.from('"}')]);
+      let got: SinkRecord | string;
+      try {
+        got = convertRecord(cfg, plan, rec({ key, value }));
+      } catch (err) {
+        got = (err as Error).message;
+      }
+      if (!isUtf8(key)) expect(got).toBe('key is not valid UTF-8 (use base64 encoding for binary data)');
+      else if (!isUtf8(value)) expect(got).toBe('value is not valid UTF-8 (use base64 encoding for binary data)');
+      else {
+        expect(typeof got).toBe('object');
+        const r = got as SinkRecord;
+        expect(r.keyText).toBe(key.toString('utf8'));
+        expect(r.fieldValues).toEqual([JSON.parse(value.toString('utf8')).f]);
+      }
+    }), { numRuns: 3000 });
+  });
+});
 
 const cfgOf = (env: Record<string, string> = {}): SinkConfig => loadSinkConfig({ BUCKET_NAME: 'my-bucket', ...env });
 

@@ -690,7 +690,8 @@ export class KafkaSource {
       const seen = last.get(k);
       if (!seen || r.offset > seen.offset) last.set(k, r);
     };
-    for (const r of current) {
+    for (let i = 0; i < current.length; i++) {
+      const r = current[i];
       if (run !== undefined && (r.partition !== run.partition || r.topic !== run.topic)) close(run);
       else if (run !== undefined && r.offset < run.offset) continue;
       run = r;

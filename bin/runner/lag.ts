@@ -94,7 +94,8 @@ export function kafkaLag(brokers: readonly string[], topics: readonly string[], 
       // The newest offset per partition, a key per run of one partition (not per record: a batch holds 10,000).
       const newest = new Map<string, bigint>();
       let run: RunnerRecord | undefined;
-      for (const r of rs) {
+      for (let i = 0; i < rs.length; i++) {
+        const r = rs[i];
         if (run !== undefined && run.partition === r.partition && run.topic === r.topic) {
           if (r.offset > run.offset) run = r;
           continue;

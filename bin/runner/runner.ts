@@ -175,7 +175,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         stats.alreadyWritten += r.alreadyWritten;
         stats.objects += r.objects + r.deadLetterObjects;
         stats.bytes += r.bytes;
-        for (const x of records) stats.valueBytes += x.value?.length ?? 0;
+        for (let i = 0; i < records.length; i++) stats.valueBytes += records[i].value?.length ?? 0;
       },
       commit: async (delivered) => {
         // A partition revoked while its records were being written is not committed by this member.
@@ -185,7 +185,7 @@ export async function runPipeline(o: RunnerOptions): Promise<RunnerStats> {
         stats.batches++;
         if (records.length > 0) {
           let newest = -Infinity;
-          for (const r of records) if (r.timestamp > newest) newest = r.timestamp;
+          for (let i = 0; i < records.length; i++) if (records[i].timestamp > newest) newest = records[i].timestamp;
           stats.lastDelayMs = Date.now() - newest;
         }
         o.onProgress?.(stats);

@@ -28,7 +28,8 @@ export function topicOf(event: unknown): string | undefined {
 /** The one topic of decoded records, or undefined (none, or several topics). */
 export function topicOfRecords(records: readonly { readonly topic: unknown }[]): string | undefined {
   let topic: string | undefined;
-  for (const r of records) {
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
     if (typeof r?.topic !== 'string' || (topic !== undefined && r.topic !== topic)) return undefined;
     topic = r.topic;
   }

@@ -84,7 +84,8 @@ export class KeyGrouper {
  */
 export function partitionRecords(cfg: SinkConfig, records: readonly GroupedRecord[], claimStart?: bigint): PlannedObject[] {
   const groups = new Map<string, SinkRecord[]>();
-  for (const { record, groupKey } of records) {
+  for (let i = 0; i < records.length; i++) {
+    const { record, groupKey } = records[i];
     const list = groups.get(groupKey);
     if (list) list.push(record);
     else groups.set(groupKey, [record]);

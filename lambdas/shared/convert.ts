@@ -52,15 +52,12 @@ type Named = string | { readonly header: string };
 /** Up to this many bytes, an all-ASCII buffer is found by a loop here, cheaper than the call into isUtf8. */
 const SHORT_TEXT = 32;
 
-/** Whether a buffer of at most SHORT_TEXT bytes is ASCII, by a loop (cheaper than a call into isUtf8 at this size). */
-function shortAscii(buf: Buffer): boolean {
-  let high = 0;
-  for (let i = 0; i < buf.length; i++) high |= buf[i];
-  return high < 0x80;
-}
-
 function checkUtf8(buf: Buffer, what: Named): void {
-  if (buf.length <= SHORT_TEXT && shortAscii(buf)) return;
+  if (buf.length <= SHORT_TEXT) {
+    let high = 0;
+    for (let i = 0; i < buf.length; i++) high |= buf[i];
+    if (high < 0x80) return;
+  }
   if (!isUtf8(buf)) {
     const name = typeof what === 'string' ? what : `header ${JSON.stringify(what.header)}`;
     throw new RecordError('convert', `${name} is not valid UTF-8 (use base64 encoding for binary data)`);
@@ -80,49 +77,7 @@ const latin1Of: (buf: Buffer, start: number, end: number) => string = typeof sli
   ? (buf, start, end) => (buf as unknown as { latin1Slice: Slice }).latin1Slice(start, end)
   : (buf, start, end) => buf.toString('latin1', start, end);
 
-const fcc = String.fromCharCode;
-/** Fields up to this many bytes long are made by asciiText's String.fromCharCode; longer ones by Buffer's slice. */
-export const ASCII_TEXT_MAX = 24;
-
-/**
- * The text of ASCII bytes [s, e) (the caller knows no byte is above 0x7F). A record's short fields (ids, codes,
- * timestamps) are most of its strings: for up to 24 bytes, String.fromCharCode with the bytes as arguments makes the
- * same one-byte string at a third of the cost of a call into Buffer's slice (measured: 3 bytes 0.23 against 0.98 ms
- * per 10,000; 24 bytes 0.41 against 0.62); at about 32 bytes they cost the same.
- */
-export function asciiText(b: Buffer, s: number, e: number): string {
-  switch (e - s) {
-    case 0: return fcc();
-    case 1: return fcc(b[s]);
-    case 2: return fcc(b[s], b[s + 1]);
-    case 3: return fcc(b[s], b[s + 1], b[s + 2]);
-    case 4: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3]);
-    case 5: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
-    case 6: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
-    case 7: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
-    case 8: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7]);
-    case 9: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8]);
-    case 10: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9]);
-    case 11: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10]);
-    case 12: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11]);
-    case 13: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12]);
-    case 14: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13]);
-    case 15: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14]);
-    case 16: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15]);
-    case 17: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16]);
-    case 18: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16], b[s + 17]);
-    case 19: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16], b[s + 17], b[s + 18]);
-    case 20: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16], b[s + 17], b[s + 18], b[s + 19]);
-    case 21: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16], b[s + 17], b[s + 18], b[s + 19], b[s + 20]);
-    case 22: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16], b[s + 17], b[s + 18], b[s + 19], b[s + 20], b[s + 21]);
-    case 23: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16], b[s + 17], b[s + 18], b[s + 19], b[s + 20], b[s + 21], b[s + 22]);
-    case 24: return fcc(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15], b[s + 16], b[s + 17], b[s + 18], b[s + 19], b[s + 20], b[s + 21], b[s + 22], b[s + 23]);
-    default: return latin1Of(b, s, e);
-  }
-}
-
 function text(buf: Buffer, what: Named): string {
-  if (buf.length <= ASCII_TEXT_MAX && shortAscii(buf)) return asciiText(buf, 0, buf.length);
   checkUtf8(buf, what);
   return utf8Of(buf, 0, buf.length);
 }
@@ -409,7 +364,7 @@ export function convertRecord(cfg: ConvertSettings, plan: ConvertPlan, r: KafkaR
       if (cellsFromBytes) {
         valueText = RAW_JSON_TEXT;
         if (jsonCheck!.topLevelObject) {
-          if (!jsonCheck!.integerNames) fieldValues = topLevelValues(r.value, fieldNames!.length, jsonCheck!.riskyNumbers, jsonCheck!.ascii);
+          if (!jsonCheck!.integerNames) fieldValues = topLevelValues(r.value, fieldNames!.length, jsonCheck!.riskyNumbers);
           else {
             // JSON.parse orders integer-like names first: such a value is parsed, so its columns come in that order.
             const obj = parseJsonExact(r.value.toString('utf8'), jsonCheck!.riskyNumbers) as Record<string, unknown>;
@@ -505,17 +460,16 @@ function plainNumber(raw: Buffer, s: number, e: number): number {
  * topLevelSpans): what parseJsonExact would give for each, but nested objects and arrays as their JSON text
  * (JsonText: the bytes themselves when they are what stringifyJsonExact would write, else that text).
  */
-function topLevelValues(raw: Buffer, count: number, riskyNumbers: boolean, ascii: boolean): unknown[] {
+function topLevelValues(raw: Buffer, count: number, riskyNumbers: boolean): unknown[] {
   const spans = topLevelSpans();
-  const textOf = ascii ? asciiText : utf8Of;
   const out = new Array<unknown>(count);
   for (let j = 0; j < count; j++) {
     const k = j * 4, first = spans[k], s = spans[k + 1], e = spans[k + 2], odd = spans[k + 3] !== 0;
     switch (first) {
-      case 0x22: out[j] = odd ? JSON.parse(utf8Of(raw, s, e)) : textOf(raw, s + 1, e - 1); break;
+      case 0x22: out[j] = odd ? JSON.parse(utf8Of(raw, s, e)) : utf8Of(raw, s + 1, e - 1); break;
       case 0x7b:
       case 0x5b:
-        out[j] = new JsonText(odd ? stringifyJsonExact(parseJsonExact(utf8Of(raw, s, e), riskyNumbers)) : textOf(raw, s, e));
+        out[j] = new JsonText(odd ? stringifyJsonExact(parseJsonExact(utf8Of(raw, s, e), riskyNumbers)) : utf8Of(raw, s, e));
         break;
       case 0x74: out[j] = true; break;
       case 0x66: out[j] = false; break;

@@ -2,27 +2,13 @@ import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { loadSinkConfig, type SinkConfig } from '../../../lambdas/shared/config.ts';
-import { ASCII_TEXT_MAX, asciiText, convertPlan, convertRecord, headersJsonOf, RAW_JSON_TEXT, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
+import { convertPlan, convertRecord, headersJsonOf, RAW_JSON_TEXT, valueFieldText, type SinkRecord } from '../../../lambdas/shared/convert.ts';
 import type { KafkaRecord } from '../../../lambdas/shared/decode.ts';
 import { RecordError } from '../../../lambdas/shared/errors.ts';
 import { filterRecord } from '../../../lambdas/shared/filter.ts';
 import { exactNumberOf, JsonText } from '../../../lambdas/shared/json.ts';
 
-describe('asciiText: short ASCII fields without a call into Buffer', () => {
-  it('is the text Buffer decodes, for every length up to past the switch and any offset', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), fc.nat({ max: 40 }), fc.nat({ max: 40 }), (bytes, a, b) => {
-      const buf = Buffer.from(bytes.map((x) => x & 0x7f));
-      const s = Math.min(a, buf.length), e = Math.min(Math.max(s, b), buf.length);
-      const got = asciiText(buf, s, e);
-      expect(got).toBe(buf.toString('utf8', s, e));
-      expect(got.length).toBe(e - s);
-    }), { numRuns: 3000 });
-    for (let n = 0; n <= ASCII_TEXT_MAX + 2; n++) {
-      const buf = Buffer.from(Array.from({ length: n + 3 }, (_, i) => (i * 37 + n) & 0x7f));
-      expect(asciiText(buf, 3, n + 3)).toBe(buf.toString('latin1', 3, n + 3));
-    }
-  });
-
+describe('convertRecord: short keys and fields as text', () => {
   it('short keys and string fields of any bytes convert as their UTF-8 text, or are refused as not UTF-8', () => {
     const cfg = cfgOf({ FORMAT: 'parquet', COMPRESSION: 'none' });
     const plan = convertPlan(cfg);

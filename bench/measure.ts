@@ -75,7 +75,13 @@ export type MeasuredKind = readonly [name: string, run: (records: number) => Pro
  * publishes progress; otherwise, given `small`, a run of that many records is subtracted (full − small: without
  * start-up, but with warm-up and two start-ups' noise).
  */
-export async function interleavedRuns(kinds: readonly MeasuredKind[], o: { runs: number; full: number; gbFull: number; small?: number; gbSmall?: number }): Promise<string[]> {
+/** The table's rows, and each kind's steady CPU-s/GB per run (in run order, for paired comparisons). */
+export interface InterleavedResult {
+  readonly rows: string[];
+  readonly steady: number[][];
+}
+
+export async function interleavedRuns(kinds: readonly MeasuredKind[], o: { runs: number; full: number; gbFull: number; small?: number; gbSmall?: number }): Promise<InterleavedResult> {
   const all = kinds.map(() => ({ rps: [] as number[], mbps: [] as number[], cpuGb: [] as number[], steady: [] as number[], rss: [] as number[] }));
   for (let i = 0; i < o.runs; i++) {
     for (const [k, [name, run]] of kinds.entries()) {
@@ -96,8 +102,9 @@ export async function interleavedRuns(kinds: readonly MeasuredKind[], o: { runs:
       process.stderr.write(`  ${name} run ${i + 1}: ${full.cpuSeconds.toFixed(2)} CPU-s, steady ${steady.toFixed(1)} CPU-s/GB (${how}), ${full.wallSeconds.toFixed(1)} s, ${full.peakRssMb.toFixed(0)} MB\n`);
     }
   }
-  return kinds.map(([name], k) => {
+  const rows = kinds.map(([name], k) => {
     const m = all[k];
     return `| ${name} | ${fmt(m.rps, 0)} | ${fmt(m.mbps, 1)} | ${fmt(m.cpuGb, 1)} | **${fmt(m.steady, 1)}** | ${fmt(m.rss, 0)} |`;
   });
+  return { rows, steady: all.map((m) => m.steady) };
 }

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     }
     const gbFull = fullBytes / 1e9;
     const gbSmall = smallBytes / 1e9;
-    const rows = await interleavedRuns(kinds, { runs: RUNS, full: RECORDS, small: SMALL, gbFull, gbSmall });
+    const { rows } = await interleavedRuns(kinds, { runs: RUNS, full: RECORDS, small: SMALL, gbFull, gbSmall });
     console.log(`\nReplay from versitygw into a real Kafka 4.1 broker, both on 127.0.0.1 (same 2 cores), against a bare producer of the same records; ${RECORDS.toLocaleString('en-US')} order events (${(gbFull * 1000).toFixed(1)} MB of values) in ${PARTITIONS} partitions, landed by the sink; 10,000 records per produce request, idempotent, acks=all; median (min–max) of ${RUNS} runs, each a fresh process and topic; CPU = the child's user + system time; steady = without start-up (full run − ${SMALL.toLocaleString('en-US')}-record run); Node ${process.version}\n`);
     console.log('| process | records/s | value MB/s | CPU-s/GB, whole run | CPU-s/GB, steady | peak RSS (MB) |');
     console.log('|---|---:|---:|---:|---:|---:|');

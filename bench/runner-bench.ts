@@ -26,7 +26,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import { Producer } from '@platformatic/kafka';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { sampleOrder } from '../bin/runner/sample-source.ts';
-import { median } from './stats.ts';
+import { median, pairedTable } from './stats.ts';
 import { interleavedRuns, measuredChild, type Usage } from './measure.ts';
 import { createTopic, startKafka } from '../test/support/kafka.ts';
 import { createBucket, startVersitygw, type S3Endpoint } from '../test/support/versitygw.ts';
@@ -96,11 +96,20 @@ async function main(): Promise<void> {
         [`runner ${f}+${c}`, (n: number) => runner(kafka.bootstrap, s3, 'bench-orders', n, f, c)] as [string, (n: number) => Promise<Usage>],
       ]),
     ];
-    rows.push(...await interleavedRuns(kinds, { runs: RUNS, full: RECORDS, gbFull }));
-    console.log(`\nRunner and bare consumer on a real Kafka 4.1 broker → versitygw, both on 127.0.0.1 (same 2 cores); ${RECORDS.toLocaleString('en-US')} order events (${(gbFull * 1000).toFixed(1)} MB of values) in 3 partitions; batch size 10,000, window 500 ms; median (min–max) of ${RUNS} runs, each a fresh process and consumer group; CPU = the child's user + system time; steady = from 20 % to 90 % of each run's records, in the process (its CPU time at each committed batch); Node ${process.version}\n`);
+    const result = await interleavedRuns(kinds, { runs: RUNS, full: RECORDS, gbFull });
+    rows.push(...result.rows);
+    console.log(`\nRunner and bare consumer on a real Kafka 4.1 broker → versitygw (keep-alive, as S3), both on 127.0.0.1 (same 2 cores); ${RECORDS.toLocaleString('en-US')} order events (${(gbFull * 1000).toFixed(1)} MB of values) in 3 partitions; batch size 10,000, window 500 ms; median (min–max) of ${RUNS} runs, each a fresh process and consumer group; CPU = the child's user + system time; steady = from 20 % to 90 % of each run's records, in the process (its CPU time at each committed batch); Node ${process.version}\n`);
     console.log('| process | records/s | value MB/s | CPU-s/GB, whole run | CPU-s/GB, steady | peak RSS (MB) |');
     console.log('|---|---:|---:|---:|---:|---:|');
     for (const r of rows) console.log(r);
+    if (COMPARE) {
+      // Each case's runs beside the compared checkout's, pair by pair (the two kinds run one after the other).
+      for (let k = 0; k < kinds.length; k++) {
+        const [name] = kinds[k];
+        if (!name.endsWith(`, ${COMPARE_NAME}`) || k + 1 >= kinds.length) continue;
+        console.log(`\nSteady CPU-s/GB, run by run:\n\n${pairedTable(kinds[k + 1][0], result.steady[k + 1], result.steady[k], 'CPU-s/GB steady')}`);
+      }
+    }
     const delays = await latency(kafka.bootstrap, s3);
     console.log(`\nProduce → object visible in S3 (10 single records, window 500 ms): median ${delays[5]} ms, min ${delays[0]} ms, max ${delays[9]} ms`);
   } finally {

@@ -21,3 +21,26 @@ export function processCpuSeconds(pid: number | undefined): number {
     return Number.NaN;
   }
 }
+
+/**
+ * Paired runs of one case, this checkout against a compared one (BENCH_COMPARE), run after run in the same
+ * interleaving: the machine's speed moves between runs more than a small change moves the figure, so the pairs say
+ * more than two medians. A Markdown table of each pair and the difference, and a line: in how many pairs this
+ * checkout was lower, and the median of the differences.
+ */
+export function pairedTable(name: string, mine: readonly number[], compared: readonly number[], unit: string): string {
+  const n = Math.min(mine.length, compared.length);
+  if (n === 0) return '';
+  const lines = [`| ${name}: run | this checkout | compared | difference |`, '|---:|---:|---:|---:|'];
+  const diffs: number[] = [];
+  let lower = 0;
+  for (let i = 0; i < n; i++) {
+    const d = ((mine[i] - compared[i]) / compared[i]) * 100;
+    diffs.push(d);
+    if (mine[i] < compared[i]) lower++;
+    lines.push(`| ${i + 1} | ${mine[i].toFixed(1)} | ${compared[i].toFixed(1)} | ${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(1)} % |`);
+  }
+  const m = median(diffs);
+  lines.push('', `${name}: this checkout lower in ${lower} of ${n} pairs; median difference ${m >= 0 ? '+' : '−'}${Math.abs(m).toFixed(1)} % (${unit})`);
+  return lines.join('\n');
+}

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -20,6 +21,32 @@ describeS3('test harness: versitygw + independent readers', (s3) => {
 
   const put = (key: string, body: Uint8Array | string): Promise<unknown> =>
     client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+
+  it('keeps a connection open between requests, as S3 does (a keep-alive agent opens one socket for three)', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    let sockets = 0;
+    const get = (): Promise<string | undefined> => new Promise((resolve, reject) => {
+      const req = request(`${s3.endpoint}/`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.headers.connection));
+      });
+      req.on('socket', (socket) => {
+        if (!(socket as { counted?: boolean }).counted) {
+          (socket as { counted?: boolean }).counted = true;
+          sockets++;
+        }
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    try {
+      const connection = [await get(), await get(), await get()];
+      expect(connection).not.toContain('close');
+      expect(sockets).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
 
   it('reads gzip JSON lines back with int64 max as an exact BigInt', async () => {
     const jsonl = [
